@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build, run and test Agni. Idempotent:
+# every step checks before it acts, so the README commands and CI can call it every time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBS=(runc busybox-static iproute2 util-linux)
+missing=()
+for p in "${DEBS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# node_modules is rebuilt when missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+# better-sqlite3 has no reachable prebuilt binary here; make sure the source build exists.
+if ! node -e "require('better-sqlite3')" 2>/dev/null; then
+  echo "setup: building better-sqlite3 from source"
+  npm rebuild better-sqlite3 --loglevel=error
+fi

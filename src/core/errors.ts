@@ -1,0 +1,65 @@
+/**
+ * Every failure a user can see carries a stable code. The API maps codes to HTTP statuses,
+ * the CLI maps them to exit codes and hints, so both stay consistent from one table.
+ */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  manifest_invalid: 400,
+  unauthorized: 401,
+  function_not_found: 404,
+  invocation_not_found: 404,
+  image_not_found: 404,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  function_failed: 502,
+  sandbox_error: 500,
+  backend_unavailable: 503,
+  timeout: 504,
+  out_of_memory: 507,
+  server_unreachable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface AgniErrorOptions {
+  hint?: string;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class AgniError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: AgniErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'AgniError';
+    this.code = code;
+    this.hint = opts.hint;
+    this.details = opts.details;
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+
+  toJSON(): {
+    error: { code: ErrorCode; message: string; hint?: string; details?: Record<string, unknown> };
+  } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.hint ? { hint: this.hint } : {}),
+        ...(this.details ? { details: this.details } : {}),
+      },
+    };
+  }
+}
+
+export function isAgniError(e: unknown): e is AgniError {
+  return e instanceof AgniError;
+}

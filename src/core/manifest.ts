@@ -1,0 +1,132 @@
+/**
+ * agni.yaml: the user's description of a function. Parsing is pure (text in, Manifest or
+ * AgniError out) so the API and the CLI validate identically.
+ */
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { AgniError } from './errors.js';
+import { parseBytes, parseDuration } from './units.js';
+
+export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export const DEFAULT_LIMITS = { memory: '256Mi', cpus: 1, pids: 128, timeout: '30s' } as const;
+
+const sizeOrNumber = z.union([z.string(), z.number()]);
+
+const rawSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(NAME_RE, 'lowercase letters, digits and dashes, starting with a letter or digit, at most 63'),
+    runtime: z.string().min(1, 'host, or the name of an image imported with `agni image import`'),
+    command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+    env: z
+      .record(
+        z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
+        z.union([z.string(), z.number(), z.boolean()]),
+      )
+      .optional(),
+    limits: z
+      .object({
+        memory: sizeOrNumber.optional(),
+        cpus: z.number().positive().max(1024).optional(),
+        pids: z.number().int().min(1).max(65536).optional(),
+        timeout: sizeOrNumber.optional(),
+      })
+      .strict()
+      .optional(),
+    concurrency: z.number().int().min(1).max(10_000).optional(),
+    network: z.enum(['none', 'host']).optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+
+export interface Manifest {
+  name: string;
+  runtime: string;
+  /** argv; a string command becomes ['/bin/sh', '-c', command] */
+  command: string[];
+  env: Record<string, string>;
+  limits: { memoryBytes: number; cpus: number; pids: number; timeoutMs: number };
+  concurrency: number;
+  network: 'none' | 'host';
+  description?: string;
+}
+
+const RESERVED_ENV = /^AGNI_/;
+
+function invalid(file: string, field: string, expected: string, got?: unknown): AgniError {
+  const gotText = got === undefined ? '' : ` (got ${JSON.stringify(got)})`;
+  return new AgniError('manifest_invalid', `${file}: field \`${field}\`: expected ${expected}${gotText}`, {
+    hint: 'see the agni.yaml reference in README.md',
+    details: { file, field, expected },
+  });
+}
+
+function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = obj;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+/** Validates an already-parsed object (the API receives JSON; the CLI reads YAML). */
+export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw invalid(file, '(document)', 'a mapping with at least name, runtime and command');
+  }
+  const r = rawSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = issue.path.map(String).join('.') || '(document)';
+    let expected = issue.message;
+    if (issue.code === 'unrecognized_keys') {
+      const key = issue.keys[0]!;
+      throw invalid(
+        file,
+        field === '(document)' ? key : `${field}.${key}`,
+        'no such field; known fields are name, runtime, command, env, limits, concurrency, network, description',
+      );
+    }
+    const got = valueAt(raw, issue.path);
+    if (got === undefined) expected = `a value (it is required): ${expected}`;
+    throw invalid(file, field, expected, got);
+  }
+  const m = r.data;
+  const limits = { ...DEFAULT_LIMITS, ...m.limits };
+  const memoryBytes = parseBytes(limits.memory);
+  if (typeof memoryBytes === 'string') throw invalid(file, 'limits.memory', memoryBytes, limits.memory);
+  if (memoryBytes < 4 * 1024 * 1024) throw invalid(file, 'limits.memory', 'at least 4Mi', limits.memory);
+  const timeoutMs = parseDuration(limits.timeout);
+  if (typeof timeoutMs === 'string') throw invalid(file, 'limits.timeout', timeoutMs, limits.timeout);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.env ?? {})) {
+    if (RESERVED_ENV.test(k))
+      throw invalid(file, `env.${k}`, 'a name not starting with AGNI_ (reserved for the platform)');
+    env[k] = String(v);
+  }
+  return {
+    name: m.name,
+    runtime: m.runtime,
+    command: typeof m.command === 'string' ? ['/bin/sh', '-c', m.command] : m.command,
+    env,
+    limits: { memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutMs },
+    concurrency: m.concurrency ?? 4,
+    network: m.network ?? 'none',
+    ...(m.description ? { description: m.description } : {}),
+  };
+}
+
+export function parseManifest(text: string, file = 'agni.yaml'): Manifest {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new AgniError('manifest_invalid', `${file}: not valid YAML: ${e.message.split('\n')[0]}`, {
+      hint: 'check indentation and quoting near the reported line',
+      details: { file, line: e.linePos?.[0]?.line },
+    });
+  }
+  return validateManifest(doc.toJS(), file);
+}
