@@ -1,0 +1,84 @@
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** Pure v2 ("unified") hierarchy mounted at the root; otherwise v1 or hybrid. */
+export function isCgroupV2(root = CGROUP_ROOT): boolean {
+  return existsSync(join(root, 'cgroup.controllers'));
+}
+
+function readCounter(file: string, key: string): number {
+  try {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const [k, v] = line.trim().split(/\s+/);
+      if (k === key && v !== undefined) return Number(v) || 0;
+    }
+  } catch {
+    // leaf already gone (never created, or deleted): nothing was counted
+  }
+  return 0;
+}
+
+/**
+ * OOM kills recorded in the container's leaf cgroup. Must be read before `runc delete`: in v1 the
+ * counter lives only in the leaf and does not propagate to the parent.
+ */
+export function readOomKills(id: string, prefix = 'agni', root = CGROUP_ROOT): number {
+  if (isCgroupV2(root)) return readCounter(join(root, prefix, id, 'memory.events'), 'oom_kill');
+  return readCounter(join(root, 'memory', prefix, id, 'memory.oom_control'), 'oom_kill');
+}
+
+/** Directories that may hold `<prefix>/`: the v2 root itself, or every v1 controller (and v2 "unified"). */
+function prefixDirs(prefix: string, root: string): string[] {
+  if (isCgroupV2(root)) return [join(root, prefix)];
+  let ctrls: string[] = [];
+  try {
+    ctrls = readdirSync(root);
+  } catch {
+    return [];
+  }
+  return ctrls.map((c) => join(root, c, prefix));
+}
+
+function tryRmdir(dir: string): boolean {
+  try {
+    rmdirSync(dir); // cgroup dirs are removable only when no tasks/children remain: EBUSY otherwise
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Crash recovery: removes empty leaf cgroups under every `<ctrl>/<prefix>/` and the prefix dir itself
+ * when it becomes empty. Busy cgroups (a still-running container) are left alone. Returns leaves removed.
+ */
+export function removeLeftoverCgroups(prefix = 'agni', root = CGROUP_ROOT): number {
+  let removed = 0;
+  for (const dir of prefixDirs(prefix, root)) {
+    let children: string[];
+    try {
+      children = readdirSync(dir, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
+    } catch {
+      continue;
+    }
+    for (const child of children) if (tryRmdir(join(dir, child))) removed++;
+    tryRmdir(dir);
+  }
+  return removed;
+}
+
+/** Lists leaf cgroup paths for `id` that still exist (used by tests and diagnostics). */
+export function existingCgroupLeaves(id: string, prefix = 'agni', root = CGROUP_ROOT): string[] {
+  return prefixDirs(prefix, root)
+    .map((d) => join(d, id))
+    .filter((p) => existsSync(p));
+}
+
+/** At shutdown: removes only the shared `<prefix>` parent where it is empty; never another instance's leaf. */
+export function removeEmptyPrefix(prefix = 'agni', root = CGROUP_ROOT): void {
+  for (const dir of prefixDirs(prefix, root)) tryRmdir(dir);
+}

@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { AgniError } from '../core/errors.js';
+import type {
+  Backend,
+  BackendStatus,
+  SandboxHooks,
+  SandboxIO,
+  SandboxResult,
+  SandboxSpec,
+} from './backend.js';
+
+interface Active {
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // group already gone
+  }
+}
+
+/**
+ * No isolation at all: plain child processes, for machines without runc/root (development, CI).
+ * Each sandbox is its own process group so a deadline or exit takes all its descendants with it.
+ */
+export class ProcessBackend implements Backend {
+  readonly name = 'process' as const;
+  readonly isolated = false;
+  private readonly active = new Set<Active>();
+  private closed = false;
+
+  async available(): Promise<BackendStatus> {
+    return { ok: true };
+  }
+
+  async run(spec: SandboxSpec, io: SandboxIO, hooks: SandboxHooks = {}): Promise<SandboxResult> {
+    if (this.closed) throw new AgniError('sandbox_error', 'the process backend is shut down');
+    const [cmd, ...args] = spec.args;
+    if (cmd === undefined) throw new AgniError('sandbox_error', 'sandbox has no command');
+    hooks.onReady?.();
+    const child = spawn(cmd, args, {
+      cwd: spec.codeDir, // there is no /fn without a mount namespace
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', ...spec.env },
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let resolveExit!: () => void;
+    const entry: Active = { child, exited: new Promise((r) => (resolveExit = r)) };
+    this.active.add(entry);
+    let killed = false;
+
+    child.stdout?.on('data', (c: Buffer) => io.onStdout(c));
+    child.stderr?.on('data', (c: Buffer) => io.onStderr(c));
+    child.stdin?.on('error', () => {});
+    child.once('spawn', () => {
+      hooks.onStarted?.();
+      child.stdin?.end(io.stdin);
+    });
+    // Like a pid namespace dying with its init: leftovers must not outlive the main process,
+    // and must not keep our stdout pipes open (which would delay 'close' forever).
+    child.once('exit', () => killGroup(child.pid));
+    const timer = setTimeout(() => {
+      killed = true;
+      killGroup(child.pid);
+    }, spec.limits.timeoutMs);
+
+    try {
+      const r = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; err?: Error }>(
+        (res) => {
+          child.once('error', (err) => res({ code: null, signal: null, err }));
+          child.once('close', (code, signal) => res({ code, signal }));
+        },
+      );
+      if (r.err) {
+        io.onStderr(Buffer.from(`${cmd}: ${r.err.message}\n`));
+        return { outcome: 'failed', exitCode: 127, signal: null };
+      }
+      if (killed) return { outcome: 'timeout', exitCode: r.code, signal: r.signal };
+      if (r.code === 0) return { outcome: 'ok', exitCode: 0, signal: null };
+      return { outcome: 'failed', exitCode: r.code, signal: r.signal };
+    } finally {
+      clearTimeout(timer);
+      this.active.delete(entry);
+      resolveExit();
+    }
+  }
+
+  async recover(): Promise<number> {
+    return 0; // nothing persistent: process groups die with us or are reaped by init
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    const entries = [...this.active];
+    for (const e of entries) killGroup(e.child.pid);
+    await Promise.all(entries.map((e) => e.exited));
+  }
+}
