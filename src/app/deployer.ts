@@ -1,0 +1,91 @@
+/**
+ * Deploy: the CLI uploads the function's directory as a tar stream; the server unpacks it into
+ * a fresh directory that no later deploy touches, validates agni.yaml, and records a version.
+ */
+import { chmod, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract } from 'tar';
+import { AgniError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { NAME_RE, parseManifest } from '../core/manifest.js';
+import type { Store, VersionRecord } from '../store/store.js';
+import { walkTree } from './fs-util.js';
+
+export class Deployer {
+  constructor(
+    private readonly store: Store,
+    private readonly home: string,
+  ) {}
+
+  private get root(): string {
+    return join(this.home, 'functions');
+  }
+
+  async deploy(upload: Readable): Promise<VersionRecord> {
+    const staging = join(this.root, '.staging', newId('dep'));
+    await mkdir(staging, { recursive: true });
+    try {
+      await pipeline(upload, extract({ cwd: staging, strict: true, preserveOwner: false }));
+      let text: string;
+      try {
+        text = await readFile(join(staging, 'agni.yaml'), 'utf8');
+      } catch {
+        throw new AgniError('manifest_invalid', 'agni.yaml: not found at the top of the uploaded directory', {
+          hint: 'run `agni deploy DIR` on a directory that contains agni.yaml',
+        });
+      }
+      const manifest = parseManifest(text, 'agni.yaml');
+      let imageId = 'host';
+      if (manifest.runtime !== 'host') {
+        const img = await this.store.getImage(manifest.runtime);
+        if (!img) {
+          throw new AgniError(
+            'image_not_found',
+            `agni.yaml: field \`runtime\`: no local image named ${manifest.runtime}`,
+            {
+              hint: `use runtime: host, or import a root filesystem first: agni image import ${manifest.runtime} ROOTFS.tar|DIR`,
+              details: { file: 'agni.yaml', field: 'runtime' },
+            },
+          );
+        }
+        imageId = img.id;
+      }
+      // The sandbox runs as nobody: everything must be readable, and executables executable.
+      await walkTree(staging, async (p, isDir, mode) => {
+        const want = isDir ? mode | 0o555 : mode | 0o444 | (mode & 0o100 ? 0o111 : 0);
+        if ((want & 0o7777) !== (mode & 0o7777)) await chmod(p, want & 0o777);
+      });
+      await chmod(staging, 0o755);
+      const codeDir = join(this.root, manifest.name, newId('v'));
+      await mkdir(join(this.root, manifest.name), { recursive: true });
+      await rename(staging, codeDir);
+      try {
+        return await this.store.addVersion({ function: manifest.name, manifest, codeDir, imageId });
+      } catch (e) {
+        await rm(codeDir, { recursive: true, force: true });
+        throw e;
+      }
+    } catch (e) {
+      if (e instanceof AgniError) throw e;
+      throw new AgniError('bad_request', `could not unpack the uploaded function: ${(e as Error).message}`, {
+        cause: e,
+      });
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+
+  async remove(name: string): Promise<VersionRecord[]> {
+    if (!NAME_RE.test(name)) throw new AgniError('bad_request', `not a valid function name: ${name}`);
+    const removed = await this.store.removeFunction(name);
+    if (removed.length === 0) {
+      throw new AgniError('function_not_found', `no function named ${name}`, {
+        hint: 'list functions with `agni ls`',
+      });
+    }
+    await rm(join(this.root, name), { recursive: true, force: true });
+    return removed;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Composition root of embedded mode: one process with the API, an in-process dispatcher, a
+ * local agent and the SQLite store. Cluster mode will swap the store and dispatcher here only.
+ */
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { Agent } from '../agent/agent.js';
+import { buildApi } from '../api/server.js';
+import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
+import { LocalImages } from '../image/local-images.js';
+import type { Backend } from '../sandbox/backend.js';
+import { createBackend } from '../sandbox/select.js';
+import { openSqliteStore } from '../store/sqlite.js';
+import type { Store } from '../store/store.js';
+import { Deployer } from './deployer.js';
+import { Invoker } from './invoker.js';
+
+export interface EmbeddedOptions {
+  home: string;
+  host: string;
+  port: number;
+  backend: 'auto' | 'runc' | 'process';
+  slots: number;
+  token?: string;
+  maxPayloadBytes: number;
+  logger?: Logger;
+}
+
+export interface Embedded {
+  url: string;
+  backend: Backend;
+  store: Store;
+  api: FastifyInstance;
+  /** leftovers of a previous crashed run that were cleaned at start */
+  recovered: number;
+  close(): Promise<void>;
+}
+
+export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
+  const logger = o.logger ?? pino({ level: process.env.AGNI_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  await mkdir(o.home, { recursive: true, mode: 0o700 });
+  const store = await openSqliteStore(join(o.home, 'agni.db'));
+  const backend = await createBackend(o.backend, o.home).catch(async (e) => {
+    await store.close();
+    throw e;
+  });
+  const recovered = await backend.recover();
+  const interrupted = await store.failUnfinished('interrupted: the server stopped while it ran');
+  if (recovered || interrupted) logger.warn({ recovered, interrupted }, 'cleaned up after an unclean stop');
+
+  const images = new LocalImages(store, o.home);
+  const agent = new Agent(backend, (id) => images.resolveRootfs(id), hostname());
+  const dispatcher = new LocalDispatcher(agent, o.slots);
+  const invoker = new Invoker(store, dispatcher);
+  const deployer = new Deployer(store, o.home);
+  const api = buildApi({
+    store,
+    invoker,
+    deployer,
+    images,
+    logger,
+    token: o.token,
+    maxPayloadBytes: o.maxPayloadBytes,
+    info: () => ({
+      mode: 'embedded',
+      backend: backend.name,
+      isolated: backend.isolated,
+      ...dispatcher.stats(),
+    }),
+  });
+  const address = await api.listen({ host: o.host, port: o.port });
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      // Stop taking work first, then kill running sandboxes, so open invoke requests end
+      // now instead of holding the listener open until their deadlines.
+      const draining = dispatcher.close();
+      const listening = api.close();
+      await backend.shutdown();
+      await Promise.all([draining, listening]);
+      await store.close();
+    })();
+    return closing;
+  };
+  return { url: address, backend, store, api, recovered, close };
+}

@@ -1,0 +1,152 @@
+/**
+ * One invocation from request to record: look up the function, record it, dispatch it, stamp
+ * each phase and keep bounded tails of its output. Streaming to the caller goes through `sink`.
+ */
+import { AgniError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { type PhaseTimes, stamp } from '../core/phases.js';
+import { TailBuffer } from '../core/tail.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { SandboxResult } from '../sandbox/backend.js';
+import type { InvocationRecord, InvocationStatus, Store } from '../store/store.js';
+
+export const TAIL_BYTES = 64 * 1024;
+
+export interface InvokeSink {
+  /** the invocation is recorded and about to be dispatched */
+  onQueued?(id: string): void;
+  onStdout(chunk: Buffer, firstByte: boolean): void;
+  onStderr?(chunk: Buffer): void;
+}
+
+export interface InvokeOutcome {
+  record: InvocationRecord;
+  result: SandboxResult | undefined;
+}
+
+const STATUS: Record<SandboxResult['outcome'], InvocationStatus> = {
+  ok: 'succeeded',
+  failed: 'failed',
+  timeout: 'timeout',
+  oom: 'oom',
+};
+
+export function describeFailure(
+  r: InvocationRecord,
+  timeoutMs: number,
+  memoryBytes: number,
+): AgniError | undefined {
+  const details = { invocation_id: r.id, exit_code: r.exitCode, stderr_tail: r.stderrTail.slice(-2048) };
+  switch (r.status) {
+    case 'failed':
+      return new AgniError('function_failed', `${r.function} exited with code ${r.exitCode ?? 'unknown'}`, {
+        hint: `see its stderr with \`agni inspect ${r.id}\``,
+        details,
+      });
+    case 'timeout':
+      return new AgniError('timeout', `${r.function} ran past its ${timeoutMs} ms deadline and was killed`, {
+        hint: 'raise limits.timeout in agni.yaml if the work needs longer',
+        details,
+      });
+    case 'oom':
+      return new AgniError(
+        'out_of_memory',
+        `${r.function} ran out of memory (limit ${memoryBytes} bytes) and was killed`,
+        {
+          hint: 'raise limits.memory in agni.yaml',
+          details,
+        },
+      );
+    case 'error':
+      return new AgniError('sandbox_error', `${r.function}: ${r.error ?? 'the sandbox failed'}`, { details });
+    default:
+      return undefined;
+  }
+}
+
+export class Invoker {
+  constructor(
+    private readonly store: Store,
+    private readonly dispatcher: Dispatcher,
+  ) {}
+
+  async invoke(name: string, payload: Buffer, receivedAt: number, sink: InvokeSink): Promise<InvokeOutcome> {
+    const fn = await this.store.getFunction(name);
+    if (!fn) {
+      throw new AgniError('function_not_found', `no function named ${name}`, {
+        hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
+      });
+    }
+    const phases: PhaseTimes = { received: receivedAt };
+    const stdout = new TailBuffer(TAIL_BYTES);
+    const stderr = new TailBuffer(TAIL_BYTES);
+    const record: InvocationRecord = {
+      id: newId('inv'),
+      function: fn.function,
+      version: fn.version,
+      status: 'queued',
+      exitCode: null,
+      error: null,
+      backend: '',
+      node: '',
+      payloadBytes: payload.length,
+      stdoutBytes: 0,
+      stderrBytes: 0,
+      stdoutTail: '',
+      stderrTail: '',
+      phases,
+      createdAt: Date.now(),
+    };
+    phases.queued = stamp();
+    await this.store.createInvocation(record);
+    sink.onQueued?.(record.id);
+
+    let result: SandboxResult | undefined;
+    try {
+      result = await this.dispatcher.dispatch({
+        invocationId: record.id,
+        version: fn,
+        payload,
+        io: {
+          onStdout: (chunk) => {
+            const first = stdout.total === 0;
+            if (first) phases.first_byte = stamp();
+            stdout.push(chunk);
+            sink.onStdout(chunk, first);
+          },
+          onStderr: (chunk) => {
+            stderr.push(chunk);
+            sink.onStderr?.(chunk);
+          },
+        },
+        hooks: {
+          onPlaced: (p) => {
+            phases.placed = stamp();
+            record.node = p.node;
+            record.backend = p.backend;
+          },
+          onReady: () => {
+            phases.sandbox_ready = stamp();
+          },
+          onStarted: () => {
+            phases.started = stamp();
+          },
+        },
+      });
+      record.status = STATUS[result.outcome];
+      record.exitCode = result.exitCode;
+    } catch (e) {
+      record.status = 'error';
+      record.error = e instanceof Error ? e.message : String(e);
+    }
+    phases.finished = stamp();
+    Object.assign(record, {
+      stdoutBytes: stdout.total,
+      stderrBytes: stderr.total,
+      stdoutTail: stdout.toString(),
+      stderrTail: stderr.toString(),
+    });
+    await this.store.updateInvocation(record.id, record);
+    return { record, result };
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * Store over any Kysely dialect. Only the dialect differs between SQLite and PostgreSQL, so the
+ * queries below are written once.
+ */
+import { type Kysely, Migrator, type Selectable } from 'kysely';
+import type { Manifest } from '../core/manifest.js';
+import type { Database } from './schema.js';
+import { migrations } from './schema.js';
+import type {
+  FunctionRecord,
+  ImageRecord,
+  InvocationPatch,
+  InvocationRecord,
+  InvocationStatus,
+  Store,
+  VersionRecord,
+} from './store.js';
+
+function toVersion(r: Selectable<Database['versions']>): VersionRecord {
+  return {
+    function: r.function,
+    version: Number(r.version),
+    manifest: JSON.parse(r.manifest) as Manifest,
+    codeDir: r.code_dir,
+    imageId: r.image_id,
+    createdAt: Number(r.created_at),
+  };
+}
+
+function toInvocation(r: Selectable<Database['invocations']>): InvocationRecord {
+  return {
+    id: r.id,
+    function: r.function,
+    version: Number(r.version),
+    status: r.status as InvocationStatus,
+    exitCode: r.exit_code === null ? null : Number(r.exit_code),
+    error: r.error,
+    backend: r.backend,
+    node: r.node,
+    payloadBytes: Number(r.payload_bytes),
+    stdoutBytes: Number(r.stdout_bytes),
+    stderrBytes: Number(r.stderr_bytes),
+    stdoutTail: r.stdout_tail,
+    stderrTail: r.stderr_tail,
+    phases: JSON.parse(r.phases),
+    createdAt: Number(r.created_at),
+  };
+}
+
+function toImage(r: Selectable<Database['images']>): ImageRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    rootfs: r.rootfs,
+    sizeBytes: Number(r.size_bytes),
+    files: Number(r.files),
+    source: r.source,
+    createdAt: Number(r.created_at),
+  };
+}
+
+export class SqlStore implements Store {
+  private closed = false;
+
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.db, provider: { getMigrations: async () => migrations } });
+    const { error } = await migrator.migrateToLatest();
+    if (error) throw error;
+  }
+
+  async addVersion(v: Omit<VersionRecord, 'version' | 'createdAt'>): Promise<VersionRecord> {
+    const now = Date.now();
+    return this.db.transaction().execute(async (trx) => {
+      const fn = await trx
+        .selectFrom('functions')
+        .select('latest_version')
+        .where('name', '=', v.function)
+        .executeTakeFirst();
+      const last = await trx
+        .selectFrom('versions')
+        .select((eb) => eb.fn.max('version').as('v'))
+        .where('function', '=', v.function)
+        .executeTakeFirst();
+      // Version numbers never repeat for a name, even across rm and redeploy of the same name.
+      const version = Math.max(Number(fn?.latest_version ?? 0), Number(last?.v ?? 0)) + 1;
+      await trx
+        .insertInto('versions')
+        .values({
+          function: v.function,
+          version,
+          manifest: JSON.stringify(v.manifest),
+          code_dir: v.codeDir,
+          image_id: v.imageId,
+          created_at: now,
+        })
+        .execute();
+      if (fn) {
+        await trx
+          .updateTable('functions')
+          .set({ latest_version: version, updated_at: now })
+          .where('name', '=', v.function)
+          .execute();
+      } else {
+        await trx
+          .insertInto('functions')
+          .values({ name: v.function, latest_version: version, created_at: now, updated_at: now })
+          .execute();
+      }
+      return { ...v, version, createdAt: now };
+    });
+  }
+
+  async getFunction(name: string): Promise<FunctionRecord | undefined> {
+    const fn = await this.db.selectFrom('functions').selectAll().where('name', '=', name).executeTakeFirst();
+    if (!fn) return undefined;
+    const v = await this.getVersion(name, Number(fn.latest_version));
+    if (!v) return undefined;
+    const count = await this.db
+      .selectFrom('versions')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('function', '=', name)
+      .executeTakeFirstOrThrow();
+    return { ...v, versions: Number(count.n) };
+  }
+
+  async getVersion(name: string, version: number): Promise<VersionRecord | undefined> {
+    const r = await this.db
+      .selectFrom('versions')
+      .selectAll()
+      .where('function', '=', name)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    return r ? toVersion(r) : undefined;
+  }
+
+  async listFunctions(): Promise<FunctionRecord[]> {
+    const names = await this.db.selectFrom('functions').select('name').orderBy('name').execute();
+    const out: FunctionRecord[] = [];
+    for (const { name } of names) {
+      const f = await this.getFunction(name);
+      if (f) out.push(f);
+    }
+    return out;
+  }
+
+  async listVersions(name: string): Promise<VersionRecord[]> {
+    const rows = await this.db
+      .selectFrom('versions')
+      .selectAll()
+      .where('function', '=', name)
+      .orderBy('version', 'desc')
+      .execute();
+    return rows.map(toVersion);
+  }
+
+  async removeFunction(name: string): Promise<VersionRecord[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx.selectFrom('versions').selectAll().where('function', '=', name).execute();
+      await trx.deleteFrom('versions').where('function', '=', name).execute();
+      await trx.deleteFrom('functions').where('name', '=', name).execute();
+      return rows.map(toVersion);
+    });
+  }
+
+  async createInvocation(r: InvocationRecord): Promise<void> {
+    await this.db
+      .insertInto('invocations')
+      .values({
+        id: r.id,
+        function: r.function,
+        version: r.version,
+        status: r.status,
+        exit_code: r.exitCode,
+        error: r.error,
+        backend: r.backend,
+        node: r.node,
+        payload_bytes: r.payloadBytes,
+        stdout_bytes: r.stdoutBytes,
+        stderr_bytes: r.stderrBytes,
+        stdout_tail: r.stdoutTail,
+        stderr_tail: r.stderrTail,
+        phases: JSON.stringify(r.phases),
+        created_at: r.createdAt,
+      })
+      .execute();
+  }
+
+  async updateInvocation(id: string, p: InvocationPatch): Promise<void> {
+    const set: Partial<Database['invocations']> = {};
+    if (p.status !== undefined) set.status = p.status;
+    if (p.exitCode !== undefined) set.exit_code = p.exitCode;
+    if (p.error !== undefined) set.error = p.error;
+    if (p.backend !== undefined) set.backend = p.backend;
+    if (p.node !== undefined) set.node = p.node;
+    if (p.payloadBytes !== undefined) set.payload_bytes = p.payloadBytes;
+    if (p.stdoutBytes !== undefined) set.stdout_bytes = p.stdoutBytes;
+    if (p.stderrBytes !== undefined) set.stderr_bytes = p.stderrBytes;
+    if (p.stdoutTail !== undefined) set.stdout_tail = p.stdoutTail;
+    if (p.stderrTail !== undefined) set.stderr_tail = p.stderrTail;
+    if (p.phases !== undefined) set.phases = JSON.stringify(p.phases);
+    if (Object.keys(set).length === 0) return;
+    await this.db.updateTable('invocations').set(set).where('id', '=', id).execute();
+  }
+
+  async getInvocation(id: string): Promise<InvocationRecord | undefined> {
+    const r = await this.db.selectFrom('invocations').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toInvocation(r) : undefined;
+  }
+
+  async listInvocations(q: { function?: string; limit: number }): Promise<InvocationRecord[]> {
+    let query = this.db.selectFrom('invocations').selectAll();
+    if (q.function) query = query.where('function', '=', q.function);
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
+    return rows.map(toInvocation);
+  }
+
+  async failUnfinished(reason: string): Promise<number> {
+    const r = await this.db
+      .updateTable('invocations')
+      .set({ status: 'error', error: reason })
+      .where('status', 'in', ['queued', 'running'])
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async putImage(img: ImageRecord): Promise<ImageRecord | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const old = await trx.selectFrom('images').selectAll().where('name', '=', img.name).executeTakeFirst();
+      if (old) await trx.deleteFrom('images').where('name', '=', img.name).execute();
+      await trx
+        .insertInto('images')
+        .values({
+          id: img.id,
+          name: img.name,
+          rootfs: img.rootfs,
+          size_bytes: img.sizeBytes,
+          files: img.files,
+          source: img.source,
+          created_at: img.createdAt,
+        })
+        .execute();
+      return old ? toImage(old) : undefined;
+    });
+  }
+
+  async getImage(name: string): Promise<ImageRecord | undefined> {
+    const r = await this.db.selectFrom('images').selectAll().where('name', '=', name).executeTakeFirst();
+    return r ? toImage(r) : undefined;
+  }
+
+  async getImageById(id: string): Promise<ImageRecord | undefined> {
+    const r = await this.db.selectFrom('images').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? toImage(r) : undefined;
+  }
+
+  async listImages(): Promise<ImageRecord[]> {
+    const rows = await this.db.selectFrom('images').selectAll().orderBy('name').execute();
+    return rows.map(toImage);
+  }
+
+  async removeImage(name: string): Promise<void> {
+    await this.db.deleteFrom('images').where('name', '=', name).execute();
+  }
+
+  async imageIdsInUse(): Promise<Set<string>> {
+    const rows = await this.db.selectFrom('versions').select('image_id').distinct().execute();
+    return new Set(rows.map((r) => r.image_id));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.destroy();
+  }
+}
