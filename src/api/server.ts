@@ -1,0 +1,208 @@
+/**
+ * The HTTP API. Fastify does routing, body limits and errors; the invoke route takes over the raw
+ * response so stdout can be streamed as it is produced and the outcome sent as trailers.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Deployer } from '../app/deployer.js';
+import { describeFailure, type Invoker } from '../app/invoker.js';
+import { AgniError, isAgniError } from '../core/errors.js';
+import { stamp } from '../core/phases.js';
+import type { LocalImages } from '../image/local-images.js';
+import type { Store } from '../store/store.js';
+
+export interface ApiDeps {
+  store: Store;
+  invoker: Invoker;
+  deployer: Deployer;
+  images: LocalImages;
+  logger: FastifyBaseLogger;
+  info: () => Record<string, unknown>;
+  /** when set, every route but /healthz needs `Authorization: Bearer <token>` */
+  token?: string;
+  maxPayloadBytes: number;
+}
+
+const TAR_TYPES = ['application/x-tar', 'application/gzip'];
+const MAX_UPLOAD = 4 * 1024 ** 3;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    receivedAt: number;
+  }
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function limitOf(q: unknown): number {
+  const n = Number((q as { limit?: string }).limit ?? 20);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new AgniError('bad_request', 'query `limit`: expected a whole number from 1 to 1000');
+  return n;
+}
+
+export function buildApi(d: ApiDeps): FastifyInstance {
+  // Per-request logging would log every invocation twice; Agni records invocations itself.
+  const app = Fastify({
+    loggerInstance: d.logger.child({ component: 'api' }, { level: 'warn' }),
+    bodyLimit: d.maxPayloadBytes,
+  });
+  app.decorateRequest('receivedAt', 0);
+  app.addHook('onRequest', async (req) => {
+    req.receivedAt = stamp();
+    if (d.token && req.url !== '/healthz' && !tokenMatches(req.headers.authorization, d.token)) {
+      throw new AgniError('unauthorized', 'this server requires a token', {
+        hint: 'set AGNI_TOKEN to the server token',
+      });
+    }
+  });
+  app.removeAllContentTypeParsers();
+  // Tar uploads stay streams (they can be large); everything else is a raw payload buffer.
+  app.addContentTypeParser(TAR_TYPES, (_req, payload, done) => done(null, payload));
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, req, reply) => {
+    let e: AgniError;
+    if (isAgniError(err)) e = err;
+    else if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      e = new AgniError(
+        'payload_too_large',
+        `the request body is larger than the limit of ${d.maxPayloadBytes} bytes`,
+        {
+          hint: 'send a smaller payload, or raise AGNI_MAX_PAYLOAD on the server',
+        },
+      );
+    } else if (
+      (err as { statusCode?: number }).statusCode &&
+      (err as { statusCode: number }).statusCode < 500
+    ) {
+      e = new AgniError('bad_request', (err as Error).message);
+    } else {
+      req.log.error({ err }, 'request failed');
+      e = new AgniError('internal', 'internal error; see the server log');
+    }
+    reply.status(e.status).send(e.toJSON());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new AgniError('not_found', `no route ${req.method} ${req.url}`);
+    reply.status(404).send(e.toJSON());
+  });
+
+  app.get('/healthz', async () => ({ ok: true, ...d.info() }));
+
+  app.post('/v1/functions', { bodyLimit: MAX_UPLOAD }, async (req, reply) => {
+    const v = await d.deployer.deploy(requireTar(req));
+    reply.status(201);
+    return { name: v.function, version: v.version, runtime: v.manifest.runtime };
+  });
+  app.get('/v1/functions', async () => ({ functions: await d.store.listFunctions() }));
+  app.get<{ Params: { name: string } }>('/v1/functions/:name', async (req) => {
+    const f = await d.store.getFunction(req.params.name);
+    if (!f)
+      throw new AgniError('function_not_found', `no function named ${req.params.name}`, {
+        hint: 'list functions with `agni ls`',
+      });
+    return f;
+  });
+  app.delete<{ Params: { name: string } }>('/v1/functions/:name', async (req) => {
+    const removed = await d.deployer.remove(req.params.name);
+    await d.images.gc();
+    return { name: req.params.name, versions: removed.length };
+  });
+  app.get<{ Params: { name: string } }>('/v1/functions/:name/versions', async (req) => {
+    const versions = await d.store.listVersions(req.params.name);
+    if (versions.length === 0)
+      throw new AgniError('function_not_found', `no function named ${req.params.name}`);
+    return { versions };
+  });
+  app.get<{ Params: { name: string } }>('/v1/functions/:name/invocations', async (req) => ({
+    invocations: await d.store.listInvocations({ function: req.params.name, limit: limitOf(req.query) }),
+  }));
+  app.get('/v1/invocations', async (req) => ({
+    invocations: await d.store.listInvocations({ limit: limitOf(req.query) }),
+  }));
+  app.get<{ Params: { id: string } }>('/v1/invocations/:id', async (req) => {
+    const r = await d.store.getInvocation(req.params.id);
+    if (!r)
+      throw new AgniError('invocation_not_found', `no invocation ${req.params.id}`, {
+        hint: 'list recent ones with `agni logs NAME`',
+      });
+    return r;
+  });
+
+  app.post<{ Params: { name: string } }>('/v1/functions/:name/invoke', async (req, reply) => {
+    const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const res = reply.raw;
+    let streaming = false;
+    let id = '';
+    // Hijack only once output exists: errors before that go through the normal error handler.
+    const { record } = await d.invoker.invoke(req.params.name, payload, req.receivedAt, {
+      onQueued(invocationId) {
+        id = invocationId;
+      },
+      onStdout(chunk, first) {
+        if (first) {
+          reply.hijack();
+          streaming = true;
+          res.writeHead(200, {
+            'content-type': 'application/octet-stream',
+            'agni-invocation-id': id,
+            trailer: 'agni-status, agni-exit-code',
+          });
+        }
+        res.write(chunk);
+      },
+    });
+    const fn = await d.store.getVersion(record.function, record.version);
+    const failure = describeFailure(
+      record,
+      fn?.manifest.limits.timeoutMs ?? 0,
+      fn?.manifest.limits.memoryBytes ?? 0,
+    );
+    if (streaming) {
+      res.addTrailers({ 'agni-status': record.status, 'agni-exit-code': String(record.exitCode ?? '') });
+      res.end();
+      return reply;
+    }
+    reply.header('agni-invocation-id', record.id).header('agni-status', record.status);
+    if (failure) throw failure;
+    reply.status(200).type('application/octet-stream');
+    return Buffer.alloc(0);
+  });
+
+  app.post<{ Params: { name: string } }>(
+    '/v1/images/:name',
+    { bodyLimit: MAX_UPLOAD },
+    async (req, reply) => {
+      const source = String(req.headers['agni-source'] ?? 'upload');
+      const img = await d.images.import(req.params.name, requireTar(req), source);
+      reply.status(201);
+      return img;
+    },
+  );
+  app.get('/v1/images', async () => ({ images: await d.store.listImages() }));
+  app.delete<{ Params: { name: string } }>('/v1/images/:name', async (req) => {
+    await d.images.remove(req.params.name);
+    return { name: req.params.name };
+  });
+
+  return app;
+}
+
+function requireTar(req: FastifyRequest): Readable {
+  const type = String(req.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim();
+  if (!TAR_TYPES.includes(type)) {
+    throw new AgniError(
+      'bad_request',
+      `expected a tar upload (content-type ${TAR_TYPES.join(' or ')}), got ${type || 'none'}`,
+    );
+  }
+  return req.body as Readable;
+}

@@ -1,0 +1,111 @@
+/** The CLI's only way into Agni: the HTTP API at AGNI_URL. */
+import http from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { DEFAULT_URL } from '../app/config.js';
+import { AgniError, ERROR_STATUS, type ErrorCode } from '../core/errors.js';
+
+export interface InvokeResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+}
+
+function errorFromBody(status: number, text: string): AgniError {
+  try {
+    const j = JSON.parse(text) as {
+      error?: { code?: string; message?: string; hint?: string; details?: Record<string, unknown> };
+    };
+    if (j.error?.code && j.error.code in ERROR_STATUS) {
+      return new AgniError(j.error.code as ErrorCode, j.error.message ?? 'request failed', {
+        hint: j.error.hint,
+        details: j.error.details,
+      });
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return new AgniError(
+    status >= 500 ? 'internal' : 'bad_request',
+    `server answered ${status}: ${text.slice(0, 300)}`,
+  );
+}
+
+export class ApiClient {
+  readonly url: string;
+  private readonly token: string | undefined;
+
+  constructor(url = process.env.AGNI_URL || DEFAULT_URL, token = process.env.AGNI_TOKEN) {
+    this.url = url.replace(/\/+$/, '');
+    this.token = token || undefined;
+  }
+
+  private unreachable(e: unknown): AgniError {
+    return new AgniError('server_unreachable', `cannot reach the Agni server at ${this.url}`, {
+      hint: 'start one with `agni up`, or point AGNI_URL at a running server',
+      cause: e,
+    });
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...extra };
+  }
+
+  async json<T>(method: string, path: string): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, { method, headers: this.headers() });
+    } catch (e) {
+      throw this.unreachable(e);
+    }
+    const text = await res.text();
+    if (!res.ok) throw errorFromBody(res.status, text);
+    return JSON.parse(text) as T;
+  }
+
+  /** Streams `body` as the request; used for tar uploads and invocation payloads. */
+  request(
+    method: string,
+    path: string,
+    body: Buffer | Readable,
+    contentType: string,
+    extra: Record<string, string> = {},
+  ): Promise<InvokeResponse> {
+    const u = new URL(this.url + path);
+    const mod = u.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(
+        u,
+        { method, headers: this.headers({ 'content-type': contentType, ...extra }) },
+        (res) => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
+        },
+      );
+      req.on('error', (e) =>
+        reject((e as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? this.unreachable(e) : e),
+      );
+      if (Buffer.isBuffer(body)) req.end(body);
+      else body.pipe(req);
+    });
+  }
+
+  async upload<T>(
+    path: string,
+    body: Readable,
+    contentType: string,
+    extra: Record<string, string> = {},
+  ): Promise<T> {
+    const res = await this.request('POST', path, body, contentType, extra);
+    const text = await readAll(res.body);
+    if (res.status >= 300) throw errorFromBody(res.status, text);
+    return JSON.parse(text) as T;
+  }
+}
+
+export async function readAll(s: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export { errorFromBody };

@@ -1,0 +1,107 @@
+import { readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import type { Command } from 'commander';
+import { create } from 'tar';
+import { AgniError } from '../../core/errors.js';
+import { parseManifest } from '../../core/manifest.js';
+import { formatBytes, formatMs } from '../../core/units.js';
+import type { FunctionRecord, VersionRecord } from '../../store/store.js';
+import { ApiClient } from '../client.js';
+import { ago, printJson, printTable } from '../output.js';
+
+const SKIP = new Set(['.git', 'node_modules', '__pycache__']);
+
+export function registerFunctions(program: Command): void {
+  program
+    .command('deploy')
+    .argument('<dir>', 'directory containing agni.yaml and the function files')
+    .description('upload a function directory as a new immutable version')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExamples:\n  agni deploy examples/wordcount\n  agni deploy ./my-fn --json')
+    .action(async (dir: string, o: { json?: boolean }) => {
+      const root = resolve(dir);
+      const file = join(root, 'agni.yaml');
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch {
+        throw new AgniError('manifest_invalid', `${file}: not found`, {
+          hint: 'a function directory needs an agni.yaml; see README.md',
+        });
+      }
+      // Validate here first so the error names the user's real path, not the server's copy.
+      const m = parseManifest(text, file);
+      const entries = readdirSync(root).filter((e) => !SKIP.has(e));
+      const tarball = Readable.from(create({ cwd: root, gzip: true, portable: true }, entries));
+      const r = await new ApiClient().upload<{ name: string; version: number }>(
+        '/v1/functions',
+        tarball,
+        'application/gzip',
+      );
+      if (o.json) printJson(r);
+      else process.stdout.write(`deployed ${r.name} version ${r.version} (runtime ${m.runtime})\n`);
+    });
+
+  program
+    .command('ls')
+    .description('list functions')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExamples:\n  agni ls\n  agni ls --json')
+    .action(async (o: { json?: boolean }) => {
+      const { functions } = await new ApiClient().json<{ functions: FunctionRecord[] }>(
+        'GET',
+        '/v1/functions',
+      );
+      if (o.json) return printJson(functions);
+      printTable(
+        ['NAME', 'VERSION', 'RUNTIME', 'MEMORY', 'TIMEOUT', 'CONCURRENCY', 'UPDATED'],
+        functions.map((f) => [
+          f.function,
+          f.version,
+          f.manifest.runtime,
+          formatBytes(f.manifest.limits.memoryBytes),
+          formatMs(f.manifest.limits.timeoutMs),
+          f.manifest.concurrency,
+          ago(f.createdAt),
+        ]),
+      );
+    });
+
+  program
+    .command('rm')
+    .argument('<name>', 'function name')
+    .description('remove a function and all its versions')
+    .addHelpText('after', '\nExample:\n  agni rm wordcount')
+    .action(async (name: string) => {
+      const r = await new ApiClient().json<{ versions: number }>(
+        'DELETE',
+        `/v1/functions/${encodeURIComponent(name)}`,
+      );
+      process.stdout.write(`removed ${name} (${r.versions} version${r.versions === 1 ? '' : 's'})\n`);
+    });
+
+  program
+    .command('versions')
+    .argument('<name>', 'function name')
+    .description("list a function's versions, newest first")
+    .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExample:\n  agni versions wordcount --json')
+    .action(async (name: string, o: { json?: boolean }) => {
+      const { versions } = await new ApiClient().json<{ versions: VersionRecord[] }>(
+        'GET',
+        `/v1/functions/${encodeURIComponent(name)}/versions`,
+      );
+      if (o.json) return printJson(versions);
+      printTable(
+        ['VERSION', 'RUNTIME', 'COMMAND', 'CREATED'],
+        versions.map((v) => [
+          v.version,
+          v.manifest.runtime,
+          v.manifest.command.join(' ').slice(0, 60),
+          ago(v.createdAt),
+        ]),
+      );
+    });
+}

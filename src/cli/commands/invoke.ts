@@ -1,0 +1,135 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { AgniError } from '../../core/errors.js';
+import { renderWaterfall, totalMs } from '../../core/phases.js';
+import { formatBytes, formatMs } from '../../core/units.js';
+import type { InvocationRecord } from '../../store/store.js';
+import { ApiClient, errorFromBody, readAll } from '../client.js';
+import { ago, printJson, printTable } from '../output.js';
+
+async function readPayload(data: string | undefined): Promise<Buffer> {
+  if (data !== undefined) {
+    if (!data.startsWith('@')) return Buffer.from(data);
+    try {
+      return await readFile(data.slice(1));
+    } catch (e) {
+      throw new AgniError(
+        'bad_request',
+        `--data ${data}: cannot read ${data.slice(1)}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+      );
+    }
+  }
+  if (process.stdin.isTTY) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export function registerInvoke(program: Command): void {
+  program
+    .command('invoke')
+    .argument('<name>', 'function name')
+    .description('run a function once: payload on its stdin, its stdout streamed to yours')
+    .option('-d, --data <payload>', 'payload string, or @file to read it from a file (default: stdin)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  agni invoke wordcount --data "one two three"\n  agni invoke wordcount --data @README.md\n  agni invoke upper < in.txt | agni invoke wordcount',
+    )
+    .action(async (name: string, o: { data?: string }) => {
+      const payload = await readPayload(o.data);
+      const res = await new ApiClient().request(
+        'POST',
+        `/v1/functions/${encodeURIComponent(name)}/invoke`,
+        payload,
+        'application/octet-stream',
+      );
+      if (res.status !== 200) throw errorFromBody(res.status, await readAll(res.body));
+      for await (const chunk of res.body) {
+        if (!process.stdout.write(chunk as Buffer)) await new Promise((r) => process.stdout.once('drain', r));
+      }
+      // Output already streamed: the final status arrives as a trailer.
+      const status = res.body.trailers['agni-status'] ?? res.headers['agni-status'] ?? 'succeeded';
+      if (status !== 'succeeded') {
+        const id = res.headers['agni-invocation-id'];
+        const exit = Number(res.body.trailers['agni-exit-code']);
+        const code =
+          status === 'timeout'
+            ? 'timeout'
+            : status === 'oom'
+              ? 'out_of_memory'
+              : status === 'failed'
+                ? 'function_failed'
+                : 'sandbox_error';
+        throw new AgniError(
+          code,
+          `${name} ${status} after writing output${Number.isInteger(exit) ? ` (exit code ${exit})` : ''}`,
+          {
+            hint: `see \`agni inspect ${id}\``,
+            details: { exit_code: exit },
+          },
+        );
+      }
+    });
+
+  program
+    .command('inspect')
+    .argument('<id>', 'invocation id')
+    .description('show one invocation: status, phase waterfall, output tails')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExample:\n  agni inspect inv-m1abc2def0123456789ab')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const r = await new ApiClient().json<InvocationRecord>(
+        'GET',
+        `/v1/invocations/${encodeURIComponent(id)}`,
+      );
+      if (o.json) return printJson(r);
+      const out = process.stdout;
+      out.write(`invocation  ${r.id}\nfunction    ${r.function} v${r.version}\nstatus      ${r.status}`);
+      out.write(`${r.exitCode === null ? '' : ` (exit ${r.exitCode})`}${r.error ? ` ${r.error}` : ''}\n`);
+      out.write(`node        ${r.node || '-'} (${r.backend || '-'})\n`);
+      out.write(
+        `payload     ${formatBytes(r.payloadBytes)}, stdout ${formatBytes(r.stdoutBytes)}, stderr ${formatBytes(r.stderrBytes)}\n\n`,
+      );
+      out.write(`${renderWaterfall(r.phases)}\n`);
+      if (r.stderrTail)
+        out.write(
+          `\nstderr (last ${formatBytes(Buffer.byteLength(r.stderrTail))}):\n${r.stderrTail.replace(/\n?$/, '\n')}`,
+        );
+      if (r.stdoutTail)
+        out.write(
+          `\nstdout (last ${formatBytes(Buffer.byteLength(r.stdoutTail))}):\n${r.stdoutTail.replace(/\n?$/, '\n')}`,
+        );
+    });
+
+  program
+    .command('logs')
+    .argument('[name]', 'function name (default: all functions)')
+    .description('list recent invocations, newest first')
+    .option('-n, --limit <n>', 'how many', '20')
+    .option('--json', 'print as JSON')
+    .addHelpText('after', '\nExamples:\n  agni logs wordcount\n  agni logs -n 100 --json')
+    .action(async (name: string | undefined, o: { limit: string; json?: boolean }) => {
+      const path = name ? `/v1/functions/${encodeURIComponent(name)}/invocations` : '/v1/invocations';
+      const { invocations } = await new ApiClient().json<{ invocations: InvocationRecord[] }>(
+        'GET',
+        `${path}?limit=${encodeURIComponent(o.limit)}`,
+      );
+      if (o.json) return printJson(invocations);
+      printTable(
+        ['ID', 'FUNCTION', 'VERSION', 'STATUS', 'EXIT', 'DURATION', 'STDOUT', 'STARTED'],
+        invocations.map((r) => {
+          const t = totalMs(r.phases);
+          return [
+            r.id,
+            r.function,
+            r.version,
+            r.status,
+            r.exitCode ?? '-',
+            t === undefined ? '-' : formatMs(t),
+            formatBytes(r.stdoutBytes),
+            ago(r.createdAt),
+          ];
+        }),
+      );
+    });
+}

@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
+import { startEmbedded } from '../../app/embedded.js';
+import { AgniError } from '../../core/errors.js';
+
+function intOption(flag: string, raw: string, min: number): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min)
+    throw new AgniError(
+      'bad_request',
+      `${flag}: expected a whole number >= ${min}, got ${JSON.stringify(raw)}`,
+    );
+  return n;
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('start Agni on this machine: API, dispatcher, agent and SQLite store in one process')
+    .option('--home <dir>', 'state directory (default $AGNI_HOME or ~/.agni)')
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', String(DEFAULT_PORT))
+    .option('--backend <name>', 'sandbox backend: auto, runc or process', 'auto')
+    .option('--slots <n>', 'invocations run at once on this node (default: cores)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0',
+    )
+    .action(async (o: { home?: string; host: string; port: string; backend: string; slots?: string }) => {
+      if (!['auto', 'runc', 'process'].includes(o.backend)) {
+        throw new AgniError(
+          'bad_request',
+          `--backend: expected auto, runc or process, got ${JSON.stringify(o.backend)}`,
+        );
+      }
+      const server = await startEmbedded({
+        home: o.home ?? agniHome(),
+        host: o.host,
+        port: intOption('--port', o.port, 0),
+        backend: o.backend as 'auto' | 'runc' | 'process',
+        slots: o.slots ? intOption('--slots', o.slots, 1) : defaultSlots(),
+        token: process.env.AGNI_TOKEN || undefined,
+        maxPayloadBytes: maxPayloadBytes(),
+      });
+      const b = server.backend;
+      process.stdout.write(`agni up: listening on ${server.url}\n`);
+      process.stdout.write(
+        b.isolated
+          ? `agni up: backend ${b.name} (isolated sandboxes)\n`
+          : `agni up: backend ${b.name}: NO ISOLATION, functions run as plain host processes (development only)\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          process.stdout.write(`agni up: ${sig}, shutting down\n`);
+          server.close().then(resolve, (e) => {
+            process.stderr.write(`agni up: shutdown failed: ${(e as Error).message}\n`);
+            process.exitCode = 1;
+            resolve();
+          });
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      process.stdout.write('agni up: stopped cleanly\n');
+    });
+}

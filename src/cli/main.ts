@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerFunctions } from './commands/functions.js';
+import { registerImages } from './commands/images.js';
+import { registerInvoke } from './commands/invoke.js';
+import { registerUp } from './commands/up.js';
+import { handleCliError } from './errors.js';
+
+const program = new Command('agni')
+  .description('Agni: run functions in any language in isolated sandboxes, on your own machines')
+  .version('0.1.0')
+  .exitOverride()
+  .showHelpAfterError('(add --help for usage and examples)')
+  .addHelpText(
+    'after',
+    `
+Environment:
+  AGNI_URL    API to talk to (default http://127.0.0.1:8780)
+  AGNI_TOKEN  bearer token, when the server requires one
+  AGNI_HOME   state directory of \`agni up\` (default ~/.agni)
+
+Quick tour:
+  agni up &
+  agni deploy examples/wordcount
+  agni invoke wordcount --data "to be or not to be"
+  agni logs wordcount
+  agni inspect <invocation id>`,
+  );
+
+registerUp(program);
+registerFunctions(program);
+registerInvoke(program);
+registerImages(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  process.exitCode = handleCliError(e);
+}

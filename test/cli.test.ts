@@ -1,0 +1,161 @@
+/** The CLI as a user runs it: a real `agni up` process, commands over HTTP, shell pipes, signals. */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { fnDir } from './helpers/tarball.js';
+
+const run = promisify(execFile);
+const CLI = resolve('dist/src/cli/main.js');
+
+function freePort(): number {
+  return 20000 + Math.floor(Math.random() * 20000);
+}
+
+async function waitForUrl(p: ChildProcess): Promise<string> {
+  let out = '';
+  return new Promise((res, rej) => {
+    const t = setTimeout(() => rej(new Error(`agni up did not start: ${out}`)), 15000);
+    p.stdout!.on('data', (d) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(t);
+        res(m[1]!);
+      }
+    });
+    p.once('exit', (code) => rej(new Error(`agni up exited ${code}: ${out}`)));
+  });
+}
+
+describe('cli', () => {
+  const home = mkdtempSync(join(tmpdir(), 'agni-cli-'));
+  let server: ChildProcess;
+  let env: NodeJS.ProcessEnv;
+
+  const agni = (args: string[], input?: string) =>
+    run(
+      'bash',
+      [
+        '-c',
+        `${input === undefined ? '' : 'printf %s "$INPUT" | '}node ${CLI} "$@"${input === undefined ? ' </dev/null' : ''}`,
+        'agni',
+        ...args,
+      ],
+      { env: { ...env, INPUT: input ?? '' } },
+    );
+
+  before(async () => {
+    server = spawn(process.execPath, [CLI, 'up', '--port', '0', '--home', home], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    env = { ...process.env, AGNI_URL: await waitForUrl(server) };
+  });
+  after(() => {
+    if (server.exitCode === null) server.kill('SIGKILL');
+  });
+
+  test('deploy, ls --json, invoke with --data, @file and stdin', async () => {
+    const d = await agni(['deploy', 'examples/wordcount']);
+    assert.match(d.stdout, /deployed wordcount version 1/);
+    await agni(['deploy', 'examples/python-stats']);
+    const ls = JSON.parse((await agni(['ls', '--json'])).stdout) as { function: string }[];
+    assert.deepEqual(ls.map((f) => f.function).sort(), ['python-stats', 'wordcount']);
+    assert.deepEqual(JSON.parse((await agni(['invoke', 'wordcount', '--data', 'a b c'])).stdout), {
+      lines: 0,
+      words: 3,
+      bytes: 5,
+    });
+    const f = join(fnDir({ 'in.txt': 'x\ny\n' }), 'in.txt');
+    assert.deepEqual(JSON.parse((await agni(['invoke', 'wordcount', '--data', `@${f}`])).stdout), {
+      lines: 2,
+      words: 2,
+      bytes: 4,
+    });
+    assert.equal(JSON.parse((await agni(['invoke', 'python-stats'], '1 2 3 4')).stdout).mean, 2.5);
+  });
+
+  test('functions compose in shell pipes', async () => {
+    const upper = fnDir({ 'agni.yaml': 'name: upper\nruntime: host\ncommand: ["tr", "a-z", "A-Z"]\n' });
+    await agni(['deploy', upper]);
+    const r = await run(
+      'bash',
+      [
+        '-c',
+        `printf 'hello pipes' | node ${CLI} invoke upper | node ${CLI} invoke upper | node ${CLI} invoke wordcount --data @/dev/stdin`,
+      ],
+      { env },
+    );
+    assert.deepEqual(JSON.parse(r.stdout), { lines: 0, words: 2, bytes: 11 });
+    const r2 = await run('bash', ['-c', `printf 'hello pipes' | node ${CLI} invoke upper`], { env });
+    assert.equal(r2.stdout, 'HELLO PIPES');
+  });
+
+  test('failures give clear errors and distinct exit codes', async () => {
+    await agni(['deploy', 'examples/fail']);
+    await assert.rejects(agni(['invoke', 'fail']), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 3, 'the function exit code passes through');
+      assert.match(e.stderr, /fail exited with code 3/);
+      return true;
+    });
+    await assert.rejects(
+      agni(['invoke', 'nosuch']),
+      (e: { code: number; stderr: string }) => e.code === 66 && /hint: list functions/.test(e.stderr),
+    );
+    const bad = fnDir({ 'agni.yaml': 'name: x\nruntime: host\ncommand: ls\nconcurrency: many\n' });
+    await assert.rejects(agni(['deploy', bad]), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 65);
+      assert.ok(e.stderr.includes(`${join(bad, 'agni.yaml')}: field \`concurrency\``), e.stderr);
+      return true;
+    });
+    await assert.rejects(
+      run('node', [CLI, 'ls'], { env: { ...env, AGNI_URL: 'http://127.0.0.1:9' } }),
+      (e: { code: number; stderr: string }) => e.code === 69 && /agni up/.test(e.stderr),
+    );
+  });
+
+  test('logs, inspect and versions list what happened', async () => {
+    const logs = JSON.parse((await agni(['logs', 'wordcount', '--json'])).stdout) as {
+      id: string;
+      status: string;
+    }[];
+    assert.ok(logs.length >= 2);
+    const ins = await agni(['inspect', logs[0]!.id]);
+    for (const p of ['received', 'queued', 'placed', 'sandbox_ready', 'started', 'first_byte', 'finished'])
+      assert.match(ins.stdout, new RegExp(p));
+    assert.match(ins.stdout, /█/);
+    const v = JSON.parse((await agni(['versions', 'wordcount', '--json'])).stdout) as { version: number }[];
+    assert.equal(v[0]!.version, 1);
+    assert.match((await agni(['logs'])).stdout, /STATUS/);
+  });
+
+  test('SIGINT shuts down cleanly and leaves no sandbox behind', async () => {
+    const slow = fnDir({ 'agni.yaml': 'name: slow\nruntime: host\ncommand: "echo go; sleep 60"\n' });
+    await agni(['deploy', slow]);
+    const inflight = agni(['invoke', 'slow']).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 700));
+    const exited = new Promise<number | null>((r) => server.once('exit', r));
+    server.kill('SIGINT');
+    assert.equal(await exited, 0);
+    await inflight;
+    const list = await run('runc', ['--root', join(home, 'run', 'runc'), 'list', '-q']);
+    assert.equal(list.stdout.trim(), '');
+    assert.deepEqual(existsSync(join(home, 'sandboxes')) ? readdirSync(join(home, 'sandboxes')) : [], []);
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(home));
+  });
+});
+
+describe('quick start demo', () => {
+  test('scripts/demo.sh --once deploys and invokes the examples', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'agni-demo-'));
+    const r = await run('bash', ['scripts/demo.sh', '--once'], {
+      env: { ...process.env, AGNI_HOME: home, AGNI_PORT: String(freePort()) },
+    });
+    assert.match(r.stdout, /"words": 6/);
+    assert.match(r.stdout, /"count": 100/);
+    assert.match(r.stdout, /\(exit code 3\)/);
+  });
+});

@@ -1,0 +1,27 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { type Embedded, startEmbedded } from '../../src/app/embedded.js';
+
+export interface TestServer extends Embedded {
+  home: string;
+}
+
+/** A real embedded Agni (runc backend, SQLite store) on a free loopback port and a fresh home. */
+export async function startTestServer(
+  opts: { token?: string; maxPayloadBytes?: number; slots?: number } = {},
+): Promise<TestServer> {
+  const home = mkdtempSync(join(tmpdir(), 'agni-test-'));
+  const s = await startEmbedded({
+    home,
+    host: '127.0.0.1',
+    port: 0,
+    backend: 'runc',
+    slots: opts.slots ?? 2,
+    token: opts.token,
+    maxPayloadBytes: opts.maxPayloadBytes ?? 1024 * 1024,
+    logger: pino({ level: 'silent' }),
+  });
+  return { ...s, home };
+}
