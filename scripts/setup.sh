@@ -20,7 +20,10 @@ fi
 # node_modules is rebuilt when missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies"
-  npm ci --no-audit --no-fund --loglevel=error
+  # Not `npm ci`: npm 11 leaves other platforms' optional packages (biome's binaries) out of
+  # the lock it writes and then `npm ci` refuses that same lock. `npm install` keeps the
+  # locked versions and leaves the lock untouched.
+  npm install --no-audit --no-fund --loglevel=error
 fi
 # better-sqlite3 has no reachable prebuilt binary here; make sure the source build exists.
 if ! node -e "require('better-sqlite3')" 2>/dev/null; then

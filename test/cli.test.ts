@@ -132,6 +132,29 @@ describe('cli', () => {
     assert.match((await agni(['logs'])).stdout, /STATUS/);
   });
 
+  test('image import from a directory, image ls --json, and a function on that image', async () => {
+    const { makeBusyboxRootfs } = await import('./helpers/busybox-rootfs.js');
+    const rootfs = makeBusyboxRootfs(join(home, 'bb'));
+    assert.match((await agni(['image', 'import', 'bb', rootfs])).stdout, /imported bb/);
+    const imgs = JSON.parse((await agni(['image', 'ls', '--json'])).stdout) as {
+      name: string;
+      files: number;
+    }[];
+    assert.equal(imgs[0]!.name, 'bb');
+    assert.ok(imgs[0]!.files > 100);
+    await agni([
+      'deploy',
+      fnDir({
+        'agni.yaml': 'name: onbb\nruntime: bb\ncommand: "echo $(id -u) $(cat /fn/agni.yaml | wc -l)"\n',
+      }),
+    ]);
+    assert.equal((await agni(['invoke', 'onbb'])).stdout, '65534 3\n');
+    await assert.rejects(
+      agni(['image', 'import', 'x', '/nonexistent']),
+      (e: { code: number; stderr: string }) => e.code === 64 && /no such file/.test(e.stderr),
+    );
+  });
+
   test('SIGINT shuts down cleanly and leaves no sandbox behind', async () => {
     const slow = fnDir({ 'agni.yaml': 'name: slow\nruntime: host\ncommand: "echo go; sleep 60"\n' });
     await agni(['deploy', slow]);

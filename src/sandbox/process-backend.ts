@@ -39,7 +39,7 @@ export class ProcessBackend implements Backend {
 
   async run(spec: SandboxSpec, io: SandboxIO, hooks: SandboxHooks = {}): Promise<SandboxResult> {
     if (this.closed) throw new AgniError('sandbox_error', 'the process backend is shut down');
-    const [cmd, ...args] = spec.args;
+    const [cmd, ...args] = spec.args.map((a) => mapFnPaths(a, spec.codeDir));
     if (cmd === undefined) throw new AgniError('sandbox_error', 'sandbox has no command');
     hooks.onReady?.();
     const child = spawn(cmd, args, {
@@ -99,4 +99,12 @@ export class ProcessBackend implements Backend {
     for (const e of entries) killGroup(e.child.pid);
     await Promise.all(entries.map((e) => e.exited));
   }
+}
+
+/**
+ * Without a mount namespace there is no /fn, so manifests written for the sandbox
+ * (`python3 /fn/main.py`, `sh -c "cat /fn/x"`) get /fn paths pointed at the function's directory.
+ */
+export function mapFnPaths(arg: string, codeDir: string): string {
+  return arg.replace(/(^|[\s'"=:;(])\/fn(?=\/|$|[\s'";)])/g, (_m, pre: string) => `${pre}${codeDir}`);
 }
