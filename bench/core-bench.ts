@@ -112,7 +112,9 @@ async function main(): Promise<void> {
       const rec = (await (await fetch(`${server.url}/v1/invocations/${id}`)).json()) as InvocationRecord;
       const p = rec.phases;
       const add = (k: string, a?: number, b?: number) => {
-        if (a !== undefined && b !== undefined) (phaseDeltas[k] ??= []).push(b - a);
+        if (a === undefined || b === undefined) return;
+        phaseDeltas[k] ??= [];
+        phaseDeltas[k].push(b - a);
       };
       add('received → placed', p.received, p.placed);
       add('placed → sandbox_ready', p.placed, p.sandbox_ready);
