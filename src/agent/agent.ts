@@ -1,12 +1,22 @@
 /**
  * The node agent turns a dispatched job into a sandbox on this node: it resolves the image to a
- * local root filesystem and adds the platform's environment. Pools (prewarming) will live here.
+ * local root filesystem, adds the platform's environment, and picks how the sandbox is made:
+ * a warm worker (lifecycle: warm), a prewarmed pool, or a fresh sandbox from the backend.
  */
 import { AgniError } from '../core/errors.js';
 import type { DispatchJob, Placement } from '../dispatch/dispatcher.js';
 import type { Backend, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
+import type { VersionRecord } from '../store/store.js';
+import type { SandboxRunner } from './runner.js';
 
 export type RootfsResolver = (imageId: string) => Promise<string | undefined>;
+
+export interface AgentRunners {
+  /** prewarmed sandboxes for cold-lifecycle functions; absent when the backend cannot prepare ahead */
+  prewarm?: SandboxRunner;
+  /** long-lived workers for lifecycle: warm */
+  warm?: SandboxRunner;
+}
 
 export class Agent {
   readonly placement: Placement;
@@ -15,12 +25,13 @@ export class Agent {
     private readonly backend: Backend,
     private readonly resolveRootfs: RootfsResolver,
     node: string,
+    private readonly runners: AgentRunners = {},
   ) {
     this.placement = { node, backend: backend.name };
   }
 
-  async run(job: DispatchJob): Promise<SandboxResult> {
-    const v = job.version;
+  /** The version's sandbox spec without per-invocation values (shared by pools and workers). */
+  async baseSpec(v: VersionRecord): Promise<SandboxSpec> {
     const m = v.manifest;
     const hostRuntime = v.imageId === 'host';
     const rootfs = hostRuntime ? '' : await this.resolveRootfs(v.imageId);
@@ -33,25 +44,41 @@ export class Agent {
         },
       );
     }
-    // The deadline is absolute (Unix ms), so a function can budget its own work against it.
-    const deadline = Date.now() + m.limits.timeoutMs;
-    const spec: SandboxSpec = {
-      id: job.invocationId,
+    return {
+      id: `${v.function}-v${v.version}`,
       rootfs,
       hostRuntime,
       codeDir: v.codeDir,
       args: m.command,
-      env: {
-        ...m.env,
-        AGNI_FUNCTION: v.function,
-        AGNI_FUNCTION_VERSION: String(v.version),
-        AGNI_INVOCATION_ID: job.invocationId,
-        AGNI_DEADLINE_MS: String(deadline),
-      },
+      env: { ...m.env, AGNI_FUNCTION: v.function, AGNI_FUNCTION_VERSION: String(v.version) },
       cwd: '/fn',
       limits: m.limits,
       network: m.network,
     };
+  }
+
+  async run(job: DispatchJob): Promise<SandboxResult> {
+    const v = job.version;
+    const base = await this.baseSpec(v);
+    // The deadline is absolute (Unix ms), so a function can budget its own work against it.
+    const deadline = Date.now() + v.manifest.limits.timeoutMs;
+    const inv = { id: job.invocationId, deadline, payload: job.payload, io: job.io, hooks: job.hooks };
+    if (v.manifest.lifecycle === 'warm' && this.runners.warm) return this.runners.warm.run(v, base, inv);
+    if (v.manifest.pool.max > 0 && this.runners.prewarm) return this.runners.prewarm.run(v, base, inv);
+    const spec: SandboxSpec = {
+      ...base,
+      id: job.invocationId,
+      env: { ...base.env, AGNI_INVOCATION_ID: job.invocationId, AGNI_DEADLINE_MS: String(deadline) },
+    };
     return this.backend.run(spec, { stdin: job.payload, ...job.io }, job.hooks);
+  }
+
+  /** A new version was deployed or a function removed: kept sandboxes of old versions go. */
+  async drain(fn: string, keep?: number): Promise<void> {
+    await Promise.all([this.runners.prewarm?.drain(fn, keep), this.runners.warm?.drain(fn, keep)]);
+  }
+
+  async shutdown(): Promise<void> {
+    await Promise.all([this.runners.prewarm?.shutdown(), this.runners.warm?.shutdown()]);
   }
 }

@@ -13,10 +13,14 @@ import { NAME_RE, parseManifest } from '../core/manifest.js';
 import type { Store, VersionRecord } from '../store/store.js';
 import { walkTree } from './fs-util.js';
 
+/** told when a function's live version changes, so sandboxes kept for old versions are dropped */
+export type VersionChange = (fn: string, keep: number | undefined) => Promise<void>;
+
 export class Deployer {
   constructor(
     private readonly store: Store,
     private readonly home: string,
+    private readonly onChange: VersionChange = async () => undefined,
   ) {}
 
   private get root(): string {
@@ -62,7 +66,9 @@ export class Deployer {
       await mkdir(join(this.root, manifest.name), { recursive: true });
       await rename(staging, codeDir);
       try {
-        return await this.store.addVersion({ function: manifest.name, manifest, codeDir, imageId });
+        const v = await this.store.addVersion({ function: manifest.name, manifest, codeDir, imageId });
+        await this.onChange(v.function, v.version);
+        return v;
       } catch (e) {
         await rm(codeDir, { recursive: true, force: true });
         throw e;
@@ -85,6 +91,7 @@ export class Deployer {
         hint: 'list functions with `agni ls`',
       });
     }
+    await this.onChange(name, undefined);
     await rm(join(this.root, name), { recursive: true, force: true });
     return removed;
   }

@@ -55,7 +55,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const agent = new Agent(backend, (id) => images.resolveRootfs(id), hostname());
   const dispatcher = new LocalDispatcher(agent, o.slots);
   const invoker = new Invoker(store, dispatcher);
-  const deployer = new Deployer(store, o.home);
+  const deployer = new Deployer(store, o.home, (fn, keep) => agent.drain(fn, keep));
   const api = buildApi({
     store,
     invoker,
@@ -80,6 +80,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       // now instead of holding the listener open until their deadlines.
       const draining = dispatcher.close();
       const listening = api.close();
+      await agent.shutdown();
       await backend.shutdown();
       await Promise.all([draining, listening]);
       await store.close();

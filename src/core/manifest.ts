@@ -37,6 +37,15 @@ const rawSchema = z
       .optional(),
     concurrency: z.number().int().min(1).max(10_000).optional(),
     network: z.enum(['none', 'host']).optional(),
+    lifecycle: z.enum(['cold', 'warm']).optional(),
+    pool: z
+      .object({
+        min: z.number().int().min(0).max(1000).optional(),
+        max: z.number().int().min(0).max(1000).optional(),
+        idle: sizeOrNumber.optional(),
+      })
+      .strict()
+      .optional(),
     description: z.string().optional(),
   })
   .strict();
@@ -50,8 +59,14 @@ export interface Manifest {
   limits: { memoryBytes: number; cpus: number; pids: number; timeoutMs: number };
   concurrency: number;
   network: 'none' | 'host';
+  /** cold: a fresh sandbox per invocation; warm: one sandbox serves many invocations in turn */
+  lifecycle: 'cold' | 'warm';
+  /** sandboxes (cold: prewarmed, created and waiting; warm: workers) kept per node */
+  pool: { min: number; max: number; idleMs: number };
   description?: string;
 }
+
+export const DEFAULT_POOL = { min: 0, max: 2, idle: '60s' } as const;
 
 const RESERVED_ENV = /^AGNI_/;
 
@@ -87,7 +102,7 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
       throw invalid(
         file,
         field === '(document)' ? key : `${field}.${key}`,
-        'no such field; known fields are name, runtime, command, env, limits, concurrency, network, description',
+        'no such field; known fields are name, runtime, command, env, limits, concurrency, network, lifecycle, pool, description',
       );
     }
     const got = valueAt(raw, issue.path);
@@ -101,6 +116,10 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   if (memoryBytes < 4 * 1024 * 1024) throw invalid(file, 'limits.memory', 'at least 4Mi', limits.memory);
   const timeoutMs = parseDuration(limits.timeout);
   if (typeof timeoutMs === 'string') throw invalid(file, 'limits.timeout', timeoutMs, limits.timeout);
+  const pool = { ...DEFAULT_POOL, ...m.pool };
+  const idleMs = parseDuration(pool.idle);
+  if (typeof idleMs === 'string') throw invalid(file, 'pool.idle', idleMs, pool.idle);
+  if (pool.min > pool.max) throw invalid(file, 'pool.min', `at most pool.max (${pool.max})`, pool.min);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(m.env ?? {})) {
     if (RESERVED_ENV.test(k))
@@ -115,6 +134,8 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     limits: { memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutMs },
     concurrency: m.concurrency ?? 4,
     network: m.network ?? 'none',
+    lifecycle: m.lifecycle ?? 'cold',
+    pool: { min: pool.min, max: pool.max, idleMs },
     ...(m.description ? { description: m.description } : {}),
   };
 }

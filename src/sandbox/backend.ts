@@ -27,6 +27,8 @@ export interface SandboxSpec {
   cwd: string;
   limits: SandboxLimits;
   network: NetworkMode;
+  /** platform files bind-mounted read-only (e.g. the prewarm gate, warm-protocol helpers) */
+  extraMounts?: { source: string; destination: string }[];
 }
 
 export interface SandboxIO {

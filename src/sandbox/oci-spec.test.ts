@@ -99,3 +99,12 @@ test('seccomp denylist returns EPERM and does not block personality', () => {
     assert.ok(s.syscalls[0].names.includes(name));
   assert.ok(!BLOCKED_SYSCALLS.includes('personality'));
 });
+
+test('extra mounts are read-only binds', () => {
+  const withExtra = { ...spec(), extraMounts: [{ source: '/bin/busybox', destination: '/.agni/busybox' }] };
+  const cfg = buildOciSpec(withExtra, ctx) as {
+    mounts: { destination: string; options?: string[] }[];
+  };
+  const m = cfg.mounts.find((x) => x.destination === '/.agni/busybox');
+  assert.ok(m?.options?.includes('ro'));
+});

@@ -116,6 +116,7 @@ export function buildOciSpec(spec: SandboxSpec, ctx: OciContext): Record<string,
   const mounts = baseMounts();
   mounts.push(roBind(spec.codeDir, '/fn'));
   if (spec.hostRuntime) for (const m of ctx.hostMounts) mounts.push(roBind(m.source, m.destination));
+  for (const m of spec.extraMounts ?? []) mounts.push(roBind(m.source, m.destination));
 
   const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (spec.network !== 'host') namespaces.push({ type: 'network' });

@@ -1,0 +1,27 @@
+/**
+ * A SandboxRunner runs an invocation in a sandbox it keeps ahead of demand instead of a fresh one:
+ * prewarmed pools (cold lifecycle, created and waiting) and warm workers (one sandbox, many calls).
+ */
+import type { SandboxHooks, SandboxIO, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
+import type { VersionRecord } from '../store/store.js';
+
+export interface InvocationContext {
+  id: string;
+  /** absolute Unix ms */
+  deadline: number;
+  payload: Buffer;
+  io: Omit<SandboxIO, 'stdin'>;
+  hooks: SandboxHooks;
+}
+
+export interface SandboxRunner {
+  /**
+   * `base` has no per-invocation values: its id is a per-version prefix and its env lacks
+   * AGNI_INVOCATION_ID and AGNI_DEADLINE_MS (inv.id and inv.deadline carry them).
+   */
+  run(version: VersionRecord, base: SandboxSpec, inv: InvocationContext): Promise<SandboxResult>;
+  /** sandboxes of other versions of `fn` (or of all versions when `keep` is undefined) are removed */
+  drain(fn: string, keep?: number): Promise<void>;
+  /** stops every kept sandbox; safe to call twice */
+  shutdown(): Promise<void>;
+}

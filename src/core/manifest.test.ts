@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AgniError } from './errors.js';
+import { parseManifest } from './manifest.js';
+
+function fails(text: string, re: RegExp): void {
+  assert.throws(
+    () => parseManifest(text, 'fn/agni.yaml'),
+    (e: unknown) => e instanceof AgniError && e.code === 'manifest_invalid' && re.test(e.message),
+  );
+}
+
+test('defaults are filled in', () => {
+  const m = parseManifest('name: a\nruntime: host\ncommand: echo hi\n');
+  assert.deepEqual(m.command, ['/bin/sh', '-c', 'echo hi']);
+  assert.equal(m.limits.memoryBytes, 256 * 1024 * 1024);
+  assert.equal(m.limits.timeoutMs, 30_000);
+  assert.equal(m.network, 'none');
+  assert.equal(m.lifecycle, 'cold');
+  assert.deepEqual(m.pool, { min: 0, max: 2, idleMs: 60_000 });
+});
+
+test('units and lists are parsed', () => {
+  const m = parseManifest(
+    'name: a\nruntime: img\ncommand: [python3, main.py]\nenv: {N: 3}\nlimits: {memory: 1Gi, cpus: 0.5, pids: 10, timeout: 500ms}\nlifecycle: warm\npool: {min: 1, max: 4, idle: 5m}\n',
+  );
+  assert.equal(m.limits.memoryBytes, 1024 ** 3);
+  assert.equal(m.limits.timeoutMs, 500);
+  assert.equal(m.env.N, '3');
+  assert.equal(m.lifecycle, 'warm');
+  assert.deepEqual(m.pool, { min: 1, max: 4, idleMs: 300_000 });
+});
+
+test('errors name the file, the field and what was expected', () => {
+  fails('name: Bad\nruntime: host\ncommand: x\n', /fn\/agni\.yaml: field `name`: expected lowercase/);
+  fails('runtime: host\ncommand: x\n', /field `name`: expected a value \(it is required\)/);
+  fails(
+    'name: a\nruntime: host\ncommand: x\nlimits: {memory: lots}\n',
+    /field `limits\.memory`: expected a size/,
+  );
+  fails(
+    'name: a\nruntime: host\ncommand: x\nlimits: {timeout: forever}\n',
+    /field `limits\.timeout`: expected a duration/,
+  );
+  fails('name: a\nruntime: host\ncommand: x\nnetwrk: none\n', /field `netwrk`: expected no such field/);
+  fails('name: a\nruntime: host\ncommand: x\nenv: {AGNI_X: 1}\n', /field `env\.AGNI_X`/);
+  fails(
+    'name: a\nruntime: host\ncommand: x\npool: {min: 3, max: 1}\n',
+    /field `pool\.min`: expected at most pool\.max/,
+  );
+  fails('name: a\nruntime: host\ncommand: x\nlifecycle: hot\n', /field `lifecycle`/);
+  fails('name: [a\n', /not valid YAML/);
+  fails('- a\n- b\n', /field `\(document\)`/);
+});
