@@ -86,6 +86,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
       req.log.error({ err }, 'request failed');
       e = new AgniError('internal', 'internal error; see the server log');
     }
+    if (e.code === 'overloaded') reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
     reply.status(e.status).send(e.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {

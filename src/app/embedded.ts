@@ -24,6 +24,8 @@ export interface EmbeddedOptions {
   port: number;
   backend: 'auto' | 'runc' | 'process';
   slots: number;
+  /** invocations that may wait for a slot before new ones get 429 */
+  maxQueue?: number;
   token?: string;
   maxPayloadBytes: number;
   logger?: Logger;
@@ -53,7 +55,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
 
   const images = new LocalImages(store, o.home);
   const agent = new Agent(backend, (id) => images.resolveRootfs(id), hostname());
-  const dispatcher = new LocalDispatcher(agent, o.slots);
+  const dispatcher = new LocalDispatcher(agent, o.slots, o.maxQueue);
   const invoker = new Invoker(store, dispatcher);
   const deployer = new Deployer(store, o.home, (fn, keep) => agent.drain(fn, keep));
   const api = buildApi({

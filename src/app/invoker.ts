@@ -77,6 +77,8 @@ export class Invoker {
         hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
       });
     }
+    // Refuse before recording anything: a 429 leaves no trace to clean up.
+    this.dispatcher.admit();
     const phases: PhaseTimes = { received: receivedAt };
     const stdout = new TailBuffer(TAIL_BYTES);
     const stderr = new TailBuffer(TAIL_BYTES);

@@ -15,6 +15,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   timeout: 124,
   out_of_memory: 137,
   payload_too_large: 65,
+  overloaded: 75,
 };
 
 export function exitCodeFor(e: AgniError): number {

@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
+  overloaded: 429,
   function_failed: 502,
   sandbox_error: 500,
   backend_unavailable: 503,

@@ -22,9 +22,13 @@ export interface DispatcherStats {
   queued: number;
   running: number;
   slots: number;
+  /** at most this many wait; past it new work is refused with `overloaded` (HTTP 429) */
+  maxQueue: number;
 }
 
 export interface Dispatcher {
+  /** throws AgniError('overloaded') when the queue is full; called before anything is recorded */
+  admit(): void;
   dispatch(job: DispatchJob): Promise<SandboxResult>;
   stats(): DispatcherStats;
   /** stops taking work and waits for running jobs; queued jobs are rejected. Safe to call twice. */

@@ -20,14 +20,39 @@ export class LocalDispatcher implements Dispatcher {
   private closing = false;
   private readonly inflight = new Set<Promise<unknown>>();
 
+  private avgRunMs = 100;
+
   constructor(
     private readonly agent: Agent,
     private readonly slots: number,
+    private readonly maxQueue = 256,
   ) {}
 
+  admit(): void {
+    if (this.closing) throw new AgniError('backend_unavailable', 'the server is shutting down');
+    if (this.queue.length >= this.maxQueue) {
+      throw new AgniError(
+        'overloaded',
+        `the queue is full (${this.maxQueue} invocations waiting for ${this.slots} slots)`,
+        {
+          hint: 'retry after the time in the Retry-After header, or raise `agni up --queue`',
+          details: { retry_after_s: this.retryAfterSeconds() },
+        },
+      );
+    }
+  }
+
+  /** A rough wait: the queue ahead spread over the slots at the recent run time, at least 1 s. */
+  retryAfterSeconds(): number {
+    return Math.max(1, Math.ceil((this.queue.length / this.slots) * (this.avgRunMs / 1000)));
+  }
+
   dispatch(job: DispatchJob): Promise<SandboxResult> {
-    if (this.closing)
-      return Promise.reject(new AgniError('backend_unavailable', 'the server is shutting down'));
+    try {
+      this.admit();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });
       this.pump();
@@ -52,10 +77,12 @@ export class LocalDispatcher implements Dispatcher {
     this.running++;
     this.runningByFn.set(fn, busy + 1);
     p.job.hooks.onPlaced?.(this.agent.placement);
+    const t0 = performance.now();
     const run = this.agent
       .run(p.job)
       .then(p.resolve, p.reject)
       .finally(() => {
+        this.avgRunMs = this.avgRunMs * 0.9 + (performance.now() - t0) * 0.1;
         this.running--;
         const n = (this.runningByFn.get(fn) ?? 1) - 1;
         if (n === 0) this.runningByFn.delete(fn);
@@ -67,7 +94,7 @@ export class LocalDispatcher implements Dispatcher {
   }
 
   stats(): DispatcherStats {
-    return { queued: this.queue.length, running: this.running, slots: this.slots };
+    return { queued: this.queue.length, running: this.running, slots: this.slots, maxQueue: this.maxQueue };
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@ export interface TestServer extends Embedded {
 
 /** A real embedded Agni (runc backend, SQLite store) on a free loopback port and a fresh home. */
 export async function startTestServer(
-  opts: { token?: string; maxPayloadBytes?: number; slots?: number } = {},
+  opts: { token?: string; maxPayloadBytes?: number; slots?: number; maxQueue?: number } = {},
 ): Promise<TestServer> {
   const home = mkdtempSync(join(tmpdir(), 'agni-test-'));
   const s = await startEmbedded({
@@ -19,6 +19,7 @@ export async function startTestServer(
     port: 0,
     backend: 'runc',
     slots: opts.slots ?? 2,
+    maxQueue: opts.maxQueue,
     token: opts.token,
     maxPayloadBytes: opts.maxPayloadBytes ?? 1024 * 1024,
     logger: pino({ level: 'silent' }),

@@ -22,45 +22,56 @@ export function registerUp(program: Command): void {
     .option('--port <n>', 'port to listen on (0 picks a free one)', String(DEFAULT_PORT))
     .option('--backend <name>', 'sandbox backend: auto, runc or process', 'auto')
     .option('--slots <n>', 'invocations run at once on this node (default: cores)')
+    .option('--queue <n>', 'invocations that may wait for a slot; past it the API answers 429', '256')
     .addHelpText(
       'after',
       '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0',
     )
-    .action(async (o: { home?: string; host: string; port: string; backend: string; slots?: string }) => {
-      if (!['auto', 'runc', 'process'].includes(o.backend)) {
-        throw new AgniError(
-          'bad_request',
-          `--backend: expected auto, runc or process, got ${JSON.stringify(o.backend)}`,
+    .action(
+      async (o: {
+        home?: string;
+        host: string;
+        port: string;
+        backend: string;
+        slots?: string;
+        queue: string;
+      }) => {
+        if (!['auto', 'runc', 'process'].includes(o.backend)) {
+          throw new AgniError(
+            'bad_request',
+            `--backend: expected auto, runc or process, got ${JSON.stringify(o.backend)}`,
+          );
+        }
+        const server = await startEmbedded({
+          home: o.home ?? agniHome(),
+          host: o.host,
+          port: intOption('--port', o.port, 0),
+          backend: o.backend as 'auto' | 'runc' | 'process',
+          slots: o.slots ? intOption('--slots', o.slots, 1) : defaultSlots(),
+          maxQueue: intOption('--queue', o.queue, 0),
+          token: process.env.AGNI_TOKEN || undefined,
+          maxPayloadBytes: maxPayloadBytes(),
+        });
+        const b = server.backend;
+        process.stdout.write(`agni up: listening on ${server.url}\n`);
+        process.stdout.write(
+          b.isolated
+            ? `agni up: backend ${b.name} (isolated sandboxes)\n`
+            : `agni up: backend ${b.name}: NO ISOLATION, functions run as plain host processes (development only)\n`,
         );
-      }
-      const server = await startEmbedded({
-        home: o.home ?? agniHome(),
-        host: o.host,
-        port: intOption('--port', o.port, 0),
-        backend: o.backend as 'auto' | 'runc' | 'process',
-        slots: o.slots ? intOption('--slots', o.slots, 1) : defaultSlots(),
-        token: process.env.AGNI_TOKEN || undefined,
-        maxPayloadBytes: maxPayloadBytes(),
-      });
-      const b = server.backend;
-      process.stdout.write(`agni up: listening on ${server.url}\n`);
-      process.stdout.write(
-        b.isolated
-          ? `agni up: backend ${b.name} (isolated sandboxes)\n`
-          : `agni up: backend ${b.name}: NO ISOLATION, functions run as plain host processes (development only)\n`,
-      );
-      await new Promise<void>((resolve) => {
-        const stop = (sig: string) => {
-          process.stdout.write(`agni up: ${sig}, shutting down\n`);
-          server.close().then(resolve, (e) => {
-            process.stderr.write(`agni up: shutdown failed: ${(e as Error).message}\n`);
-            process.exitCode = 1;
-            resolve();
-          });
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-      });
-      process.stdout.write('agni up: stopped cleanly\n');
-    });
+        await new Promise<void>((resolve) => {
+          const stop = (sig: string) => {
+            process.stdout.write(`agni up: ${sig}, shutting down\n`);
+            server.close().then(resolve, (e) => {
+              process.stderr.write(`agni up: shutdown failed: ${(e as Error).message}\n`);
+              process.exitCode = 1;
+              resolve();
+            });
+          };
+          process.once('SIGINT', () => stop('SIGINT'));
+          process.once('SIGTERM', () => stop('SIGTERM'));
+        });
+        process.stdout.write('agni up: stopped cleanly\n');
+      },
+    );
 }
