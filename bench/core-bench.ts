@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { startEmbedded } from '../src/app/embedded.js';
+import { type Summary, summarize } from '../src/bench/stats.js';
 import { stamp } from '../src/core/phases.js';
 import { formatMs } from '../src/core/units.js';
 import { buildOciSpec } from '../src/sandbox/oci-spec.js';
@@ -16,7 +17,6 @@ import { defaultSeccompProfile } from '../src/sandbox/seccomp.js';
 import type { InvocationRecord } from '../src/store/store.js';
 import { makeBusyboxRootfs } from '../test/helpers/busybox-rootfs.js';
 import { tarOf } from '../test/helpers/tarball.js';
-import { type Summary, summarize } from './stats.js';
 
 const N = Number(process.env.BENCH_N ?? 50);
 const WARMUP = 3;
