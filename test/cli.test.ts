@@ -132,6 +132,37 @@ describe('cli', () => {
     assert.match((await agni(['logs'])).stdout, /STATUS/);
   });
 
+  test('bench load reports every level as JSON, CSV and an SVG chart', async () => {
+    const svg = join(home, 'load.svg');
+    const r = await agni([
+      'bench',
+      'load',
+      'wordcount',
+      '-c',
+      '1,2',
+      '--duration',
+      '400ms',
+      '--json',
+      '--svg',
+      svg,
+    ]);
+    const j = JSON.parse(r.stdout) as { levels: { concurrency: number; ok: number; throughput: number }[] };
+    assert.deepEqual(
+      j.levels.map((l) => l.concurrency),
+      [1, 2],
+    );
+    for (const l of j.levels) assert.ok(l.ok > 0 && l.throughput > 0);
+    assert.match(readFileSync(svg, 'utf8'), /<svg[\s\S]*polyline/);
+    const csv = (await agni(['bench', 'load', 'wordcount', '-c', '1', '--duration', '200ms', '--csv'])).stdout
+      .trim()
+      .split('\n');
+    assert.equal(csv.length, 2);
+    await assert.rejects(
+      agni(['bench', 'load', 'nosuch', '-c', '1']),
+      (e: { code: number }) => e.code === 66,
+    );
+  });
+
   test('image import from a directory, image ls --json, and a function on that image', async () => {
     const { makeBusyboxRootfs } = await import('./helpers/busybox-rootfs.js');
     const rootfs = makeBusyboxRootfs(join(home, 'bb'));

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerBench } from './commands/bench.js';
 import { registerFunctions } from './commands/functions.js';
 import { registerImages } from './commands/images.js';
 import { registerInvoke } from './commands/invoke.js';
@@ -31,6 +32,7 @@ registerUp(program);
 registerFunctions(program);
 registerInvoke(program);
 registerImages(program);
+registerBench(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
-import { startEmbedded } from '../../app/embedded.js';
 import { AgniError } from '../../core/errors.js';
 
 function intOption(flag: string, raw: string, min: number): number {
@@ -42,6 +41,8 @@ export function registerUp(program: Command): void {
             `--backend: expected auto, runc or process, got ${JSON.stringify(o.backend)}`,
           );
         }
+        // Loaded lazily: client verbs (invoke, ls, ...) should not pay for loading the engine.
+        const { startEmbedded } = await import('../../app/embedded.js');
         const server = await startEmbedded({
           home: o.home ?? agniHome(),
           host: o.host,
