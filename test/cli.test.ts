@@ -163,6 +163,34 @@ describe('cli', () => {
     );
   });
 
+  test('bench cold measures modes and baselines in one run', async () => {
+    const r = await agni([
+      'bench',
+      'cold',
+      'examples/noop',
+      '-n',
+      '2',
+      '--modes',
+      'process,runc',
+      '--baselines',
+      'fork,unshare,runc',
+      '--json',
+    ]);
+    const j = JSON.parse(r.stdout) as {
+      rows: { name: string; kind: string; total?: { n: number; median: number } }[];
+    };
+    assert.deepEqual(
+      j.rows.map((x) => x.name),
+      ['process', 'runc', 'fork', 'unshare', 'runc'],
+    );
+    for (const row of j.rows)
+      assert.ok(row.total && row.total.n === 2 && row.total.median > 0, JSON.stringify(row));
+    await assert.rejects(
+      agni(['bench', 'cold', 'examples/noop', '--modes', 'kvm']),
+      (e: { code: number; stderr: string }) => e.code === 64 && /--modes/.test(e.stderr),
+    );
+  });
+
   test('image import from a directory, image ls --json, and a function on that image', async () => {
     const { makeBusyboxRootfs } = await import('./helpers/busybox-rootfs.js');
     const rootfs = makeBusyboxRootfs(join(home, 'bb'));

@@ -1,5 +1,9 @@
 import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { BASELINES, type BaselineName } from '../../bench/baselines.js';
+import { COLD_MODES, type ColdMode, runCold } from '../../bench/cold.js';
+import { coldCsv, coldTable, phaseTable } from '../../bench/cold-report.js';
 import { runLoad } from '../../bench/load.js';
 import { loadCsv, loadSvg, loadTable, parseLevels } from '../../bench/load-report.js';
 import { AgniError } from '../../core/errors.js';
@@ -10,7 +14,82 @@ import { printJson } from '../output.js';
 const DEFAULT_LEVELS = '1,2,3,5,7,11,13,17,19,23,29';
 
 export function registerBench(program: Command): void {
-  const bench = program.command('bench').description('measure Agni: load over HTTP');
+  const bench = program
+    .command('bench')
+    .description('measure Agni: cold starts against baselines, load over HTTP');
+
+  bench
+    .command('cold')
+    .argument('<dir>', 'function directory (with agni.yaml); a no-op filter measures pure platform overhead')
+    .description(
+      'cold-start latency per mode, beside fork/exec, unshare+chroot, raw runc and docker, in one run',
+    )
+    .option(
+      '-n, --runs <n>',
+      'measured runs per mode and baseline (one extra warm-up run is discarded)',
+      '10',
+    )
+    .option('--modes <list>', `modes: ${COLD_MODES.join(',')}`, COLD_MODES.join(','))
+    .option('--baselines <list>', `baselines: ${BASELINES.join(',')}`, BASELINES.join(','))
+    .option(
+      '--rootfs <path>',
+      "root filesystem (dir or tar) of the function's image runtime (busybox is built if omitted)",
+    )
+    .option('--gap <time>', 'pause before each prewarmed run so the pool refills', '200ms')
+    .option('--json', 'print the results as JSON')
+    .option('--csv', 'print CSV')
+    .addHelpText(
+      'after',
+      `\nRuns on this machine (root, runc): it starts scratch Agni instances, so it never disturbs a server.\n\nExamples:\n  agni bench cold examples/noop\n  agni bench cold examples/noop -n 30 --modes runc,prewarmed --json\n  agni bench cold examples/warm-shell --modes warm,runc --baselines fork,runc`,
+    )
+    .action(
+      async (
+        dir: string,
+        o: {
+          runs: string;
+          modes: string;
+          baselines: string;
+          rootfs?: string;
+          gap: string;
+          json?: boolean;
+          csv?: boolean;
+        },
+      ) => {
+        const runs = Number(o.runs);
+        if (!Number.isInteger(runs) || runs < 1 || runs > 10_000)
+          throw new AgniError(
+            'bad_request',
+            `--runs: expected a whole number from 1 to 10000, got ${JSON.stringify(o.runs)}`,
+          );
+        const modes = listOption('--modes', o.modes, COLD_MODES);
+        const baselines = listOption('--baselines', o.baselines, BASELINES);
+        const gapMs = parseDuration(o.gap);
+        if (typeof gapMs === 'string')
+          throw new AgniError('bad_request', `--gap: expected ${gapMs}, got ${JSON.stringify(o.gap)}`);
+        const quiet = o.json || o.csv || !process.stderr.isTTY;
+        const result = await runCold({
+          dir: resolve(dir),
+          runs,
+          modes: modes as ColdMode[],
+          baselines: baselines as BaselineName[],
+          rootfs: o.rootfs,
+          gapMs,
+          onProgress: quiet
+            ? undefined
+            : (label, done, total) => {
+                const bar = '█'.repeat(Math.round((done / total) * 20)).padEnd(20, '░');
+                process.stderr.write(`\r\x1b[K${bar} ${label} ${done}/${total}`);
+              },
+        });
+        if (!quiet) process.stderr.write('\r\x1b[K');
+        if (o.json) return printJson(result);
+        if (o.csv) return void process.stdout.write(coldCsv(result.rows));
+        process.stdout.write(
+          `agni bench cold ${result.function}: ${result.runs} runs each (first discarded), HTTP request to response\n\n`,
+        );
+        process.stdout.write(`${coldTable(result.rows)}\n\n${phaseTable(result.rows)}\n`);
+      },
+    );
 
   bench
     .command('load')
@@ -85,4 +164,19 @@ export function registerBench(program: Command): void {
         if (!o.json && o.svg) process.stderr.write(`chart: ${o.svg}\n`);
       },
     );
+}
+
+function listOption(flag: string, raw: string, allowed: readonly string[]): string[] {
+  const items = raw
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const bad = items.find((x) => !allowed.includes(x));
+  if (bad !== undefined || items.length === 0) {
+    throw new AgniError(
+      'bad_request',
+      `${flag}: expected a comma-separated list of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return [...new Set(items)];
 }

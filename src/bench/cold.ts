@@ -1,0 +1,221 @@
+/**
+ * `agni bench cold`: the ec2-boot-bench method applied to a function. For each mode, N+1
+ * invocations over HTTP (the first discarded), median and p90 of the total and of each phase;
+ * the baselines run in the same process, on the same root filesystem, right after.
+ * It runs on this machine with scratch Agni instances, so modes never disturb a real server.
+ */
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { Readable } from 'node:stream';
+import pino from 'pino';
+import { create, extract } from 'tar';
+import { parse, stringify } from 'yaml';
+import { type Embedded, startEmbedded } from '../app/embedded.js';
+import { AgniError } from '../core/errors.js';
+import { type Manifest, parseManifest } from '../core/manifest.js';
+import { PHASES, type Phase, stamp } from '../core/phases.js';
+import { makeBusyboxRootfs } from '../image/busybox-rootfs.js';
+import type { InvocationRecord } from '../store/store.js';
+import { type BaselineName, makeBaselines } from './baselines.js';
+import type { ColdRow } from './cold-report.js';
+import { type Summary, summarize } from './stats.js';
+
+export type ColdMode = 'process' | 'runc' | 'prewarmed' | 'warm';
+export const COLD_MODES: ColdMode[] = ['process', 'runc', 'prewarmed', 'warm'];
+
+export interface ColdOptions {
+  dir: string;
+  runs: number;
+  modes: ColdMode[];
+  baselines: BaselineName[];
+  /** root filesystem (directory or tarball) for an image runtime; busybox is built when omitted */
+  rootfs?: string;
+  /** pause between prewarmed runs so the pool refills, as between sporadic calls */
+  gapMs: number;
+  onProgress?(label: string, done: number, total: number): void;
+}
+
+export interface ColdResult {
+  function: string;
+  runs: number;
+  rows: ColdRow[];
+}
+
+const MODE_LABEL: Record<ColdMode, string> = {
+  process: 'agni process (no isolation)',
+  runc: 'agni runc (fresh sandbox)',
+  prewarmed: 'agni runc prewarmed',
+  warm: 'agni warm worker',
+};
+
+function variant(
+  m: Record<string, unknown>,
+  mode: ColdMode,
+  manifest: Manifest,
+): Record<string, unknown> | string {
+  const out: Record<string, unknown> = { ...m, name: `${manifest.name}-${mode}` };
+  if (mode === 'warm') {
+    if (manifest.lifecycle !== 'warm')
+      return 'the function is not `lifecycle: warm` (it must speak the warm protocol, docs/warm-protocol.md)';
+    return out;
+  }
+  out.lifecycle = 'cold';
+  out.pool = mode === 'prewarmed' ? { min: 1, max: 2, idle: '10m' } : { min: 0, max: 0 };
+  return out;
+}
+
+function phaseSummaries(records: InvocationRecord[]): Partial<Record<Phase, Summary>> {
+  const deltas: Partial<Record<Phase, number[]>> = {};
+  for (const r of records) {
+    let prev: number | undefined;
+    for (const p of PHASES) {
+      const t = r.phases[p];
+      if (t === undefined) continue;
+      if (prev !== undefined) {
+        deltas[p] ??= [];
+        deltas[p].push(t - prev);
+      }
+      prev = t;
+    }
+  }
+  return Object.fromEntries(Object.entries(deltas).map(([p, v]) => [p, summarize(v!)]));
+}
+
+async function resolveRootfs(o: ColdOptions, m: Manifest, scratch: string): Promise<string | undefined> {
+  if (m.runtime === 'host') return undefined;
+  if (!o.rootfs) {
+    if (m.runtime !== 'busybox') {
+      throw new AgniError(
+        'bad_request',
+        `runtime ${m.runtime}: pass its root filesystem with --rootfs DIR|TAR`,
+        {
+          hint: 'the benchmark runs scratch instances and needs the image to import into them',
+        },
+      );
+    }
+    return makeBusyboxRootfs(join(scratch, 'busybox-rootfs'));
+  }
+  const st = await stat(o.rootfs).catch(() => undefined);
+  if (!st) throw new AgniError('bad_request', `--rootfs ${o.rootfs}: no such file or directory`);
+  if (st.isDirectory()) return o.rootfs;
+  const dir = join(scratch, 'rootfs');
+  await cp(o.rootfs, `${dir}.tar`);
+  await (await import('node:fs/promises')).mkdir(dir, { recursive: true });
+  await extract({ file: `${dir}.tar`, cwd: dir, preserveOwner: true });
+  return dir;
+}
+
+async function upload(server: Embedded, path: string, dir: string): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const c of Readable.from(create({ cwd: dir, gzip: true, portable: false }, ['.'])))
+    chunks.push(c as Buffer);
+  const r = await fetch(server.url + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/gzip' },
+    body: new Uint8Array(Buffer.concat(chunks)),
+  });
+  if (r.status !== 201) throw new AgniError('bad_request', `bench setup: ${path}: ${await r.text()}`);
+}
+
+export async function runCold(o: ColdOptions): Promise<ColdResult> {
+  const text = await readFile(join(o.dir, 'agni.yaml'), 'utf8').catch(() => {
+    throw new AgniError('manifest_invalid', `${join(o.dir, 'agni.yaml')}: not found`, {
+      hint: 'pass a function directory',
+    });
+  });
+  const manifest = parseManifest(text, join(o.dir, 'agni.yaml'));
+  const raw = parse(text) as Record<string, unknown>;
+  const scratch = await mkdtemp(join(tmpdir(), 'agni-bench-cold-'));
+  const servers = new Map<'runc' | 'process', Embedded>();
+  const rows: ColdRow[] = [];
+  try {
+    const rootfs = await resolveRootfs(o, manifest, scratch);
+    const serverFor = async (backend: 'runc' | 'process') => {
+      let s = servers.get(backend);
+      if (!s) {
+        s = await startEmbedded({
+          home: join(scratch, `home-${backend}`),
+          host: '127.0.0.1',
+          port: 0,
+          backend,
+          slots: 2,
+          maxPayloadBytes: 16 * 1024 * 1024,
+          logger: pino({ level: 'silent' }),
+        });
+        servers.set(backend, s);
+        if (rootfs) await upload(s, `/v1/images/${manifest.runtime}`, rootfs);
+      }
+      return s;
+    };
+
+    for (const mode of o.modes) {
+      const v = variant(raw, mode, manifest);
+      if (typeof v === 'string') {
+        rows.push({ kind: 'mode', name: mode, label: MODE_LABEL[mode], unavailable: v });
+        continue;
+      }
+      const server = await serverFor(mode === 'process' ? 'process' : 'runc');
+      const dir = join(scratch, `fn-${mode}`);
+      await cp(o.dir, dir, { recursive: true });
+      await writeFile(join(dir, 'agni.yaml'), stringify(v));
+      await upload(server, '/v1/functions', dir);
+      const name = String(v.name);
+      const totals: number[] = [];
+      const ids: string[] = [];
+      for (let i = 0; i <= o.runs; i++) {
+        if (mode === 'prewarmed' || i === 0) await new Promise((r) => setTimeout(r, o.gapMs));
+        const t0 = stamp();
+        const res = await fetch(`${server.url}/v1/functions/${name}/invoke`, { method: 'POST', body: '' });
+        await res.arrayBuffer();
+        const ms = stamp() - t0;
+        if (res.status !== 200)
+          throw new AgniError('function_failed', `bench ${mode}: ${basename(o.dir)} answered ${res.status}`);
+        if (i > 0) {
+          totals.push(ms);
+          ids.push(res.headers.get('agni-invocation-id')!);
+        }
+        o.onProgress?.(MODE_LABEL[mode], i, o.runs);
+      }
+      const records = await Promise.all(
+        ids.map(
+          async (id) =>
+            (await (await fetch(`${server.url}/v1/invocations/${id}`)).json()) as InvocationRecord,
+        ),
+      );
+      rows.push({
+        kind: 'mode',
+        name: mode,
+        label: MODE_LABEL[mode],
+        total: summarize(totals),
+        phases: phaseSummaries(records),
+      });
+    }
+    for (const s of servers.values()) await s.close();
+    servers.clear();
+
+    const baselines = await makeBaselines(o.baselines, {
+      rootfs,
+      args: manifest.command,
+      scratch,
+      limits: manifest.limits,
+    });
+    for (const b of baselines) {
+      if (b.unavailable) {
+        rows.push({ kind: 'baseline', name: b.name, label: b.label, unavailable: b.unavailable });
+        continue;
+      }
+      const samples: number[] = [];
+      for (let i = 0; i <= o.runs; i++) {
+        const ms = await b.once();
+        if (i > 0) samples.push(ms);
+        o.onProgress?.(b.label, i, o.runs);
+      }
+      rows.push({ kind: 'baseline', name: b.name, label: b.label, total: summarize(samples) });
+    }
+    return { function: manifest.name, runs: o.runs, rows };
+  } finally {
+    for (const s of servers.values()) await s.close().catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
