@@ -52,9 +52,65 @@ export interface SandboxResult {
   signal: string | null;
 }
 
+/** How a long-lived worker sandbox ended (see Backend.startWorker). */
+export interface WorkerExit {
+  /** ok: exited 0; failed: non-zero exit; timeout: kill() was called; oom: killed for memory */
+  outcome: SandboxOutcome;
+  exitCode: number | null;
+  signal: string | null;
+  /** the sandbox could not be created (runc error): an infrastructure failure, not the function's */
+  error?: string;
+  /** a message for the current invocation's stderr (e.g. runc's "exec: not found") */
+  note?: string;
+}
+
+/**
+ * A long-running sandbox for warm workers: its stdio plus two extra pipes, fd 3 (requests, written
+ * by the platform) and fd 4 (completions, written by the worker). See docs/warm-protocol.md.
+ */
+export interface WorkerSandbox {
+  readonly id: string;
+  stdin: import('node:stream').Writable;
+  stdout: import('node:stream').Readable;
+  stderr: import('node:stream').Readable;
+  requests: import('node:stream').Writable;
+  completions: import('node:stream').Readable;
+  /** resolves once the sandbox exited and its output streams are closed; never rejects */
+  exited: Promise<WorkerExit>;
+  /** SIGKILL to the whole sandbox; resolves when it is gone */
+  kill(): Promise<void>;
+}
+
 export interface BackendStatus {
   ok: boolean;
   reason?: string;
+}
+
+/** What a prepared sandbox needs to go: the per-invocation part of a run. */
+export interface PreparedStart {
+  /** per-invocation environment (AGNI_INVOCATION_ID, AGNI_DEADLINE_MS), added just before exec */
+  env: Record<string, string>;
+  stdin: Buffer;
+  io: Omit<SandboxIO, 'stdin'>;
+  /** absolute Unix ms: the sandbox is killed then (outcome timeout) */
+  deadline: number;
+  hooks?: SandboxHooks;
+}
+
+/**
+ * A sandbox created ahead of demand: its container runs a gate that waits until start() hands it
+ * the invocation, then execs the function's command. Used once; cleaned up like a run() sandbox.
+ */
+export interface PreparedSandbox {
+  readonly id: string;
+  /** true until it is started, destroyed, or died while waiting */
+  readonly waiting: boolean;
+  /** `cb` runs once if the sandbox dies before start() (killed from outside, runc failure) */
+  onLost(cb: () => void): void;
+  /** Same outcomes as Backend.run; the deadline timer starts here. Rejects unless waiting. */
+  start(s: PreparedStart): Promise<SandboxResult>;
+  /** Kills a waiting sandbox and waits until it exited; no-op once started (the run owns it). */
+  destroy(): Promise<void>;
 }
 
 export interface Backend {
@@ -64,6 +120,13 @@ export interface Backend {
   available(): Promise<BackendStatus>;
   /** Runs one sandbox to completion. Rejects only on infrastructure failure (AgniError sandbox_error). */
   run(spec: SandboxSpec, io: SandboxIO, hooks?: SandboxHooks): Promise<SandboxResult>;
+  /** Starts a long-lived worker sandbox with fds 3 and 4 (warm lifecycle); absent: no warm workers. */
+  startWorker?(spec: SandboxSpec): Promise<WorkerSandbox>;
+  /**
+   * Creates a sandbox from `base` (its id must be unique) that waits for start(). Resolves once it
+   * is running and waiting. Only backends that can prepare ahead implement it (runc).
+   */
+  prepare?(base: SandboxSpec): Promise<PreparedSandbox>;
   /** Removes whatever a previous, crashed instance left behind. Returns how many items were cleaned. */
   recover(): Promise<number>;
   /** Kills running sandboxes and waits until everything they used is released. Safe to call twice. */

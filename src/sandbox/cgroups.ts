@@ -82,3 +82,13 @@ export function existingCgroupLeaves(id: string, prefix = 'agni', root = CGROUP_
 export function removeEmptyPrefix(prefix = 'agni', root = CGROUP_ROOT): void {
   for (const dir of prefixDirs(prefix, root)) tryRmdir(dir);
 }
+
+/**
+ * Removes the leaf cgroups of `id` that `runc delete` left (it can give up while the killed
+ * processes are still exiting). Only empty leaves go. Returns how many remain.
+ */
+export function removeCgroupLeaves(id: string, prefix = 'agni', root = CGROUP_ROOT): number {
+  let left = 0;
+  for (const leaf of existingCgroupLeaves(id, prefix, root)) if (!tryRmdir(leaf)) left++;
+  return left;
+}

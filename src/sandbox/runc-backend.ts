@@ -7,14 +7,18 @@ import { AgniError } from '../core/errors.js';
 import type {
   Backend,
   BackendStatus,
+  PreparedSandbox,
   SandboxHooks,
   SandboxIO,
   SandboxResult,
   SandboxSpec,
+  WorkerSandbox,
 } from './backend.js';
-import { readOomKills, removeEmptyPrefix, removeLeftoverCgroups } from './cgroups.js';
+import { readOomKills, removeCgroupLeaves, removeEmptyPrefix, removeLeftoverCgroups } from './cgroups.js';
 import { ensureHostSkeleton, type HostMount } from './host-rootfs.js';
 import { buildOciSpec } from './oci-spec.js';
+import { prepareSandbox } from './runc-prepared.js';
+import { startRuncWorker } from './runc-worker.js';
 import { defaultSeccompProfile } from './seccomp.js';
 
 const execFileP = promisify(execFile);
@@ -74,6 +78,56 @@ async function ensureStickyTmp(rootfs: string): Promise<void> {
   }
 }
 
+export interface RuncExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  spawnError?: Error;
+}
+
+/** One `runc run` child tracked by the backend (see RuncBackend.spawnSandbox). */
+export interface RuncSandbox {
+  id: string;
+  child: ChildProcess;
+  /** resolves when runc exited (or could not be spawned) */
+  exit: Promise<RuncExit>;
+  /** true once kill() was called: the exit is a timeout (or a deliberate destroy) */
+  killed(): boolean;
+  /** SIGKILL to the container, retried until runc exits */
+  kill(): Promise<void>;
+  /** after the exit was classified: untrack, and `runc delete` + bundle removal in the background */
+  finish(): void;
+  logFile: string;
+}
+
+/**
+ * The outcome of an exited sandbox: timeout when killed, oom from the leaf cgroup (read before
+ * `runc delete`: the counter lives in the leaf), runc's own errors from its JSON log.
+ */
+export async function outcomeOf(
+  sb: RuncSandbox,
+  { code, signal, spawnError }: RuncExit,
+  io: Pick<SandboxIO, 'onStderr'>,
+): Promise<SandboxResult> {
+  if (spawnError) throw new AgniError('sandbox_error', `cannot start runc: ${spawnError.message}`);
+  if (sb.killed()) return { outcome: 'timeout', exitCode: code, signal: signal ?? 'SIGKILL' };
+  const oom = readOomKills(sb.id);
+  if (code !== 0 && oom > 0) return { outcome: 'oom', exitCode: code, signal: signal ?? signalName(code) };
+  if (code === 0) return { outcome: 'ok', exitCode: 0, signal: null };
+  const errors = code === null ? [] : await runcErrors(sb.logFile);
+  if (errors.length > 0) {
+    const msg = errors.join('; ');
+    // A missing entrypoint is the function's fault, not the platform's: report it like a shell would.
+    if (/exec: .*(not found|no such file|permission denied)/i.test(msg)) {
+      io.onStderr(Buffer.from(`${msg}\n`));
+      return { outcome: 'failed', exitCode: 127, signal: null };
+    }
+    throw new AgniError('sandbox_error', `runc failed to run sandbox '${sb.id}': ${msg}`, {
+      details: { id: sb.id, exitCode: code },
+    });
+  }
+  return { outcome: 'failed', exitCode: code, signal: signal ?? signalName(code) };
+}
+
 export class RuncBackend implements Backend {
   readonly name = 'runc' as const;
   readonly isolated = true;
@@ -109,12 +163,12 @@ export class RuncBackend implements Backend {
     return ['--root', this.stateRoot, ...args];
   }
 
-  async run(spec: SandboxSpec, io: SandboxIO, hooks: SandboxHooks = {}): Promise<SandboxResult> {
+  /** Writes the OCI bundle of `spec`; on failure schedules its cleanup and throws sandbox_error. */
+  async writeBundle(spec: SandboxSpec): Promise<{ bundle: string; logFile: string }> {
     if (this.closed) throw new AgniError('sandbox_error', 'the runc backend is shut down');
     if (!ID_RE.test(spec.id)) throw new AgniError('sandbox_error', `invalid sandbox id '${spec.id}'`);
     if (this.active.has(spec.id))
       throw new AgniError('sandbox_error', `sandbox '${spec.id}' is already running`);
-
     const bundle = join(this.sandboxesDir, spec.id);
     const logFile = join(bundle, 'runc.log');
     let rootfs = resolve(spec.rootfs);
@@ -142,60 +196,64 @@ export class RuncBackend implements Backend {
         cause: e,
       });
     }
-    hooks.onReady?.();
+    return { bundle, logFile };
+  }
 
+  /**
+   * Spawns `runc run --keep` for a written bundle and tracks it, so kill() and shutdown() reach it.
+   * `extraFds` pipes are passed to the container as fds 3.. (`--preserve-fds`).
+   */
+  spawnSandbox(id: string, bundle: string, logFile: string, extraFds = 0): RuncSandbox {
+    const preserve = extraFds > 0 ? ['--preserve-fds', String(extraFds)] : [];
     const child = spawn(
       this.runc,
-      this.runcArgs('--log', logFile, '--log-format', 'json', 'run', '--keep', '--bundle', bundle, spec.id),
-      { stdio: ['pipe', 'pipe', 'pipe'] },
+      this.runcArgs(
+        '--log',
+        logFile,
+        '--log-format',
+        'json',
+        'run',
+        '--keep',
+        ...preserve,
+        '--bundle',
+        bundle,
+        id,
+      ),
+      { stdio: ['pipe', 'pipe', 'pipe', ...Array<'pipe'>(extraFds).fill('pipe')] },
     );
     let resolveExit!: () => void;
     const entry: Active = { child, killed: false, exited: new Promise((r) => (resolveExit = r)) };
-    this.active.set(spec.id, entry);
+    this.active.set(id, entry);
+    child.stdin?.on('error', () => {}); // EPIPE: the function exited without reading all its input
+    const exit = new Promise<RuncExit>((res) => {
+      child.once('error', (err) => res({ code: null, signal: null, spawnError: err }));
+      child.once('close', (code, signal) => res({ code, signal }));
+    });
+    const finish = () => {
+      this.active.delete(id);
+      resolveExit();
+      this.cleanupLater(id, bundle);
+    };
+    return { id, child, exit, killed: () => entry.killed, kill: () => this.kill(id), finish, logFile };
+  }
 
+  async run(spec: SandboxSpec, io: SandboxIO, hooks: SandboxHooks = {}): Promise<SandboxResult> {
+    const { bundle, logFile } = await this.writeBundle(spec);
+    hooks.onReady?.();
+    const sb = this.spawnSandbox(spec.id, bundle, logFile);
+    const { child } = sb;
     child.stdout?.on('data', (c: Buffer) => io.onStdout(c));
     child.stderr?.on('data', (c: Buffer) => io.onStderr(c));
-    child.stdin?.on('error', () => {}); // EPIPE: the function exited without reading all its input
     child.once('spawn', () => {
       hooks.onStarted?.();
       child.stdin?.end(io.stdin);
     });
-    const timer = setTimeout(() => void this.kill(spec.id), spec.limits.timeoutMs);
-
+    const timer = setTimeout(() => void sb.kill(), spec.limits.timeoutMs);
     try {
-      const { code, signal, spawnError } = await new Promise<{
-        code: number | null;
-        signal: NodeJS.Signals | null;
-        spawnError?: Error;
-      }>((res) => {
-        child.once('error', (err) => res({ code: null, signal: null, spawnError: err }));
-        child.once('close', (code, signal) => res({ code, signal }));
-      });
-      if (spawnError) throw new AgniError('sandbox_error', `cannot start runc: ${spawnError.message}`);
-      if (entry.killed) return { outcome: 'timeout', exitCode: code, signal: signal ?? 'SIGKILL' };
-      // Read before `runc delete`: the counter lives in the leaf cgroup that delete removes.
-      const oom = readOomKills(spec.id);
-      if (code !== 0 && oom > 0)
-        return { outcome: 'oom', exitCode: code, signal: signal ?? signalName(code) };
-      if (code === 0) return { outcome: 'ok', exitCode: 0, signal: null };
-      const errors = code === null ? [] : await runcErrors(logFile);
-      if (errors.length > 0) {
-        const msg = errors.join('; ');
-        // A missing entrypoint is the function's fault, not the platform's: report it like a shell would.
-        if (/exec: .*(not found|no such file|permission denied)/i.test(msg)) {
-          io.onStderr(Buffer.from(`${msg}\n`));
-          return { outcome: 'failed', exitCode: 127, signal: null };
-        }
-        throw new AgniError('sandbox_error', `runc failed to run sandbox '${spec.id}': ${msg}`, {
-          details: { id: spec.id, exitCode: code },
-        });
-      }
-      return { outcome: 'failed', exitCode: code, signal: signal ?? signalName(code) };
+      return await outcomeOf(sb, await sb.exit, io);
     } finally {
       clearTimeout(timer);
-      this.active.delete(spec.id);
-      resolveExit();
-      this.cleanupLater(spec.id, bundle);
+      sb.finish();
     }
   }
 
@@ -223,10 +281,20 @@ export class RuncBackend implements Backend {
       } catch {
         // never created: nothing to delete
       }
+      for (let i = 0; i < 20 && removeCgroupLeaves(id) > 0; i++) await new Promise((r) => setTimeout(r, 50));
       await rm(bundle, { recursive: true, force: true }).catch(() => {});
     })();
     this.cleanups.add(p);
     void p.finally(() => this.cleanups.delete(p));
+  }
+
+  async prepare(base: SandboxSpec): Promise<PreparedSandbox> {
+    return prepareSandbox(this, base);
+  }
+
+  /** A long-lived warm worker sandbox with fds 3 and 4 (src/sandbox/runc-worker.ts). */
+  async startWorker(spec: SandboxSpec): Promise<WorkerSandbox> {
+    return startRuncWorker(this, spec);
   }
 
   async recover(): Promise<number> {
