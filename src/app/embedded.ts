@@ -3,11 +3,13 @@
  * local agent and the SQLite store. Cluster mode will swap the store and dispatcher here only.
  */
 import { mkdir } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
+import { PrewarmPool } from '../agent/prewarm-pool.js';
+import { WarmWorkers } from '../agent/warm-workers.js';
 import { buildApi } from '../api/server.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
 import { LocalImages } from '../image/local-images.js';
@@ -38,6 +40,8 @@ export interface Embedded {
   api: FastifyInstance;
   /** leftovers of a previous crashed run that were cleaned at start */
   recovered: number;
+  /** prewarmed pools (absent when the backend cannot prepare sandboxes ahead) */
+  prewarm?: PrewarmPool;
   close(): Promise<void>;
 }
 
@@ -54,7 +58,18 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   if (recovered || interrupted) logger.warn({ recovered, interrupted }, 'cleaned up after an unclean stop');
 
   const images = new LocalImages(store, o.home);
-  const agent = new Agent(backend, (id) => images.resolveRootfs(id), hostname());
+  // Prewarmed sandboxes: at most one per slot, and a quarter of the machine's memory in limits.
+  const prewarm = backend.prepare
+    ? new PrewarmPool(backend, {
+        maxSandboxes: o.slots,
+        memoryBudgetBytes: Math.floor(totalmem() * 0.25),
+        logger,
+      })
+    : undefined;
+  const warm = backend.startWorker
+    ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) })
+    : undefined;
+  const agent = new Agent(backend, (id) => images.resolveRootfs(id), hostname(), { prewarm, warm });
   const dispatcher = new LocalDispatcher(agent, o.slots, o.maxQueue);
   const invoker = new Invoker(store, dispatcher);
   const deployer = new Deployer(store, o.home, (fn, keep) => agent.drain(fn, keep));
@@ -89,5 +104,5 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     })();
     return closing;
   };
-  return { url: address, backend, store, api, recovered, close };
+  return { url: address, backend, store, api, recovered, prewarm, close };
 }

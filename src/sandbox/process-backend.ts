@@ -7,7 +7,10 @@ import type {
   SandboxIO,
   SandboxResult,
   SandboxSpec,
+  WorkerExit,
+  WorkerSandbox,
 } from './backend.js';
+import { workerOf } from './worker-sandbox.js';
 
 interface Active {
   child: ChildProcess;
@@ -89,6 +92,43 @@ export class ProcessBackend implements Backend {
     }
   }
 
+  /** A warm worker: the command with fds 3 and 4, /fn and extraMounts paths pointed at the host dirs. */
+  async startWorker(spec: SandboxSpec): Promise<WorkerSandbox> {
+    if (this.closed) throw new AgniError('sandbox_error', 'the process backend is shut down');
+    const map = (v: string) => mapMountPaths(mapFnPaths(v, spec.codeDir), spec.extraMounts ?? []);
+    const [cmd, ...args] = spec.args.map(map);
+    if (cmd === undefined) throw new AgniError('sandbox_error', 'sandbox has no command');
+    const env = Object.fromEntries(Object.entries(spec.env).map(([k, v]) => [k, map(v)]));
+    const child = spawn(cmd, args, {
+      cwd: spec.codeDir,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', ...env },
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+    });
+    let resolveExit!: () => void;
+    const entry: Active = { child, exited: new Promise((r) => (resolveExit = r)) };
+    this.active.add(entry);
+    let killed = false;
+    child.once('exit', () => killGroup(child.pid));
+    const exited = new Promise<WorkerExit>((res) => {
+      child.once('error', (err) =>
+        res({ outcome: 'failed', exitCode: 127, signal: null, note: `${cmd}: ${err.message}\n` }),
+      );
+      child.once('close', (code, signal) => {
+        if (killed) res({ outcome: 'timeout', exitCode: code, signal: signal ?? 'SIGKILL' });
+        else res({ outcome: code === 0 ? 'ok' : 'failed', exitCode: code, signal });
+      });
+    }).finally(() => {
+      this.active.delete(entry);
+      resolveExit();
+    });
+    return workerOf(spec.id, child, exited, async () => {
+      killed = true;
+      killGroup(child.pid);
+      await exited;
+    });
+  }
+
   async recover(): Promise<number> {
     return 0; // nothing persistent: process groups die with us or are reaped by init
   }
@@ -107,4 +147,14 @@ export class ProcessBackend implements Backend {
  */
 export function mapFnPaths(arg: string, codeDir: string): string {
   return arg.replace(/(^|[\s'"=:;(])\/fn(?=\/|$|[\s'";)])/g, (_m, pre: string) => `${pre}${codeDir}`);
+}
+
+/** Without a mount namespace, paths under an extra mount's destination point at its source instead. */
+export function mapMountPaths(
+  arg: string,
+  mounts: readonly { source: string; destination: string }[],
+): string {
+  let out = arg;
+  for (const m of mounts) out = out.split(m.destination).join(m.source);
+  return out;
 }

@@ -1,0 +1,357 @@
+/**
+ * Warm workers (lifecycle: warm): per function version up to max(1, pool.max) long-lived sandboxes,
+ * each serving invocations one at a time over the warm protocol (docs/warm-protocol.md): requests on
+ * the worker's fd 3, completions on fd 4, each invocation's own stdout/stderr by the byte counts.
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { AgniError } from '../core/errors.js';
+import { ByteRouter, CompletionParser, encodeRequest, type WarmEvent } from '../core/warm-frames.js';
+import type { Backend, SandboxResult, SandboxSpec, WorkerExit, WorkerSandbox } from '../sandbox/backend.js';
+import type { VersionRecord } from '../store/store.js';
+import type { InvocationContext, SandboxRunner } from './runner.js';
+
+/** The repo's runtimes/ (dist/src/agent/ → package root), mounted read-only into every warm sandbox. */
+export const RUNTIMES_DIR = fileURLToPath(new URL('../../../runtimes', import.meta.url));
+export const RUNTIMES_MOUNT = '/agni/runtimes';
+const STARTUP_STDERR_MAX = 64 * 1024;
+
+type WorkerStarter = Required<Pick<Backend, 'startWorker'>>;
+
+interface Call {
+  inv: InvocationContext;
+  status?: number;
+  outDone: boolean;
+  errDone: boolean;
+  timedOut: boolean;
+  protocolError?: string;
+  resolve(r: SandboxResult): void;
+  reject(e: unknown): void;
+}
+
+interface Group {
+  key: string;
+  fn: string;
+  version: number;
+  min: number;
+  max: number;
+  idleMs: number;
+  workers: Set<Worker>;
+  /** workers being created, not yet in `workers` (they count against max) */
+  starting: number;
+  idle: Worker[];
+  /** callers waiting for a worker: handed one, or undefined when capacity freed up */
+  waiters: ((w: Worker | undefined) => void)[];
+  closed: boolean;
+}
+
+class Worker {
+  state: 'starting' | 'idle' | 'busy' | 'dead' = 'starting';
+  call: Call | undefined;
+  idleTimer: NodeJS.Timeout | undefined;
+  exit: WorkerExit | undefined;
+  readonly ready: Promise<void>;
+  readonly startupStderr: Buffer[] = [];
+  private startupStderrBytes = 0;
+  private readonly out = new ByteRouter();
+  private readonly err = new ByteRouter();
+
+  constructor(
+    readonly sandbox: WorkerSandbox,
+    readonly group: Group,
+    onExit: (w: Worker) => void,
+  ) {
+    let resolveReady!: () => void;
+    this.ready = new Promise((r) => (resolveReady = r));
+    // Start-up output: stdout is no invocation's; stderr is kept to explain a worker that never gets ready.
+    this.out.open(() => {});
+    this.err.open((c) => {
+      if (this.startupStderrBytes >= STARTUP_STDERR_MAX) return;
+      this.startupStderr.push(c);
+      this.startupStderrBytes += c.length;
+    });
+    sandbox.stdout.on('data', (c: Buffer) => this.out.write(c));
+    sandbox.stderr.on('data', (c: Buffer) => this.err.write(c));
+    sandbox.stdin.on('error', () => {});
+    sandbox.stdin.end();
+    const parser = new CompletionParser();
+    sandbox.completions.on('data', (c: Buffer) => {
+      for (const ev of parser.push(c)) this.onEvent(ev, resolveReady);
+    });
+    void sandbox.exited.then((exit) => {
+      this.exit = exit;
+      this.state = 'dead';
+      resolveReady();
+      const call = this.call;
+      this.call = undefined;
+      if (call) this.failCall(call, exit);
+      onExit(this);
+    });
+  }
+
+  private onEvent(ev: WarmEvent, resolveReady: () => void): void {
+    if (ev.type === 'ready' && this.state === 'starting') {
+      this.out.complete(ev.stdout);
+      this.err.complete(ev.stderr);
+      this.state = 'busy'; // reserved for the caller that started it
+      resolveReady();
+      return;
+    }
+    const call = this.call;
+    if (ev.type === 'done' && call && call.status === undefined && ev.id === call.inv.id) {
+      call.status = ev.status;
+      this.out.complete(ev.stdout);
+      this.err.complete(ev.stderr);
+      this.settle(call);
+      return;
+    }
+    const message = ev.type === 'error' ? ev.message : `unexpected completion ${JSON.stringify(ev)}`;
+    if (call) call.protocolError = `warm protocol error: ${message}`;
+    void this.sandbox.kill();
+  }
+
+  /** Sends one invocation; the promise settles on its completion, its deadline or the worker's exit. */
+  send(inv: InvocationContext): Promise<SandboxResult> {
+    return new Promise<SandboxResult>((resolve, reject) => {
+      const call: Call = { inv, outDone: false, errDone: false, timedOut: false, resolve, reject };
+      this.call = call;
+      this.out.open(
+        (c) => inv.io.onStdout(c),
+        () => {
+          call.outDone = true;
+          this.settle(call);
+        },
+      );
+      this.err.open(
+        (c) => inv.io.onStderr(c),
+        () => {
+          call.errDone = true;
+          this.settle(call);
+        },
+      );
+      const timer = setTimeout(
+        () => {
+          call.timedOut = true;
+          void this.sandbox.kill();
+        },
+        Math.max(0, inv.deadline - Date.now()),
+      );
+      const clear = () => clearTimeout(timer);
+      call.resolve = (r) => {
+        clear();
+        resolve(r);
+      };
+      call.reject = (e) => {
+        clear();
+        reject(e);
+      };
+      this.sandbox.requests.write(encodeRequest(inv.id, inv.deadline, inv.payload));
+      inv.hooks.onStarted?.();
+    });
+  }
+
+  private settle(call: Call): void {
+    if (this.call !== call || call.status === undefined || !call.outDone || !call.errDone) return;
+    this.call = undefined;
+    const ok = call.status === 0;
+    call.resolve({ outcome: ok ? 'ok' : 'failed', exitCode: call.status, signal: null });
+  }
+
+  private failCall(call: Call, exit: WorkerExit): void {
+    if (exit.error) {
+      call.reject(new AgniError('sandbox_error', `warm worker ${this.sandbox.id}: ${exit.error}`));
+      return;
+    }
+    if (exit.note) call.inv.io.onStderr(Buffer.from(exit.note));
+    if (call.protocolError) call.inv.io.onStderr(Buffer.from(`${call.protocolError}\n`));
+    if (call.timedOut) {
+      call.resolve({ outcome: 'timeout', exitCode: exit.exitCode, signal: exit.signal ?? 'SIGKILL' });
+      return;
+    }
+    const outcome = exit.outcome === 'oom' || exit.outcome === 'timeout' ? exit.outcome : 'failed';
+    call.resolve({ outcome, exitCode: exit.exitCode, signal: exit.signal });
+  }
+}
+
+export class WarmWorkers implements SandboxRunner {
+  private readonly groups = new Map<string, Group>();
+  private closed = false;
+
+  constructor(
+    private readonly backend: WorkerStarter,
+    private readonly runtimesDir = RUNTIMES_DIR,
+  ) {}
+
+  async run(version: VersionRecord, base: SandboxSpec, inv: InvocationContext): Promise<SandboxResult> {
+    const g = this.group(version);
+    const got = await this.acquire(g, base, inv);
+    if (!(got instanceof Worker)) return got;
+    inv.hooks.onReady?.();
+    try {
+      return await got.send(inv);
+    } finally {
+      this.release(got);
+    }
+  }
+
+  private group(v: VersionRecord): Group {
+    const key = `${v.function}@${v.version}`;
+    let g = this.groups.get(key);
+    if (!g) {
+      const { pool } = v.manifest;
+      const max = Math.max(1, pool.max);
+      g = {
+        key,
+        fn: v.function,
+        version: v.version,
+        min: Math.min(pool.min, max),
+        max,
+        idleMs: pool.idleMs,
+        workers: new Set(),
+        starting: 0,
+        idle: [],
+        waiters: [],
+        closed: false,
+      };
+      this.groups.set(key, g);
+    }
+    return g;
+  }
+
+  /** An idle worker, a new one once it is ready, or the invocation's result when that failed. */
+  private async acquire(
+    g: Group,
+    base: SandboxSpec,
+    inv: InvocationContext,
+  ): Promise<Worker | SandboxResult> {
+    for (;;) {
+      if (this.closed || g.closed) throw new AgniError('sandbox_error', 'warm workers are shutting down');
+      const idle = g.idle.pop();
+      if (idle) {
+        clearTimeout(idle.idleTimer);
+        idle.state = 'busy';
+        return idle;
+      }
+      if (g.workers.size + g.starting < g.max) return this.start(g, base, inv);
+      const left = inv.deadline - Date.now();
+      let waiter!: (w: Worker | undefined) => void;
+      let timer: NodeJS.Timeout | undefined;
+      const handed = await new Promise<Worker | undefined | 'timeout'>((res) => {
+        waiter = res;
+        g.waiters.push(res);
+        timer = setTimeout(() => res('timeout'), Math.max(0, left));
+      });
+      clearTimeout(timer);
+      if (handed === 'timeout') {
+        const i = g.waiters.indexOf(waiter);
+        if (i >= 0) g.waiters.splice(i, 1);
+        return { outcome: 'timeout', exitCode: null, signal: null };
+      }
+      if (handed) return handed;
+    }
+  }
+
+  private async start(g: Group, base: SandboxSpec, inv: InvocationContext): Promise<Worker | SandboxResult> {
+    const spec: SandboxSpec = {
+      ...base,
+      id: `${base.id.slice(0, 50)}-w${randomBytes(5).toString('hex')}`,
+      env: { ...base.env, AGNI_LIFECYCLE: 'warm', AGNI_RUNTIMES: RUNTIMES_MOUNT },
+      extraMounts: [...(base.extraMounts ?? []), { source: this.runtimesDir, destination: RUNTIMES_MOUNT }],
+    };
+    g.starting++;
+    let sandbox: WorkerSandbox;
+    try {
+      sandbox = await this.backend.startWorker(spec);
+    } catch (e) {
+      g.waiters.shift()?.(undefined);
+      throw e;
+    } finally {
+      g.starting--;
+    }
+    const w = new Worker(sandbox, g, (dead) => this.forget(dead));
+    g.workers.add(w);
+    let timer: NodeJS.Timeout | undefined;
+    const inTime = await Promise.race([
+      w.ready.then(() => true),
+      new Promise<false>((r) => {
+        timer = setTimeout(() => r(false), Math.max(0, inv.deadline - Date.now()));
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!inTime) {
+      inv.io.onStderr(Buffer.from('warm worker did not report ready before the deadline\n'));
+      await w.sandbox.kill();
+      return { outcome: 'timeout', exitCode: null, signal: 'SIGKILL' };
+    }
+    if (w.state !== 'dead') return w;
+    const exit = (await sandbox.exited) as WorkerExit;
+    if (exit.error)
+      throw new AgniError('sandbox_error', `warm worker ${spec.id} failed to start: ${exit.error}`);
+    for (const c of w.startupStderr) inv.io.onStderr(c);
+    if (exit.note) inv.io.onStderr(Buffer.from(exit.note));
+    inv.io.onStderr(Buffer.from(`warm worker exited before reporting ready (code ${exit.exitCode})\n`));
+    const outcome = exit.outcome === 'oom' ? 'oom' : 'failed';
+    return { outcome, exitCode: exit.exitCode, signal: exit.signal };
+  }
+
+  private release(w: Worker): void {
+    const g = w.group;
+    if (w.state === 'dead') return;
+    if (this.closed || g.closed) {
+      void w.sandbox.kill();
+      return;
+    }
+    const waiter = g.waiters.shift();
+    if (waiter) {
+      waiter(w);
+      return;
+    }
+    w.state = 'idle';
+    g.idle.push(w);
+    w.idleTimer = setTimeout(() => {
+      if (w.state === 'idle' && g.workers.size > g.min) {
+        g.idle.splice(g.idle.indexOf(w), 1);
+        w.state = 'busy';
+        void w.sandbox.kill();
+      }
+    }, g.idleMs);
+    w.idleTimer.unref();
+  }
+
+  private forget(w: Worker): void {
+    const g = w.group;
+    clearTimeout(w.idleTimer);
+    g.workers.delete(w);
+    const i = g.idle.indexOf(w);
+    if (i >= 0) g.idle.splice(i, 1);
+    g.waiters.shift()?.(undefined);
+    if (g.workers.size === 0 && (g.closed || this.closed) && this.groups.get(g.key) === g)
+      this.groups.delete(g.key);
+  }
+
+  /** Idle workers stop now; busy ones after their invocation, or now too when `all` (shutdown). */
+  private async stop(g: Group, all: boolean): Promise<void> {
+    g.closed = true;
+    for (const waiter of g.waiters.splice(0)) waiter(undefined);
+    const now = all ? [...g.workers] : [...g.idle];
+    await Promise.all(now.map((w) => w.sandbox.kill()));
+    if (this.groups.get(g.key) === g) this.groups.delete(g.key);
+  }
+
+  async drain(fn: string, keep?: number): Promise<void> {
+    const gone = [...this.groups.values()].filter((g) => g.fn === fn && g.version !== keep);
+    await Promise.all(gone.map((g) => this.stop(g, false)));
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.groups.values()].map((g) => this.stop(g, true)));
+  }
+
+  /** Workers per function version (diagnostics, tests). */
+  stats(): Record<string, { workers: number; idle: number }> {
+    const out: Record<string, { workers: number; idle: number }> = {};
+    for (const g of this.groups.values()) out[g.key] = { workers: g.workers.size, idle: g.idle.length };
+    return out;
+  }
+}
