@@ -33,6 +33,8 @@ export interface ColdOptions {
   rootfs?: string;
   /** pause between prewarmed runs so the pool refills, as between sporadic calls */
   gapMs: number;
+  /** a lifecycle: warm function directory for the warm row, when `dir` is not warm itself */
+  warmDir?: string;
   onProgress?(label: string, done: number, total: number): void;
 }
 
@@ -57,7 +59,7 @@ function variant(
   const out: Record<string, unknown> = { ...m, name: `${manifest.name}-${mode}` };
   if (mode === 'warm') {
     if (manifest.lifecycle !== 'warm')
-      return 'the function is not `lifecycle: warm` (it must speak the warm protocol, docs/warm-protocol.md)';
+      return 'the function is not `lifecycle: warm`; pass a warm one with --warm DIR (e.g. examples/noop-warm)';
     return out;
   }
   out.lifecycle = 'cold';
@@ -125,7 +127,6 @@ export async function runCold(o: ColdOptions): Promise<ColdResult> {
     });
   });
   const manifest = parseManifest(text, join(o.dir, 'agni.yaml'));
-  const raw = parse(text) as Record<string, unknown>;
   const scratch = await mkdtemp(join(tmpdir(), 'agni-bench-cold-'));
   const servers = new Map<'runc' | 'process', Embedded>();
   const rows: ColdRow[] = [];
@@ -150,14 +151,18 @@ export async function runCold(o: ColdOptions): Promise<ColdResult> {
     };
 
     for (const mode of o.modes) {
-      const v = variant(raw, mode, manifest);
+      const warmOther = mode === 'warm' && manifest.lifecycle !== 'warm' && o.warmDir;
+      const srcDir = warmOther ? o.warmDir! : o.dir;
+      const srcText = warmOther ? await readFile(join(srcDir, 'agni.yaml'), 'utf8') : text;
+      const srcManifest = warmOther ? parseManifest(srcText, join(srcDir, 'agni.yaml')) : manifest;
+      const v = variant(parse(srcText) as Record<string, unknown>, mode, srcManifest);
       if (typeof v === 'string') {
         rows.push({ kind: 'mode', name: mode, label: MODE_LABEL[mode], unavailable: v });
         continue;
       }
       const server = await serverFor(mode === 'process' ? 'process' : 'runc');
       const dir = join(scratch, `fn-${mode}`);
-      await cp(o.dir, dir, { recursive: true });
+      await cp(srcDir, dir, { recursive: true });
       await writeFile(join(dir, 'agni.yaml'), stringify(v));
       await upload(server, '/v1/functions', dir);
       const name = String(v.name);

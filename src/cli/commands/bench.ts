@@ -36,11 +36,12 @@ export function registerBench(program: Command): void {
       "root filesystem (dir or tar) of the function's image runtime (busybox is built if omitted)",
     )
     .option('--gap <time>', 'pause before each prewarmed run so the pool refills', '200ms')
+    .option('--warm <dir>', 'a lifecycle: warm function for the warm row (e.g. examples/noop-warm)')
     .option('--json', 'print the results as JSON')
     .option('--csv', 'print CSV')
     .addHelpText(
       'after',
-      `\nRuns on this machine (root, runc): it starts scratch Agni instances, so it never disturbs a server.\n\nExamples:\n  agni bench cold examples/noop\n  agni bench cold examples/noop -n 30 --modes runc,prewarmed --json\n  agni bench cold examples/warm-shell --modes warm,runc --baselines fork,runc`,
+      `\nRuns on this machine (root, runc): it starts scratch Agni instances, so it never disturbs a server.\n\nExamples:\n  agni bench cold examples/noop\n  agni bench cold examples/noop -n 30 --modes runc,prewarmed --json\n  agni bench cold examples/noop --warm examples/noop-warm`,
     )
     .action(
       async (
@@ -51,6 +52,7 @@ export function registerBench(program: Command): void {
           baselines: string;
           rootfs?: string;
           gap: string;
+          warm?: string;
           json?: boolean;
           csv?: boolean;
         },
@@ -74,6 +76,7 @@ export function registerBench(program: Command): void {
           baselines: baselines as BaselineName[],
           rootfs: o.rootfs,
           gapMs,
+          warmDir: o.warm ? resolve(o.warm) : undefined,
           onProgress: quiet
             ? undefined
             : (label, done, total) => {
