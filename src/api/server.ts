@@ -142,7 +142,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     let streaming = false;
     let id = '';
     // Hijack only once output exists: errors before that go through the normal error handler.
-    const { record } = await d.invoker.invoke(req.params.name, payload, req.receivedAt, {
+    const { record, version } = await d.invoker.invoke(req.params.name, payload, req.receivedAt, {
       onQueued(invocationId) {
         id = invocationId;
       },
@@ -159,18 +159,14 @@ export function buildApi(d: ApiDeps): FastifyInstance {
         res.write(chunk);
       },
     });
-    const fn = await d.store.getVersion(record.function, record.version);
-    const failure = describeFailure(
-      record,
-      fn?.manifest.limits.timeoutMs ?? 0,
-      fn?.manifest.limits.memoryBytes ?? 0,
-    );
     if (streaming) {
       res.addTrailers({ 'agni-status': record.status, 'agni-exit-code': String(record.exitCode ?? '') });
       res.end();
       return reply;
     }
     reply.header('agni-invocation-id', record.id).header('agni-status', record.status);
+    const { timeoutMs, memoryBytes } = version.manifest.limits;
+    const failure = describeFailure(record, timeoutMs, memoryBytes);
     if (failure) throw failure;
     reply.status(200).type('application/octet-stream');
     return Buffer.alloc(0);

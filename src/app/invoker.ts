@@ -8,7 +8,7 @@ import { type PhaseTimes, stamp } from '../core/phases.js';
 import { TailBuffer } from '../core/tail.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
-import type { InvocationRecord, InvocationStatus, Store } from '../store/store.js';
+import type { InvocationRecord, InvocationStatus, Store, VersionRecord } from '../store/store.js';
 
 export const TAIL_BYTES = 64 * 1024;
 
@@ -21,6 +21,8 @@ export interface InvokeSink {
 
 export interface InvokeOutcome {
   record: InvocationRecord;
+  /** the version that ran (its limits explain a timeout or out-of-memory) */
+  version: VersionRecord;
   result: SandboxResult | undefined;
 }
 
@@ -71,7 +73,7 @@ export class Invoker {
   ) {}
 
   async invoke(name: string, payload: Buffer, receivedAt: number, sink: InvokeSink): Promise<InvokeOutcome> {
-    const fn = await this.store.getFunction(name);
+    const fn = await this.store.getLatestVersion(name);
     if (!fn) {
       throw new AgniError('function_not_found', `no function named ${name}`, {
         hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
@@ -149,6 +151,6 @@ export class Invoker {
       stderrTail: stderr.toString(),
     });
     await this.store.updateInvocation(record.id, record);
-    return { record, result };
+    return { record, version: fn, result };
   }
 }

@@ -113,9 +113,7 @@ export class SqlStore implements Store {
   }
 
   async getFunction(name: string): Promise<FunctionRecord | undefined> {
-    const fn = await this.db.selectFrom('functions').selectAll().where('name', '=', name).executeTakeFirst();
-    if (!fn) return undefined;
-    const v = await this.getVersion(name, Number(fn.latest_version));
+    const v = await this.getLatestVersion(name);
     if (!v) return undefined;
     const count = await this.db
       .selectFrom('versions')
@@ -123,6 +121,20 @@ export class SqlStore implements Store {
       .where('function', '=', name)
       .executeTakeFirstOrThrow();
     return { ...v, versions: Number(count.n) };
+  }
+
+  async getLatestVersion(name: string): Promise<VersionRecord | undefined> {
+    const r = await this.db
+      .selectFrom('functions')
+      .innerJoin('versions', (j) =>
+        j
+          .onRef('versions.function', '=', 'functions.name')
+          .onRef('versions.version', '=', 'functions.latest_version'),
+      )
+      .selectAll('versions')
+      .where('functions.name', '=', name)
+      .executeTakeFirst();
+    return r ? toVersion(r) : undefined;
   }
 
   async getVersion(name: string, version: number): Promise<VersionRecord | undefined> {

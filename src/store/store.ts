@@ -56,6 +56,8 @@ export interface Store {
   /** allocates the next version number of `manifest.name` atomically */
   addVersion(v: Omit<VersionRecord, 'version' | 'createdAt'>): Promise<VersionRecord>;
   getFunction(name: string): Promise<FunctionRecord | undefined>;
+  /** the live version alone, in one query: what every invocation needs */
+  getLatestVersion(name: string): Promise<VersionRecord | undefined>;
   getVersion(name: string, version: number): Promise<VersionRecord | undefined>;
   listFunctions(): Promise<FunctionRecord[]>;
   listVersions(name: string): Promise<VersionRecord[]>;
