@@ -3,38 +3,21 @@
  * the two floors it is built on, measured in the same run on the same busybox rootfs:
  * a raw `runc run` with the sandbox config Agni generates, and a plain fork/exec.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { startEmbedded } from '../src/app/embedded.js';
+import { makeBaselines } from '../src/bench/baselines.js';
 import { type Summary, summarize } from '../src/bench/stats.js';
 import { stamp } from '../src/core/phases.js';
 import { formatMs } from '../src/core/units.js';
-import { buildOciSpec } from '../src/sandbox/oci-spec.js';
-import { defaultSeccompProfile } from '../src/sandbox/seccomp.js';
 import type { InvocationRecord } from '../src/store/store.js';
 import { makeBusyboxRootfs } from '../test/helpers/busybox-rootfs.js';
 import { tarOf } from '../test/helpers/tarball.js';
 
 const N = Number(process.env.BENCH_N ?? 50);
 const WARMUP = 3;
-
-function runOnce(cmd: string, args: string[]): Promise<number> {
-  const t0 = stamp();
-  return new Promise((res, rej) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d) => {
-      err += d;
-    });
-    p.on('error', rej);
-    p.on('exit', (code) =>
-      code === 0 ? res(stamp() - t0) : rej(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${err}`)),
-    );
-  });
-}
 
 async function sample(label: string, fn: () => Promise<number>): Promise<number[]> {
   for (let i = 0; i < WARMUP; i++) await fn();
@@ -79,32 +62,16 @@ async function main(): Promise<void> {
       return stamp() - t0;
     });
 
-    // The same sandbox config the backend writes, run by runc directly: the isolation floor.
-    const bundle = join(home, 'raw-bundle');
-    mkdirSync(bundle, { recursive: true });
-    const code = join(home, 'raw-code');
-    mkdirSync(code, { recursive: true });
-    const config = buildOciSpec(
-      {
-        id: 'raw',
-        rootfs,
-        hostRuntime: false,
-        codeDir: code,
-        args: ['/bin/true'],
-        env: {},
-        cwd: '/fn',
-        limits: { memoryBytes: 32 * 1024 * 1024, cpus: 1, pids: 128, timeoutMs: 5000 },
-        network: 'none',
-      },
-      { rootfs, hostMounts: [], uid: 65534, gid: 65534, seccomp: defaultSeccompProfile() },
-    );
-    writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
-    const runcRoot = join(home, 'raw-runc');
-    let k = 0;
-    const raw = await sample('raw runc run', () =>
-      runOnce('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `raw-${process.pid}-${k++}`]),
-    );
-    const fork = await sample('fork/exec /bin/true', () => runOnce(join(rootfs, 'bin', 'true'), []));
+    // The same sandbox config the backend writes, run by runc directly (the isolation floor),
+    // and the bare binary: built by the same code as `agni bench cold`'s baselines.
+    const [rawRunc, forkExec] = await makeBaselines(['runc', 'fork'], {
+      rootfs,
+      args: ['/bin/true'],
+      scratch: home,
+      limits: { memoryBytes: 32 * 1024 * 1024, cpus: 1, pids: 128, timeoutMs: 5000 },
+    });
+    const raw = await sample('raw runc run', () => rawRunc!.once());
+    const fork = await sample('fork/exec /bin/true', () => forkExec!.once());
 
     // Where the time goes inside Agni, from the invocation records.
     const phaseDeltas: Record<string, number[]> = {};
