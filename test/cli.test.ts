@@ -1,34 +1,18 @@
 /** The CLI as a user runs it: a real `agni up` process, commands over HTTP, shell pipes, signals. */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { CLI, spawnAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
 
 const run = promisify(execFile);
-const CLI = resolve('dist/src/cli/main.js');
 
 function freePort(): number {
   return 20000 + Math.floor(Math.random() * 20000);
-}
-
-async function waitForUrl(p: ChildProcess): Promise<string> {
-  let out = '';
-  return new Promise((res, rej) => {
-    const t = setTimeout(() => rej(new Error(`agni up did not start: ${out}`)), 15000);
-    p.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearTimeout(t);
-        res(m[1]!);
-      }
-    });
-    p.once('exit', (code) => rej(new Error(`agni up exited ${code}: ${out}`)));
-  });
 }
 
 describe('cli', () => {
@@ -49,10 +33,9 @@ describe('cli', () => {
     );
 
   before(async () => {
-    server = spawn(process.execPath, [CLI, 'up', '--port', '0', '--home', home], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    env = { ...process.env, AGNI_URL: await waitForUrl(server) };
+    const up = await spawnAgniUp(home);
+    server = up.p;
+    env = { ...process.env, AGNI_URL: up.url };
   });
   after(() => {
     if (server.exitCode === null) server.kill('SIGKILL');

@@ -1,48 +1,18 @@
 /** A server killed with SIGKILL mid-invocation: the next start cleans up and records what happened. */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { CLI, spawnAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
 
 const run = promisify(execFile);
-const CLI = resolve('dist/src/cli/main.js');
-
-function startServer(
-  home: string,
-  extra: string[] = [],
-): Promise<{ p: ChildProcess; url: string; out: () => string }> {
-  const p = spawn(process.execPath, [CLI, 'up', '--port', '0', '--home', home, ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  p.stdout!.on('data', (d) => {
-    out += d;
-  });
-  p.stderr!.on('data', (d) => {
-    out += d;
-  });
-  return new Promise((res, rej) => {
-    const t = setInterval(() => {
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearInterval(t);
-        res({ p, url: m[1]!, out: () => out });
-      }
-    }, 20);
-    p.once('exit', (code) => {
-      clearInterval(t);
-      rej(new Error(`agni up exited ${code}: ${out}`));
-    });
-  });
-}
-
 test('after SIGKILL the next start removes stray sandboxes and marks the invocation interrupted', async () => {
   const home = mkdtempSync(join(tmpdir(), 'agni-recovery-'));
-  const first = await startServer(home);
+  const first = await spawnAgniUp(home);
   const env = { ...process.env, AGNI_URL: first.url };
   await run(
     'node',
@@ -60,7 +30,7 @@ test('after SIGKILL the next start removes stray sandboxes and marks the invocat
   first.p.kill('SIGKILL');
   await inflight;
 
-  const second = await startServer(home);
+  const second = await spawnAgniUp(home);
   try {
     assert.equal(
       (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.trim(),
@@ -85,7 +55,7 @@ test('after SIGKILL the next start removes stray sandboxes and marks the invocat
 
 test('agni up --backend process says loudly that there is no isolation, and still runs functions', async () => {
   const home = mkdtempSync(join(tmpdir(), 'agni-process-'));
-  const s = await startServer(home, ['--backend', 'process']);
+  const s = await spawnAgniUp(home, ['--backend', 'process']);
   try {
     assert.match(s.out(), /NO ISOLATION/);
     const env = { ...process.env, AGNI_URL: s.url };
