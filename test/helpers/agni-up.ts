@@ -10,7 +10,7 @@ export interface AgniUp {
   out(): string;
 }
 
-/** Runs a real `agni up` on a free port with `home`; resolves once it prints its URL. */
+/** Runs a real `agni up` on a free port with `home`; resolves once its start banner (URL and backend) is out. */
 export function spawnAgniUp(home: string, extra: string[] = []): Promise<AgniUp> {
   const p = spawn(process.execPath, [CLI, 'up', '--port', '0', '--home', home, ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -21,7 +21,7 @@ export function spawnAgniUp(home: string, extra: string[] = []): Promise<AgniUp>
     const onData = (d: Buffer) => {
       out += d;
       const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
+      if (m && /agni up: backend /.test(out)) {
         clearTimeout(timer);
         res({ p, url: m[1]!, out: () => out });
       }
