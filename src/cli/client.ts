@@ -55,10 +55,15 @@ export class ApiClient {
     return { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...extra };
   }
 
-  async json<T>(method: string, path: string): Promise<T> {
+  /** A JSON request (with an optional JSON body) and its parsed JSON answer; errors become AgniErrors. */
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
-      res = await fetch(this.url + path, { method, headers: this.headers() });
+      res = await fetch(this.url + path, {
+        method,
+        headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
     } catch (e) {
       throw this.unreachable(e);
     }

@@ -52,3 +52,20 @@ test('errors name the file, the field and what was expected', () => {
   fails('name: [a\n', /not valid YAML/);
   fails('- a\n- b\n', /field `\(document\)`/);
 });
+
+test('retries and backoff: defaults, units and errors', () => {
+  const d = parseManifest('name: a\nruntime: host\ncommand: x\n');
+  assert.equal(d.retries, 0);
+  assert.deepEqual(d.backoff, { initialMs: 1000, maxMs: 300_000, factor: 2 });
+  const m = parseManifest(
+    'name: a\nruntime: host\ncommand: x\nretries: 3\nbackoff: {initial: 200ms, max: 2s, factor: 3}\n',
+  );
+  assert.equal(m.retries, 3);
+  assert.deepEqual(m.backoff, { initialMs: 200, maxMs: 2000, factor: 3 });
+  fails('name: a\nruntime: host\ncommand: x\nretries: -1\n', /field `retries`/);
+  fails('name: a\nruntime: host\ncommand: x\nbackoff: {initial: soon}\n', /field `backoff\.initial`/);
+  fails(
+    'name: a\nruntime: host\ncommand: x\nbackoff: {initial: 10s, max: 1s}\n',
+    /field `backoff\.max`: expected at least backoff\.initial/,
+  );
+});

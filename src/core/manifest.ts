@@ -46,6 +46,15 @@ const rawSchema = z
       })
       .strict()
       .optional(),
+    retries: z.number().int().min(0).max(100).optional(),
+    backoff: z
+      .object({
+        initial: sizeOrNumber.optional(),
+        max: sizeOrNumber.optional(),
+        factor: z.number().min(1).max(100).optional(),
+      })
+      .strict()
+      .optional(),
     description: z.string().optional(),
   })
   .strict();
@@ -63,8 +72,15 @@ export interface Manifest {
   lifecycle: 'cold' | 'warm';
   /** sandboxes (cold: prewarmed, created and waiting; warm: workers) kept per node */
   pool: { min: number; max: number; idleMs: number };
+  /** async invocations: attempts after the first before the invocation is dead-lettered */
+  retries: number;
+  /** async retry delay: initialMs * factor^(attempt-1), capped at maxMs */
+  backoff: { initialMs: number; maxMs: number; factor: number };
   description?: string;
 }
+
+export const DEFAULT_BACKOFF = { initial: '1s', max: '5m', factor: 2 } as const;
+export const DEFAULT_BACKOFF_MS = { initialMs: 1000, maxMs: 300_000, factor: 2 } as const;
 
 export const DEFAULT_POOL = { min: 0, max: 2, idle: '60s' } as const;
 
@@ -102,7 +118,7 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
       throw invalid(
         file,
         field === '(document)' ? key : `${field}.${key}`,
-        'no such field; known fields are name, runtime, command, env, limits, concurrency, network, lifecycle, pool, description',
+        'no such field; known fields are name, runtime, command, env, limits, concurrency, network, lifecycle, pool, retries, backoff, description',
       );
     }
     const got = valueAt(raw, issue.path);
@@ -120,6 +136,12 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   const idleMs = parseDuration(pool.idle);
   if (typeof idleMs === 'string') throw invalid(file, 'pool.idle', idleMs, pool.idle);
   if (pool.min > pool.max) throw invalid(file, 'pool.min', `at most pool.max (${pool.max})`, pool.min);
+  const backoff = { ...DEFAULT_BACKOFF, ...m.backoff };
+  const initialMs = parseDuration(backoff.initial);
+  if (typeof initialMs === 'string') throw invalid(file, 'backoff.initial', initialMs, backoff.initial);
+  const maxMs = parseDuration(backoff.max);
+  if (typeof maxMs === 'string') throw invalid(file, 'backoff.max', maxMs, backoff.max);
+  if (maxMs < initialMs) throw invalid(file, 'backoff.max', `at least backoff.initial (${initialMs} ms)`, backoff.max);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(m.env ?? {})) {
     if (RESERVED_ENV.test(k))
@@ -136,6 +158,8 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     network: m.network ?? 'none',
     lifecycle: m.lifecycle ?? 'cold',
     pool: { min: pool.min, max: pool.max, idleMs },
+    retries: m.retries ?? 0,
+    backoff: { initialMs, maxMs, factor: backoff.factor },
     ...(m.description ? { description: m.description } : {}),
   };
 }

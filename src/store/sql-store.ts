@@ -3,7 +3,9 @@
  * queries below are written once.
  */
 import { type Kysely, Migrator, type Selectable } from 'kysely';
-import type { Manifest } from '../core/manifest.js';
+import { DEFAULT_BACKOFF_MS, type Manifest } from '../core/manifest.js';
+
+const MANIFEST_DEFAULTS: Partial<Manifest> = { retries: 0, backoff: DEFAULT_BACKOFF_MS };
 import type { Database } from './schema.js';
 import { migrations } from './schema.js';
 import type {
@@ -17,10 +19,12 @@ import type {
 } from './store.js';
 
 function toVersion(r: Selectable<Database['versions']>): VersionRecord {
+  // Versions deployed before a manifest field existed get that field's default.
+  const manifest = { ...MANIFEST_DEFAULTS, ...(JSON.parse(r.manifest) as Partial<Manifest>) } as Manifest;
   return {
     function: r.function,
     version: Number(r.version),
-    manifest: JSON.parse(r.manifest) as Manifest,
+    manifest,
     codeDir: r.code_dir,
     imageId: r.image_id,
     createdAt: Number(r.created_at),
@@ -62,7 +66,8 @@ function toImage(r: Selectable<Database['images']>): ImageRecord {
 export class SqlStore implements Store {
   private closed = false;
 
-  constructor(private readonly db: Kysely<Database>) {}
+  /** shared with the other SQL repositories (triggers, jobs) so they use one connection */
+  constructor(readonly db: Kysely<Database>) {}
 
   async migrate(): Promise<void> {
     const migrator = new Migrator({ db: this.db, provider: { getMigrations: async () => migrations } });
