@@ -1,0 +1,33 @@
+/**
+ * The contract of durable async invocations, shared by the API, triggers (cron) and fan-out jobs.
+ * The implementation is AsyncQueue (src/triggers/async-queue.ts).
+ */
+import type { InvocationRecord } from '../store/store.js';
+
+export interface SubmitRequest {
+  function: string;
+  payload: Buffer;
+  /** a second submission with the same key returns the first invocation instead of running again */
+  idempotencyKey?: string;
+  /** POSTed with the result (JSON) once the invocation settles; retried with backoff */
+  callbackUrl?: string;
+  /** who submitted it, for listings: 'api', 'cron', 'job:<id>', ... */
+  source?: string;
+}
+
+export interface Submitted {
+  record: InvocationRecord;
+  /** true when the idempotency key matched an earlier submission */
+  duplicate: boolean;
+}
+
+export interface AsyncSubmitter {
+  /** stores the invocation and its payload durably, then returns; it runs when a slot is free */
+  submit(req: SubmitRequest): Promise<Submitted>;
+  /** resolves with the record once it settled (succeeded, or failed every attempt), or at the timeout with the current record */
+  wait(id: string, timeoutMs: number): Promise<InvocationRecord>;
+  /** called for every async invocation that settles (after its record is stored); returns an unsubscribe */
+  onSettled(listener: (rec: InvocationRecord) => void): () => void;
+  /** the file holding the invocation's whole stdout, once it settled */
+  outputPath(id: string): string;
+}
