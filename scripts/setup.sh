@@ -30,3 +30,20 @@ if ! node -e "require('better-sqlite3')" 2>/dev/null; then
   echo "setup: building better-sqlite3 from source"
   npm rebuild better-sqlite3 --loglevel=error
 fi
+
+# Subject triggers and their tests talk to NATS (with JetStream) on 127.0.0.1:4222. Debian's
+# nats-server is installed and started here when nothing answers on that port.
+if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+  if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
+    echo "setup: installing Debian package nats-server"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nats-server >/dev/null
+  fi
+  echo "setup: starting nats-server on 127.0.0.1:4222"
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server || echo /usr/sbin/nats-server)" \
+    -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.1; done
+fi

@@ -2,19 +2,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { InvocationRecord } from '../src/store/store.js';
+import { deployFiles } from './helpers/deploy.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { fnDir, tarOf } from './helpers/tarball.js';
 
 let s: TestServer;
 
-async function deploy(yaml: string): Promise<void> {
-  const r = await fetch(`${s.url}/v1/functions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/gzip' },
-    body: new Uint8Array(await tarOf(fnDir({ 'agni.yaml': yaml }))),
-  });
-  assert.equal(r.status, 201, await r.text());
-}
+const deploy = (yaml: string) => deployFiles(s.url, { 'agni.yaml': yaml });
 
 const invoke = (name: string) => fetch(`${s.url}/v1/functions/${name}/invoke`, { method: 'POST', body: '' });
 

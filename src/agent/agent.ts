@@ -7,7 +7,11 @@ import { AgniError } from '../core/errors.js';
 import type { DispatchJob, Placement } from '../dispatch/dispatcher.js';
 import type { Backend, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
+import { bufferPayload } from './buffer-payload.js';
 import type { SandboxRunner } from './runner.js';
+
+export const DEFAULT_MAX_BUFFERED_PAYLOAD = 16 * 1024 * 1024;
+const ABORTED: SandboxResult = { outcome: 'failed', exitCode: null, signal: 'SIGKILL' };
 
 export type RootfsResolver = (imageId: string) => Promise<string | undefined>;
 
@@ -26,6 +30,8 @@ export class Agent {
     private readonly resolveRootfs: RootfsResolver,
     node: string,
     private readonly runners: AgentRunners = {},
+    /** a streamed payload for a warm function is buffered up to this many bytes */
+    private readonly maxBufferedPayload = DEFAULT_MAX_BUFFERED_PAYLOAD,
   ) {
     this.placement = { node, backend: backend.name };
   }
@@ -58,12 +64,28 @@ export class Agent {
   }
 
   async run(job: DispatchJob): Promise<SandboxResult> {
+    const signal = job.io.signal;
+    const r = signal?.aborted ? ABORTED : await this.runSandbox(job);
+    if (!signal?.aborted || r.outcome === 'ok') return r;
+    // Stopped by its caller (e.g. the next stage of a pipe ended): not a deadline, and said so.
+    const why = signal.reason instanceof Error ? signal.reason.message : 'stopped by the caller';
+    job.io.onStderr(Buffer.from(`agni: killed: ${why}\n`));
+    return { ...r, outcome: 'failed', signal: 'SIGKILL' };
+  }
+
+  private async runSandbox(job: DispatchJob): Promise<SandboxResult> {
     const v = job.version;
     const base = await this.baseSpec(v);
     // The deadline is absolute (Unix ms), so a function can budget its own work against it.
     const deadline = Date.now() + v.manifest.limits.timeoutMs;
     const inv = { id: job.invocationId, deadline, payload: job.payload, io: job.io, hooks: job.hooks };
-    if (v.manifest.lifecycle === 'warm' && this.runners.warm) return this.runners.warm.run(v, base, inv);
+    if (v.manifest.lifecycle === 'warm' && this.runners.warm) {
+      if (Buffer.isBuffer(job.payload)) return this.runners.warm.run(v, base, inv);
+      // A warm call's frame starts with the payload's length, so a stream is read whole first.
+      const got = await bufferPayload(job.payload, this.maxBufferedPayload, deadline, job.io.signal, v);
+      if (!Buffer.isBuffer(got)) return got;
+      return { ...(await this.runners.warm.run(v, base, { ...inv, payload: got })), stdinBytes: got.length };
+    }
     if (v.manifest.pool.max > 0 && this.runners.prewarm) return this.runners.prewarm.run(v, base, inv);
     const spec: SandboxSpec = {
       ...base,

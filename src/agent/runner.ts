@@ -2,6 +2,7 @@
  * A SandboxRunner runs an invocation in a sandbox it keeps ahead of demand instead of a fresh one:
  * prewarmed pools (cold lifecycle, created and waiting) and warm workers (one sandbox, many calls).
  */
+import type { Readable } from 'node:stream';
 import type { SandboxHooks, SandboxIO, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 
@@ -9,7 +10,8 @@ export interface InvocationContext {
   id: string;
   /** absolute Unix ms */
   deadline: number;
-  payload: Buffer;
+  /** a stream only for cold sandboxes: the agent buffers it for warm workers (they need its length) */
+  payload: Buffer | Readable;
   io: Omit<SandboxIO, 'stdin'>;
   hooks: SandboxHooks;
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { AgniError } from '../core/errors.js';
 import { ByteRouter, CompletionParser, encodeRequest, type WarmEvent } from '../core/warm-frames.js';
 import type { Backend, SandboxResult, SandboxSpec, WorkerExit, WorkerSandbox } from '../sandbox/backend.js';
+import { onAbort } from '../sandbox/stdio.js';
 import type { VersionRecord } from '../store/store.js';
 import type { InvocationContext, SandboxRunner } from './runner.js';
 
@@ -112,11 +113,18 @@ class Worker {
 
   /** Sends one invocation; the promise settles on its completion, its deadline or the worker's exit. */
   send(inv: InvocationContext): Promise<SandboxResult> {
+    const payload = inv.payload;
+    // The frame carries the payload's length first (the agent buffers streams for warm workers).
+    if (!Buffer.isBuffer(payload))
+      return Promise.reject(new AgniError('sandbox_error', 'a warm worker takes its payload as a buffer'));
     return new Promise<SandboxResult>((resolve, reject) => {
       const call: Call = { inv, outDone: false, errDone: false, timedOut: false, resolve, reject };
       this.call = call;
       this.out.open(
-        (c) => inv.io.onStdout(c),
+        (c) => {
+          const held = inv.io.onStdout(c);
+          if (held instanceof Promise) this.sandbox.holdStdout(held);
+        },
         () => {
           call.outDone = true;
           this.settle(call);
@@ -136,7 +144,15 @@ class Worker {
         },
         Math.max(0, inv.deadline - Date.now()),
       );
-      const clear = () => clearTimeout(timer);
+      // Aborting a call ends it like its deadline: the worker (and with it the call) is killed.
+      const unabort = onAbort(inv.io.signal, () => {
+        call.timedOut = true;
+        void this.sandbox.kill();
+      });
+      const clear = () => {
+        clearTimeout(timer);
+        unabort();
+      };
       call.resolve = (r) => {
         clear();
         resolve(r);
@@ -145,7 +161,7 @@ class Worker {
         clear();
         reject(e);
       };
-      this.sandbox.requests.write(encodeRequest(inv.id, inv.deadline, inv.payload));
+      this.sandbox.requests.write(encodeRequest(inv.id, inv.deadline, payload));
       inv.hooks.onStarted?.();
     });
   }

@@ -5,7 +5,11 @@
 import type { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 
-export function jsonBody<T extends z.ZodTypeAny>(body: unknown, schema: T, what = 'request body'): z.infer<T> {
+export function jsonBody<T extends z.ZodTypeAny>(
+  body: unknown,
+  schema: T,
+  what = 'request body',
+): z.infer<T> {
   let raw: unknown = {};
   if (Buffer.isBuffer(body) && body.length > 0) {
     try {

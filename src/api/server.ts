@@ -6,17 +6,32 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Deployer } from '../app/deployer.js';
-import { describeFailure, type Invoker } from '../app/invoker.js';
+import type { Invoker } from '../app/invoker.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
 import type { LocalImages } from '../image/local-images.js';
 import type { Store } from '../store/store.js';
+import type { AsyncQueue } from '../triggers/async-queue.js';
+import type { JobRunner } from '../triggers/jobs.js';
+import type { TriggerManager } from '../triggers/trigger-manager.js';
+import { registerAsyncRoutes } from './async-routes.js';
+import { registerJobRoutes } from './job-routes.js';
+import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
+import { replyStreamed } from './stream-reply.js';
+import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
 
 export interface ApiDeps {
   store: Store;
   invoker: Invoker;
   deployer: Deployer;
   images: LocalImages;
+  queue: AsyncQueue;
+  /** fan-out jobs; their routes exist only when set */
+  jobs?: JobRunner;
+  /** cron, subject and webhook triggers; the listing and /hooks/* exist only when set */
+  triggers?: TriggerManager;
+  /** `agni pipe`: POST /v1/pipe answers 503 without it */
+  pipeline?: Pipeline;
   logger: FastifyBaseLogger;
   info: () => Record<string, unknown>;
   /** when set, every route but /healthz needs `Authorization: Bearer <token>` */
@@ -55,7 +70,9 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   app.decorateRequest('receivedAt', 0);
   app.addHook('onRequest', async (req) => {
     req.receivedAt = stamp();
-    if (d.token && req.url !== '/healthz' && !tokenMatches(req.headers.authorization, d.token)) {
+    // Webhooks are called by outsiders without the token; each checks its own secret instead.
+    const open = req.url === '/healthz' || (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX));
+    if (d.token && !open && !tokenMatches(req.headers.authorization, d.token)) {
       throw new AgniError('unauthorized', 'this server requires a token', {
         hint: 'set AGNI_TOKEN to the server token',
       });
@@ -95,6 +112,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
+  registerAsyncRoutes(app, d.queue);
+  registerJobRoutes(app, d);
+  registerPipeRoutes(app, d);
+  if (d.triggers) registerTriggerRoutes(app, d.triggers);
 
   app.post('/v1/functions', { bodyLimit: MAX_UPLOAD }, async (req, reply) => {
     const v = await d.deployer.deploy(requireTar(req));
@@ -138,38 +159,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
 
   app.post<{ Params: { name: string } }>('/v1/functions/:name/invoke', async (req, reply) => {
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const res = reply.raw;
-    let streaming = false;
-    let id = '';
-    // Hijack only once output exists: errors before that go through the normal error handler.
-    const { record, version } = await d.invoker.invoke(req.params.name, payload, req.receivedAt, {
-      onQueued(invocationId) {
-        id = invocationId;
-      },
-      onStdout(chunk, first) {
-        if (first) {
-          reply.hijack();
-          streaming = true;
-          res.writeHead(200, {
-            'content-type': 'application/octet-stream',
-            'agni-invocation-id': id,
-            trailer: 'agni-status, agni-exit-code',
-          });
-        }
-        res.write(chunk);
-      },
-    });
-    if (streaming) {
-      res.addTrailers({ 'agni-status': record.status, 'agni-exit-code': String(record.exitCode ?? '') });
-      res.end();
-      return reply;
-    }
-    reply.header('agni-invocation-id', record.id).header('agni-status', record.status);
-    const { timeoutMs, memoryBytes } = version.manifest.limits;
-    const failure = describeFailure(record, timeoutMs, memoryBytes);
-    if (failure) throw failure;
-    reply.status(200).type('application/octet-stream');
-    return Buffer.alloc(0);
+    return replyStreamed(reply, (sink) => d.invoker.invoke(req.params.name, payload, req.receivedAt, sink));
   });
 
   app.post<{ Params: { name: string } }>(

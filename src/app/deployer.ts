@@ -9,18 +9,22 @@ import { pipeline } from 'node:stream/promises';
 import { extract } from 'tar';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { NAME_RE, parseManifest } from '../core/manifest.js';
+import { type Manifest, NAME_RE, parseManifest } from '../core/manifest.js';
 import type { Store, VersionRecord } from '../store/store.js';
 import { walkTree } from './fs-util.js';
 
 /** told when a function's live version changes, so sandboxes kept for old versions are dropped */
 export type VersionChange = (fn: string, keep: number | undefined) => Promise<void>;
 
+/** checks a manifest against the other functions (e.g. a webhook path already taken); throws to refuse */
+export type DeployCheck = (manifest: Manifest) => Promise<void>;
+
 export class Deployer {
   constructor(
     private readonly store: Store,
     private readonly home: string,
     private readonly onChange: VersionChange = async () => undefined,
+    private readonly check: DeployCheck = async () => undefined,
   ) {}
 
   private get root(): string {
@@ -41,6 +45,7 @@ export class Deployer {
         });
       }
       const manifest = parseManifest(text, 'agni.yaml');
+      await this.check(manifest);
       let imageId = 'host';
       if (manifest.runtime !== 'host') {
         const img = await this.store.getImage(manifest.runtime);

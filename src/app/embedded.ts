@@ -15,10 +15,18 @@ import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
 import { LocalImages } from '../image/local-images.js';
 import type { Backend } from '../sandbox/backend.js';
 import { createBackend } from '../sandbox/select.js';
+import { SqlAsyncRepo } from '../store/async-sql.js';
+import { SqlJobRepository } from '../store/job-repo.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
+import { SqlTriggerStateRepo } from '../store/trigger-state.js';
+import { AsyncQueue } from '../triggers/async-queue.js';
+import { CallbackSender } from '../triggers/callbacks.js';
+import { JobRunner } from '../triggers/jobs.js';
+import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
 import { Deployer } from './deployer.js';
 import { Invoker } from './invoker.js';
+import { Pipeline } from './pipeline.js';
 
 export interface EmbeddedOptions {
   home: string;
@@ -29,6 +37,8 @@ export interface EmbeddedOptions {
   /** invocations that may wait for a slot before new ones get 429 */
   maxQueue?: number;
   token?: string;
+  /** NATS for subject triggers (default $AGNI_NATS_URL, else nats://127.0.0.1:4222); connected only when needed */
+  natsUrl?: string;
   maxPayloadBytes: number;
   logger?: Logger;
 }
@@ -69,15 +79,63 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const warm = backend.startWorker
     ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) })
     : undefined;
-  const agent = new Agent(backend, (id) => images.resolveRootfs(id), hostname(), { prewarm, warm });
+  // A streamed payload (a pipe stage's input) is buffered for warm workers up to the payload limit.
+  const agent = new Agent(
+    backend,
+    (id) => images.resolveRootfs(id),
+    hostname(),
+    { prewarm, warm },
+    o.maxPayloadBytes,
+  );
   const dispatcher = new LocalDispatcher(agent, o.slots, o.maxQueue);
   const invoker = new Invoker(store, dispatcher);
-  const deployer = new Deployer(store, o.home, (fn, keep) => agent.drain(fn, keep));
+  const pipeline = new Pipeline(store, dispatcher, (d) => new Invoker(store, d));
+  const asyncRepo = new SqlAsyncRepo(store.db);
+  const queue = new AsyncQueue({
+    home: o.home,
+    store,
+    repo: asyncRepo,
+    invoker,
+    dispatcher,
+    logger,
+    maxInFlight: o.slots,
+  });
+  const callbacks = new CallbackSender(asyncRepo, store, (id) => queue.outputPath(id), logger);
+  queue.onSettled(() => callbacks.kick());
+  const jobs = new JobRunner({
+    home: o.home,
+    repo: new SqlJobRepository(store.db),
+    queue,
+    store,
+    maxPayloadBytes: o.maxPayloadBytes,
+    logger,
+  });
+  const triggers = new TriggerManager({
+    store,
+    repo: new SqlTriggerStateRepo(store.db),
+    invoker,
+    submitter: queue,
+    logger,
+    natsUrl: o.natsUrl || process.env.AGNI_NATS_URL || DEFAULT_NATS_URL,
+  });
+  const deployer = new Deployer(
+    store,
+    o.home,
+    async (fn, keep) => {
+      await agent.drain(fn, keep);
+      await triggers.reconcile(fn);
+    },
+    (m) => triggers.checkClaims(m),
+  );
   const api = buildApi({
     store,
     invoker,
     deployer,
     images,
+    queue,
+    jobs,
+    triggers,
+    pipeline,
     logger,
     token: o.token,
     maxPayloadBytes: o.maxPayloadBytes,
@@ -89,17 +147,31 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     }),
   });
   const address = await api.listen({ host: o.host, port: o.port });
+  const requeued = await queue.start();
+  if (requeued) logger.warn({ requeued }, 'async invocations interrupted by the last stop were queued again');
+  callbacks.kick();
+  // After the queue's own recovery, so what jobs find running is really still to come.
+  const resumed = await jobs.resumeAll();
+  if (resumed) logger.warn({ resumed }, 'fan-out jobs interrupted by the last stop go on');
+  await triggers.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       // Stop taking work first, then kill running sandboxes, so open invoke requests end
       // now instead of holding the listener open until their deadlines.
+      triggers.stop();
+      const jobsClosed = jobs.close();
+      queue.close();
       const draining = dispatcher.close();
       const listening = api.close();
       await agent.shutdown();
       await backend.shutdown();
       await Promise.all([draining, listening]);
+      await queue.drain();
+      await jobsClosed;
+      await callbacks.close();
+      await triggers.close();
       await store.close();
     })();
     return closing;

@@ -2,6 +2,7 @@
  * One invocation from request to record: look up the function, record it, dispatch it, stamp
  * each phase and keep bounded tails of its output. Streaming to the caller goes through `sink`.
  */
+import type { Readable } from 'node:stream';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { type PhaseTimes, stamp } from '../core/phases.js';
@@ -15,8 +16,11 @@ export const TAIL_BYTES = 64 * 1024;
 export interface InvokeSink {
   /** the invocation is recorded and about to be dispatched */
   onQueued?(id: string): void;
-  onStdout(chunk: Buffer, firstByte: boolean): void;
+  /** a returned promise holds the function's stdout until it settles (backpressure) */
+  onStdout(chunk: Buffer, firstByte: boolean): unknown;
   onStderr?(chunk: Buffer): void;
+  /** aborting kills the sandbox, or drops the invocation from the queue */
+  signal?: AbortSignal;
 }
 
 export interface InvokeOutcome {
@@ -24,6 +28,8 @@ export interface InvokeOutcome {
   /** the version that ran (its limits explain a timeout or out-of-memory) */
   version: VersionRecord;
   result: SandboxResult | undefined;
+  /** why it ended without a result (status error), e.g. an AgniError with its own code */
+  error?: unknown;
 }
 
 const STATUS: Record<SandboxResult['outcome'], InvocationStatus> = {
@@ -66,13 +72,39 @@ export function describeFailure(
   }
 }
 
+/** A queued invocation of `fn`, not yet stored. */
+export function newRecord(fn: VersionRecord, payloadBytes: number, phases: PhaseTimes): InvocationRecord {
+  return {
+    id: newId('inv'),
+    function: fn.function,
+    version: fn.version,
+    status: 'queued',
+    exitCode: null,
+    error: null,
+    backend: '',
+    node: '',
+    payloadBytes,
+    stdoutBytes: 0,
+    stderrBytes: 0,
+    stdoutTail: '',
+    stderrTail: '',
+    phases,
+    createdAt: Date.now(),
+  };
+}
+
 export class Invoker {
   constructor(
     private readonly store: Store,
     private readonly dispatcher: Dispatcher,
   ) {}
 
-  async invoke(name: string, payload: Buffer, receivedAt: number, sink: InvokeSink): Promise<InvokeOutcome> {
+  async invoke(
+    name: string,
+    payload: Buffer | Readable,
+    receivedAt: number,
+    sink: InvokeSink,
+  ): Promise<InvokeOutcome> {
     const fn = await this.store.getLatestVersion(name);
     if (!fn) {
       throw new AgniError('function_not_found', `no function named ${name}`, {
@@ -81,31 +113,28 @@ export class Invoker {
     }
     // Refuse before recording anything: a 429 leaves no trace to clean up.
     this.dispatcher.admit();
-    const phases: PhaseTimes = { received: receivedAt };
-    const stdout = new TailBuffer(TAIL_BYTES);
-    const stderr = new TailBuffer(TAIL_BYTES);
-    const record: InvocationRecord = {
-      id: newId('inv'),
-      function: fn.function,
-      version: fn.version,
-      status: 'queued',
-      exitCode: null,
-      error: null,
-      backend: '',
-      node: '',
-      payloadBytes: payload.length,
-      stdoutBytes: 0,
-      stderrBytes: 0,
-      stdoutTail: '',
-      stderrTail: '',
-      phases,
-      createdAt: Date.now(),
-    };
-    phases.queued = stamp();
+    const record = newRecord(fn, Buffer.isBuffer(payload) ? payload.length : 0, { received: receivedAt });
+    record.phases.queued = stamp();
     await this.store.createInvocation(record);
     sink.onQueued?.(record.id);
+    return this.run(record, fn, payload, sink);
+  }
 
+  /**
+   * Runs an invocation that is already recorded (queued) and stores how it ended. Async
+   * invocations come here once per attempt, from the durable queue.
+   */
+  async run(
+    record: InvocationRecord,
+    fn: VersionRecord,
+    payload: Buffer | Readable,
+    sink: InvokeSink,
+  ): Promise<InvokeOutcome> {
+    const phases = record.phases;
+    const stdout = new TailBuffer(TAIL_BYTES);
+    const stderr = new TailBuffer(TAIL_BYTES);
     let result: SandboxResult | undefined;
+    let error: unknown;
     try {
       result = await this.dispatcher.dispatch({
         invocationId: record.id,
@@ -116,12 +145,13 @@ export class Invoker {
             const first = stdout.total === 0;
             if (first) phases.first_byte = stamp();
             stdout.push(chunk);
-            sink.onStdout(chunk, first);
+            return sink.onStdout(chunk, first);
           },
           onStderr: (chunk) => {
             stderr.push(chunk);
             sink.onStderr?.(chunk);
           },
+          signal: sink.signal,
         },
         hooks: {
           onPlaced: (p) => {
@@ -139,7 +169,10 @@ export class Invoker {
       });
       record.status = STATUS[result.outcome];
       record.exitCode = result.exitCode;
+      // A streamed payload's size is known only once the sandbox took it.
+      if (result.stdinBytes !== undefined) record.payloadBytes = result.stdinBytes;
     } catch (e) {
+      error = e;
       record.status = 'error';
       record.error = e instanceof Error ? e.message : String(e);
     }
@@ -151,6 +184,6 @@ export class Invoker {
       stderrTail: stderr.toString(),
     });
     await this.store.updateInvocation(record.id, record);
-    return { record, version: fn, result };
+    return { record, version: fn, result, error };
   }
 }

@@ -18,11 +18,11 @@ import { PHASES, type Phase, stamp } from '../core/phases.js';
 import { makeBusyboxRootfs } from '../image/busybox-rootfs.js';
 import type { InvocationRecord } from '../store/store.js';
 import { type BaselineName, makeBaselines } from './baselines.js';
+import { COLD_MODES, type ColdMode } from './cold-modes.js';
 import type { ColdRow } from './cold-report.js';
 import { type Summary, summarize } from './stats.js';
 
-export type ColdMode = 'process' | 'runc' | 'prewarmed' | 'warm';
-export const COLD_MODES: ColdMode[] = ['process', 'runc', 'prewarmed', 'warm'];
+export { COLD_MODES, type ColdMode };
 
 export interface ColdOptions {
   dir: string;

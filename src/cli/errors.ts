@@ -16,6 +16,8 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   out_of_memory: 137,
   payload_too_large: 65,
   overloaded: 75,
+  not_finished: 75,
+  conflict: 65,
 };
 
 export function exitCodeFor(e: AgniError): number {

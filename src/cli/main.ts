@@ -1,9 +1,14 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAsync } from './commands/async.js';
 import { registerBench } from './commands/bench.js';
 import { registerFunctions } from './commands/functions.js';
 import { registerImages } from './commands/images.js';
 import { registerInvoke } from './commands/invoke.js';
+import { registerJobs } from './commands/jobs.js';
+import { registerMap } from './commands/map.js';
+import { registerPipe } from './commands/pipe.js';
+import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
 import { handleCliError } from './errors.js';
 
@@ -31,6 +36,11 @@ Quick tour:
 registerUp(program);
 registerFunctions(program);
 registerInvoke(program);
+registerPipe(program);
+registerMap(program);
+registerJobs(program);
+registerAsync(program);
+registerTriggers(program);
 registerImages(program);
 registerBench(program);
 

@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   image_not_found: 404,
   not_found: 404,
   conflict: 409,
+  not_finished: 409,
   payload_too_large: 413,
   overloaded: 429,
   function_failed: 502,

@@ -69,3 +69,91 @@ test('retries and backoff: defaults, units and errors', () => {
     /field `backoff\.max`: expected at least backoff\.initial/,
   );
 });
+
+test('triggers: cron, subject and webhook are normalized with their defaults', () => {
+  const base = 'name: ticker\nruntime: host\ncommand: x\n';
+  assert.deepEqual(parseManifest(base).triggers, []);
+  const m = parseManifest(
+    `${base}triggers:
+  - cron: "*/5 * * * *"
+    timezone: Europe/Paris
+    payload: hello
+  - cron: "*/2 * * * * *"
+    payload: {n: 1}
+  - subject: orders.*
+    reply: shipping.done
+  - subject: jobs.>
+    queue: workers
+  - webhook: /github/push
+    secret: s3cret-enough
+  - webhook: /plain
+`,
+  );
+  assert.deepEqual(m.triggers, [
+    { kind: 'cron', cron: '*/5 * * * *', timezone: 'Europe/Paris', payload: 'hello' },
+    { kind: 'cron', cron: '*/2 * * * * *', timezone: 'UTC', payload: '{"n":1}' },
+    { kind: 'subject', subject: 'orders.*', queue: 'agni.ticker', reply: 'shipping.done' },
+    { kind: 'subject', subject: 'jobs.>', queue: 'workers' },
+    { kind: 'webhook', webhook: '/github/push', secret: 's3cret-enough' },
+    { kind: 'webhook', webhook: '/plain' },
+  ]);
+});
+
+test('triggers: errors name the item and the field', () => {
+  const base = 'name: a\nruntime: host\ncommand: x\ntriggers:\n';
+  fails(
+    `${base}  - cron: "0 * * * *"\n  - cron: "0 * * * *"\n    timezone: Mars/Olympus\n`,
+    /field `triggers\.1\.timezone`: expected an IANA time zone/,
+  );
+  fails(
+    `${base}  - cron: "0 * * * *"\n    timezone: "+01:00"\n`,
+    /field `triggers\.0\.timezone`: expected an IANA time zone/,
+  );
+  fails(
+    `${base}  - cron: "61 * * * *"\n`,
+    /field `triggers\.0\.cron`: expected a cron expression of 5 fields.*\(got "61 \* \* \* \*"\)/,
+  );
+  fails(`${base}  - cron: "* * *"\n`, /field `triggers\.0\.cron`: expected a cron expression/);
+  fails(`${base}  - cron: "0 0 30 2 *"\n`, /field `triggers\.0\.cron`: .*never fires/);
+  fails(
+    `${base}  - cron: "0 * * * *"\n    secret: x\n`,
+    /field `triggers\.0\.secret`: expected no such field; a cron trigger has cron, timezone, payload/,
+  );
+  fails(`${base}  - payload: x\n`, /field `triggers\.0`: expected one of cron, subject or webhook/);
+  fails(
+    `${base}  - cron: "0 * * * *"\n    webhook: /x\n`,
+    /field `triggers\.0`: expected exactly one of cron, subject or webhook, not both cron and webhook/,
+  );
+  fails(`${base}  - subject: "a..b"\n`, /field `triggers\.0\.subject`: expected a NATS subject/);
+  fails(`${base}  - subject: "a.>.b"\n`, /field `triggers\.0\.subject`/);
+  fails(
+    `${base}  - subject: a.b\n    reply: "c.*"\n`,
+    /field `triggers\.0\.reply`: expected a NATS subject without wildcards/,
+  );
+  fails(`${base}  - subject: "a.*"\n    reply: a.done\n`, /field `triggers\.0\.reply`: .*re-trigger itself/);
+  fails(`${base}  - subject: a.b\n    queue: "two words"\n`, /field `triggers\.0\.queue`/);
+  fails(
+    `${base}  - webhook: github\n`,
+    /field `triggers\.0\.webhook`: expected a path such as \/github\/push/,
+  );
+  fails(`${base}  - webhook: /a/../b\n`, /field `triggers\.0\.webhook`/);
+  fails(
+    `${base}  - webhook: /a\n  - webhook: /a\n`,
+    /field `triggers\.1\.webhook`: expected a path not already used by triggers\.0/,
+  );
+  fails(
+    'name: a\nruntime: host\ncommand: x\ntriggers: {cron: "* * * * *"}\n',
+    /field `triggers`: expected a list/,
+  );
+  fails('name: a\nruntime: host\ncommand: x\ntrigers: []\n', /known fields are .*triggers/);
+});
+
+test('triggers: a short or wrong-typed secret is refused without echoing it', () => {
+  assert.throws(
+    () => parseManifest('name: a\nruntime: host\ncommand: x\ntriggers:\n  - webhook: /h\n    secret: tiny\n'),
+    (e: unknown) =>
+      e instanceof AgniError &&
+      /field `triggers\.0\.secret`: expected a string of at least 8 characters$/.test(e.message) &&
+      !e.message.includes('tiny'),
+  );
+});

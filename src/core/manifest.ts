@@ -5,6 +5,7 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AgniError } from './errors.js';
+import { parseTriggers, type Trigger } from './trigger-spec.js';
 import { parseBytes, parseDuration } from './units.js';
 
 export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -55,6 +56,8 @@ const rawSchema = z
       })
       .strict()
       .optional(),
+    // Items are checked by parseTriggers, so each error names its kind's own fields.
+    triggers: z.unknown().optional(),
     description: z.string().optional(),
   })
   .strict();
@@ -76,6 +79,8 @@ export interface Manifest {
   retries: number;
   /** async retry delay: initialMs * factor^(attempt-1), capped at maxMs */
   backoff: { initialMs: number; maxMs: number; factor: number };
+  /** what starts invocations besides direct calls: cron schedules, NATS subjects, webhooks */
+  triggers: Trigger[];
   description?: string;
 }
 
@@ -118,7 +123,7 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
       throw invalid(
         file,
         field === '(document)' ? key : `${field}.${key}`,
-        'no such field; known fields are name, runtime, command, env, limits, concurrency, network, lifecycle, pool, retries, backoff, description',
+        'no such field; known fields are name, runtime, command, env, limits, concurrency, network, lifecycle, pool, retries, backoff, triggers, description',
       );
     }
     const got = valueAt(raw, issue.path);
@@ -141,7 +146,11 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   if (typeof initialMs === 'string') throw invalid(file, 'backoff.initial', initialMs, backoff.initial);
   const maxMs = parseDuration(backoff.max);
   if (typeof maxMs === 'string') throw invalid(file, 'backoff.max', maxMs, backoff.max);
-  if (maxMs < initialMs) throw invalid(file, 'backoff.max', `at least backoff.initial (${initialMs} ms)`, backoff.max);
+  if (maxMs < initialMs)
+    throw invalid(file, 'backoff.max', `at least backoff.initial (${initialMs} ms)`, backoff.max);
+  const triggers = parseTriggers(m.triggers, m.name, (field, expected, got) => {
+    throw invalid(file, field, expected, got);
+  });
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(m.env ?? {})) {
     if (RESERVED_ENV.test(k))
@@ -160,6 +169,7 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     pool: { min: pool.min, max: pool.max, idleMs },
     retries: m.retries ?? 0,
     backoff: { initialMs, maxMs, factor: backoff.factor },
+    triggers,
     ...(m.description ? { description: m.description } : {}),
   };
 }

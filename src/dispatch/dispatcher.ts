@@ -2,6 +2,7 @@
  * A Dispatcher decides where and when an accepted invocation runs. Embedded mode uses an
  * in-process queue; cluster mode will put jobs on a NATS JetStream work queue per arch.
  */
+import type { Readable } from 'node:stream';
 import type { SandboxHooks, SandboxIO, SandboxResult } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 
@@ -13,7 +14,7 @@ export interface Placement {
 export interface DispatchJob {
   invocationId: string;
   version: VersionRecord;
-  payload: Buffer;
+  payload: Buffer | Readable;
   io: Omit<SandboxIO, 'stdin'>;
   hooks: SandboxHooks & { onPlaced?(p: Placement): void };
 }
@@ -29,7 +30,14 @@ export interface DispatcherStats {
 export interface Dispatcher {
   /** throws AgniError('overloaded') when the queue is full; called before anything is recorded */
   admit(): void;
+  /** `job.io.signal` aborting while the job waits drops it from the queue (rejected with the reason) */
   dispatch(job: DispatchJob): Promise<SandboxResult>;
+  /**
+   * Jobs that must all hold a slot at the same time (the stages of a pipe): they start together or
+   * wait together, so two groups never deadlock holding part of what each needs. A group that can
+   * never fit (more jobs than slots, or than a function's concurrency) is refused (bad_request).
+   */
+  dispatchGroup(jobs: DispatchJob[]): Promise<SandboxResult>[];
   stats(): DispatcherStats;
   /** stops taking work and waits for running jobs; queued jobs are rejected. Safe to call twice. */
   close(): Promise<void>;

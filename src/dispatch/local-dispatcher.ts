@@ -2,6 +2,7 @@ import type { Agent } from '../agent/agent.js';
 import { AgniError } from '../core/errors.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { Dispatcher, DispatcherStats, DispatchJob } from './dispatcher.js';
+import { groupRefusal, placeGroup, type SlotNeed } from './slot-groups.js';
 
 interface Pending {
   job: DispatchJob;
@@ -9,12 +10,27 @@ interface Pending {
   reject(e: unknown): void;
 }
 
+/** One place in the queue: a single job, or a group whose jobs start together. */
+interface Entry {
+  members: Pending[];
+  needs: SlotNeed[];
+  /** removes the abort listeners once the entry left the queue */
+  unlisten(): void;
+}
+
+const needOf = (j: DispatchJob): SlotNeed => ({
+  function: j.version.function,
+  concurrency: j.version.manifest.concurrency,
+});
+
 /**
  * FIFO with two limits: node slots (default: cores) and each function's `concurrency`. A job
- * whose function is at its limit waits without blocking jobs of other functions behind it.
+ * whose function is at its limit waits without blocking jobs of other functions behind it. A group
+ * (dispatchGroup) takes all its slots at once or waits, and holds back what queued after it.
  */
 export class LocalDispatcher implements Dispatcher {
-  private readonly queue: Pending[] = [];
+  private readonly queue: Entry[] = [];
+  private queuedJobs = 0;
   private readonly runningByFn = new Map<string, number>();
   private running = 0;
   private closing = false;
@@ -30,7 +46,7 @@ export class LocalDispatcher implements Dispatcher {
 
   admit(): void {
     if (this.closing) throw new AgniError('backend_unavailable', 'the server is shutting down');
-    if (this.queue.length >= this.maxQueue) {
+    if (this.queuedJobs >= this.maxQueue) {
       throw new AgniError(
         'overloaded',
         `the queue is full (${this.maxQueue} invocations waiting for ${this.slots} slots)`,
@@ -44,7 +60,7 @@ export class LocalDispatcher implements Dispatcher {
 
   /** A rough wait: the queue ahead spread over the slots at the recent run time, at least 1 s. */
   retryAfterSeconds(): number {
-    return Math.max(1, Math.ceil((this.queue.length / this.slots) * (this.avgRunMs / 1000)));
+    return Math.max(1, Math.ceil((this.queuedJobs / this.slots) * (this.avgRunMs / 1000)));
   }
 
   dispatch(job: DispatchJob): Promise<SandboxResult> {
@@ -53,29 +69,75 @@ export class LocalDispatcher implements Dispatcher {
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ job, resolve, reject });
+    return this.enqueue([job])[0]!;
+  }
+
+  dispatchGroup(jobs: DispatchJob[]): Promise<SandboxResult>[] {
+    try {
+      const refusal = groupRefusal(jobs.map(needOf), this.slots);
+      if (refusal) throw refusal;
+      this.admit();
+    } catch (e) {
+      return jobs.map(() => Promise.reject(e));
+    }
+    return this.enqueue(jobs);
+  }
+
+  private enqueue(jobs: DispatchJob[]): Promise<SandboxResult>[] {
+    const members: Pending[] = [];
+    const results = jobs.map(
+      (job) => new Promise<SandboxResult>((resolve, reject) => members.push({ job, resolve, reject })),
+    );
+    const signals = jobs.map((j) => j.io.signal).filter((s): s is AbortSignal => s !== undefined);
+    // A job aborted while it waits leaves the queue with its whole group: none of them has run.
+    const onAbort = (ev: Event) => {
+      const i = this.queue.indexOf(entry);
+      if (i < 0) return;
+      this.queue.splice(i, 1);
+      this.queuedJobs -= members.length;
+      entry.unlisten();
+      const reason = (ev.target as AbortSignal).reason;
+      const err =
+        reason instanceof Error ? reason : new AgniError('sandbox_error', 'cancelled before it started');
+      for (const m of members) m.reject(err);
       this.pump();
-    });
+    };
+    const entry: Entry = {
+      members,
+      needs: jobs.map(needOf),
+      unlisten: () => {
+        for (const s of signals) s.removeEventListener('abort', onAbort);
+      },
+    };
+    this.queue.push(entry);
+    this.queuedJobs += members.length;
+    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+    const aborted = signals.find((s) => s.aborted);
+    if (aborted) onAbort({ target: aborted } as unknown as Event);
+    else this.pump();
+    return results;
   }
 
   private pump(): void {
     for (let i = 0; i < this.queue.length && this.running < this.slots; ) {
-      const p = this.queue[i]!;
-      const fn = p.job.version.function;
-      const busy = this.runningByFn.get(fn) ?? 0;
-      if (busy >= p.job.version.manifest.concurrency) {
+      const e = this.queue[i]!;
+      const place = placeGroup(e.needs, this.slots - this.running, this.runningByFn);
+      if (place === 'wait_function') {
         i++;
         continue;
       }
+      if (place === 'wait_slots') break;
       this.queue.splice(i, 1);
-      this.start(p, fn, busy);
+      this.queuedJobs -= e.members.length;
+      e.unlisten();
+      for (const p of e.members) this.start(p);
     }
   }
 
-  private start(p: Pending, fn: string, busy: number): void {
+  private start(p: Pending): void {
+    const fn = p.job.version.function;
     this.running++;
-    this.runningByFn.set(fn, busy + 1);
+    this.runningByFn.set(fn, (this.runningByFn.get(fn) ?? 0) + 1);
     p.job.hooks.onPlaced?.(this.agent.placement);
     const t0 = performance.now();
     const run = this.agent
@@ -94,13 +156,17 @@ export class LocalDispatcher implements Dispatcher {
   }
 
   stats(): DispatcherStats {
-    return { queued: this.queue.length, running: this.running, slots: this.slots, maxQueue: this.maxQueue };
+    return { queued: this.queuedJobs, running: this.running, slots: this.slots, maxQueue: this.maxQueue };
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    for (const p of this.queue.splice(0))
-      p.reject(new AgniError('backend_unavailable', 'the server is shutting down'));
+    const err = new AgniError('backend_unavailable', 'the server is shutting down');
+    for (const e of this.queue.splice(0)) {
+      e.unlisten();
+      for (const p of e.members) p.reject(err);
+    }
+    this.queuedJobs = 0;
     await Promise.allSettled([...this.inflight]);
   }
 }

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /**
  * A Backend makes isolated sandboxes. The agent only ever talks to this interface, so the
  * isolation technology (runc, plain processes, later microVMs) is chosen at the composition root.
@@ -32,9 +34,19 @@ export interface SandboxSpec {
 }
 
 export interface SandboxIO {
-  stdin: Buffer;
-  onStdout(chunk: Buffer): void;
+  /**
+   * The payload. A stream is read only as fast as the sandbox reads its stdin (backpressure) and is
+   * never ended or destroyed by the backend: once the sandbox exited, its owner gets it back (paused).
+   */
+  stdin: Buffer | Readable;
+  /**
+   * A returned promise holds the sandbox's stdout until it settles (backpressure from the consumer);
+   * any other return value is ignored.
+   */
+  onStdout(chunk: Buffer): unknown;
   onStderr(chunk: Buffer): void;
+  /** Aborting kills the sandbox; the run then ends like a deadline kill (outcome timeout). */
+  signal?: AbortSignal;
 }
 
 export interface SandboxHooks {
@@ -50,6 +62,8 @@ export interface SandboxResult {
   outcome: SandboxOutcome;
   exitCode: number | null;
   signal: string | null;
+  /** set for a streamed payload only: the bytes the sandbox actually took (a buffer's size is known) */
+  stdinBytes?: number;
 }
 
 /** How a long-lived worker sandbox ended (see Backend.startWorker). */
@@ -72,6 +86,8 @@ export interface WorkerSandbox {
   readonly id: string;
   stdin: import('node:stream').Writable;
   stdout: import('node:stream').Readable;
+  /** pauses stdout until `p` settles (a slow consumer); ignored once the sandbox's process exited */
+  holdStdout(p: Promise<unknown>): void;
   stderr: import('node:stream').Readable;
   requests: import('node:stream').Writable;
   completions: import('node:stream').Readable;
@@ -90,7 +106,7 @@ export interface BackendStatus {
 export interface PreparedStart {
   /** per-invocation environment (AGNI_INVOCATION_ID, AGNI_DEADLINE_MS), added just before exec */
   env: Record<string, string>;
-  stdin: Buffer;
+  stdin: Buffer | Readable;
   io: Omit<SandboxIO, 'stdin'>;
   /** absolute Unix ms: the sandbox is killed then (outcome timeout) */
   deadline: number;

@@ -10,6 +10,7 @@ import type {
   WorkerExit,
   WorkerSandbox,
 } from './backend.js';
+import { feedStdin, forwardStdout, onAbort, type StdinFeed, stdinReport } from './stdio.js';
 import { workerOf } from './worker-sandbox.js';
 
 interface Active {
@@ -56,20 +57,26 @@ export class ProcessBackend implements Backend {
     this.active.add(entry);
     let killed = false;
 
-    child.stdout?.on('data', (c: Buffer) => io.onStdout(c));
+    const stdout = forwardStdout(child.stdout, io.onStdout);
     child.stderr?.on('data', (c: Buffer) => io.onStderr(c));
     child.stdin?.on('error', () => {});
+    let feed: StdinFeed | undefined;
     child.once('spawn', () => {
       hooks.onStarted?.();
-      child.stdin?.end(io.stdin);
+      feed = feedStdin(io.stdin, child.stdin);
     });
     // Like a pid namespace dying with its init: leftovers must not outlive the main process,
     // and must not keep our stdout pipes open (which would delay 'close' forever).
-    child.once('exit', () => killGroup(child.pid));
-    const timer = setTimeout(() => {
+    child.once('exit', () => {
+      killGroup(child.pid);
+      stdout.release();
+    });
+    const kill = () => {
       killed = true;
       killGroup(child.pid);
-    }, spec.limits.timeoutMs);
+    };
+    const timer = setTimeout(kill, spec.limits.timeoutMs);
+    const unabort = onAbort(io.signal, kill);
 
     try {
       const r = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; err?: Error }>(
@@ -80,13 +87,16 @@ export class ProcessBackend implements Backend {
       );
       if (r.err) {
         io.onStderr(Buffer.from(`${cmd}: ${r.err.message}\n`));
-        return { outcome: 'failed', exitCode: 127, signal: null };
+        return { outcome: 'failed', exitCode: 127, signal: null, ...stdinReport(io.stdin, feed) };
       }
-      if (killed) return { outcome: 'timeout', exitCode: r.code, signal: r.signal };
-      if (r.code === 0) return { outcome: 'ok', exitCode: 0, signal: null };
-      return { outcome: 'failed', exitCode: r.code, signal: r.signal };
+      const stdin = stdinReport(io.stdin, feed);
+      if (killed) return { outcome: 'timeout', exitCode: r.code, signal: r.signal, ...stdin };
+      if (r.code === 0) return { outcome: 'ok', exitCode: 0, signal: null, ...stdin };
+      return { outcome: 'failed', exitCode: r.code, signal: r.signal, ...stdin };
     } finally {
       clearTimeout(timer);
+      unabort();
+      feed?.detach();
       this.active.delete(entry);
       resolveExit();
     }

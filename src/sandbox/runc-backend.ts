@@ -20,6 +20,7 @@ import { buildOciSpec } from './oci-spec.js';
 import { prepareSandbox } from './runc-prepared.js';
 import { startRuncWorker } from './runc-worker.js';
 import { defaultSeccompProfile } from './seccomp.js';
+import { feedStdin, forwardStdout, onAbort, type StdinFeed, stdinReport } from './stdio.js';
 
 const execFileP = promisify(execFile);
 const NOBODY = 65534;
@@ -242,17 +243,23 @@ export class RuncBackend implements Backend {
     hooks.onReady?.();
     const sb = this.spawnSandbox(spec.id, bundle, logFile);
     const { child } = sb;
-    child.stdout?.on('data', (c: Buffer) => io.onStdout(c));
+    const stdout = forwardStdout(child.stdout, io.onStdout);
+    child.once('exit', () => stdout.release());
     child.stderr?.on('data', (c: Buffer) => io.onStderr(c));
+    let feed: StdinFeed | undefined;
     child.once('spawn', () => {
       hooks.onStarted?.();
-      child.stdin?.end(io.stdin);
+      feed = feedStdin(io.stdin, child.stdin);
     });
     const timer = setTimeout(() => void sb.kill(), spec.limits.timeoutMs);
+    const unabort = onAbort(io.signal, () => void sb.kill());
     try {
-      return await outcomeOf(sb, await sb.exit, io);
+      const r = await outcomeOf(sb, await sb.exit, io);
+      return { ...r, ...stdinReport(io.stdin, feed) };
     } finally {
       clearTimeout(timer);
+      unabort();
+      feed?.detach();
       sb.finish();
     }
   }

@@ -7,8 +7,9 @@
  */
 import type { Duplex } from 'node:stream';
 import { AgniError } from '../core/errors.js';
-import type { PreparedSandbox, PreparedStart, SandboxResult, SandboxSpec } from './backend.js';
+import type { PreparedSandbox, PreparedStart, SandboxIO, SandboxResult, SandboxSpec } from './backend.js';
 import { outcomeOf, type RuncBackend, type RuncExit, type RuncSandbox } from './runc-backend.js';
+import { feedStdin, forwardStdout, onAbort, type StdinFeed, stdinReport } from './stdio.js';
 
 export const HOST_BUSYBOX = '/bin/busybox';
 export const GATE_PATH = '/.agni/busybox';
@@ -68,7 +69,7 @@ class RuncPrepared implements PreparedSandbox {
   private state: State = 'preparing';
   private readonly gate: Duplex;
   private readonly lost: (() => void)[] = [];
-  private out: ((c: Buffer) => void) | undefined;
+  private out: SandboxIO['onStdout'] | undefined;
   private err: ((c: Buffer) => void) | undefined;
   /** stderr before start: only runc or the gate write there; kept for the error message */
   private early = '';
@@ -83,7 +84,8 @@ class RuncPrepared implements PreparedSandbox {
     const child = sb.child;
     this.gate = child.stdio[3] as Duplex;
     this.gate.on('error', () => {}); // the container is gone: its exit is handled below
-    child.stdout?.on('data', (c: Buffer) => this.out?.(c));
+    const stdout = forwardStdout(child.stdout, (c) => this.out?.(c));
+    child.once('exit', () => stdout.release());
     child.stderr?.on('data', (c: Buffer) => {
       if (this.err) this.err(c);
       else if (this.early.length < 4096) this.early += c.toString();
@@ -147,15 +149,20 @@ class RuncPrepared implements PreparedSandbox {
     this.out = (c) => s.io.onStdout(c);
     this.err = (c) => s.io.onStderr(c);
     const timer = setTimeout(() => void sb.kill(), Math.max(0, s.deadline - Date.now()));
+    const unabort = onAbort(s.io.signal, () => void sb.kill());
+    let feed: StdinFeed | undefined;
     try {
       const env = { ...s.env };
       for (const k of SHELL_SET) if (k in this.shellEnv) env[k] = this.shellEnv[k]!;
       this.gate.end(gateInput(env));
       s.hooks?.onStarted?.();
-      sb.child.stdin?.end(s.stdin);
-      return await outcomeOf(sb, await sb.exit, s.io);
+      feed = feedStdin(s.stdin, sb.child.stdin);
+      const r = await outcomeOf(sb, await sb.exit, s.io);
+      return { ...r, ...stdinReport(s.stdin, feed) };
     } finally {
       clearTimeout(timer);
+      unabort();
+      feed?.detach();
       sb.finish();
     }
   }

@@ -2,7 +2,7 @@
 import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
 
-export interface Database {
+export interface Database extends AsyncTable, JobTables, TriggerTable {
   functions: { name: string; latest_version: number; created_at: number; updated_at: number };
   versions: {
     function: string;
@@ -37,6 +37,88 @@ export interface Database {
     files: number;
     source: string;
     created_at: number;
+  };
+}
+
+export interface AsyncTable {
+  /** the invocation's id: one row per async invocation, whatever its number of attempts */
+  async_invocations: {
+    id: string;
+    function: string;
+    attempts: number;
+    max_attempts: number;
+    /** when the next attempt may start (ms since the epoch); null once settled */
+    next_attempt_at: number | null;
+    idempotency_key: string | null;
+    callback_url: string | null;
+    /** null: no callback; pending, delivered or failed */
+    callback_state: string | null;
+    callback_attempts: number;
+    callback_next_at: number | null;
+    callback_error: string | null;
+    dead_letter: number;
+    source: string;
+    settled_at: number | null;
+    created_at: number;
+  };
+}
+
+/** fan-out jobs (src/triggers/jobs.ts): one row per job, one per input */
+export interface TriggerTable {
+  /** what each trigger of a live version did last (src/store/trigger-state.ts) */
+  trigger_state: {
+    function: string;
+    idx: number;
+    kind: string;
+    spec: string;
+    fires: number;
+    last_fired_at: number | null;
+    last_invocation_id: string | null;
+    last_status: string | null;
+    last_error: string | null;
+  };
+}
+
+export interface JobTables {
+  jobs: {
+    id: string;
+    function: string;
+    reduce: string | null;
+    concurrency: number;
+    status: string;
+    run: number;
+    /** items already settled when the current run started (for its rate) */
+    run_base: number;
+    inputs: number;
+    input_bytes: number;
+    /** the last settle sequence number given to an item */
+    settle_seq: number;
+    created_at: number;
+    started_at: number | null;
+    finished_at: number | null;
+    reduce_status: string | null;
+    reduce_invocation: string | null;
+    reduce_error: string | null;
+    error: string | null;
+  };
+  job_items: {
+    job_id: string;
+    idx: number;
+    name: string;
+    status: string;
+    /** where the input's bytes are: a file under the job's directory, and a range in it */
+    input_file: string;
+    input_offset: number;
+    input_bytes: number;
+    invocation_id: string | null;
+    attempts: number;
+    outcome: string | null;
+    exit_code: number | null;
+    error: string | null;
+    output_bytes: number | null;
+    settled_seq: number | null;
+    started_at: number | null;
+    finished_at: number | null;
   };
 }
 
@@ -95,6 +177,112 @@ export const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
       await sql`select 1`.execute(db);
+    },
+  },
+  '0002_async': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('async_invocations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('function', 'text', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('max_attempts', 'integer', (c) => c.notNull())
+        .addColumn('next_attempt_at', 'bigint')
+        .addColumn('idempotency_key', 'text', (c) => c.unique())
+        .addColumn('callback_url', 'text')
+        .addColumn('callback_state', 'text')
+        .addColumn('callback_attempts', 'integer', (c) => c.notNull())
+        .addColumn('callback_next_at', 'bigint')
+        .addColumn('callback_error', 'text')
+        .addColumn('dead_letter', 'integer', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull())
+        .addColumn('settled_at', 'bigint')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('async_due').on('async_invocations').columns(['next_attempt_at']).execute();
+      await db.schema
+        .createIndex('async_callbacks')
+        .on('async_invocations')
+        .columns(['callback_state', 'callback_next_at'])
+        .execute();
+    },
+  },
+  '0003_triggers': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('trigger_state')
+        .addColumn('function', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('spec', 'text', (c) => c.notNull())
+        .addColumn('fires', 'integer', (c) => c.notNull())
+        .addColumn('last_fired_at', 'bigint')
+        .addColumn('last_invocation_id', 'text')
+        .addColumn('last_status', 'text')
+        .addColumn('last_error', 'text')
+        .addPrimaryKeyConstraint('trigger_state_pk', ['function', 'idx'])
+        .execute();
+      await db.schema
+        .createIndex('trigger_state_invocation')
+        .on('trigger_state')
+        .column('last_invocation_id')
+        .execute();
+    },
+  },
+  '0004_jobs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('function', 'text', (c) => c.notNull())
+        .addColumn('reduce', 'text')
+        .addColumn('concurrency', 'integer', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('run', 'integer', (c) => c.notNull())
+        .addColumn('run_base', 'integer', (c) => c.notNull())
+        .addColumn('inputs', 'integer', (c) => c.notNull())
+        .addColumn('input_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('settle_seq', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .addColumn('reduce_status', 'text')
+        .addColumn('reduce_invocation', 'text')
+        .addColumn('reduce_error', 'text')
+        .addColumn('error', 'text')
+        .execute();
+      await db.schema.createIndex('jobs_status').on('jobs').column('status').execute();
+      await db.schema
+        .createTable('job_items')
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('input_file', 'text', (c) => c.notNull())
+        .addColumn('input_offset', 'bigint', (c) => c.notNull())
+        .addColumn('input_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('invocation_id', 'text')
+        .addColumn('attempts', 'integer', (c) => c.notNull())
+        .addColumn('outcome', 'text')
+        .addColumn('exit_code', 'integer')
+        .addColumn('error', 'text')
+        .addColumn('output_bytes', 'bigint')
+        .addColumn('settled_seq', 'integer')
+        .addColumn('started_at', 'bigint')
+        .addColumn('finished_at', 'bigint')
+        .addPrimaryKeyConstraint('job_items_pk', ['job_id', 'idx'])
+        .execute();
+      await db.schema
+        .createIndex('job_items_status')
+        .on('job_items')
+        .columns(['job_id', 'status', 'idx'])
+        .execute();
+      await db.schema
+        .createIndex('job_items_seq')
+        .on('job_items')
+        .columns(['job_id', 'settled_seq'])
+        .execute();
+      await db.schema.createIndex('job_items_invocation').on('job_items').column('invocation_id').execute();
     },
   },
 };

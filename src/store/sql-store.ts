@@ -5,7 +5,8 @@
 import { type Kysely, Migrator, type Selectable } from 'kysely';
 import { DEFAULT_BACKOFF_MS, type Manifest } from '../core/manifest.js';
 
-const MANIFEST_DEFAULTS: Partial<Manifest> = { retries: 0, backoff: DEFAULT_BACKOFF_MS };
+const MANIFEST_DEFAULTS: Partial<Manifest> = { retries: 0, backoff: DEFAULT_BACKOFF_MS, triggers: [] };
+
 import type { Database } from './schema.js';
 import { migrations } from './schema.js';
 import type {
@@ -31,7 +32,7 @@ function toVersion(r: Selectable<Database['versions']>): VersionRecord {
   };
 }
 
-function toInvocation(r: Selectable<Database['invocations']>): InvocationRecord {
+export function toInvocation(r: Selectable<Database['invocations']>): InvocationRecord {
   return {
     id: r.id,
     function: r.function,
@@ -48,6 +49,26 @@ function toInvocation(r: Selectable<Database['invocations']>): InvocationRecord 
     stderrTail: r.stderr_tail,
     phases: JSON.parse(r.phases),
     createdAt: Number(r.created_at),
+  };
+}
+
+export function invocationRow(r: InvocationRecord): Database['invocations'] {
+  return {
+    id: r.id,
+    function: r.function,
+    version: r.version,
+    status: r.status,
+    exit_code: r.exitCode,
+    error: r.error,
+    backend: r.backend,
+    node: r.node,
+    payload_bytes: r.payloadBytes,
+    stdout_bytes: r.stdoutBytes,
+    stderr_bytes: r.stderrBytes,
+    stdout_tail: r.stdoutTail,
+    stderr_tail: r.stderrTail,
+    phases: JSON.stringify(r.phases),
+    created_at: r.createdAt,
   };
 }
 
@@ -182,26 +203,7 @@ export class SqlStore implements Store {
   }
 
   async createInvocation(r: InvocationRecord): Promise<void> {
-    await this.db
-      .insertInto('invocations')
-      .values({
-        id: r.id,
-        function: r.function,
-        version: r.version,
-        status: r.status,
-        exit_code: r.exitCode,
-        error: r.error,
-        backend: r.backend,
-        node: r.node,
-        payload_bytes: r.payloadBytes,
-        stdout_bytes: r.stdoutBytes,
-        stderr_bytes: r.stderrBytes,
-        stdout_tail: r.stdoutTail,
-        stderr_tail: r.stderrTail,
-        phases: JSON.stringify(r.phases),
-        created_at: r.createdAt,
-      })
-      .execute();
+    await this.db.insertInto('invocations').values(invocationRow(r)).execute();
   }
 
   async updateInvocation(id: string, p: InvocationPatch): Promise<void> {
@@ -238,6 +240,8 @@ export class SqlStore implements Store {
       .updateTable('invocations')
       .set({ status: 'error', error: reason })
       .where('status', 'in', ['queued', 'running'])
+      // Async invocations are durable: the async queue runs them again instead.
+      .where('id', 'not in', (eb) => eb.selectFrom('async_invocations').select('id'))
       .executeTakeFirst();
     return Number(r.numUpdatedRows);
   }

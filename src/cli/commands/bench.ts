@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BASELINES, type BaselineName } from '../../bench/baselines.js';
-import { COLD_MODES, type ColdMode, runCold } from '../../bench/cold.js';
+import { COLD_MODES, type ColdMode } from '../../bench/cold-modes.js';
 import { coldCsv, coldTable, phaseTable } from '../../bench/cold-report.js';
 import { runLoad } from '../../bench/load.js';
 import { loadCsv, loadSvg, loadTable, parseLevels } from '../../bench/load-report.js';
@@ -69,6 +69,8 @@ export function registerBench(program: Command): void {
         if (typeof gapMs === 'string')
           throw new AgniError('bad_request', `--gap: expected ${gapMs}, got ${JSON.stringify(o.gap)}`);
         const quiet = o.json || o.csv || !process.stderr.isTTY;
+        // Loaded on use: it pulls in the whole embedded server, which other verbs never need.
+        const { runCold } = await import('../../bench/cold.js');
         const result = await runCold({
           dir: resolve(dir),
           runs,

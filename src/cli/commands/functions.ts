@@ -3,9 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { create } from 'tar';
 import { AgniError } from '../../core/errors.js';
-import { parseManifest } from '../../core/manifest.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { FunctionRecord, VersionRecord } from '../../store/store.js';
 import { ApiClient } from '../client.js';
@@ -32,6 +30,11 @@ export function registerFunctions(program: Command): void {
         });
       }
       // Validate here first so the error names the user's real path, not the server's copy.
+      // Loaded on use: the validator and tar cost ~200 ms of start-up that other verbs never need.
+      const [{ parseManifest }, { create }] = await Promise.all([
+        import('../../core/manifest.js'),
+        import('tar'),
+      ]);
       const m = parseManifest(text, file);
       const entries = readdirSync(root).filter((e) => !SKIP.has(e));
       const tarball = Readable.from(create({ cwd: root, gzip: true, portable: true }, entries));

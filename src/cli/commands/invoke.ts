@@ -5,9 +5,11 @@ import { renderWaterfall, totalMs } from '../../core/phases.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { InvocationRecord } from '../../store/store.js';
 import { ApiClient, errorFromBody, readAll } from '../client.js';
+import { outcomeError } from '../outcome.js';
 import { ago, printJson, printTable } from '../output.js';
+import { submitAsync } from './async.js';
 
-async function readPayload(data: string | undefined): Promise<Buffer> {
+export async function readPayload(data: string | undefined): Promise<Buffer> {
   if (data !== undefined) {
     if (!data.startsWith('@')) return Buffer.from(data);
     try {
@@ -25,18 +27,35 @@ async function readPayload(data: string | undefined): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+interface InvokeOptions {
+  data?: string;
+  async?: boolean;
+  idempotencyKey?: string;
+  callback?: string;
+  json?: boolean;
+}
+
 export function registerInvoke(program: Command): void {
   program
     .command('invoke')
     .argument('<name>', 'function name')
     .description('run a function once: payload on its stdin, its stdout streamed to yours')
     .option('-d, --data <payload>', 'payload string, or @file to read it from a file (default: stdin)')
+    .option('--async', 'queue it durably and print its id at once; fetch the output with `agni result ID`')
+    .option('--idempotency-key <key>', 'with --async: a resubmission with the same key returns the first id')
+    .option('--callback <url>', 'with --async: POST the result as JSON to this URL when it is done')
+    .option('--json', 'with --async: print the submission as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  agni invoke wordcount --data "one two three"\n  agni invoke wordcount --data @README.md\n  agni invoke upper < in.txt | agni invoke wordcount',
+      '\nExamples:\n  agni invoke wordcount --data "one two three"\n  agni invoke wordcount --data @README.md\n  agni invoke upper < in.txt | agni invoke wordcount\n  agni invoke wordcount --async --data @big.txt   # prints an id; then: agni result ID --wait',
     )
-    .action(async (name: string, o: { data?: string }) => {
+    .action(async (name: string, o: InvokeOptions) => {
       const payload = await readPayload(o.data);
+      if (o.async || o.idempotencyKey || o.callback) {
+        if (!o.async) throw new AgniError('bad_request', '--idempotency-key and --callback need --async');
+        await submitAsync(name, payload, o);
+        return;
+      }
       const res = await new ApiClient().request(
         'POST',
         `/v1/functions/${encodeURIComponent(name)}/invoke`,
@@ -52,22 +71,7 @@ export function registerInvoke(program: Command): void {
       if (status !== 'succeeded') {
         const id = res.headers['agni-invocation-id'];
         const exit = Number(res.body.trailers['agni-exit-code']);
-        const code =
-          status === 'timeout'
-            ? 'timeout'
-            : status === 'oom'
-              ? 'out_of_memory'
-              : status === 'failed'
-                ? 'function_failed'
-                : 'sandbox_error';
-        throw new AgniError(
-          code,
-          `${name} ${status} after writing output${Number.isInteger(exit) ? ` (exit code ${exit})` : ''}`,
-          {
-            hint: `see \`agni inspect ${id}\``,
-            details: { exit_code: exit },
-          },
-        );
+        throw outcomeError(name, String(status), exit, String(id), ' after writing output');
       }
     });
 

@@ -22,6 +22,10 @@ export function registerUp(program: Command): void {
     .option('--backend <name>', 'sandbox backend: auto, runc or process', 'auto')
     .option('--slots <n>', 'invocations run at once on this node (default: cores)')
     .option('--queue <n>', 'invocations that may wait for a slot; past it the API answers 429', '256')
+    .option(
+      '--nats <url>',
+      'NATS server for subject triggers (default $AGNI_NATS_URL or nats://127.0.0.1:4222)',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0',
@@ -34,6 +38,7 @@ export function registerUp(program: Command): void {
         backend: string;
         slots?: string;
         queue: string;
+        nats?: string;
       }) => {
         if (!['auto', 'runc', 'process'].includes(o.backend)) {
           throw new AgniError(
@@ -51,6 +56,7 @@ export function registerUp(program: Command): void {
           slots: o.slots ? intOption('--slots', o.slots, 1) : defaultSlots(),
           maxQueue: intOption('--queue', o.queue, 0),
           token: process.env.AGNI_TOKEN || undefined,
+          natsUrl: o.nats,
           maxPayloadBytes: maxPayloadBytes(),
         });
         const b = server.backend;

@@ -1,0 +1,135 @@
+/**
+ * Async invocation routes: submit (202 at once), fetch the result (optionally waiting), the
+ * dead-letter list and its retry.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { AgniError } from '../core/errors.js';
+import type { AsyncQueue } from '../triggers/async-queue.js';
+
+/** the longest a `?wait=` may hold a request open */
+export const MAX_WAIT_S = 600;
+
+function waitSeconds(q: unknown): number {
+  const raw = (q as { wait?: string }).wait;
+  if (raw === undefined || raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > MAX_WAIT_S) {
+    throw new AgniError(
+      'bad_request',
+      `query \`wait\`: expected seconds from 0 to ${MAX_WAIT_S}, got ${raw}`,
+    );
+  }
+  return n;
+}
+
+function callbackUrl(v: unknown): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  const s = String(v);
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new AgniError('bad_request', 'header `agni-callback-url`: expected an http or https URL');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new AgniError('bad_request', 'header `agni-callback-url`: expected an http or https URL');
+  }
+  return s;
+}
+
+function idempotencyKey(v: unknown): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  const s = String(v);
+  if (s.length > 255) throw new AgniError('bad_request', 'header `idempotency-key`: at most 255 characters');
+  return s;
+}
+
+export function registerAsyncRoutes(app: FastifyInstance, queue: AsyncQueue): void {
+  app.post<{ Params: { name: string } }>('/v1/functions/:name/async', async (req, reply) => {
+    const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const { record, duplicate } = await queue.submit({
+      function: req.params.name,
+      payload,
+      idempotencyKey: idempotencyKey(req.headers['idempotency-key']),
+      callbackUrl: callbackUrl(req.headers['agni-callback-url']),
+      source: 'api',
+    });
+    const result = `/v1/invocations/${record.id}/result`;
+    reply.status(202).header('location', result).header('agni-invocation-id', record.id);
+    return {
+      id: record.id,
+      function: record.function,
+      version: record.version,
+      status: record.status,
+      duplicate,
+      result,
+    };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/invocations/:id/async', async (req) => {
+    const s = await queue.state(req.params.id);
+    if (!s) throw notAsync(req.params.id);
+    return s.state;
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/invocations/:id/result', async (req, reply) => {
+    const id = req.params.id;
+    const wait = waitSeconds(req.query);
+    if (!(await queue.state(id))) throw notAsync(id);
+    await queue.wait(id, wait * 1000);
+    const s = (await queue.state(id))!;
+    const { state, record } = s;
+    reply
+      .header('agni-invocation-id', id)
+      .header('agni-status', record.status)
+      .header('agni-attempts', String(state.attempts))
+      .header('agni-max-attempts', String(state.maxAttempts));
+    if (state.settledAt === null) {
+      reply.status(202);
+      return {
+        id,
+        function: record.function,
+        status: record.status,
+        attempts: state.attempts,
+        max_attempts: state.maxAttempts,
+        next_attempt_at: state.nextAttemptAt,
+        last_error: record.error,
+      };
+    }
+    reply
+      .header('agni-exit-code', record.exitCode === null ? '' : String(record.exitCode))
+      .header('agni-dead-letter', String(state.deadLetter));
+    if (record.error) reply.header('agni-error', encodeURIComponent(record.error.slice(0, 500)));
+    const file = queue.outputPath(id);
+    const size = await stat(file).then(
+      (st) => st.size,
+      () => -1,
+    );
+    reply.status(200).type('application/octet-stream');
+    if (size < 0) return Buffer.alloc(0);
+    reply.header('content-length', String(size));
+    return reply.send(createReadStream(file));
+  });
+
+  app.get('/v1/failed', async (req) => {
+    const q = req.query as { function?: string; limit?: string };
+    const limit = Number(q.limit ?? 50);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+      throw new AgniError('bad_request', 'query `limit`: expected a whole number from 1 to 1000');
+    return { failed: await queue.deadLetters({ function: q.function || undefined, limit }) };
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/failed/:id/retry', async (req, reply) => {
+    await queue.retry(req.params.id);
+    reply.status(202);
+    return { id: req.params.id, status: 'queued' };
+  });
+}
+
+function notAsync(id: string): AgniError {
+  return new AgniError('invocation_not_found', `no async invocation ${id}`, {
+    hint: 'results are kept for invocations submitted with `agni invoke --async`; see `agni inspect ID` for others',
+  });
+}

@@ -1,0 +1,135 @@
+/** HTTP routes of fan-out jobs (`agni map`, `agni jobs`). The engine is JobRunner. */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { AgniError } from '../core/errors.js';
+import type { JobRunner } from '../triggers/jobs.js';
+import { MAX_JOB_CONCURRENCY } from '../triggers/jobs-inputs.js';
+import { jsonBody } from './json-body.js';
+
+export interface JobRouteDeps {
+  jobs?: JobRunner;
+}
+
+const fnName = z.string().min(1, 'a function name');
+const concurrency = z
+  .number()
+  .int('a whole number')
+  .min(1, 'at least 1')
+  .max(MAX_JOB_CONCURRENCY, `at most ${MAX_JOB_CONCURRENCY}`);
+
+const createSchema = z
+  .object({ function: fnName, concurrency: concurrency.default(4), reduce: fnName.optional() })
+  .strict();
+const retrySchema = z.object({ concurrency: concurrency.optional() }).strict();
+
+const ITEM_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'settled'] as const;
+
+function intParam(v: unknown, name: string, min: number, max: number, dflt?: number): number | undefined {
+  if (v === undefined || v === '') return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new AgniError('bad_request', `\`${name}\`: expected a whole number from ${min} to ${max}`);
+  return n;
+}
+
+async function sendFile(
+  reply: FastifyReply,
+  file: string,
+  headers: Record<string, string>,
+): Promise<FastifyReply> {
+  const { size } = await stat(file);
+  reply.headers({ ...headers, 'content-length': String(size) }).type('application/octet-stream');
+  return reply.send(createReadStream(file));
+}
+
+export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
+  const jobs = d.jobs;
+  if (!jobs) return;
+
+  app.post('/v1/jobs', async (req, reply) => {
+    const body = jsonBody(req.body, createSchema);
+    const job = await jobs.create(body);
+    reply.status(201);
+    return job;
+  });
+
+  app.get('/v1/jobs', async (req) => {
+    const limit = intParam((req.query as { limit?: string }).limit, 'limit', 1, 1000, 20)!;
+    return { jobs: await jobs.list(limit) };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobs.get(req.params.id));
+
+  // One input per request (raw body), or with `agni-input-split: lines` one per non-blank line.
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/inputs', async (req, reply) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const split = req.headers['agni-input-split'];
+    if (split !== undefined && split !== 'lines')
+      throw new AgniError(
+        'bad_request',
+        `header \`agni-input-split\`: expected \`lines\` (got ${String(split)})`,
+      );
+    const rawName = req.headers['agni-input-name'];
+    let name: string | undefined;
+    if (typeof rawName === 'string') {
+      try {
+        name = decodeURIComponent(rawName);
+      } catch {
+        throw new AgniError('bad_request', 'header `agni-input-name`: not valid percent-encoding');
+      }
+    }
+    const r = await jobs.addInputs(req.params.id, body, { name, lines: split === 'lines' });
+    reply.status(201);
+    return r;
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobs.remove(req.params.id));
+
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/start', async (req) => jobs.start(req.params.id));
+
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/retry-failed', async (req) => {
+    const { concurrency: c } = jsonBody(req.body, retrySchema);
+    return jobs.retryFailed(req.params.id, c);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/items', async (req) => {
+    const q = req.query as Record<string, string | undefined>;
+    const status = q.status;
+    if (status !== undefined && !(ITEM_STATUSES as readonly string[]).includes(status))
+      throw new AgniError('bad_request', `query \`status\`: expected one of ${ITEM_STATUSES.join(', ')}`);
+    const waitS = intParam(q.wait, 'wait', 0, 60, 0)!;
+    const items = await jobs.items(
+      req.params.id,
+      {
+        status: status as (typeof ITEM_STATUSES)[number] | undefined,
+        from: intParam(q.from, 'from', 0, Number.MAX_SAFE_INTEGER),
+        since: intParam(q.since, 'since', 0, Number.MAX_SAFE_INTEGER),
+        limit: intParam(q.limit, 'limit', 1, 10_000, 1000)!,
+      },
+      waitS * 1000,
+    );
+    return { items };
+  });
+
+  app.get<{ Params: { id: string; index: string } }>(
+    '/v1/jobs/:id/items/:index/output',
+    async (req, reply) => {
+      const index = intParam(req.params.index, 'index', 0, Number.MAX_SAFE_INTEGER)!;
+      const { item, file } = await jobs.itemOutput(req.params.id, index);
+      return sendFile(reply, file, {
+        'agni-item-status': item.status,
+        'agni-invocation-id': item.invocationId ?? '',
+      });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/reduce/output', async (req, reply) => {
+    const { job, file } = await jobs.reduceOutput(req.params.id);
+    return sendFile(reply, file, {
+      'agni-reduce-status': job.reduceStatus ?? '',
+      'agni-invocation-id': job.reduceInvocation ?? '',
+    });
+  });
+}

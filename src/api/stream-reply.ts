@@ -1,0 +1,44 @@
+/**
+ * Answers with a sync invocation's stdout as it is produced. The status line waits for the first
+ * byte (or the end), so errors before any output still get their proper status and JSON body
+ * through the normal error handler; once streaming, the outcome goes out as trailers.
+ */
+import type { FastifyReply } from 'fastify';
+import { describeFailure, type InvokeOutcome, type InvokeSink } from '../app/invoker.js';
+
+export async function replyStreamed(
+  reply: FastifyReply,
+  run: (sink: InvokeSink) => Promise<InvokeOutcome>,
+): Promise<FastifyReply | Buffer> {
+  const res = reply.raw;
+  let streaming = false;
+  let id = '';
+  const { record, version } = await run({
+    onQueued(invocationId) {
+      id = invocationId;
+    },
+    onStdout(chunk, first) {
+      if (first) {
+        reply.hijack();
+        streaming = true;
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'agni-invocation-id': id,
+          trailer: 'agni-status, agni-exit-code',
+        });
+      }
+      res.write(chunk);
+    },
+  });
+  if (streaming) {
+    res.addTrailers({ 'agni-status': record.status, 'agni-exit-code': String(record.exitCode ?? '') });
+    res.end();
+    return reply;
+  }
+  reply.header('agni-invocation-id', record.id).header('agni-status', record.status);
+  const { timeoutMs, memoryBytes } = version.manifest.limits;
+  const failure = describeFailure(record, timeoutMs, memoryBytes);
+  if (failure) throw failure;
+  reply.status(200).type('application/octet-stream');
+  return Buffer.alloc(0);
+}

@@ -1,0 +1,60 @@
+/**
+ * Trigger routes: the listing (GET /v1/triggers) and the public webhook endpoints
+ * (POST /hooks/<path>), which skip the bearer token but check the trigger's own secret. Every JSON
+ * answer of the API passes through the secret redaction registered here.
+ */
+import type { FastifyInstance } from 'fastify';
+import { AgniError } from '../core/errors.js';
+import { redactSecrets } from '../triggers/redact.js';
+import type { TriggerManager } from '../triggers/trigger-manager.js';
+import { SECRET_HEADER, SIGNATURE_HEADER, webhookDenied } from '../triggers/webhook-auth.js';
+import { replyStreamed } from './stream-reply.js';
+
+export const HOOKS_PREFIX = '/hooks/';
+
+function wantsAsync(q: unknown): boolean {
+  const raw = (q as { async?: string }).async;
+  if (raw === undefined || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true' || raw === '') return true;
+  throw new AgniError('bad_request', `query \`async\`: expected 1 or 0, got ${JSON.stringify(raw)}`);
+}
+
+export function registerTriggerRoutes(app: FastifyInstance, triggers: TriggerManager): void {
+  // Manifests come back from several routes (functions, versions, triggers): mask secrets in all.
+  app.addHook('preSerialization', async (_req, _reply, payload) => redactSecrets(payload));
+
+  app.get('/v1/triggers', async (req) => {
+    const fn = (req.query as { function?: string }).function;
+    return triggers.list(fn || undefined);
+  });
+
+  app.post('/hooks/*', async (req, reply) => {
+    const path = `/${(req.params as { '*': string })['*']}`;
+    const target = triggers.webhook(path);
+    if (!target) {
+      throw new AgniError('not_found', `no webhook at POST ${HOOKS_PREFIX.slice(0, -1)}${path}`, {
+        hint: 'list webhooks with `agni triggers`',
+      });
+    }
+    const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const denied = webhookDenied(target.trigger.secret, req.headers, payload);
+    if (denied) {
+      throw new AgniError('unauthorized', denied, {
+        hint: `send the secret from agni.yaml in ${SECRET_HEADER}, or an HMAC-SHA256 of the body in ${SIGNATURE_HEADER}`,
+      });
+    }
+    if (wantsAsync(req.query)) {
+      const key = req.headers['idempotency-key'];
+      const { record, duplicate } = await triggers.submitWebhook(
+        target,
+        payload,
+        typeof key === 'string' && key !== '' ? key.slice(0, 255) : undefined,
+      );
+      const result = `/v1/invocations/${record.id}/result`;
+      reply.status(202).header('location', result).header('agni-invocation-id', record.id);
+      return { id: record.id, function: record.function, status: record.status, duplicate, result };
+    }
+
+    return replyStreamed(reply, (sink) => triggers.invokeWebhook(target, payload, req.receivedAt, sink));
+  });
+}

@@ -1,0 +1,282 @@
+/**
+ * `agni pipe A B C`: each stage is a recorded invocation in its own sandbox, all running at once,
+ * stage i's stdout streamed into stage i+1's stdin with backpressure, the last stage's stdout to the
+ * caller. Nothing is buffered whole: a stage reads only as fast as the next one (and finally the
+ * caller) takes its output.
+ *
+ * Endings follow a shell pipeline. When a stage ends, the next one sees EOF and finishes. The stage
+ * before it has lost its reader: it is killed as soon as it writes again (where a shell would give
+ * it EPIPE), or after a short grace if it neither writes nor exits, so nothing is left running. A
+ * stage killed that way is "cut", and a cut stage is never the one a failed pipe is blamed on.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import { AgniError, isAgniError } from '../core/errors.js';
+import { failingStage } from '../core/pipe.js';
+import type { Dispatcher, DispatcherStats, DispatchJob } from '../dispatch/dispatcher.js';
+import { groupRefusal } from '../dispatch/slot-groups.js';
+import type { SandboxResult } from '../sandbox/backend.js';
+import type { InvocationRecord, Store, VersionRecord } from '../store/store.js';
+import { describeFailure, type InvokeOutcome, type Invoker } from './invoker.js';
+
+/** Between two stages at most this much waits in memory before the writer is held. */
+const PIPE_BUFFER_BYTES = 256 * 1024;
+/** How long a stage whose reader ended may linger (closing, exiting) before it is killed. */
+const DEFAULT_GRACE_MS = 500;
+
+export interface PipeSink {
+  /** stage (0-based) is recorded; every stage is, before any of them runs */
+  onQueued?(stage: number, id: string): void;
+  /** the last stage's stdout; a returned promise holds the whole pipe until it settles */
+  onStdout(chunk: Buffer, firstByte: boolean): unknown;
+  /** aborting stops every stage (the caller went away) */
+  signal?: AbortSignal;
+}
+
+export interface StageOutcome {
+  /** 1-based, as the user lists them */
+  stage: number;
+  function: string;
+  record: InvocationRecord;
+  version: VersionRecord;
+  /** killed because the stage after it (or the caller) stopped reading its output first */
+  cut: boolean;
+  /** why it ended without a result (status error) */
+  error?: unknown;
+}
+
+export interface PipeOutcome {
+  stages: StageOutcome[];
+  /** the stage the pipe failed on (see failingStage); undefined when it succeeded */
+  failed?: StageOutcome;
+  /** the caller went away before the pipe finished */
+  aborted: boolean;
+}
+
+export interface PipelineOptions {
+  graceMs?: number;
+}
+
+/**
+ * The stages' invocations go through an Invoker over this gate: it collects their jobs and hands
+ * them to the dispatcher as one group, so every stage gets its slot at the same moment.
+ */
+class GroupGate implements Dispatcher {
+  private readonly jobs: DispatchJob[] = [];
+  private readonly waiting: { resolve(r: SandboxResult): void; reject(e: unknown): void }[] = [];
+  private failure: unknown;
+
+  constructor(
+    private readonly real: Dispatcher,
+    private readonly size: number,
+  ) {}
+
+  /** the pipe was admitted as a whole before any stage was recorded */
+  admit(): void {}
+
+  dispatch(job: DispatchJob): Promise<SandboxResult> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.jobs.push(job);
+      this.waiting.push({ resolve, reject });
+      if (this.jobs.length < this.size) return;
+      this.real.dispatchGroup(this.jobs).forEach((p, k) => {
+        const w = this.waiting[k]!;
+        p.then(w.resolve, w.reject);
+      });
+    });
+  }
+
+  dispatchGroup(jobs: DispatchJob[]): Promise<SandboxResult>[] {
+    return this.real.dispatchGroup(jobs);
+  }
+
+  /** A stage could not be recorded: the others must not wait for it. */
+  cancel(cause: unknown): void {
+    if (this.jobs.length >= this.size || this.failure !== undefined) return;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    this.failure = new AgniError('sandbox_error', `another stage of the pipe could not start: ${why}`);
+    for (const w of this.waiting.splice(0)) w.reject(this.failure);
+  }
+
+  stats(): DispatcherStats {
+    return this.real.stats();
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Resolves once `w` can take more (drain) or is gone (close): a writer never waits forever. */
+function writable(w: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      w.off('drain', done);
+      w.off('close', done);
+      resolve();
+    };
+    w.on('drain', done);
+    w.on('close', done);
+  });
+}
+
+export class Pipeline {
+  private readonly graceMs: number;
+
+  constructor(
+    private readonly store: Store,
+    private readonly dispatcher: Dispatcher,
+    /** an Invoker over the given dispatcher (the composition root knows how Invokers are made) */
+    private readonly invokerFor: (d: Dispatcher) => Invoker,
+    opts: PipelineOptions = {},
+  ) {
+    this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
+  }
+
+  /** Every stage's live version, or an error before anything is recorded or run. */
+  async plan(names: readonly string[]): Promise<VersionRecord[]> {
+    if (names.length === 0) throw new AgniError('bad_request', 'a pipe needs at least one function');
+    const versions = await Promise.all(names.map((n) => this.store.getLatestVersion(n)));
+    const missing = versions.indexOf(undefined);
+    if (missing >= 0) {
+      throw new AgniError(
+        'function_not_found',
+        `no function named ${names[missing]} (stage ${missing + 1} of the pipe)`,
+        {
+          hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
+          details: { stage: missing + 1, function: names[missing] },
+        },
+      );
+    }
+    const found = versions as VersionRecord[];
+    const needs = found.map((v) => ({ function: v.function, concurrency: v.manifest.concurrency }));
+    const refusal = groupRefusal(needs, this.dispatcher.stats().slots);
+    if (refusal) throw refusal;
+    return found;
+  }
+
+  async run(
+    names: readonly string[],
+    input: Buffer | Readable,
+    receivedAt: number,
+    sink: PipeSink,
+  ): Promise<PipeOutcome> {
+    await this.plan(names);
+    // Refuse before recording anything: a 429 leaves no trace to clean up.
+    this.dispatcher.admit();
+    const n = names.length;
+    const gate = new GroupGate(this.dispatcher, n);
+    const invoker = this.invokerFor(gate);
+    const stops = names.map(() => new AbortController());
+    const cut = names.map(() => false);
+    const done = names.map(() => false);
+    /** stage i's output is no longer read: the stage after it (or the caller) ended */
+    const orphaned = names.map(() => false);
+    const graceTimers: (NodeJS.Timeout | undefined)[] = names.map(() => undefined);
+    /** pipes[i] is stage i's stdin (i ≥ 1); stage 0 reads `input` */
+    const pipes = names.map((_, i) =>
+      i === 0 ? undefined : new PassThrough({ highWaterMark: PIPE_BUFFER_BYTES }),
+    );
+
+    const kill = (i: number, why: string) => {
+      if (done[i] || cut[i]) return;
+      cut[i] = true;
+      stops[i]!.abort(new AgniError('sandbox_error', why));
+    };
+    const readerGone = (i: number) =>
+      i === n - 1
+        ? 'the caller went away'
+        : `stage ${i + 2} (${names[i + 1]}) ended before reading all its input`;
+    const orphan = (i: number) => {
+      if (done[i] || orphaned[i]) return;
+      orphaned[i] = true;
+      graceTimers[i] = setTimeout(() => kill(i, readerGone(i)), this.graceMs);
+    };
+    const onCallerGone = () => {
+      for (let i = 0; i < n; i++) kill(i, readerGone(n - 1));
+    };
+    sink.signal?.addEventListener('abort', onCallerGone, { once: true });
+    if (sink.signal?.aborted) onCallerGone();
+
+    const stdoutOf = (i: number) => (chunk: Buffer, first: boolean) => {
+      if (orphaned[i]) return kill(i, readerGone(i)); // it wrote again: a shell would give it EPIPE
+      if (i === n - 1) return sink.onStdout(chunk, first);
+      const next = pipes[i + 1]!;
+      if (!next.destroyed && !next.write(chunk)) return writable(next);
+      return undefined;
+    };
+
+    const runs = names.map((name, i) =>
+      invoker
+        .invoke(name, pipes[i] ?? input, receivedAt, {
+          onQueued: (id) => sink.onQueued?.(i, id),
+          onStdout: stdoutOf(i),
+          signal: stops[i]!.signal,
+        })
+        .then(
+          (o): InvokeOutcome | { thrown: unknown } => o,
+          (thrown: unknown) => {
+            gate.cancel(thrown);
+            return { thrown };
+          },
+        )
+        .finally(() => {
+          done[i] = true;
+          clearTimeout(graceTimers[i]);
+          const next = pipes[i + 1];
+          if (next && !next.destroyed) next.end(); // EOF for the next stage
+          // Nobody reads this stage's input any more: the writer before it is orphaned.
+          if (i > 0) {
+            orphan(i - 1);
+            pipes[i]!.destroy();
+          } else if (!Buffer.isBuffer(input)) input.resume(); // the caller's rest is read and dropped
+        }),
+    );
+    const settled = await Promise.all(runs);
+    sink.signal?.removeEventListener('abort', onCallerGone);
+
+    // A stage that could not even be recorded (e.g. its function was removed meanwhile).
+    const thrown = settled.find((s): s is { thrown: unknown } => 'thrown' in s);
+    if (thrown) throw thrown.thrown;
+    const stages = (settled as InvokeOutcome[]).map(
+      (o, i): StageOutcome => ({
+        stage: i + 1,
+        function: names[i]!,
+        record: o.record,
+        version: o.version,
+        cut: cut[i]!,
+        error: o.error,
+      }),
+    );
+    const k = failingStage(stages.map((s) => ({ status: s.record.status, cut: s.cut })));
+    return {
+      stages,
+      failed: k === undefined ? undefined : stages[k],
+      aborted: sink.signal?.aborted ?? false,
+    };
+  }
+}
+
+/** The error a failed pipe answers with: the failing stage's own error, naming the stage. */
+export function pipeFailure(o: PipeOutcome): AgniError | undefined {
+  const f = o.failed;
+  if (!f) return undefined;
+  const { timeoutMs, memoryBytes } = f.version.manifest.limits;
+  // An error with a code of its own (e.g. a warm stage's input over the limit) keeps that code.
+  const own = isAgniError(f.error) ? f.error : undefined;
+  const e = own
+    ? new AgniError(own.code, `${f.function}: ${own.message}`, {
+        hint: own.hint,
+        details: { invocation_id: f.record.id },
+      })
+    : describeFailure(f.record, timeoutMs, memoryBytes);
+  if (!e) return undefined;
+  const id = f.record.id;
+  return new AgniError(e.code, `pipe stage ${f.stage} of ${o.stages.length} failed: ${e.message} (${id})`, {
+    hint: e.hint ?? `see \`agni inspect ${id}\``,
+    details: {
+      ...e.details,
+      stage: f.stage,
+      function: f.function,
+      invocation_ids: o.stages.map((s) => s.record.id),
+    },
+  });
+}

@@ -1,0 +1,86 @@
+/** `agni pipe A B C`: a UNIX pipe across sandboxes, streamed end to end through the server. */
+import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { Command } from 'commander';
+import { AgniError } from '../../core/errors.js';
+import { ApiClient, errorFromBody, readAll } from '../client.js';
+import { outcomeError } from '../outcome.js';
+
+/** The first stage's input, as a stream where it can be one: a large file or stdin is never read whole. */
+async function pipeInput(data: string | undefined): Promise<Buffer | Readable> {
+  if (data !== undefined) {
+    if (!data.startsWith('@')) return Buffer.from(data);
+    const file = data.slice(1);
+    try {
+      return (await open(file, 'r')).createReadStream();
+    } catch (e) {
+      throw new AgniError(
+        'bad_request',
+        `--data ${data}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`,
+      );
+    }
+  }
+  return process.stdin.isTTY ? Buffer.alloc(0) : process.stdin;
+}
+
+export function registerPipe(program: Command): void {
+  program
+    .command('pipe')
+    .argument(
+      '<functions...>',
+      'the stages, in order: the first reads the input, the last writes to your stdout',
+    )
+    .description(
+      "stream data through functions, each in its own sandbox, like a shell pipe: each stage's stdout is the next one's stdin",
+    )
+    .option('-d, --data <payload>', 'input string, or @file to stream a file (default: stdin)')
+    .addHelpText(
+      'after',
+      `
+Every stage runs at once and holds a slot, so a pipe can have at most as many stages as the
+server has slots. Nothing is buffered whole: data moves as fast as the slowest stage reads it.
+A warm function (lifecycle: warm) as a stage reads its whole input first, up to the server's
+payload limit. If a stage fails, the stages after it see the end of their input and finish, the
+stages before it are stopped, and the exit code is the failing stage's.
+
+Examples:
+  agni pipe upper wordcount --data "to be or not to be"
+  zcat big.csv.gz | agni pipe parse filter summarize > summary.json
+  agni pipe smiles-grep smiles-count --data @molecules.smi`,
+    )
+    .action(async (names: string[], o: { data?: string }) => {
+      const body = await pipeInput(o.data);
+      const query = names.map((n) => `f=${encodeURIComponent(n)}`).join('&');
+      try {
+        const res = await new ApiClient().request(
+          'POST',
+          `/v1/pipe?${query}`,
+          body,
+          'application/vnd.agni.stream',
+        );
+        if (res.status !== 200) throw errorFromBody(res.status, await readAll(res.body));
+        for await (const chunk of res.body) {
+          if (!process.stdout.write(chunk as Buffer))
+            await new Promise((r) => process.stdout.once('drain', r));
+        }
+        // Output already streamed: the outcome and the stage it failed on arrive as trailers.
+        const t = res.body.trailers;
+        const status = t['agni-status'] ?? res.headers['agni-status'] ?? 'succeeded';
+        if (status !== 'succeeded') {
+          const stage = Number(t['agni-failed-stage']);
+          const what = `pipe stage ${stage} (${names[stage - 1] ?? '?'})`;
+          const id = t['agni-failed-invocation'];
+          throw outcomeError(
+            what,
+            String(status),
+            Number(t['agni-exit-code']),
+            id,
+            ' after output had started',
+          );
+        }
+      } finally {
+        // The server may answer before it read all the input (an error, a stage that stopped early).
+        if (!Buffer.isBuffer(body)) body.destroy();
+      }
+    });
+}

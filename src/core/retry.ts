@@ -1,0 +1,24 @@
+/** Retry arithmetic for async invocations and their callbacks: pure, so it is unit-tested alone. */
+
+export interface Backoff {
+  initialMs: number;
+  maxMs: number;
+  factor: number;
+}
+
+/** delay before attempt `failed + 1`, after `failed` failed attempts (1-based) */
+export function retryDelayMs(failed: number, b: Backoff): number {
+  const d = b.initialMs * b.factor ** Math.max(0, failed - 1);
+  return Math.min(b.maxMs, Math.round(d));
+}
+
+export type AttemptVerdict = 'succeeded' | 'retry' | 'dead';
+
+export function verdict(succeeded: boolean, attempts: number, maxAttempts: number): AttemptVerdict {
+  if (succeeded) return 'succeeded';
+  return attempts < maxAttempts ? 'retry' : 'dead';
+}
+
+/** callbacks: 1 s, 2 s, 4 s ... capped at 5 min, at most 8 tries */
+export const CALLBACK_BACKOFF: Backoff = { initialMs: 1000, maxMs: 300_000, factor: 2 };
+export const CALLBACK_MAX_ATTEMPTS = 8;

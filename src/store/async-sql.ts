@@ -1,0 +1,310 @@
+/**
+ * Durable state of async invocations: attempts, next attempt time, idempotency key, callback
+ * delivery and the dead-letter flag. The invocation itself (status, phases, output tails) stays
+ * in the invocations table, so `agni inspect` shows async and sync invocations alike.
+ */
+import type { Kysely, Selectable } from 'kysely';
+import type { AsyncTable, Database } from './schema.js';
+import { invocationRow, toInvocation } from './sql-store.js';
+import type { InvocationRecord } from './store.js';
+
+export type CallbackState = 'pending' | 'delivered' | 'failed';
+
+export interface AsyncState {
+  id: string;
+  function: string;
+  attempts: number;
+  maxAttempts: number;
+  nextAttemptAt: number | null;
+  idempotencyKey: string | null;
+  callbackUrl: string | null;
+  callbackState: CallbackState | null;
+  callbackAttempts: number;
+  callbackNextAt: number | null;
+  callbackError: string | null;
+  deadLetter: boolean;
+  source: string;
+  settledAt: number | null;
+  createdAt: number;
+}
+
+export type AsyncPatch = Partial<Omit<AsyncState, 'id' | 'function' | 'createdAt' | 'idempotencyKey'>>;
+
+export interface AsyncRepo {
+  /** stores both rows in one transaction; false when the idempotency key is already taken */
+  create(inv: InvocationRecord, st: AsyncState): Promise<boolean>;
+  get(id: string): Promise<AsyncState | undefined>;
+  /** marks the invocation running and counts the attempt, in one transaction; returns the attempt number */
+  claim(id: string): Promise<number>;
+  /** a dead-lettered invocation goes back to the queue with a fresh set of attempts */
+  revive(id: string, now: number): Promise<boolean>;
+  byKey(key: string): Promise<AsyncState | undefined>;
+  /** queued invocations whose next attempt is due, oldest first */
+  due(now: number, limit: number, exclude: ReadonlySet<string>): Promise<AsyncState[]>;
+  /** the earliest next attempt of any queued invocation */
+  nextDueAt(): Promise<number | null>;
+  update(id: string, patch: AsyncPatch): Promise<void>;
+  /** attempts interrupted by a stop are queued again and not counted; returns how many */
+  requeueInterrupted(now: number): Promise<number>;
+  deadLetters(q: {
+    function?: string;
+    limit: number;
+  }): Promise<{ state: AsyncState; invocation: InvocationRecord }[]>;
+  callbacksDue(now: number, limit: number): Promise<AsyncState[]>;
+  nextCallbackAt(): Promise<number | null>;
+}
+
+type Row = Selectable<AsyncTable['async_invocations']>;
+
+function toState(r: Row): AsyncState {
+  const n = (v: number | string | null) => (v === null ? null : Number(v));
+  return {
+    id: r.id,
+    function: r.function,
+    attempts: Number(r.attempts),
+    maxAttempts: Number(r.max_attempts),
+    nextAttemptAt: n(r.next_attempt_at),
+    idempotencyKey: r.idempotency_key,
+    callbackUrl: r.callback_url,
+    callbackState: r.callback_state as CallbackState | null,
+    callbackAttempts: Number(r.callback_attempts),
+    callbackNextAt: n(r.callback_next_at),
+    callbackError: r.callback_error,
+    deadLetter: Number(r.dead_letter) === 1,
+    source: r.source,
+    settledAt: n(r.settled_at),
+    createdAt: Number(r.created_at),
+  };
+}
+
+function toRow(s: AsyncState): Row {
+  return {
+    id: s.id,
+    function: s.function,
+    attempts: s.attempts,
+    max_attempts: s.maxAttempts,
+    next_attempt_at: s.nextAttemptAt,
+    idempotency_key: s.idempotencyKey,
+    callback_url: s.callbackUrl,
+    callback_state: s.callbackState,
+    callback_attempts: s.callbackAttempts,
+    callback_next_at: s.callbackNextAt,
+    callback_error: s.callbackError,
+    dead_letter: s.deadLetter ? 1 : 0,
+    source: s.source,
+    settled_at: s.settledAt,
+    created_at: s.createdAt,
+  };
+}
+
+const COLUMNS: Record<keyof AsyncPatch, keyof Row> = {
+  attempts: 'attempts',
+  maxAttempts: 'max_attempts',
+  nextAttemptAt: 'next_attempt_at',
+  callbackUrl: 'callback_url',
+  callbackState: 'callback_state',
+  callbackAttempts: 'callback_attempts',
+  callbackNextAt: 'callback_next_at',
+  callbackError: 'callback_error',
+  deadLetter: 'dead_letter',
+  source: 'source',
+  settledAt: 'settled_at',
+};
+
+function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: string }).code ?? '';
+  // better-sqlite3 and node-postgres spell it differently
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
+}
+
+export class SqlAsyncRepo implements AsyncRepo {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(inv: InvocationRecord, st: AsyncState): Promise<boolean> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx.insertInto('invocations').values(invocationRow(inv)).execute();
+        await trx.insertInto('async_invocations').values(toRow(st)).execute();
+      });
+      return true;
+    } catch (e) {
+      if (isUniqueViolation(e)) return false;
+      throw e;
+    }
+  }
+
+  async get(id: string): Promise<AsyncState | undefined> {
+    const r = await this.db
+      .selectFrom('async_invocations')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r ? toState(r) : undefined;
+  }
+
+  async claim(id: string): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('invocations').set({ status: 'running' }).where('id', '=', id).execute();
+      const r = await trx
+        .updateTable('async_invocations')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+        .where('id', '=', id)
+        .returning('attempts')
+        .executeTakeFirstOrThrow();
+      return Number(r.attempts);
+    });
+  }
+
+  async revive(id: string, now: number): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('async_invocations')
+        .set({ attempts: 0, dead_letter: 0, settled_at: null, next_attempt_at: now })
+        .where('id', '=', id)
+        .where('dead_letter', '=', 1)
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) return false;
+      await trx.updateTable('invocations').set({ status: 'queued' }).where('id', '=', id).execute();
+      return true;
+    });
+  }
+
+  async byKey(key: string): Promise<AsyncState | undefined> {
+    const r = await this.db
+      .selectFrom('async_invocations')
+      .selectAll()
+      .where('idempotency_key', '=', key)
+      .executeTakeFirst();
+    return r ? toState(r) : undefined;
+  }
+
+  async due(now: number, limit: number, exclude: ReadonlySet<string>): Promise<AsyncState[]> {
+    let q = this.db
+      .selectFrom('async_invocations as a')
+      .innerJoin('invocations as i', 'i.id', 'a.id')
+      .selectAll('a')
+      .where('i.status', '=', 'queued')
+      .where('a.settled_at', 'is', null)
+      .where('a.next_attempt_at', '<=', now);
+    if (exclude.size > 0) q = q.where('a.id', 'not in', [...exclude]);
+    const rows = await q.orderBy('a.next_attempt_at').orderBy('a.id').limit(limit).execute();
+    return rows.map(toState);
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    const r = await this.db
+      .selectFrom('async_invocations as a')
+      .innerJoin('invocations as i', 'i.id', 'a.id')
+      .select((eb) => eb.fn.min('a.next_attempt_at').as('at'))
+      .where('i.status', '=', 'queued')
+      .where('a.settled_at', 'is', null)
+      .executeTakeFirst();
+    return r?.at == null ? null : Number(r.at);
+  }
+
+  async update(id: string, patch: AsyncPatch): Promise<void> {
+    const set: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) continue;
+      set[COLUMNS[k as keyof AsyncPatch]] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+    }
+    if (Object.keys(set).length === 0) return;
+    await this.db.updateTable('async_invocations').set(set).where('id', '=', id).execute();
+  }
+
+  async requeueInterrupted(now: number): Promise<number> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('async_invocations as a')
+        .innerJoin('invocations as i', 'i.id', 'a.id')
+        .select(['a.id', 'i.status'])
+        .where('a.settled_at', 'is', null)
+        .where('i.status', '!=', 'queued')
+        .execute();
+      if (rows.length === 0) return 0;
+      const running = rows.filter((r) => r.status === 'running').map((r) => r.id);
+      // An attempt that ended but whose retry or settlement was never written (a stop in
+      // between): it ran, so it counts, but at least one more attempt is owed.
+      const ended = rows.filter((r) => r.status !== 'running').map((r) => r.id);
+      await trx
+        .updateTable('invocations')
+        .set({ status: 'queued', error: 'interrupted: the server stopped while it ran; queued again' })
+        .where(
+          'id',
+          'in',
+          rows.map((r) => r.id),
+        )
+        .execute();
+      if (running.length > 0) {
+        await trx
+          .updateTable('async_invocations')
+          .set((eb) => ({
+            attempts: eb.fn<number>('max', [eb('attempts', '-', 1), eb.lit(0)]),
+            next_attempt_at: now,
+          }))
+          .where('id', 'in', running)
+          .execute();
+      }
+      if (ended.length > 0) {
+        await trx
+          .updateTable('async_invocations')
+          .set((eb) => ({
+            attempts: eb.fn<number>('min', [eb.ref('attempts'), eb('max_attempts', '-', 1)]),
+            next_attempt_at: now,
+          }))
+          .where('id', 'in', ended)
+          .execute();
+      }
+      return rows.length;
+    });
+  }
+
+  async deadLetters(q: {
+    function?: string;
+    limit: number;
+  }): Promise<{ state: AsyncState; invocation: InvocationRecord }[]> {
+    let query = this.db
+      .selectFrom('async_invocations as a')
+      .innerJoin('invocations as i', 'i.id', 'a.id')
+      .selectAll('i')
+      .select([
+        'a.attempts',
+        'a.max_attempts',
+        'a.next_attempt_at',
+        'a.idempotency_key',
+        'a.callback_url',
+        'a.callback_state',
+        'a.callback_attempts',
+        'a.callback_next_at',
+        'a.callback_error',
+        'a.dead_letter',
+        'a.source',
+        'a.settled_at',
+      ])
+      .where('a.dead_letter', '=', 1);
+    if (q.function) query = query.where('a.function', '=', q.function);
+    const rows = await query.orderBy('a.settled_at', 'desc').limit(q.limit).execute();
+    return rows.map((r) => ({ state: toState(r as unknown as Row), invocation: toInvocation(r) }));
+  }
+
+  async callbacksDue(now: number, limit: number): Promise<AsyncState[]> {
+    const rows = await this.db
+      .selectFrom('async_invocations')
+      .selectAll()
+      .where('callback_state', '=', 'pending')
+      .where('callback_next_at', '<=', now)
+      .orderBy('callback_next_at')
+      .limit(limit)
+      .execute();
+    return rows.map(toState);
+  }
+
+  async nextCallbackAt(): Promise<number | null> {
+    const r = await this.db
+      .selectFrom('async_invocations')
+      .select((eb) => eb.fn.min('callback_next_at').as('at'))
+      .where('callback_state', '=', 'pending')
+      .executeTakeFirst();
+    return r?.at == null ? null : Number(r.at);
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * What each trigger did last: when it fired, which invocation that started and how it ended.
+ * One row per (function, trigger index) of the live version; rows follow deploys and removals.
+ */
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+export interface TriggerStateRow {
+  function: string;
+  index: number;
+  kind: string;
+  /** the trigger as deployed (without secrets); a changed spec starts a fresh row */
+  spec: string;
+  fires: number;
+  lastFiredAt: number | null;
+  lastInvocationId: string | null;
+  lastStatus: string | null;
+  lastError: string | null;
+}
+
+export interface TriggerStateRepo {
+  /** keeps the rows of `fn` whose spec is unchanged, starts fresh ones for the rest, drops extra rows */
+  sync(fn: string, triggers: { kind: string; spec: string }[]): Promise<void>;
+  /** records a fire, unless a later fire of the same trigger was recorded already */
+  fired(
+    fn: string,
+    index: number,
+    at: number,
+    outcome: { invocationId: string | null; status: string; error: string | null },
+  ): Promise<void>;
+  /** how the invocation a trigger started last ended (no-op when a later fire replaced it) */
+  settled(invocationId: string, status: string, error: string | null): Promise<void>;
+  list(): Promise<TriggerStateRow[]>;
+}
+
+export class SqlTriggerStateRepo implements TriggerStateRepo {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async sync(fn: string, triggers: { kind: string; spec: string }[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const rows = await trx.selectFrom('trigger_state').selectAll().where('function', '=', fn).execute();
+      const byIndex = new Map(rows.map((r) => [Number(r.idx), r]));
+      await trx
+        .deleteFrom('trigger_state')
+        .where('function', '=', fn)
+        .where('idx', '>=', triggers.length)
+        .execute();
+      for (const [index, t] of triggers.entries()) {
+        const old = byIndex.get(index);
+        if (old && old.spec === t.spec && old.kind === t.kind) continue;
+        if (old)
+          await trx.deleteFrom('trigger_state').where('function', '=', fn).where('idx', '=', index).execute();
+        await trx
+          .insertInto('trigger_state')
+          .values({
+            function: fn,
+            idx: index,
+            kind: t.kind,
+            spec: t.spec,
+            fires: 0,
+            last_fired_at: null,
+            last_invocation_id: null,
+            last_status: null,
+            last_error: null,
+          })
+          .execute();
+      }
+    });
+  }
+
+  async fired(
+    fn: string,
+    index: number,
+    at: number,
+    o: { invocationId: string | null; status: string; error: string | null },
+  ): Promise<void> {
+    await this.db
+      .updateTable('trigger_state')
+      .set((eb) => ({
+        fires: eb('fires', '+', 1),
+        last_fired_at: at,
+        last_invocation_id: o.invocationId,
+        last_status: o.status,
+        last_error: o.error,
+      }))
+      .where('function', '=', fn)
+      .where('idx', '=', index)
+      .where((eb) => eb.or([eb('last_fired_at', 'is', null), eb('last_fired_at', '<=', at)]))
+      .execute();
+  }
+
+  async settled(invocationId: string, status: string, error: string | null): Promise<void> {
+    await this.db
+      .updateTable('trigger_state')
+      .set({ last_status: status, last_error: error })
+      .where('last_invocation_id', '=', invocationId)
+      .execute();
+  }
+
+  async list(): Promise<TriggerStateRow[]> {
+    const rows = await this.db
+      .selectFrom('trigger_state')
+      .selectAll()
+      .orderBy('function')
+      .orderBy('idx')
+      .execute();
+    return rows.map((r) => ({
+      function: r.function,
+      index: Number(r.idx),
+      kind: r.kind,
+      spec: r.spec,
+      fires: Number(r.fires),
+      lastFiredAt: r.last_fired_at === null ? null : Number(r.last_fired_at),
+      lastInvocationId: r.last_invocation_id,
+      lastStatus: r.last_status,
+      lastError: r.last_error,
+    }));
+  }
+}

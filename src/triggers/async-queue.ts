@@ -1,0 +1,353 @@
+/**
+ * Durable async invocations. `submit` writes the payload to disk and the invocation to the store
+ * before it returns, so an accepted invocation survives a crash; a pump then runs due
+ * invocations in the node's free slots, retries failures with the function's backoff and
+ * dead-letters those that failed every attempt. After a restart, attempts that were running are
+ * queued again (at least once delivery).
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { writeDurably } from '../app/fs-util.js';
+import type { Invoker } from '../app/invoker.js';
+import { newRecord } from '../app/invoker.js';
+import { AgniError } from '../core/errors.js';
+import { stamp } from '../core/phases.js';
+import { retryDelayMs, verdict } from '../core/retry.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
+import type { InvocationRecord, Store } from '../store/store.js';
+import type { AsyncSubmitter, SubmitRequest, Submitted } from './async-types.js';
+
+export interface AsyncQueueOptions {
+  home: string;
+  store: Store;
+  repo: AsyncRepo;
+  invoker: Invoker;
+  dispatcher: Dispatcher;
+  logger: Logger;
+  /** async attempts running at once; sync calls still get the slots async work leaves free */
+  maxInFlight: number;
+}
+
+export interface DeadLetter {
+  id: string;
+  function: string;
+  version: number;
+  status: string;
+  exitCode: number | null;
+  error: string | null;
+  attempts: number;
+  source: string;
+  settledAt: number | null;
+  stderrTail: string;
+}
+
+/** how often the pump looks again when sync work holds every slot */
+const BUSY_POLL_MS = 50;
+/** an upper bound on sleeping, so a clock jump or a missed kick never stalls the queue */
+const MAX_SLEEP_MS = 30_000;
+
+export class AsyncQueue implements AsyncSubmitter {
+  private readonly inflight = new Set<string>();
+  private readonly attempts = new Set<Promise<void>>();
+  private readonly waiters = new Map<string, Set<(r: InvocationRecord) => void>>();
+  private readonly listeners = new Set<(r: InvocationRecord) => void>();
+  private pumping = false;
+  private again = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: AsyncQueueOptions) {}
+
+  private get dir(): string {
+    return join(this.o.home, 'async');
+  }
+
+  payloadPath(id: string): string {
+    return join(this.dir, 'payloads', id);
+  }
+
+  outputPath(id: string): string {
+    return join(this.dir, 'results', `${id}.out`);
+  }
+
+  /** re-queues attempts a previous process left running, then starts the pump */
+  async start(): Promise<number> {
+    await mkdir(join(this.dir, 'payloads'), { recursive: true, mode: 0o700 });
+    await mkdir(join(this.dir, 'results'), { recursive: true, mode: 0o700 });
+    const requeued = await this.o.repo.requeueInterrupted(Date.now());
+    this.kick();
+    return requeued;
+  }
+
+  async submit(req: SubmitRequest): Promise<Submitted> {
+    if (this.closed) throw new AgniError('backend_unavailable', 'the server is shutting down');
+    const received = stamp();
+    if (req.idempotencyKey) {
+      const dup = await this.existing(req.idempotencyKey);
+      if (dup) return dup;
+    }
+    const fn = await this.o.store.getLatestVersion(req.function);
+    if (!fn) {
+      throw new AgniError('function_not_found', `no function named ${req.function}`, {
+        hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
+      });
+    }
+    const record = newRecord(fn, req.payload.length, { received, queued: stamp() });
+    // The payload is on disk (fsynced) before the row that points at it, and the row is
+    // committed before we answer: what was accepted survives a SIGKILL.
+    const payloadFile = this.payloadPath(record.id);
+    await writeDurably(payloadFile, req.payload);
+    const now = Date.now();
+    const created = await this.o.repo.create(record, {
+      id: record.id,
+      function: fn.function,
+      attempts: 0,
+      maxAttempts: fn.manifest.retries + 1,
+      nextAttemptAt: now,
+      idempotencyKey: req.idempotencyKey ?? null,
+      callbackUrl: req.callbackUrl ?? null,
+      callbackState: null,
+      callbackAttempts: 0,
+      callbackNextAt: null,
+      callbackError: null,
+      deadLetter: false,
+      source: req.source ?? 'api',
+      settledAt: null,
+      createdAt: now,
+    });
+    if (!created) {
+      // Lost a race with a concurrent submission of the same key.
+      await rm(payloadFile, { force: true });
+      const dup = req.idempotencyKey ? await this.existing(req.idempotencyKey) : undefined;
+      if (dup) return dup;
+      throw new AgniError('conflict', 'the invocation could not be stored; try again');
+    }
+    this.kick();
+    return { record, duplicate: false };
+  }
+
+  private async existing(key: string): Promise<Submitted | undefined> {
+    const st = await this.o.repo.byKey(key);
+    if (!st) return undefined;
+    const record = await this.o.store.getInvocation(st.id);
+    return record ? { record, duplicate: true } : undefined;
+  }
+
+  async state(id: string): Promise<{ record: InvocationRecord; state: AsyncState } | undefined> {
+    const state = await this.o.repo.get(id);
+    if (!state) return undefined;
+    const record = await this.o.store.getInvocation(id);
+    return record ? { record, state } : undefined;
+  }
+
+  async wait(id: string, timeoutMs: number): Promise<InvocationRecord> {
+    const cur = await this.state(id);
+    if (!cur) throw new AgniError('invocation_not_found', `no async invocation ${id}`);
+    if (cur.state.settledAt !== null || timeoutMs <= 0) return cur.record;
+    return new Promise((resolve) => {
+      const set = this.waiters.get(id) ?? new Set<(r: InvocationRecord) => void>();
+      this.waiters.set(id, set);
+      const done = (r: InvocationRecord) => {
+        clearTimeout(t);
+        set.delete(done);
+        if (set.size === 0) this.waiters.delete(id);
+        resolve(r);
+      };
+      const t = setTimeout(async () => {
+        done((await this.o.store.getInvocation(id).catch(() => undefined)) ?? cur.record);
+      }, timeoutMs);
+      set.add(done);
+    });
+  }
+
+  onSettled(listener: (rec: InvocationRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** invocations that failed every attempt, newest first */
+  async deadLetters(q: { function?: string; limit: number }): Promise<DeadLetter[]> {
+    const rows = await this.o.repo.deadLetters(q);
+    return rows.map(({ state, invocation: r }) => ({
+      id: r.id,
+      function: r.function,
+      version: r.version,
+      status: r.status,
+      exitCode: r.exitCode,
+      error: r.error,
+      attempts: state.attempts,
+      source: state.source,
+      settledAt: state.settledAt,
+      stderrTail: r.stderrTail.slice(-2048),
+    }));
+  }
+
+  /** puts a dead-lettered invocation back in the queue with a fresh set of attempts */
+  async retry(id: string): Promise<void> {
+    const st = await this.o.repo.get(id);
+    if (!st) throw new AgniError('invocation_not_found', `no async invocation ${id}`);
+    if (!st.deadLetter) {
+      throw new AgniError('conflict', `${id} is not in the dead-letter list`, {
+        hint: 'only invocations that failed every attempt can be retried; see `agni failed`',
+      });
+    }
+    await this.o.repo.revive(id, Date.now());
+    this.kick();
+  }
+
+  /** stops starting attempts; `drain` then waits for the running ones */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  async drain(): Promise<void> {
+    while (this.attempts.size > 0) await Promise.allSettled([...this.attempts]);
+    for (const [id, set] of this.waiters) {
+      const rec = await this.o.store.getInvocation(id).catch(() => undefined);
+      if (rec) for (const w of [...set]) w(rec);
+    }
+  }
+
+  /** wakes the pump; safe to call from anywhere, any number of times */
+  kick(): void {
+    if (this.closed) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump()
+      .catch((e) => this.o.logger.error({ err: e }, 'async queue: pump failed'))
+      .finally(() => {
+        this.pumping = false;
+      });
+  }
+
+  private async pump(): Promise<void> {
+    clearTimeout(this.timer);
+    let busy = false;
+    do {
+      this.again = false;
+      const s = this.o.dispatcher.stats();
+      const freeSlots = s.slots - s.running - s.queued;
+      const room = Math.min(this.o.maxInFlight - this.inflight.size, freeSlots);
+      busy = freeSlots <= 0 && this.inflight.size < this.o.maxInFlight;
+      if (room > 0) {
+        const due = await this.o.repo.due(Date.now(), room, this.inflight);
+        for (const st of due) this.startAttempt(st);
+      }
+    } while (this.again && !this.closed);
+    if (this.closed) return;
+    if (busy) {
+      this.timer = setTimeout(() => this.kick(), BUSY_POLL_MS);
+    } else if (this.inflight.size < this.o.maxInFlight) {
+      const next = await this.o.repo.nextDueAt();
+      if (next !== null) {
+        const delay = Math.min(MAX_SLEEP_MS, Math.max(0, next - Date.now()));
+        this.timer = setTimeout(() => this.kick(), delay);
+      }
+    }
+  }
+
+  private startAttempt(st: AsyncState): void {
+    this.inflight.add(st.id);
+    const p = this.attempt(st)
+      .catch((e) => this.o.logger.error({ err: e, invocation: st.id }, 'async queue: attempt failed'))
+      .finally(() => {
+        this.inflight.delete(st.id);
+        this.attempts.delete(p);
+        this.kick();
+      });
+    this.attempts.add(p);
+  }
+
+  private async attempt(st: AsyncState): Promise<void> {
+    const { store, repo } = this.o;
+    const record = await store.getInvocation(st.id);
+    if (!record) return;
+    const attempt = await repo.claim(st.id);
+    const fn = await store.getVersion(record.function, record.version);
+    let payload: Buffer | undefined;
+    try {
+      payload = await readFile(this.payloadPath(st.id));
+    } catch {
+      // handled below: an invocation without its payload cannot run
+    }
+    if (!fn || !payload) {
+      const why = !fn
+        ? `version ${record.version} of ${record.function} was removed before it could run`
+        : 'its payload file is missing from the async store';
+      await store.updateInvocation(st.id, { status: 'error', error: why });
+      await this.settle(st, true);
+      return;
+    }
+    // Each attempt keeps when it was received and queued, and stamps the rest afresh.
+    record.phases = { received: record.phases.received, queued: record.phases.queued };
+    record.status = 'running';
+    const partial = `${this.outputPath(st.id)}.part`;
+    const out = createWriteStream(partial);
+    const written = new Promise<void>((resolve, reject) => {
+      out.on('finish', resolve);
+      out.on('error', reject);
+    });
+    const { record: after } = await this.o.invoker.run(record, fn, payload, {
+      onStdout: (chunk) => {
+        out.write(chunk);
+      },
+    });
+    out.end();
+    await written;
+    if (this.closed) {
+      // Stopped by a shutdown, not by the function: run it again after the restart.
+      await store.updateInvocation(st.id, { status: 'queued' });
+      await repo.update(st.id, { attempts: attempt - 1, nextAttemptAt: Date.now() });
+      await rm(partial, { force: true });
+      return;
+    }
+    const v = verdict(after.status === 'succeeded', attempt, st.maxAttempts);
+    if (v === 'retry') {
+      const delay = retryDelayMs(attempt, fn.manifest.backoff);
+      await repo.update(st.id, { nextAttemptAt: Date.now() + delay });
+      await store.updateInvocation(st.id, {
+        status: 'queued',
+        error: `attempt ${attempt} of ${st.maxAttempts} ended ${after.status}${after.exitCode === null ? '' : ` (exit ${after.exitCode})`}; next attempt in ${delay} ms`,
+      });
+      await rm(partial, { force: true });
+      return;
+    }
+    await rename(partial, this.outputPath(st.id));
+    await this.settle(st, v === 'dead');
+  }
+
+  private async settle(st: AsyncState, dead: boolean): Promise<void> {
+    const now = Date.now();
+    await this.o.repo.update(st.id, {
+      settledAt: now,
+      nextAttemptAt: null,
+      deadLetter: dead,
+      ...(st.callbackUrl ? { callbackState: 'pending' as const, callbackNextAt: now } : {}),
+    });
+    // A dead-lettered invocation keeps its payload so `agni failed --retry` can run it again.
+    if (!dead) await rm(this.payloadPath(st.id), { force: true });
+    const rec = await this.o.store.getInvocation(st.id);
+    if (!rec) return;
+    for (const w of [...(this.waiters.get(st.id) ?? [])]) w(rec);
+    for (const l of this.listeners) {
+      try {
+        l(rec);
+      } catch (e) {
+        this.o.logger.error({ err: e }, 'async queue: a settle listener threw');
+      }
+    }
+    if (dead) {
+      this.o.logger.warn(
+        { invocation: st.id, function: st.function, status: rec.status },
+        'async invocation failed every attempt; see `agni failed`',
+      );
+    }
+  }
+}

@@ -1,0 +1,604 @@
+/**
+ * Fan-out jobs: one function mapped over many inputs, each input one durable async invocation,
+ * at most `concurrency` of a job submitted at once, then an optional reduce over the outputs.
+ *
+ * Everything a job needs to go on lives in the store and under $AGNI_HOME/jobs/<id>/, so a job
+ * outlives the CLI that started it, and a restarted server resumes it: items that were submitted
+ * are the async queue's to recover, pending ones are submitted as room frees up.
+ */
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { writeDurably } from '../app/fs-util.js';
+import { AgniError, isAgniError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import type { ItemQuery, ItemRow, JobRepository, JobRow } from '../store/job-repo.js';
+import type { InvocationRecord, Store } from '../store/store.js';
+import type { AsyncSubmitter } from './async-types.js';
+import { inputNameProblem, lineSpans, MAX_JOB_INPUTS, type Span } from './jobs-inputs.js';
+import { etaMsOf, rateOf } from './jobs-progress.js';
+import { KeyedSerial } from './jobs-serial.js';
+import type { Job, JobCounts, JobItem, JobStatus } from './jobs-types.js';
+
+export interface JobRunnerOptions {
+  home: string;
+  repo: JobRepository;
+  queue: AsyncSubmitter;
+  /** function lookups (404 before anything is stored) and invocation records at recovery */
+  store: Pick<Store, 'getLatestVersion' | 'getInvocation'>;
+  /** the reduce payload is every succeeded output at once; it may not be larger than this */
+  maxPayloadBytes: number;
+  logger: Logger;
+}
+
+export interface NewJob {
+  function: string;
+  concurrency: number;
+  reduce?: string;
+}
+
+/** what a settled async invocation is waited for: an item of a job, or its reduce */
+type Watch = { jobId: string; index: number } | { jobId: string; index: 'reduce' };
+
+/** when the queue refuses for now (full, shutting down), the job tries again after this */
+const RETRY_SUBMIT_MS = 1000;
+/** settle events remembered while a submission's id is not yet known */
+const EARLY_MAX = 1000;
+
+function isSettled(r: InvocationRecord): boolean {
+  return r.status !== 'queued' && r.status !== 'running';
+}
+
+function describe(r: InvocationRecord): string {
+  if (r.error) return r.error;
+  if (r.status === 'failed') return `exited with code ${r.exitCode ?? 'unknown'}`;
+  if (r.status === 'oom') return 'ran out of memory';
+  if (r.status === 'timeout') return 'ran past its deadline';
+  return r.status;
+}
+
+async function readSpan(file: string, offset: number, length: number): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+      if (bytesRead === 0) throw new Error(`${file} is shorter than expected`);
+      got += bytesRead;
+    }
+    return buf;
+  } finally {
+    await fh.close();
+  }
+}
+
+export class JobRunner {
+  private readonly lanes = new KeyedSerial();
+  private readonly watching = new Map<string, Watch>();
+  private readonly early = new Map<string, InvocationRecord>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** long polls waiting for a job to change */
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private submitting = 0;
+  private closed = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly o: JobRunnerOptions) {
+    // From the start, so no settle of a job created before start() is missed.
+    this.unsubscribe = o.queue.onSettled((rec) => this.onSettled(rec));
+  }
+
+  private dir(id: string): string {
+    return join(this.o.home, 'jobs', id);
+  }
+
+  /** picks up jobs a previous process left running */
+  async resumeAll(): Promise<number> {
+    const jobs = await this.o.repo.list({ limit: MAX_JOB_INPUTS, status: ['running', 'reducing'] });
+    for (const job of jobs) this.kick(job.id, () => this.resume(job.id));
+    return jobs.length;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const id of [...this.waiters.keys()]) this.notify(id);
+    await this.lanes.idle();
+  }
+
+  async create(req: NewJob): Promise<Job> {
+    for (const [field, name] of [
+      ['function', req.function],
+      ['reduce', req.reduce],
+    ] as const) {
+      if (name !== undefined && !(await this.o.store.getLatestVersion(name))) {
+        throw new AgniError('function_not_found', `field \`${field}\`: no function named ${name}`, {
+          hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
+          details: { field },
+        });
+      }
+    }
+    const job: JobRow = {
+      id: newId('job'),
+      function: req.function,
+      reduce: req.reduce ?? null,
+      concurrency: req.concurrency,
+      status: 'open',
+      run: 0,
+      runBase: 0,
+      inputs: 0,
+      inputBytes: 0,
+      settleSeq: 0,
+      createdAt: Date.now(),
+      startedAt: null,
+      finishedAt: null,
+      reduceStatus: null,
+      reduceInvocation: null,
+      reduceError: null,
+      error: null,
+    };
+    await mkdir(join(this.dir(job.id), 'inputs'), { recursive: true, mode: 0o700 });
+    await this.o.repo.create(job);
+    return this.view(job);
+  }
+
+  /**
+   * Stores inputs of an open job: one input, or with `lines` one per non-blank line of `body`.
+   * The bytes are on disk (fsynced) before the rows that point at them; returns their indexes.
+   */
+  addInputs(
+    id: string,
+    body: Buffer,
+    opts: { name?: string; lines?: boolean },
+  ): Promise<{ first: number; count: number }> {
+    return this.lanes.run(id, async () => {
+      const job = await this.mustGet(id);
+      if (job.status !== 'open') {
+        throw new AgniError(
+          'conflict',
+          `job ${id} is ${job.status}: inputs can only be added before it starts`,
+        );
+      }
+      let spans: Span[] = [{ offset: 0, length: body.length }];
+      if (opts.lines) {
+        if (opts.name !== undefined)
+          throw new AgniError(
+            'bad_request',
+            'header `agni-input-name`: not allowed with `agni-input-split: lines`',
+          );
+        spans = lineSpans(body);
+        if (spans.length === 0)
+          throw new AgniError('bad_request', 'body: no non-blank line to use as an input');
+      } else if (opts.name !== undefined) {
+        const problem = inputNameProblem(opts.name);
+        if (problem) throw new AgniError('bad_request', `header \`agni-input-name\`: ${problem}`);
+      }
+      const first = job.inputs;
+      if (first + spans.length > MAX_JOB_INPUTS) {
+        throw new AgniError('bad_request', `a job takes at most ${MAX_JOB_INPUTS} inputs`, {
+          hint: 'split the inputs over several jobs',
+        });
+      }
+      const file = join('inputs', String(first));
+      await writeDurably(join(this.dir(id), file), body);
+      await this.o.repo.addItems(
+        id,
+        spans.map((s, k) => ({
+          name: opts.lines || opts.name === undefined ? String(first + k) : opts.name,
+          inputFile: file,
+          inputOffset: s.offset,
+          inputBytes: s.length,
+        })),
+      );
+      return { first, count: spans.length };
+    });
+  }
+
+  start(id: string): Promise<Job> {
+    return this.changing(id, async () => {
+      const job = await this.mustGet(id);
+      if (job.status !== 'open') throw new AgniError('conflict', `job ${id} is already ${job.status}`);
+      if (job.inputs === 0) {
+        throw new AgniError('bad_request', `job ${id} has no inputs`, {
+          hint: 'add some with POST /v1/jobs/ID/inputs first',
+        });
+      }
+      await this.o.repo.update(id, { status: 'running', run: 1, runBase: 0, startedAt: Date.now() });
+      await this.pump(id);
+      return this.view(await this.mustGet(id));
+    });
+  }
+
+  /** failed items (and a failed reduce) run again in a new run of the job */
+  retryFailed(id: string, concurrency?: number): Promise<Job> {
+    return this.changing(id, async () => {
+      const job = await this.mustGet(id);
+      if (job.status !== 'succeeded' && job.status !== 'failed') {
+        throw new AgniError('conflict', `job ${id} is ${job.status}; only a finished job can be retried`, {
+          hint: `follow it with \`agni jobs show ${id}\``,
+        });
+      }
+      const reset = await this.o.repo.resetFailed(id);
+      if (reset === 0 && job.reduceStatus !== 'failed') {
+        throw new AgniError('conflict', `job ${id} has no failed inputs and no failed reduce to retry`);
+      }
+      const c = await this.o.repo.counts(id);
+      await this.o.repo.update(id, {
+        status: 'running',
+        run: job.run + 1,
+        runBase: c.succeeded + c.failed,
+        startedAt: Date.now(),
+        finishedAt: null,
+        error: null,
+        ...(concurrency === undefined ? {} : { concurrency }),
+        ...(job.reduce ? { reduceStatus: null, reduceInvocation: null, reduceError: null } : {}),
+      });
+      await this.pump(id);
+      return this.view(await this.mustGet(id));
+    });
+  }
+
+  /**
+   * Forgets a job that is not running: its items and stored inputs. The invocations it made stay
+   * (they are records like any other, in `agni logs`).
+   */
+  remove(id: string): Promise<Job> {
+    return this.lanes.run(id, async () => {
+      const job = await this.mustGet(id);
+      if (job.status === 'running' || job.status === 'reducing')
+        throw new AgniError('conflict', `job ${id} is ${job.status}; a running job cannot be removed`, {
+          hint: `wait for it to finish: \`agni jobs show ${id}\``,
+        });
+      const view = await this.view(job);
+      await this.o.repo.remove(id);
+      await rm(this.dir(id), { recursive: true, force: true });
+      return view;
+    });
+  }
+
+  async get(id: string): Promise<Job> {
+    return this.view(await this.mustGet(id));
+  }
+
+  async list(limit: number): Promise<Job[]> {
+    const rows = await this.o.repo.list({ limit });
+    return Promise.all(rows.map((r) => this.view(r)));
+  }
+
+  /**
+   * A page of items. With `since` and `waitMs`, an empty answer is held until an item settles or
+   * the job changes (at most `waitMs`), so a follower sees each settle at once without busy polling.
+   */
+  async items(id: string, q: ItemQuery, waitMs = 0): Promise<JobItem[]> {
+    const strip = (rows: ItemRow[]) => rows.map(({ inputFile: _f, inputOffset: _o, ...item }) => item);
+    const job = await this.mustGet(id);
+    if (waitMs <= 0 || q.since === undefined || job.status === 'succeeded' || job.status === 'failed')
+      return strip(await this.o.repo.items(id, q));
+    // Listening before looking, so a settle in between is not missed.
+    let wake = () => {};
+    const changed = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const set = this.waiters.get(id) ?? new Set();
+    this.waiters.set(id, set);
+    set.add(wake);
+    const t = setTimeout(wake, waitMs);
+    try {
+      const rows = await this.o.repo.items(id, q);
+      if (rows.length > 0 || this.closed) return strip(rows);
+      await changed;
+      return strip(await this.o.repo.items(id, q));
+    } finally {
+      clearTimeout(t);
+      set.delete(wake);
+      if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
+    }
+  }
+
+  private notify(id: string): void {
+    const set = this.waiters.get(id);
+    if (!set) return;
+    this.waiters.delete(id);
+    for (const wake of set) wake();
+  }
+
+  /** runs `fn` in the job's lane and then wakes whoever waits for the job to change */
+  private changing<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.lanes.run(id, fn).finally(() => this.notify(id));
+  }
+
+  /** the file with an item's whole output, once it settled */
+  async itemOutput(id: string, index: number): Promise<{ item: JobItem; file: string }> {
+    await this.mustGet(id);
+    const item = await this.o.repo.item(id, index);
+    if (!item) throw new AgniError('not_found', `job ${id} has no input ${index}`);
+    if (item.status !== 'succeeded' && item.status !== 'failed')
+      throw new AgniError(
+        'conflict',
+        `input ${index} of job ${id} is ${item.status}; its output is not there yet`,
+      );
+    return { item, file: await this.existingOutput(item.invocationId, `input ${index} of job ${id}`) };
+  }
+
+  async reduceOutput(id: string): Promise<{ job: Job; file: string }> {
+    const job = await this.mustGet(id);
+    if (!job.reduce) throw new AgniError('not_found', `job ${id} has no reduce function`);
+    if (job.reduceStatus !== 'succeeded' && job.reduceStatus !== 'failed')
+      throw new AgniError('conflict', `the reduce of job ${id} is ${job.reduceStatus ?? 'not started'}`);
+    return {
+      job: await this.view(job),
+      file: await this.existingOutput(job.reduceInvocation, `the reduce of job ${id}`),
+    };
+  }
+
+  private async existingOutput(invocationId: string | null, what: string): Promise<string> {
+    const file = invocationId ? this.o.queue.outputPath(invocationId) : undefined;
+    if (!file || !(await stat(file).catch(() => undefined)))
+      throw new AgniError('not_found', `no output is stored for ${what}`, {
+        hint: invocationId ? `see \`agni inspect ${invocationId}\`` : undefined,
+      });
+    return file;
+  }
+
+  private async mustGet(id: string): Promise<JobRow> {
+    const job = await this.o.repo.get(id);
+    if (!job) throw new AgniError('not_found', `no job ${id}`, { hint: 'list jobs with `agni jobs`' });
+    return job;
+  }
+
+  private async view(job: JobRow): Promise<Job> {
+    const counts = await this.o.repo.counts(job.id);
+    const active = job.status === 'running' || job.status === 'reducing';
+    const rate = rateOf(
+      counts.succeeded + counts.failed - job.runBase,
+      job.startedAt,
+      job.finishedAt ?? Date.now(),
+    );
+    const { runBase: _b, settleSeq: _s, inputs: _i, ...rest } = job;
+    return {
+      ...rest,
+      counts,
+      rate,
+      etaMs: active ? etaMsOf(counts.pending + counts.running, rate) : null,
+    };
+  }
+
+  // ---- the engine: everything below runs inside the job's lane ----
+
+  private kick(id: string, fn: () => Promise<void> = () => this.pump(id)): void {
+    this.changing(id, fn).catch((e) =>
+      this.o.logger.error({ err: e, job: id }, 'jobs: could not advance a job'),
+    );
+  }
+
+  private later(id: string): void {
+    if (this.closed) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.kick(id);
+    }, RETRY_SUBMIT_MS);
+    this.timers.add(t);
+  }
+
+  private onSettled(rec: InvocationRecord): void {
+    const w = this.watching.get(rec.id);
+    if (!w) {
+      // Possibly ours, with its submit() not yet returned: keep it for a moment.
+      if (this.submitting > 0) {
+        this.early.set(rec.id, rec);
+        if (this.early.size > EARLY_MAX) this.early.delete(this.early.keys().next().value as string);
+      }
+      return;
+    }
+    this.kick(w.jobId, async () => {
+      await this.applySettled(rec);
+      await this.pump(w.jobId);
+    });
+  }
+
+  private async applySettled(rec: InvocationRecord): Promise<void> {
+    const w = this.watching.get(rec.id);
+    if (!w) return;
+    this.watching.delete(rec.id);
+    if (w.index === 'reduce') return this.reduceSettled(w.jobId, rec);
+    const ok = rec.status === 'succeeded';
+    await this.o.repo.settle(w.jobId, w.index, rec.id, {
+      status: ok ? 'succeeded' : 'failed',
+      outcome: rec.status,
+      exitCode: rec.exitCode,
+      error: ok ? null : describe(rec),
+      outputBytes: rec.stdoutBytes,
+      finishedAt: Date.now(),
+    });
+  }
+
+  /** what a previous process left: submitted items are watched again, the rest goes on */
+  private async resume(id: string): Promise<void> {
+    const job = await this.mustGet(id);
+    if (job.status === 'running') {
+      const running = await this.o.repo.items(id, { status: 'running', limit: MAX_JOB_INPUTS });
+      for (const item of running) {
+        if (!item.invocationId) continue;
+        this.watching.set(item.invocationId, { jobId: id, index: item.index });
+        await this.catchUp(item.invocationId, `input ${item.index}`, id, item.index);
+      }
+      await this.pump(id);
+    } else if (job.status === 'reducing') {
+      if (!job.reduceInvocation) return this.startReduce(job);
+      this.watching.set(job.reduceInvocation, { jobId: id, index: 'reduce' });
+      await this.catchUp(job.reduceInvocation, 'the reduce', id, 'reduce');
+    }
+  }
+
+  /** applies a settle that happened while nobody listened (or before the id was known) */
+  private async catchUp(
+    invocationId: string,
+    what: string,
+    jobId: string,
+    index: number | 'reduce',
+  ): Promise<void> {
+    const early = this.early.get(invocationId);
+    this.early.delete(invocationId);
+    const rec = early ?? (await this.o.store.getInvocation(invocationId));
+    if (rec && isSettled(rec)) return this.applySettled(rec);
+    if (!rec) {
+      this.o.logger.warn({ job: jobId, invocation: invocationId }, `jobs: the invocation of ${what} is gone`);
+      this.watching.delete(invocationId);
+      const gone = {
+        status: 'failed' as const,
+        outcome: 'error',
+        exitCode: null,
+        error: `invocation ${invocationId} is no longer in the store`,
+        outputBytes: null,
+        finishedAt: Date.now(),
+      };
+      if (index === 'reduce') await this.finishReduce(jobId, 'failed', gone.error);
+      else await this.o.repo.settle(jobId, index, invocationId, gone);
+    }
+  }
+
+  private async pump(id: string): Promise<void> {
+    if (this.closed) return;
+    const job = await this.o.repo.get(id);
+    if (job?.status !== 'running') return;
+    for (;;) {
+      const c = await this.o.repo.counts(id);
+      if (c.pending === 0 && c.running === 0) return this.finishItems(job, c);
+      const room = job.concurrency - c.running;
+      if (room <= 0 || c.pending === 0) return;
+      for (const item of await this.o.repo.nextPending(id, room)) {
+        if ((await this.submitItem(job, item)) === 'later') return this.later(id);
+        if (this.closed) return;
+      }
+    }
+  }
+
+  private async submitItem(job: JobRow, item: ItemRow): Promise<'submitted' | 'failed' | 'later'> {
+    let payload: Buffer;
+    try {
+      payload = await readSpan(join(this.dir(job.id), item.inputFile), item.inputOffset, item.inputBytes);
+    } catch (e) {
+      await this.failUnsubmitted(job.id, item.index, `its input could not be read: ${(e as Error).message}`);
+      return 'failed';
+    }
+    this.submitting++;
+    try {
+      let sub: Awaited<ReturnType<AsyncSubmitter['submit']>>;
+      try {
+        sub = await this.o.queue.submit({
+          function: job.function,
+          payload,
+          source: `job:${job.id}`,
+          // The same key after a crash between submit and markRunning finds the first submission.
+          idempotencyKey: `job:${job.id}:${item.index}:${item.attempts + 1}`,
+        });
+      } catch (e) {
+        if (isAgniError(e) && (e.code === 'overloaded' || e.code === 'backend_unavailable')) return 'later';
+        await this.failUnsubmitted(job.id, item.index, e instanceof Error ? e.message : String(e));
+        return 'failed';
+      }
+      const id = sub.record.id;
+      await this.o.repo.markRunning(job.id, item.index, id, Date.now());
+      this.watching.set(id, { jobId: job.id, index: item.index });
+      if (this.early.has(id) || (sub.duplicate && isSettled(sub.record)))
+        await this.catchUp(id, `input ${item.index}`, job.id, item.index);
+      return 'submitted';
+    } finally {
+      this.submitting--;
+    }
+  }
+
+  private async failUnsubmitted(jobId: string, index: number, error: string): Promise<void> {
+    await this.o.repo.settle(jobId, index, null, {
+      status: 'failed',
+      outcome: 'error',
+      exitCode: null,
+      error,
+      outputBytes: null,
+      finishedAt: Date.now(),
+    });
+  }
+
+  private async finishItems(job: JobRow, c: JobCounts): Promise<void> {
+    if (!job.reduce) return this.done(job.id, c, undefined);
+    if (c.succeeded === 0) {
+      await this.o.repo.update(job.id, { reduceStatus: 'skipped', reduceError: 'no input succeeded' });
+      return this.done(job.id, c, undefined);
+    }
+    await this.o.repo.update(job.id, { status: 'reducing', reduceStatus: 'pending' });
+    return this.startReduce({ ...job, status: 'reducing' });
+  }
+
+  /** the reduce is fed every succeeded output, concatenated in input order */
+  private async startReduce(job: JobRow): Promise<void> {
+    const outputs = await this.o.repo.succeededOutputs(job.id);
+    const files = outputs.map((o) => this.o.queue.outputPath(o.invocationId));
+    const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size)));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total > this.o.maxPayloadBytes) {
+      return this.finishReduce(
+        job.id,
+        'failed',
+        `the reduce input (${total} bytes from ${files.length} outputs) is over the payload limit of ${this.o.maxPayloadBytes} bytes; raise AGNI_MAX_PAYLOAD on the server, or reduce in stages`,
+      );
+    }
+    const payload = Buffer.alloc(total);
+    let at = 0;
+    for (const [k, f] of files.entries()) {
+      await readSpan(f, 0, sizes[k]!).then((b) => b.copy(payload, at));
+      at += sizes[k]!;
+    }
+    let sub: Awaited<ReturnType<AsyncSubmitter['submit']>>;
+    this.submitting++;
+    try {
+      try {
+        sub = await this.o.queue.submit({
+          function: job.reduce!,
+          payload,
+          source: `job:${job.id}`,
+          idempotencyKey: `job:${job.id}:reduce:${job.run}`,
+        });
+      } catch (e) {
+        if (isAgniError(e) && (e.code === 'overloaded' || e.code === 'backend_unavailable')) {
+          this.later(job.id);
+          return;
+        }
+        return this.finishReduce(job.id, 'failed', e instanceof Error ? e.message : String(e));
+      }
+      const id = sub.record.id;
+      await this.o.repo.update(job.id, { reduceStatus: 'running', reduceInvocation: id });
+      this.watching.set(id, { jobId: job.id, index: 'reduce' });
+      if (this.early.has(id) || (sub.duplicate && isSettled(sub.record)))
+        await this.catchUp(id, 'the reduce', job.id, 'reduce');
+    } finally {
+      this.submitting--;
+    }
+  }
+
+  private async reduceSettled(jobId: string, rec: InvocationRecord): Promise<void> {
+    const job = await this.o.repo.get(jobId);
+    if (job?.status !== 'reducing' || job.reduceInvocation !== rec.id) return;
+    const ok = rec.status === 'succeeded';
+    await this.finishReduce(jobId, ok ? 'succeeded' : 'failed', ok ? null : describe(rec));
+  }
+
+  private async finishReduce(
+    jobId: string,
+    status: 'succeeded' | 'failed',
+    error: string | null,
+  ): Promise<void> {
+    await this.o.repo.update(jobId, { reduceStatus: status, reduceError: error });
+    await this.done(jobId, await this.o.repo.counts(jobId), status === 'failed' ? error : undefined);
+  }
+
+  private async done(jobId: string, c: JobCounts, reduceError: string | null | undefined): Promise<void> {
+    const why: string[] = [];
+    if (c.failed > 0) why.push(`${c.failed} of ${c.total} inputs failed`);
+    if (reduceError) why.push(`the reduce failed: ${reduceError}`);
+    const status: JobStatus = why.length ? 'failed' : 'succeeded';
+    await this.o.repo.update(jobId, { status, finishedAt: Date.now(), error: why.join('; ') || null });
+  }
+}

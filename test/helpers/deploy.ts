@@ -1,0 +1,12 @@
+import assert from 'node:assert/strict';
+import { fnDir, tarOf } from './tarball.js';
+
+/** Deploys a function made of `agni.yaml` (and any other files) to the server at `url`. */
+export async function deployFiles(url: string, files: Record<string, string>): Promise<void> {
+  const r = await fetch(`${url}/v1/functions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/gzip' },
+    body: new Uint8Array(await tarOf(fnDir(files))),
+  });
+  assert.equal(r.status, 201, await r.text());
+}
