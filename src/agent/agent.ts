@@ -5,6 +5,8 @@
  */
 import { AgniError } from '../core/errors.js';
 import type { DispatchJob, Placement } from '../dispatch/dispatcher.js';
+import { resolveUser } from '../image/oci/image-config.js';
+import { readImageFile } from '../image/oci/passwd.js';
 import type { Backend, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 import { bufferPayload } from './buffer-payload.js';
@@ -20,6 +22,15 @@ export interface AgentRunners {
   prewarm?: SandboxRunner;
   /** long-lived workers for lifecycle: warm */
   warm?: SandboxRunner;
+}
+
+/** agni.yaml `user`, names resolved through the image's /etc/passwd and /etc/group (never root). */
+async function userOf(user: string, layers: string[]): Promise<{ uid: number; gid: number }> {
+  const [passwd, group] = await Promise.all([
+    readImageFile(layers, 'etc/passwd'),
+    readImageFile(layers, 'etc/group'),
+  ]);
+  return resolveUser(user, { ...(passwd ? { passwd } : {}), ...(group ? { group } : {}) });
 }
 
 export class Agent {
@@ -55,9 +66,11 @@ export class Agent {
       rootfs,
       hostRuntime,
       codeDir: v.codeDir,
-      args: m.command,
+      // Local images have no OCI config: agni.yaml's entrypoint + command is the whole argv.
+      args: [...(m.entrypoint ?? []), ...m.command],
       env: { ...m.env, AGNI_FUNCTION: v.function, AGNI_FUNCTION_VERSION: String(v.version) },
-      cwd: '/fn',
+      cwd: m.workdir ?? '/fn',
+      ...(m.user === undefined ? {} : { user: await userOf(m.user, hostRuntime ? [] : [rootfs]) }),
       limits: m.limits,
       network: m.network,
     };

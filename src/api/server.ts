@@ -10,11 +10,13 @@ import type { Invoker } from '../app/invoker.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
 import type { LocalImages } from '../image/local-images.js';
+import type { OciImages } from '../image/oci/pull-service.js';
 import type { Store } from '../store/store.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { registerAsyncRoutes } from './async-routes.js';
+import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { replyStreamed } from './stream-reply.js';
@@ -37,6 +39,8 @@ export interface ApiDeps {
   /** when set, every route but /healthz needs `Authorization: Bearer <token>` */
   token?: string;
   maxPayloadBytes: number;
+  /** images from OCI registries: pull, push, login */
+  oci?: OciImages;
 }
 
 const TAR_TYPES = ['application/x-tar', 'application/gzip'];
@@ -115,6 +119,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerAsyncRoutes(app, d.queue);
   registerJobRoutes(app, d);
   registerPipeRoutes(app, d);
+  registerImageRegistryRoutes(app, d.oci);
   if (d.triggers) registerTriggerRoutes(app, d.triggers);
 
   app.post('/v1/functions', { bodyLimit: MAX_UPLOAD }, async (req, reply) => {

@@ -10,6 +10,7 @@ import { extract } from 'tar';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { type Manifest, NAME_RE, parseManifest } from '../core/manifest.js';
+import { resolveArgs } from '../image/oci/image-config.js';
 import type { Store, VersionRecord } from '../store/store.js';
 import { walkTree } from './fs-util.js';
 
@@ -61,6 +62,8 @@ export class Deployer {
         }
         imageId = img.id;
       }
+      // Local images carry no OCI config, so agni.yaml must say what to run (names `command` if not).
+      resolveArgs(undefined, manifest);
       // The sandbox runs as nobody: everything must be readable, and executables executable.
       await walkTree(staging, async (p, isDir, mode) => {
         const want = isDir ? mode | 0o555 : mode | 0o444 | (mode & 0o100 ? 0o111 : 0);

@@ -13,10 +13,12 @@ import { WarmWorkers } from '../agent/warm-workers.js';
 import { buildApi } from '../api/server.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
 import { LocalImages } from '../image/local-images.js';
+import { OciImages } from '../image/oci/pull-service.js';
 import type { Backend } from '../sandbox/backend.js';
 import { createBackend } from '../sandbox/select.js';
 import { SqlAsyncRepo } from '../store/async-sql.js';
 import { SqlJobRepository } from '../store/job-repo.js';
+import { SqlOciImageRepository } from '../store/oci-image-repo.js';
 import { openSqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/store.js';
 import { SqlTriggerStateRepo } from '../store/trigger-state.js';
@@ -136,6 +138,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     jobs,
     triggers,
     pipeline,
+    oci: new OciImages(o.home, new SqlOciImageRepository(store.db), (msg) => logger.debug(msg)),
     logger,
     token: o.token,
     maxPayloadBytes: o.maxPayloadBytes,

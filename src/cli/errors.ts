@@ -18,6 +18,8 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   overloaded: 75,
   not_finished: 75,
   conflict: 65,
+  registry_error: 76,
+  layer_invalid: 65,
 };
 
 export function exitCodeFor(e: AgniError): number {

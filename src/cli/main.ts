@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerAsync } from './commands/async.js';
 import { registerBench } from './commands/bench.js';
 import { registerFunctions } from './commands/functions.js';
+import { registerImageRegistry } from './commands/image-registry.js';
 import { registerImages } from './commands/images.js';
 import { registerInvoke } from './commands/invoke.js';
 import { registerJobs } from './commands/jobs.js';
@@ -42,6 +43,7 @@ registerJobs(program);
 registerAsync(program);
 registerTriggers(program);
 registerImages(program);
+registerImageRegistry(program);
 registerBench(program);
 
 try {

@@ -15,6 +15,10 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   overloaded: 429,
   function_failed: 502,
+  /** a registry answered with an error, or sent bytes that do not match their digest */
+  registry_error: 502,
+  /** an image layer that is damaged or tries to escape its root (../, absolute, through a symlink) */
+  layer_invalid: 422,
   sandbox_error: 500,
   backend_unavailable: 503,
   timeout: 504,

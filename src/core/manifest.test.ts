@@ -157,3 +157,27 @@ test('triggers: a short or wrong-typed secret is refused without echoing it', ()
       !e.message.includes('tiny'),
   );
 });
+
+test('image overrides: entrypoint, workdir, user; command optional', () => {
+  const m = parseManifest('name: a\nruntime: img\nentrypoint: [python3]\nworkdir: /app\nuser: "1000:1000"\n');
+  assert.deepEqual(m.command, []);
+  assert.deepEqual(m.entrypoint, ['python3']);
+  assert.equal(m.workdir, '/app');
+  assert.equal(m.user, '1000:1000');
+  assert.deepEqual(parseManifest('name: a\nruntime: img\nentrypoint: run me\n').entrypoint, [
+    '/bin/sh',
+    '-c',
+    'run me',
+  ]);
+  assert.equal(parseManifest('name: a\nruntime: img\nuser: 42\n').user, '42');
+  assert.equal(parseManifest('name: a\nruntime: img\nuser: app:staff\n').user, 'app:staff');
+  const plain = parseManifest('name: a\nruntime: host\ncommand: x\n');
+  assert.equal('entrypoint' in plain || 'workdir' in plain || 'user' in plain, false);
+  fails('name: a\nruntime: img\nworkdir: app\n', /field `workdir`: expected an absolute path/);
+  fails('name: a\nruntime: img\nuser: "a:b:c"\n', /field `user`: expected uid\[:gid\] or name\[:group\]/);
+  fails('name: a\nruntime: img\nentrypoint: []\n', /field `entrypoint`/);
+  fails(
+    'name: a\nruntime: img\ncomand: x\n',
+    /known fields are name, runtime, command, entrypoint, workdir, user,/,
+  );
+});

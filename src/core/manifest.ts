@@ -20,7 +20,16 @@ const rawSchema = z
       .string()
       .regex(NAME_RE, 'lowercase letters, digits and dashes, starting with a letter or digit, at most 63'),
     runtime: z.string().min(1, 'host, or the name of an image imported with `agni image import`'),
-    command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+    // Optional: an OCI image's config may provide Entrypoint/Cmd; deploy fails naming `command` when nothing does.
+    command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+    entrypoint: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
+    workdir: z.string().regex(/^\//, 'an absolute path inside the sandbox').optional(),
+    user: z
+      .union([
+        z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, 'uid[:gid] or name[:group]'),
+        z.number().int().min(0),
+      ])
+      .optional(),
     env: z
       .record(
         z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'),
@@ -65,8 +74,14 @@ const rawSchema = z
 export interface Manifest {
   name: string;
   runtime: string;
-  /** argv; a string command becomes ['/bin/sh', '-c', command] */
+  /** argv; a string command becomes ['/bin/sh', '-c', command]; empty when agni.yaml has none (the image's Cmd) */
   command: string[];
+  /** replaces the image's Entrypoint (and, as in Docker, its Cmd unless `command` is set) */
+  entrypoint?: string[];
+  /** replaces the image's WorkingDir */
+  workdir?: string;
+  /** uid[:gid] or name[:group]; replaces the image's User (never root: see docs/images.md) */
+  user?: string;
   env: Record<string, string>;
   limits: { memoryBytes: number; cpus: number; pids: number; timeoutMs: number };
   concurrency: number;
@@ -111,7 +126,7 @@ function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
 /** Validates an already-parsed object (the API receives JSON; the CLI reads YAML). */
 export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw invalid(file, '(document)', 'a mapping with at least name, runtime and command');
+    throw invalid(file, '(document)', 'a mapping with at least name and runtime');
   }
   const r = rawSchema.safeParse(raw);
   if (!r.success) {
@@ -123,7 +138,7 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
       throw invalid(
         file,
         field === '(document)' ? key : `${field}.${key}`,
-        'no such field; known fields are name, runtime, command, env, limits, concurrency, network, lifecycle, pool, retries, backoff, triggers, description',
+        'no such field; known fields are name, runtime, command, entrypoint, workdir, user, env, limits, concurrency, network, lifecycle, pool, retries, backoff, triggers, description',
       );
     }
     const got = valueAt(raw, issue.path);
@@ -160,7 +175,10 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   return {
     name: m.name,
     runtime: m.runtime,
-    command: typeof m.command === 'string' ? ['/bin/sh', '-c', m.command] : m.command,
+    command: argv(m.command),
+    ...(m.entrypoint ? { entrypoint: argv(m.entrypoint) } : {}),
+    ...(m.workdir ? { workdir: m.workdir } : {}),
+    ...(m.user !== undefined ? { user: String(m.user) } : {}),
     env,
     limits: { memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutMs },
     concurrency: m.concurrency ?? 4,
@@ -172,6 +190,12 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     triggers,
     ...(m.description ? { description: m.description } : {}),
   };
+}
+
+/** agni.yaml's string form runs through a shell, like a Dockerfile's shell form. */
+function argv(v: string | string[] | undefined): string[] {
+  if (v === undefined) return [];
+  return typeof v === 'string' ? ['/bin/sh', '-c', v] : v;
 }
 
 export function parseManifest(text: string, file = 'agni.yaml'): Manifest {

@@ -31,6 +31,15 @@ export interface SandboxSpec {
   network: NetworkMode;
   /** platform files bind-mounted read-only (e.g. the prewarm gate, warm-protocol helpers) */
   extraMounts?: { source: string; destination: string }[];
+  /**
+   * Unpacked image layer directories, top first. When set (and not hostRuntime), the root is an
+   * overlayfs of them with a throw-away upper dir in the sandbox's own directory; `rootfs` is ignored.
+   */
+  layers?: string[];
+  /** with `layers` only: the root is mounted writable (writes land in the throw-away upper dir) */
+  writableRoot?: boolean;
+  /** the process's uid/gid (default 65534:65534); never 0: see docs/images.md */
+  user?: { uid: number; gid: number };
 }
 
 export interface SandboxIO {

@@ -134,7 +134,8 @@ export function buildOciSpec(spec: SandboxSpec, ctx: OciContext): Record<string,
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
-    root: { path: ctx.rootfs, readonly: true },
+    // A writable root is only ever an overlay's throw-away upper: never an imported image shared by sandboxes.
+    root: { path: ctx.rootfs, readonly: !(spec.writableRoot && (spec.layers?.length ?? 0) > 0) },
     hostname: 'agni',
     mounts,
     linux: {

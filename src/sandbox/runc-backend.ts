@@ -4,6 +4,7 @@ import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { AgniError } from '../core/errors.js';
+import { mountOverlayRoot, mountsUnder, type OverlayRoot, unmountPath } from '../image/oci/overlay.js';
 import type {
   Backend,
   BackendStatus,
@@ -79,6 +80,12 @@ async function ensureStickyTmp(rootfs: string): Promise<void> {
   }
 }
 
+/** Removes a bundle dir, unless something is still mounted in it (rm would delete through the mount). */
+async function removeBundle(bundle: string): Promise<void> {
+  if (mountsUnder(bundle).length > 0) return;
+  await rm(bundle, { recursive: true, force: true }).catch(() => {});
+}
+
 export interface RuncExit {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -141,6 +148,8 @@ export class RuncBackend implements Backend {
   private readonly cleanups = new Set<Promise<void>>();
   private closed = false;
   private readonly tmpChecked = new Set<string>();
+  /** overlay roots of sandboxes with `layers`, unmounted by cleanupLater before the bundle is removed */
+  private readonly overlays = new Map<string, OverlayRoot>();
 
   constructor(opts: RuncBackendOptions) {
     const home = resolve(opts.home);
@@ -172,27 +181,41 @@ export class RuncBackend implements Backend {
       throw new AgniError('sandbox_error', `sandbox '${spec.id}' is already running`);
     const bundle = join(this.sandboxesDir, spec.id);
     const logFile = join(bundle, 'runc.log');
+    const { uid, gid } = spec.user ?? { uid: NOBODY, gid: NOBODY };
+    if (uid === 0 || gid === 0)
+      throw new AgniError(
+        'sandbox_error',
+        `sandbox '${spec.id}' would run as uid/gid 0; Agni never runs as root`,
+      );
     let rootfs = resolve(spec.rootfs);
     if (spec.hostRuntime) {
       this.hostMounts ??= ensureHostSkeleton(this.skeletonDir);
       rootfs = this.skeletonDir;
     }
-    if (!this.tmpChecked.has(rootfs)) {
+    const overlay = !spec.hostRuntime && (spec.layers?.length ?? 0) > 0;
+    if (!overlay && !this.tmpChecked.has(rootfs)) {
       await ensureStickyTmp(rootfs);
       this.tmpChecked.add(rootfs);
     }
-    const config = buildOciSpec(spec, {
-      rootfs,
-      hostMounts: this.hostMounts ?? [],
-      uid: NOBODY,
-      gid: NOBODY,
-      seccomp: defaultSeccompProfile(),
-    });
     try {
       await mkdir(bundle, { recursive: true });
+      if (overlay) {
+        const root = await mountOverlayRoot(spec.layers ?? [], bundle);
+        this.overlays.set(spec.id, root);
+        rootfs = root.merged;
+        await ensureStickyTmp(rootfs); // per sandbox: a fix copies up into its own upper dir only
+      }
+      const config = buildOciSpec(spec, {
+        rootfs,
+        hostMounts: this.hostMounts ?? [],
+        uid,
+        gid,
+        seccomp: defaultSeccompProfile(),
+      });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
     } catch (e) {
       this.cleanupLater(spec.id, bundle);
+      if (e instanceof AgniError) throw e;
       throw new AgniError('sandbox_error', `cannot write sandbox bundle: ${(e as Error).message}`, {
         cause: e,
       });
@@ -289,7 +312,10 @@ export class RuncBackend implements Backend {
         // never created: nothing to delete
       }
       for (let i = 0; i < 20 && removeCgroupLeaves(id) > 0; i++) await new Promise((r) => setTimeout(r, 50));
-      await rm(bundle, { recursive: true, force: true }).catch(() => {});
+      const overlay = this.overlays.get(id);
+      this.overlays.delete(id);
+      await overlay?.unmount().catch(() => {});
+      await removeBundle(bundle);
     })();
     this.cleanups.add(p);
     void p.finally(() => this.cleanups.delete(p));
@@ -319,7 +345,9 @@ export class RuncBackend implements Backend {
     try {
       for (const name of await readdir(this.sandboxesDir)) {
         if (this.active.has(name)) continue;
-        await rm(join(this.sandboxesDir, name), { recursive: true, force: true });
+        // a crash can leave a sandbox's overlay root mounted: unmount before removing anything
+        for (const mp of mountsUnder(join(this.sandboxesDir, name))) await unmountPath(mp).catch(() => {});
+        await removeBundle(join(this.sandboxesDir, name));
         count++;
       }
     } catch {

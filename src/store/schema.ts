@@ -2,7 +2,7 @@
 import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
 
-export interface Database extends AsyncTable, JobTables, TriggerTable {
+export interface Database extends AsyncTable, JobTables, TriggerTable, OciImageTable {
   functions: { name: string; latest_version: number; created_at: number; updated_at: number };
   versions: {
     function: string;
@@ -119,6 +119,22 @@ export interface JobTables {
     settled_seq: number | null;
     started_at: number | null;
     finished_at: number | null;
+  };
+}
+
+/** images pulled from registries (src/store/oci-image-repo.ts); blobs live in the content store */
+export interface OciImageTable {
+  oci_images: {
+    /** the canonical reference it was pulled as: registry/repository:tag */
+    name: string;
+    manifest_digest: string;
+    index_digest: string | null;
+    config_digest: string;
+    /** JSON list of { digest, size, mediaType } */
+    layers: string;
+    platform: string;
+    size_bytes: number;
+    created_at: number;
   };
 }
 
@@ -283,6 +299,21 @@ export const migrations: Record<string, Migration> = {
         .columns(['job_id', 'settled_seq'])
         .execute();
       await db.schema.createIndex('job_items_invocation').on('job_items').column('invocation_id').execute();
+    },
+  },
+  '0005_oci_images': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('oci_images')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('manifest_digest', 'text', (c) => c.notNull())
+        .addColumn('index_digest', 'text')
+        .addColumn('config_digest', 'text', (c) => c.notNull())
+        .addColumn('layers', 'text', (c) => c.notNull())
+        .addColumn('platform', 'text', (c) => c.notNull())
+        .addColumn('size_bytes', 'bigint', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
     },
   },
 };

@@ -1,0 +1,106 @@
+/**
+ * The server side of `agni image pull/push` and `agni login`: turns reference strings into
+ * registry clients with the right host, scheme and stored credentials, and keeps image records.
+ */
+import { AgniError } from '../../core/errors.js';
+import type { OciImageRecord, OciImageRepository } from '../../store/oci-image-repo.js';
+import { CredentialStore, type Credentials } from './auth.js';
+import { ContentStore } from './content-store.js';
+import { formatPlatform, parsePlatform } from './platform.js';
+import { type PullEvent, pullImage } from './pull.js';
+import { type PushEvent, type PushResult, pushImage } from './push.js';
+import { apiHost, DOCKER_HUB, formatReference, type ImageReference, parseReference } from './reference.js';
+import { RegistryClient } from './registry-client.js';
+
+export class OciImages {
+  readonly content: ContentStore;
+  readonly credentials: CredentialStore;
+
+  constructor(
+    home: string,
+    readonly repo: OciImageRepository,
+    debug: (msg: string) => void = () => {},
+  ) {
+    this.content = new ContentStore(home);
+    this.credentials = new CredentialStore(home, undefined, debug);
+  }
+
+  private async client(ref: ImageReference, insecure: boolean): Promise<RegistryClient> {
+    return new RegistryClient({
+      host: apiHost(ref),
+      registry: ref.registry,
+      insecure,
+      credentials: await this.credentials.get(ref.registry),
+    });
+  }
+
+  async pull(
+    refText: string,
+    o: { platform?: string; insecure?: boolean; onEvent?: (e: PullEvent) => void } = {},
+  ): Promise<OciImageRecord> {
+    const ref = parseReference(refText);
+    const platform = o.platform ? parsePlatform(o.platform) : undefined;
+    const img = await pullImage(await this.client(ref, o.insecure ?? false), this.content, ref, {
+      platform,
+      onEvent: o.onEvent,
+    });
+    const record: OciImageRecord = {
+      name: img.reference,
+      manifestDigest: img.manifestDigest,
+      indexDigest: img.indexDigest,
+      configDigest: img.configDigest,
+      layers: img.layers,
+      platform: formatPlatform(img.platform),
+      sizeBytes: img.sizeBytes,
+      createdAt: Date.now(),
+    };
+    await this.repo.put(record);
+    return record;
+  }
+
+  /** Pushes the stored image `name` (a reference it was pulled as) to `target`. */
+  async push(
+    name: string,
+    target: string,
+    o: { insecure?: boolean; onEvent?: (e: PushEvent) => void } = {},
+  ): Promise<PushResult> {
+    const rec = (await this.repo.get(name)) ?? (await this.repo.get(formatReference(parseReference(name))));
+    if (!rec) {
+      throw new AgniError('image_not_found', `no pulled image "${name}"`, {
+        hint: 'list them with `agni image oci-ls`, or pull it first with `agni image pull`',
+      });
+    }
+    const ref = parseReference(target);
+    return pushImage(
+      await this.client(ref, o.insecure ?? false),
+      this.content,
+      rec.manifestDigest,
+      ref,
+      o.onEvent,
+    );
+  }
+
+  /** Checks the credentials with GET /v2/ before keeping them. */
+  async login(registry: string, c: Credentials, insecure = false): Promise<string> {
+    const name = normaliseRegistry(registry);
+    const ref = parseReference(`${name}/x/y:z`);
+    await new RegistryClient({ host: apiHost(ref), registry: ref.registry, insecure, credentials: c }).ping();
+    await this.credentials.set(ref.registry, c);
+    return ref.registry;
+  }
+
+  async logout(registry: string): Promise<boolean> {
+    return this.credentials.remove(parseReference(`${normaliseRegistry(registry)}/x/y:z`).registry);
+  }
+
+  async remove(name: string): Promise<number> {
+    if (!(await this.repo.remove(name))) throw new AgniError('image_not_found', `no pulled image "${name}"`);
+    return this.content.prune(await this.repo.referencedDigests());
+  }
+}
+
+function normaliseRegistry(registry: string): string {
+  const r = registry.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  if (!r) throw new AgniError('bad_request', `registry "${registry}": expected a host[:port], e.g. ghcr.io`);
+  return r === 'index.docker.io' ? DOCKER_HUB : r;
+}
