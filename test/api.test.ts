@@ -82,6 +82,12 @@ describe('api', () => {
       ((await r3.json()) as { error: { message: string } }).error.message,
       /agni\.yaml: not found/,
     );
+    // `command` may come from an OCI image's config, but a host function has none to fall back on.
+    const r4 = await deploy({ 'agni.yaml': 'name: nocmd\nruntime: host\n' });
+    assert.equal(r4.status, 400);
+    assert.match(((await r4.json()) as { error: { message: string } }).error.message, /command/);
+    const ls = (await (await fetch(`${s.url}/v1/functions`)).json()) as { functions: { name: string }[] };
+    assert.ok(!ls.functions.some((f) => f.name === 'nocmd'), 'nothing was recorded');
   });
 
   test('invoke streams stdout, passes the environment and records every phase', async () => {
