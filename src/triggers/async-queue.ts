@@ -144,23 +144,29 @@ export class AsyncQueue implements AsyncSubmitter {
   }
 
   async wait(id: string, timeoutMs: number): Promise<InvocationRecord> {
-    const cur = await this.state(id);
-    if (!cur) throw new AgniError('invocation_not_found', `no async invocation ${id}`);
-    if (cur.state.settledAt !== null || timeoutMs <= 0) return cur.record;
-    return new Promise((resolve) => {
-      const set = this.waiters.get(id) ?? new Set<(r: InvocationRecord) => void>();
-      this.waiters.set(id, set);
-      const done = (r: InvocationRecord) => {
-        clearTimeout(t);
-        set.delete(done);
-        if (set.size === 0) this.waiters.delete(id);
-        resolve(r);
-      };
-      const t = setTimeout(async () => {
-        done((await this.o.store.getInvocation(id).catch(() => undefined)) ?? cur.record);
-      }, timeoutMs);
-      set.add(done);
+    // Listening before looking: a settle between the read and the subscription is not missed.
+    let wake: (r: InvocationRecord) => void = () => {};
+    const settled = new Promise<InvocationRecord>((resolve) => {
+      wake = resolve;
     });
+    const set = this.waiters.get(id) ?? new Set<(r: InvocationRecord) => void>();
+    this.waiters.set(id, set);
+    set.add(wake);
+    let t: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const cur = await this.state(id);
+      if (!cur) throw new AgniError('invocation_not_found', `no async invocation ${id}`);
+      if (cur.state.settledAt !== null || timeoutMs <= 0) return cur.record;
+      const timedOut = new Promise<undefined>((resolve) => {
+        t = setTimeout(() => resolve(undefined), timeoutMs);
+      });
+      const r = await Promise.race([settled, timedOut]);
+      return r ?? (await this.o.store.getInvocation(id).catch(() => undefined)) ?? cur.record;
+    } finally {
+      clearTimeout(t);
+      set.delete(wake);
+      if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
+    }
   }
 
   onSettled(listener: (rec: InvocationRecord) => void): () => void {
