@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { AgniError } from '../../core/errors.js';
 import { renderWaterfall, totalMs } from '../../core/phases.js';
@@ -7,25 +6,8 @@ import type { InvocationRecord } from '../../store/store.js';
 import { ApiClient, errorFromBody, readAll } from '../client.js';
 import { outcomeError } from '../outcome.js';
 import { ago, printJson, printTable } from '../output.js';
+import { readPayload } from '../payload.js';
 import { submitAsync } from './async.js';
-
-export async function readPayload(data: string | undefined): Promise<Buffer> {
-  if (data !== undefined) {
-    if (!data.startsWith('@')) return Buffer.from(data);
-    try {
-      return await readFile(data.slice(1));
-    } catch (e) {
-      throw new AgniError(
-        'bad_request',
-        `--data ${data}: cannot read ${data.slice(1)}: ${(e as NodeJS.ErrnoException).code ?? e}`,
-      );
-    }
-  }
-  if (process.stdin.isTTY) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 interface InvokeOptions {
   data?: string;

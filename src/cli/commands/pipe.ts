@@ -1,27 +1,8 @@
 /** `agni pipe A B C`: a UNIX pipe across sandboxes, streamed end to end through the server. */
-import { open } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { AgniError } from '../../core/errors.js';
 import { ApiClient, errorFromBody, readAll } from '../client.js';
 import { outcomeError } from '../outcome.js';
-
-/** The first stage's input, as a stream where it can be one: a large file or stdin is never read whole. */
-async function pipeInput(data: string | undefined): Promise<Buffer | Readable> {
-  if (data !== undefined) {
-    if (!data.startsWith('@')) return Buffer.from(data);
-    const file = data.slice(1);
-    try {
-      return (await open(file, 'r')).createReadStream();
-    } catch (e) {
-      throw new AgniError(
-        'bad_request',
-        `--data ${data}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`,
-      );
-    }
-  }
-  return process.stdin.isTTY ? Buffer.alloc(0) : process.stdin;
-}
+import { payloadSource } from '../payload.js';
 
 export function registerPipe(program: Command): void {
   program
@@ -49,7 +30,7 @@ Examples:
   agni pipe smiles-grep smiles-count --data @molecules.smi`,
     )
     .action(async (names: string[], o: { data?: string }) => {
-      const body = await pipeInput(o.data);
+      const body = await payloadSource(o.data);
       const query = names.map((n) => `f=${encodeURIComponent(n)}`).join('&');
       try {
         const res = await new ApiClient().request(
