@@ -5,7 +5,8 @@
  */
 import { AgniError } from '../core/errors.js';
 import type { DispatchJob, Placement } from '../dispatch/dispatcher.js';
-import { resolveUser } from '../image/oci/image-config.js';
+import { type ImageFiles, resolveProcess, resolveUser } from '../image/oci/image-config.js';
+import type { ImageRootfs } from '../image/oci/image-rootfs.js';
 import { readImageFile } from '../image/oci/passwd.js';
 import type { Backend, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
@@ -15,7 +16,8 @@ import type { SandboxRunner } from './runner.js';
 export const DEFAULT_MAX_BUFFERED_PAYLOAD = 16 * 1024 * 1024;
 const ABORTED: SandboxResult = { outcome: 'failed', exitCode: null, signal: 'SIGKILL' };
 
-export type RootfsResolver = (imageId: string) => Promise<string | undefined>;
+/** a directory (local rootfs image) or an OCI image's layers and config; `what` names the version in errors */
+export type RootfsResolver = (imageId: string, what: string) => Promise<string | ImageRootfs | undefined>;
 
 export interface AgentRunners {
   /** prewarmed sandboxes for cold-lifecycle functions; absent when the backend cannot prepare ahead */
@@ -24,13 +26,17 @@ export interface AgentRunners {
   warm?: SandboxRunner;
 }
 
-/** agni.yaml `user`, names resolved through the image's /etc/passwd and /etc/group (never root). */
-async function userOf(user: string, layers: string[]): Promise<{ uid: number; gid: number }> {
+async function imageFiles(layers: string[]): Promise<ImageFiles> {
   const [passwd, group] = await Promise.all([
     readImageFile(layers, 'etc/passwd'),
     readImageFile(layers, 'etc/group'),
   ]);
-  return resolveUser(user, { ...(passwd ? { passwd } : {}), ...(group ? { group } : {}) });
+  return { ...(passwd ? { passwd } : {}), ...(group ? { group } : {}) };
+}
+
+/** agni.yaml `user`, names resolved through the image's /etc/passwd and /etc/group (never root). */
+async function userOf(user: string, layers: string[]): Promise<{ uid: number; gid: number }> {
+  return resolveUser(user, await imageFiles(layers));
 }
 
 export class Agent {
@@ -51,28 +57,57 @@ export class Agent {
   async baseSpec(v: VersionRecord): Promise<SandboxSpec> {
     const m = v.manifest;
     const hostRuntime = v.imageId === 'host';
-    const rootfs = hostRuntime ? '' : await this.resolveRootfs(v.imageId);
-    if (rootfs === undefined) {
+    const what = `${v.function} v${v.version}`;
+    const image = hostRuntime ? '' : await this.resolveRootfs(v.imageId, what);
+    if (image === undefined) {
       throw new AgniError(
         'image_not_found',
-        `image ${m.runtime} (${v.imageId}) of ${v.function} v${v.version} is not on node ${this.placement.node}`,
+        `image ${m.runtime} (${v.imageId}) of ${what} is not on node ${this.placement.node}`,
         {
           hint: `import it again with \`agni image import ${m.runtime} ROOTFS\` and redeploy`,
         },
       );
     }
-    return {
+    const common = {
       id: `${v.function}-v${v.version}`,
-      rootfs,
       hostRuntime,
       codeDir: v.codeDir,
-      // Local images have no OCI config: agni.yaml's entrypoint + command is the whole argv.
-      args: [...(m.entrypoint ?? []), ...m.command],
-      env: { ...m.env, AGNI_FUNCTION: v.function, AGNI_FUNCTION_VERSION: String(v.version) },
-      cwd: m.workdir ?? '/fn',
-      ...(m.user === undefined ? {} : { user: await userOf(m.user, hostRuntime ? [] : [rootfs]) }),
       limits: m.limits,
       network: m.network,
+    };
+    const platformEnv = { AGNI_FUNCTION: v.function, AGNI_FUNCTION_VERSION: String(v.version) };
+    if (typeof image !== 'string') {
+      // An OCI image: its config says what to run, agni.yaml overrides it (docs/images.md).
+      const p = resolveProcess(
+        image.config,
+        {
+          ...(m.entrypoint ? { entrypoint: m.entrypoint } : {}),
+          ...(m.command.length > 0 ? { command: m.command } : {}),
+          env: m.env,
+          ...(m.workdir ? { workdir: m.workdir } : {}),
+          ...(m.user !== undefined ? { user: m.user } : {}),
+        },
+        await imageFiles(image.layers),
+        '/fn',
+      );
+      return {
+        ...common,
+        rootfs: '',
+        layers: image.layers,
+        args: p.args,
+        env: { ...p.env, ...platformEnv },
+        cwd: p.cwd,
+        user: { uid: p.uid, gid: p.gid },
+      };
+    }
+    return {
+      ...common,
+      rootfs: image,
+      // Local images have no OCI config: agni.yaml's entrypoint + command is the whole argv.
+      args: [...(m.entrypoint ?? []), ...m.command],
+      env: { ...m.env, ...platformEnv },
+      cwd: m.workdir ?? '/fn',
+      ...(m.user === undefined ? {} : { user: await userOf(m.user, hostRuntime ? [] : [image]) }),
     };
   }
 

@@ -122,11 +122,16 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerImageRegistryRoutes(app, d.oci);
   if (d.triggers) registerTriggerRoutes(app, d.triggers);
 
-  app.post('/v1/functions', { bodyLimit: MAX_UPLOAD }, async (req, reply) => {
-    const v = await d.deployer.deploy(requireTar(req));
-    reply.status(201);
-    return { name: v.function, version: v.version, runtime: v.manifest.runtime };
-  });
+  app.post<{ Querystring: { runtime?: string } }>(
+    '/v1/functions',
+    { bodyLimit: MAX_UPLOAD },
+    async (req, reply) => {
+      const runtime = req.query.runtime;
+      const v = await d.deployer.deploy(requireTar(req), runtime ? { runtime } : {});
+      reply.status(201);
+      return { name: v.function, version: v.version, runtime: v.manifest.runtime };
+    },
+  );
   app.get('/v1/functions', async () => ({ functions: await d.store.listFunctions() }));
   app.get<{ Params: { name: string } }>('/v1/functions/:name', async (req) => {
     const f = await d.store.getFunction(req.params.name);

@@ -10,9 +10,10 @@ import { extract } from 'tar';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { type Manifest, NAME_RE, parseManifest } from '../core/manifest.js';
-import { resolveArgs } from '../image/oci/image-config.js';
+import { type ImageConfig, resolveArgs } from '../image/oci/image-config.js';
 import type { Store, VersionRecord } from '../store/store.js';
 import { walkTree } from './fs-util.js';
+import type { OciRuntime } from './oci-runtime.js';
 
 /** told when a function's live version changes, so sandboxes kept for old versions are dropped */
 export type VersionChange = (fn: string, keep: number | undefined) => Promise<void>;
@@ -26,13 +27,16 @@ export class Deployer {
     private readonly home: string,
     private readonly onChange: VersionChange = async () => undefined,
     private readonly check: DeployCheck = async () => undefined,
+    /** registry images as `runtime:`; without it only host and local images deploy */
+    private readonly oci?: OciRuntime,
   ) {}
 
   private get root(): string {
     return join(this.home, 'functions');
   }
 
-  async deploy(upload: Readable): Promise<VersionRecord> {
+  /** `o.runtime` replaces agni.yaml's `runtime` (what `agni deploy --build` just built). */
+  async deploy(upload: Readable, o: { runtime?: string } = {}): Promise<VersionRecord> {
     const staging = join(this.root, '.staging', newId('dep'));
     await mkdir(staging, { recursive: true });
     try {
@@ -45,25 +49,12 @@ export class Deployer {
           hint: 'run `agni deploy DIR` on a directory that contains agni.yaml',
         });
       }
-      const manifest = parseManifest(text, 'agni.yaml');
+      const parsed = parseManifest(text, 'agni.yaml');
+      const manifest = o.runtime ? { ...parsed, runtime: o.runtime } : parsed;
       await this.check(manifest);
-      let imageId = 'host';
-      if (manifest.runtime !== 'host') {
-        const img = await this.store.getImage(manifest.runtime);
-        if (!img) {
-          throw new AgniError(
-            'image_not_found',
-            `agni.yaml: field \`runtime\`: no local image named ${manifest.runtime}`,
-            {
-              hint: `use runtime: host, or import a root filesystem first: agni image import ${manifest.runtime} ROOTFS.tar|DIR`,
-              details: { file: 'agni.yaml', field: 'runtime' },
-            },
-          );
-        }
-        imageId = img.id;
-      }
-      // Local images carry no OCI config, so agni.yaml must say what to run (names `command` if not).
-      resolveArgs(undefined, manifest);
+      const { imageId, config } = await this.resolveRuntime(manifest.runtime);
+      // Names `command` when neither agni.yaml nor the image's config says what to run.
+      resolveArgs(config, manifest);
       // The sandbox runs as nobody: everything must be readable, and executables executable.
       await walkTree(staging, async (p, isDir, mode) => {
         const want = isDir ? mode | 0o555 : mode | 0o444 | (mode & 0o100 ? 0o111 : 0);
@@ -89,6 +80,34 @@ export class Deployer {
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
+  }
+
+  private async resolveRuntime(runtime: string): Promise<{ imageId: string; config?: ImageConfig }> {
+    if (runtime === 'host') return { imageId: 'host' };
+    const img = NAME_RE.test(runtime) ? await this.store.getImage(runtime) : undefined;
+    if (img) return { imageId: img.id };
+    if (this.oci && !NAME_RE.test(runtime)) return this.oci.resolve(runtime);
+    if (this.oci) {
+      // A bare name is a local image or a Docker Hub one: when neither is there, say both.
+      try {
+        return await this.oci.resolve(runtime);
+      } catch (e) {
+        if (!(e instanceof AgniError)) throw e;
+        throw new AgniError(
+          'image_not_found',
+          `agni.yaml: field \`runtime\`: no local image named ${runtime}, and pulling it failed: ${e.message.replace(/^agni\.yaml: field `runtime` /, '')}`,
+          {
+            hint: `import a root filesystem with \`agni image import ${runtime} ROOTFS\`, or give a full registry reference (host/repository:tag)`,
+            details: { file: 'agni.yaml', field: 'runtime' },
+            cause: e,
+          },
+        );
+      }
+    }
+    throw new AgniError('image_not_found', `agni.yaml: field \`runtime\`: no local image named ${runtime}`, {
+      hint: `use runtime: host, or import a root filesystem first: agni image import ${runtime} ROOTFS.tar|DIR`,
+      details: { file: 'agni.yaml', field: 'runtime' },
+    });
   }
 
   async remove(name: string): Promise<VersionRecord[]> {

@@ -11,8 +11,12 @@ import { Agent } from '../agent/agent.js';
 import { PrewarmPool } from '../agent/prewarm-pool.js';
 import { WarmWorkers } from '../agent/warm-workers.js';
 import { buildApi } from '../api/server.js';
+import { NodeImageSource } from '../agent/image-source.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
 import { LocalImages } from '../image/local-images.js';
+import { ImageRootfsResolver } from '../image/oci/image-rootfs.js';
+import type { Platform } from '../image/oci/media-types.js';
+import { nodePlatforms } from '../image/oci/node-platforms.js';
 import { OciImages } from '../image/oci/pull-service.js';
 import type { Backend } from '../sandbox/backend.js';
 import { createBackend } from '../sandbox/select.js';
@@ -26,6 +30,7 @@ import { AsyncQueue } from '../triggers/async-queue.js';
 import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
 import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
+import { OciRuntime } from './oci-runtime.js';
 import { Deployer } from './deployer.js';
 import { Invoker } from './invoker.js';
 import { Pipeline } from './pipeline.js';
@@ -41,6 +46,8 @@ export interface EmbeddedOptions {
   token?: string;
   /** NATS for subject triggers (default $AGNI_NATS_URL, else nats://127.0.0.1:4222); connected only when needed */
   natsUrl?: string;
+  /** platforms this node runs, best first (default: nodePlatforms(), i.e. AGNI_PLATFORMS or host + emulated) */
+  platforms?: Platform[];
   maxPayloadBytes: number;
   logger?: Logger;
 }
@@ -70,6 +77,11 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   if (recovered || interrupted) logger.warn({ recovered, interrupted }, 'cleaned up after an unclean stop');
 
   const images = new LocalImages(store, o.home);
+  const oci = new OciImages(o.home, new SqlOciImageRepository(store.db), (msg) => logger.debug(msg));
+  const ociRootfs = new ImageRootfsResolver(o.home, oci.content);
+  const platforms = o.platforms ?? nodePlatforms();
+  const node = hostname();
+  const imageSource = new NodeImageSource(images, ociRootfs, platforms, node);
   // Prewarmed sandboxes: at most one per slot, and a quarter of the machine's memory in limits.
   const prewarm = backend.prepare
     ? new PrewarmPool(backend, {
@@ -84,8 +96,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   // A streamed payload (a pipe stage's input) is buffered for warm workers up to the payload limit.
   const agent = new Agent(
     backend,
-    (id) => images.resolveRootfs(id),
-    hostname(),
+    (id, what) => imageSource.resolve(id, what),
+    node,
     { prewarm, warm },
     o.maxPayloadBytes,
   );
@@ -128,6 +140,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       await triggers.reconcile(fn);
     },
     (m) => triggers.checkClaims(m),
+    new OciRuntime(oci, ociRootfs, platforms),
   );
   const api = buildApi({
     store,
@@ -138,7 +151,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     jobs,
     triggers,
     pipeline,
-    oci: new OciImages(o.home, new SqlOciImageRepository(store.db), (msg) => logger.debug(msg)),
+    oci,
     logger,
     token: o.token,
     maxPayloadBytes: o.maxPayloadBytes,

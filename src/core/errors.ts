@@ -19,6 +19,7 @@ export const ERROR_STATUS = {
   registry_error: 502,
   /** an image layer that is damaged or tries to escape its root (../, absolute, through a symlink) */
   layer_invalid: 422,
+  platform_unsupported: 422,
   sandbox_error: 500,
   backend_unavailable: 503,
   timeout: 504,

@@ -42,6 +42,34 @@ function variantOf(p: Platform): string | undefined {
   return p.architecture === 'arm64' ? 'v8' : undefined;
 }
 
+/** Whether an image built for `image` runs on a node of platform `node` (os, arch and variant agree). */
+export function platformRuns(image: Platform, node: Platform): boolean {
+  if (image.os !== node.os || image.architecture !== node.architecture) return false;
+  const v = variantOf(image);
+  return v === undefined || v === variantOf(node);
+}
+
+/** The first of `wants` (best first) the index offers; the error lists what it has and what was wanted. */
+export function selectManifestFor(manifests: Descriptor[], wants: Platform[], ref: string): Descriptor {
+  for (const want of wants) {
+    try {
+      return selectManifest(manifests, want, ref);
+    } catch (e) {
+      if (!(e instanceof AgniError)) throw e;
+    }
+  }
+  const has = manifests.filter((m) => m.platform).map((m) => formatPlatform(m.platform!));
+  const wanted = wants.map(formatPlatform).join(', ');
+  throw new AgniError(
+    'platform_unsupported',
+    `${ref}: no manifest for ${wanted}; the image runs on ${has.join(', ') || 'no declared platform'}`,
+    {
+      hint: 'run it on a node of one of those platforms, emulate one (qemu-user-static), or set an alias: agni image alias set CANONICAL --arch ARCH IMAGE',
+      details: { platforms: has, wanted: wants.map(formatPlatform) },
+    },
+  );
+}
+
 export function selectManifest(manifests: Descriptor[], want: Platform, ref: string): Descriptor {
   const candidates = manifests.filter(
     (m) => m.platform && m.platform.os === want.os && m.platform.architecture === want.architecture,

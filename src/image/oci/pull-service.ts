@@ -6,7 +6,8 @@ import { AgniError } from '../../core/errors.js';
 import type { OciImageRecord, OciImageRepository } from '../../store/oci-image-repo.js';
 import { CredentialStore, type Credentials } from './auth.js';
 import { ContentStore } from './content-store.js';
-import { formatPlatform, parsePlatform } from './platform.js';
+import type { Platform } from './media-types.js';
+import { formatPlatform, parsePlatform, platformRuns } from './platform.js';
 import { type PullEvent, pullImage } from './pull.js';
 import { type PushEvent, type PushResult, pushImage } from './push.js';
 import { apiHost, DOCKER_HUB, formatReference, type ImageReference, parseReference } from './reference.js';
@@ -56,6 +57,48 @@ export class OciImages {
     };
     await this.repo.put(record);
     return record;
+  }
+
+  /**
+   * The image `refText` for a node that runs `runsOn` (best first): the stored record when it
+   * fits one of them, else pulled (an index gives its best fit). Tags are not re-resolved when a
+   * fitting record exists: `agni image pull` updates one.
+   */
+  async ensure(
+    refText: string,
+    runsOn: Platform[],
+    o: { insecure?: boolean; onEvent?: (e: PullEvent) => void } = {},
+  ): Promise<OciImageRecord> {
+    const name = formatReference(parseReference(refText));
+    const have = await this.repo.get(name);
+    if (have && runsOn.some((p) => platformRuns(parsePlatform(have.platform), p))) {
+      if (await this.complete(have)) return have;
+    }
+    const ref = parseReference(refText);
+    const img = await pullImage(await this.client(ref, o.insecure ?? false), this.content, ref, {
+      runsOn,
+      onEvent: o.onEvent,
+    });
+    const record: OciImageRecord = {
+      name: img.reference,
+      manifestDigest: img.manifestDigest,
+      indexDigest: img.indexDigest,
+      configDigest: img.configDigest,
+      layers: img.layers,
+      platform: formatPlatform(img.platform),
+      sizeBytes: img.sizeBytes,
+      createdAt: Date.now(),
+    };
+    await this.repo.put(record);
+    return record;
+  }
+
+  /** every blob of the record is in the content store (a prune may have raced a removal) */
+  private async complete(r: OciImageRecord): Promise<boolean> {
+    for (const d of [r.manifestDigest, r.configDigest, ...r.layers.map((l) => l.digest)]) {
+      if (!(await this.content.has(d))) return false;
+    }
+    return true;
   }
 
   /** Pushes the stored image `name` (a reference it was pulled as) to `target`. */

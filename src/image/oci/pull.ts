@@ -5,7 +5,7 @@
 import { AgniError } from '../../core/errors.js';
 import { type ContentStore, mismatch, sha256Digest } from './content-store.js';
 import { type Descriptor, type ImageManifest, type Platform, parseManifest } from './media-types.js';
-import { formatPlatform, hostPlatform, selectManifest } from './platform.js';
+import { formatPlatform, hostPlatform, platformRuns, selectManifest, selectManifestFor } from './platform.js';
 import { formatReference, type ImageReference, manifestSelector } from './reference.js';
 import type { RegistryClient } from './registry-client.js';
 
@@ -66,16 +66,27 @@ export async function pullImage(
   client: RegistryClient,
   store: ContentStore,
   ref: ImageReference,
-  opts: { platform?: Platform; onEvent?: (e: PullEvent) => void } = {},
+  opts: {
+    platform?: Platform;
+    /**
+     * What the node runs, best first: an index gives the first it offers, and a single-platform
+     * image for none of them is refused before its layers are fetched. Overrides `platform`.
+     */
+    runsOn?: Platform[];
+    onEvent?: (e: PullEvent) => void;
+  } = {},
 ): Promise<PulledImage> {
-  const want = opts.platform ?? hostPlatform();
+  const wants = opts.runsOn ?? [opts.platform ?? hostPlatform()];
+  const want = wants[0]!;
   const name = formatReference(ref);
   let top = await fetchManifest(client, ref, manifestSelector(ref), store);
   let indexDigest: string | null = null;
   const toStore: (() => Promise<string>)[] = [top.store];
   if (top.parsed.kind === 'index') {
     indexDigest = top.digest;
-    const chosen = selectManifest(top.parsed.index.manifests, want, name);
+    const chosen = opts.runsOn
+      ? selectManifestFor(top.parsed.index.manifests, wants, name)
+      : selectManifest(top.parsed.index.manifests, want, name);
     top = await fetchManifest(client, ref, chosen.digest, store);
     if (top.parsed.kind !== 'manifest') {
       throw new AgniError('manifest_invalid', `${name}: the index entry ${chosen.digest} is itself an index`);
@@ -131,6 +142,16 @@ export async function pullImage(
     architecture: config.architecture ?? want.architecture,
     ...(config.variant ? { variant: config.variant } : {}),
   };
+  if (opts.runsOn && !wants.some((w) => platformRuns(platform, w))) {
+    throw new AgniError(
+      'platform_unsupported',
+      `${name} is a ${formatPlatform(platform)} image; this node runs ${wants.map(formatPlatform).join(', ')}`,
+      {
+        hint: 'push a multi-platform index, set an alias for this arch (agni image alias set CANONICAL --arch ARCH IMAGE), or emulate the arch with qemu-user-static',
+        details: { platforms: [formatPlatform(platform)], wanted: wants.map(formatPlatform) },
+      },
+    );
+  }
   emit({
     type: 'resolved',
     reference: name,

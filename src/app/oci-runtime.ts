@@ -1,0 +1,96 @@
+/**
+ * `runtime:` as an OCI image reference, at deploy: an alias for one of this node's arches replaces
+ * the canonical name (none: the name passes through), the image is pulled unless the content store
+ * has it for one of the node's platforms, and its layers are unpacked now, so a broken layer fails
+ * the deploy rather than the first invocation, and that invocation does not wait for the unpack.
+ */
+import { AgniError } from '../core/errors.js';
+import type { ImageConfig } from '../image/oci/image-config.js';
+import { type ImageRootfsResolver, ociImageId } from '../image/oci/image-rootfs.js';
+import type { Platform } from '../image/oci/media-types.js';
+import type { OciImages } from '../image/oci/pull-service.js';
+import { formatReference, parseReference } from '../image/oci/reference.js';
+
+/** the aliases of a canonical image name: `arch` is an OCI architecture, with an optional /variant */
+export type AliasLookup = (canonical: string) => Promise<{ arch: string; image: string }[]>;
+
+export interface ResolvedRuntime {
+  imageId: string;
+  /** the reference actually used (an alias's image, or the canonical name) */
+  image: string;
+  config: ImageConfig;
+}
+
+function archMatches(alias: string, p: Platform): boolean {
+  const [arch, variant] = alias.split('/');
+  if (arch !== p.architecture) return false;
+  return variant === undefined || variant === (p.variant ?? (p.architecture === 'arm64' ? 'v8' : undefined));
+}
+
+export class OciRuntime {
+  constructor(
+    private readonly oci: OciImages,
+    private readonly rootfs: ImageRootfsResolver,
+    private readonly platforms: Platform[],
+    private readonly aliases: AliasLookup = async () => [],
+  ) {}
+
+  async resolve(runtime: string): Promise<ResolvedRuntime> {
+    let canonical: string;
+    try {
+      canonical = formatReference(parseReference(runtime));
+    } catch (e) {
+      throw new AgniError(
+        'manifest_invalid',
+        `agni.yaml: field \`runtime\`: "${runtime}" is not host, a local image or an image reference`,
+        {
+          hint: 'use runtime: host, a name from `agni image ls`, or a registry reference such as ghcr.io/org/image:tag',
+          details: { file: 'agni.yaml', field: 'runtime' },
+          cause: e,
+        },
+      );
+    }
+    const aliases = await this.aliases(canonical);
+    const first = this.platforms[0];
+    const preferred = first ? aliases.find((a) => archMatches(a.arch, first)) : undefined;
+    if (preferred) return this.load(preferred.image);
+    try {
+      return await this.load(canonical);
+    } catch (e) {
+      if (!(e instanceof AgniError) || e.code !== 'platform_unsupported') throw e;
+      // The canonical image fits none of the node's platforms: an alias for an emulated one may.
+      for (const p of this.platforms.slice(1)) {
+        const a = aliases.find((x) => archMatches(x.arch, p));
+        if (a) return this.load(a.image);
+      }
+      const can = [
+        ...((e.details?.platforms as string[] | undefined) ?? []),
+        ...aliases.map((a) => `linux/${a.arch}`),
+      ];
+      throw new AgniError(
+        e.code,
+        `${e.message}${aliases.length ? `; aliases exist for ${aliases.map((a) => a.arch).join(', ')}` : ''}`,
+        {
+          ...(e.hint ? { hint: e.hint } : {}),
+          details: { ...(e.details ?? {}), platforms: [...new Set(can)] },
+          cause: e,
+        },
+      );
+    }
+  }
+
+  private async load(image: string): Promise<ResolvedRuntime> {
+    try {
+      const rec = await this.oci.ensure(image, this.platforms);
+      const root = await this.rootfs.resolve(rec.manifestDigest);
+      return { imageId: ociImageId(rec.manifestDigest), image, config: root.config };
+    } catch (e) {
+      if (!(e instanceof AgniError)) throw e;
+      throw new AgniError(e.code, `agni.yaml: field \`runtime\` (${image}): ${e.message}`, {
+        ...(e.hint ? { hint: e.hint } : {}),
+        details: { ...(e.details ?? {}), file: 'agni.yaml', field: 'runtime' },
+        cause: e,
+      });
+    }
+  }
+}
