@@ -43,13 +43,18 @@ async function pushBusybox(ref: string, config: Record<string, unknown>, arch = 
   return digest;
 }
 
-async function deploy(files: Record<string, string>, query = ''): Promise<{ status: number; body: any }> {
+interface Reply {
+  runtime?: string;
+  error: { code: string; message: string };
+}
+
+async function deploy(files: Record<string, string>, query = ''): Promise<{ status: number; body: Reply }> {
   const r = await fetch(`${srv.url}/v1/functions${query}`, {
     method: 'POST',
     headers: { 'content-type': 'application/gzip' },
     body: new Uint8Array(await tarOf(fnDir(files))),
   });
-  return { status: r.status, body: await r.json() };
+  return { status: r.status, body: (await r.json()) as Reply };
 }
 
 async function invoke(
