@@ -77,6 +77,16 @@ export class Agent {
     };
     const platformEnv = { AGNI_FUNCTION: v.function, AGNI_FUNCTION_VERSION: String(v.version) };
     if (typeof image !== 'string') {
+      if (!this.backend.isolated) {
+        // The process backend has no root of its own: the image's programs would be the host's.
+        throw new AgniError(
+          'backend_unavailable',
+          `${what} runs on a registry image, which needs the runc backend`,
+          {
+            hint: 'start the server with `agni up --backend runc` (as root, with runc installed)',
+          },
+        );
+      }
       // An OCI image: its config says what to run, agni.yaml overrides it (docs/images.md).
       const p = resolveProcess(
         image.config,

@@ -11,11 +11,13 @@ import { AgniError, isAgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
 import type { LocalImages } from '../image/local-images.js';
 import type { OciImages } from '../image/oci/pull-service.js';
+import type { ImageAliasRepository } from '../store/image-alias-repo.js';
 import type { Store } from '../store/store.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { registerAsyncRoutes } from './async-routes.js';
+import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
@@ -41,6 +43,8 @@ export interface ApiDeps {
   maxPayloadBytes: number;
   /** images from OCI registries: pull, push, login */
   oci?: OciImages;
+  /** per-arch image aliases; /v1/image-aliases exists only when set */
+  aliases?: ImageAliasRepository;
 }
 
 const TAR_TYPES = ['application/x-tar', 'application/gzip'];
@@ -120,6 +124,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerJobRoutes(app, d);
   registerPipeRoutes(app, d);
   registerImageRegistryRoutes(app, d.oci);
+  if (d.aliases) registerImageAliasRoutes(app, d.aliases);
   if (d.triggers) registerTriggerRoutes(app, d.triggers);
 
   app.post<{ Querystring: { runtime?: string } }>(

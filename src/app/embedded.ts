@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
+import { NodeImageSource } from '../agent/image-source.js';
 import { PrewarmPool } from '../agent/prewarm-pool.js';
 import { WarmWorkers } from '../agent/warm-workers.js';
 import { buildApi } from '../api/server.js';
-import { NodeImageSource } from '../agent/image-source.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
 import { LocalImages } from '../image/local-images.js';
 import { ImageRootfsResolver } from '../image/oci/image-rootfs.js';
@@ -21,6 +21,7 @@ import { OciImages } from '../image/oci/pull-service.js';
 import type { Backend } from '../sandbox/backend.js';
 import { createBackend } from '../sandbox/select.js';
 import { SqlAsyncRepo } from '../store/async-sql.js';
+import { SqlImageAliasRepository } from '../store/image-alias-repo.js';
 import { SqlJobRepository } from '../store/job-repo.js';
 import { SqlOciImageRepository } from '../store/oci-image-repo.js';
 import { openSqliteStore } from '../store/sqlite.js';
@@ -30,9 +31,9 @@ import { AsyncQueue } from '../triggers/async-queue.js';
 import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
 import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
-import { OciRuntime } from './oci-runtime.js';
 import { Deployer } from './deployer.js';
 import { Invoker } from './invoker.js';
+import { OciRuntime } from './oci-runtime.js';
 import { Pipeline } from './pipeline.js';
 
 export interface EmbeddedOptions {
@@ -132,6 +133,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     logger,
     natsUrl: o.natsUrl || process.env.AGNI_NATS_URL || DEFAULT_NATS_URL,
   });
+  const aliases = new SqlImageAliasRepository(store.db);
   const deployer = new Deployer(
     store,
     o.home,
@@ -140,7 +142,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       await triggers.reconcile(fn);
     },
     (m) => triggers.checkClaims(m),
-    new OciRuntime(oci, ociRootfs, platforms),
+    new OciRuntime(oci, ociRootfs, platforms, (canonical) => aliases.forCanonical(canonical)),
   );
   const api = buildApi({
     store,
@@ -151,6 +153,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     jobs,
     triggers,
     pipeline,
+    aliases,
     oci,
     logger,
     token: o.token,

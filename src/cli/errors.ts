@@ -20,6 +20,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   conflict: 65,
   registry_error: 76,
   layer_invalid: 65,
+  platform_unsupported: 65,
 };
 
 export function exitCodeFor(e: AgniError): number {

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { registerAsync } from './commands/async.js';
 import { registerBench } from './commands/bench.js';
 import { registerFunctions } from './commands/functions.js';
+import { registerImageAlias } from './commands/image-alias.js';
 import { registerImageRegistry } from './commands/image-registry.js';
 import { registerImages } from './commands/images.js';
 import { registerInvoke } from './commands/invoke.js';
@@ -44,6 +45,7 @@ registerAsync(program);
 registerTriggers(program);
 registerImages(program);
 registerImageRegistry(program);
+registerImageAlias(program);
 registerBench(program);
 
 try {

@@ -2,7 +2,7 @@
 import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
 
-export interface Database extends AsyncTable, JobTables, TriggerTable, OciImageTable {
+export interface Database extends AsyncTable, JobTables, TriggerTable, OciImageTable, ImageAliasTable {
   functions: { name: string; latest_version: number; created_at: number; updated_at: number };
   versions: {
     function: string;
@@ -134,6 +134,19 @@ export interface OciImageTable {
     layers: string;
     platform: string;
     size_bytes: number;
+    created_at: number;
+  };
+}
+
+/** per-architecture stand-ins for single-arch images (src/store/image-alias-repo.ts) */
+export interface ImageAliasTable {
+  image_aliases: {
+    /** the name functions use, normalised: registry/repository[:tag][@digest] */
+    canonical: string;
+    /** OCI architecture, with an optional /variant: amd64, arm64, arm/v7 */
+    arch: string;
+    /** the image run instead on nodes of that arch, normalised like canonical */
+    image: string;
     created_at: number;
   };
 }
@@ -313,6 +326,18 @@ export const migrations: Record<string, Migration> = {
         .addColumn('platform', 'text', (c) => c.notNull())
         .addColumn('size_bytes', 'bigint', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
+  '0006_image_aliases': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('image_aliases')
+        .addColumn('canonical', 'text', (c) => c.notNull())
+        .addColumn('arch', 'text', (c) => c.notNull())
+        .addColumn('image', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('image_aliases_pk', ['canonical', 'arch'])
         .execute();
     },
   },

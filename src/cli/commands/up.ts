@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { AgniError } from '../../core/errors.js';
+import { formatPlatform } from '../../image/oci/platform.js';
 
 function intOption(flag: string, raw: string, min: number): number {
   const n = Number(raw);
@@ -26,9 +27,13 @@ export function registerUp(program: Command): void {
       '--nats <url>',
       'NATS server for subject triggers (default $AGNI_NATS_URL or nats://127.0.0.1:4222)',
     )
+    .option(
+      '--platforms <list>',
+      'platforms this node runs, best first (default $AGNI_PLATFORMS, else the host + qemu-emulated ones)',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0',
+      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation',
     )
     .action(
       async (o: {
@@ -39,6 +44,7 @@ export function registerUp(program: Command): void {
         slots?: string;
         queue: string;
         nats?: string;
+        platforms?: string;
       }) => {
         if (!['auto', 'runc', 'process'].includes(o.backend)) {
           throw new AgniError(
@@ -48,6 +54,8 @@ export function registerUp(program: Command): void {
         }
         // Loaded lazily: client verbs (invoke, ls, ...) should not pay for loading the engine.
         const { startEmbedded } = await import('../../app/embedded.js');
+        const { nodePlatforms, parsePlatformList } = await import('../../image/oci/node-platforms.js');
+        const platforms = o.platforms ? parsePlatformList(o.platforms, '--platforms') : nodePlatforms();
         const server = await startEmbedded({
           home: o.home ?? agniHome(),
           host: o.host,
@@ -57,6 +65,7 @@ export function registerUp(program: Command): void {
           maxQueue: intOption('--queue', o.queue, 0),
           token: process.env.AGNI_TOKEN || undefined,
           natsUrl: o.nats,
+          platforms,
           maxPayloadBytes: maxPayloadBytes(),
         });
         const b = server.backend;
@@ -66,6 +75,7 @@ export function registerUp(program: Command): void {
             ? `agni up: backend ${b.name} (isolated sandboxes)\n`
             : `agni up: backend ${b.name}: NO ISOLATION, functions run as plain host processes (development only)\n`,
         );
+        process.stdout.write(`agni up: platforms ${platforms.map(formatPlatform).join(', ')}\n`);
         await new Promise<void>((resolve) => {
           const stop = (sig: string) => {
             process.stdout.write(`agni up: ${sig}, shutting down\n`);
