@@ -14,6 +14,7 @@ import { create } from 'tar';
 import type { ContentStore } from '../../src/image/oci/content-store.js';
 import { MT } from '../../src/image/oci/media-types.js';
 import { makeBusyboxRootfs } from './busybox-rootfs.js';
+import type { RegistryTokenAuth } from './token-server.js';
 
 export interface TestRegistry {
   /** host:port */
@@ -32,7 +33,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRegistry(auth?: { username: string; password: string }): Promise<TestRegistry> {
+export interface StartRegistryOptions {
+  /** bearer-token auth against a token server (test/helpers/token-server.ts); not with htpasswd */
+  token?: RegistryTokenAuth;
+}
+
+export async function startRegistry(
+  auth?: { username: string; password: string },
+  opts: StartRegistryOptions = {},
+): Promise<TestRegistry> {
   const dir = mkdtempSync(join(tmpdir(), 'agni-registry-'));
   const port = await freePort();
   let authCfg = '';
@@ -40,6 +49,9 @@ export async function startRegistry(auth?: { username: string; password: string 
     const line = execFileSync('htpasswd', ['-Bbn', auth.username, auth.password], { encoding: 'utf8' });
     writeFileSync(join(dir, 'htpasswd'), `${line.trim()}\n`);
     authCfg = `auth:\n  htpasswd:\n    realm: agni-test\n    path: ${join(dir, 'htpasswd')}\n`;
+  } else if (opts.token) {
+    const t = opts.token;
+    authCfg = `auth:\n  token:\n    realm: ${t.realm}\n    service: ${t.service}\n    issuer: ${t.issuer}\n    rootcertbundle: ${t.rootCertBundle}\n`;
   }
   const cfg = join(dir, 'config.yml');
   writeFileSync(

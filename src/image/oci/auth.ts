@@ -38,6 +38,44 @@ export function parseChallenge(header: string | null | undefined): Challenge | u
   return { scheme, params };
 }
 
+/** `repository:tools/fn:pull,push` → its parts; a repository name never holds the last colon. */
+export function parseScope(scope: string): { type: string; name: string; actions: string[] } | undefined {
+  const first = scope.indexOf(':');
+  const last = scope.lastIndexOf(':');
+  if (first <= 0 || last === first) return undefined;
+  return {
+    type: scope.slice(0, first),
+    name: scope.slice(first + 1, last),
+    actions: scope
+      .slice(last + 1)
+      .split(',')
+      .filter(Boolean),
+  };
+}
+
+/**
+ * The actions of `scope` (what the registry asked for) that the bearer `token` does not grant, read
+ * from its JWT `access` claim without verifying it (only the registry can; this is for the message).
+ * A token that is not a readable JWT (some registries' are opaque) grants nothing we can see.
+ */
+export function missingActions(scope: string, token: string | undefined): string[] {
+  const want = parseScope(scope);
+  if (!want) return [];
+  let granted: string[] = [];
+  try {
+    const claims = JSON.parse(Buffer.from(token?.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+      access?: { type?: string; name?: string; actions?: string[] }[];
+    };
+    granted = (claims.access ?? [])
+      .filter((a) => a.type === want.type && a.name === want.name)
+      .flatMap((a) => a.actions ?? []);
+  } catch {
+    // opaque token
+  }
+  if (granted.includes('*')) return [];
+  return want.actions.filter((a) => !granted.includes(a));
+}
+
 export function decodeAuth(auth: string): Credentials | undefined {
   const s = Buffer.from(auth, 'base64').toString('utf8');
   const i = s.indexOf(':');

@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { AgniError } from '../../core/errors.js';
-import { type Challenge, type Credentials, parseChallenge } from './auth.js';
+import { type Challenge, type Credentials, missingActions, parseChallenge, parseScope } from './auth.js';
 import type { BlobSource } from './content-store.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { isLoopbackHost } from './reference.js';
@@ -34,12 +34,26 @@ interface RegistryErrorBody {
   errors?: { code?: string; message?: string; detail?: unknown }[];
 }
 
+interface BearerToken {
+  value: string;
+  /** ms since the epoch after which it is fetched again before use */
+  refreshAt: number;
+}
+
+/** The token lifetime the distribution spec assumes when the token service names none (seconds). */
+const DEFAULT_TOKEN_SECONDS = 60;
+
 export class RegistryClient {
   readonly base: string;
   readonly registry: string;
   private readonly creds: Credentials | undefined;
   private readonly chunkSize: number | undefined;
-  private readonly tokens = new Map<string, string>();
+  /** one bearer token per scope, reused by every request of that scope until it nears expiry */
+  private readonly tokens = new Map<string, BearerToken>();
+  /** token fetches under way, so concurrent requests of one scope share one */
+  private readonly fetching = new Map<string, Promise<void>>();
+  /** realm and service of the registry's last Bearer challenge, to renew tokens before they expire */
+  private bearer: Record<string, string> | undefined;
   private basic = false;
 
   constructor(o: RegistryClientOptions) {
@@ -161,21 +175,25 @@ export class RegistryClient {
     return new URL(loc, this.base).toString();
   }
 
-  private authHeader(scope: string): Record<string, string> {
-    const token = this.tokens.get(scope);
+  private authHeader(token: string | undefined): Record<string, string> {
     if (token) return { authorization: `Bearer ${token}` };
     if (this.basic && this.creds) return { authorization: basicHeader(this.creds) };
     return {};
   }
 
-  private async send(method: string, path: string, o: RequestOpts): Promise<Response> {
+  private async send(
+    method: string,
+    path: string,
+    o: RequestOpts,
+    token = this.tokens.get(o.scope)?.value,
+  ): Promise<Response> {
     const url = path.startsWith('http') ? path : this.base + path;
     const body =
       o.body === undefined ? undefined : Buffer.isBuffer(o.body) ? o.body : Readable.toWeb(o.body());
     try {
       return await fetch(url, {
         method,
-        headers: { ...o.headers, ...this.authHeader(o.scope) },
+        headers: { ...o.headers, ...this.authHeader(token) },
         body: body as BodyInit | undefined,
         ...(body && !Buffer.isBuffer(body) ? { duplex: 'half' } : {}),
       } as RequestInit);
@@ -190,28 +208,96 @@ export class RegistryClient {
   }
 
   private async request(method: string, path: string, o: RequestOpts): Promise<Response> {
-    let res = await this.send(method, path, o);
+    const held = this.tokens.get(o.scope);
+    if (held && this.bearer && Date.now() >= held.refreshAt) await this.fetchToken(o.scope, this.bearer);
+    const sent = this.tokens.get(o.scope)?.value;
+    let res = await this.send(method, path, o, sent);
     if (res.status === 401) {
       const ch = parseChallenge(res.headers.get('www-authenticate'));
       await res.body?.cancel();
-      if (ch && (await this.authenticate(ch, o.scope))) res = await this.send(method, path, o);
+      if (ch && (await this.authenticate(ch, o.scope, sent, o.what))) res = await this.send(method, path, o);
+      if (res.status === 401) this.checkBearerRefusal(res, o.scope, o.what);
     }
     if (res.ok || o.expect?.includes(res.status)) return res;
     throw await this.failure(res, o.what);
   }
 
-  /** Answers a challenge; returns whether retrying can help. */
-  private async authenticate(ch: Challenge, scope: string): Promise<boolean> {
+  /**
+   * Answers a challenge; returns whether retrying can help. A token the registry refused as
+   * invalid or expired is fetched again (once: `request` retries once); one refused for its
+   * scope is not, since the token service would grant the same again.
+   */
+  private async authenticate(
+    ch: Challenge,
+    scope: string,
+    sent: string | undefined,
+    what: string,
+  ): Promise<boolean> {
     if (ch.scheme === 'basic') {
       if (!this.creds || this.basic) return false;
       this.basic = true;
       return true;
     }
-    const realm = ch.params.realm;
-    if (!realm || this.tokens.has(scope)) return false;
-    const u = new URL(realm);
-    if (ch.params.service) u.searchParams.set('service', ch.params.service);
-    const wanted = scope || ch.params.scope;
+    if (!ch.params.realm) return false;
+    this.bearer = { realm: ch.params.realm, ...(ch.params.service ? { service: ch.params.service } : {}) };
+    if (sent && ch.params.error === 'insufficient_scope') throw this.scopeDenied(ch, scope, sent, what);
+    // Another request of this scope may have renewed the token meanwhile: then just retry with it.
+    if (sent && this.tokens.get(scope)?.value !== sent) return true;
+    await this.fetchToken(scope, { ...this.bearer, ...(ch.params.scope ? { scope: ch.params.scope } : {}) });
+    return true;
+  }
+
+  /** A 401 after a fresh token: say whether the token lacked the scope or was refused outright. */
+  private checkBearerRefusal(res: Response, scope: string, what: string): void {
+    const ch = parseChallenge(res.headers.get('www-authenticate'));
+    const token = this.tokens.get(scope)?.value;
+    if (ch?.scheme !== 'bearer' || !token) return;
+    if (ch.params.error === 'insufficient_scope') {
+      void res.body?.cancel();
+      throw this.scopeDenied(ch, scope, token, what);
+    }
+    if (ch.params.error === 'invalid_token') {
+      void res.body?.cancel();
+      const from = ch.params.realm ? ` from ${new URL(ch.params.realm).origin}` : '';
+      throw new AgniError('unauthorized', `${what}: ${this.registry} refused the token${from} as invalid`, {
+        hint: 'the registry does not trust its token service (a key it does not know, or clocks that disagree)',
+        details: { registry: this.registry, status: 401 },
+      });
+    }
+  }
+
+  private scopeDenied(ch: Challenge, scope: string, token: string, what: string): AgniError {
+    const needed = ch.params.scope ?? scope;
+    const parsed = parseScope(needed);
+    const missing = missingActions(needed, token);
+    const actions = (missing.length ? missing : (parsed?.actions ?? [])).join(', ') || 'access';
+    const repo = parsed?.name ?? 'this repository';
+    const who = this.creds ? `user "${this.creds.username}"` : 'anonymous access';
+    return new AgniError(
+      'unauthorized',
+      `${what}: ${who} may not ${actions} ${repo} on ${this.registry} (the registry's token service did not grant it)`,
+      {
+        hint: this.creds
+          ? `ask for ${actions} access to ${repo}, or log in as a user who has it: agni login ${this.registry}`
+          : `agni login ${this.registry} as a user with ${actions} access to ${repo}`,
+        details: { registry: this.registry, repository: repo, missing: actions, status: 401 },
+      },
+    );
+  }
+
+  private fetchToken(scope: string, params: Record<string, string>): Promise<void> {
+    let p = this.fetching.get(scope);
+    if (!p) {
+      p = this.getToken(scope, params).finally(() => this.fetching.delete(scope));
+      this.fetching.set(scope, p);
+    }
+    return p;
+  }
+
+  private async getToken(scope: string, params: Record<string, string>): Promise<void> {
+    const u = new URL(params.realm!);
+    if (params.service) u.searchParams.set('service', params.service);
+    const wanted = scope || params.scope;
     if (wanted) u.searchParams.set('scope', wanted);
     let res: Response;
     try {
@@ -221,12 +307,17 @@ export class RegistryClient {
         cause: e,
       });
     }
-    if (!res.ok) throw await this.failure(res, `token for ${this.registry}`);
-    const j = (await res.json()) as { token?: string; access_token?: string };
+    if (!res.ok) throw await this.failure(res, `token for ${this.registry} from ${u.origin}`);
+    const j = (await res.json()) as { token?: string; access_token?: string; expires_in?: number };
     const token = j.token ?? j.access_token;
     if (!token) throw new AgniError('registry_error', `token service ${u.origin} answered without a token`);
-    this.tokens.set(scope, token);
-    return true;
+    const lifetimeMs =
+      (typeof j.expires_in === 'number' && j.expires_in > 0 ? j.expires_in : DEFAULT_TOKEN_SECONDS) * 1000;
+    // Renew a little early so a request never starts with a token about to lapse.
+    this.tokens.set(scope, {
+      value: token,
+      refreshAt: Date.now() + lifetimeMs - Math.min(5000, lifetimeMs / 10),
+    });
   }
 
   private async failure(res: Response, what: string): Promise<AgniError> {
