@@ -9,6 +9,7 @@ import { parsePlatform } from '../image/oci/platform.js';
 import type { OciImages } from '../image/oci/pull-service.js';
 import { parseReference } from '../image/oci/reference.js';
 import { jsonBody } from './json-body.js';
+import { ProgressThrottle } from './progress-throttle.js';
 
 const PullBody = z.object({
   ref: z.string().min(1),
@@ -35,12 +36,9 @@ async function ndjson(
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-  let last = 0;
+  const throttle = new ProgressThrottle();
   const emit = (e: object & { type?: string }) => {
-    // Byte counts come per chunk; a few a second are enough for a progress bar.
-    const now = Date.now();
-    if (e.type === 'blob' && now - last < 100) return;
-    last = now;
+    if (e.type === 'blob' && !throttle.pass(e)) return;
     res.write(`${JSON.stringify(e)}\n`);
   };
   try {
@@ -58,13 +56,7 @@ export function registerImageRegistryRoutes(app: FastifyInstance, oci: OciImages
     if (!oci) throw new AgniError('backend_unavailable', 'this server has no registry support');
     return oci;
   };
-  app.get('/v1/oci/images', async () => ({ images: await need().repo.list() }));
-
-  app.delete<{ Params: { name: string } }>('/v1/oci/images/:name', async (req) => ({
-    removed: req.params.name,
-    freedBytes: await need().remove(req.params.name),
-  }));
-
+  // Listing, inspecting and removing images: image-insight-routes.ts.
   app.post('/v1/oci/pull', async (req, reply) => {
     const o = need();
     const b = jsonBody(req.body, PullBody);

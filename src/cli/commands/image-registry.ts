@@ -6,7 +6,7 @@ import { AgniError, ERROR_STATUS, type ErrorCode } from '../../core/errors.js';
 import { formatBytes } from '../../core/units.js';
 import type { OciImageRecord } from '../../store/oci-image-repo.js';
 import { ApiClient, errorFromBody, readAll } from '../client.js';
-import { ago, printJson, printTable } from '../output.js';
+import { printJson } from '../output.js';
 
 type Event = { type: string; [k: string]: unknown };
 
@@ -15,12 +15,15 @@ async function streamed<T>(path: string, body: object, json: boolean): Promise<T
   const client = new ApiClient();
   const res = await client.request('POST', path, Buffer.from(JSON.stringify(body)), 'application/json');
   if (res.status >= 300) throw errorFromBody(res.status, await readAll(res.body));
-  const tty = process.stderr.isTTY && !json;
+  // Bars draw on stderr, but only when a person watches: not for --json, nor when stdout is piped.
+  const tty = process.stderr.isTTY && process.stdout.isTTY && !json;
   const multi = tty
     ? new cliProgress.MultiBar(
         {
           format: ' {name} [{bar}] {percentage}% {done}/{size} {speed}',
           hideCursor: true,
+          // name, sizes and speed must fit 80 columns, or the terminal cuts the speed off
+          barsize: 24,
           clearOnComplete: false,
           stream: process.stderr,
         },
@@ -64,6 +67,7 @@ async function streamed<T>(path: string, body: object, json: boolean): Promise<T
         multi.log(
           `${String(e.reference)}: ${String(e.platform)}, ${String(e.layers)} layer(s), ${formatBytes(Number(e.totalBytes))}\n`,
         );
+        multi.update(); // a log line shows at the next redraw, which a quick pull may never have
       }
     }
   } finally {
@@ -71,6 +75,29 @@ async function streamed<T>(path: string, body: object, json: boolean): Promise<T
   }
   if (result === undefined) throw new AgniError('internal', 'the server ended the stream without a result');
   return result;
+}
+
+export interface PushOutcome {
+  reference: string;
+  digest: string;
+  blobsPushed: number;
+  blobsSkipped: number;
+  bytesPushed: number;
+}
+
+/** Pushes a stored image (pulled or built) through the server; progress on a TTY unless `json`. */
+export function pushStored(
+  name: string,
+  ref: string,
+  o: { insecure?: boolean; json?: boolean },
+): Promise<PushOutcome> {
+  return streamed<PushOutcome>('/v1/oci/push', { name, ref, insecure: o.insecure }, !!o.json);
+}
+
+export function printPushed(r: PushOutcome): void {
+  process.stdout.write(
+    `pushed ${r.reference} (${r.digest}): ${r.blobsPushed} blob(s), ${formatBytes(r.bytesPushed)}; ${r.blobsSkipped} already there\n`,
+  );
 }
 
 async function readStdin(): Promise<string> {
@@ -114,7 +141,7 @@ export function registerImageRegistry(program: Command): void {
 
   image
     .command('push')
-    .argument('<name>', 'a pulled image (as `agni image oci-ls` shows it)')
+    .argument('<name>', 'a pulled or built image (as `agni image ls` shows it)')
     .argument('<ref>', 'where to push it, e.g. 127.0.0.1:5000/team/fn:v1')
     .description('push a stored image to an OCI registry (blobs it has are skipped)')
     .option('--insecure', 'talk plain http to a non-loopback registry')
@@ -124,37 +151,9 @@ export function registerImageRegistry(program: Command): void {
       '\nExamples:\n  agni image push docker.io/library/busybox:latest 127.0.0.1:5000/mirror/busybox:1',
     )
     .action(async (name: string, ref: string, o: { insecure?: boolean; json?: boolean }) => {
-      const r = await streamed<{
-        reference: string;
-        digest: string;
-        blobsPushed: number;
-        blobsSkipped: number;
-        bytesPushed: number;
-      }>('/v1/oci/push', { name, ref, insecure: o.insecure }, !!o.json);
+      const r = await pushStored(name, ref, o);
       if (o.json) printJson(r);
-      else
-        process.stdout.write(
-          `pushed ${r.reference} (${r.digest}): ${r.blobsPushed} blob(s), ${formatBytes(r.bytesPushed)}; ${r.blobsSkipped} already there\n`,
-        );
-    });
-
-  image
-    .command('oci-ls')
-    .description('list images pulled from registries')
-    .option('--json', 'print as JSON')
-    .action(async (o: { json?: boolean }) => {
-      const { images } = await new ApiClient().json<{ images: OciImageRecord[] }>('GET', '/v1/oci/images');
-      if (o.json) return printJson(images);
-      printTable(
-        ['NAME', 'DIGEST', 'PLATFORM', 'SIZE', 'PULLED'],
-        images.map((i) => [
-          i.name,
-          i.manifestDigest.slice(0, 19),
-          i.platform,
-          formatBytes(i.sizeBytes),
-          ago(i.createdAt),
-        ]),
-      );
+      else printPushed(r);
     });
 
   program

@@ -2,6 +2,7 @@
  * What a sandbox on an OCI image needs from the content store: the image's layers unpacked (each
  * once, shared by every image and sandbox), top first for the overlay, plus its config and platform.
  */
+import { stat } from 'node:fs/promises';
 import { AgniError } from '../../core/errors.js';
 import type { ContentStore } from './content-store.js';
 import { type ImageConfig, parseImageConfig } from './image-config.js';
@@ -27,6 +28,18 @@ export function manifestDigestOf(imageId: string): string | undefined {
   return imageId.startsWith(OCI_ID_PREFIX) ? imageId.slice(OCI_ID_PREFIX.length) : undefined;
 }
 
+async function allExist(dirs: string[]): Promise<boolean> {
+  const found = await Promise.all(
+    dirs.map((d) =>
+      stat(d).then(
+        (st) => st.isDirectory(),
+        () => false,
+      ),
+    ),
+  );
+  return found.every(Boolean);
+}
+
 export class ImageRootfsResolver {
   /** layers never change under a digest, so a resolved image is kept for the process's life */
   private readonly resolved = new Map<string, Promise<ImageRootfs>>();
@@ -36,9 +49,13 @@ export class ImageRootfsResolver {
     private readonly content: ContentStore,
   ) {}
 
-  resolve(manifestDigest: string): Promise<ImageRootfs> {
+  async resolve(manifestDigest: string): Promise<ImageRootfs> {
     const have = this.resolved.get(manifestDigest);
-    if (have) return have;
+    // `agni image rm|prune` may have removed unpacked layers since: then unpack them again.
+    if (have && (await allExist((await have).layers))) return have;
+    if (have && this.resolved.get(manifestDigest) === have) this.resolved.delete(manifestDigest);
+    const again = this.resolved.get(manifestDigest);
+    if (again) return again;
     const p = this.load(manifestDigest);
     this.resolved.set(manifestDigest, p);
     // A failure (e.g. a pruned blob) is not cached: the next call tries again.
