@@ -7,11 +7,14 @@ import { create } from 'tar';
 import { AgniError } from '../../core/errors.js';
 import { formatBytes } from '../../core/units.js';
 import type { ImageRecord } from '../../store/store.js';
+import { refuseImageArchive } from '../archive-detect.js';
 import { ApiClient } from '../client.js';
-import { ago, printJson, printTable } from '../output.js';
+import { printJson } from '../output.js';
 
 export function registerImages(program: Command): void {
-  const image = program.command('image').description('manage local images (root filesystems)');
+  const image = program
+    .command('image')
+    .description('manage images: local root filesystems and OCI images from registries or builds');
 
   image
     .command('import')
@@ -30,6 +33,7 @@ export function registerImages(program: Command): void {
           hint: 'pass a rootfs tarball or directory',
         });
       });
+      await refuseImageArchive(path, full, st.isDirectory());
       const body = st.isDirectory()
         ? Readable.from(create({ cwd: full, portable: false }, await readdir(full)))
         : createReadStream(full);
@@ -47,26 +51,5 @@ export function registerImages(program: Command): void {
           `imported ${img.name} (${img.id}): ${img.files} files, ${formatBytes(img.sizeBytes)}\n`,
         );
     });
-
-  image
-    .command('ls')
-    .description('list local images')
-    .option('--json', 'print as JSON')
-    .action(async (o: { json?: boolean }) => {
-      const { images } = await new ApiClient().json<{ images: ImageRecord[] }>('GET', '/v1/images');
-      if (o.json) return printJson(images);
-      printTable(
-        ['NAME', 'ID', 'SIZE', 'FILES', 'IMPORTED', 'SOURCE'],
-        images.map((i) => [i.name, i.id, formatBytes(i.sizeBytes), i.files, ago(i.createdAt), i.source]),
-      );
-    });
-
-  image
-    .command('rm')
-    .argument('<name>', 'image name')
-    .description('remove a local image no function version uses')
-    .action(async (name: string) => {
-      await new ApiClient().json('DELETE', `/v1/images/${encodeURIComponent(name)}`);
-      process.stdout.write(`removed image ${name}\n`);
-    });
+  // ls, inspect, rm, prune and similarity cover both kinds of image: image-insight.ts.
 }
