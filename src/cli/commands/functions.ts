@@ -8,6 +8,7 @@ import { formatBytes, formatMs } from '../../core/units.js';
 import type { FunctionRecord, VersionRecord } from '../../store/store.js';
 import { ApiClient } from '../client.js';
 import { ago, printJson, printTable } from '../output.js';
+import { type BuildFlags, buildAndMaybePush } from './build.js';
 
 const SKIP = new Set(['.git', 'node_modules', '__pycache__']);
 
@@ -17,8 +18,25 @@ export function registerFunctions(program: Command): void {
     .argument('<dir>', 'directory containing agni.yaml and the function files')
     .description('upload a function directory as a new immutable version')
     .option('--json', 'print the result as JSON')
-    .addHelpText('after', '\nExamples:\n  agni deploy examples/wordcount\n  agni deploy ./my-fn --json')
-    .action(async (dir: string, o: { json?: boolean }) => {
+    .option('--build', 'first build an OCI image of DIR on its runtime: (see agni build), then run on it')
+    .option('-t, --tag <ref>', 'with --build: name the image (default agni.local/<name>:latest)')
+    .option('--push', 'with --build: push the image to its tag before deploying')
+    .option(
+      '--platform <os/arch[,os/arch...]>',
+      "with --build: platforms to build for (default: the server's)",
+    )
+    .option('--insecure', 'with --build: talk plain http to a non-loopback registry')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  agni deploy examples/wordcount\n  agni deploy ./my-fn --json\n  agni deploy ./my-fn --build -t 127.0.0.1:5000/team/my-fn:v1 --push',
+    )
+    .action(async (dir: string, o: BuildFlags & { build?: boolean }) => {
+      if (!o.build && (o.tag || o.push || o.platform)) {
+        throw new AgniError('bad_request', '-t, --push and --platform go with --build', {
+          hint: 'agni deploy DIR --build -t REF --push',
+        });
+      }
+      const built = o.build ? await buildAndMaybePush(dir, o) : undefined;
       const root = resolve(dir);
       const file = join(root, 'agni.yaml');
       let text: string;
@@ -38,13 +56,17 @@ export function registerFunctions(program: Command): void {
       const m = parseManifest(text, file);
       const entries = readdirSync(root).filter((e) => !SKIP.has(e));
       const tarball = Readable.from(create({ cwd: root, gzip: true, portable: true }, entries));
-      const r = await new ApiClient().upload<{ name: string; version: number }>(
-        '/v1/functions',
+      const r = await new ApiClient().upload<{ name: string; version: number; runtime?: string }>(
+        built ? `/v1/functions?runtime=${encodeURIComponent(built.runtime)}` : '/v1/functions',
         tarball,
         'application/gzip',
       );
-      if (o.json) printJson(r);
-      else process.stdout.write(`deployed ${r.name} version ${r.version} (runtime ${m.runtime})\n`);
+      if (o.json)
+        printJson(built ? { ...r, build: built.build, ...(built.push ? { push: built.push } : {}) } : r);
+      else
+        process.stdout.write(
+          `deployed ${r.name} version ${r.version} (runtime ${built?.runtime ?? m.runtime})\n`,
+        );
     });
 
   program

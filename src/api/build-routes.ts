@@ -1,0 +1,110 @@
+/**
+ * `POST /v1/oci/build`: the function directory arrives as a tar (as for deploy), is unpacked into
+ * a staging directory under $AGNI_HOME/build that is removed on every path, and built into an OCI
+ * image on agni.yaml's `runtime:` (build-service.ts). The answer is the build's JSON.
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { extract } from 'tar';
+import { z } from 'zod';
+import { AgniError } from '../core/errors.js';
+import { newId } from '../core/ids.js';
+import { NAME_RE, parseManifest } from '../core/manifest.js';
+import { sourceDate } from '../image/oci/build-layer.js';
+import { buildFunctionImage, tagReference } from '../image/oci/build-service.js';
+import { nodePlatforms, parsePlatformList } from '../image/oci/node-platforms.js';
+import type { OciImages } from '../image/oci/pull-service.js';
+import type { Store } from '../store/store.js';
+import { jsonBody } from './json-body.js';
+
+const TAR_TYPES = ['application/x-tar', 'application/gzip'];
+const MAX_UPLOAD = 4 * 1024 ** 3;
+
+const flag = z
+  .enum(['1', '0', 'true', 'false'])
+  .optional()
+  .transform((v) => v === '1' || v === 'true');
+
+const BuildQuery = z.object({
+  tag: z.string().min(1).optional(),
+  platform: z.string().min(1).optional(),
+  pull: flag,
+  insecure: flag,
+  sourceDateEpoch: z.string().optional(),
+});
+
+function tarBody(req: FastifyRequest): Readable {
+  const type = String(req.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim();
+  if (!TAR_TYPES.includes(type)) {
+    throw new AgniError(
+      'bad_request',
+      `expected a tar upload of the function directory (content-type ${TAR_TYPES.join(' or ')}), got ${type || 'none'}`,
+    );
+  }
+  return req.body as Readable;
+}
+
+export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; store: Store }): void {
+  app.post('/v1/oci/build', { bodyLimit: MAX_UPLOAD }, async (req, reply) => {
+    const oci = d.oci;
+    if (!oci) throw new AgniError('backend_unavailable', 'this server has no registry support');
+    // Everything the query says is checked before the upload is read.
+    const q = jsonBody(req.query, BuildQuery, 'query');
+    const platforms = q.platform ? parsePlatformList(q.platform, '--platform') : [];
+    if (q.tag) tagReference(q.tag);
+    const date = sourceDate(q.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH);
+    const upload = tarBody(req);
+    // The content store's parent is $AGNI_HOME; staging there keeps the build on the same disk.
+    const work = join(dirname(oci.content.root), 'build', newId('bld'));
+    const fnDir = join(work, 'fn');
+    await mkdir(fnDir, { recursive: true });
+    try {
+      try {
+        await pipeline(upload, extract({ cwd: fnDir, strict: true, preserveOwner: false }));
+      } catch (e) {
+        throw new AgniError(
+          'bad_request',
+          `could not unpack the uploaded function: ${(e as Error).message}`,
+          {
+            cause: e,
+          },
+        );
+      }
+      const text = await readFile(join(fnDir, 'agni.yaml'), 'utf8').catch(() => {
+        throw new AgniError('manifest_invalid', 'agni.yaml: not found at the top of the uploaded directory', {
+          hint: 'run `agni build DIR` on a directory that contains agni.yaml',
+        });
+      });
+      const fn = parseManifest(text, 'agni.yaml');
+      // A local image name wins over a registry reference at deploy; it has no OCI config to build on.
+      if (NAME_RE.test(fn.runtime) && fn.runtime !== 'host' && (await d.store.getImage(fn.runtime))) {
+        throw new AgniError(
+          'manifest_invalid',
+          `agni.yaml: field \`runtime\`: "${fn.runtime}" is a local image (agni image import); agni build needs a registry image as its base`,
+          {
+            hint: 'set runtime: to a registry reference such as busybox:1.36, or push the rootfs to a registry first',
+            details: { file: 'agni.yaml', field: 'runtime' },
+          },
+        );
+      }
+      const result = await buildFunctionImage(oci, fnDir, fn, {
+        tag: q.tag,
+        platforms,
+        nodePlatforms: nodePlatforms(),
+        pull: q.pull,
+        insecure: q.insecure,
+        sourceDate: date,
+        scratch: work,
+      });
+      reply.status(201);
+      return result;
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+}
