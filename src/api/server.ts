@@ -9,6 +9,7 @@ import type { Deployer } from '../app/deployer.js';
 import type { Invoker } from '../app/invoker.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
+import type { ImageInsight } from '../image/image-insight.js';
 import type { LocalImages } from '../image/local-images.js';
 import type { OciImages } from '../image/oci/pull-service.js';
 import type { ImageAliasRepository } from '../store/image-alias-repo.js';
@@ -16,8 +17,11 @@ import type { Store } from '../store/store.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
+import { registerArchiveRoutes } from './archive-routes.js';
 import { registerAsyncRoutes } from './async-routes.js';
+import { registerBuildRoutes } from './build-routes.js';
 import { registerImageAliasRoutes } from './image-alias-routes.js';
+import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
@@ -43,6 +47,8 @@ export interface ApiDeps {
   maxPayloadBytes: number;
   /** images from OCI registries: pull, push, login */
   oci?: OciImages;
+  /** `agni image ls|inspect|rm|prune|similarity`; those routes answer 503 without it */
+  insight?: ImageInsight;
   /** per-arch image aliases; /v1/image-aliases exists only when set */
   aliases?: ImageAliasRepository;
 }
@@ -124,6 +130,9 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerJobRoutes(app, d);
   registerPipeRoutes(app, d);
   registerImageRegistryRoutes(app, d.oci);
+  registerImageInsightRoutes(app, d.insight);
+  registerBuildRoutes(app, d);
+  registerArchiveRoutes(app, d.oci);
   if (d.aliases) registerImageAliasRoutes(app, d.aliases);
   if (d.triggers) registerTriggerRoutes(app, d.triggers);
 

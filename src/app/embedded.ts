@@ -13,6 +13,7 @@ import { PrewarmPool } from '../agent/prewarm-pool.js';
 import { WarmWorkers } from '../agent/warm-workers.js';
 import { buildApi } from '../api/server.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
+import { ImageInsight } from '../image/image-insight.js';
 import { LocalImages } from '../image/local-images.js';
 import { ImageRootfsResolver } from '../image/oci/image-rootfs.js';
 import type { Platform } from '../image/oci/media-types.js';
@@ -155,6 +156,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     pipeline,
     aliases,
     oci,
+    insight: new ImageInsight({ home: o.home, store, db: store.db, local: images, oci }),
     logger,
     token: o.token,
     maxPayloadBytes: o.maxPayloadBytes,

@@ -2,8 +2,11 @@
 import { Command } from 'commander';
 import { registerAsync } from './commands/async.js';
 import { registerBench } from './commands/bench.js';
+import { registerBuild } from './commands/build.js';
 import { registerFunctions } from './commands/functions.js';
 import { registerImageAlias } from './commands/image-alias.js';
+import { registerImageArchive } from './commands/image-archive.js';
+import { registerImageInsight } from './commands/image-insight.js';
 import { registerImageRegistry } from './commands/image-registry.js';
 import { registerImages } from './commands/images.js';
 import { registerInvoke } from './commands/invoke.js';
@@ -45,6 +48,9 @@ registerAsync(program);
 registerTriggers(program);
 registerImages(program);
 registerImageRegistry(program);
+registerImageArchive(program);
+registerImageInsight(program);
+registerBuild(program);
 registerImageAlias(program);
 registerBench(program);
 

@@ -6,16 +6,20 @@ import { AgniError } from '../../core/errors.js';
 import type { OciImageRecord, OciImageRepository } from '../../store/oci-image-repo.js';
 import { CredentialStore, type Credentials } from './auth.js';
 import { ContentStore } from './content-store.js';
+import { GcGate } from './gc-gate.js';
 import type { Platform } from './media-types.js';
 import { formatPlatform, parsePlatform, platformRuns } from './platform.js';
 import { type PullEvent, pullImage } from './pull.js';
 import { type PushEvent, type PushResult, pushImage } from './push.js';
 import { apiHost, DOCKER_HUB, formatReference, type ImageReference, parseReference } from './reference.js';
 import { RegistryClient } from './registry-client.js';
+import { pushRoot, storedByDigest } from './stored-image.js';
 
 export class OciImages {
   readonly content: ContentStore;
   readonly credentials: CredentialStore;
+  /** pulls hold it shared; `agni image rm` and `prune` exclusively, so no pull loses blobs it just wrote */
+  readonly gate = new GcGate();
 
   constructor(
     home: string,
@@ -35,9 +39,16 @@ export class OciImages {
     });
   }
 
-  async pull(
+  pull(
     refText: string,
     o: { platform?: string; insecure?: boolean; onEvent?: (e: PullEvent) => void } = {},
+  ): Promise<OciImageRecord> {
+    return this.gate.shared(() => this.pullNow(refText, o));
+  }
+
+  private async pullNow(
+    refText: string,
+    o: { platform?: string; insecure?: boolean; onEvent?: (e: PullEvent) => void },
   ): Promise<OciImageRecord> {
     const ref = parseReference(refText);
     const platform = o.platform ? parsePlatform(o.platform) : undefined;
@@ -64,11 +75,22 @@ export class OciImages {
    * fits one of them, else pulled (an index gives its best fit). Tags are not re-resolved when a
    * fitting record exists: `agni image pull` updates one.
    */
-  async ensure(
+  ensure(
     refText: string,
     runsOn: Platform[],
     o: { insecure?: boolean; onEvent?: (e: PullEvent) => void } = {},
   ): Promise<OciImageRecord> {
+    return this.gate.shared(() => this.ensureNow(refText, runsOn, o));
+  }
+
+  private async ensureNow(
+    refText: string,
+    runsOn: Platform[],
+    o: { insecure?: boolean; onEvent?: (e: PullEvent) => void },
+  ): Promise<OciImageRecord> {
+    // A digest names its content: when the store has all of it, no registry is asked.
+    const stored = await storedByDigest(this.content, parseReference(refText), runsOn);
+    if (stored) return stored;
     const name = formatReference(parseReference(refText));
     const have = await this.repo.get(name);
     if (have && runsOn.some((p) => platformRuns(parsePlatform(have.platform), p))) {
@@ -110,14 +132,14 @@ export class OciImages {
     const rec = (await this.repo.get(name)) ?? (await this.repo.get(formatReference(parseReference(name))));
     if (!rec) {
       throw new AgniError('image_not_found', `no pulled image "${name}"`, {
-        hint: 'list them with `agni image oci-ls`, or pull it first with `agni image pull`',
+        hint: 'list them with `agni image ls`, or pull it first with `agni image pull`',
       });
     }
     const ref = parseReference(target);
     return pushImage(
       await this.client(ref, o.insecure ?? false),
       this.content,
-      rec.manifestDigest,
+      await pushRoot(this.content, rec, ref.digest),
       ref,
       o.onEvent,
     );
@@ -136,9 +158,12 @@ export class OciImages {
     return this.credentials.remove(parseReference(`${normaliseRegistry(registry)}/x/y:z`).registry);
   }
 
-  async remove(name: string): Promise<number> {
+  /**
+   * Forgets the record `name` only. `agni image rm` (src/image/image-insight.ts) first checks that
+   * no function version uses the image, then frees the blobs nothing else needs, under the gate.
+   */
+  async remove(name: string): Promise<void> {
     if (!(await this.repo.remove(name))) throw new AgniError('image_not_found', `no pulled image "${name}"`);
-    return this.content.prune(await this.repo.referencedDigests());
   }
 }
 
