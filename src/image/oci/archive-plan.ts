@@ -12,6 +12,7 @@ import { AgniError } from '../../core/errors.js';
 import { resolveArchivePath } from './archive-paths.js';
 import type { StagedArchive, StagedFile } from './archive-stage.js';
 import { sha256Digest } from './content-store.js';
+import type { ImageContent } from './image-record.js';
 import { type Descriptor, MT, type Platform, parseManifest } from './media-types.js';
 import { selectManifestFor } from './platform.js';
 import { formatReference, parseReference } from './reference.js';
@@ -30,14 +31,8 @@ export interface PlannedBlob {
   bytes?: Buffer;
 }
 
-export interface PlannedImage {
+export interface PlannedImage extends ImageContent {
   names: string[];
-  manifestDigest: string;
-  indexDigest: string | null;
-  configDigest: string;
-  layers: { digest: string; size: number; mediaType: string }[];
-  platform: Platform;
-  sizeBytes: number;
 }
 
 export interface ArchivePlan {

@@ -15,9 +15,9 @@ import { AgniError } from '../../core/errors.js';
 import type { OciImageRecord, OciImageRepository } from '../../store/oci-image-repo.js';
 import { type ArchivePlan, type PlannedBlob, planArchive } from './archive-plan.js';
 import { stageArchive } from './archive-stage.js';
-import type { ContentStore } from './content-store.js';
+import { type ContentStore, pidAlive } from './content-store.js';
+import { imageRecord } from './image-record.js';
 import type { Platform } from './media-types.js';
-import { formatPlatform } from './platform.js';
 
 export interface LoadOptions {
   /** name the only image, or pick the image of several that carries this name */
@@ -29,15 +29,6 @@ export interface LoadOptions {
 export interface LoadResult {
   format: ArchivePlan['format'];
   images: OciImageRecord[];
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Staging directories a crashed server left behind. */
@@ -99,16 +90,7 @@ export async function loadArchive(
     const images: OciImageRecord[] = [];
     for (const img of plan.images) {
       for (const name of img.names) {
-        const r: OciImageRecord = {
-          name,
-          manifestDigest: img.manifestDigest,
-          indexDigest: img.indexDigest,
-          configDigest: img.configDigest,
-          layers: img.layers,
-          platform: formatPlatform(img.platform),
-          sizeBytes: img.sizeBytes,
-          createdAt: now,
-        };
+        const r = imageRecord(name, img, now);
         await repo.put(r);
         images.push(r);
       }

@@ -9,7 +9,6 @@
  * content store only, found again through the recorded index (references.ts keeps an index's
  * children that are present, so a prune does not take them). `pull` re-resolves the base's tag.
  */
-
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import type { OciImageRecord } from '../../store/oci-image-repo.js';
 import { type BaseImage, type BuiltManifest, buildIndex, buildManifest, createdAt } from './build.js';
 import { buildFunctionLayer } from './build-layer.js';
 import type { ContentStore } from './content-store.js';
+import { imageRecord } from './image-record.js';
 import { type ImageIndex, MT, type Platform, parseManifest } from './media-types.js';
 import { formatPlatform, parsePlatform, platformRuns, selectManifest } from './platform.js';
 import type { OciImages } from './pull-service.js';
@@ -298,16 +298,7 @@ async function buildNow(oci: OciImages, dir: string, fn: Manifest, o: BuildOptio
   }
   const top = built[primary]!;
   const reference = formatReference(tag);
-  await oci.repo.put({
-    name: reference,
-    manifestDigest: top.manifestDigest,
-    indexDigest,
-    configDigest: top.configDigest,
-    layers: top.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType })),
-    platform: formatPlatform(top.platform),
-    sizeBytes: top.sizeBytes,
-    createdAt: Date.now(),
-  });
+  await oci.repo.put(imageRecord(reference, { ...top, indexDigest }));
   return {
     reference,
     manifestDigest: top.manifestDigest,

@@ -42,7 +42,8 @@ export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-function pidAlive(pid: number): boolean {
+/** whether a lock's owner still runs (EPERM: it does, as another user) */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

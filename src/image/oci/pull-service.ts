@@ -7,8 +7,9 @@ import type { OciImageRecord, OciImageRepository } from '../../store/oci-image-r
 import { CredentialStore, type Credentials } from './auth.js';
 import { ContentStore } from './content-store.js';
 import { GcGate } from './gc-gate.js';
+import { imageRecord } from './image-record.js';
 import type { Platform } from './media-types.js';
-import { formatPlatform, parsePlatform, platformRuns } from './platform.js';
+import { parsePlatform, platformRuns } from './platform.js';
 import { type PullEvent, pullImage } from './pull.js';
 import { type PushEvent, type PushResult, pushImage } from './push.js';
 import { apiHost, DOCKER_HUB, formatReference, type ImageReference, parseReference } from './reference.js';
@@ -56,16 +57,7 @@ export class OciImages {
       platform,
       onEvent: o.onEvent,
     });
-    const record: OciImageRecord = {
-      name: img.reference,
-      manifestDigest: img.manifestDigest,
-      indexDigest: img.indexDigest,
-      configDigest: img.configDigest,
-      layers: img.layers,
-      platform: formatPlatform(img.platform),
-      sizeBytes: img.sizeBytes,
-      createdAt: Date.now(),
-    };
+    const record = imageRecord(img.reference, img);
     await this.repo.put(record);
     return record;
   }
@@ -101,16 +93,7 @@ export class OciImages {
       runsOn,
       onEvent: o.onEvent,
     });
-    const record: OciImageRecord = {
-      name: img.reference,
-      manifestDigest: img.manifestDigest,
-      indexDigest: img.indexDigest,
-      configDigest: img.configDigest,
-      layers: img.layers,
-      platform: formatPlatform(img.platform),
-      sizeBytes: img.sizeBytes,
-      createdAt: Date.now(),
-    };
+    const record = imageRecord(img.reference, img);
     await this.repo.put(record);
     return record;
   }

@@ -4,6 +4,7 @@
  */
 import { AgniError } from '../../core/errors.js';
 import { type ContentStore, mismatch, sha256Digest } from './content-store.js';
+import type { ImageContent } from './image-record.js';
 import { type Descriptor, type ImageManifest, type Platform, parseManifest } from './media-types.js';
 import { formatPlatform, hostPlatform, platformRuns, selectManifest, selectManifestFor } from './platform.js';
 import { formatReference, type ImageReference, manifestSelector } from './reference.js';
@@ -35,14 +36,8 @@ export type PullEvent =
       cached: boolean;
     };
 
-export interface PulledImage {
+export interface PulledImage extends ImageContent {
   reference: string;
-  manifestDigest: string;
-  indexDigest: string | null;
-  configDigest: string;
-  layers: { digest: string; size: number; mediaType: string }[];
-  platform: Platform;
-  sizeBytes: number;
 }
 
 const LAYER_CONCURRENCY = 3;

@@ -5,8 +5,9 @@
  */
 import type { OciImageRecord } from '../../store/oci-image-repo.js';
 import type { ContentStore } from './content-store.js';
+import { imageRecord } from './image-record.js';
 import { type ImageManifest, type Platform, parseManifest } from './media-types.js';
-import { formatPlatform, platformRuns, selectManifestFor } from './platform.js';
+import { platformRuns, selectManifestFor } from './platform.js';
 import { formatReference, type ImageReference } from './reference.js';
 
 type Parsed = ReturnType<typeof parseManifest>;
@@ -92,15 +93,12 @@ export async function storedByDigest(
     ...(typeof config.variant === 'string' ? { variant: config.variant } : {}),
   };
   if (!runsOn.some((p) => platformRuns(platform, p))) return undefined;
-  const layers = manifest.layers.map((l) => ({ digest: l.digest, size: l.size, mediaType: l.mediaType }));
-  return {
-    name: formatReference(ref),
+  return imageRecord(formatReference(ref), {
     manifestDigest,
     indexDigest,
     configDigest: manifest.config.digest,
-    layers,
-    platform: formatPlatform(platform),
-    sizeBytes: manifest.config.size + layers.reduce((n, l) => n + l.size, 0),
-    createdAt: Date.now(),
-  };
+    layers: manifest.layers,
+    platform,
+    sizeBytes: manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0),
+  });
 }
