@@ -5,7 +5,7 @@
  * recorded, or blobs a save is still sending.
  */
 import { Readable } from 'node:stream';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { AgniError } from '../core/errors.js';
 import { normaliseName } from '../image/oci/archive-plan.js';
 import { loadArchive } from '../image/oci/archive-read.js';
@@ -13,21 +13,7 @@ import { ARCHIVE_FORMATS, type ArchiveFormat, saveArchive } from '../image/oci/a
 import { nodePlatforms } from '../image/oci/node-platforms.js';
 import { parsePlatform } from '../image/oci/platform.js';
 import type { OciImages } from '../image/oci/pull-service.js';
-
-const TAR_TYPES = ['application/x-tar', 'application/gzip'];
-
-function tarBody(req: FastifyRequest): Readable {
-  const type = String(req.headers['content-type'] ?? '')
-    .split(';')[0]!
-    .trim();
-  if (!TAR_TYPES.includes(type)) {
-    throw new AgniError(
-      'bad_request',
-      `expected a tar upload (content-type ${TAR_TYPES.join(' or ')}), got ${type || 'none'}`,
-    );
-  }
-  return req.body as Readable;
-}
+import { requireTar } from './tar-body.js';
 
 /** Reads what is left of a refused upload, so the client gets the error instead of a reset. */
 async function drain(s: Readable): Promise<void> {
@@ -54,7 +40,7 @@ export function registerArchiveRoutes(app: FastifyInstance, oci: OciImages | und
   };
 
   app.post('/v1/oci/load', async (req, reply) => {
-    const body = tarBody(req);
+    const body = requireTar(req);
     try {
       const o = need();
       const name = queryString(req.query, 'name');

@@ -5,9 +5,8 @@
  */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { extract } from 'tar';
 import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
@@ -19,8 +18,8 @@ import { nodePlatforms, parsePlatformList } from '../image/oci/node-platforms.js
 import type { OciImages } from '../image/oci/pull-service.js';
 import type { Store } from '../store/store.js';
 import { jsonBody } from './json-body.js';
+import { requireTar } from './tar-body.js';
 
-const TAR_TYPES = ['application/x-tar', 'application/gzip'];
 const MAX_UPLOAD = 4 * 1024 ** 3;
 
 const flag = z
@@ -36,19 +35,6 @@ const BuildQuery = z.object({
   sourceDateEpoch: z.string().optional(),
 });
 
-function tarBody(req: FastifyRequest): Readable {
-  const type = String(req.headers['content-type'] ?? '')
-    .split(';')[0]!
-    .trim();
-  if (!TAR_TYPES.includes(type)) {
-    throw new AgniError(
-      'bad_request',
-      `expected a tar upload of the function directory (content-type ${TAR_TYPES.join(' or ')}), got ${type || 'none'}`,
-    );
-  }
-  return req.body as Readable;
-}
-
 export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; store: Store }): void {
   app.post('/v1/oci/build', { bodyLimit: MAX_UPLOAD }, async (req, reply) => {
     const oci = d.oci;
@@ -58,7 +44,7 @@ export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; 
     const platforms = q.platform ? parsePlatformList(q.platform, '--platform') : [];
     if (q.tag) tagReference(q.tag);
     const date = sourceDate(q.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH);
-    const upload = tarBody(req);
+    const upload = requireTar(req, 'a tar upload of the function directory');
     // The content store's parent is $AGNI_HOME; staging there keeps the build on the same disk.
     const work = join(dirname(oci.content.root), 'build', newId('bld'));
     const fnDir = join(work, 'fn');

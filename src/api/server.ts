@@ -3,8 +3,7 @@
  * response so stdout can be streamed as it is produced and the outcome sent as trailers.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Deployer } from '../app/deployer.js';
 import type { Invoker } from '../app/invoker.js';
 import { AgniError, isAgniError } from '../core/errors.js';
@@ -26,6 +25,7 @@ import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { replyStreamed } from './stream-reply.js';
+import { requireTar, TAR_TYPES } from './tar-body.js';
 import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
 
 export interface ApiDeps {
@@ -53,7 +53,6 @@ export interface ApiDeps {
   aliases?: ImageAliasRepository;
 }
 
-const TAR_TYPES = ['application/x-tar', 'application/gzip'];
 const MAX_UPLOAD = 4 * 1024 ** 3;
 
 declare module 'fastify' {
@@ -203,17 +202,4 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
 
   return app;
-}
-
-function requireTar(req: FastifyRequest): Readable {
-  const type = String(req.headers['content-type'] ?? '')
-    .split(';')[0]!
-    .trim();
-  if (!TAR_TYPES.includes(type)) {
-    throw new AgniError(
-      'bad_request',
-      `expected a tar upload (content-type ${TAR_TYPES.join(' or ')}), got ${type || 'none'}`,
-    );
-  }
-  return req.body as Readable;
 }
