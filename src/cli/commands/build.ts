@@ -17,7 +17,7 @@ import { printJson } from '../output.js';
 import { type PushOutcome, printPushed, pushStored } from './image-registry.js';
 
 /** What a deploy leaves out of the upload, and so what the image leaves out too. */
-export const SKIP = new Set(['.git', 'node_modules', '__pycache__']);
+const SKIP = new Set(['.git', 'node_modules', '__pycache__']);
 
 export interface BuildFlags {
   tag?: string;

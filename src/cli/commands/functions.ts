@@ -1,16 +1,10 @@
-import { readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { AgniError } from '../../core/errors.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { FunctionRecord, VersionRecord } from '../../store/store.js';
 import { ApiClient } from '../client.js';
 import { ago, printJson, printTable } from '../output.js';
-import { type BuildFlags, buildAndMaybePush } from './build.js';
-
-const SKIP = new Set(['.git', 'node_modules', '__pycache__']);
+import { type BuildFlags, buildAndMaybePush, functionTarball, readFunctionDir } from './build.js';
 
 export function registerFunctions(program: Command): void {
   program
@@ -37,25 +31,9 @@ export function registerFunctions(program: Command): void {
         });
       }
       const built = o.build ? await buildAndMaybePush(dir, o) : undefined;
-      const root = resolve(dir);
-      const file = join(root, 'agni.yaml');
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch {
-        throw new AgniError('manifest_invalid', `${file}: not found`, {
-          hint: 'a function directory needs an agni.yaml; see README.md',
-        });
-      }
-      // Validate here first so the error names the user's real path, not the server's copy.
-      // Loaded on use: the validator and tar cost ~200 ms of start-up that other verbs never need.
-      const [{ parseManifest }, { create }] = await Promise.all([
-        import('../../core/manifest.js'),
-        import('tar'),
-      ]);
-      const m = parseManifest(text, file);
-      const entries = readdirSync(root).filter((e) => !SKIP.has(e));
-      const tarball = Readable.from(create({ cwd: root, gzip: true, portable: true }, entries));
+      // Validated here first, so an error names the user's own path rather than the server's copy.
+      const { root, manifest: m } = await readFunctionDir(dir);
+      const tarball = await functionTarball(root);
       const r = await new ApiClient().upload<{ name: string; version: number; runtime?: string }>(
         built ? `/v1/functions?runtime=${encodeURIComponent(built.runtime)}` : '/v1/functions',
         tarball,
