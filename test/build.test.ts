@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
+import type { BuildResult } from '../src/image/oci/build-service.js';
 import { ContentStore, sha256Digest } from '../src/image/oci/content-store.js';
 import { MT, parseManifest } from '../src/image/oci/media-types.js';
 import { pushImage } from '../src/image/oci/push.js';
@@ -24,19 +25,8 @@ import { tarOf } from './helpers/tarball.js';
 
 const run = promisify(execFile);
 
-interface Built {
-  reference: string;
-  manifestDigest: string;
-  indexDigest: string | null;
-  configDigest: string;
-  platforms: string[];
-  manifests: { platform: string; digest: string }[];
-  layers: number;
-  sizeBytes: number;
-  base: { reference: string; digests: string[] };
-  layer: { digest: string; diffId: string; size: number };
-  push?: { digest: string; blobsPushed: number };
-}
+/** what `agni build --json` prints: the server's answer, plus the push when --push */
+type Built = BuildResult & { push?: { digest: string; blobsPushed: number } };
 
 describe('agni build / push / deploy --build', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'agni-build-'));

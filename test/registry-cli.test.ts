@@ -1,16 +1,14 @@
 /** `agni login`, `agni image pull/push` through a real server against a real htpasswd registry. */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { ContentStore } from '../src/image/oci/content-store.js';
 import { pushImage } from '../src/image/oci/push.js';
 import { parseReference } from '../src/image/oci/reference.js';
 import { RegistryClient } from '../src/image/oci/registry-client.js';
-import { CLI } from './helpers/agni-up.js';
+import { runCli } from './helpers/agni-up.js';
 import {
   type BuiltImage,
   busyboxLayer,
@@ -20,8 +18,6 @@ import {
 } from './helpers/registry.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
-const run = promisify(execFile);
-
 describe('agni login / image pull / image push', () => {
   const creds = { username: 'alice', password: 'pw-Very-s3cret' };
   const scratch = mkdtempSync(join(tmpdir(), 'agni-regcli-'));
@@ -29,24 +25,7 @@ describe('agni login / image pull / image push', () => {
   let s: TestServer;
   let img: BuiltImage;
 
-  const agni = async (args: string[], input?: string) => {
-    try {
-      const r = await run(
-        'bash',
-        [
-          '-c',
-          `${input === undefined ? '' : 'printf %s "$INPUT" | '}node ${CLI} "$@"${input === undefined ? ' </dev/null' : ''}`,
-          'agni',
-          ...args,
-        ],
-        { env: { ...process.env, AGNI_URL: s.url, INPUT: input ?? '' } },
-      );
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (e) {
-      const x = e as { code: number; stdout: string; stderr: string };
-      return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-    }
-  };
+  const agni = (args: string[], input?: string) => runCli(s.url, args, input);
 
   before(async () => {
     // The server must not find the developer's own Docker credentials.

@@ -4,13 +4,11 @@
  * renewal, refusals, `agni login`, and credentials from an existing ~/.docker/config.json.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { AgniError } from '../src/core/errors.js';
 import { ContentStore } from '../src/image/oci/content-store.js';
@@ -19,13 +17,12 @@ import { pullImage } from '../src/image/oci/pull.js';
 import { pushImage } from '../src/image/oci/push.js';
 import { parseReference } from '../src/image/oci/reference.js';
 import { RegistryClient } from '../src/image/oci/registry-client.js';
-import { CLI } from './helpers/agni-up.js';
+import { runCli } from './helpers/agni-up.js';
 import { layerTar } from './helpers/layer-tar.js';
 import { busyboxLayer, startRegistry, type TestRegistry } from './helpers/registry.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { startTokenServer, type TokenServer } from './helpers/token-server.js';
 
-const run = promisify(execFile);
 const alice = { username: 'alice', password: 'alice-Pw-1' };
 const bob = { username: 'bob', password: 'bob-Pw-2' };
 const LAYERS = 4;
@@ -115,24 +112,7 @@ describe('bearer tokens: docker-registry with token auth', () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  const agni = async (s: TestServer, args: string[], input?: string) => {
-    try {
-      const r = await run(
-        'bash',
-        [
-          '-c',
-          `${input === undefined ? '' : 'printf %s "$INPUT" | '}node ${CLI} "$@"${input === undefined ? ' </dev/null' : ''}`,
-          'agni',
-          ...args,
-        ],
-        { env: { ...process.env, AGNI_URL: s.url, INPUT: input ?? '' } },
-      );
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (e) {
-      const x = e as { code: number; stdout: string; stderr: string };
-      return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-    }
-  };
+  const agni = (s: TestServer, args: string[], input?: string) => runCli(s.url, args, input);
 
   test('push and pull through the token flow: one token per scope, reused for every blob', async () => {
     const from = ts.requests.length;

@@ -34,3 +34,34 @@ export function spawnAgniUp(home: string, extra: string[] = []): Promise<AgniUp>
     });
   });
 }
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * One `agni ARGS` against the server at `url`, through a shell so `input` arrives on a pipe (as
+ * for `--password-stdin`); without it stdin is /dev/null, never the test runner's.
+ */
+export async function runCli(url: string, args: string[], input?: string): Promise<CliRun> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  try {
+    const r = await promisify(execFile)(
+      'bash',
+      [
+        '-c',
+        `${input === undefined ? '' : 'printf %s "$INPUT" | '}node ${CLI} "$@"${input === undefined ? ' </dev/null' : ''}`,
+        'agni',
+        ...args,
+      ],
+      { env: { ...process.env, AGNI_URL: url, INPUT: input ?? '' } },
+    );
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}

@@ -4,21 +4,12 @@
  * binfmt_misc entry (scripts/setup-binfmt.sh). Like busybox-rootfs.ts: one binary, a link per applet.
  */
 import { execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { create } from 'tar';
+import { makeBusyboxRootfs } from '../../src/image/busybox-rootfs.js';
 
 export const ARM64_BUSYBOX_DEB = join(
   process.env.AGNI_DEB_CACHE ?? '/var/cache/agni',
@@ -50,32 +41,20 @@ function requireEmulation(): void {
 /** Builds the rootfs in `dir` (idempotent) and returns it. */
 export function makeArm64BusyboxRootfs(dir: string): string {
   requireEmulation();
-  for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'fn', 'etc'])
-    mkdirSync(join(dir, d), { recursive: true });
-  chmodSync(join(dir, 'tmp'), 0o1777);
-  const bin = join(dir, 'bin', 'busybox');
-  if (!existsSync(bin)) {
-    const x = mkdtempSync(join(tmpdir(), 'agni-arm64-deb-'));
-    try {
-      execFileSync('dpkg-deb', ['-x', ARM64_BUSYBOX_DEB, x]);
-      copyFileSync(join(x, 'bin', 'busybox'), bin);
-      chmodSync(bin, 0o755);
-    } finally {
-      rmSync(x, { recursive: true, force: true });
-    }
-  }
-  // Asked through qemu explicitly, so the applet list does not depend on binfmt_misc.
-  const applets = execFileSync(QEMU, [bin, '--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  for (const applet of applets) {
-    const link = join(dir, 'bin', applet);
-    if (applet !== 'busybox' && !existsSync(link)) symlinkSync('busybox', link);
-  }
-  writeFileSync(
-    join(dir, 'etc', 'passwd'),
-    'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/tmp:/bin/false\n',
-  );
-  writeFileSync(join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
-  return dir;
+  return makeBusyboxRootfs(dir, {
+    install(bin) {
+      const x = mkdtempSync(join(tmpdir(), 'agni-arm64-deb-'));
+      try {
+        execFileSync('dpkg-deb', ['-x', ARM64_BUSYBOX_DEB, x]);
+        copyFileSync(join(x, 'bin', 'busybox'), bin);
+        chmodSync(bin, 0o755);
+      } finally {
+        rmSync(x, { recursive: true, force: true });
+      }
+    },
+    // Asked through qemu explicitly, so the applet list does not depend on binfmt_misc.
+    listCommand: (bin) => [QEMU, bin, '--list'],
+  });
 }
 
 /** A gzip image layer of that rootfs, like registry.ts busyboxLayer() for the host's busybox. */
