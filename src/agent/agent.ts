@@ -97,7 +97,7 @@ export class Agent {
           ...(m.workdir ? { workdir: m.workdir } : {}),
           ...(m.user !== undefined ? { user: m.user } : {}),
         },
-        await imageFiles(image.layers),
+        image.files,
         '/fn',
       );
       return {

@@ -5,8 +5,9 @@
 import { stat } from 'node:fs/promises';
 import { AgniError } from '../../core/errors.js';
 import type { ContentStore } from './content-store.js';
-import { type ImageConfig, parseImageConfig } from './image-config.js';
+import { type ImageConfig, type ImageFiles, parseImageConfig } from './image-config.js';
 import { type Platform, parseManifest } from './media-types.js';
+import { readImageFile } from './passwd.js';
 import { ensureLayer } from './unpack.js';
 
 export interface ImageRootfs {
@@ -14,6 +15,8 @@ export interface ImageRootfs {
   /** unpacked layer directories, top first (overlayfs lowerdir order) */
   layers: string[];
   config: ImageConfig;
+  /** the image's /etc/passwd and /etc/group, for `User` names (read once, not per sandbox) */
+  files: ImageFiles;
   platform: Platform;
 }
 
@@ -93,10 +96,16 @@ export class ImageRootfsResolver {
       }
       dirs.push(await ensureLayer(this.home, l.digest, this.content.path(l.digest), l.mediaType));
     }
+    const layers = dirs.reverse();
+    const [passwd, group] = await Promise.all([
+      readImageFile(layers, 'etc/passwd'),
+      readImageFile(layers, 'etc/group'),
+    ]);
     return {
       manifestDigest: digest,
-      layers: dirs.reverse(),
+      layers,
       config: parseImageConfig(configBlob),
+      files: { ...(passwd ? { passwd } : {}), ...(group ? { group } : {}) },
       platform: {
         os: configBlob.os ?? 'linux',
         architecture: configBlob.architecture ?? 'unknown',
