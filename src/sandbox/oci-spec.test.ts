@@ -90,7 +90,7 @@ test('host mounts only for the host runtime, all read-only', () => {
   assert.ok(dests(c).includes('/etc/ld.so.cache'));
 });
 
-test('seccomp denylist returns EPERM and does not block personality', () => {
+test('seccomp denylist returns EPERM; personality is filtered by argument only', () => {
   const s = build(spec()).linux.seccomp;
   assert.equal(s.defaultAction, 'SCMP_ACT_ALLOW');
   assert.equal(s.syscalls[0].action, 'SCMP_ACT_ERRNO');
