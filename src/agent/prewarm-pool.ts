@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AgniError } from '../core/errors.js';
+import { MAX_TIMER_MS } from '../core/manifest.js';
 import type { Backend, PreparedSandbox, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 import {
@@ -244,7 +245,7 @@ export class PrewarmPool implements SandboxRunner {
   private armIdle(pool: VersionPool): void {
     clearTimeout(pool.idleTimer);
     if (this.closed || pool.drained || pool.inflight > 0) return;
-    pool.idleTimer = setTimeout(() => this.adjust(pool), pool.bounds.idleMs + 10);
+    pool.idleTimer = setTimeout(() => this.adjust(pool), Math.min(pool.bounds.idleMs + 10, MAX_TIMER_MS));
     pool.idleTimer.unref();
   }
 

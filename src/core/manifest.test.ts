@@ -181,3 +181,61 @@ test('image overrides: entrypoint, workdir, user; command optional', () => {
     /known fields are name, runtime, command, entrypoint, workdir, user,/,
   );
 });
+
+test('env values with NUL are refused naming the key', () => {
+  fails(
+    'name: a\nruntime: host\ncommand: x\nenv: {OK: "x", BAD: "a\\0b"}\n',
+    /field `env\.BAD`: expected a value without NUL/,
+  );
+  fails('name: a\nruntime: host\ncommand: ["/bin/echo", "a\\0b"]\n', /field `command`: expected no NUL/);
+  fails('name: a\nruntime: host\ncommand: x\nworkdir: "/fn\\0x"\n', /field `workdir`: expected no NUL/);
+});
+
+test('user: ids from 0 to 2^31-1, names that are not options', () => {
+  for (const bad of [
+    '"-1"',
+    '-1',
+    '4294967295',
+    '"4294967295"',
+    '"2147483648"',
+    '"1000:4294967295"',
+    '"-x"',
+    '"app:-g"',
+  ])
+    fails(`name: a\nruntime: img\ncommand: x\nuser: ${bad}\n`, /field `user`: expected .*2147483647/);
+  for (const ok of [
+    '0',
+    '2147483647',
+    '"2147483647:2147483647"',
+    'app',
+    '"www-data:www-data"',
+    '"1000:staff"',
+  ])
+    assert.ok(parseManifest(`name: a\nruntime: img\ncommand: x\nuser: ${ok}\n`).user);
+});
+
+test('every duration must fit a timer (2^31-1 ms), naming the field and the maximum', () => {
+  const max = /expected at most 2147483647 ms/;
+  fails(
+    'name: a\nruntime: host\ncommand: x\nlimits: {timeout: 597h}\n',
+    new RegExp(`field \`limits\\.timeout\`: ${max.source}`),
+  );
+  fails('name: a\nruntime: host\ncommand: x\nlimits: {timeout: 2147484}\n', /field `limits\.timeout`/);
+  fails(
+    'name: a\nruntime: host\ncommand: x\npool: {idle: 2147483648ms}\n',
+    /field `pool\.idle`: expected at most/,
+  );
+  fails(
+    'name: a\nruntime: host\ncommand: x\nbackoff: {initial: 1000h, max: 1000h}\n',
+    /field `backoff\.initial`: expected at most/,
+  );
+  fails(
+    'name: a\nruntime: host\ncommand: x\nbackoff: {max: 9999h}\n',
+    /field `backoff\.max`: expected at most/,
+  );
+  const m = parseManifest(
+    'name: a\nruntime: host\ncommand: x\nlimits: {timeout: 2147483647ms}\npool: {idle: 596h}\n',
+  );
+  assert.equal(m.limits.timeoutMs, 2_147_483_647);
+  assert.equal(m.pool.idleMs, 596 * 3_600_000);
+});

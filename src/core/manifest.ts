@@ -10,6 +10,15 @@ import { parseBytes, parseDuration } from './units.js';
 
 export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
+/** the largest uid/gid agni.yaml may name: above it ids are negative as a signed int, or invalid (2^32-1) */
+export const MAX_ID = 2_147_483_647;
+/** a name (not starting with a dash, which tools read as an option) or a decimal id, each side */
+const USER_PART = '(?:[A-Za-z0-9_.][A-Za-z0-9_.-]*)';
+const USER_RE = new RegExp(`^${USER_PART}(?::${USER_PART})?$`);
+
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer delay fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 export const DEFAULT_LIMITS = { memory: '256Mi', cpus: 1, pids: 128, timeout: '30s' } as const;
 
 const sizeOrNumber = z.union([z.string(), z.number()]);
@@ -26,8 +35,10 @@ const rawSchema = z
     workdir: z.string().regex(/^\//, 'an absolute path inside the sandbox').optional(),
     user: z
       .union([
-        z.string().regex(/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/, 'uid[:gid] or name[:group]'),
-        z.number().int().min(0),
+        z
+          .string()
+          .regex(USER_RE, `uid[:gid] or name[:group] (ids from 0 to ${MAX_ID}, names not starting with -)`),
+        z.number().int().min(0, `a uid from 0 to ${MAX_ID}`).max(MAX_ID, `a uid from 0 to ${MAX_ID}`),
       ])
       .optional(),
     env: z
@@ -123,6 +134,23 @@ function valueAt(obj: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+/** A duration that a timer can wait for (see MAX_TIMER_MS). */
+function duration(file: string, field: string, value: string | number): number {
+  const ms = parseDuration(value);
+  if (typeof ms === 'string') throw invalid(file, field, ms, value);
+  if (ms > MAX_TIMER_MS)
+    throw invalid(file, field, `at most ${MAX_TIMER_MS} ms (about 24.8 days, 596h)`, value);
+  return ms;
+}
+
+/** Numeric sides of `user` within 0..MAX_ID (names are checked against the runtime at deploy). */
+function checkIds(file: string, user: string): void {
+  for (const part of user.split(':')) {
+    if (/^\d+$/.test(part) && Number(part) > MAX_ID)
+      throw invalid(file, 'user', `uid[:gid] or name[:group] (ids from 0 to ${MAX_ID})`, user);
+  }
+}
+
 /** Validates an already-parsed object (the API receives JSON; the CLI reads YAML). */
 export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
@@ -150,17 +178,13 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   const memoryBytes = parseBytes(limits.memory);
   if (typeof memoryBytes === 'string') throw invalid(file, 'limits.memory', memoryBytes, limits.memory);
   if (memoryBytes < 4 * 1024 * 1024) throw invalid(file, 'limits.memory', 'at least 4Mi', limits.memory);
-  const timeoutMs = parseDuration(limits.timeout);
-  if (typeof timeoutMs === 'string') throw invalid(file, 'limits.timeout', timeoutMs, limits.timeout);
+  const timeoutMs = duration(file, 'limits.timeout', limits.timeout);
   const pool = { ...DEFAULT_POOL, ...m.pool };
-  const idleMs = parseDuration(pool.idle);
-  if (typeof idleMs === 'string') throw invalid(file, 'pool.idle', idleMs, pool.idle);
+  const idleMs = duration(file, 'pool.idle', pool.idle);
   if (pool.min > pool.max) throw invalid(file, 'pool.min', `at most pool.max (${pool.max})`, pool.min);
   const backoff = { ...DEFAULT_BACKOFF, ...m.backoff };
-  const initialMs = parseDuration(backoff.initial);
-  if (typeof initialMs === 'string') throw invalid(file, 'backoff.initial', initialMs, backoff.initial);
-  const maxMs = parseDuration(backoff.max);
-  if (typeof maxMs === 'string') throw invalid(file, 'backoff.max', maxMs, backoff.max);
+  const initialMs = duration(file, 'backoff.initial', backoff.initial);
+  const maxMs = duration(file, 'backoff.max', backoff.max);
   if (maxMs < initialMs)
     throw invalid(file, 'backoff.max', `at least backoff.initial (${initialMs} ms)`, backoff.max);
   const triggers = parseTriggers(m.triggers, m.name, (field, expected, got) => {
@@ -171,7 +195,16 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     if (RESERVED_ENV.test(k))
       throw invalid(file, `env.${k}`, 'a name not starting with AGNI_ (reserved for the platform)');
     env[k] = String(v);
+    if (env[k].includes('\0')) throw invalid(file, `env.${k}`, 'a value without NUL characters');
   }
+  for (const [field, v] of [
+    ['command', m.command],
+    ['entrypoint', m.entrypoint],
+    ['workdir', m.workdir],
+  ] as const) {
+    if ([v ?? []].flat().some((a) => a.includes('\0'))) throw invalid(file, field, 'no NUL characters');
+  }
+  if (m.user !== undefined) checkIds(file, String(m.user));
   return {
     name: m.name,
     runtime: m.runtime,
