@@ -9,6 +9,7 @@ import { type ImageFiles, resolveProcess, resolveUser } from '../image/oci/image
 import type { ImageRootfs } from '../image/oci/image-rootfs.js';
 import { readImageFile } from '../image/oci/passwd.js';
 import type { Backend, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
+import { HOST_GROUP, HOST_PASSWD } from '../sandbox/host-rootfs.js';
 import type { VersionRecord } from '../store/store.js';
 import { bufferPayload } from './buffer-payload.js';
 import type { SandboxRunner } from './runner.js';
@@ -33,6 +34,9 @@ async function imageFiles(layers: string[]): Promise<ImageFiles> {
   ]);
   return { ...(passwd ? { passwd } : {}), ...(group ? { group } : {}) };
 }
+
+/** the `host` runtime's skeleton /etc/passwd and /etc/group (src/sandbox/host-rootfs.ts) */
+const HOST_FILES: ImageFiles = { passwd: HOST_PASSWD, group: HOST_GROUP };
 
 /** agni.yaml `user`, names resolved through the image's /etc/passwd and /etc/group (never root). */
 async function userOf(user: string, layers: string[]): Promise<{ uid: number; gid: number }> {
@@ -117,7 +121,9 @@ export class Agent {
       args: [...(m.entrypoint ?? []), ...m.command],
       env: { ...m.env, ...platformEnv },
       cwd: m.workdir ?? '/fn',
-      ...(m.user === undefined ? {} : { user: await userOf(m.user, hostRuntime ? [] : [image]) }),
+      ...(m.user === undefined
+        ? {}
+        : { user: hostRuntime ? resolveUser(m.user, HOST_FILES) : await userOf(m.user, [image]) }),
     };
   }
 

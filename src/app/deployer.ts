@@ -14,6 +14,7 @@ import { type ImageConfig, resolveArgs } from '../image/oci/image-config.js';
 import type { Store, VersionRecord } from '../store/store.js';
 import { walkTree } from './fs-util.js';
 import type { OciRuntime } from './oci-runtime.js';
+import { checkRuntimeFit } from './runtime-checks.js';
 
 /** told when a function's live version changes, so sandboxes kept for old versions are dropped */
 export type VersionChange = (fn: string, keep: number | undefined) => Promise<void>;
@@ -55,6 +56,7 @@ export class Deployer {
       const { imageId, config } = await this.resolveRuntime(manifest.runtime);
       // Names `command` when neither agni.yaml nor the image's config says what to run.
       resolveArgs(config, manifest);
+      await checkRuntimeFit(manifest, imageId, staging, { home: this.home, store: this.store });
       // The sandbox runs as nobody: everything must be readable, and executables executable.
       await walkTree(staging, async (p, isDir, mode) => {
         const want = isDir ? mode | 0o555 : mode | 0o444 | (mode & 0o100 ? 0o111 : 0);

@@ -18,9 +18,14 @@ export interface HostMount {
 /** Top-level host dirs the `host` runtime needs. On merged-usr systems all but /usr are symlinks. */
 const LIB_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
+/** the only users and groups the `host` runtime knows (agni.yaml `user:` names resolve here) */
+export const HOST_PASSWD =
+  'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n';
+export const HOST_GROUP = 'root:x:0:\nnogroup:x:65534:\n';
+
 const FILES: Record<string, string> = {
-  'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n',
-  'etc/group': 'root:x:0:\nnogroup:x:65534:\n',
+  'etc/passwd': HOST_PASSWD,
+  'etc/group': HOST_GROUP,
   'etc/hosts': '127.0.0.1\tlocalhost agni\n::1\tlocalhost\n',
   'etc/hostname': 'agni\n',
   'etc/nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files dns\n',
@@ -58,6 +63,11 @@ function isRealDir(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Where the skeleton lives under $AGNI_HOME (one per home, shared by every host-runtime sandbox). */
+export function hostSkeletonDir(home: string): string {
+  return join(home, 'host-rootfs');
 }
 
 /**

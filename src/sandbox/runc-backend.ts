@@ -16,12 +16,13 @@ import type {
   WorkerSandbox,
 } from './backend.js';
 import { readOomKills, removeCgroupLeaves, removeEmptyPrefix, removeLeftoverCgroups } from './cgroups.js';
-import { ensureHostSkeleton, type HostMount } from './host-rootfs.js';
+import { ensureHostSkeleton, type HostMount, hostSkeletonDir } from './host-rootfs.js';
 import { buildOciSpec } from './oci-spec.js';
 import { prepareSandbox } from './runc-prepared.js';
 import { startRuncWorker } from './runc-worker.js';
 import { defaultSeccompProfile } from './seccomp.js';
 import { feedStdin, forwardStdout, onAbort, type StdinFeed, stdinReport } from './stdio.js';
+import { workdirError, workdirProblem } from './workdir.js';
 
 const execFileP = promisify(execFile);
 const NOBODY = 65534;
@@ -156,7 +157,7 @@ export class RuncBackend implements Backend {
     this.runc = opts.runc ?? 'runc';
     this.stateRoot = join(home, 'run', 'runc');
     this.sandboxesDir = join(home, 'sandboxes');
-    this.skeletonDir = join(home, 'host-rootfs');
+    this.skeletonDir = hostSkeletonDir(home);
   }
 
   async available(): Promise<BackendStatus> {
@@ -193,6 +194,7 @@ export class RuncBackend implements Backend {
       rootfs = this.skeletonDir;
     }
     const overlay = !spec.hostRuntime && (spec.layers?.length ?? 0) > 0;
+    if (!overlay) await this.checkCwd(spec, rootfs);
     if (!overlay && !this.tmpChecked.has(rootfs)) {
       await ensureStickyTmp(rootfs);
       this.tmpChecked.add(rootfs);
@@ -221,6 +223,17 @@ export class RuncBackend implements Backend {
       });
     }
     return { bundle, logFile };
+  }
+
+  /** runc would MkdirAll a missing cwd in a root other sandboxes share: never let it (src/sandbox/workdir.ts). */
+  private async checkCwd(spec: SandboxSpec, rootfs: string): Promise<void> {
+    const binds = [
+      { source: spec.codeDir, destination: '/fn' },
+      ...(spec.hostRuntime ? (this.hostMounts ?? []) : []),
+      ...(spec.extraMounts ?? []),
+    ];
+    const problem = await workdirProblem(spec.cwd, { root: rootfs, binds });
+    if (problem) throw workdirError(spec.cwd, problem);
   }
 
   /**
