@@ -215,24 +215,17 @@ test('user: ids from 0 to 2^31-1, names that are not options', () => {
 });
 
 test('every duration must fit a timer (2^31-1 ms), naming the field and the maximum', () => {
-  const max = /expected at most 2147483647 ms/;
-  fails(
-    'name: a\nruntime: host\ncommand: x\nlimits: {timeout: 597h}\n',
-    new RegExp(`field \`limits\\.timeout\`: ${max.source}`),
-  );
-  fails('name: a\nruntime: host\ncommand: x\nlimits: {timeout: 2147484}\n', /field `limits\.timeout`/);
-  fails(
-    'name: a\nruntime: host\ncommand: x\npool: {idle: 2147483648ms}\n',
-    /field `pool\.idle`: expected at most/,
-  );
-  fails(
-    'name: a\nruntime: host\ncommand: x\nbackoff: {initial: 1000h, max: 1000h}\n',
-    /field `backoff\.initial`: expected at most/,
-  );
-  fails(
-    'name: a\nruntime: host\ncommand: x\nbackoff: {max: 9999h}\n',
-    /field `backoff\.max`: expected at most/,
-  );
+  for (const [field, yaml] of [
+    ['limits.timeout', 'limits: {timeout: 597h}'],
+    ['limits.timeout', 'limits: {timeout: 2147484}'], // seconds
+    ['pool.idle', 'pool: {idle: 2147483648ms}'],
+    ['backoff.initial', 'backoff: {initial: 1000h, max: 1000h}'],
+    ['backoff.max', 'backoff: {max: 9999h}'],
+  ])
+    fails(
+      `name: a\nruntime: host\ncommand: x\n${yaml}\n`,
+      new RegExp(`field \`${field}\`: expected at most 2147483647 ms`),
+    );
   const m = parseManifest(
     'name: a\nruntime: host\ncommand: x\nlimits: {timeout: 2147483647ms}\npool: {idle: 596h}\n',
   );
