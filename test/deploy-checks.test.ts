@@ -75,6 +75,11 @@ describe('deploy checks', () => {
       await refused(await deploy(fn('host', 'workdir: /newdir')), 'workdir', /\/newdir does not exist/);
       await refused(await deploy(fn('host', 'workdir: /etc/newdir/deeper')), 'workdir');
       await refused(await deploy(fn('host', 'workdir: /usr/no-such-dir')), 'workdir');
+      await refused(
+        await deploy(fn('host', 'workdir: /tmp/../newdir')),
+        'workdir',
+        /\/newdir does not exist/,
+      );
       assert.ok(existsSync(join(skeleton, 'etc')), 'the skeleton was made for the check');
       assert.ok(!existsSync(join(skeleton, 'newdir')));
       assert.ok(!existsSync(join(skeleton, 'etc', 'newdir')));

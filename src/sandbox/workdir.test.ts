@@ -49,6 +49,10 @@ test('missing dirs on a shared root are refused, also behind links', async () =>
   assert.match((await workdirProblem('/host-link', view)) ?? '', /does not exist/);
   assert.match((await workdirProblem('/etc/passwd', view)) ?? '', /not a directory/);
   assert.match((await workdirProblem('/loop', view)) ?? '', /too many symbolic links/);
+  // runc's MkdirAll resolves `..` after /tmp: back on the shared root
+  assert.match((await workdirProblem('/tmp/../newdir', view)) ?? '', /\/newdir does not exist/);
+  assert.match((await workdirProblem('/tmp/a/b/../../../proc', view)) ?? '', /kernel filesystem/);
+  assert.equal(await workdirProblem('/tmp/a/../../etc', view), undefined);
 });
 
 test('kernel filesystems are refused, /tmp is per sandbox and fine', async () => {
@@ -63,4 +67,5 @@ test('an overlay root (undefined) may make what is missing, but not under /fn or
   assert.equal(await workdirProblem('/app/data', overlay), undefined);
   assert.match((await workdirProblem('/fn/missing', overlay)) ?? '', /does not exist/);
   assert.match((await workdirProblem('/proc', overlay)) ?? '', /kernel filesystem/);
+  assert.match((await workdirProblem('/app/../fn/missing', overlay)) ?? '', /does not exist/);
 });

@@ -57,9 +57,13 @@ export async function workdirProblem(cwd: string, view: RootView): Promise<strin
     const inside = `/${[...done, part].join('/')}`;
     const kernel = kernelDirOf(inside);
     if (kernel) return `it is under ${kernel}, a kernel filesystem`;
-    if (SCRATCH.some((top) => under(inside, top))) return undefined;
     const host = hostPathOf(inside, view);
-    if (host === undefined) return undefined;
+    // A fresh tmpfs or a throw-away overlay: runc may make what is missing there, and nothing in
+    // it is a link yet. The walk goes on: a later `..` can lead back onto a shared root.
+    if (host === undefined || SCRATCH.some((top) => under(inside, top))) {
+      done.push(part);
+      continue;
+    }
     let st: Awaited<ReturnType<typeof lstat>>;
     try {
       st = await lstat(host);
