@@ -174,9 +174,10 @@ const DENIED_SOCKET_FAMILIES = [38, 40];
 /**
  * personality(2): moby allows only Linux (0), PER_LINUX32 (8), UNAME26 (0x20000), both, and the
  * query 0xffffffff. The flags above bit 17 (ADDR_NO_RANDOMIZE, READ_IMPLIES_EXEC, MMAP_PAGE_ZERO, ...)
- * switch off the mitigations exploits have to defeat: refused. libseccomp ORs, not ANDs, several
- * tests of one argument, so the allowlist is written as single-bit rules: a flag bit (8..30 but 17)
- * set while bit 31 is clear, or bit 31 set while any other bit is clear (only the query sets it).
+ * switch off the mitigations exploits have to defeat: refused. runc 1.1 with libseccomp 2.5 does not
+ * AND several tests of one argument (five SCMP_CMP_NE in one rule refused every value), so the
+ * allowlist is written as single-bit rules: a flag bit (8..30 but 17) set while bit 31 is clear,
+ * or bit 31 set while any other bit is clear (only the query sets it).
  */
 const PERSONA_FLAG_BITS = 0x7ffdff00;
 const PERSONA_QUERY_BIT = 0x80000000;
