@@ -558,4 +558,41 @@ describe('triggers across a restart and without NATS', () => {
       rmSync(home, { recursive: true, force: true });
     }
   });
+
+  test('a subject trigger deployed before the prefix changed is not subscribed after a restart', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'agni-trig-'));
+    const start = (subjectPrefix?: string) =>
+      startEmbedded({
+        home,
+        host: '127.0.0.1',
+        port: 0,
+        backend: 'runc',
+        slots: 1,
+        maxPayloadBytes: 1024 * 1024,
+        natsUrl: NATS_URL,
+        subjectPrefix,
+        logger: pino({ level: 'silent' }),
+      });
+    const fn = unique('moved');
+    let s = await start();
+    try {
+      await deployFiles(s.url, { 'agni.yaml': yaml(fn, 'cat', `  - subject: agni.test.${fn}\n`) });
+    } finally {
+      await s.close();
+    }
+    s = await start('team1.');
+    try {
+      const t = (await listTriggers(s.url, fn)).triggers[0]!;
+      assert.equal(t.state, 'refused: subject outside the subject prefix team1.');
+      const nc = await connect({ servers: NATS_URL });
+      try {
+        await assert.rejects(nc.request(`agni.test.${fn}`, new TextEncoder().encode('x'), { timeout: 1000 }));
+      } finally {
+        await nc.close();
+      }
+    } finally {
+      await s.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
 });

@@ -13,12 +13,12 @@ function intOption(flag: string, raw: string, min: number): number {
   return n;
 }
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
 }
 
 /** Repeated flags plus a comma-separated AGNI_* variable. */
-function listOption(flags: string[], env: string | undefined): string[] {
+function listOption(flags: string[] = [], env: string | undefined): string[] {
   return [...flags, ...(env ?? '').split(',')].map((x) => x.trim()).filter(Boolean);
 }
 
@@ -44,13 +44,11 @@ export function registerUp(program: Command): void {
       '--allow-host <name>',
       'a Host name the API answers besides localhost and IP addresses (repeatable; also $AGNI_ALLOWED_HOSTS, comma-separated; * for any)',
       collect,
-      [],
     )
     .option(
       '--callback-allow <cidr|host>',
       'let async callbacks reach this private address range or host name (repeatable; also $AGNI_CALLBACK_ALLOW)',
       collect,
-      [],
     )
     .option(
       '--subject-prefix <prefix>',
@@ -70,8 +68,8 @@ export function registerUp(program: Command): void {
         queue: string;
         nats?: string;
         platforms?: string;
-        allowHost: string[];
-        callbackAllow: string[];
+        allowHost?: string[];
+        callbackAllow?: string[];
         subjectPrefix?: string;
       }) => {
         if (!['auto', 'runc', 'process'].includes(o.backend)) {
