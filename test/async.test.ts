@@ -14,7 +14,8 @@ const run = promisify(execFile);
 let s: TestServer;
 
 before(async () => {
-  s = await startTestServer({ slots: 2 });
+  // The callback receivers below listen on loopback, which only the operator can allow.
+  s = await startTestServer({ slots: 2, callbackAllow: ['127.0.0.1'] });
 });
 after(async () => {
   await s?.close();
@@ -169,6 +170,60 @@ test('a callback URL gets the result, retried with backoff until it answers 2xx'
     assert.equal(state.callbackAttempts, 2);
   } finally {
     hook.server.close();
+  }
+});
+
+test('callbacks to internal addresses are refused: literal ones at submit, names that resolve to one at delivery', async () => {
+  const strict = await startTestServer({ slots: 1 });
+  const hook = await recorder();
+  try {
+    await deployFiles(strict.url, { 'agni.yaml': 'name: quick\nruntime: host\ncommand: cat\n' });
+    const port = new URL(hook.url).port;
+    const send = (callback: string) =>
+      fetch(`${strict.url}/v1/functions/quick/async`, {
+        method: 'POST',
+        body: 'x',
+        headers: { 'agni-callback-url': callback },
+      });
+    for (const host of [
+      '127.0.0.1',
+      '127.1',
+      '2130706433',
+      '0x7f000001',
+      '0177.0.0.1',
+      '[::1]',
+      '[::ffff:127.0.0.1]',
+      '169.254.169.254',
+      '10.0.0.1',
+    ]) {
+      const r = await send(`http://${host}:${port}/`);
+      const body = (await r.json()) as {
+        error: { code: string; message: string; hint: string; details: { field: string } };
+      };
+      assert.equal(r.status, 400, host);
+      assert.match(body.error.message, /agni-callback-url.*callback destination refused/, host);
+      assert.equal(body.error.details.field, 'callback');
+      assert.match(body.error.hint, /--callback-allow/);
+    }
+    // A name is judged by what it resolves to, when the callback is sent: refused, not retried.
+    const sub = await send(`http://localhost:${port}/`);
+    assert.equal(sub.status, 202);
+    const { id } = (await sub.json()) as { id: string };
+    let state: { callbackState: string; callbackAttempts: number; callbackError: string } | undefined;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      state = (await (await fetch(`${strict.url}/v1/invocations/${id}/async`)).json()) as typeof state;
+      if (state!.callbackState === 'failed') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(state!.callbackState, 'failed');
+    assert.equal(state!.callbackAttempts, 1, 'a refused destination is not retried');
+    assert.match(state!.callbackError, /localhost resolves to .* loopback address/);
+    assert.match(state!.callbackError, /--callback-allow/);
+    assert.equal(hook.hits(), 0, 'nothing reached the receiver');
+  } finally {
+    hook.server.close();
+    await strict.close();
   }
 });
 

@@ -5,7 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -313,6 +322,73 @@ describe('agni build / push / deploy --build', () => {
     const plain = await agni(['deploy', own, '--push']);
     assert.equal(plain.code, 64);
     assert.match(plain.stderr, /go with --build/);
+  });
+
+  test('secrets never enter a built image, and no answer shows them; the deploy still has the real ones', async () => {
+    const secret = 'hunter2-webhook-secret-in-yaml';
+    const envValue = 'env-value-that-is-a-token';
+    const dir = fnDir(
+      'secretive',
+      `name: secretive\nruntime: ${single}\ncommand: ["/bin/cat"]\nenv: {API_TOKEN: ${envValue}}\n` +
+        `triggers:\n  - webhook: /secretive\n    secret: ${secret}   # ${secret}\n`,
+    );
+    const d = await agni(['deploy', dir, '--build', '--json']);
+    assert.equal(d.code, 0, d.stderr);
+    assert.ok(!d.stdout.includes(secret) && !d.stdout.includes(envValue), d.stdout);
+    const j = JSON.parse(d.stdout) as { build: Built };
+
+    // Every blob of the content store, layers unzipped: the secret is in none, config included.
+    const blobs: string[] = [];
+    const walk = (p: string) => {
+      for (const e of readdirSync(p, { withFileTypes: true }))
+        e.isDirectory() ? walk(join(p, e.name)) : blobs.push(join(p, e.name));
+    };
+    walk(join(s.home, 'content'));
+    assert.ok(
+      blobs.some((b) => b.endsWith(j.build.layer.digest.slice(7))),
+      'the function layer is there',
+    );
+    assert.ok(
+      blobs.some((b) => b.endsWith(j.build.configDigest.slice(7))),
+      'the config is there',
+    );
+    for (const b of blobs) {
+      const raw = readFileSync(b);
+      const plain = raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw;
+      assert.ok(!plain.includes(secret), `${b} holds the webhook secret`);
+    }
+    // The image carries agni.yaml with the secret replaced.
+    const layerTar = gunzipSync(readFileSync(blobs.find((b) => b.endsWith(j.build.layer.digest.slice(7)))!));
+    assert.match(layerTar.toString('latin1'), /secret: REMOVED # removed by agni build/);
+
+    // The deployed webhook takes the real secret, not the placeholder.
+    const hook = (value: string) =>
+      fetch(`${s.url}/hooks/secretive`, {
+        method: 'POST',
+        headers: { 'x-agni-secret': value },
+        body: 'ping',
+      });
+    assert.equal((await hook('REMOVED')).status, 401);
+    const good = await hook(secret);
+    assert.equal(good.status, 200);
+    assert.equal(await good.text(), 'ping');
+
+    // Answers show env names, never values, nor the secret.
+    for (const path of [
+      '/v1/functions/secretive',
+      '/v1/functions/secretive/versions',
+      '/v1/functions',
+      '/v1/triggers',
+    ]) {
+      const text = await (await fetch(`${s.url}${path}`)).text();
+      assert.ok(!text.includes(secret) && !text.includes(envValue), `${path}: ${text}`);
+    }
+    const fn = (await (await fetch(`${s.url}/v1/functions/secretive`)).json()) as {
+      manifest: { env: Record<string, string> };
+    };
+    assert.deepEqual(fn.manifest.env, { API_TOKEN: '***' });
+    const ls = await ok(['versions', 'secretive', '--json']);
+    assert.ok(!ls.includes(envValue) && ls.includes('API_TOKEN'), ls);
   });
 
   test('refusals: host, a local image, a missing base, bad platforms, a single-platform base', async () => {

@@ -195,8 +195,8 @@ describe('triggers', () => {
 
   test('NATS request/reply: the message is the payload, stdout the answer, the outcome in headers; reply: gets it too', async () => {
     const fn = unique('nats');
-    const subject = `agni-test.${fn}.in`;
-    const replyTo = `agni-test.${fn}.out`;
+    const subject = `agni.test.${fn}.in`;
+    const replyTo = `agni.test.${fn}.out`;
     await deployFiles(s.url, {
       'agni.yaml': yaml(
         fn,
@@ -259,7 +259,7 @@ describe('triggers', () => {
   test('two servers share a subject through the queue group: each message is handled once', async () => {
     const other = await startTestServer({ slots: 2 });
     const fn = unique('shared');
-    const subject = `agni-test.${fn}`;
+    const subject = `agni.test.${fn}`;
     const nc = await connect({ servers: NATS_URL });
     try {
       for (const srv of [s, other]) {
@@ -287,6 +287,42 @@ describe('triggers', () => {
       await nc.close();
       await fetch(`${s.url}/v1/functions/${fn}`, { method: 'DELETE' });
       await other.close();
+    }
+  });
+
+  test('subject triggers stay under the subject prefix: `>` is refused, agni.<x>.> never sees other.x', async () => {
+    const fn = unique('prefix');
+    for (const [bad, field] of [
+      ['  - subject: ">"\n', 'triggers.0.subject'],
+      ['  - subject: "*.x"\n', 'triggers.0.subject'],
+      [`  - subject: other.${fn}\n`, 'triggers.0.subject'],
+      [`  - subject: agni.${fn}.in\n    reply: other.${fn}\n`, 'triggers.0.reply'],
+      [`  - subject: agni.${fn}.in\n    queue: other-group\n`, 'triggers.0.queue'],
+    ] as const) {
+      const r = await upload(s.url, { 'agni.yaml': yaml(fn, 'cat', bad) });
+      const body = (await r.json()) as { error: { code: string; message: string; hint: string } };
+      assert.equal(r.status, 400, bad);
+      assert.equal(body.error.code, 'manifest_invalid');
+      assert.ok(body.error.message.includes(`\`${field}\``), body.error.message);
+      assert.match(body.error.message, /outside the subject prefix agni\./);
+      assert.match(body.error.hint, /--subject-prefix/);
+    }
+    assert.equal((await fetch(`${s.url}/v1/functions/${fn}`)).status, 404, 'nothing was deployed');
+
+    await deployFiles(s.url, { 'agni.yaml': yaml(fn, 'cat', `  - subject: "agni.${fn}.>"\n`) });
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      await until('the subscription', async () =>
+        (await listTriggers(s.url, fn)).triggers[0]?.state === 'subscribed' ? true : undefined,
+      );
+      // Outside the prefix: nobody of this server answers.
+      await assert.rejects(nc.request(`other.${fn}.x`, new TextEncoder().encode('x'), { timeout: 1000 }));
+      const res = await nc.request(`agni.${fn}.a.b`, new TextEncoder().encode('inside'), { timeout: 15_000 });
+      assert.equal(res.string(), 'inside');
+      assert.equal((await listTriggers(s.url, fn)).triggers[0]!.fires, 1);
+    } finally {
+      await nc.close();
+      await fetch(`${s.url}/v1/functions/${fn}`, { method: 'DELETE' });
     }
   });
 
@@ -477,7 +513,7 @@ describe('triggers across a restart and without NATS', () => {
     const fn = unique('restart');
     try {
       await deployFiles(s.url, {
-        'agni.yaml': yaml(fn, 'cat', `  - cron: "* * * * * *"\n  - subject: agni-test.${fn}\n`),
+        'agni.yaml': yaml(fn, 'cat', `  - cron: "* * * * * *"\n  - subject: agni.test.${fn}\n`),
       });
       await until('a cron run', async () => {
         const t = (await listTriggers(s.url, fn)).triggers[0];
@@ -517,6 +553,43 @@ describe('triggers across a restart and without NATS', () => {
       assert.equal(r.nats.needed, true);
       assert.match(r.nats.error ?? '', /CONNECTION_REFUSED|refused/i);
       assert.equal(r.triggers[1]!.state, 'waiting for NATS (unreachable)');
+    } finally {
+      await s.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  test('a subject trigger deployed before the prefix changed is not subscribed after a restart', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'agni-trig-'));
+    const start = (subjectPrefix?: string) =>
+      startEmbedded({
+        home,
+        host: '127.0.0.1',
+        port: 0,
+        backend: 'runc',
+        slots: 1,
+        maxPayloadBytes: 1024 * 1024,
+        natsUrl: NATS_URL,
+        subjectPrefix,
+        logger: pino({ level: 'silent' }),
+      });
+    const fn = unique('moved');
+    let s = await start();
+    try {
+      await deployFiles(s.url, { 'agni.yaml': yaml(fn, 'cat', `  - subject: agni.test.${fn}\n`) });
+    } finally {
+      await s.close();
+    }
+    s = await start('team1.');
+    try {
+      const t = (await listTriggers(s.url, fn)).triggers[0]!;
+      assert.equal(t.state, 'refused: subject outside the subject prefix team1.');
+      const nc = await connect({ servers: NATS_URL });
+      try {
+        await assert.rejects(nc.request(`agni.test.${fn}`, new TextEncoder().encode('x'), { timeout: 1000 }));
+      } finally {
+        await nc.close();
+      }
     } finally {
       await s.close();
       rmSync(home, { recursive: true, force: true });

@@ -5,6 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { type AddressAllowList, NOTHING_ALLOWED, urlRefusal } from '../core/address-policy.js';
 import { AgniError } from '../core/errors.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 
@@ -24,7 +25,7 @@ function waitSeconds(q: unknown): number {
   return n;
 }
 
-function callbackUrl(v: unknown): string | undefined {
+function callbackUrl(v: unknown, allow: AddressAllowList): string | undefined {
   if (v === undefined || v === '') return undefined;
   const s = String(v);
   let u: URL;
@@ -36,6 +37,18 @@ function callbackUrl(v: unknown): string | undefined {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new AgniError('bad_request', 'header `agni-callback-url`: expected an http or https URL');
   }
+  // Names are judged by what they resolve to when the callback is sent (callbacks.ts).
+  const refused = urlRefusal(u, allow);
+  if (refused) {
+    throw new AgniError(
+      'bad_request',
+      `header \`agni-callback-url\`: callback destination refused: ${refused}`,
+      {
+        hint: 'callbacks go to public addresses only; the operator can allow others with `agni up --callback-allow CIDR|HOST`',
+        details: { field: 'callback' },
+      },
+    );
+  }
   return s;
 }
 
@@ -46,14 +59,18 @@ function idempotencyKey(v: unknown): string | undefined {
   return s;
 }
 
-export function registerAsyncRoutes(app: FastifyInstance, queue: AsyncQueue): void {
+export function registerAsyncRoutes(
+  app: FastifyInstance,
+  queue: AsyncQueue,
+  callbackAllow: AddressAllowList = NOTHING_ALLOWED,
+): void {
   app.post<{ Params: { name: string } }>('/v1/functions/:name/async', async (req, reply) => {
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const { record, duplicate } = await queue.submit({
       function: req.params.name,
       payload,
       idempotencyKey: idempotencyKey(req.headers['idempotency-key']),
-      callbackUrl: callbackUrl(req.headers['agni-callback-url']),
+      callbackUrl: callbackUrl(req.headers['agni-callback-url'], callbackAllow),
       source: 'api',
     });
     const result = `/v1/invocations/${record.id}/result`;

@@ -3,7 +3,7 @@
  * a staging directory under $AGNI_HOME/build that is removed on every path, and built into an OCI
  * image on agni.yaml's `runtime:` (build-service.ts). The answer is the build's JSON.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { NAME_RE, parseManifest } from '../core/manifest.js';
+import { redactManifestText } from '../core/manifest-secrets.js';
 import { sourceDate } from '../image/oci/build-layer.js';
 import { buildFunctionImage, tagReference } from '../image/oci/build-service.js';
 import { nodePlatforms, parsePlatformList } from '../image/oci/node-platforms.js';
@@ -77,6 +78,14 @@ export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; 
             details: { file: 'agni.yaml', field: 'runtime' },
           },
         );
+      }
+      // The image goes to registries: it carries agni.yaml without its secrets (the deploy
+      // upload brings the real ones to the server). Removed first: the upload's agni.yaml
+      // may be a symlink, which a plain write would follow out of the staging directory.
+      const redacted = redactManifestText(text);
+      if (redacted.redacted > 0) {
+        await rm(join(fnDir, 'agni.yaml'));
+        await writeFile(join(fnDir, 'agni.yaml'), redacted.text, { flag: 'wx', mode: 0o644 });
       }
       const result = await buildFunctionImage(oci, fnDir, fn, {
         tag: q.tag,

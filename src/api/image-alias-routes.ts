@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 import { normaliseImageName } from '../image/oci/image-alias.js';
 import type { ImageAliasRepository } from '../store/image-alias-repo.js';
-import { jsonBody } from './json-body.js';
+import { jsonRequest } from './json-body.js';
 
 const SetBody = z
   .object({ canonical: z.string().min(1), arch: z.string().min(1), image: z.string().min(1) })
@@ -32,7 +32,7 @@ export function registerImageAliasRoutes(app: FastifyInstance, aliases: ImageAli
   });
 
   app.put('/v1/image-aliases', async (req) => {
-    const b = jsonBody(req.body, SetBody);
+    const b = jsonRequest(req, SetBody);
     return { alias: await aliases.set(b.canonical, b.arch, b.image) };
   });
 

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 import type { ImageInsight, ImageKind } from '../image/image-insight.js';
-import { jsonBody } from './json-body.js';
+import { jsonRequest } from './json-body.js';
 
 const PruneBody = z.object({ all: z.boolean().optional(), dryRun: z.boolean().optional() });
 
@@ -35,7 +35,7 @@ export function registerImageInsightRoutes(app: FastifyInstance, insight: ImageI
   );
 
   app.post('/v1/oci/prune', async (req) => {
-    const b = jsonBody(req.body, PruneBody);
+    const b = jsonRequest(req, PruneBody);
     return need().prune(b);
   });
 

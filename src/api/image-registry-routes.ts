@@ -8,7 +8,7 @@ import { AgniError, isAgniError } from '../core/errors.js';
 import { parsePlatform } from '../image/oci/platform.js';
 import type { OciImages } from '../image/oci/pull-service.js';
 import { parseReference } from '../image/oci/reference.js';
-import { jsonBody } from './json-body.js';
+import { jsonRequest } from './json-body.js';
 import { ProgressThrottle } from './progress-throttle.js';
 
 const PullBody = z.object({
@@ -59,7 +59,7 @@ export function registerImageRegistryRoutes(app: FastifyInstance, oci: OciImages
   // Listing, inspecting and removing images: image-insight-routes.ts.
   app.post('/v1/oci/pull', async (req, reply) => {
     const o = need();
-    const b = jsonBody(req.body, PullBody);
+    const b = jsonRequest(req, PullBody);
     // Bad input fails with a proper status before the stream starts.
     parseReference(b.ref);
     if (b.platform) parsePlatform(b.platform);
@@ -70,13 +70,13 @@ export function registerImageRegistryRoutes(app: FastifyInstance, oci: OciImages
 
   app.post('/v1/oci/push', async (req, reply) => {
     const o = need();
-    const b = jsonBody(req.body, PushBody);
+    const b = jsonRequest(req, PushBody);
     parseReference(b.ref);
     await ndjson(reply, (emit) => o.push(b.name, b.ref, { insecure: b.insecure, onEvent: emit }));
   });
 
   app.post('/v1/registries/login', async (req) => {
-    const b = jsonBody(req.body, LoginBody);
+    const b = jsonRequest(req, LoginBody);
     const registry = await need().login(
       b.registry,
       { username: b.username, password: b.password },
@@ -86,7 +86,7 @@ export function registerImageRegistryRoutes(app: FastifyInstance, oci: OciImages
   });
 
   app.post('/v1/registries/logout', async (req) => {
-    const b = jsonBody(req.body, LogoutBody);
+    const b = jsonRequest(req, LogoutBody);
     return { registry: b.registry, removed: await need().logout(b.registry) };
   });
 }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import { MAX_JOB_CONCURRENCY } from '../triggers/jobs-inputs.js';
-import { jsonBody } from './json-body.js';
+import { jsonRequest } from './json-body.js';
 
 export interface JobRouteDeps {
   jobs?: JobRunner;
@@ -49,7 +49,7 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
   if (!jobs) return;
 
   app.post('/v1/jobs', async (req, reply) => {
-    const body = jsonBody(req.body, createSchema);
+    const body = jsonRequest(req, createSchema);
     const job = await jobs.create(body);
     reply.status(201);
     return job;
@@ -90,7 +90,7 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/start', async (req) => jobs.start(req.params.id));
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/retry-failed', async (req) => {
-    const { concurrency: c } = jsonBody(req.body, retrySchema);
+    const { concurrency: c } = jsonRequest(req, retrySchema);
     return jobs.retryFailed(req.params.id, c);
   });
 

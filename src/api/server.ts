@@ -6,6 +6,8 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Deployer } from '../app/deployer.js';
 import type { Invoker } from '../app/invoker.js';
+import type { AddressAllowList } from '../core/address-policy.js';
+import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
 import type { ImageInsight } from '../image/image-insight.js';
@@ -15,6 +17,7 @@ import type { ImageAliasRepository } from '../store/image-alias-repo.js';
 import type { Store } from '../store/store.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 import type { JobRunner } from '../triggers/jobs.js';
+import { redactSecrets } from '../triggers/redact.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { registerArchiveRoutes } from './archive-routes.js';
 import { registerAsyncRoutes } from './async-routes.js';
@@ -24,6 +27,7 @@ import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
+import { guardRequest } from './request-guard.js';
 import { replyStreamed } from './stream-reply.js';
 import { requireTar, TAR_TYPES } from './tar-body.js';
 import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
@@ -44,6 +48,10 @@ export interface ApiDeps {
   info: () => Record<string, unknown>;
   /** when set, every route but /healthz needs `Authorization: Bearer <token>` */
   token?: string;
+  /** the Host names the API answers (default: localhost and IP literals) */
+  hosts?: HostPolicy;
+  /** private callback destinations the operator allows */
+  callbackAllow?: AddressAllowList;
   maxPayloadBytes: number;
   /** images from OCI registries: pull, push, login */
   oci?: OciImages;
@@ -81,8 +89,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     bodyLimit: d.maxPayloadBytes,
   });
   app.decorateRequest('receivedAt', 0);
+  const hosts = d.hosts ?? hostPolicy('127.0.0.1', []);
   app.addHook('onRequest', async (req) => {
     req.receivedAt = stamp();
+    guardRequest(req, hosts);
     // Webhooks are called by outsiders without the token; each checks its own secret instead.
     const open = req.url === '/healthz' || (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX));
     if (d.token && !open && !tokenMatches(req.headers.authorization, d.token)) {
@@ -91,6 +101,8 @@ export function buildApi(d: ApiDeps): FastifyInstance {
       });
     }
   });
+  // Manifests come back from several routes (functions, versions, triggers): mask secrets in all.
+  app.addHook('preSerialization', async (_req, _reply, payload) => redactSecrets(payload));
   app.removeAllContentTypeParsers();
   // Tar uploads stay streams (they can be large); everything else is a raw payload buffer.
   app.addContentTypeParser(TAR_TYPES, (_req, payload, done) => done(null, payload));
@@ -125,7 +137,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
-  registerAsyncRoutes(app, d.queue);
+  registerAsyncRoutes(app, d.queue, d.callbackAllow);
   registerJobRoutes(app, d);
   registerPipeRoutes(app, d);
   registerImageRegistryRoutes(app, d.oci);

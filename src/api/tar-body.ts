@@ -2,18 +2,21 @@
 import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import { AgniError } from '../core/errors.js';
+import { mediaType } from './json-body.js';
 
 export const TAR_TYPES = ['application/x-tar', 'application/gzip'];
 
-/** The request body as a stream, or a 400 naming the content types a tar upload may have. */
+/** The request body as a stream, or a 415 naming the content types a tar upload may have. */
 export function requireTar(req: FastifyRequest, what = 'a tar upload'): Readable {
-  const type = String(req.headers['content-type'] ?? '')
-    .split(';')[0]!
-    .trim();
+  const type = mediaType(req);
   if (!TAR_TYPES.includes(type)) {
     throw new AgniError(
-      'bad_request',
-      `expected ${what} (content-type ${TAR_TYPES.join(' or ')}), got ${type || 'none'}`,
+      'unsupported_media_type',
+      `header \`content-type\`: expected ${what} (content-type ${TAR_TYPES.join(' or ')}), got ${type || 'none'}`,
+      {
+        hint: `send the tar with Content-Type: ${TAR_TYPES.join(' or ')}`,
+        details: { field: 'content-type' },
+      },
     );
   }
   return req.body as Readable;

@@ -1,11 +1,9 @@
 /**
  * Trigger routes: the listing (GET /v1/triggers) and the public webhook endpoints
- * (POST /hooks/<path>), which skip the bearer token but check the trigger's own secret. Every JSON
- * answer of the API passes through the secret redaction registered here.
+ * (POST /hooks/<path>), which skip the bearer token but check the trigger's own secret.
  */
 import type { FastifyInstance } from 'fastify';
 import { AgniError } from '../core/errors.js';
-import { redactSecrets } from '../triggers/redact.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { SECRET_HEADER, SIGNATURE_HEADER, webhookDenied } from '../triggers/webhook-auth.js';
 import { replyStreamed } from './stream-reply.js';
@@ -20,9 +18,6 @@ function wantsAsync(q: unknown): boolean {
 }
 
 export function registerTriggerRoutes(app: FastifyInstance, triggers: TriggerManager): void {
-  // Manifests come back from several routes (functions, versions, triggers): mask secrets in all.
-  app.addHook('preSerialization', async (_req, _reply, payload) => redactSecrets(payload));
-
   app.get('/v1/triggers', async (req) => {
     const fn = (req.query as { function?: string }).function;
     return triggers.list(fn || undefined);

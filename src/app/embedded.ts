@@ -12,6 +12,9 @@ import { NodeImageSource } from '../agent/image-source.js';
 import { PrewarmPool } from '../agent/prewarm-pool.js';
 import { WarmWorkers } from '../agent/warm-workers.js';
 import { buildApi } from '../api/server.js';
+import { parseAllowList } from '../core/address-policy.js';
+import { hostPolicy } from '../core/allowed-hosts.js';
+import { subjectPrefixOf } from '../core/trigger-spec.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
 import { ImageInsight } from '../image/image-insight.js';
 import { LocalImages } from '../image/local-images.js';
@@ -46,6 +49,12 @@ export interface EmbeddedOptions {
   /** invocations that may wait for a slot before new ones get 429 */
   maxQueue?: number;
   token?: string;
+  /** Host names the API answers besides localhost and IP literals (`agni up --allow-host`); `*` for any */
+  allowedHosts?: string[];
+  /** private callback destinations allowed (`agni up --callback-allow`): IPs, CIDRs, host names */
+  callbackAllow?: string[];
+  /** NATS subjects subject triggers may use (`agni up --subject-prefix`, default `agni.`) */
+  subjectPrefix?: string;
   /** NATS for subject triggers (default $AGNI_NATS_URL, else nats://127.0.0.1:4222); connected only when needed */
   natsUrl?: string;
   /** platforms this node runs, best first (default: nodePlatforms(), i.e. AGNI_PLATFORMS or host + emulated) */
@@ -68,6 +77,9 @@ export interface Embedded {
 
 export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const logger = o.logger ?? pino({ level: process.env.AGNI_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  // Checked before anything is made, so a bad setting leaves nothing behind.
+  const callbackAllow = parseAllowList(o.callbackAllow ?? []);
+  const subjectPrefix = subjectPrefixOf(o.subjectPrefix);
   await mkdir(o.home, { recursive: true, mode: 0o700 });
   const store = await openSqliteStore(join(o.home, 'agni.db'));
   const backend = await createBackend(o.backend, o.home).catch(async (e) => {
@@ -116,7 +128,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     logger,
     maxInFlight: o.slots,
   });
-  const callbacks = new CallbackSender(asyncRepo, store, (id) => queue.outputPath(id), logger);
+  const callbacks = new CallbackSender(asyncRepo, store, (id) => queue.outputPath(id), logger, callbackAllow);
   queue.onSettled(() => callbacks.kick());
   const jobs = new JobRunner({
     home: o.home,
@@ -133,6 +145,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     submitter: queue,
     logger,
     natsUrl: o.natsUrl || process.env.AGNI_NATS_URL || DEFAULT_NATS_URL,
+    subjectPrefix,
   });
   const aliases = new SqlImageAliasRepository(store.db);
   const deployer = new Deployer(
@@ -159,6 +172,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     insight: new ImageInsight({ home: o.home, store, db: store.db, local: images, oci }),
     logger,
     token: o.token,
+    hosts: hostPolicy(o.host, o.allowedHosts ?? [], node),
+    callbackAllow,
     maxPayloadBytes: o.maxPayloadBytes,
     info: () => ({
       mode: 'embedded',

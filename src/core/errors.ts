@@ -6,6 +6,12 @@ export const ERROR_STATUS = {
   bad_request: 400,
   manifest_invalid: 400,
   unauthorized: 401,
+  /** a state-changing request sent by a browser from another site (CSRF) */
+  cross_origin: 403,
+  /** a Host header the server does not answer to (DNS rebinding) */
+  host_not_allowed: 421,
+  /** a body whose Content-Type the route does not take */
+  unsupported_media_type: 415,
   function_not_found: 404,
   invocation_not_found: 404,
   image_not_found: 404,

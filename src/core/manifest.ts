@@ -171,7 +171,8 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     }
     const got = valueAt(raw, issue.path);
     if (got === undefined) expected = `a value (it is required): ${expected}`;
-    throw invalid(file, field, expected, got);
+    // An env value may be a secret: the error names the variable, never echoes its value.
+    throw invalid(file, field, expected, issue.path[0] === 'env' ? undefined : got);
   }
   const m = r.data;
   const limits = { ...DEFAULT_LIMITS, ...m.limits };

@@ -7,7 +7,10 @@ import {
   isSubscribeSubject,
   isWebhookPath,
   nextFireTime,
+  outsidePrefix,
+  type SubjectTrigger,
   subjectMatches,
+  subjectPrefixOf,
 } from './trigger-spec.js';
 
 test('next fire time follows the zone, DST included', () => {
@@ -85,4 +88,31 @@ test('webhook paths', () => {
   assert.ok(!isWebhookPath('/a/../b'));
   assert.ok(!isWebhookPath('/a?b=1'));
   assert.ok(!isWebhookPath(`/${'x'.repeat(300)}`));
+});
+
+test('subject triggers are confined to the operator prefix: subject, reply and a given queue', () => {
+  const t = (subject: string, more: Partial<SubjectTrigger> = {}): SubjectTrigger => ({
+    kind: 'subject',
+    subject,
+    queue: 'agni.f',
+    ...more,
+  });
+  const p = 'agni.';
+  for (const inside of ['agni.orders', 'agni.>', 'agni.*', 'agni.a.*.b'])
+    assert.equal(outsidePrefix(t(inside), 'f', p), undefined, inside);
+  for (const outside of ['>', '*', '*.x', 'agni', 'agnix.y', 'other.agni.x', '*.orders'])
+    assert.equal(outsidePrefix(t(outside), 'f', p), 'subject', outside);
+  assert.equal(outsidePrefix(t('agni.a', { reply: 'other.b' }), 'f', p), 'reply');
+  assert.equal(outsidePrefix(t('agni.a', { reply: 'agni.b' }), 'f', p), undefined);
+  assert.equal(outsidePrefix(t('agni.a', { queue: 'workers' }), 'f', p), 'queue');
+  assert.equal(
+    outsidePrefix(t('team.a', { queue: 'agni.f' }), 'f', 'team.'),
+    undefined,
+    'the default queue is fine',
+  );
+  assert.equal(subjectPrefixOf(undefined), 'agni.');
+  assert.equal(subjectPrefixOf('team1'), 'team1.');
+  assert.equal(subjectPrefixOf('team1.jobs.'), 'team1.jobs.');
+  for (const bad of ['', '.', '>', 'a.*', 'a b', 'a..b'])
+    assert.throws(() => subjectPrefixOf(bad), /--subject-prefix/, JSON.stringify(bad));
 });

@@ -3,6 +3,7 @@
  * normalized Trigger objects (or a field-naming error) out; cron arithmetic is croner's.
  */
 import { Cron } from 'croner';
+import { AgniError } from './errors.js';
 
 export interface CronTrigger {
   kind: 'cron';
@@ -106,6 +107,42 @@ export function subjectMatches(pattern: string, subject: string): boolean {
     if (i >= s.length || (p[i] !== '*' && p[i] !== s[i])) return false;
   }
   return p.length === s.length;
+}
+
+/**
+ * Subject triggers live under one prefix the operator sets, so a function cannot subscribe to (or
+ * answer, or publish into) other applications' subjects on a shared NATS server.
+ */
+export const DEFAULT_SUBJECT_PREFIX = 'agni.';
+
+/** The operator's prefix as dot-separated literal tokens ending in a dot (`team1` gives `team1.`). */
+export function subjectPrefixOf(raw: string | undefined, flag = '--subject-prefix'): string {
+  if (raw === undefined) return DEFAULT_SUBJECT_PREFIX;
+  const p = raw.trim().replace(/\.$/, '');
+  if (!p || !isPublishSubject(p))
+    throw new AgniError(
+      'bad_request',
+      `${flag} ${JSON.stringify(raw)}: expected NATS subject tokens without wildcards, such as agni. or team1.jobs.`,
+      { hint: `e.g. ${flag} ${DEFAULT_SUBJECT_PREFIX} (the default)` },
+    );
+  return `${p}.`;
+}
+
+/**
+ * The first field of a subject trigger outside `prefix` (relative to the trigger), or undefined.
+ * The subject and `reply:` must start with the prefix (so `>` and `*.x` never do); a queue group
+ * given in agni.yaml must too (the default, agni.<fn>, names no subject).
+ */
+export function outsidePrefix(
+  t: SubjectTrigger,
+  fn: string,
+  prefix: string,
+): 'subject' | 'reply' | 'queue' | undefined {
+  const inside = (s: string) => s.length > prefix.length && s.startsWith(prefix);
+  if (!inside(t.subject)) return 'subject';
+  if (t.reply !== undefined && !inside(t.reply)) return 'reply';
+  if (t.queue !== defaultQueue(fn) && !inside(t.queue)) return 'queue';
+  return undefined;
 }
 
 const PATH_SEGMENT = /^[A-Za-z0-9._~-]+$/;

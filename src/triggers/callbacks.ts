@@ -5,9 +5,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { type AddressAllowList, NOTHING_ALLOWED } from '../core/address-policy.js';
 import { CALLBACK_BACKOFF, CALLBACK_MAX_ATTEMPTS, retryDelayMs } from '../core/retry.js';
 import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
 import type { InvocationRecord, Store } from '../store/store.js';
+import { DestinationRefused, guardedPost } from './guarded-post.js';
 
 /** output larger than this is not inlined; the receiver fetches it from the result URL */
 const MAX_INLINE_OUTPUT = 1024 * 1024;
@@ -70,6 +72,8 @@ export class CallbackSender {
     private readonly store: Store,
     private readonly outputPath: (id: string) => string,
     private readonly logger: Logger,
+    /** private destinations the operator allows (`agni up --callback-allow`) */
+    private readonly allow: AddressAllowList = NOTHING_ALLOWED,
   ) {}
 
   kick(): void {
@@ -116,17 +120,19 @@ export class CallbackSender {
     const output = await readFile(this.outputPath(st.id)).catch(() => undefined);
     const attempt = st.callbackAttempts + 1;
     let error: string | undefined;
+    let final = false;
     try {
-      const res = await fetch(st.callbackUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'agni-invocation-id': rec.id },
-        body: JSON.stringify(callbackBody(rec, st, output)),
-        signal: AbortSignal.timeout(POST_TIMEOUT_MS),
-        redirect: 'manual',
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (!res.ok) error = `the receiver answered ${res.status}`;
+      const status = await guardedPost(
+        st.callbackUrl,
+        JSON.stringify(callbackBody(rec, st, output)),
+        { 'content-type': 'application/json', 'agni-invocation-id': rec.id },
+        this.allow,
+        POST_TIMEOUT_MS,
+      );
+      if (status < 200 || status > 299) error = `the receiver answered ${status}`;
     } catch (e) {
+      // A refused destination stays refused: no retries, and the reason is kept in the state.
+      final = e instanceof DestinationRefused;
       error = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
     }
     if (error === undefined) {
@@ -138,7 +144,7 @@ export class CallbackSender {
       });
       return;
     }
-    const giveUp = attempt >= CALLBACK_MAX_ATTEMPTS;
+    const giveUp = final || attempt >= CALLBACK_MAX_ATTEMPTS;
     // The URL is the user's and may carry a token in its query: log the host only.
     this.logger.warn(
       { invocation: rec.id, host: safeHost(st.callbackUrl), attempt, error },

@@ -33,3 +33,17 @@ test('values without secrets are returned as they are, not copied', () => {
   const buf = Buffer.from('abc');
   assert.equal(redactSecrets(buf), buf);
 });
+
+test('env values of every manifest are masked; the names stay', () => {
+  const v = {
+    versions: [
+      { version: 1, manifest: { name: 'f', runtime: 'host', env: { API_KEY: 'k-123', MODE: 'x' } } },
+      { version: 2, manifest: { name: 'f', runtime: 'host', env: {} } },
+    ],
+  };
+  const out = redactSecrets(v);
+  assert.deepEqual(out.versions[0]!.manifest.env, { API_KEY: '***', MODE: '***' });
+  assert.equal(out.versions[1], v.versions[1], 'nothing to mask: shared, not copied');
+  assert.equal(v.versions[0]!.manifest.env.API_KEY, 'k-123');
+  assert.ok(!JSON.stringify(out).includes('k-123'));
+});

@@ -1,4 +1,7 @@
-/** Webhook secrets stay on the server: every manifest or trigger the API returns has them masked. */
+/**
+ * Secrets stay on the server: every manifest or trigger the API returns has its webhook secrets
+ * and its `env:` values masked (env names stay: they say what a function is configured with).
+ */
 
 export const REDACTED = '***';
 
@@ -8,8 +11,19 @@ function isPlain(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** A manifest: `name`, `runtime` and an `env` mapping (function and version records carry one). */
+function isManifest(
+  v: Record<string, unknown>,
+): v is Record<string, unknown> & { env: Record<string, unknown> } {
+  return typeof v.name === 'string' && typeof v.runtime === 'string' && isPlain(v.env);
+}
+
+function maskValues(env: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(env).map((k) => [k, REDACTED]));
+}
+
 /**
- * `v` with the secret of every webhook trigger in it replaced by "***". Copy-on-write: `v` is never
+ * `v` with the secret of every webhook trigger and every manifest's env value replaced by "***". Copy-on-write: `v` is never
  * changed, and parts without secrets are shared, so large listings cost a walk and no copy.
  */
 export function redactSecrets<T>(v: T): T {
@@ -33,6 +47,10 @@ export function redactSecrets<T>(v: T): T {
   if (typeof v.webhook === 'string' && typeof v.secret === 'string') {
     out ??= { ...v };
     out.secret = REDACTED;
+  }
+  if (isManifest(v) && Object.keys(v.env).length > 0) {
+    out ??= { ...v };
+    out.env = maskValues(v.env);
   }
   return (out ?? v) as T;
 }

@@ -8,7 +8,13 @@ import type { InvokeOutcome, Invoker, InvokeSink } from '../app/invoker.js';
 import { AgniError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import { stamp } from '../core/phases.js';
-import type { CronTrigger, Trigger, WebhookTrigger } from '../core/trigger-spec.js';
+import {
+  type CronTrigger,
+  DEFAULT_SUBJECT_PREFIX,
+  outsidePrefix,
+  type Trigger,
+  type WebhookTrigger,
+} from '../core/trigger-spec.js';
 import type { Store, VersionRecord } from '../store/store.js';
 import type { TriggerStateRepo } from '../store/trigger-state.js';
 import type { AsyncSubmitter, Submitted } from './async-types.js';
@@ -28,6 +34,8 @@ export interface TriggerManagerOptions {
   submitter: AsyncSubmitter;
   logger: Logger;
   natsUrl: string;
+  /** subject triggers' subjects, replies and queue groups start with this (default `agni.`) */
+  subjectPrefix?: string;
 }
 
 interface Active {
@@ -39,6 +47,8 @@ interface Active {
   cron?: CronSchedule;
   /** webhook only: the function that already serves this path */
   conflictWith?: string;
+  /** subject only: the field outside the subject prefix (deployed before the prefix changed) */
+  outside?: string;
 }
 
 export interface WebhookTarget {
@@ -86,9 +96,29 @@ export class TriggerManager {
     return next;
   }
 
-  /** refuses a deploy whose webhook path another function already serves */
+  private get prefix(): string {
+    return this.o.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX;
+  }
+
+  /**
+   * refuses a deploy with a subject trigger outside the subject prefix, or whose webhook path
+   * another function already serves
+   */
   async checkClaims(m: Manifest, file = 'agni.yaml'): Promise<void> {
     const mine = triggersOf(m);
+    mine.forEach((t, i) => {
+      const out = t.kind === 'subject' ? outsidePrefix(t, m.name, this.prefix) : undefined;
+      if (!out || t.kind !== 'subject') return;
+      const field = `triggers.${i}.${out}`;
+      throw new AgniError(
+        'manifest_invalid',
+        `${file}: field \`${field}\`: ${JSON.stringify(t[out])} is outside the subject prefix ${this.prefix} this server confines triggers to`,
+        {
+          hint: `use a subject under ${this.prefix} (e.g. ${this.prefix}orders.created, ${this.prefix}>); the operator sets the prefix with \`agni up --subject-prefix\``,
+          details: { file, field, prefix: this.prefix },
+        },
+      );
+    });
     if (!mine.some((t) => t.kind === 'webhook')) return;
     const owners = new Map<string, string>();
     for (const f of await this.o.store.listFunctions()) {
@@ -181,6 +211,7 @@ export class TriggerManager {
       case 'cron':
         return a.cron?.nextFireAt() ? 'scheduled' : 'never fires again';
       case 'subject':
+        if (a.outside) return `refused: ${a.outside} outside the subject prefix ${this.prefix}`;
         return nats === 'connected' ? 'subscribed' : `waiting for NATS (${nats})`;
       case 'webhook':
         return a.conflictWith ? `conflict: path served by ${a.conflictWith}` : 'ready';
@@ -218,6 +249,14 @@ export class TriggerManager {
     if (t.kind === 'cron') {
       a.cron = new CronSchedule(t, (at) => this.fireCron(a, t, at)).start();
     } else if (t.kind === 'subject') {
+      a.outside = outsidePrefix(t, a.fn, this.prefix);
+      if (a.outside) {
+        this.o.logger.warn(
+          { fn: a.fn, subject: t.subject, prefix: this.prefix },
+          'triggers: subject trigger outside the subject prefix; not subscribing',
+        );
+        return a;
+      }
       this.nats.add(this.key(a), {
         subject: t.subject,
         queue: t.queue,
@@ -247,8 +286,9 @@ export class TriggerManager {
   private stopOne(a: Active): void {
     const t = a.trigger;
     if (t.kind === 'cron') a.cron?.stop();
-    else if (t.kind === 'subject') this.nats.remove(this.key(a));
-    else if (this.webhooks.get(t.webhook) === a) {
+    else if (t.kind === 'subject') {
+      if (!a.outside) this.nats.remove(this.key(a));
+    } else if (this.webhooks.get(t.webhook) === a) {
       this.webhooks.delete(t.webhook);
       // A function that was refused this path (only possible at start-up) gets it now.
       for (const list of this.active.values()) {

@@ -10,7 +10,15 @@ export interface TestServer extends Embedded {
 
 /** A real embedded Agni (runc backend, SQLite store) on a free loopback port and a fresh home. */
 export async function startTestServer(
-  opts: { token?: string; maxPayloadBytes?: number; slots?: number; maxQueue?: number } = {},
+  opts: {
+    token?: string;
+    maxPayloadBytes?: number;
+    slots?: number;
+    maxQueue?: number;
+    allowedHosts?: string[];
+    callbackAllow?: string[];
+    subjectPrefix?: string;
+  } = {},
 ): Promise<TestServer> {
   const home = mkdtempSync(join(tmpdir(), 'agni-test-'));
   const s = await startEmbedded({
@@ -21,6 +29,9 @@ export async function startTestServer(
     slots: opts.slots ?? 2,
     maxQueue: opts.maxQueue,
     token: opts.token,
+    allowedHosts: opts.allowedHosts,
+    callbackAllow: opts.callbackAllow,
+    subjectPrefix: opts.subjectPrefix,
     maxPayloadBytes: opts.maxPayloadBytes ?? 1024 * 1024,
     logger: pino({ level: 'silent' }),
   });

@@ -13,6 +13,15 @@ function intOption(flag: string, raw: string, min: number): number {
   return n;
 }
 
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
+}
+
+/** Repeated flags plus a comma-separated AGNI_* variable. */
+function listOption(flags: string[] = [], env: string | undefined): string[] {
+  return [...flags, ...(env ?? '').split(',')].map((x) => x.trim()).filter(Boolean);
+}
+
 export function registerUp(program: Command): void {
   program
     .command('up')
@@ -31,9 +40,23 @@ export function registerUp(program: Command): void {
       '--platforms <list>',
       'platforms this node runs, best first (default $AGNI_PLATFORMS, else the host + qemu-emulated ones)',
     )
+    .option(
+      '--allow-host <name>',
+      'a Host name the API answers besides localhost and IP addresses (repeatable; also $AGNI_ALLOWED_HOSTS, comma-separated; * for any)',
+      collect,
+    )
+    .option(
+      '--callback-allow <cidr|host>',
+      'let async callbacks reach this private address range or host name (repeatable; also $AGNI_CALLBACK_ALLOW)',
+      collect,
+    )
+    .option(
+      '--subject-prefix <prefix>',
+      'NATS subjects that subject triggers may use (default $AGNI_SUBJECT_PREFIX or agni.)',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation',
+      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation',
     )
     .action(
       async (o: {
@@ -45,6 +68,9 @@ export function registerUp(program: Command): void {
         queue: string;
         nats?: string;
         platforms?: string;
+        allowHost?: string[];
+        callbackAllow?: string[];
+        subjectPrefix?: string;
       }) => {
         if (!['auto', 'runc', 'process'].includes(o.backend)) {
           throw new AgniError(
@@ -64,6 +90,9 @@ export function registerUp(program: Command): void {
           slots: o.slots ? intOption('--slots', o.slots, 1) : defaultSlots(),
           maxQueue: intOption('--queue', o.queue, 0),
           token: process.env.AGNI_TOKEN || undefined,
+          allowedHosts: listOption(o.allowHost, process.env.AGNI_ALLOWED_HOSTS),
+          callbackAllow: listOption(o.callbackAllow, process.env.AGNI_CALLBACK_ALLOW),
+          subjectPrefix: o.subjectPrefix ?? process.env.AGNI_SUBJECT_PREFIX,
           natsUrl: o.nats,
           platforms,
           maxPayloadBytes: maxPayloadBytes(),
