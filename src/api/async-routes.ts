@@ -109,6 +109,9 @@ export function registerAsyncRoutes(app: FastifyInstance, queue: AsyncQueue): vo
     );
     reply.status(200).type('application/octet-stream');
     if (size < 0) return Buffer.alloc(0);
+    // The server keeps at most `agni up --max-output` bytes of an output: say when it kept less.
+    reply.header('agni-output-bytes', String(record.stdoutBytes));
+    if (size < record.stdoutBytes) reply.header('agni-output-truncated', String(size));
     reply.header('content-length', String(size));
     return reply.send(createReadStream(file));
   });

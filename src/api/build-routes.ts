@@ -3,15 +3,15 @@
  * a staging directory under $AGNI_HOME/build that is removed on every path, and built into an OCI
  * image on agni.yaml's `runtime:` (build-service.ts). The answer is the build's JSON.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
-import { extract } from 'tar';
 import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { DEFAULT_LIMITS, type UnpackLimits } from '../core/limits.js';
 import { NAME_RE, parseManifest } from '../core/manifest.js';
+import { extractUpload, removeTree } from '../image/extract-upload.js';
 import { sourceDate } from '../image/oci/build-layer.js';
 import { buildFunctionImage, tagReference } from '../image/oci/build-service.js';
 import { nodePlatforms, parsePlatformList } from '../image/oci/node-platforms.js';
@@ -35,7 +35,10 @@ const BuildQuery = z.object({
   sourceDateEpoch: z.string().optional(),
 });
 
-export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; store: Store }): void {
+export function registerBuildRoutes(
+  app: FastifyInstance,
+  d: { oci?: OciImages; store: Store; unpackLimits?: UnpackLimits },
+): void {
   app.post('/v1/oci/build', { bodyLimit: MAX_UPLOAD }, async (req, reply) => {
     const oci = d.oci;
     if (!oci) throw new AgniError('backend_unavailable', 'this server has no registry support');
@@ -50,17 +53,11 @@ export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; 
     const fnDir = join(work, 'fn');
     await mkdir(fnDir, { recursive: true });
     try {
-      try {
-        await pipeline(upload, extract({ cwd: fnDir, strict: true, preserveOwner: false }));
-      } catch (e) {
-        throw new AgniError(
-          'bad_request',
-          `could not unpack the uploaded function: ${(e as Error).message}`,
-          {
-            cause: e,
-          },
-        );
-      }
+      await extractUpload(upload, fnDir, {
+        limits: d.unpackLimits ?? DEFAULT_LIMITS.unpack,
+        what: 'the uploaded function',
+        preserveOwner: false,
+      });
       const text = await readFile(join(fnDir, 'agni.yaml'), 'utf8').catch(() => {
         throw new AgniError('manifest_invalid', 'agni.yaml: not found at the top of the uploaded directory', {
           hint: 'run `agni build DIR` on a directory that contains agni.yaml',
@@ -90,7 +87,8 @@ export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; 
       reply.status(201);
       return result;
     } finally {
-      await rm(work, { recursive: true, force: true });
+      // What cannot be removed now is swept at the next start (Deployer.sweep); never a 500 here.
+      await removeTree(work).catch(() => undefined);
     }
   });
 }
