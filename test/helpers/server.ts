@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { type Embedded, startEmbedded } from '../../src/app/embedded.js';
+import { type Embedded, type EmbeddedOptions, startEmbedded } from '../../src/app/embedded.js';
 
 export interface TestServer extends Embedded {
   home: string;
@@ -10,10 +10,23 @@ export interface TestServer extends Embedded {
 
 /** A real embedded Agni (runc backend, SQLite store) on a free loopback port and a fresh home. */
 export async function startTestServer(
-  opts: { token?: string; maxPayloadBytes?: number; slots?: number; maxQueue?: number } = {},
+  opts: {
+    token?: string;
+    maxPayloadBytes?: number;
+    slots?: number;
+    maxQueue?: number;
+    /** an existing home: a restart of an earlier server */
+    home?: string;
+    /** resource bounds (`agni up --async-queue`, `--max-output`, `--max-unpack`, `--max-files`, `--min-free`) */
+    limits?: Pick<
+      EmbeddedOptions,
+      'maxAsyncQueue' | 'maxOutputBytes' | 'maxUnpackBytes' | 'maxUnpackFiles' | 'minFree'
+    >;
+  } = {},
 ): Promise<TestServer> {
-  const home = mkdtempSync(join(tmpdir(), 'agni-test-'));
+  const home = opts.home ?? mkdtempSync(join(tmpdir(), 'agni-test-'));
   const s = await startEmbedded({
+    ...opts.limits,
     home,
     host: '127.0.0.1',
     port: 0,
