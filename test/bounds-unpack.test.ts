@@ -3,12 +3,19 @@
  * past `--max-unpack` or `--max-files` are refused with 413 naming the flag, and leave nothing.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { ContentStore } from '../src/image/oci/content-store.js';
+import { pushImage } from '../src/image/oci/push.js';
+import { parseReference } from '../src/image/oci/reference.js';
+import { RegistryClient } from '../src/image/oci/registry-client.js';
 import { deployFiles } from './helpers/deploy.js';
 import { type LayerEntry, layerTar } from './helpers/layer-tar.js';
+import { storeProperImage } from './helpers/oci-archive.js';
+import { startRegistry } from './helpers/registry.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 
 let s: TestServer;
@@ -81,4 +88,30 @@ test('a deploy within the bounds still works', async () => {
     'agni.yaml': 'name: small\nruntime: host\ncommand: cat\n',
     'data.txt': 'x'.repeat(1000),
   });
+});
+
+test('a registry image whose layer unpacks past --max-unpack: the deploy is refused with 413, no layer dir left', async () => {
+  const reg = await startRegistry();
+  const scratch = mkdtempSync(join(tmpdir(), 'agni-bomb-'));
+  try {
+    const src = new ContentStore(scratch);
+    const img = await storeProperImage(src, gzipSync(layerTar([{ path: 'bin/' }, BOMB])));
+    const ref = `${reg.host}/bomb/image:1`;
+    await pushImage(new RegistryClient({ host: reg.host }), src, img.manifestDigest, parseReference(ref));
+    const r = await upload('/v1/functions', [
+      { path: 'agni.yaml', data: `name: bomb\nruntime: ${ref}\ncommand: ["/bin/sh"]\n` },
+    ]);
+    assert.equal(r.status, 413, JSON.stringify(r.error));
+    assert.match(
+      r.error.message,
+      /image layer sha256:[0-9a-f]{64} unpacks to more than 1\.0 MiB.*--max-unpack/,
+    );
+    const layers = join(s.home, 'content', 'layers');
+    assert.deepEqual(existsSync(layers) ? readdirSync(layers) : [], [], 'no layer dir, complete or partial');
+    assert.equal(existsSync(join(s.home, 'functions', 'bomb')), false);
+    assert.deepEqual(readdirSync(join(s.home, 'functions', '.staging')), []);
+  } finally {
+    await reg.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
 });
