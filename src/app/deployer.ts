@@ -3,7 +3,7 @@
  * a fresh directory that no later deploy touches, validates agni.yaml, and records a version.
  */
 import { chmod, mkdir, readdir, readFile, rename, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
@@ -155,11 +155,11 @@ export class Deployer {
     let n = await removeChildren(join(this.root, '.staging'));
     for (const name of await readdir(this.root).catch(() => [] as string[])) {
       if (name === '.staging') continue;
-      const keep = new Set((await this.store.listVersions(name)).map((v) => v.codeDir));
+      // By the version dir's own name: a home moved to another path must not lose its code.
+      const keep = new Set((await this.store.listVersions(name)).map((v) => basename(v.codeDir)));
       for (const d of await readdir(join(this.root, name)).catch(() => [] as string[])) {
-        const dir = join(this.root, name, d);
-        if (keep.has(dir)) continue;
-        await removeTree(dir);
+        if (keep.has(d)) continue;
+        await removeTree(join(this.root, name, d));
         n++;
       }
       if (keep.size === 0) await rmdir(join(this.root, name)).catch(() => undefined);
