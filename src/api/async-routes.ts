@@ -47,7 +47,9 @@ function idempotencyKey(v: unknown): string | undefined {
 }
 
 export function registerAsyncRoutes(app: FastifyInstance, queue: AsyncQueue): void {
-  app.post<{ Params: { name: string } }>('/v1/functions/:name/async', async (req, reply) => {
+  // A full queue is refused before the payload is read (submit checks again, atomically).
+  const room = { onRequest: async () => queue.assertRoom() };
+  app.post<{ Params: { name: string } }>('/v1/functions/:name/async', room, async (req, reply) => {
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const { record, duplicate } = await queue.submit({
       function: req.params.name,

@@ -127,8 +127,8 @@ export class AsyncQueue implements AsyncSubmitter {
     }
   }
 
-  /** counts one more waiting invocation, or refuses (nothing is written yet) when the queue is full */
-  private reserve(): void {
+  /** refuses (429) when the queue is full, so a route can answer before it reads the payload */
+  assertRoom(): void {
     if (this.unsettled >= this.maxQueued) {
       const waitS = Math.ceil(
         ((this.unsettled / Math.max(1, this.o.maxInFlight)) * this.avgAttemptMs) / 1000,
@@ -142,6 +142,11 @@ export class AsyncQueue implements AsyncSubmitter {
         },
       );
     }
+  }
+
+  /** counts one more waiting invocation, or refuses (nothing is written yet) when the queue is full */
+  private reserve(): void {
+    this.assertRoom();
     this.unsettled++;
   }
 
