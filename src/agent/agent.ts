@@ -3,6 +3,7 @@
  * local root filesystem, adds the platform's environment, and picks how the sandbox is made:
  * a warm worker (lifecycle: warm), a prewarmed pool, or a fresh sandbox from the backend.
  */
+import { stat } from 'node:fs/promises';
 import { AgniError } from '../core/errors.js';
 import type { DispatchJob, Placement } from '../dispatch/dispatcher.js';
 import { type ImageFiles, resolveProcess, resolveUser } from '../image/oci/image-config.js';
@@ -139,6 +140,12 @@ export class Agent {
 
   private async runSandbox(job: DispatchJob): Promise<SandboxResult> {
     const v = job.version;
+    // `agni rm` between the lookup and the start: say so, not what runc says of a missing mount.
+    if (!(await stat(v.codeDir).catch(() => undefined))) {
+      throw new AgniError('function_not_found', `${v.function} was removed before this call could start`, {
+        hint: 'deploy it again with `agni deploy DIR`',
+      });
+    }
     const base = await this.baseSpec(v);
     // The deadline is absolute (Unix ms), so a function can budget its own work against it.
     const deadline = Date.now() + v.manifest.limits.timeoutMs;

@@ -64,7 +64,9 @@ export function registerAsyncRoutes(
   queue: AsyncQueue,
   callbackAllow: AddressAllowList = NOTHING_ALLOWED,
 ): void {
-  app.post<{ Params: { name: string } }>('/v1/functions/:name/async', async (req, reply) => {
+  // A full queue is refused before the payload is read (submit checks again, atomically).
+  const room = { onRequest: async () => queue.assertRoom() };
+  app.post<{ Params: { name: string } }>('/v1/functions/:name/async', room, async (req, reply) => {
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const { record, duplicate } = await queue.submit({
       function: req.params.name,
@@ -126,6 +128,9 @@ export function registerAsyncRoutes(
     );
     reply.status(200).type('application/octet-stream');
     if (size < 0) return Buffer.alloc(0);
+    // The server keeps at most `agni up --max-output` bytes of an output: say when it kept less.
+    reply.header('agni-output-bytes', String(record.stdoutBytes));
+    if (size < record.stdoutBytes) reply.header('agni-output-truncated', String(size));
     reply.header('content-length', String(size));
     return reply.send(createReadStream(file));
   });

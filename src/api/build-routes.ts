@@ -5,14 +5,14 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
-import { extract } from 'tar';
 import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { DEFAULT_LIMITS, type UnpackLimits } from '../core/limits.js';
 import { NAME_RE, parseManifest } from '../core/manifest.js';
 import { redactManifestText } from '../core/manifest-secrets.js';
+import { extractUpload, removeTree } from '../image/extract-upload.js';
 import { sourceDate } from '../image/oci/build-layer.js';
 import { buildFunctionImage, tagReference } from '../image/oci/build-service.js';
 import { nodePlatforms, parsePlatformList } from '../image/oci/node-platforms.js';
@@ -36,7 +36,10 @@ const BuildQuery = z.object({
   sourceDateEpoch: z.string().optional(),
 });
 
-export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; store: Store }): void {
+export function registerBuildRoutes(
+  app: FastifyInstance,
+  d: { oci?: OciImages; store: Store; unpackLimits?: UnpackLimits },
+): void {
   app.post('/v1/oci/build', { bodyLimit: MAX_UPLOAD }, async (req, reply) => {
     const oci = d.oci;
     if (!oci) throw new AgniError('backend_unavailable', 'this server has no registry support');
@@ -51,17 +54,11 @@ export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; 
     const fnDir = join(work, 'fn');
     await mkdir(fnDir, { recursive: true });
     try {
-      try {
-        await pipeline(upload, extract({ cwd: fnDir, strict: true, preserveOwner: false }));
-      } catch (e) {
-        throw new AgniError(
-          'bad_request',
-          `could not unpack the uploaded function: ${(e as Error).message}`,
-          {
-            cause: e,
-          },
-        );
-      }
+      await extractUpload(upload, fnDir, {
+        limits: d.unpackLimits ?? DEFAULT_LIMITS.unpack,
+        what: 'the uploaded function',
+        preserveOwner: false,
+      });
       const text = await readFile(join(fnDir, 'agni.yaml'), 'utf8').catch(() => {
         throw new AgniError('manifest_invalid', 'agni.yaml: not found at the top of the uploaded directory', {
           hint: 'run `agni build DIR` on a directory that contains agni.yaml',
@@ -99,7 +96,8 @@ export function registerBuildRoutes(app: FastifyInstance, d: { oci?: OciImages; 
       reply.status(201);
       return result;
     } finally {
-      await rm(work, { recursive: true, force: true });
+      // What cannot be removed now is swept at the next start (Deployer.sweep); never a 500 here.
+      await removeTree(work).catch(() => undefined);
     }
   });
 }

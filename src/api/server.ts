@@ -5,10 +5,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Deployer } from '../app/deployer.js';
+import type { DiskGuard } from '../app/disk-guard.js';
 import type { Invoker } from '../app/invoker.js';
 import type { AddressAllowList } from '../core/address-policy.js';
 import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError, isAgniError } from '../core/errors.js';
+import type { UnpackLimits } from '../core/limits.js';
 import { stamp } from '../core/phases.js';
 import type { ImageInsight } from '../image/image-insight.js';
 import type { LocalImages } from '../image/local-images.js';
@@ -22,12 +24,14 @@ import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { registerArchiveRoutes } from './archive-routes.js';
 import { registerAsyncRoutes } from './async-routes.js';
 import { registerBuildRoutes } from './build-routes.js';
+import { registerDiskGuard } from './disk-hook.js';
 import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { guardRequest } from './request-guard.js';
+import { scrubPaths } from './scrub-paths.js';
 import { replyStreamed } from './stream-reply.js';
 import { requireTar, TAR_TYPES } from './tar-body.js';
 import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
@@ -59,6 +63,12 @@ export interface ApiDeps {
   insight?: ImageInsight;
   /** per-arch image aliases; /v1/image-aliases exists only when set */
   aliases?: ImageAliasRepository;
+  /** $AGNI_HOME: an error answer never shows it (a last resort; messages should not name paths) */
+  home?: string;
+  /** refuses uploads and payloads (507) when $AGNI_HOME's disk is nearly full */
+  disk?: DiskGuard;
+  /** what a build upload may unpack to */
+  unpackLimits?: UnpackLimits;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -103,6 +113,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
   // Manifests come back from several routes (functions, versions, triggers): mask secrets in all.
   app.addHook('preSerialization', async (_req, _reply, payload) => redactSecrets(payload));
+  if (d.disk) registerDiskGuard(app, d.disk);
   app.removeAllContentTypeParsers();
   // Tar uploads stay streams (they can be large); everything else is a raw payload buffer.
   app.addContentTypeParser(TAR_TYPES, (_req, payload, done) => done(null, payload));
@@ -129,7 +140,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
       e = new AgniError('internal', 'internal error; see the server log');
     }
     if (e.code === 'overloaded') reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
-    reply.status(e.status).send(e.toJSON());
+    reply.status(e.status).send(d.home ? scrubPaths(e.toJSON(), d.home) : e.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {
     const e = new AgniError('not_found', `no route ${req.method} ${req.url}`);

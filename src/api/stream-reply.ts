@@ -5,6 +5,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import { describeFailure, type InvokeOutcome, type InvokeSink } from '../app/invoker.js';
+import { isAgniError } from '../core/errors.js';
 
 export async function replyStreamed(
   reply: FastifyReply,
@@ -13,7 +14,7 @@ export async function replyStreamed(
   const res = reply.raw;
   let streaming = false;
   let id = '';
-  const { record, version } = await run({
+  const { record, version, error } = await run({
     onQueued(invocationId) {
       id = invocationId;
     },
@@ -37,6 +38,8 @@ export async function replyStreamed(
   }
   reply.header('agni-invocation-id', record.id).header('agni-status', record.status);
   const { timeoutMs, memoryBytes } = version.manifest.limits;
+  // A call refused for what it asked (e.g. its function was removed while it waited) keeps its 4xx.
+  if (record.status === 'error' && isAgniError(error) && error.status < 500) throw error;
   const failure = describeFailure(record, timeoutMs, memoryBytes);
   if (failure) throw failure;
   reply.status(200).type('application/octet-stream');

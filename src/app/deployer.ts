@@ -2,14 +2,14 @@
  * Deploy: the CLI uploads the function's directory as a tar stream; the server unpacks it into
  * a fresh directory that no later deploy touches, validates agni.yaml, and records a version.
  */
-import { chmod, mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readdir, readFile, rename, rmdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { DEFAULT_LIMITS, type UnpackLimits } from '../core/limits.js';
 import { type Manifest, NAME_RE, parseManifest } from '../core/manifest.js';
+import { extractUpload, removeChildren, removeTree } from '../image/extract-upload.js';
 import { type ImageConfig, resolveArgs } from '../image/oci/image-config.js';
 import type { Store, VersionRecord } from '../store/store.js';
 import { walkTree } from './fs-util.js';
@@ -22,6 +22,16 @@ export type VersionChange = (fn: string, keep: number | undefined) => Promise<vo
 /** checks a manifest against the other functions (e.g. a webhook path already taken); throws to refuse */
 export type DeployCheck = (manifest: Manifest) => Promise<void>;
 
+export interface DeployerOptions {
+  /** what one deploy may unpack to (`agni up --max-unpack`, `--max-files`) */
+  limits?: UnpackLimits;
+  /**
+   * undefined when no call of the function runs, else resolves when the last one ended. A removed
+   * function's running calls finish on their code; the code goes once they did.
+   */
+  whenIdle?: (fn: string) => Promise<void> | undefined;
+}
+
 export class Deployer {
   constructor(
     private readonly store: Store,
@@ -30,6 +40,7 @@ export class Deployer {
     private readonly check: DeployCheck = async () => undefined,
     /** registry images as `runtime:`; without it only host and local images deploy */
     private readonly oci?: OciRuntime,
+    private readonly opts: DeployerOptions = {},
   ) {}
 
   private get root(): string {
@@ -41,7 +52,11 @@ export class Deployer {
     const staging = join(this.root, '.staging', newId('dep'));
     await mkdir(staging, { recursive: true });
     try {
-      await pipeline(upload, extract({ cwd: staging, strict: true, preserveOwner: false }));
+      await extractUpload(upload, staging, {
+        limits: this.opts.limits ?? DEFAULT_LIMITS.unpack,
+        what: 'the uploaded function',
+        preserveOwner: false,
+      });
       let text: string;
       try {
         text = await readFile(join(staging, 'agni.yaml'), 'utf8');
@@ -71,7 +86,7 @@ export class Deployer {
         await this.onChange(v.function, v.version);
         return v;
       } catch (e) {
-        await rm(codeDir, { recursive: true, force: true });
+        await removeTree(codeDir);
         throw e;
       }
     } catch (e) {
@@ -80,7 +95,8 @@ export class Deployer {
         cause: e,
       });
     } finally {
-      await rm(staging, { recursive: true, force: true });
+      // A staging dir that cannot be removed now is swept at the next start; never a 500 here.
+      await removeTree(staging).catch(() => undefined);
     }
   }
 
@@ -121,7 +137,35 @@ export class Deployer {
       });
     }
     await this.onChange(name, undefined);
-    await rm(join(this.root, name), { recursive: true, force: true });
+    const drop = async () => {
+      for (const v of removed) await removeTree(v.codeDir);
+      // A deploy of the same name since has its own version dir here: then the dir stays.
+      await rmdir(join(this.root, name)).catch(() => undefined);
+    };
+    const running = this.opts.whenIdle?.(name);
+    if (running) void running.then(drop).catch(() => undefined);
+    else await drop();
     return removed;
+  }
+
+  /**
+   * At start, before the API listens: removes staging dirs an earlier process left (a crash or a
+   * failed removal mid-deploy) and code dirs no stored version points to (a removal whose running
+   * calls never ended because the process stopped). Returns how many it removed.
+   */
+  async sweep(): Promise<number> {
+    let n = await removeChildren(join(this.root, '.staging'));
+    for (const name of await readdir(this.root).catch(() => [] as string[])) {
+      if (name === '.staging') continue;
+      // By the version dir's own name: a home moved to another path must not lose its code.
+      const keep = new Set((await this.store.listVersions(name)).map((v) => basename(v.codeDir)));
+      for (const d of await readdir(join(this.root, name)).catch(() => [] as string[])) {
+        if (keep.has(d)) continue;
+        await removeTree(join(this.root, name, d));
+        n++;
+      }
+      if (keep.size === 0) await rmdir(join(this.root, name)).catch(() => undefined);
+    }
+    return n;
   }
 }

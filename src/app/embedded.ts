@@ -14,8 +14,11 @@ import { WarmWorkers } from '../agent/warm-workers.js';
 import { buildApi } from '../api/server.js';
 import { parseAllowList } from '../core/address-policy.js';
 import { hostPolicy } from '../core/allowed-hosts.js';
+import { AgniError } from '../core/errors.js';
+import { DEFAULT_LIMITS, type MinFree, type UnpackLimits } from '../core/limits.js';
 import { subjectPrefixOf } from '../core/trigger-spec.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
+import { removeChildren } from '../image/extract-upload.js';
 import { ImageInsight } from '../image/image-insight.js';
 import { LocalImages } from '../image/local-images.js';
 import { ImageRootfsResolver } from '../image/oci/image-rootfs.js';
@@ -36,6 +39,7 @@ import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
 import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
 import { Deployer } from './deployer.js';
+import { DiskGuard } from './disk-guard.js';
 import { Invoker } from './invoker.js';
 import { OciRuntime } from './oci-runtime.js';
 import { Pipeline } from './pipeline.js';
@@ -60,6 +64,16 @@ export interface EmbeddedOptions {
   /** platforms this node runs, best first (default: nodePlatforms(), i.e. AGNI_PLATFORMS or host + emulated) */
   platforms?: Platform[];
   maxPayloadBytes: number;
+  /** async invocations accepted and not yet finished before `POST .../async` answers 429 (`--async-queue`) */
+  maxAsyncQueue?: number;
+  /** bytes of an async invocation's stdout kept on disk; the rest is counted and dropped (`--max-output`) */
+  maxOutputBytes?: number;
+  /** bytes one deploy, imported rootfs, build upload or image layer may unpack to (`--max-unpack`) */
+  maxUnpackBytes?: number;
+  /** files one deploy, imported rootfs, build upload or image layer may unpack to (`--max-files`) */
+  maxUnpackFiles?: number;
+  /** free space kept on $AGNI_HOME's filesystem; work that writes is refused (507) below it (`--min-free`) */
+  minFree?: MinFree;
   logger?: Logger;
 }
 
@@ -90,9 +104,14 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const interrupted = await store.failUnfinished('interrupted: the server stopped while it ran');
   if (recovered || interrupted) logger.warn({ recovered, interrupted }, 'cleaned up after an unclean stop');
 
-  const images = new LocalImages(store, o.home);
+  const unpack: UnpackLimits = {
+    maxBytes: o.maxUnpackBytes ?? DEFAULT_LIMITS.unpack.maxBytes,
+    maxFiles: o.maxUnpackFiles ?? DEFAULT_LIMITS.unpack.maxFiles,
+  };
+  const disk = new DiskGuard(o.home, o.minFree ?? DEFAULT_LIMITS.minFree);
+  const images = new LocalImages(store, o.home, unpack);
   const oci = new OciImages(o.home, new SqlOciImageRepository(store.db), (msg) => logger.debug(msg));
-  const ociRootfs = new ImageRootfsResolver(o.home, oci.content);
+  const ociRootfs = new ImageRootfsResolver(o.home, oci.content, unpack);
   const platforms = o.platforms ?? nodePlatforms();
   const node = hostname();
   const imageSource = new NodeImageSource(images, ociRootfs, platforms, node);
@@ -127,6 +146,9 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     dispatcher,
     logger,
     maxInFlight: o.slots,
+    maxQueued: o.maxAsyncQueue ?? DEFAULT_LIMITS.maxAsyncQueue,
+    maxOutputBytes: o.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes,
+    disk,
   });
   const callbacks = new CallbackSender(asyncRepo, store, (id) => queue.outputPath(id), logger, callbackAllow);
   queue.onSettled(() => callbacks.kick());
@@ -152,12 +174,25 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     store,
     o.home,
     async (fn, keep) => {
+      // Removed: its calls still waiting for a slot never start (running ones finish, see whenIdle).
+      if (keep === undefined)
+        dispatcher.cancelQueued(
+          fn,
+          new AgniError('function_not_found', `${fn} was removed while this call waited for a slot`, {
+            hint: 'deploy it again with `agni deploy DIR`',
+          }),
+        );
       await agent.drain(fn, keep);
       await triggers.reconcile(fn);
     },
     (m) => triggers.checkClaims(m),
     new OciRuntime(oci, ociRootfs, platforms, (canonical) => aliases.forCanonical(canonical)),
+    { limits: unpack, whenIdle: (fn) => dispatcher.whenIdle(fn) },
   );
+  // Leftovers of uploads a previous process did not finish (a crash, a failed removal).
+  const swept =
+    (await deployer.sweep()) + (await removeChildren(join(o.home, 'build'))) + (await images.gc());
+  if (swept) logger.warn({ swept }, 'removed staging directories left by the last run');
   const api = buildApi({
     store,
     invoker,
@@ -175,6 +210,9 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     hosts: hostPolicy(o.host, o.allowedHosts ?? [], node),
     callbackAllow,
     maxPayloadBytes: o.maxPayloadBytes,
+    home: o.home,
+    disk,
+    unpackLimits: unpack,
     info: () => ({
       mode: 'embedded',
       backend: backend.name,

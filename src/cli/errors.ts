@@ -19,6 +19,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   out_of_memory: 137,
   payload_too_large: 65,
   overloaded: 75,
+  insufficient_storage: 74,
   not_finished: 75,
   conflict: 65,
   registry_error: 76,

@@ -30,6 +30,8 @@ export const ERROR_STATUS = {
   backend_unavailable: 503,
   timeout: 504,
   out_of_memory: 507,
+  /** $AGNI_HOME's filesystem has less free space than `agni up --min-free`: work that writes is refused */
+  insufficient_storage: 507,
   server_unreachable: 503,
   internal: 500,
 } as const;

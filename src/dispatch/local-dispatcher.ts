@@ -35,6 +35,8 @@ export class LocalDispatcher implements Dispatcher {
   private running = 0;
   private closing = false;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** who waits for a function to have no call running (a removal, before it deletes the code) */
+  private readonly idleWaiters = new Map<string, (() => void)[]>();
 
   private avgRunMs = 100;
 
@@ -147,12 +149,43 @@ export class LocalDispatcher implements Dispatcher {
         this.avgRunMs = this.avgRunMs * 0.9 + (performance.now() - t0) * 0.1;
         this.running--;
         const n = (this.runningByFn.get(fn) ?? 1) - 1;
-        if (n === 0) this.runningByFn.delete(fn);
-        else this.runningByFn.set(fn, n);
+        if (n === 0) {
+          this.runningByFn.delete(fn);
+          for (const wake of this.idleWaiters.get(fn) ?? []) wake();
+          this.idleWaiters.delete(fn);
+        } else this.runningByFn.set(fn, n);
         this.inflight.delete(run);
         this.pump();
       });
     this.inflight.add(run);
+  }
+
+  /**
+   * A removed function's calls that still wait for a slot never start: each is rejected with
+   * `reason` (a group with one of them goes as a whole, none of it has run). Returns how many.
+   */
+  cancelQueued(fn: string, reason: AgniError): number {
+    let n = 0;
+    for (const e of [...this.queue]) {
+      if (!e.members.some((m) => m.job.version.function === fn)) continue;
+      this.queue.splice(this.queue.indexOf(e), 1);
+      this.queuedJobs -= e.members.length;
+      e.unlisten();
+      for (const m of e.members) m.reject(reason);
+      n += e.members.length;
+    }
+    if (n > 0) this.pump();
+    return n;
+  }
+
+  /** undefined when no call of `fn` runs; else resolves once the last one ended */
+  whenIdle(fn: string): Promise<void> | undefined {
+    if (!this.runningByFn.has(fn)) return undefined;
+    return new Promise((resolve) => {
+      const list = this.idleWaiters.get(fn) ?? [];
+      list.push(resolve);
+      this.idleWaiters.set(fn, list);
+    });
   }
 
   stats(): DispatcherStats {

@@ -5,13 +5,13 @@
 import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { extract } from 'tar';
 import { walkTree } from '../app/fs-util.js';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { DEFAULT_LIMITS, type UnpackLimits } from '../core/limits.js';
 import { NAME_RE } from '../core/manifest.js';
 import type { ImageRecord, Store } from '../store/store.js';
+import { extractUpload, removeTree } from './extract-upload.js';
 
 /** runc needs these to exist before the root is made read-only. */
 const MOUNT_POINTS = ['proc', 'dev', 'sys', 'tmp', 'fn', 'etc'];
@@ -20,6 +20,8 @@ export class LocalImages {
   constructor(
     private readonly store: Store,
     private readonly home: string,
+    /** what one imported root filesystem may unpack to (`agni up --max-unpack`, `--max-files`) */
+    private readonly limits: UnpackLimits = DEFAULT_LIMITS.unpack,
   ) {}
 
   async import(name: string, upload: Readable, source: string): Promise<ImageRecord> {
@@ -35,7 +37,11 @@ export class LocalImages {
     await mkdir(rootfs, { recursive: true });
     try {
       // node-tar refuses absolute and `..` paths and never creates device nodes: safe for untrusted input.
-      await pipeline(upload, extract({ cwd: rootfs, strict: true, preserveOwner: true }));
+      await extractUpload(upload, rootfs, {
+        limits: this.limits,
+        what: `image ${name}`,
+        preserveOwner: true,
+      });
       for (const m of MOUNT_POINTS) await mkdir(join(rootfs, m), { recursive: true }).catch(() => undefined);
       // runc copies the mount point's mode onto the /tmp tmpfs; nobody must be able to write there.
       await chmod(join(rootfs, 'tmp'), 0o1777).catch(() => undefined);
@@ -58,7 +64,7 @@ export class LocalImages {
       if (replaced) await this.dropIfUnused(replaced);
       return record;
     } catch (e) {
-      await rm(dir, { recursive: true, force: true });
+      await removeTree(dir).catch(() => undefined);
       if (e instanceof AgniError) throw e;
       throw new AgniError(
         'bad_request',

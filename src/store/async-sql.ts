@@ -43,6 +43,8 @@ export interface AsyncRepo {
   due(now: number, limit: number, exclude: ReadonlySet<string>): Promise<AsyncState[]>;
   /** the earliest next attempt of any queued invocation */
   nextDueAt(): Promise<number | null>;
+  /** invocations accepted and not yet settled (queued, running or waiting for a retry) */
+  countUnsettled(): Promise<number>;
   update(id: string, patch: AsyncPatch): Promise<void>;
   /** attempts interrupted by a stop are queued again and not counted; returns how many */
   requeueInterrupted(now: number): Promise<number>;
@@ -200,6 +202,15 @@ export class SqlAsyncRepo implements AsyncRepo {
       .where('a.settled_at', 'is', null)
       .executeTakeFirst();
     return r?.at == null ? null : Number(r.at);
+  }
+
+  async countUnsettled(): Promise<number> {
+    const r = await this.db
+      .selectFrom('async_invocations')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('settled_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
   }
 
   async update(id: string, patch: AsyncPatch): Promise<void> {

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { writeDurably } from '../app/fs-util.js';
 import type { Invoker } from '../app/invoker.js';
-import { newRecord } from '../app/invoker.js';
+import { newRecord, TAIL_BYTES } from '../app/invoker.js';
 import { AgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
 import { retryDelayMs, verdict } from '../core/retry.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
-import type { InvocationRecord, Store } from '../store/store.js';
+import type { InvocationRecord, Store, VersionRecord } from '../store/store.js';
 import type { AsyncSubmitter, SubmitRequest, Submitted } from './async-types.js';
 
 export interface AsyncQueueOptions {
@@ -29,7 +29,16 @@ export interface AsyncQueueOptions {
   logger: Logger;
   /** async attempts running at once; sync calls still get the slots async work leaves free */
   maxInFlight: number;
+  /** invocations accepted and not yet settled; past it `submit` refuses with `overloaded` (429) */
+  maxQueued?: number;
+  /** bytes of an invocation's stdout kept; the rest is counted and dropped while it runs on */
+  maxOutputBytes?: number;
+  /** refuses with `insufficient_storage` when the disk is nearly full, before a payload is written */
+  disk?: { check(what: string): Promise<void> };
 }
+
+export const DEFAULT_MAX_QUEUED = 10_000;
+export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 
 export interface DeadLetter {
   id: string;
@@ -58,8 +67,20 @@ export class AsyncQueue implements AsyncSubmitter {
   private again = false;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  /** accepted and not yet settled: counted from the store at start, then kept here */
+  private unsettled = 0;
+  /** recent attempt length, for the Retry-After of a full queue */
+  private avgAttemptMs = 1000;
 
   constructor(private readonly o: AsyncQueueOptions) {}
+
+  private get maxQueued(): number {
+    return this.o.maxQueued ?? DEFAULT_MAX_QUEUED;
+  }
+
+  private get maxOutput(): number {
+    return this.o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+  }
 
   private get dir(): string {
     return join(this.o.home, 'async');
@@ -78,6 +99,7 @@ export class AsyncQueue implements AsyncSubmitter {
     await mkdir(join(this.dir, 'payloads'), { recursive: true, mode: 0o700 });
     await mkdir(join(this.dir, 'results'), { recursive: true, mode: 0o700 });
     const requeued = await this.o.repo.requeueInterrupted(Date.now());
+    this.unsettled = await this.o.repo.countUnsettled();
     this.kick();
     return requeued;
   }
@@ -95,6 +117,41 @@ export class AsyncQueue implements AsyncSubmitter {
         hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
       });
     }
+    // Taken before any await, so concurrent submissions cannot all pass the check at once.
+    this.reserve();
+    try {
+      return await this.persist(fn, req, received);
+    } catch (e) {
+      this.unsettled--;
+      throw e;
+    }
+  }
+
+  /** refuses (429) when the queue is full, so a route can answer before it reads the payload */
+  assertRoom(): void {
+    if (this.unsettled >= this.maxQueued) {
+      const waitS = Math.ceil(
+        ((this.unsettled / Math.max(1, this.o.maxInFlight)) * this.avgAttemptMs) / 1000,
+      );
+      throw new AgniError(
+        'overloaded',
+        `the async queue is full (${this.maxQueued} invocations accepted and not yet finished)`,
+        {
+          hint: 'retry after the time in the Retry-After header, or raise `agni up --async-queue`',
+          details: { retry_after_s: Math.min(300, Math.max(1, waitS)), limit: this.maxQueued },
+        },
+      );
+    }
+  }
+
+  /** counts one more waiting invocation, or refuses (nothing is written yet) when the queue is full */
+  private reserve(): void {
+    this.assertRoom();
+    this.unsettled++;
+  }
+
+  private async persist(fn: VersionRecord, req: SubmitRequest, received: number): Promise<Submitted> {
+    await this.o.disk?.check('storing an async payload');
     const record = newRecord(fn, req.payload.length, { received, queued: stamp() });
     // The payload is on disk (fsynced) before the row that points at it, and the row is
     // committed before we answer: what was accepted survives a SIGKILL.
@@ -121,8 +178,10 @@ export class AsyncQueue implements AsyncSubmitter {
     if (!created) {
       // Lost a race with a concurrent submission of the same key.
       await rm(payloadFile, { force: true });
+      this.unsettled--;
       const dup = req.idempotencyKey ? await this.existing(req.idempotencyKey) : undefined;
       if (dup) return dup;
+      this.unsettled++; // the caller's catch takes it back
       throw new AgniError('conflict', 'the invocation could not be stored; try again');
     }
     this.kick();
@@ -200,7 +259,8 @@ export class AsyncQueue implements AsyncSubmitter {
         hint: 'only invocations that failed every attempt can be retried; see `agni failed`',
       });
     }
-    await this.o.repo.revive(id, Date.now());
+    this.reserve();
+    if (!(await this.o.repo.revive(id, Date.now()))) this.unsettled--;
     this.kick();
   }
 
@@ -300,13 +360,26 @@ export class AsyncQueue implements AsyncSubmitter {
       out.on('finish', resolve);
       out.on('error', reject);
     });
+    // Only the first maxOutput bytes are kept; the function runs on, and the rest is counted.
+    let kept = 0;
+    const t0 = performance.now();
     const { record: after } = await this.o.invoker.run(record, fn, payload, {
       onStdout: (chunk) => {
-        out.write(chunk);
+        const room = this.maxOutput - kept;
+        if (room <= 0) return;
+        const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+        kept += part.length;
+        out.write(part);
       },
     });
     out.end();
     await written;
+    this.avgAttemptMs = this.avgAttemptMs * 0.9 + (performance.now() - t0) * 0.1;
+    if (after.stdoutBytes > kept) {
+      const note = `agni: output truncated: kept the first ${kept} of ${after.stdoutBytes} bytes (the server's limit, agni up --max-output)\n`;
+      after.stderrTail = `${after.stderrTail.slice(-(TAIL_BYTES - note.length))}${after.stderrTail.endsWith('\n') || after.stderrTail === '' ? '' : '\n'}${note}`;
+      await store.updateInvocation(st.id, { stderrTail: after.stderrTail });
+    }
     if (this.closed) {
       // Stopped by a shutdown, not by the function: run it again after the restart.
       await store.updateInvocation(st.id, { status: 'queued' });
@@ -331,6 +404,7 @@ export class AsyncQueue implements AsyncSubmitter {
 
   private async settle(st: AsyncState, dead: boolean): Promise<void> {
     const now = Date.now();
+    this.unsettled = Math.max(0, this.unsettled - 1);
     await this.o.repo.update(st.id, {
       settledAt: now,
       nextAttemptAt: null,

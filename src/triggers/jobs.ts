@@ -40,10 +40,22 @@ export interface NewJob {
 /** what a settled async invocation is waited for: an item of a job, or its reduce */
 type Watch = { jobId: string; index: number } | { jobId: string; index: 'reduce' };
 
-/** when the queue refuses for now (full, shutting down), the job tries again after this */
+/** when the queue refuses for now (full, shutting down, disk low), the job tries again after this */
 const RETRY_SUBMIT_MS = 1000;
 /** settle events remembered while a submission's id is not yet known */
 const EARLY_MAX = 1000;
+
+/**
+ * The queue refuses for now, not for good: full (`agni up --async-queue`; a job's items count
+ * toward it like any submission, and wait for room rather than fail), shutting down, or the disk
+ * is nearly full. The item stays pending and is submitted again later.
+ */
+function refusedForNow(e: unknown): boolean {
+  return (
+    isAgniError(e) &&
+    (e.code === 'overloaded' || e.code === 'backend_unavailable' || e.code === 'insufficient_storage')
+  );
+}
 
 function isSettled(r: InvocationRecord): boolean {
   return r.status !== 'queued' && r.status !== 'running';
@@ -496,7 +508,7 @@ export class JobRunner {
           idempotencyKey: `job:${job.id}:${item.index}:${item.attempts + 1}`,
         });
       } catch (e) {
-        if (isAgniError(e) && (e.code === 'overloaded' || e.code === 'backend_unavailable')) return 'later';
+        if (refusedForNow(e)) return 'later';
         await this.failUnsubmitted(job.id, item.index, e instanceof Error ? e.message : String(e));
         return 'failed';
       }
@@ -562,7 +574,7 @@ export class JobRunner {
           idempotencyKey: `job:${job.id}:reduce:${job.run}`,
         });
       } catch (e) {
-        if (isAgniError(e) && (e.code === 'overloaded' || e.code === 'backend_unavailable')) {
+        if (refusedForNow(e)) {
           this.later(job.id);
           return;
         }

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { type Embedded, startEmbedded } from '../../src/app/embedded.js';
+import { type Embedded, type EmbeddedOptions, startEmbedded } from '../../src/app/embedded.js';
 
 export interface TestServer extends Embedded {
   home: string;
@@ -18,10 +18,18 @@ export async function startTestServer(
     allowedHosts?: string[];
     callbackAllow?: string[];
     subjectPrefix?: string;
+    /** an existing home: a restart of an earlier server */
+    home?: string;
+    /** resource bounds (`agni up --async-queue`, `--max-output`, `--max-unpack`, `--max-files`, `--min-free`) */
+    limits?: Pick<
+      EmbeddedOptions,
+      'maxAsyncQueue' | 'maxOutputBytes' | 'maxUnpackBytes' | 'maxUnpackFiles' | 'minFree'
+    >;
   } = {},
 ): Promise<TestServer> {
-  const home = mkdtempSync(join(tmpdir(), 'agni-test-'));
+  const home = opts.home ?? mkdtempSync(join(tmpdir(), 'agni-test-'));
   const s = await startEmbedded({
+    ...opts.limits,
     home,
     host: '127.0.0.1',
     port: 0,

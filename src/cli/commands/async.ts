@@ -108,6 +108,12 @@ Examples:
       }
       const status = String(r.headers['agni-status']);
       const exit = Number(r.headers['agni-exit-code'] || Number.NaN);
+      const kept = r.headers['agni-output-truncated'];
+      const produced = Number(r.headers['agni-output-bytes']);
+      if (kept !== undefined)
+        process.stderr.write(
+          `agni: output truncated: the server kept the first ${kept} of ${produced} bytes (agni up --max-output)\n`,
+        );
       if (o.json) {
         const output = await readAll(r.body);
         printJson({
@@ -116,6 +122,7 @@ Examples:
           exit_code: Number.isNaN(exit) ? null : exit,
           attempts: Number(r.headers['agni-attempts']),
           dead_letter: r.headers['agni-dead-letter'] === 'true',
+          ...(kept === undefined ? {} : { output_truncated: true, output_bytes: produced }),
           output,
         });
       } else {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
+import { type LimitFlags, limitOptions } from '../../app/limit-options.js';
 import { AgniError } from '../../core/errors.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 
@@ -33,6 +34,26 @@ export function registerUp(program: Command): void {
     .option('--slots <n>', 'invocations run at once on this node (default: cores)')
     .option('--queue <n>', 'invocations that may wait for a slot; past it the API answers 429', '256')
     .option(
+      '--async-queue <n>',
+      'async invocations accepted and not yet finished; past it POST .../async answers 429 (default $AGNI_ASYNC_QUEUE or 10000)',
+    )
+    .option(
+      '--max-output <size>',
+      "bytes of an async invocation's output kept; the rest is dropped and the result says so (default $AGNI_MAX_OUTPUT or 64Mi)",
+    )
+    .option(
+      '--max-unpack <size>',
+      'bytes one deploy, image import, build upload or image layer may unpack to (default $AGNI_MAX_UNPACK or 4Gi)',
+    )
+    .option(
+      '--max-files <n>',
+      'files one deploy, image import, build upload or image layer may unpack to (default $AGNI_MAX_FILES or 200000)',
+    )
+    .option(
+      '--min-free <size|pct>',
+      "free space kept on $AGNI_HOME's disk: below it deploys, imports, pulls, builds and async payloads get 507 (default $AGNI_MIN_FREE or 1Gi; 0 turns it off)",
+    )
+    .option(
       '--nats <url>',
       'NATS server for subject triggers (default $AGNI_NATS_URL or nats://127.0.0.1:4222)',
     )
@@ -56,22 +77,24 @@ export function registerUp(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation',
+      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%',
     )
     .action(
-      async (o: {
-        home?: string;
-        host: string;
-        port: string;
-        backend: string;
-        slots?: string;
-        queue: string;
-        nats?: string;
-        platforms?: string;
-        allowHost?: string[];
-        callbackAllow?: string[];
-        subjectPrefix?: string;
-      }) => {
+      async (
+        o: {
+          home?: string;
+          host: string;
+          port: string;
+          backend: string;
+          slots?: string;
+          queue: string;
+          nats?: string;
+          platforms?: string;
+          allowHost?: string[];
+          callbackAllow?: string[];
+          subjectPrefix?: string;
+        } & LimitFlags,
+      ) => {
         if (!['auto', 'runc', 'process'].includes(o.backend)) {
           throw new AgniError(
             'bad_request',
@@ -96,6 +119,7 @@ export function registerUp(program: Command): void {
           natsUrl: o.nats,
           platforms,
           maxPayloadBytes: maxPayloadBytes(),
+          ...limitOptions(o),
         });
         const b = server.backend;
         process.stdout.write(`agni up: listening on ${server.url}\n`);

@@ -4,6 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { AgniError } from '../../core/errors.js';
+import type { UnpackLimits } from '../../core/limits.js';
 import type { ContentStore } from './content-store.js';
 import { type ImageConfig, type ImageFiles, parseImageConfig } from './image-config.js';
 import { type Platform, parseManifest } from './media-types.js';
@@ -50,6 +51,8 @@ export class ImageRootfsResolver {
   constructor(
     private readonly home: string,
     private readonly content: ContentStore,
+    /** what one layer may unpack to (`agni up --max-unpack`, `--max-files`) */
+    private readonly limits?: UnpackLimits,
   ) {}
 
   async resolve(manifestDigest: string): Promise<ImageRootfs> {
@@ -94,7 +97,9 @@ export class ImageRootfsResolver {
           },
         );
       }
-      dirs.push(await ensureLayer(this.home, l.digest, this.content.path(l.digest), l.mediaType));
+      dirs.push(
+        await ensureLayer(this.home, l.digest, this.content.path(l.digest), l.mediaType, this.limits),
+      );
     }
     const layers = dirs.reverse();
     const [passwd, group] = await Promise.all([

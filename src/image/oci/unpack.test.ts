@@ -271,3 +271,36 @@ test('ensureLayer: concurrent callers share one unpack; the dir is reused', asyn
   assert.equal(await ensureLayer(home, digest, blob, GZ), a, 'an unpacked layer needs its blob no more');
   assert.deepEqual(readdirSync(join(home, 'content', 'layers')), ['b'.repeat(64)]);
 });
+
+test('unpack: a layer over --max-unpack or --max-files is refused (413) as it streams; nothing is left', async () => {
+  const big = writeLayer(`${fresh()}.tar.gz`, [
+    { path: 'a', data: 'x'.repeat(3000) },
+    { path: 'b', data: 'x'.repeat(3000) },
+  ]);
+  const dest = fresh();
+  await assert.rejects(
+    unpackLayer(big, GZ, dest, { maxBytes: 4000, maxFiles: 100 }),
+    (e: unknown) =>
+      e instanceof AgniError &&
+      e.code === 'payload_too_large' &&
+      /image layer sha256:.* unpacks to more than 3\.9 KiB.*--max-unpack/.test(e.message) &&
+      !e.message.includes(work),
+  );
+  assert.equal(existsSync(dest), false);
+  assert.equal(existsSync(`${dest}.tmp`), false);
+  const many = writeLayer(
+    `${fresh()}.tar.gz`,
+    Array.from({ length: 20 }, (_, k) => ({ path: `f${k}`, data: 'x' })),
+  );
+  const dest2 = fresh();
+  await assert.rejects(
+    unpackLayer(many, GZ, dest2, { maxBytes: 1e9, maxFiles: 10 }),
+    (e: unknown) =>
+      e instanceof AgniError &&
+      e.code === 'payload_too_large' &&
+      /more than 10 files.*--max-files/.test(e.message),
+  );
+  assert.equal(existsSync(`${dest2}.tmp`), false);
+  // Within the limits the same layer unpacks.
+  assert.equal((await unpackLayer(many, GZ, fresh(), { maxBytes: 1e9, maxFiles: 20 })).entries, 20);
+});

@@ -7,13 +7,15 @@
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { chmod, lstat, mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import { extract, type ReadEntry } from 'tar';
 import { AgniError } from '../../core/errors.js';
+import { DEFAULT_LIMITS, UnpackBudget, type UnpackLimits } from '../../core/limits.js';
+import { removeTree } from '../extract-upload.js';
 import {
   linkStaysInside,
   normaliseEntryPath,
@@ -89,6 +91,9 @@ class EntryFilter {
   skipped = 0;
   error: AgniError | undefined;
 
+  /** counts what is written as the layer streams (`agni up --max-unpack`, `--max-files`) */
+  constructor(private readonly budget: UnpackBudget) {}
+
   check(rawPath: string, entry: ReadEntry): boolean {
     if (this.error) return false;
     try {
@@ -121,6 +126,7 @@ class EntryFilter {
     }
     if (kind.kind === 'whiteout') {
       this.whiteouts.push(this.safePath(kind.target, raw));
+      this.spend(0);
       return false;
     }
     if (kind.kind === 'aufs-meta') return false;
@@ -139,10 +145,16 @@ class EntryFilter {
     entry.mode = sanitiseMode(entry.mode) as number;
     if (entry.type === 'SymbolicLink' || entry.type === 'Link') this.modes.delete(path);
     else if (entry.mode !== undefined) this.modes.set(path, entry.mode);
+    this.spend(entry.size ?? 0);
     this.links.record(path, entry.type, entry.linkpath);
     this.written.add(path);
     this.entries++;
     return true;
+  }
+
+  private spend(bytes: number): void {
+    const over = this.budget.charge(bytes);
+    if (over) throw over;
   }
 }
 
@@ -170,10 +182,14 @@ async function extractInto(blobPath: string, compression: Compression, dir: stri
     await pipeline(stages);
   } catch (e) {
     if (f.error) throw f.error;
-    throw new AgniError('layer_invalid', `layer ${blobPath} is damaged: ${(e as Error).message}`, {
-      hint: 'pull the image again; the blob may be truncated',
-      cause: e,
-    });
+    throw new AgniError(
+      'layer_invalid',
+      `layer ${basename(blobPath)} is damaged: ${(e as Error).message.split(dir).join('')}`,
+      {
+        hint: 'pull the image again; the blob may be truncated',
+        cause: e,
+      },
+    );
   }
   if (f.error) throw f.error;
 }
@@ -206,12 +222,13 @@ export async function unpackLayer(
   blobPath: string,
   mediaType: string,
   destDir: string,
+  limits: UnpackLimits = DEFAULT_LIMITS.unpack,
 ): Promise<UnpackResult> {
   const compression = layerCompression(mediaType);
   const tmp = `${destDir}.tmp`;
   await rm(tmp, { recursive: true, force: true }); // a crashed earlier attempt
   await mkdir(tmp, { recursive: true, mode: 0o755 });
-  const f = new EntryFilter();
+  const f = new EntryFilter(new UnpackBudget(limits, `image layer sha256:${basename(blobPath)}`));
   try {
     await extractInto(blobPath, compression, tmp, f);
     for (const [p, mode] of f.modes) {
@@ -222,12 +239,15 @@ export async function unpackLayer(
     await chmod(tmp, 0o755);
     await rename(tmp, destDir);
   } catch (e) {
-    // node-tar may still finish a write it began before the abort: retry until the dir stays gone.
-    await rm(tmp, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+    await removeTree(tmp);
     if (e instanceof AgniError) throw e;
-    throw new AgniError('layer_invalid', `cannot unpack layer ${blobPath}: ${(e as Error).message}`, {
-      cause: e,
-    });
+    throw new AgniError(
+      'layer_invalid',
+      `cannot unpack layer ${basename(blobPath)}: ${(e as Error).message.split(tmp).join('')}`,
+      {
+        cause: e,
+      },
+    );
   }
   return {
     dir: destDir,
@@ -258,6 +278,7 @@ export function ensureLayer(
   digest: string,
   blobPath: string,
   mediaType: string,
+  limits?: UnpackLimits,
 ): Promise<string> {
   const dir = layerDir(home, digest);
   const running = inFlight.get(dir);
@@ -269,7 +290,7 @@ export function ensureLayer(
       // not unpacked yet
     }
     await mkdir(join(dir, '..'), { recursive: true });
-    await unpackLayer(blobPath, mediaType, dir);
+    await unpackLayer(blobPath, mediaType, dir, limits);
     return dir;
   })();
   inFlight.set(dir, p);

@@ -1,0 +1,77 @@
+/**
+ * Unpacks an uploaded tar (a function directory, a root filesystem) into a fresh directory with
+ * node-tar, within an UnpackBudget, and turns every failure into a 4xx that names the entry and
+ * never the host path. The caller owns the directory and removes it with `removeTree` on failure.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { extract, type ReadEntry } from 'tar';
+import { AgniError } from '../core/errors.js';
+import { UnpackBudget, type UnpackLimits } from '../core/limits.js';
+
+export interface ExtractUploadOptions {
+  limits: UnpackLimits;
+  /** what is unpacked, for messages: "the uploaded function", "image foo" */
+  what: string;
+  preserveOwner: boolean;
+}
+
+/** node-tar's error, said without its code prefix, the entry named and the directory's path cut out */
+function describeTarError(e: Error & { entry?: { path?: string } }, dir: string): string {
+  const msg = e.message
+    .replace(/^TAR_[A-Z_]+: /, '')
+    .split(dir)
+    .join('');
+  const entry = e.entry?.path;
+  return entry ? `entry "${entry}": ${msg}` : msg;
+}
+
+export async function extractUpload(upload: Readable, dir: string, o: ExtractUploadOptions): Promise<void> {
+  const budget = new UnpackBudget(o.limits, o.what);
+  let refused: AgniError | undefined;
+  const unpacker = extract({
+    cwd: dir,
+    strict: true,
+    preserveOwner: o.preserveOwner,
+    filter: (_path, entry) => {
+      refused ??= budget.charge((entry as ReadEntry).size ?? 0);
+      return refused === undefined;
+    },
+  });
+  // Stop at the first entry over the budget instead of reading the rest of a hostile upload.
+  unpacker.on('ignoredEntry', () => {
+    if (refused) unpacker.abort(refused);
+  });
+  try {
+    await pipeline(upload, unpacker);
+  } catch (e) {
+    if (refused) throw refused;
+    if (e instanceof AgniError) throw e;
+    throw new AgniError(
+      'bad_request',
+      `${o.what}: could not unpack the upload: ${describeTarError(e as Error, dir)}`,
+      {
+        hint: 'send a plain tar (or tar.gz) of regular files, directories and links that stay inside it',
+        cause: e,
+      },
+    );
+  }
+  if (refused) throw refused;
+}
+
+/**
+ * Removes a staging tree. node-tar may still finish a write it began before an error stopped the
+ * extraction, so a first `rm` can meet a file that appears meanwhile: retry until the tree stays gone.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 });
+}
+
+/** Empties a staging directory at start (what a crashed process left); returns how many it removed. */
+export async function removeChildren(dir: string): Promise<number> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const d of names) await removeTree(join(dir, d));
+  return names.length;
+}
