@@ -291,7 +291,6 @@ agni_warm.serve(handle)
 const BAD_LINE_SH = `printf 'ready\\n' >&4
 while read -r id dl n <&3; do
   [ "$n" -gt 0 ] && head -c "$n" <&3 >/dev/null
-  echo partial
   printf 'this is not a completion\\n' >&4
 done
 `;
@@ -305,13 +304,75 @@ limits:
   timeout: 5s
 `;
 
+test("process backend: a process a call leaves in the worker's process group retires the worker", async () => {
+  const backend = new ProcessBackend();
+  const log: object[] = [];
+  const w = new WarmWorkers({ startWorker: (sp) => backend.startWorker(sp) }, undefined, {
+    warn: (o) => log.push(o),
+  });
+  const v: VersionRecord = {
+    function: 'leak-sh',
+    version: 1,
+    manifest: validateManifest({
+      name: 'leak-sh',
+      runtime: 'host',
+      command: ['/bin/sh', '/fn/main.sh'],
+      lifecycle: 'warm',
+      pool: { max: 1 },
+    }),
+    codeDir: fnDir({ 'main.sh': LEAK_SH }),
+    imageId: 'host',
+    createdAt: 0,
+  };
+  const spec: SandboxSpec = {
+    id: 'leak-sh-v1',
+    rootfs: '',
+    hostRuntime: true,
+    codeDir: v.codeDir,
+    args: v.manifest.command,
+    env: {},
+    cwd: '/fn',
+    limits: v.manifest.limits,
+    network: 'none',
+  };
+  const call = async (payload: string) => {
+    let out = '';
+    await w.run(v, spec, {
+      id: `t${Math.random().toString(36).slice(2)}`,
+      deadline: Date.now() + 5000,
+      payload: Buffer.from(payload),
+      io: { onStdout: (c) => (out += c), onStderr: () => {} },
+      hooks: {},
+    });
+    return out;
+  };
+  try {
+    assert.equal(await call('x'), 'out x 1\n');
+    assert.equal(await call('bg'), 'out bg 2\n');
+    assert.equal(await call('slow'), 'out slow 1\n', 'a fresh worker');
+    assert.equal(w.strays().workers, 1);
+    assert.match(JSON.stringify(log), /"worker":"leak-sh-v1-w[0-9a-f]+".*left \d+ process/);
+  } finally {
+    await w.shutdown();
+    await backend.shutdown();
+  }
+});
+
 describe('warm workers: one call never sees another call’s output', () => {
   before(async () => {
     s = await startTestServer({ slots: 4 });
-    await deployDir(fnDir({ 'agni.yaml': warmYaml('leak-sh', ['/bin/sh', '/fn/main.sh']), 'main.sh': LEAK_SH }));
-    await deployDir(fnDir({ 'agni.yaml': warmYaml('leak-py', ['python3', '/fn/main.py']), 'main.py': LEAK_PY }));
-    await deployDir(fnDir({ 'agni.yaml': warmYaml('tick-py', ['python3', '/fn/main.py']), 'main.py': TICK_PY }));
-    await deployDir(fnDir({ 'agni.yaml': warmYaml('bad-line', ['/bin/sh', '/fn/main.sh']), 'main.sh': BAD_LINE_SH }));
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('leak-sh', ['/bin/sh', '/fn/main.sh']), 'main.sh': LEAK_SH }),
+    );
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('leak-py', ['python3', '/fn/main.py']), 'main.py': LEAK_PY }),
+    );
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('tick-py', ['python3', '/fn/main.py']), 'main.py': TICK_PY }),
+    );
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('bad-line', ['/bin/sh', '/fn/main.sh']), 'main.sh': BAD_LINE_SH }),
+    );
   });
   after(async () => {
     await s?.close();

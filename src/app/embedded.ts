@@ -124,7 +124,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       })
     : undefined;
   const warm = backend.startWorker
-    ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) })
+    ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) }, undefined, logger)
     : undefined;
   // A streamed payload (a pipe stage's input) is buffered for warm workers up to the payload limit.
   const agent = new Agent(

@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -91,4 +92,20 @@ export function removeCgroupLeaves(id: string, prefix = 'agni', root = CGROUP_RO
   let left = 0;
   for (const leaf of existingCgroupLeaves(id, prefix, root)) if (!tryRmdir(leaf)) left++;
   return left;
+}
+
+/**
+ * The pids (host namespace) in the container's leaf cgroup: every process of the sandbox, since a
+ * process without privileges cannot leave its cgroup. v1 reads the pids controller's leaf. Rejects
+ * when the leaf cannot be read: then nobody can say which processes the sandbox has.
+ */
+export async function cgroupPids(id: string, prefix = 'agni', root = CGROUP_ROOT): Promise<number[]> {
+  const file = isCgroupV2(root)
+    ? join(root, prefix, id, 'cgroup.procs')
+    : join(root, 'pids', prefix, id, 'cgroup.procs');
+  const text = await readFile(file, 'utf8');
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map(Number);
 }
