@@ -1,5 +1,4 @@
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -99,12 +98,11 @@ export function removeCgroupLeaves(id: string, prefix = 'agni', root = CGROUP_RO
  * process without privileges cannot leave its cgroup. v1 reads the pids controller's leaf. Rejects
  * when the leaf cannot be read: then nobody can say which processes the sandbox has.
  */
-export async function cgroupPids(id: string, prefix = 'agni', root = CGROUP_ROOT): Promise<number[]> {
+export function cgroupPids(id: string, prefix = 'agni', root = CGROUP_ROOT): number[] {
   const file = isCgroupV2(root)
     ? join(root, prefix, id, 'cgroup.procs')
     : join(root, 'pids', prefix, id, 'cgroup.procs');
-  const text = await readFile(file, 'utf8');
-  return text
+  return readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map(Number);

@@ -1,9 +1,11 @@
 /**
  * Which processes a sandbox holds, as identities that survive pid reuse (`pid:starttime` from the
  * host's /proc), so a warm worker's processes after a call can be compared with those it had when
- * it reported ready (src/agent/warm-workers.ts).
+ * it reported ready (src/agent/warm-workers.ts). Read synchronously: procfs never waits for a disk,
+ * and this runs between two calls of a warm worker, where a thread-pool round trip per file would
+ * cost more than the call itself.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 interface Stat {
@@ -13,10 +15,10 @@ interface Stat {
   starttime: string;
 }
 
-async function readStat(pid: number, proc: string): Promise<Stat | undefined> {
+function readStat(pid: number, proc: string): Stat | undefined {
   let text: string;
   try {
-    text = await readFile(join(proc, String(pid), 'stat'), 'utf8');
+    text = readFileSync(join(proc, String(pid), 'stat'), 'utf8');
   } catch {
     return undefined; // exited meanwhile
   }
@@ -31,20 +33,20 @@ async function readStat(pid: number, proc: string): Promise<Stat | undefined> {
 const identity = (s: Stat) => `${s.pid}:${s.starttime}`;
 
 /** Identities of `pids` that still run. */
-export async function processIdentities(pids: number[], proc = '/proc'): Promise<string[]> {
-  const stats = await Promise.all(pids.map((p) => readStat(p, proc)));
+export function processIdentities(pids: number[], proc = '/proc'): string[] {
+  const stats = pids.map((p) => readStat(p, proc));
   return stats.filter((s): s is Stat => s !== undefined).map(identity);
 }
 
 /** Identities of the processes in process group `pgid` (the process backend's sandbox). */
-export async function processGroupIdentities(pgid: number, proc = '/proc'): Promise<string[]> {
+export function processGroupIdentities(pgid: number, proc = '/proc'): string[] {
   let names: string[];
   try {
-    names = await readdir(proc);
+    names = readdirSync(proc);
   } catch {
     return [];
   }
   const pids = names.filter((n) => /^[0-9]+$/.test(n)).map(Number);
-  const stats = await Promise.all(pids.map((p) => readStat(p, proc)));
+  const stats = pids.map((p) => readStat(p, proc));
   return stats.filter((s): s is Stat => s !== undefined && s.pgrp === pgid).map(identity);
 }

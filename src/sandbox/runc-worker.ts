@@ -36,6 +36,6 @@ export async function startRuncWorker(backend: RuncBackend, spec: SandboxSpec): 
     child,
     exited,
     () => sb.kill(),
-    async () => processIdentities(await cgroupPids(spec.id)),
+    async () => processIdentities(cgroupPids(spec.id)),
   );
 }
