@@ -29,12 +29,13 @@ import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
-import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
+import { PIPE_PATH, type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
 import { replyStreamed } from './stream-reply.js';
 import { requireTar, TAR_TYPES } from './tar-body.js';
 import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
+import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
 export interface ApiDeps {
   store: Store;
@@ -69,6 +70,8 @@ export interface ApiDeps {
   disk?: DiskGuard;
   /** what a build upload may unpack to */
   unpackLimits?: UnpackLimits;
+  /** a request body that sends nothing this long (while read) is cut; 0: never (default 30s) */
+  uploadIdleMs?: number;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -93,6 +96,7 @@ function limitOf(q: unknown): number {
 }
 
 export function buildApi(d: ApiDeps): FastifyInstance {
+  const uploadIdleMs = d.uploadIdleMs ?? DEFAULT_UPLOAD_IDLE_MS;
   // Per-request logging would log every invocation twice; Agni records invocations itself.
   const app = Fastify({
     loggerInstance: d.logger.child({ component: 'api' }, { level: 'warn' }),
@@ -110,6 +114,13 @@ export function buildApi(d: ApiDeps): FastifyInstance {
         hint: 'set AGNI_TOKEN to the server token',
       });
     }
+    // A stalled body (slow loris) must not hold a connection, a buffer or a slot forever. The pipe
+    // route watches its own, to stop its stages and answer with what was cut.
+    if (!req.url.startsWith(PIPE_PATH))
+      watchUploadIdle(req.raw, uploadIdleMs, () => {
+        req.log.warn({ url: req.url }, uploadIdleMessage(uploadIdleMs));
+        req.raw.destroy();
+      });
   });
   // Manifests come back from several routes (functions, versions, triggers): mask secrets in all.
   app.addHook('preSerialization', async (_req, _reply, payload) => redactSecrets(payload));
@@ -150,7 +161,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
   registerAsyncRoutes(app, d.queue, d.callbackAllow);
   registerJobRoutes(app, d);
-  registerPipeRoutes(app, d);
+  registerPipeRoutes(app, { ...d, uploadIdleMs });
   registerImageRegistryRoutes(app, d.oci);
   registerImageInsightRoutes(app, d.insight);
   registerBuildRoutes(app, d);

@@ -75,6 +75,10 @@ export interface EmbeddedOptions {
   /** free space kept on $AGNI_HOME's filesystem; work that writes is refused (507) below it (`--min-free`) */
   minFree?: MinFree;
   logger?: Logger;
+  /** a request body that sends nothing this long (while read) is cut and frees what it held; 0: never (default 30s) */
+  uploadIdleMs?: number;
+  /** at close, how long open requests may take to end before their connections are cut (default 10s) */
+  graceMs?: number;
 }
 
 export interface Embedded {
@@ -213,6 +217,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     home: o.home,
     disk,
     unpackLimits: unpack,
+    uploadIdleMs: o.uploadIdleMs,
     info: () => ({
       mode: 'embedded',
       backend: backend.name,
