@@ -56,6 +56,7 @@ export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void
       const outcome = await pipeline.run(names, input, req.receivedAt, {
         onQueued(stage, id) {
           ids[stage] = id;
+          res.setHeader('agni-invocation-ids', ids.join(',')); // known early: a shutdown names what it cut
         },
         onStdout(chunk, first) {
           if (first) {

@@ -29,6 +29,7 @@ import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
+import type { OpenRequests } from './open-requests.js';
 import { PIPE_PATH, type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
@@ -72,6 +73,8 @@ export interface ApiDeps {
   unpackLimits?: UnpackLimits;
   /** a request body that sends nothing this long (while read) is cut; 0: never (default 30s) */
   uploadIdleMs?: number;
+  /** every request is tracked here while it is answered (what a shutdown cut) */
+  openRequests?: OpenRequests;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -104,8 +107,9 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
   app.decorateRequest('receivedAt', 0);
   const hosts = d.hosts ?? hostPolicy('127.0.0.1', []);
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     req.receivedAt = stamp();
+    d.openRequests?.add(req.raw, reply.raw);
     guardRequest(req, hosts);
     // Webhooks are called by outsiders without the token; each checks its own secret instead.
     const open = req.url === '/healthz' || (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX));

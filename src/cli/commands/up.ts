@@ -159,11 +159,20 @@ export function registerUp(program: Command): void {
         await new Promise<void>((resolve) => {
           const stop = (sig: string) => {
             process.stdout.write(`agni up: ${sig}, shutting down\n`);
-            server.close().then(resolve, (e) => {
-              process.stderr.write(`agni up: shutdown failed: ${(e as Error).message}\n`);
-              process.exitCode = 1;
-              resolve();
-            });
+            server.close().then(
+              ({ cut, graceMs }) => {
+                if (cut.length > 0)
+                  process.stdout.write(
+                    `agni up: grace period of ${graceMs / 1000}s over: cut ${cut.length} open request(s): ${cut.join('; ')}\n`,
+                  );
+                resolve();
+              },
+              (e) => {
+                process.stderr.write(`agni up: shutdown failed: ${(e as Error).message}\n`);
+                process.exitCode = 1;
+                resolve();
+              },
+            );
           };
           process.once('SIGINT', () => stop('SIGINT'));
           process.once('SIGTERM', () => stop('SIGTERM'));
