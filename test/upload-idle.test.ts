@@ -66,6 +66,7 @@ describe('idle uploads (agni up --slots 2 --upload-idle 1s)', () => {
     up = await spawnAgniUp(home, ['--slots', '2', '--upload-idle', '1s']);
     await deployFiles(up.url, { 'agni.yaml': manifest('cat', ['cat']) });
     await deployFiles(up.url, { 'agni.yaml': manifest('hi', ['/bin/sh', '-c', 'echo hi']) });
+    await deployFiles(up.url, { 'agni.yaml': manifest('hello-cat', ['/bin/sh', '-c', 'echo start; cat']) });
     await deployFiles(up.url, { 'agni.yaml': manifest('late', ['/bin/sh', '-c', 'sleep 2; cat']) });
   });
   after(async () => {
@@ -105,6 +106,15 @@ describe('idle uploads (agni up --slots 2 --upload-idle 1s)', () => {
     await eventually('no sandbox of the cut invocations is left', () =>
       containers(home).every((c) => !ids.includes(c)),
     );
+  });
+
+  test('an idle pipe that already streamed output ends with the error in its trailers', async () => {
+    const a = await idlePipe(up.url, 'hello-cat');
+    assert.equal(a.status, 200);
+    assert.equal(a.body, 'start\n');
+    assert.equal(a.trailers['agni-status'], 'error');
+    assert.equal(a.trailers['agni-error-code'], 'upload_idle');
+    assert.match(a.trailers['agni-error'] ?? '', /sent nothing for 1s/);
   });
 
   test('an input paused because its stage does not read yet is not idle', async () => {

@@ -19,7 +19,8 @@ export interface PipeRouteDeps {
 }
 
 export const PIPE_PATH = '/v1/pipe';
-const TRAILERS = 'agni-status, agni-exit-code, agni-failed-stage, agni-failed-invocation, agni-error';
+const TRAILERS =
+  'agni-status, agni-exit-code, agni-failed-stage, agni-failed-invocation, agni-error, agni-error-code';
 
 export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void {
   // A plugin scope of its own: here, and only here, every body stays a stream (no buffering, no
@@ -87,7 +88,11 @@ export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void
       if (idle) {
         // The rest of the body will never be read: the connection closes after this answer.
         if (streaming) {
-          res.addTrailers({ 'agni-status': 'error', 'agni-error': idle.message });
+          res.addTrailers({
+            'agni-status': 'error',
+            'agni-error': idle.message,
+            'agni-error-code': idle.code,
+          });
           res.end();
           res.once('finish', () => req.raw.destroy());
           return reply;
