@@ -136,6 +136,35 @@ describe('idle uploads (agni up --slots 2 --upload-idle 1s)', () => {
     assert.equal(answer.body, String(input.length));
   });
 
+  test('a deploy whose body is not a tar is refused before it is read, not buffered', async () => {
+    // 2 GiB announced, as text: buffered whole by a server that parses before it refuses
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(
+        `${up.url}/v1/functions`,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain', 'content-length': String(2 * 1024 ** 3) },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
+      req.on('error', reject);
+      req.write(Buffer.alloc(64 * 1024, 'x'));
+      setTimeout(() => {
+        resolve({ status: 0, body: 'no answer within 10 s: the server waits for (and buffers) the body' });
+        req.destroy();
+      }, 10_000).unref();
+    });
+    assert.equal(answer.status, 415, answer.body);
+    assert.match(
+      answer.body,
+      /expected a tar upload \(content-type application\/x-tar or application\/gzip\), got text\/plain/,
+    );
+  });
+
   test('a stalled invoke body (slow loris) loses its connection', async () => {
     const { port } = new URL(up.url);
     const sock = net.connect(Number(port), '127.0.0.1');

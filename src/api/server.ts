@@ -34,7 +34,7 @@ import { PIPE_PATH, type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
 import { replyStreamed } from './stream-reply.js';
-import { requireTar, TAR_TYPES } from './tar-body.js';
+import { assertTarType, requireTar, TAR_TYPES } from './tar-body.js';
 import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
 import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
@@ -118,6 +118,9 @@ export function buildApi(d: ApiDeps): FastifyInstance {
         hint: 'set AGNI_TOKEN to the server token',
       });
     }
+    // Routes with a large body limit take tar streams: any other type would be buffered whole in
+    // memory, up to that limit, before the route could refuse it.
+    if ((req.routeOptions.bodyLimit ?? 0) > d.maxPayloadBytes) assertTarType(req);
     // A stalled body (slow loris) must not hold a connection, a buffer or a slot forever. The pipe
     // route watches its own, to stop its stages and answer with what was cut.
     if (!req.url.startsWith(PIPE_PATH))
