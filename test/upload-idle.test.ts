@@ -165,20 +165,27 @@ describe('idle uploads (agni up --slots 2 --upload-idle 1s)', () => {
     );
   });
 
-  test('a stalled invoke body (slow loris) loses its connection', async () => {
-    const { port } = new URL(up.url);
-    const sock = net.connect(Number(port), '127.0.0.1');
-    await new Promise((r) => sock.once('connect', r));
-    sock.write('POST /v1/functions/hi/invoke HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789');
-    const closed = await new Promise<boolean>((r) => {
-      const timer = setTimeout(() => r(false), 15_000);
-      sock.once('close', () => {
-        clearTimeout(timer);
-        r(true);
+  for (const [what, host] of [
+    ['an invoke', '127.0.0.1'],
+    ['a refused request (unknown Host)', 'evil.example'],
+  ] as const) {
+    test(`a stalled body of ${what} (slow loris) loses its connection`, async () => {
+      const { port } = new URL(up.url);
+      const sock = net.connect(Number(port), '127.0.0.1');
+      await new Promise((r) => sock.once('connect', r));
+      sock.write(
+        `POST /v1/functions/hi/invoke HTTP/1.1\r\nHost: ${host}:${port}\r\nContent-Length: 100\r\n\r\n0123456789`,
+      );
+      const closed = await new Promise<boolean>((r) => {
+        const timer = setTimeout(() => r(false), 15_000);
+        sock.once('close', () => {
+          clearTimeout(timer);
+          r(true);
+        });
+        sock.resume();
       });
-      sock.resume();
+      sock.destroy();
+      assert.ok(closed, 'the server kept the stalled connection open');
     });
-    sock.destroy();
-    assert.ok(closed, 'the server kept the stalled connection open');
-  });
+  }
 });

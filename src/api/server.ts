@@ -30,7 +30,7 @@ import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import type { OpenRequests } from './open-requests.js';
-import { PIPE_PATH, type Pipeline, registerPipeRoutes } from './pipe-routes.js';
+import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
 import { replyStreamed } from './stream-reply.js';
@@ -110,6 +110,12 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   app.addHook('onRequest', async (req, reply) => {
     req.receivedAt = stamp();
     d.openRequests?.add(req.raw, reply.raw);
+    // A stalled body (slow loris) must not hold a connection, a buffer or a slot forever, refused
+    // or not. The pipe route takes over with a watch of its own that stops its stages.
+    watchUploadIdle(req.raw, uploadIdleMs, () => {
+      req.log.warn({ url: req.url }, uploadIdleMessage(uploadIdleMs));
+      req.raw.destroy();
+    });
     guardRequest(req, hosts);
     // Webhooks are called by outsiders without the token; each checks its own secret instead.
     const open = req.url === '/healthz' || (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX));
@@ -121,13 +127,6 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     // Routes with a large body limit take tar streams: any other type would be buffered whole in
     // memory, up to that limit, before the route could refuse it.
     if ((req.routeOptions.bodyLimit ?? 0) > d.maxPayloadBytes) assertTarType(req);
-    // A stalled body (slow loris) must not hold a connection, a buffer or a slot forever. The pipe
-    // route watches its own, to stop its stages and answer with what was cut.
-    if (!req.url.startsWith(PIPE_PATH))
-      watchUploadIdle(req.raw, uploadIdleMs, () => {
-        req.log.warn({ url: req.url }, uploadIdleMessage(uploadIdleMs));
-        req.raw.destroy();
-      });
   });
   // Manifests come back from several routes (functions, versions, triggers): mask secrets in all.
   app.addHook('preSerialization', async (_req, _reply, payload) => redactSecrets(payload));

@@ -8,8 +8,15 @@ import type { IncomingMessage } from 'node:http';
 
 export const DEFAULT_UPLOAD_IDLE_MS = 30_000;
 
-/** Starts watching `req`'s body; returns the stop. Watching reads only counters: the body's flow is untouched. */
+/** The watch on each request, so a route can take over the server-wide one. */
+const watches = new WeakMap<IncomingMessage, () => void>();
+
+/**
+ * Starts watching `req`'s body (instead of any earlier watch on it); returns the stop. Watching
+ * reads only counters: the body's flow is untouched.
+ */
 export function watchUploadIdle(req: IncomingMessage, idleMs: number, onIdle: () => void): () => void {
+  watches.get(req)?.();
   if (idleMs <= 0 || req.complete) return () => {};
   const socket = req.socket;
   let lastBytes = socket.bytesRead;
@@ -34,9 +41,11 @@ export function watchUploadIdle(req: IncomingMessage, idleMs: number, onIdle: ()
     clearInterval(timer);
     req.off('end', stop);
     req.off('close', stop);
+    if (watches.get(req) === stop) watches.delete(req);
   };
   req.once('end', stop);
   req.once('close', stop);
+  watches.set(req, stop);
   return stop;
 }
 
