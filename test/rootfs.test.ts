@@ -59,7 +59,7 @@ describe('real root filesystems and function directories', () => {
     assert.equal(r.code, 0, `agni ${args.join(' ')}: ${r.stderr}${r.stdout}`);
     return r.stdout;
   };
-  const images = () => readdirSync(join(home, 'images')).sort();
+  const images = () => (existsSync(join(home, 'images')) ? readdirSync(join(home, 'images')).sort() : []);
 
   before(async () => {
     up = await spawnAgniUp(home);
@@ -69,7 +69,10 @@ describe('real root filesystems and function directories', () => {
   });
 
   test('a debootstrap minbase imports through the CLI and runs, absolute symlinks resolved in the sandbox', async () => {
-    assert.ok(existsSync(DEBIAN), `${DEBIAN} is missing: run scripts/setup.sh (scripts/fetch-debian-rootfs.sh)`);
+    assert.ok(
+      existsSync(DEBIAN),
+      `${DEBIAN} is missing: run scripts/setup.sh (scripts/fetch-debian-rootfs.sh)`,
+    );
     const targets = await absoluteTargets(DEBIAN);
     assert.ok(targets.length > 10, 'a minbase has absolute symlinks');
     const before = ctimes(targets);
@@ -94,7 +97,8 @@ describe('real root filesystems and function directories', () => {
 
   test('a Python venv deploys with `runtime: host` and runs through its absolute-symlinked interpreter', async () => {
     const dir = fnDir({
-      'agni.yaml': 'name: venv\nruntime: host\ncommand: [/fn/venv/bin/python3, -c, "import sys; print(sys.prefix)"]\n',
+      'agni.yaml':
+        'name: venv\nruntime: host\ncommand: [/fn/venv/bin/python3, -c, "import sys; print(sys.prefix)"]\n',
     });
     // --without-pip needs only the standard library (no python3-venv's ensurepip).
     execFileSync('/usr/bin/python3', ['-m', 'venv', '--without-pip', join(dir, 'venv')]);
@@ -116,7 +120,10 @@ describe('real root filesystems and function directories', () => {
     const r = await agni('image', 'import', 'bbdir', root);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
-    await ok('deploy', fnDir({ 'agni.yaml': 'name: bbdir\nruntime: bbdir\ncommand: [/usr/bin/echo, via abs]\n' }));
+    await ok(
+      'deploy',
+      fnDir({ 'agni.yaml': 'name: bbdir\nruntime: bbdir\ncommand: [/usr/bin/echo, via abs]\n' }),
+    );
     assert.equal(await ok('invoke', 'bbdir'), 'via abs\n');
   });
 
@@ -142,25 +149,39 @@ describe('real root filesystems and function directories', () => {
     ]);
     await ok('image', 'import', 'tmplink', tmpLink);
     assert.equal(statSync(canary).mode & 0o7777, 0o700, 'the host dir behind `tmp` keeps its mode');
+    // Nor the runc backend's, before each sandbox (runc copies the mountpoint's mode onto the tmpfs).
+    await ok('deploy', fnDir({ 'agni.yaml': 'name: tmplink\nruntime: tmplink\ncommand: [/bin/sh]\n' }));
+    await agni('invoke', 'tmplink');
+    assert.equal(statSync(canary).mode & 0o7777, 0o700, 'a sandbox start leaves it alone too');
   });
 
   test('a Node function runs with its node_modules; .agniignore and the defaults drop the rest, and say so', async () => {
     const dir = fnDir({
       'agni.yaml': 'name: nodefn\nruntime: host\ncommand: [node, /fn/main.mjs]\n',
-      'main.mjs': "import { shout } from 'tiny';\nimport { existsSync } from 'node:fs';\nconsole.log(shout('hi'), existsSync('/fn/data'), existsSync('/fn/.git'), existsSync('/fn/keep.txt'));\n",
+      'main.mjs':
+        "import { shout } from 'tiny';\nimport { existsSync } from 'node:fs';\nconsole.log(shout('hi'), existsSync('/fn/data'), existsSync('/fn/.git'), existsSync('/fn/keep.txt'));\n",
       '.agniignore': '# big inputs stay home\ndata/\n',
       'keep.txt': 'kept',
     });
     mkdirSync(join(dir, 'node_modules', 'tiny'), { recursive: true });
-    writeFileSync(join(dir, 'node_modules', 'tiny', 'package.json'), '{"name":"tiny","type":"module","main":"index.js"}');
-    writeFileSync(join(dir, 'node_modules', 'tiny', 'index.js'), 'export const shout = (s) => s.toUpperCase();\n');
+    writeFileSync(
+      join(dir, 'node_modules', 'tiny', 'package.json'),
+      '{"name":"tiny","type":"module","main":"index.js"}',
+    );
+    writeFileSync(
+      join(dir, 'node_modules', 'tiny', 'index.js'),
+      'export const shout = (s) => s.toUpperCase();\n',
+    );
     mkdirSync(join(dir, 'data'));
     writeFileSync(join(dir, 'data', 'big.csv'), 'x\n');
     mkdirSync(join(dir, '.git'));
     writeFileSync(join(dir, '.git', 'HEAD'), 'ref: refs/heads/main\n');
     mkdirSync(join(dir, '__pycache__'));
     const d = await ok('deploy', dir);
-    assert.match(d, /^skipped 3 \(\.agniignore and the defaults\): \.git\/, __pycache__\/, data\/\ndeployed nodefn version 1/);
+    assert.match(
+      d,
+      /^skipped 3 \(\.agniignore and the defaults\): \.git\/, __pycache__\/, data\/\ndeployed nodefn version 1/,
+    );
     assert.equal(await ok('invoke', 'nodefn'), 'HI false false true\n');
     const j = JSON.parse(await ok('deploy', dir, '--json')) as { version: number; skipped: string[] };
     assert.deepEqual(j.skipped, ['.git/', '__pycache__/', 'data/']);

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -25,7 +34,11 @@ const unpack = (entries: LayerEntry[], dir = fresh()) =>
 async function refused(entries: LayerEntry[], re: RegExp, outside: string) {
   await assert.rejects(
     unpack(entries),
-    (e: unknown) => e instanceof AgniError && e.code === 'bad_request' && re.test(e.message) && !e.message.includes(`${work}/case-`),
+    (e: unknown) =>
+      e instanceof AgniError &&
+      e.code === 'bad_request' &&
+      re.test(e.message) &&
+      !e.message.includes(`${work}/case-`),
   );
   assert.deepEqual(readdirSync(outside), [], 'nothing written outside the upload');
 }
@@ -97,7 +110,11 @@ test('refused: hard links out of the upload, absolute and `..` entry paths', asy
     /entry "passwd" is a hard link to "\/etc\/passwd" outside the upload/,
     outside,
   );
-  await refused([{ path: 'p', type: 'Link', linkpath: '../x' }], /entry "p" is a hard link to "\.\.\/x"/, outside);
+  await refused(
+    [{ path: 'p', type: 'Link', linkpath: '../x' }],
+    /entry "p" is a hard link to "\.\.\/x"/,
+    outside,
+  );
   await refused(
     [
       { path: 'sym', type: 'SymbolicLink', linkpath: outside },
