@@ -132,7 +132,8 @@ export function registerBuild(program: Command): void {
       'after',
       `
 The image is reproducible: the same files, agni.yaml and base give the same digest (mtimes are
-set to SOURCE_DATE_EPOCH, or 0; owners and modes are normalised).
+set to SOURCE_DATE_EPOCH, or 0; owners and modes are normalised). DIR is sent as agni deploy sends
+it: symlinks as symlinks, minus .git/, __pycache__/, *.pyc and what DIR/.agniignore names.
 
 Examples:
   agni build examples/wordcount

@@ -3,7 +3,7 @@ import { AgniError } from '../../core/errors.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { FunctionRecord, VersionRecord } from '../../store/store.js';
 import { ApiClient } from '../client.js';
-import { functionUpload, skippedSummary } from '../dir-upload.js';
+import { DEFAULT_IGNORE, functionUpload, IGNORE_FILE, skippedSummary } from '../dir-upload.js';
 import { ago, printJson, printTable } from '../output.js';
 import { type BuildFlags, buildAndMaybePush, readFunctionDir, skippedList } from './build.js';
 
@@ -23,7 +23,16 @@ export function registerFunctions(program: Command): void {
     .option('--insecure', 'with --build: talk plain http to a non-loopback registry')
     .addHelpText(
       'after',
-      '\nExamples:\n  agni deploy examples/wordcount\n  agni deploy ./my-fn --json\n  agni deploy ./my-fn --build -t 127.0.0.1:5000/team/my-fn:v1 --push',
+      `
+Symlinks are sent as symlinks (an absolute one resolves inside the sandbox). node_modules and venvs
+are sent; ${DEFAULT_IGNORE.join(', ')} and what DIR/${IGNORE_FILE} (gitignore syntax) names are not,
+and a "skipped ..." line says what was left out (--json: "skipped").
+
+Examples:
+  agni deploy examples/wordcount
+  agni deploy ./my-fn --json
+  echo 'data/' >> ./my-fn/${IGNORE_FILE} && agni deploy ./my-fn
+  agni deploy ./my-fn --build -t 127.0.0.1:5000/team/my-fn:v1 --push`,
     )
     .action(async (dir: string, o: BuildFlags & { build?: boolean }) => {
       if (!o.build && (o.tag || o.push || o.platform)) {

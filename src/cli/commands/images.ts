@@ -23,7 +23,14 @@ export function registerImages(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  agni image import busybox ./rootfs\n  agni image import debian debian-rootfs.tar.gz',
+      `
+Symlinks are kept as they are (absolute ones resolve inside the sandbox's root); device nodes and
+FIFOs are left out (sandboxes get their own /dev).
+
+Examples:
+  agni image import busybox ./rootfs
+  debootstrap --variant=minbase bookworm ./debian && agni image import debian ./debian
+  agni image import debian debian-rootfs.tar.gz`,
     )
     .action(async (name: string, path: string, o: { json?: boolean }) => {
       const full = resolve(path);
