@@ -17,7 +17,6 @@ export async function replyStreamed(
   const { record, version, error } = await run({
     onQueued(invocationId) {
       id = invocationId;
-      res.setHeader('agni-invocation-id', id); // known early: a shutdown names what it cut
     },
     onStdout(chunk, first) {
       if (first) {

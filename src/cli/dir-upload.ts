@@ -37,7 +37,8 @@ async function ignoreRules(root: string): Promise<(rel: string, isDir: boolean) 
     });
   });
   ig.add(text);
-  return (rel, isDir) => ig.ignores(isDir ? `${rel}/` : rel);
+  // agni.yaml always goes: a pattern such as `*.yaml` must not make the deploy fail on the server.
+  return (rel, isDir) => rel !== 'agni.yaml' && ig.ignores(isDir ? `${rel}/` : rel);
 }
 
 function tarOf(root: string, paths: string[], o: { gzip: boolean; portable: boolean }): Readable {

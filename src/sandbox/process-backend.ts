@@ -10,7 +10,6 @@ import type {
   WorkerExit,
   WorkerSandbox,
 } from './backend.js';
-import { processGroupIdentities } from './proc-snapshot.js';
 import { feedStdin, forwardStdout, onAbort, type StdinFeed, stdinReport } from './stdio.js';
 import { workerOf } from './worker-sandbox.js';
 
@@ -133,19 +132,11 @@ export class ProcessBackend implements Backend {
       this.active.delete(entry);
       resolveExit();
     });
-    // Its processes are its process group: one that leaves it (setsid) escapes, as everything can here.
-    const processes = async () => (child.pid === undefined ? [] : processGroupIdentities(child.pid));
-    return workerOf(
-      spec.id,
-      child,
-      exited,
-      async () => {
-        killed = true;
-        killGroup(child.pid);
-        await exited;
-      },
-      processes,
-    );
+    return workerOf(spec.id, child, exited, async () => {
+      killed = true;
+      killGroup(child.pid);
+      await exited;
+    });
   }
 
   async recover(): Promise<number> {
