@@ -92,7 +92,7 @@ export class PrewarmPool implements SandboxRunner {
     clearTimeout(pool.idleTimer);
     pool.inflight++;
     pool.samples = recordDemand(pool.samples, Date.now(), pool.inflight, this.windowMs);
-    const env = { AGNI_INVOCATION_ID: inv.id, AGNI_DEADLINE_MS: String(inv.deadline) };
+    const env = { ...inv.env, AGNI_INVOCATION_ID: inv.id, AGNI_DEADLINE_MS: String(inv.deadline) };
     try {
       const sb = this.take(pool);
       // Refill right away (in the background): the next invocation may already be on its way.
