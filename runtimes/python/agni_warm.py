@@ -65,10 +65,10 @@ def _wants_request(handler):
         params = inspect.signature(handler).parameters.values()
     except (TypeError, ValueError):
         return False
-    if any(p.kind == p.VAR_POSITIONAL for p in params):
+    P = inspect.Parameter
+    if any(p.kind == P.VAR_POSITIONAL for p in params):
         return True
-    positional = (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    return sum(1 for p in params if p.kind in positional) >= 2
+    return sum(1 for p in params if p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD)) >= 2
 
 
 def _set_call_env(block, previous):

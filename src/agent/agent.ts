@@ -151,7 +151,8 @@ export class Agent {
     // The deadline is absolute (Unix ms), so a function can budget its own work against it. A
     // per-call timeout only ever shortens the function's limit.
     const limit = v.manifest.limits.timeoutMs;
-    const deadline = Date.now() + Math.min(job.timeoutMs ?? limit, limit);
+    const timeoutMs = Math.min(job.timeoutMs ?? limit, limit);
+    const deadline = Date.now() + timeoutMs;
     job.hooks.onDeadline?.(deadline);
     const env = contextEnv(job.request);
     const inv = { id: job.invocationId, deadline, env, payload: job.payload, io: job.io, hooks: job.hooks };
@@ -166,6 +167,7 @@ export class Agent {
     const spec: SandboxSpec = {
       ...base,
       id: job.invocationId,
+      limits: { ...base.limits, timeoutMs },
       env: { ...base.env, ...env, AGNI_INVOCATION_ID: job.invocationId, AGNI_DEADLINE_MS: String(deadline) },
     };
     return this.backend.run(spec, { stdin: job.payload, ...job.io }, job.hooks);
