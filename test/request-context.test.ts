@@ -5,11 +5,10 @@
  * are left out as documented; async attempts and retries carry it too. And per-call timeouts.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { MAX_HEADER_BYTES } from '../src/core/request-context.js';
-import { CLI } from './helpers/agni-up.js';
+import { runCli } from './helpers/agni-up.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
 
@@ -46,22 +45,11 @@ function yaml(name: string, command: string[], extra = ''): string {
   return `name: ${name}\nruntime: host\ncommand: ${JSON.stringify(command)}\ntriggers:\n  - webhook: /ctx/${name}\n    secret: ${SECRET}\n${extra}`;
 }
 
-/** the real CLI; resolves with its exit code, stdout and stderr */
-function agni(args: string[], url: string): Promise<{ code: number | null; out: string; err: string }> {
-  const p = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, AGNI_URL: url, AGNI_TOKEN: TOKEN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  p.stdout.on('data', (d) => {
-    out += d;
-  });
-  p.stderr.on('data', (d) => {
-    err += d;
-  });
-  return new Promise((resolve) => p.once('exit', (code) => resolve({ code, out, err })));
-}
+/** the real CLI with this server's token */
+const agni = async (args: string[], url: string) => {
+  const r = await runCli(url, args, undefined, { AGNI_TOKEN: TOKEN });
+  return { code: r.code, out: r.stdout, err: r.stderr };
+};
 
 describe('request context and per-call timeouts', () => {
   let s: TestServer;
