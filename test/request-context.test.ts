@@ -223,6 +223,29 @@ describe('request context and per-call timeouts', () => {
     assert.equal(rec.timeoutMs, 1000);
     assert.ok(rec.deadline >= rec.createdAt + 1000 && rec.deadline < rec.createdAt + 5000);
 
+    const shown = await agni(['inspect', String(id)], s.url);
+    assert.match(shown.out, /^timeout {5}1\.00s \(deadline \d{4}-/m);
+
+    // a prewarmed pool's miss (min 0: nothing waits) and a warm worker get it too
+    const pre = unique('slow-pre');
+    const warm = unique('slow-warm');
+    await deploy({
+      'agni.yaml': yaml(pre, ['sleep', '5'], 'limits:\n  timeout: 30s\npool:\n  min: 0\n  max: 1\n'),
+    });
+    await deploy({
+      'agni.yaml': yaml(warm, ['sh', '/fn/main.sh'], 'limits:\n  timeout: 30s\nlifecycle: warm\n'),
+      'main.sh': '. "$AGNI_RUNTIMES/shell/agni-warm.sh"\nnap() { sleep 5; }\nagni_serve nap\n',
+    });
+    for (const f of [pre, warm]) {
+      const t1 = Date.now();
+      const x = await fetch(`${s.url}/v1/functions/${f}/invoke`, {
+        method: 'POST',
+        headers: { ...auth, 'agni-timeout': '1s' },
+      });
+      assert.equal(x.status, 504, f);
+      assert.ok(Date.now() - t1 < 4500, `${f} was killed at the per-call deadline`);
+    }
+
     // async: stored with the invocation, applied to the attempt
     const a = await fetch(`${s.url}/v1/functions/${fn}/async`, {
       method: 'POST',
