@@ -4,7 +4,7 @@ import { AgniError, ERROR_STATUS, type ErrorCode } from '../../core/errors.js';
 import { ApiClient, errorFromBody, readAll } from '../client.js';
 import { outcomeError } from '../outcome.js';
 import { payloadSource } from '../payload.js';
-import { TIMEOUT_HELP, timeoutHeader } from '../timeout-flag.js';
+import { timeoutHeader } from '../timeout-flag.js';
 
 export function registerPipe(program: Command): void {
   program
@@ -17,7 +17,10 @@ export function registerPipe(program: Command): void {
       "stream data through functions, each in its own sandbox, like a shell pipe: each stage's stdout is the next one's stdin",
     )
     .option('-d, --data <payload>', 'input string, or @file to stream a file (default: stdin)')
-    .option('--timeout <duration>', `${TIMEOUT_HELP} of every stage`)
+    .option(
+      '--timeout <duration>',
+      "end every stage after this long (e.g. 10s): at most each stage's limits.timeout",
+    )
     .addHelpText(
       'after',
       `
