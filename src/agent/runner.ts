@@ -10,6 +10,8 @@ export interface InvocationContext {
   id: string;
   /** absolute Unix ms */
   deadline: number;
+  /** per-invocation environment beyond AGNI_INVOCATION_ID/AGNI_DEADLINE_MS: the request's AGNI_HTTP_* */
+  env?: Record<string, string>;
   /** a stream only for cold sandboxes: the agent buffers it for warm workers (they need its length) */
   payload: Buffer | Readable;
   io: Omit<SandboxIO, 'stdin'>;

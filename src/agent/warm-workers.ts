@@ -6,7 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { AgniError } from '../core/errors.js';
-import { ByteRouter, CompletionParser, encodeRequest, type WarmEvent } from '../core/warm-frames.js';
+import {
+  ByteRouter,
+  CompletionParser,
+  ENV_FEATURE,
+  encodeRequest,
+  type WarmEvent,
+} from '../core/warm-frames.js';
 import type { Backend, SandboxResult, SandboxSpec, WorkerExit, WorkerSandbox } from '../sandbox/backend.js';
 import { onAbort } from '../sandbox/stdio.js';
 import type { VersionRecord } from '../store/store.js';
@@ -70,6 +76,8 @@ class Worker {
   retireReason: string | undefined;
   /** output bytes that arrived outside any call, dropped */
   strayBytes = 0;
+  /** it asked (`ready … env`) for each call's environment (the request's AGNI_HTTP_*) in its frames */
+  wantsEnv = false;
   private startupStderrBytes = 0;
   /** the current call's slow reader holds stdout until these settle */
   private readonly holds = new Set<Promise<unknown>>();
@@ -117,6 +125,7 @@ class Worker {
   private onEvent(ev: WarmEvent): void {
     if (ev.type === 'ready' && this.state === 'starting') {
       this.state = 'busy'; // reserved for the caller that started it
+      this.wantsEnv = ev.features.includes(ENV_FEATURE);
       this.out.complete(ev.stdout);
       this.err.complete(ev.stderr);
       return;
@@ -233,7 +242,9 @@ class Worker {
         clear();
         reject(e);
       };
-      this.sandbox.requests.write(encodeRequest(inv.id, inv.deadline, payload));
+      // A worker that did not ask for the environment gets the original three-field line.
+      const env = this.wantsEnv ? (inv.env ?? {}) : undefined;
+      this.sandbox.requests.write(encodeRequest(inv.id, inv.deadline, payload, env));
       inv.hooks.onStarted?.();
     });
   }

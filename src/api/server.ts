@@ -24,6 +24,7 @@ import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { registerArchiveRoutes } from './archive-routes.js';
 import { registerAsyncRoutes } from './async-routes.js';
 import { registerBuildRoutes } from './build-routes.js';
+import { callOptions } from './call-options.js';
 import { registerDiskGuard } from './disk-hook.js';
 import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
@@ -165,7 +166,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
-  registerAsyncRoutes(app, d.queue, d.callbackAllow);
+  registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token);
   registerJobRoutes(app, d);
   registerPipeRoutes(app, { ...d, uploadIdleMs });
   registerImageRegistryRoutes(app, d.oci);
@@ -173,7 +174,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerBuildRoutes(app, d);
   registerArchiveRoutes(app, d.oci);
   if (d.aliases) registerImageAliasRoutes(app, d.aliases);
-  if (d.triggers) registerTriggerRoutes(app, d.triggers);
+  if (d.triggers) registerTriggerRoutes(app, d.triggers, d.token);
 
   app.post<{ Querystring: { runtime?: string } }>(
     '/v1/functions',
@@ -222,7 +223,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
 
   app.post<{ Params: { name: string } }>('/v1/functions/:name/invoke', async (req, reply) => {
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    return replyStreamed(reply, (sink) => d.invoker.invoke(req.params.name, payload, req.receivedAt, sink));
+    const opts = callOptions(req, [d.token]);
+    return replyStreamed(reply, (sink) =>
+      d.invoker.invoke(req.params.name, payload, req.receivedAt, sink, opts),
+    );
   });
 
   app.post<{ Params: { name: string } }>(

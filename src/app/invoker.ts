@@ -3,9 +3,11 @@
  * each phase and keep bounded tails of its output. Streaming to the caller goes through `sink`.
  */
 import type { Readable } from 'node:stream';
+import { callTimeout } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { type PhaseTimes, stamp } from '../core/phases.js';
+import type { RequestContext } from '../core/request-context.js';
 import { TailBuffer } from '../core/tail.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
@@ -21,6 +23,13 @@ export interface InvokeSink {
   onStderr?(chunk: Buffer): void;
   /** aborting kills the sandbox, or drops the invocation from the queue */
   signal?: AbortSignal;
+}
+
+export interface InvokeOptions {
+  /** the HTTP request that started the call: the function sees it as AGNI_HTTP_* variables */
+  request?: RequestContext;
+  /** a per-call timeout (ms) shorter than the function's limits.timeout; a longer one is refused */
+  timeoutMs?: number;
 }
 
 export interface InvokeOutcome {
@@ -45,6 +54,8 @@ export function describeFailure(
   memoryBytes: number,
 ): AgniError | undefined {
   const details = { invocation_id: r.id, exit_code: r.exitCode, stderr_tail: r.stderrTail.slice(-2048) };
+  // The caller's own (shorter) timeout, when it asked for one, is what applied.
+  const applied = r.timeoutMs ?? timeoutMs;
   switch (r.status) {
     case 'failed':
       return new AgniError('function_failed', `${r.function} exited with code ${r.exitCode ?? 'unknown'}`, {
@@ -52,9 +63,12 @@ export function describeFailure(
         details,
       });
     case 'timeout':
-      return new AgniError('timeout', `${r.function} ran past its ${timeoutMs} ms deadline and was killed`, {
-        hint: 'raise limits.timeout in agni.yaml if the work needs longer',
-        details,
+      return new AgniError('timeout', `${r.function} ran past its ${applied} ms deadline and was killed`, {
+        hint:
+          applied < timeoutMs
+            ? `the call asked for ${applied} ms (Agni-Timeout, --timeout); the function may take up to ${timeoutMs} ms`
+            : 'raise limits.timeout in agni.yaml if the work needs longer',
+        details: { ...details, timeout_ms: applied },
       });
     case 'oom':
       return new AgniError(
@@ -90,6 +104,8 @@ export function newRecord(fn: VersionRecord, payloadBytes: number, phases: Phase
     stderrTail: '',
     phases,
     createdAt: Date.now(),
+    timeoutMs: fn.manifest.limits.timeoutMs,
+    deadline: null,
   };
 }
 
@@ -104,6 +120,7 @@ export class Invoker {
     payload: Buffer | Readable,
     receivedAt: number,
     sink: InvokeSink,
+    opts: InvokeOptions = {},
   ): Promise<InvokeOutcome> {
     const fn = await this.store.getLatestVersion(name);
     if (!fn) {
@@ -111,24 +128,28 @@ export class Invoker {
         hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
       });
     }
+    const timeoutMs = callTimeout(opts.timeoutMs, fn.manifest.limits.timeoutMs, fn.function);
     // Refuse before recording anything: a 429 leaves no trace to clean up.
     this.dispatcher.admit();
     const record = newRecord(fn, Buffer.isBuffer(payload) ? payload.length : 0, { received: receivedAt });
+    record.timeoutMs = timeoutMs;
     record.phases.queued = stamp();
     await this.store.createInvocation(record);
     sink.onQueued?.(record.id);
-    return this.run(record, fn, payload, sink);
+    return this.run(record, fn, payload, sink, opts.request);
   }
 
   /**
    * Runs an invocation that is already recorded (queued) and stores how it ended. Async
-   * invocations come here once per attempt, from the durable queue.
+   * invocations come here once per attempt, from the durable queue. The record's timeoutMs (a
+   * per-call one) applies; `request` is the HTTP request it carries.
    */
   async run(
     record: InvocationRecord,
     fn: VersionRecord,
     payload: Buffer | Readable,
     sink: InvokeSink,
+    request?: RequestContext,
   ): Promise<InvokeOutcome> {
     const phases = record.phases;
     const stdout = new TailBuffer(TAIL_BYTES);
@@ -140,6 +161,8 @@ export class Invoker {
         invocationId: record.id,
         version: fn,
         payload,
+        ...(request ? { request } : {}),
+        ...(record.timeoutMs !== null ? { timeoutMs: record.timeoutMs } : {}),
         io: {
           onStdout: (chunk) => {
             const first = stdout.total === 0;
@@ -164,6 +187,9 @@ export class Invoker {
           },
           onStarted: () => {
             phases.started = stamp();
+          },
+          onDeadline: (deadline) => {
+            record.deadline = deadline;
           },
         },
       });

@@ -3,6 +3,7 @@
  * in-process queue; cluster mode will put jobs on a NATS JetStream work queue per arch.
  */
 import type { Readable } from 'node:stream';
+import type { RequestContext } from '../core/request-context.js';
 import type { SandboxHooks, SandboxIO, SandboxResult } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 
@@ -15,8 +16,16 @@ export interface DispatchJob {
   invocationId: string;
   version: VersionRecord;
   payload: Buffer | Readable;
+  /** the HTTP request that started it (webhooks, HTTP invokes): the function sees it as AGNI_HTTP_* */
+  request?: RequestContext;
+  /** a per-call timeout (ms), at most the version's limits.timeout; absent: that limit */
+  timeoutMs?: number;
   io: Omit<SandboxIO, 'stdin'>;
-  hooks: SandboxHooks & { onPlaced?(p: Placement): void };
+  hooks: SandboxHooks & {
+    onPlaced?(p: Placement): void;
+    /** the absolute deadline (Unix ms) the sandbox will be killed at, set as it is placed */
+    onDeadline?(deadline: number): void;
+  };
 }
 
 export interface DispatcherStats {

@@ -28,6 +28,10 @@ export interface Database extends AsyncTable, JobTables, TriggerTable, OciImageT
     stderr_tail: string;
     phases: string;
     created_at: number;
+    /** the timeout that applied, ms: a per-call one (Agni-Timeout) or the function's limit */
+    timeout_ms: number | null;
+    /** the absolute deadline (ms since the epoch) the sandbox was killed at, once it started */
+    deadline: number | null;
   };
   images: {
     id: string;
@@ -60,6 +64,8 @@ export interface AsyncTable {
     source: string;
     settled_at: number | null;
     created_at: number;
+    /** the HTTP request's context (JSON, bounded, credentials removed), passed to every attempt */
+    request: string | null;
   };
 }
 
@@ -339,6 +345,13 @@ export const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('image_aliases_pk', ['canonical', 'arch'])
         .execute();
+    },
+  },
+  '0008_request_context': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('invocations').addColumn('timeout_ms', 'integer').execute();
+      await db.schema.alterTable('invocations').addColumn('deadline', 'bigint').execute();
+      await db.schema.alterTable('async_invocations').addColumn('request', 'text').execute();
     },
   },
 };
