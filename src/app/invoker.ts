@@ -47,10 +47,17 @@ export function describeFailure(
   const details = { invocation_id: r.id, exit_code: r.exitCode, stderr_tail: r.stderrTail.slice(-2048) };
   switch (r.status) {
     case 'failed':
-      return new AgniError('function_failed', `${r.function} exited with code ${r.exitCode ?? 'unknown'}`, {
-        hint: `see its stderr with \`agni inspect ${r.id}\``,
-        details,
-      });
+      // A Lambda function's error (r.error: its type and message) rather than an exit code.
+      return new AgniError(
+        'function_failed',
+        r.error
+          ? `${r.function} failed: ${r.error}`
+          : `${r.function} exited with code ${r.exitCode ?? 'unknown'}`,
+        {
+          hint: `see its stderr with \`agni inspect ${r.id}\``,
+          details,
+        },
+      );
     case 'timeout':
       return new AgniError('timeout', `${r.function} ran past its ${timeoutMs} ms deadline and was killed`, {
         hint: 'raise limits.timeout in agni.yaml if the work needs longer',
@@ -70,6 +77,19 @@ export function describeFailure(
     default:
       return undefined;
   }
+}
+
+/** `Type: message` of a Lambda error document, bounded (it names the failure in answers and records). */
+export function lambdaErrorLine(type: string | undefined, doc: Buffer): string {
+  let message = '';
+  try {
+    const d = JSON.parse(doc.toString('utf8')) as { errorMessage?: unknown };
+    if (typeof d.errorMessage === 'string') message = d.errorMessage;
+  } catch {
+    // not JSON: the type alone
+  }
+  const line = message ? `${type ?? 'Unhandled'}: ${message}` : (type ?? 'Unhandled');
+  return line.length > 1024 ? `${line.slice(0, 1021)}...` : line;
 }
 
 /** A queued invocation of `fn`, not yet stored. */
@@ -169,6 +189,11 @@ export class Invoker {
       });
       record.status = STATUS[result.outcome];
       record.exitCode = result.exitCode;
+      if (result.errorDocument) {
+        // Lambda's error document is the call's output (unless a streamed response had started).
+        if (stdout.total === 0) stdout.push(result.errorDocument);
+        record.error = lambdaErrorLine(result.functionError, result.errorDocument);
+      }
       // A streamed payload's size is known only once the sandbox took it.
       if (result.stdinBytes !== undefined) record.payloadBytes = result.stdinBytes;
     } catch (e) {

@@ -1,0 +1,294 @@
+/**
+ * protocol: lambda end to end: real embedded server, runc backend, the examples' custom runtimes
+ * (the AWS tutorial's shell bootstrap unchanged, a Python one), over HTTP.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { netnsPrefix, openLoopbackForward } from '../src/sandbox/loopback-forward.js';
+import { RuncBackend } from '../src/sandbox/runc-backend.js';
+import { startTestServer, type TestServer } from './helpers/server.js';
+import { fnDir, tarOf } from './helpers/tarball.js';
+
+let s: TestServer;
+const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
+
+async function deployDir(dir: string): Promise<void> {
+  const r = await fetch(`${s.url}/v1/functions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/gzip' },
+    body: new Uint8Array(await tarOf(dir)),
+  });
+  assert.equal(r.status, 201, await r.text());
+}
+
+/** examples/lambda-python under another name, agni.yaml lines replaced. */
+function pythonVariant(name: string, extra: Record<string, string> = {}): string {
+  const yaml = readFileSync(join(examples, 'lambda-python', 'agni.yaml'), 'utf8')
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .map((l) => {
+      const key = l.split(':')[0]!.trim();
+      if (l.startsWith('name:')) return `name: ${name}`;
+      if (!l.startsWith(' ') && key in extra) return `${key}: ${extra[key]}`;
+      if (l.startsWith('  timeout:') && 'timeout' in extra) return `  timeout: ${extra.timeout}`;
+      return l;
+    })
+    .join('\n');
+  const dir = fnDir({
+    'agni.yaml': yaml,
+    bootstrap: readFileSync(join(examples, 'lambda-python', 'bootstrap'), 'utf8'),
+    'handler.py': readFileSync(join(examples, 'lambda-python', 'handler.py'), 'utf8'),
+  });
+  chmodSync(join(dir, 'bootstrap'), 0o755);
+  return dir;
+}
+
+interface Called {
+  status: number;
+  text: string;
+  id: string;
+}
+
+async function invoke(name: string, body: unknown = ''): Promise<Called> {
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  const r = await fetch(`${s.url}/v1/functions/${name}/invoke`, { method: 'POST', body: payload });
+  return { status: r.status, text: await r.text(), id: r.headers.get('agni-invocation-id') ?? '' };
+}
+
+interface Rec {
+  status: string;
+  stdoutTail: string;
+  stderrTail: string;
+}
+
+async function record(id: string): Promise<Rec> {
+  const r = await fetch(`${s.url}/v1/invocations/${id}`);
+  assert.equal(r.status, 200);
+  return (await r.json()) as Rec;
+}
+
+/** The failed call's Lambda error document (its output). */
+async function errorDoc(c: Called): Promise<{ errorType: string; errorMessage: string }> {
+  const rec = await record(c.id);
+  assert.equal(rec.status, 'failed', JSON.stringify(rec));
+  return JSON.parse(rec.stdoutTail) as { errorType: string; errorMessage: string };
+}
+
+const socat = (): string[] =>
+  execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.startsWith('socat') && l.includes(s.home));
+const namespaces = (): string[] =>
+  execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.startsWith(netnsPrefix(s.home)));
+
+// A bootstrap that probes the Runtime API's refusals and reports what it got as its response.
+const PROBE = `#!/bin/bash
+API="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+code() { curl -s -o /tmp/body -w '%{http_code}' "$@"; }
+PREV=nope
+while true; do
+  H=$(mktemp)
+  EV=$(curl -sS -D "$H" "$API/invocation/next")
+  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$H" | tr -d '[:space:]' | cut -d: -f2)
+  old=$(code -X POST -d x "$API/invocation/$PREV/response"); oldbody=$(cat /tmp/body)
+  get=$(code "$API/invocation/$ID/response")
+  missing=$(code "$API/nothing")
+  late=$(code -X POST -d x "$API/init/error")
+  hdr=$(grep -i '^lambda-runtime' "$H" | tr -d '\\r' | cut -d: -f1 | tr 'A-Z' 'a-z' | sort | tr '\\n' ,)
+  ok=$(code -X POST -d "old=$old get=$get missing=$missing late=$late hdr=$hdr body=$oldbody" "$API/invocation/$ID/response")
+  PREV=$ID
+done
+`;
+
+describe('protocol: lambda', () => {
+  before(async () => {
+    s = await startTestServer({ slots: 4 });
+    await deployDir(join(examples, 'lambda-shell'));
+    await deployDir(join(examples, 'lambda-python'));
+  });
+  after(async () => {
+    await s?.close();
+  });
+
+  test('the AWS tutorial shell bootstrap, unchanged, serves events; stderr is each call’s log', async () => {
+    const a = await invoke('lambda-shell', '{"n":1}');
+    assert.equal(a.status, 200, a.text);
+    assert.equal(a.text, `Echoing request: '{"n":1}'`);
+    const b = await invoke('lambda-shell', '{"n":2}');
+    assert.equal(b.text, `Echoing request: '{"n":2}'`);
+    const [ra, rb] = [await record(a.id), await record(b.id)];
+    assert.match(ra.stderrTail, /\{"n":1\}/);
+    assert.doesNotMatch(ra.stderrTail, /"n":2/);
+    assert.match(rb.stderrTail, /\{"n":2\}/);
+  });
+
+  test('one sandbox serves many events; context is Lambda’s', async () => {
+    const outs: Record<string, unknown>[] = [];
+    for (let i = 0; i < 4; i++) {
+      const c = await invoke('lambda-python', { name: `n${i}` });
+      assert.equal(c.status, 200, c.text);
+      outs.push({ ...(JSON.parse(c.text) as Record<string, unknown>), id: c.id });
+    }
+    assert.equal(new Set(outs.map((o) => o.pid)).size, 1, 'one worker');
+    assert.deepEqual(
+      outs.map((o) => o.calls),
+      [1, 2, 3, 4],
+    );
+    for (const o of outs) {
+      assert.equal(o.request_id, o.id);
+      assert.equal(o.function_name, 'lambda-python');
+      assert.equal(o.memory_limit_in_mb, 128);
+      assert.ok((o.remaining_ms as number) > 0 && (o.remaining_ms as number) <= 10_000);
+    }
+    const logs = await record(outs[1]!.id as string);
+    assert.match(logs.stderrTail, new RegExp(`request ${outs[1]!.id} call 2`));
+    assert.doesNotMatch(logs.stderrTail, /call 3/);
+  });
+
+  test('an error document fails the call with it as the output', async () => {
+    const c = await invoke('lambda-python', { fail: 'no such thing' });
+    assert.equal(c.status, 502, c.text);
+    const doc = await errorDoc(c);
+    assert.equal(doc.errorType, 'ValueError');
+    assert.equal(doc.errorMessage, 'no such thing');
+    const next = await invoke('lambda-python', { name: 'after' });
+    assert.equal(next.status, 200, 'the worker keeps serving');
+  });
+
+  test('a crash fails its call with Runtime.ExitError and the worker is replaced', async () => {
+    const before = JSON.parse((await invoke('lambda-python', {})).text) as { pid: number; started: number };
+    const c = await invoke('lambda-python', { crash: true });
+    assert.equal(c.status, 502, c.text);
+    const doc = await errorDoc(c);
+    assert.equal(doc.errorType, 'Runtime.ExitError');
+    assert.match(doc.errorMessage, /exit status 3/);
+    const after = JSON.parse((await invoke('lambda-python', {})).text) as { started: number; calls: number };
+    assert.notEqual(after.started, before.started);
+    assert.equal(after.calls, 1);
+  });
+
+  test('init/error fails the call with the runtime’s document; every call tries again', async () => {
+    await deployDir(pythonVariant('lambda-noinit', { handler: 'missing.handler' }));
+    for (let i = 0; i < 2; i++) {
+      const c = await invoke('lambda-noinit', {});
+      assert.equal(c.status, 502, c.text);
+      const doc = await errorDoc(c);
+      assert.equal(doc.errorType, 'Runtime.ImportModuleError');
+      assert.match(doc.errorMessage, /missing/);
+    }
+  });
+
+  test('past Lambda-Runtime-Deadline-Ms the sandbox is killed (504) and the next call gets a new one', async () => {
+    await deployDir(pythonVariant('lambda-slow', { timeout: '1500ms' }));
+    const first = JSON.parse((await invoke('lambda-slow', {})).text) as { started: number };
+    const c = await invoke('lambda-slow', { sleep: 5 });
+    assert.equal(c.status, 504, c.text);
+    assert.equal((await record(c.id)).status, 'timeout');
+    const next = JSON.parse((await invoke('lambda-slow', {})).text) as { started: number };
+    assert.notEqual(next.started, first.started);
+  });
+
+  test('a streamed response reaches the caller before its last chunk is made', async () => {
+    const r = await fetch(`${s.url}/v1/functions/lambda-python/invoke`, {
+      method: 'POST',
+      body: JSON.stringify({ stream: 3, gap: 0.4 }),
+    });
+    assert.equal(r.status, 200);
+    const reader = r.body!.getReader();
+    let text = '';
+    let firstAt = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!firstAt) firstAt = Date.now();
+      text += Buffer.from(value).toString();
+    }
+    const lines = text.trim().split('\n');
+    assert.equal(lines.length, 3, text);
+    const lastMadeAt = Number(/at (\d+)/.exec(lines[2]!)![1]);
+    assert.ok(firstAt < lastMadeAt, `first chunk at ${firstAt}, last made at ${lastMadeAt}`);
+  });
+
+  test('the Runtime API answers as Lambda does: headers, unknown and old ids, wrong method, late init/error', async () => {
+    const dir = fnDir({
+      'agni.yaml':
+        'name: lambda-probe\nruntime: host\nprotocol: lambda\ncommand: [/bin/bash, /fn/bootstrap]\n',
+      bootstrap: PROBE,
+    });
+    chmodSync(join(dir, 'bootstrap'), 0o755);
+    await deployDir(dir);
+    const a = await invoke('lambda-probe', '{}');
+    assert.equal(a.status, 200, a.text);
+    assert.match(a.text, /^old=400 get=405 missing=404 late=403 /);
+    assert.match(
+      a.text,
+      /hdr=lambda-runtime-aws-request-id,lambda-runtime-deadline-ms,lambda-runtime-invoked-function-arn,lambda-runtime-trace-id,/,
+    );
+    assert.match(a.text, /"errorType":"InvalidRequestID"/);
+    const b = await invoke('lambda-probe', '{}');
+    assert.match(b.text, /^old=403 /, 'an answered id is refused');
+  });
+
+  test('the Runtime API is reachable from its sandbox only: not the host’s loopback, not another sandbox', async () => {
+    assert.equal((await invoke('lambda-python', {})).status, 200); // a worker is up
+    const refused = await new Promise<string>((res) => {
+      const c = connect(9001, '127.0.0.1');
+      c.once('connect', () => {
+        c.destroy();
+        res('connected');
+      });
+      c.once('error', (e: NodeJS.ErrnoException) => res(e.code ?? 'error'));
+    });
+    assert.equal(refused, 'ECONNREFUSED');
+    const cold = fnDir({
+      'agni.yaml':
+        'name: lambda-snoop\nruntime: host\ncommand: ["/bin/sh", "-c", "curl -sS -m 3 http://127.0.0.1:9001/2018-06-01/runtime/invocation/next; echo rc=$?"]\n',
+    });
+    await deployDir(cold);
+    const c = await invoke('lambda-snoop');
+    assert.match(c.text, /rc=7/, c.text); // curl: failed to connect
+    const sockets = readdirSync(join(s.home, 'run', 'lambda'));
+    assert.ok(sockets.length > 0);
+    for (const f of sockets) assert.equal(statSync(join(s.home, 'run', 'lambda', f)).mode & 0o777, 0o600);
+  });
+
+  test('stop leaves nothing behind: no namespace, no forwarder, no socket', async () => {
+    assert.equal((await invoke('lambda-python', {})).status, 200);
+    assert.ok(namespaces().length > 0 && socat().length > 0, 'a worker is up with its forward');
+    await s.close();
+    assert.deepEqual(namespaces(), []);
+    assert.deepEqual(socat(), []);
+    const dir = join(s.home, 'run', 'lambda');
+    assert.deepEqual(existsSync(dir) ? readdirSync(dir) : [], []);
+  });
+});
+
+test('recover() removes a crashed run’s namespaces and forwarders, and only its own home’s', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const home = mkdtempSync(join(tmpdir(), 'agni-test-'));
+  const other = mkdtempSync(join(tmpdir(), 'agni-test-'));
+  const sock = join(home, 'x.sock');
+  writeFileSync(sock, '');
+  const mine = await openLoopbackForward(`${netnsPrefix(home)}crashed`, 9001, sock);
+  const theirs = await openLoopbackForward(`${netnsPrefix(other)}alive`, 9001, join(other, 'y.sock'));
+  try {
+    const list = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+    assert.match(list(), /crashed/);
+    assert.ok((await new RuncBackend({ home }).recover()) >= 1);
+    assert.doesNotMatch(list(), /crashed/);
+    assert.match(list(), /alive/, 'another home’s namespace is left alone');
+    const procs = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+    assert.doesNotMatch(procs, new RegExp(`socat.*${sock}`));
+  } finally {
+    await mine.close();
+    await theirs.close();
+  }
+});
