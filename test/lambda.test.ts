@@ -3,12 +3,13 @@
  * (the AWS tutorial's shell bootstrap unchanged, a Python one), over HTTP.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { netnsPrefix, openLoopbackForward } from '../src/sandbox/loopback-forward.js';
 import { RuncBackend } from '../src/sandbox/runc-backend.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -16,6 +17,8 @@ import { fnDir, tarOf } from './helpers/tarball.js';
 
 let s: TestServer;
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const run = promisify(execFile);
 
 async function deployDir(dir: string): Promise<void> {
   const r = await fetch(`${s.url}/v1/functions`, {
@@ -36,6 +39,7 @@ function pythonVariant(name: string, extra: Record<string, string> = {}): string
       if (l.startsWith('name:')) return `name: ${name}`;
       if (!l.startsWith(' ') && key in extra) return `${key}: ${extra[key]}`;
       if (l.startsWith('  timeout:') && 'timeout' in extra) return `  timeout: ${extra.timeout}`;
+      if (l.startsWith('  memory:') && 'memory' in extra) return `  memory: ${extra.memory}`;
       return l;
     })
     .join('\n');
@@ -193,6 +197,35 @@ describe('protocol: lambda', () => {
     assert.equal((await record(c.id)).status, 'timeout');
     const next = JSON.parse((await invoke('lambda-slow', {})).text) as { started: number };
     assert.notEqual(next.started, first.started);
+  });
+
+  test('past its memory limit the worker is killed (507) and replaced', async () => {
+    await deployDir(pythonVariant('lambda-small', { memory: '48Mi' }));
+    const c = await invoke('lambda-small', { hog_mb: 200 });
+    assert.equal(c.status, 507, c.text);
+    assert.equal((await record(c.id)).status, 'oom');
+    assert.equal((await invoke('lambda-small', { name: 'again' })).status, 200);
+  });
+
+  test('the ordinary paths reach it: agni invoke, and async with its result', async () => {
+    const env = { ...process.env, AGNI_URL: s.url };
+    const { stdout } = await run('node', [CLI, 'invoke', 'lambda-python', '--data', '{"name":"cli"}'], {
+      env,
+    });
+    assert.equal((JSON.parse(stdout) as { hello: string }).hello, 'cli');
+    await assert.rejects(
+      run('node', [CLI, 'invoke', 'lambda-python', '--data', '{"fail":"from the cli"}'], { env }),
+      (e: { stderr: string }) => /lambda-python failed: ValueError: from the cli/.test(e.stderr),
+    );
+    const sub = await fetch(`${s.url}/v1/functions/lambda-python/async`, {
+      method: 'POST',
+      body: '{"name":"later"}',
+    });
+    assert.equal(sub.status, 202);
+    const { id } = (await sub.json()) as { id: string };
+    const res = await fetch(`${s.url}/v1/invocations/${id}/result?wait=20`);
+    assert.equal(res.status, 200);
+    assert.equal((JSON.parse(await res.text()) as { hello: string }).hello, 'later');
   });
 
   test('a streamed response reaches the caller before its last chunk is made', async () => {

@@ -17,6 +17,9 @@ def handler(event, context):
         raise ValueError(event["fail"])
     if event.get("crash"):
         os._exit(3)
+    if "hog_mb" in event:
+        hog = bytearray(int(event["hog_mb"]) * 1024 * 1024)
+        return {"allocated": len(hog)}
     if "sleep" in event:
         time.sleep(float(event["sleep"]))
     return {

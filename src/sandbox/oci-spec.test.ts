@@ -108,3 +108,16 @@ test('extra mounts are read-only binds', () => {
   const m = cfg.mounts.find((x) => x.destination === '/.agni/busybox');
   assert.ok(m?.options?.includes('ro'));
 });
+
+test('a prepared network namespace is joined by path; without one a fresh one is made', () => {
+  const joined = buildOciSpec(spec(), { ...ctx, netns: '/run/netns/agni-x' }) as any;
+  assert.deepEqual(
+    joined.linux.namespaces.filter((n: { type: string }) => n.type === 'network'),
+    [{ type: 'network', path: '/run/netns/agni-x' }],
+  );
+  const fresh = buildOciSpec(spec(), ctx) as any;
+  assert.deepEqual(
+    fresh.linux.namespaces.filter((n: { type: string }) => n.type === 'network'),
+    [{ type: 'network' }],
+  );
+});
