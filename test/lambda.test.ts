@@ -292,6 +292,48 @@ describe('protocol: lambda', () => {
     for (const f of sockets) assert.equal(statSync(join(s.home, 'run', 'lambda', f)).mode & 0o777, 0o600);
   });
 
+  test('connections from inside cannot multiply forwarder processes on the host', async () => {
+    // The bootstrap opens 40 connections to the Runtime API and holds them while it answers.
+    const HOG = `#!/usr/bin/env python3
+import http.client, os, socket
+held = [socket.create_connection(("127.0.0.1", 9001)) for _ in range(40)]
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
+c = http.client.HTTPConnection(host, int(port))
+while True:
+    c.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = c.getresponse(); r.read()
+    rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+    c.request("POST", f"/2018-06-01/runtime/invocation/{rid}/response", body=str(len(held)))
+    c.getresponse().read()
+`;
+    const dir = fnDir({
+      'agni.yaml': 'name: lambda-hog\nruntime: host\nprotocol: lambda\nlimits: {timeout: 2s}\n',
+      bootstrap: HOG,
+    });
+    chmodSync(join(dir, 'bootstrap'), 0o755);
+    await deployDir(dir);
+    const call = invoke('lambda-hog', '{}');
+    let most = 0;
+    for (let i = 0; i < 15; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      most = Math.max(most, socat().filter((l) => l.includes('lambda-hog-')).length);
+    }
+    assert.ok(most > 0, 'the worker was up');
+    assert.ok(most <= 9, `${most} socat processes for one sandbox`);
+    // Its own connections starve its runtime: the function's fault, ended by its deadline.
+    assert.equal((await call).status, 504);
+  });
+
+  test('a new version stops the old one’s sandboxes with their namespaces and forwarders', async () => {
+    assert.equal((await invoke('lambda-python', {})).status, 200);
+    const old = (l: string) => /lambda-python-v1-w/.test(l);
+    assert.ok(namespaces().some(old) && socat().some(old));
+    await deployDir(join(examples, 'lambda-python'));
+    assert.equal((await invoke('lambda-python', {})).status, 200);
+    assert.deepEqual(namespaces().filter(old), []);
+    assert.deepEqual(socat().filter(old), []);
+  });
+
   test('stop leaves nothing behind: no namespace, no forwarder, no socket', async () => {
     assert.equal((await invoke('lambda-python', {})).status, 200);
     assert.ok(namespaces().length > 0 && socat().length > 0, 'a worker is up with its forward');

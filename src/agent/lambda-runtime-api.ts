@@ -53,6 +53,8 @@ export class RuntimeApiServer {
     this.server.requestTimeout = 0;
     this.server.headersTimeout = 60_000;
     this.server.keepAliveTimeout = 24 * 3600_000;
+    // The forward already holds connections to a few (loopback-forward.ts); this bounds the process backend.
+    this.server.maxConnections = 16;
   }
 
   /** A Unix socket only root can connect to (the forward runs as root). */

@@ -13,6 +13,12 @@ import { AgniError } from '../core/errors.js';
 
 const execFileP = promisify(execFile);
 const READY_WAIT_MS = 5000;
+/**
+ * socat forks a host process per connection: outside the sandbox's pids limit, so the sandbox
+ * could otherwise multiply host processes by opening connections. Past this many, further
+ * connections wait in the listen backlog until one closes.
+ */
+export const MAX_FORWARD_CONNECTIONS = 8;
 
 export interface LoopbackForward {
   /** the namespace's path, for runc's `namespaces: [{type: network, path}]` */
@@ -87,7 +93,7 @@ export async function openLoopbackForward(
         'exec',
         name,
         'socat',
-        `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`,
+        `TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr,max-children=${MAX_FORWARD_CONNECTIONS}`,
         `UNIX-CONNECT:${socket}`,
       ],
       { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
