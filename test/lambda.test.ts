@@ -12,22 +12,16 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { netnsPrefix, openLoopbackForward } from '../src/sandbox/loopback-forward.js';
 import { RuncBackend } from '../src/sandbox/runc-backend.js';
+import { deployDir as deployTo } from './helpers/deploy.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { fnDir, tarOf } from './helpers/tarball.js';
+import { fnDir } from './helpers/tarball.js';
 
 let s: TestServer;
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const run = promisify(execFile);
 
-async function deployDir(dir: string): Promise<void> {
-  const r = await fetch(`${s.url}/v1/functions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/gzip' },
-    body: new Uint8Array(await tarOf(dir)),
-  });
-  assert.equal(r.status, 201, await r.text());
-}
+const deployDir = (dir: string) => deployTo(s.url, dir);
 
 /** examples/lambda-python under another name, agni.yaml lines replaced. */
 function pythonVariant(name: string, extra: Record<string, string> = {}): string {
