@@ -361,3 +361,30 @@ test('recover() removes a crashed run’s namespaces and forwarders, and only it
     await theirs.close();
   }
 });
+
+test('on the process backend (no isolation) the Runtime API is a host loopback port', async () => {
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const pino = (await import('pino')).default;
+  const { startEmbedded } = await import('../src/app/embedded.js');
+  const p = await startEmbedded({
+    home: mkdtempSync(join(tmpdir(), 'agni-test-')),
+    host: '127.0.0.1',
+    port: 0,
+    backend: 'process',
+    slots: 2,
+    maxPayloadBytes: 1024 * 1024,
+    logger: pino({ level: 'silent' }),
+  });
+  try {
+    await deployTo(p.url, join(examples, 'lambda-python'));
+    const r = await fetch(`${p.url}/v1/functions/lambda-python/invoke`, {
+      method: 'POST',
+      body: '{"name":"p"}',
+    });
+    assert.equal(r.status, 200);
+    assert.equal((JSON.parse(await r.text()) as { hello: string }).hello, 'p');
+  } finally {
+    await p.close();
+  }
+});
