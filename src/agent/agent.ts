@@ -149,7 +149,14 @@ export class Agent {
     const base = await this.baseSpec(v);
     // The deadline is absolute (Unix ms), so a function can budget its own work against it.
     const deadline = Date.now() + v.manifest.limits.timeoutMs;
-    const inv = { id: job.invocationId, deadline, payload: job.payload, io: job.io, hooks: job.hooks };
+    const inv = {
+      id: job.invocationId,
+      deadline,
+      payload: job.payload,
+      io: job.io,
+      hooks: job.hooks,
+      ...(job.lambda ? { lambda: job.lambda } : {}),
+    };
     if (v.manifest.lifecycle === 'warm' && this.runners.warm) {
       if (Buffer.isBuffer(job.payload)) return this.runners.warm.run(v, base, inv);
       // A warm call's frame starts with the payload's length, so a stream is read whole first.

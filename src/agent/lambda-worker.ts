@@ -184,7 +184,18 @@ class LambdaWorker implements PooledWorker {
     this.next = undefined;
     call.sent = true;
     const trace = traceId(Date.now(), randomBytes(20));
-    res.writeHead(200, eventHeaders({ id: call.inv.id, deadline: call.inv.deadline, arn: this.arn, trace }));
+    const inv = call.inv;
+    const caller = inv.lambda;
+    res.writeHead(
+      200,
+      eventHeaders({
+        id: inv.id,
+        deadline: inv.deadline,
+        arn: this.arn,
+        trace,
+        ...(caller ? { caller } : {}),
+      }),
+    );
     res.end(call.inv.payload as Buffer);
     call.inv.hooks.onStarted?.();
   }

@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { LambdaCaller } from '../core/lambda.js';
 import { type PhaseTimes, stamp } from '../core/phases.js';
 import { TailBuffer } from '../core/tail.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
@@ -21,6 +22,8 @@ export interface InvokeSink {
   onStderr?(chunk: Buffer): void;
   /** aborting kills the sandbox, or drops the invocation from the queue */
   signal?: AbortSignal;
+  /** protocol: lambda: the caller's client context / identity (the Invoke API's X-Amz-Client-Context) */
+  lambda?: LambdaCaller;
 }
 
 export interface InvokeOutcome {
@@ -158,6 +161,7 @@ export class Invoker {
     try {
       result = await this.dispatcher.dispatch({
         invocationId: record.id,
+        ...(sink.lambda ? { lambda: sink.lambda } : {}),
         version: fn,
         payload,
         io: {

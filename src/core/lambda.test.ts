@@ -57,6 +57,20 @@ test('the environment and event headers a custom runtime reads', () => {
   assert.equal(env.AWS_LAMBDA_LOG_STREAM_NAME, '2026/01/02/[3]w1');
   const h = eventHeaders({ id: 'inv-1', deadline: 12.7, arn: 'arn', trace: 't' });
   assert.equal(h['lambda-runtime-deadline-ms'], '12');
+  assert.equal(h['lambda-runtime-client-context'], undefined, 'only when the caller sent one');
+  const withCtx = eventHeaders({
+    id: 'i',
+    deadline: 1,
+    arn: 'a',
+    trace: 't',
+    caller: { clientContext: '{"custom":{"k":"v"}}', cognitoIdentity: 'x\r\nInjected: 1' },
+  });
+  assert.equal(withCtx['lambda-runtime-client-context'], '{"custom":{"k":"v"}}');
+  assert.equal(
+    withCtx['lambda-runtime-cognito-identity'],
+    undefined,
+    'a value with a line break is left out',
+  );
   assert.match(
     traceId(Date.UTC(2026, 0, 1), Buffer.alloc(20, 0xab)),
     /^Root=1-[0-9a-f]{8}-(ab){12};Parent=(ab){8};Sampled=0$/,

@@ -82,14 +82,28 @@ export function eventHeaders(o: {
   deadline: number;
   arn: string;
   trace: string;
+  caller?: LambdaCaller;
 }): Record<string, string> {
-  return {
+  const h: Record<string, string> = {
     'content-type': 'application/json',
     'lambda-runtime-aws-request-id': o.id,
     'lambda-runtime-deadline-ms': String(Math.floor(o.deadline)),
     'lambda-runtime-invoked-function-arn': o.arn,
     'lambda-runtime-trace-id': o.trace,
   };
+  // Header values cannot carry line breaks: a caller's value with one is left out, not passed on.
+  const ok = (v: string | undefined): v is string => v !== undefined && !/[\r\n\0]/.test(v);
+  if (ok(o.caller?.clientContext)) h['lambda-runtime-client-context'] = o.caller.clientContext;
+  if (ok(o.caller?.cognitoIdentity)) h['lambda-runtime-cognito-identity'] = o.caller.cognitoIdentity;
+  return h;
+}
+
+/** What a Lambda caller may pass to the function (the Invoke API's X-Amz-Client-Context, decoded JSON). */
+export interface LambdaCaller {
+  /** JSON text: `Lambda-Runtime-Client-Context` */
+  clientContext?: string;
+  /** JSON text: `Lambda-Runtime-Cognito-Identity` */
+  cognitoIdentity?: string;
 }
 
 export type RuntimeRoute =

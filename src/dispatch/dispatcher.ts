@@ -3,6 +3,7 @@
  * in-process queue; cluster mode will put jobs on a NATS JetStream work queue per arch.
  */
 import type { Readable } from 'node:stream';
+import type { LambdaCaller } from '../core/lambda.js';
 import type { SandboxHooks, SandboxIO, SandboxResult } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 
@@ -17,6 +18,8 @@ export interface DispatchJob {
   payload: Buffer | Readable;
   io: Omit<SandboxIO, 'stdin'>;
   hooks: SandboxHooks & { onPlaced?(p: Placement): void };
+  /** protocol: lambda only: the caller's client context / identity, as event headers */
+  lambda?: LambdaCaller;
 }
 
 export interface DispatcherStats {
