@@ -4,17 +4,27 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { netnsPrefix, openLoopbackForward } from '../src/sandbox/loopback-forward.js';
 import { RuncBackend } from '../src/sandbox/runc-backend.js';
+import { arm64EmulationProblem, makeArm64BusyboxRootfs } from './helpers/arm64-busybox.js';
 import { deployDir as deployTo } from './helpers/deploy.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
-import { fnDir } from './helpers/tarball.js';
+import { fnDir, tarOf } from './helpers/tarball.js';
 
 let s: TestServer;
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -328,6 +338,37 @@ while True:
     assert.deepEqual(socat().filter(old), []);
   });
 
+  test('an arm64 image under qemu: the forward is the host’s, the runtime the image’s', async () => {
+    const problem = arm64EmulationProblem();
+    assert.equal(problem, undefined, `arm64 emulation: ${problem}; run scripts/setup.sh as root`);
+    const root = makeArm64BusyboxRootfs(join(mkdtempSync(join(tmpdir(), 'agni-arm64-')), 'rootfs'));
+    const up = await fetch(`${s.url}/v1/images/bb-arm64`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/gzip' },
+      body: new Uint8Array(await tarOf(root)),
+    });
+    assert.equal(up.status, 201, await up.text());
+    // busybox wget as the runtime's HTTP client: -S prints the event's headers on stderr.
+    const dir = fnDir({
+      'agni.yaml': 'name: lambda-arm\nruntime: bb-arm64\nprotocol: lambda\n',
+      bootstrap: `#!/bin/sh
+API="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+while true; do
+  wget -q -S -O /tmp/event "$API/invocation/next" 2>/tmp/headers
+  ID=$(grep -i Lambda-Runtime-Aws-Request-Id /tmp/headers | tr -d '\\r ' | cut -d: -f2)
+  wget -q -O /dev/null --post-data "$(uname -m) $(cat /tmp/event)" "$API/invocation/$ID/response"
+done
+`,
+    });
+    chmodSync(join(dir, 'bootstrap'), 0o755);
+    await deployDir(dir);
+    for (const n of [1, 2]) {
+      const c = await invoke('lambda-arm', `event ${n}`);
+      assert.equal(c.status, 200, c.text);
+      assert.equal(c.text, `aarch64 event ${n}`);
+    }
+  });
+
   test('stop leaves nothing behind: no namespace, no forwarder, no socket', async () => {
     assert.equal((await invoke('lambda-python', {})).status, 200);
     assert.ok(namespaces().length > 0 && socat().length > 0, 'a worker is up with its forward');
@@ -340,8 +381,6 @@ while True:
 });
 
 test('recover() removes a crashed run’s namespaces and forwarders, and only its own home’s', async () => {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
   const home = mkdtempSync(join(tmpdir(), 'agni-test-'));
   const other = mkdtempSync(join(tmpdir(), 'agni-test-'));
   const sock = join(home, 'x.sock');
@@ -363,8 +402,6 @@ test('recover() removes a crashed run’s namespaces and forwarders, and only it
 });
 
 test('on the process backend (no isolation) the Runtime API is a host loopback port', async () => {
-  const { mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
   const pino = (await import('pino')).default;
   const { startEmbedded } = await import('../src/app/embedded.js');
   const p = await startEmbedded({
