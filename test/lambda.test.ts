@@ -425,3 +425,55 @@ test('on the process backend (no isolation) the Runtime API is a host loopback p
     await p.close();
   }
 });
+
+test('agni bench cold: a warm lambda row beside the warm worker, in one run', async () => {
+  const { stdout } = await run(
+    'node',
+    [
+      CLI,
+      'bench',
+      'cold',
+      join(examples, 'noop'),
+      '-n',
+      '2',
+      '--modes',
+      'warm,lambda',
+      '--warm',
+      join(examples, 'noop-warm'),
+      '--lambda',
+      join(examples, 'noop-lambda'),
+      '--baselines',
+      'fork',
+      '--json',
+    ],
+    { env: process.env },
+  );
+  const j = JSON.parse(stdout) as { rows: { name: string; total?: { n: number }; unavailable?: string }[] };
+  assert.deepEqual(
+    j.rows.map((r) => [r.name, r.total?.n]),
+    [
+      ['warm', 2],
+      ['lambda', 2],
+      ['fork', 2],
+    ],
+  );
+  const without = await run(
+    'node',
+    [
+      CLI,
+      'bench',
+      'cold',
+      join(examples, 'noop'),
+      '-n',
+      '1',
+      '--modes',
+      'lambda',
+      '--baselines',
+      'fork',
+      '--json',
+    ],
+    { env: process.env },
+  );
+  const row = (JSON.parse(without.stdout) as { rows: { name: string; unavailable?: string }[] }).rows[0]!;
+  assert.match(row.unavailable ?? '', /--lambda DIR/);
+});

@@ -110,14 +110,10 @@ test('extra mounts are read-only binds', () => {
 });
 
 test('a prepared network namespace is joined by path; without one a fresh one is made', () => {
-  const joined = buildOciSpec(spec(), { ...ctx, netns: '/run/netns/agni-x' }) as any;
-  assert.deepEqual(
-    joined.linux.namespaces.filter((n: { type: string }) => n.type === 'network'),
-    [{ type: 'network', path: '/run/netns/agni-x' }],
-  );
-  const fresh = buildOciSpec(spec(), ctx) as any;
-  assert.deepEqual(
-    fresh.linux.namespaces.filter((n: { type: string }) => n.type === 'network'),
-    [{ type: 'network' }],
-  );
+  const network = (c: Record<string, unknown>) =>
+    (c.linux as { namespaces: { type: string }[] }).namespaces.filter((n) => n.type === 'network');
+  assert.deepEqual(network(buildOciSpec(spec(), { ...ctx, netns: '/run/netns/agni-x' })), [
+    { type: 'network', path: '/run/netns/agni-x' },
+  ]);
+  assert.deepEqual(network(buildOciSpec(spec(), ctx)), [{ type: 'network' }]);
 });
