@@ -402,17 +402,7 @@ test('recover() removes a crashed run’s namespaces and forwarders, and only it
 });
 
 test('on the process backend (no isolation) the Runtime API is a host loopback port', async () => {
-  const pino = (await import('pino')).default;
-  const { startEmbedded } = await import('../src/app/embedded.js');
-  const p = await startEmbedded({
-    home: mkdtempSync(join(tmpdir(), 'agni-test-')),
-    host: '127.0.0.1',
-    port: 0,
-    backend: 'process',
-    slots: 2,
-    maxPayloadBytes: 1024 * 1024,
-    logger: pino({ level: 'silent' }),
-  });
+  const p = await startTestServer({ backend: 'process' });
   try {
     await deployTo(p.url, join(examples, 'lambda-python'));
     const r = await fetch(`${p.url}/v1/functions/lambda-python/invoke`, {
@@ -427,53 +417,18 @@ test('on the process backend (no isolation) the Runtime API is a host loopback p
 });
 
 test('agni bench cold: a warm lambda row beside the warm worker, in one run', async () => {
-  const { stdout } = await run(
-    'node',
-    [
-      CLI,
-      'bench',
-      'cold',
-      join(examples, 'noop'),
-      '-n',
-      '2',
-      '--modes',
-      'warm,lambda',
-      '--warm',
-      join(examples, 'noop-warm'),
-      '--lambda',
-      join(examples, 'noop-lambda'),
-      '--baselines',
-      'fork',
-      '--json',
-    ],
-    { env: process.env },
-  );
-  const j = JSON.parse(stdout) as { rows: { name: string; total?: { n: number }; unavailable?: string }[] };
+  const bench = async (...args: string[]) => {
+    const fixed = [CLI, 'bench', 'cold', join(examples, 'noop'), '--baselines', 'fork', '--json'];
+    const { stdout } = await run('node', [...fixed, ...args], { env: process.env });
+    return (JSON.parse(stdout) as { rows: { name: string; total?: { n: number }; unavailable?: string }[] })
+      .rows;
+  };
+  const dirs = ['--warm', join(examples, 'noop-warm'), '--lambda', join(examples, 'noop-lambda')];
+  const rows = await bench('-n', '2', '--modes', 'warm,lambda', ...dirs);
   assert.deepEqual(
-    j.rows.map((r) => [r.name, r.total?.n]),
-    [
-      ['warm', 2],
-      ['lambda', 2],
-      ['fork', 2],
-    ],
+    rows.map((r) => `${r.name} ${r.total?.n}`),
+    ['warm 2', 'lambda 2', 'fork 2'],
   );
-  const without = await run(
-    'node',
-    [
-      CLI,
-      'bench',
-      'cold',
-      join(examples, 'noop'),
-      '-n',
-      '1',
-      '--modes',
-      'lambda',
-      '--baselines',
-      'fork',
-      '--json',
-    ],
-    { env: process.env },
-  );
-  const row = (JSON.parse(without.stdout) as { rows: { name: string; unavailable?: string }[] }).rows[0]!;
-  assert.match(row.unavailable ?? '', /--lambda DIR/);
+  const [row] = await bench('-n', '1', '--modes', 'lambda');
+  assert.match(row?.unavailable ?? '', /--lambda DIR/);
 });
