@@ -155,7 +155,15 @@ export class Agent {
     const deadline = Date.now() + timeoutMs;
     job.hooks.onDeadline?.(deadline);
     const env = contextEnv(job.request);
-    const inv = { id: job.invocationId, deadline, env, payload: job.payload, io: job.io, hooks: job.hooks };
+    const inv = {
+      id: job.invocationId,
+      deadline,
+      env,
+      payload: job.payload,
+      io: job.io,
+      hooks: job.hooks,
+      ...(job.lambda ? { lambda: job.lambda } : {}),
+    };
     if (v.manifest.lifecycle === 'warm' && this.runners.warm) {
       if (Buffer.isBuffer(job.payload)) return this.runners.warm.run(v, base, inv);
       // A warm call's frame starts with the payload's length, so a stream is read whole first.

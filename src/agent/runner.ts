@@ -3,6 +3,7 @@
  * prewarmed pools (cold lifecycle, created and waiting) and warm workers (one sandbox, many calls).
  */
 import type { Readable } from 'node:stream';
+import type { LambdaCaller } from '../core/lambda.js';
 import type { SandboxHooks, SandboxIO, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 
@@ -16,6 +17,8 @@ export interface InvocationContext {
   payload: Buffer | Readable;
   io: Omit<SandboxIO, 'stdin'>;
   hooks: SandboxHooks;
+  /** protocol: lambda: the caller's client context / identity */
+  lambda?: LambdaCaller;
 }
 
 export interface SandboxRunner {

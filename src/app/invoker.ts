@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { callTimeout } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { LambdaCaller } from '../core/lambda.js';
 import { type PhaseTimes, stamp } from '../core/phases.js';
 import type { RequestContext } from '../core/request-context.js';
 import { TailBuffer } from '../core/tail.js';
@@ -23,6 +24,8 @@ export interface InvokeSink {
   onStderr?(chunk: Buffer): void;
   /** aborting kills the sandbox, or drops the invocation from the queue */
   signal?: AbortSignal;
+  /** protocol: lambda: the caller's client context / identity (the Invoke API's X-Amz-Client-Context) */
+  lambda?: LambdaCaller;
 }
 
 export interface InvokeOptions {
@@ -58,10 +61,17 @@ export function describeFailure(
   const applied = r.timeoutMs ?? timeoutMs;
   switch (r.status) {
     case 'failed':
-      return new AgniError('function_failed', `${r.function} exited with code ${r.exitCode ?? 'unknown'}`, {
-        hint: `see its stderr with \`agni inspect ${r.id}\``,
-        details,
-      });
+      // A Lambda function's error (r.error: its type and message) rather than an exit code.
+      return new AgniError(
+        'function_failed',
+        r.error
+          ? `${r.function} failed: ${r.error}`
+          : `${r.function} exited with code ${r.exitCode ?? 'unknown'}`,
+        {
+          hint: `see its stderr with \`agni inspect ${r.id}\``,
+          details,
+        },
+      );
     case 'timeout':
       return new AgniError('timeout', `${r.function} ran past its ${applied} ms deadline and was killed`, {
         hint:
@@ -84,6 +94,19 @@ export function describeFailure(
     default:
       return undefined;
   }
+}
+
+/** `Type: message` of a Lambda error document, bounded (it names the failure in answers and records). */
+export function lambdaErrorLine(type: string | undefined, doc: Buffer): string {
+  let message = '';
+  try {
+    const d = JSON.parse(doc.toString('utf8')) as { errorMessage?: unknown };
+    if (typeof d.errorMessage === 'string') message = d.errorMessage;
+  } catch {
+    // not JSON: the type alone
+  }
+  const line = message ? `${type ?? 'Unhandled'}: ${message}` : (type ?? 'Unhandled');
+  return line.length > 1024 ? `${line.slice(0, 1021)}...` : line;
 }
 
 /** A queued invocation of `fn`, not yet stored. */
@@ -159,6 +182,7 @@ export class Invoker {
     try {
       result = await this.dispatcher.dispatch({
         invocationId: record.id,
+        ...(sink.lambda ? { lambda: sink.lambda } : {}),
         version: fn,
         payload,
         ...(request ? { request } : {}),
@@ -195,6 +219,11 @@ export class Invoker {
       });
       record.status = STATUS[result.outcome];
       record.exitCode = result.exitCode;
+      if (result.errorDocument) {
+        // Lambda's error document is the call's output (unless a streamed response had started).
+        if (stdout.total === 0) stdout.push(result.errorDocument);
+        record.error = lambdaErrorLine(result.functionError, result.errorDocument);
+      }
       // A streamed payload's size is known only once the sandbox took it.
       if (result.stdinBytes !== undefined) record.payloadBytes = result.stdinBytes;
     } catch (e) {

@@ -3,6 +3,7 @@
  * in-process queue; cluster mode will put jobs on a NATS JetStream work queue per arch.
  */
 import type { Readable } from 'node:stream';
+import type { LambdaCaller } from '../core/lambda.js';
 import type { RequestContext } from '../core/request-context.js';
 import type { SandboxHooks, SandboxIO, SandboxResult } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
@@ -26,6 +27,8 @@ export interface DispatchJob {
     /** the absolute deadline (Unix ms) the sandbox will be killed at, set as it is placed */
     onDeadline?(deadline: number): void;
   };
+  /** protocol: lambda only: the caller's client context / identity, as event headers */
+  lambda?: LambdaCaller;
 }
 
 export interface DispatcherStats {

@@ -20,6 +20,8 @@ export async function startTestServer(
     subjectPrefix?: string;
     /** an existing home: a restart of an earlier server */
     home?: string;
+    /** default runc */
+    backend?: 'runc' | 'process';
     /** resource bounds (`agni up --async-queue`, `--max-output`, `--max-unpack`, `--max-files`, `--min-free`) */
     limits?: Pick<
       EmbeddedOptions,
@@ -33,7 +35,7 @@ export async function startTestServer(
     home,
     host: '127.0.0.1',
     port: 0,
-    backend: 'runc',
+    backend: opts.backend ?? 'runc',
     slots: opts.slots ?? 2,
     maxQueue: opts.maxQueue,
     token: opts.token,

@@ -96,9 +96,13 @@ export function registerUp(program: Command): void {
       '--grace <duration>',
       'on SIGTERM/SIGINT, how long open requests may take to end before their connections are cut (default $AGNI_GRACE or 10s)',
     )
+    .option(
+      '--lambda-region <region>',
+      'AWS_REGION and the ARN region that protocol: lambda functions see (default $AGNI_LAMBDA_REGION or us-east-1)',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls',
+      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --lambda-region eu-west-1   # what Lambda functions read as AWS_REGION',
     )
     .action(
       async (
@@ -116,6 +120,7 @@ export function registerUp(program: Command): void {
           subjectPrefix?: string;
           uploadIdle?: string;
           grace?: string;
+          lambdaRegion?: string;
         } & LimitFlags,
       ) => {
         const uploadIdle = o.uploadIdle ?? process.env.AGNI_UPLOAD_IDLE;
@@ -147,6 +152,7 @@ export function registerUp(program: Command): void {
           ...limitOptions(o),
           uploadIdleMs: uploadIdle ? durationOption('--upload-idle', uploadIdle, true) : undefined,
           graceMs: grace ? durationOption('--grace', grace, false) : undefined,
+          lambdaRegion: o.lambdaRegion ?? process.env.AGNI_LAMBDA_REGION,
         });
         const b = server.backend;
         process.stdout.write(`agni up: listening on ${server.url}\n`);
