@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { newRecord } from '../app/invoker.js';
 import { parseManifest } from '../core/manifest.js';
-import { type AsyncState, SqlAsyncRepo } from './async-sql.js';
-import { openSqliteStore } from './sqlite.js';
+import { type AsyncState, type Lease, SqlAsyncRepo } from './async-sql.js';
+import type { SqlStore } from './sql-store.js';
+import type { VersionRecord } from './store.js';
+import { forEachDialect } from './test-stores.js';
 
 function state(id: string, attempts: number, maxAttempts: number): AsyncState {
   return {
@@ -23,53 +25,132 @@ function state(id: string, attempts: number, maxAttempts: number): AsyncState {
     source: 'api',
     settledAt: null,
     createdAt: Date.now(),
+    owner: null,
+    leaseUntil: null,
   };
 }
 
-test('a restart re-queues running attempts uncounted and ended-but-unsettled ones with one attempt owed', async () => {
-  const store = await openSqliteStore(':memory:');
-  try {
-    const v = await store.addVersion({
-      function: 'f',
-      manifest: parseManifest('name: f\nruntime: host\ncommand: x\n'),
-      codeDir: '/nowhere',
-      imageId: 'host',
-    });
-    const repo = new SqlAsyncRepo(store.db);
-    const running = newRecord(v, 0, {});
-    const failedMidRetry = newRecord(v, 0, {});
-    const lastFailedUnsettled = newRecord(v, 0, {});
-    const settled = newRecord(v, 0, {});
-    assert.ok(await repo.create(running, state(running.id, 0, 3)));
-    assert.ok(await repo.create(failedMidRetry, state(failedMidRetry.id, 0, 3)));
-    assert.ok(await repo.create(lastFailedUnsettled, state(lastFailedUnsettled.id, 0, 2)));
-    assert.ok(await repo.create(settled, state(settled.id, 0, 1)));
-    assert.equal(await repo.claim(running.id), 1);
-    // Attempts that ended: the invoker wrote the outcome, then the process died before the queue did.
-    await repo.claim(failedMidRetry.id);
-    await store.updateInvocation(failedMidRetry.id, { status: 'failed' });
-    await repo.claim(lastFailedUnsettled.id);
-    await repo.claim(lastFailedUnsettled.id);
-    await store.updateInvocation(lastFailedUnsettled.id, { status: 'failed' });
-    await repo.claim(settled.id);
-    await store.updateInvocation(settled.id, { status: 'succeeded' });
-    await repo.update(settled.id, { settledAt: Date.now() });
+const lease = (owner: string, now = Date.now(), ms = 60_000): Lease => ({ owner, now, until: now + ms });
 
-    assert.equal(await repo.requeueInterrupted(Date.now()), 3);
+async function deployF(store: SqlStore, fn = 'f'): Promise<VersionRecord> {
+  return store.addVersion({
+    function: fn,
+    manifest: parseManifest(`name: ${fn}\nruntime: host\ncommand: x\n`),
+    codeDir: '/nowhere',
+    imageId: 'host',
+  });
+}
+
+async function enqueue(repo: SqlAsyncRepo, v: VersionRecord, maxAttempts = 3) {
+  const r = newRecord(v, 0, {});
+  assert.ok(await repo.create(r, state(r.id, 0, maxAttempts)));
+  return r.id;
+}
+
+/** what the queue does when an attempt ends and a retry is owed */
+async function endForRetry(store: SqlStore, repo: SqlAsyncRepo, id: string) {
+  await store.updateInvocation(id, { status: 'queued' });
+  await repo.update(id, { nextAttemptAt: 0, release: true });
+}
+
+forEachDialect((db) => {
+  test('a restart re-queues running attempts uncounted and ended-but-unsettled ones with one attempt owed', async () => {
+    const { store } = db();
+    const v = await deployF(store);
+    const repo = new SqlAsyncRepo(store.db);
+    const running = await enqueue(repo, v);
+    const failedMidRetry = await enqueue(repo, v);
+    const lastFailedUnsettled = await enqueue(repo, v, 2);
+    const settled = await enqueue(repo, v, 1);
+    const me = lease('embedded');
+    assert.equal(await repo.claim(running, me), 1);
+    // Attempts that ended: the invoker wrote the outcome, then the process died before the queue did.
+    await repo.claim(failedMidRetry, me);
+    await store.updateInvocation(failedMidRetry, { status: 'failed' });
+    assert.equal(await repo.claim(lastFailedUnsettled, me), 1);
+    await endForRetry(store, repo, lastFailedUnsettled);
+    assert.equal(await repo.claim(lastFailedUnsettled, me), 2);
+    await store.updateInvocation(lastFailedUnsettled, { status: 'failed' });
+    await repo.claim(settled, me);
+    await store.updateInvocation(settled, { status: 'succeeded' });
+    await repo.update(settled, { settledAt: Date.now(), release: true });
+
+    // The same owner restarting: its leases are not expired, but its attempts are dead.
+    assert.equal(await repo.requeueInterrupted(Date.now(), 'embedded'), 3);
     const due = await repo.due(Date.now(), 10, new Set());
-    assert.deepEqual(
-      due.map((d) => d.id).sort(),
-      [running.id, failedMidRetry.id, lastFailedUnsettled.id].sort(),
-    );
-    assert.equal((await repo.get(running.id))!.attempts, 0, 'the interrupted attempt is not counted');
-    assert.equal((await repo.get(failedMidRetry.id))!.attempts, 1, 'an attempt that ended counts');
-    assert.equal((await repo.get(lastFailedUnsettled.id))!.attempts, 1, 'one attempt is still owed');
+    assert.deepEqual(due.map((d) => d.id).sort(), [running, failedMidRetry, lastFailedUnsettled].sort());
+    assert.equal((await repo.get(running))!.attempts, 0, 'the interrupted attempt is not counted');
+    assert.equal((await repo.get(failedMidRetry))!.attempts, 1, 'an attempt that ended counts');
+    assert.equal((await repo.get(lastFailedUnsettled))!.attempts, 1, 'one attempt is still owed');
+    assert.equal((await repo.get(running))!.owner, null, 'requeued attempts are released');
+    assert.equal((await store.getInvocation(settled))!.status, 'succeeded', 'settled ones stay as they are');
+    assert.equal(await repo.claim(running, lease('embedded')), 1, 'a requeued attempt can be claimed again');
+  });
+
+  test('a claim is a compare-and-set: a held lease refuses others until it expires', async () => {
+    const { store } = db();
+    const v = await deployF(store, 'cas');
+    const repo = new SqlAsyncRepo(store.db);
+    const id = await enqueue(repo, v);
+    const t0 = Date.now();
+    assert.equal(await repo.claim(id, lease('a', t0, 1000)), 1);
     assert.equal(
-      (await store.getInvocation(settled.id))!.status,
-      'succeeded',
-      'settled ones stay as they are',
+      await repo.claim(id, lease('b', t0 + 10)),
+      undefined,
+      'a running attempt is not claimed twice',
     );
-  } finally {
-    await store.close();
-  }
+    const st = (await repo.get(id))!;
+    assert.equal(st.owner, 'a');
+    assert.equal(st.leaseUntil, t0 + 1000);
+    assert.equal(typeof st.leaseUntil, 'number');
+    assert.equal(await repo.renew(id, lease('a', t0 + 500, 1000)), true);
+    assert.equal(await repo.renew(id, lease('b', t0 + 500, 1000)), false, 'only the owner renews');
+    assert.equal((await repo.get(id))!.leaseUntil, t0 + 1500);
+
+    // Queued again without a release (the owner died in between): others wait for the lease.
+    await store.updateInvocation(id, { status: 'queued' });
+    assert.equal(await repo.claim(id, lease('b', t0 + 1400)), undefined, 'the lease has not expired');
+    assert.equal(await repo.claim(id, lease('b', t0 + 1501)), 2, 'an expired lease is taken over');
+    assert.equal((await repo.get(id))!.owner, 'b');
+    assert.equal(await repo.renew(id, lease('a', t0 + 1600)), false, 'the old owner lost it');
+  });
+
+  test("recovery takes only attempts whose lease expired, never another live owner's", async () => {
+    const { store } = db();
+    const v = await deployF(store, 'rec');
+    const repo = new SqlAsyncRepo(store.db);
+    const live = await enqueue(repo, v);
+    const expired = await enqueue(repo, v);
+    const now = Date.now();
+    await repo.claim(live, lease('server-a', now, 60_000));
+    await repo.claim(expired, lease('server-a', now - 120_000, 60_000));
+    assert.equal(await repo.requeueInterrupted(now, 'server-b'), 1);
+    assert.equal((await store.getInvocation(live))!.status, 'running', 'a held attempt keeps running');
+    assert.equal((await repo.get(live))!.owner, 'server-a');
+    assert.equal((await store.getInvocation(expired))!.status, 'queued');
+    assert.equal((await repo.get(expired))!.attempts, 0);
+  });
+
+  test('two claimers racing over 20 invocations never both claim one', async () => {
+    const { store } = db();
+    const other = await db().openAnother();
+    const v = await deployF(store, 'race');
+    const repoA = new SqlAsyncRepo(store.db);
+    const repoB = new SqlAsyncRepo(other.db);
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await enqueue(repoA, v));
+    const results = await Promise.all(
+      ids.flatMap((id) => [
+        repoA.claim(id, lease('a')).then((n) => ({ id, who: 'a', n })),
+        repoB.claim(id, lease('b')).then((n) => ({ id, who: 'b', n })),
+      ]),
+    );
+    for (const id of ids) {
+      const won = results.filter((r) => r.id === id && r.n !== undefined);
+      assert.equal(won.length, 1, `${id} claimed by ${won.map((w) => w.who).join(' and ') || 'nobody'}`);
+      assert.equal(won[0]!.n, 1);
+      assert.equal((await repoA.get(id))!.owner, won[0]!.who);
+      assert.equal((await repoA.get(id))!.attempts, 1);
+    }
+  });
 });

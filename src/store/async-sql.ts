@@ -3,7 +3,7 @@
  * delivery and the dead-letter flag. The invocation itself (status, phases, output tails) stays
  * in the invocations table, so `agni inspect` shows async and sync invocations alike.
  */
-import type { Kysely, Selectable } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import { parseStoredContext, type RequestContext } from '../core/request-context.js';
 import type { AsyncTable, Database } from './schema.js';
 import { invocationRow, toInvocation } from './sql-store.js';
@@ -32,18 +32,38 @@ export interface AsyncState {
    * timeout is on the invocation's record: every attempt runs with it)
    */
   request: RequestContext | null;
+  /** who holds the current attempt; null when nobody does */
+  owner: string | null;
+  leaseUntil: number | null;
+}
+
+/** who claims an attempt and until when it holds it (ms since the epoch), as of `now` */
+export interface Lease {
+  owner: string;
+  now: number;
+  until: number;
 }
 
 export type AsyncPatch = Partial<
-  Omit<AsyncState, 'id' | 'function' | 'createdAt' | 'idempotencyKey' | 'request'>
->;
+  Omit<AsyncState, 'id' | 'function' | 'createdAt' | 'idempotencyKey' | 'request' | 'owner' | 'leaseUntil'>
+> & {
+  /** release: the attempt ended (retry scheduled, settled or stopped), nobody holds it now */
+  release?: true;
+};
 
 export interface AsyncRepo {
   /** stores both rows in one transaction; false when the idempotency key is already taken */
   create(inv: InvocationRecord, st: AsyncState): Promise<boolean>;
   get(id: string): Promise<AsyncState | undefined>;
-  /** marks the invocation running and counts the attempt, in one transaction; returns the attempt number */
-  claim(id: string): Promise<number>;
+  /**
+   * Takes the next attempt of a queued invocation for `lease.owner` until `lease.until`, by
+   * compare-and-set: marks it running and counts the attempt, in one transaction. Returns the
+   * attempt number, or undefined when another owner holds an unexpired lease on it, it is not
+   * queued, or it is settled: of two claimers, exactly one gets it.
+   */
+  claim(id: string, lease: Lease): Promise<number | undefined>;
+  /** extends a lease its owner still holds; false when it has been lost (taken over or released) */
+  renew(id: string, lease: Lease): Promise<boolean>;
   /** a dead-lettered invocation goes back to the queue with a fresh set of attempts */
   revive(id: string, now: number): Promise<boolean>;
   byKey(key: string): Promise<AsyncState | undefined>;
@@ -54,8 +74,12 @@ export interface AsyncRepo {
   /** invocations accepted and not yet settled (queued, running or waiting for a retry) */
   countUnsettled(): Promise<number>;
   update(id: string, patch: AsyncPatch): Promise<void>;
-  /** attempts interrupted by a stop are queued again and not counted; returns how many */
-  requeueInterrupted(now: number): Promise<number>;
+  /**
+   * attempts interrupted by a stop are queued again and not counted; returns how many. Only
+   * attempts nobody holds are taken: this owner's own (it restarted, so they are dead), unowned
+   * ones, and those whose lease expired; an attempt another live owner runs is left alone.
+   */
+  requeueInterrupted(now: number, owner: string): Promise<number>;
   deadLetters(q: {
     function?: string;
     limit: number;
@@ -86,6 +110,8 @@ function toState(r: Row): AsyncState {
     createdAt: Number(r.created_at),
     // absent from the dead-letter listing, which does not select it
     request: parseStoredContext(r.request ?? null) ?? null,
+    owner: r.owner ?? null,
+    leaseUntil: r.lease_until == null ? null : Number(r.lease_until),
   };
 }
 
@@ -107,10 +133,12 @@ function toRow(s: AsyncState): Row {
     settled_at: s.settledAt,
     created_at: s.createdAt,
     request: s.request ? JSON.stringify(s.request) : null,
+    owner: s.owner,
+    lease_until: s.leaseUntil,
   };
 }
 
-const COLUMNS: Record<keyof AsyncPatch, keyof Row> = {
+const COLUMNS: Record<Exclude<keyof AsyncPatch, 'release'>, keyof Row> = {
   attempts: 'attempts',
   maxAttempts: 'max_attempts',
   nextAttemptAt: 'next_attempt_at',
@@ -155,24 +183,49 @@ export class SqlAsyncRepo implements AsyncRepo {
     return r ? toState(r) : undefined;
   }
 
-  async claim(id: string): Promise<number> {
+  async claim(id: string, lease: Lease): Promise<number | undefined> {
     return this.db.transaction().execute(async (trx) => {
-      await trx.updateTable('invocations').set({ status: 'running' }).where('id', '=', id).execute();
+      // The compare-and-set: the row's own owner and lease are re-checked under its row lock
+      // (PostgreSQL re-evaluates them after a concurrent update; SQLite has one writer).
       const r = await trx
         .updateTable('async_invocations')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+        .set((eb) => ({ attempts: eb('attempts', '+', 1), owner: lease.owner, lease_until: lease.until }))
         .where('id', '=', id)
+        .where('settled_at', 'is', null)
+        .where((eb) => eb.or([eb('owner', 'is', null), eb('lease_until', '<', lease.now)]))
+        .where('id', 'in', (eb) =>
+          eb.selectFrom('invocations').select('id').where('id', '=', id).where('status', '=', 'queued'),
+        )
         .returning('attempts')
-        .executeTakeFirstOrThrow();
+        .executeTakeFirst();
+      if (!r) return undefined;
+      await trx.updateTable('invocations').set({ status: 'running' }).where('id', '=', id).execute();
       return Number(r.attempts);
     });
+  }
+
+  async renew(id: string, lease: Lease): Promise<boolean> {
+    const r = await this.db
+      .updateTable('async_invocations')
+      .set({ lease_until: lease.until })
+      .where('id', '=', id)
+      .where('owner', '=', lease.owner)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async revive(id: string, now: number): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const r = await trx
         .updateTable('async_invocations')
-        .set({ attempts: 0, dead_letter: 0, settled_at: null, next_attempt_at: now })
+        .set({
+          attempts: 0,
+          dead_letter: 0,
+          settled_at: null,
+          next_attempt_at: now,
+          owner: null,
+          lease_until: null,
+        })
         .where('id', '=', id)
         .where('dead_letter', '=', 1)
         .executeTakeFirst();
@@ -226,22 +279,36 @@ export class SqlAsyncRepo implements AsyncRepo {
 
   async update(id: string, patch: AsyncPatch): Promise<void> {
     const set: Record<string, unknown> = {};
+    if (patch.release) {
+      set.owner = null;
+      set.lease_until = null;
+    }
     for (const [k, v] of Object.entries(patch)) {
-      if (v === undefined) continue;
-      set[COLUMNS[k as keyof AsyncPatch]] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+      if (v === undefined || k === 'release') continue;
+      set[COLUMNS[k as keyof typeof COLUMNS]] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
     }
     if (Object.keys(set).length === 0) return;
     await this.db.updateTable('async_invocations').set(set).where('id', '=', id).execute();
   }
 
-  async requeueInterrupted(now: number): Promise<number> {
+  async requeueInterrupted(now: number, owner: string): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
+      const takeable = (eb: ExpressionBuilder<Database & { a: AsyncTable['async_invocations'] }, 'a'>) =>
+        eb.or([eb('a.owner', 'is', null), eb('a.owner', '=', owner), eb('a.lease_until', '<', now)]);
       const rows = await trx
         .selectFrom('async_invocations as a')
         .innerJoin('invocations as i', 'i.id', 'a.id')
         .select(['a.id', 'i.status'])
         .where('a.settled_at', 'is', null)
         .where('i.status', '!=', 'queued')
+        .where(takeable)
+        .execute();
+      // Queued ones this owner held when it stopped (between an attempt and its release).
+      await trx
+        .updateTable('async_invocations')
+        .set({ owner: null, lease_until: null })
+        .where('owner', '=', owner)
+        .where('settled_at', 'is', null)
         .execute();
       if (rows.length === 0) return 0;
       const running = rows.filter((r) => r.status === 'running').map((r) => r.id);
@@ -257,12 +324,20 @@ export class SqlAsyncRepo implements AsyncRepo {
           rows.map((r) => r.id),
         )
         .execute();
+      // CASE rather than two-argument max/min, which PostgreSQL spells greatest/least.
       if (running.length > 0) {
         await trx
           .updateTable('async_invocations')
           .set((eb) => ({
-            attempts: eb.fn<number>('max', [eb('attempts', '-', 1), eb.lit(0)]),
+            attempts: eb
+              .case()
+              .when('attempts', '>', 0)
+              .then(eb('attempts', '-', 1))
+              .else(0)
+              .end(),
             next_attempt_at: now,
+            owner: null,
+            lease_until: null,
           }))
           .where('id', 'in', running)
           .execute();
@@ -271,8 +346,15 @@ export class SqlAsyncRepo implements AsyncRepo {
         await trx
           .updateTable('async_invocations')
           .set((eb) => ({
-            attempts: eb.fn<number>('min', [eb.ref('attempts'), eb('max_attempts', '-', 1)]),
+            attempts: eb
+              .case()
+              .when('attempts', '<', eb('max_attempts', '-', 1))
+              .then(eb.ref('attempts'))
+              .else(eb('max_attempts', '-', 1))
+              .end(),
             next_attempt_at: now,
+            owner: null,
+            lease_until: null,
           }))
           .where('id', 'in', ended)
           .execute();

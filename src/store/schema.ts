@@ -3,7 +3,14 @@ import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
 
 export interface Database extends AsyncTable, JobTables, TriggerTable, OciImageTable, ImageAliasTable {
-  functions: { name: string; latest_version: number; created_at: number; updated_at: number };
+  functions: {
+    name: string;
+    latest_version: number;
+    /** the last version number handed out: bumped in one statement, so concurrent deploys never share one */
+    version_seq: number;
+    created_at: number;
+    updated_at: number;
+  };
   versions: {
     function: string;
     version: number;
@@ -66,6 +73,10 @@ export interface AsyncTable {
     created_at: number;
     /** the HTTP request's context (JSON, bounded, credentials removed), passed to every attempt */
     request: string | null;
+    /** who runs the current attempt (a queue's owner id); null when nobody does */
+    owner: string | null;
+    /** until when (ms since the epoch) the owner holds it; past that, recovery may take it over */
+    lease_until: number | null;
   };
 }
 
@@ -352,6 +363,23 @@ export const migrations: Record<string, Migration> = {
       await db.schema.alterTable('invocations').addColumn('timeout_ms', 'integer').execute();
       await db.schema.alterTable('invocations').addColumn('deadline', 'bigint').execute();
       await db.schema.alterTable('async_invocations').addColumn('request', 'text').execute();
+    },
+  },
+  '0010_cluster_state': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('functions')
+        .addColumn('version_seq', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
+      // Numbers never repeat for a name: start past every version stored and the live one.
+      await sql`update functions set version_seq = coalesce((select max(v.version) from versions v where v.function = functions.name), 0)`.execute(
+        db,
+      );
+      await sql`update functions set version_seq = latest_version where latest_version > version_seq`.execute(
+        db,
+      );
+      await db.schema.alterTable('async_invocations').addColumn('owner', 'text').execute();
+      await db.schema.alterTable('async_invocations').addColumn('lease_until', 'bigint').execute();
     },
   },
 };

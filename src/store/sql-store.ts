@@ -103,18 +103,24 @@ export class SqlStore implements Store {
   async addVersion(v: Omit<VersionRecord, 'version' | 'createdAt'>): Promise<VersionRecord> {
     const now = Date.now();
     return this.db.transaction().execute(async (trx) => {
-      const fn = await trx
-        .selectFrom('functions')
-        .select('latest_version')
+      await trx
+        .insertInto('functions')
+        .values({ name: v.function, latest_version: 0, version_seq: 0, created_at: now, updated_at: now })
+        .onConflict((oc) => oc.column('name').doNothing())
+        .execute();
+      // One statement takes the row lock and the next number, so concurrent deploys (other
+      // servers on PostgreSQL) each get their own; the lock holds until this version is in.
+      const r = await trx
+        .updateTable('functions')
+        .set((eb) => ({
+          version_seq: eb('version_seq', '+', 1),
+          latest_version: eb('version_seq', '+', 1),
+          updated_at: now,
+        }))
         .where('name', '=', v.function)
-        .executeTakeFirst();
-      const last = await trx
-        .selectFrom('versions')
-        .select((eb) => eb.fn.max('version').as('v'))
-        .where('function', '=', v.function)
-        .executeTakeFirst();
-      // Version numbers never repeat for a name, even across rm and redeploy of the same name.
-      const version = Math.max(Number(fn?.latest_version ?? 0), Number(last?.v ?? 0)) + 1;
+        .returning('version_seq')
+        .executeTakeFirstOrThrow();
+      const version = Number(r.version_seq);
       await trx
         .insertInto('versions')
         .values({
@@ -126,18 +132,6 @@ export class SqlStore implements Store {
           created_at: now,
         })
         .execute();
-      if (fn) {
-        await trx
-          .updateTable('functions')
-          .set({ latest_version: version, updated_at: now })
-          .where('name', '=', v.function)
-          .execute();
-      } else {
-        await trx
-          .insertInto('functions')
-          .values({ name: v.function, latest_version: version, created_at: now, updated_at: now })
-          .execute();
-      }
       return { ...v, version, createdAt: now };
     });
   }

@@ -36,7 +36,17 @@ export interface AsyncQueueOptions {
   maxOutputBytes?: number;
   /** refuses with `insufficient_storage` when the disk is nearly full, before a payload is written */
   disk?: { check(what: string): Promise<void> };
+  /**
+   * who this queue claims attempts as; stable across restarts of the same process role, so at
+   * start it takes back its own interrupted attempts at once (others' only once their lease expires)
+   */
+  owner?: string;
+  /** how long a claim holds without renewal (ms); renewed every third of it while the attempt runs */
+  leaseMs?: number;
 }
+
+export const DEFAULT_OWNER = 'embedded';
+export const DEFAULT_LEASE_MS = 60_000;
 
 export const DEFAULT_MAX_QUEUED = 10_000;
 export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
@@ -83,6 +93,15 @@ export class AsyncQueue implements AsyncSubmitter {
     return this.o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
   }
 
+  private get owner(): string {
+    return this.o.owner ?? DEFAULT_OWNER;
+  }
+
+  private lease(): { owner: string; now: number; until: number } {
+    const now = Date.now();
+    return { owner: this.owner, now, until: now + (this.o.leaseMs ?? DEFAULT_LEASE_MS) };
+  }
+
   private get dir(): string {
     return join(this.o.home, 'async');
   }
@@ -99,7 +118,7 @@ export class AsyncQueue implements AsyncSubmitter {
   async start(): Promise<number> {
     await mkdir(join(this.dir, 'payloads'), { recursive: true, mode: 0o700 });
     await mkdir(join(this.dir, 'results'), { recursive: true, mode: 0o700 });
-    const requeued = await this.o.repo.requeueInterrupted(Date.now());
+    const requeued = await this.o.repo.requeueInterrupted(Date.now(), this.owner);
     this.unsettled = await this.o.repo.countUnsettled();
     this.kick();
     return requeued;
@@ -178,6 +197,8 @@ export class AsyncQueue implements AsyncSubmitter {
       source: req.source ?? 'api',
       settledAt: null,
       createdAt: now,
+      owner: null,
+      leaseUntil: null,
       request: req.request ?? null,
     });
     if (!created) {
@@ -340,7 +361,25 @@ export class AsyncQueue implements AsyncSubmitter {
     const { store, repo } = this.o;
     const record = await store.getInvocation(st.id);
     if (!record) return;
-    const attempt = await repo.claim(st.id);
+    const attempt = await repo.claim(st.id, this.lease());
+    // Another owner took it first (or it is no longer queued): theirs to run.
+    if (attempt === undefined) return;
+    const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
+    const renewal = setInterval(() => {
+      repo
+        .renew(st.id, this.lease())
+        .catch((e) => this.o.logger.warn({ err: e }, 'async queue: lease renewal failed'));
+    }, leaseMs / 3);
+    renewal.unref();
+    try {
+      await this.runAttempt(st, record, attempt);
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+
+  private async runAttempt(st: AsyncState, record: InvocationRecord, attempt: number): Promise<void> {
+    const { store, repo } = this.o;
     const fn = await store.getVersion(record.function, record.version);
     let payload: Buffer | undefined;
     try {
@@ -394,14 +433,14 @@ export class AsyncQueue implements AsyncSubmitter {
     if (this.closed) {
       // Stopped by a shutdown, not by the function: run it again after the restart.
       await store.updateInvocation(st.id, { status: 'queued' });
-      await repo.update(st.id, { attempts: attempt - 1, nextAttemptAt: Date.now() });
+      await repo.update(st.id, { attempts: attempt - 1, nextAttemptAt: Date.now(), release: true });
       await rm(partial, { force: true });
       return;
     }
     const v = verdict(after.status === 'succeeded', attempt, st.maxAttempts);
     if (v === 'retry') {
       const delay = retryDelayMs(attempt, fn.manifest.backoff);
-      await repo.update(st.id, { nextAttemptAt: Date.now() + delay });
+      await repo.update(st.id, { nextAttemptAt: Date.now() + delay, release: true });
       await store.updateInvocation(st.id, {
         status: 'queued',
         error: `attempt ${attempt} of ${st.maxAttempts} ended ${after.status}${after.exitCode === null ? '' : ` (exit ${after.exitCode})`}; next attempt in ${delay} ms`,
@@ -420,6 +459,7 @@ export class AsyncQueue implements AsyncSubmitter {
       settledAt: now,
       nextAttemptAt: null,
       deadLetter: dead,
+      release: true,
       ...(st.callbackUrl ? { callbackState: 'pending' as const, callbackNextAt: now } : {}),
     });
     // A dead-lettered invocation keeps its payload so `agni failed --retry` can run it again.

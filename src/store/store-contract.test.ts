@@ -1,0 +1,374 @@
+/**
+ * The Store contract, run against every dialect (SQLite and PostgreSQL): the same calls give the
+ * same answers, numbers come back as numbers, and concurrent writers stay consistent.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { newRecord } from '../app/invoker.js';
+import { parseManifest } from '../core/manifest.js';
+import { type AsyncState, SqlAsyncRepo } from './async-sql.js';
+import { imageUsers } from './image-usage.js';
+import { SqlJobRepository } from './job-repo.js';
+import { type OciImageRecord, SqlOciImageRepository } from './oci-image-repo.js';
+import type { SqlStore } from './sql-store.js';
+import type { ImageRecord, InvocationRecord } from './store.js';
+import { forEachDialect } from './test-stores.js';
+import { SqlTriggerStateRepo } from './trigger-state.js';
+
+/** a moment past 2^31 ms and past 2^32, as every stored timestamp is */
+const T = 1_767_225_600_123;
+
+function deploy(store: SqlStore, name: string, imageId = 'host') {
+  return store.addVersion({
+    function: name,
+    manifest: parseManifest(`name: ${name}\nruntime: host\ncommand: run\n`),
+    codeDir: `/code/${name}`,
+    imageId,
+  });
+}
+
+function asyncState(id: string, fn: string): AsyncState {
+  return {
+    id,
+    function: fn,
+    attempts: 0,
+    maxAttempts: 1,
+    nextAttemptAt: T,
+    idempotencyKey: null,
+    callbackUrl: null,
+    callbackState: null,
+    callbackAttempts: 0,
+    callbackNextAt: null,
+    callbackError: null,
+    deadLetter: false,
+    source: 'api',
+    settledAt: null,
+    createdAt: T,
+    request: null,
+    owner: null,
+    leaseUntil: null,
+  };
+}
+
+forEachDialect((db) => {
+  test('functions and versions: numbers go up, never repeat after a removal of a version row, and list in name order', async () => {
+    const { store } = db();
+    const v1 = await deploy(store, 'b-fn');
+    const v2 = await deploy(store, 'b-fn');
+    await deploy(store, 'a-z');
+    await deploy(store, 'a1');
+    assert.equal(v1.version, 1);
+    assert.equal(v2.version, 2);
+    assert.equal(typeof v2.createdAt, 'number');
+    const f = (await store.getFunction('b-fn'))!;
+    assert.equal(f.version, 2);
+    assert.equal(f.versions, 2);
+    assert.equal(typeof f.versions, 'number');
+    assert.equal(f.manifest.name, 'b-fn');
+    assert.equal(f.manifest.retries, 0, 'manifest defaults are filled in');
+    assert.deepEqual((await store.getLatestVersion('b-fn'))!.version, 2);
+    assert.deepEqual((await store.getVersion('b-fn', 1))!.codeDir, '/code/b-fn');
+    assert.equal(await store.getVersion('b-fn', 3), undefined);
+    assert.equal(await store.getFunction('nope'), undefined);
+    // Byte order, as SQLite sorts (a linguistic collation would put a-z last).
+    assert.deepEqual(
+      (await store.listFunctions()).map((x) => x.function),
+      ['a-z', 'a1', 'b-fn'],
+    );
+    assert.deepEqual(
+      (await store.listVersions('b-fn')).map((x) => x.version),
+      [2, 1],
+    );
+    const removed = await store.removeFunction('b-fn');
+    assert.deepEqual(removed.map((x) => x.version).sort(), [1, 2]);
+    assert.equal(await store.getFunction('b-fn'), undefined);
+    assert.deepEqual(await store.listVersions('b-fn'), []);
+    assert.equal((await deploy(store, 'b-fn')).version, 1, 'a removed name starts again');
+  });
+
+  test('20 concurrent deploys of one function get 20 distinct versions, from two stores', async () => {
+    const { store } = db();
+    const other = await db().openAnother();
+    const made = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => deploy(i % 2 === 0 ? store : other, 'busy')),
+    );
+    const numbers = made.map((v) => v.version).sort((a, b) => a - b);
+    assert.deepEqual(
+      numbers,
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    const f = (await store.getFunction('busy'))!;
+    assert.equal(f.versions, 20);
+    assert.equal(f.version, 20, 'the newest is live');
+  });
+
+  test('invocations: create, patch, get, list newest first, fail the unfinished sync ones', async () => {
+    const { store } = db();
+    const v = await deploy(store, 'inv');
+    const recs: InvocationRecord[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = newRecord(v, 10 + i, { received: T + 0.25, queued: T + 1.5 });
+      r.createdAt = T + i;
+      r.deadline = T + 30_000;
+      await store.createInvocation(r);
+      recs.push(r);
+    }
+    assert.deepEqual(await store.getInvocation(recs[0]!.id), recs[0], 'it comes back as it went in');
+    await store.updateInvocation(recs[0]!.id, {
+      status: 'succeeded',
+      exitCode: 0,
+      stdoutBytes: 5_000_000_000,
+      stdoutTail: 'héllo ✓',
+      phases: { received: T, finished: T + 2 },
+      node: 'n1',
+    });
+    const got = (await store.getInvocation(recs[0]!.id))!;
+    assert.equal(got.status, 'succeeded');
+    assert.equal(got.exitCode, 0);
+    assert.equal(got.stdoutBytes, 5_000_000_000);
+    assert.equal(got.stdoutTail, 'héllo ✓');
+    assert.deepEqual(got.phases, { received: T, finished: T + 2 });
+    assert.equal(got.deadline, T + 30_000);
+    assert.equal(typeof got.timeoutMs, 'number');
+    assert.deepEqual(
+      (await store.listInvocations({ function: 'inv', limit: 2 })).map((r) => r.id),
+      [recs[2]!.id, recs[1]!.id],
+    );
+    assert.equal(await store.getInvocation('inv_missing'), undefined);
+
+    const asyncRec = newRecord(v, 0, {});
+    assert.ok(await new SqlAsyncRepo(store.db).create(asyncRec, asyncState(asyncRec.id, 'inv')));
+    assert.equal(await store.failUnfinished('stopped'), 2, 'the queued sync ones, not the async one');
+    assert.equal((await store.getInvocation(recs[1]!.id))!.status, 'error');
+    assert.equal((await store.getInvocation(recs[1]!.id))!.error, 'stopped');
+    assert.equal((await store.getInvocation(asyncRec.id))!.status, 'queued');
+  });
+
+  test('images: put replaces by name and returns the old one; ids in use come from versions', async () => {
+    const { store } = db();
+    const img = (id: string, name: string): ImageRecord => ({
+      id,
+      name,
+      rootfs: `/images/${id}`,
+      sizeBytes: 3_000_000_000,
+      files: 12,
+      source: 'import',
+      createdAt: T,
+    });
+    assert.equal(await store.putImage(img('i1', 'base')), undefined);
+    assert.deepEqual(await store.putImage(img('i2', 'base')), img('i1', 'base'));
+    await store.putImage(img('i3', 'alpine'));
+    assert.deepEqual(await store.getImage('base'), img('i2', 'base'));
+    assert.deepEqual(await store.getImageById('i3'), img('i3', 'alpine'));
+    assert.deepEqual(
+      (await store.listImages()).map((i) => i.name),
+      ['alpine', 'base'],
+    );
+    await deploy(store, 'uses-image', 'i2');
+    assert.ok((await store.imageIdsInUse()).has('i2'));
+    assert.deepEqual(
+      (await imageUsers(store.db)).filter((u) => u.function === 'uses-image'),
+      [{ function: 'uses-image', version: 1, imageId: 'i2' }],
+    );
+    await store.removeImage('alpine');
+    assert.equal(await store.getImage('alpine'), undefined);
+  });
+
+  test('async: idempotency keys are unique, dead letters are listed and revived, callbacks are due', async () => {
+    const { store } = db();
+    const v = await deploy(store, 'asy');
+    const repo = new SqlAsyncRepo(store.db);
+    const unsettled = await repo.countUnsettled();
+    const a = newRecord(v, 0, {});
+    const b = newRecord(v, 0, {});
+    assert.ok(await repo.create(a, { ...asyncState(a.id, 'asy'), idempotencyKey: 'k1', request: null }));
+    assert.equal(await repo.create(b, { ...asyncState(b.id, 'asy'), idempotencyKey: 'k1' }), false);
+    assert.equal(await store.getInvocation(b.id), undefined, 'nothing of the refused one is left');
+    assert.equal((await repo.byKey('k1'))!.id, a.id);
+    assert.equal(await repo.countUnsettled(), unsettled + 1);
+    assert.ok((await repo.due(T, 10, new Set())).some((s) => s.id === a.id));
+    assert.ok(!(await repo.due(T, 10, new Set([a.id]))).some((s) => s.id === a.id));
+    assert.ok(!(await repo.due(T - 1, 10, new Set())).some((s) => s.id === a.id), 'not due before its time');
+    assert.equal(typeof (await repo.nextDueAt()), 'number');
+    assert.equal(await repo.claim(a.id, { owner: 'o', now: T, until: T + 1000 }), 1);
+    await store.updateInvocation(a.id, { status: 'failed' });
+    await repo.update(a.id, {
+      settledAt: T + 5,
+      nextAttemptAt: null,
+      deadLetter: true,
+      callbackState: 'pending',
+      callbackNextAt: T + 6,
+      release: true,
+    });
+    const dead = await repo.deadLetters({ function: 'asy', limit: 10 });
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0]!.state.deadLetter, true);
+    assert.equal(dead[0]!.state.attempts, 1);
+    assert.equal(dead[0]!.invocation.status, 'failed');
+    assert.equal(await repo.nextCallbackAt(), T + 6);
+    assert.deepEqual(
+      (await repo.callbacksDue(T + 6, 10)).map((s) => s.id),
+      [a.id],
+    );
+    assert.equal(await repo.countUnsettled(), unsettled);
+    assert.equal(await repo.revive(a.id, T + 10), true);
+    assert.equal(await repo.revive(a.id, T + 10), false, 'only a dead letter is revived');
+    const st = (await repo.get(a.id))!;
+    assert.equal(st.attempts, 0);
+    assert.equal(st.deadLetter, false);
+    assert.equal(st.owner, null);
+    assert.equal((await store.getInvocation(a.id))!.status, 'queued');
+  });
+
+  test('jobs: items are appended in order, claimed, settled once each, counted and retried', async () => {
+    const { store } = db();
+    const repo = new SqlJobRepository(store.db);
+    await repo.create({
+      id: 'job1',
+      function: 'f',
+      reduce: null,
+      concurrency: 2,
+      status: 'open',
+      run: 0,
+      runBase: 0,
+      inputs: 0,
+      inputBytes: 0,
+      settleSeq: 0,
+      createdAt: T,
+      startedAt: null,
+      finishedAt: null,
+      reduceStatus: null,
+      reduceInvocation: null,
+      reduceError: null,
+      error: null,
+    });
+    const items = (n: number, from: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        name: `in-${from + i}`,
+        inputFile: 'inputs',
+        inputOffset: (from + i) * 4_000_000_000,
+        inputBytes: 10,
+      }));
+    assert.equal(await repo.addItems('job1', items(600, 0)), 0, 'more than one insert slice');
+    assert.equal(await repo.addItems('job1', items(2, 600)), 600);
+    const j = (await repo.get('job1'))!;
+    assert.equal(j.inputs, 602);
+    assert.equal(j.inputBytes, 6020);
+    assert.equal(j.createdAt, T);
+    assert.equal((await repo.item('job1', 601))!.inputOffset, 601 * 4_000_000_000);
+    assert.deepEqual(
+      (await repo.nextPending('job1', 3)).map((i) => i.index),
+      [0, 1, 2],
+    );
+    await repo.markRunning('job1', 0, 'inv0', T);
+    await repo.markRunning('job1', 1, 'inv1', T);
+    const done = { outcome: 'ok', exitCode: 0, error: null, outputBytes: 7, finishedAt: T + 1 };
+    assert.equal(await repo.settle('job1', 1, 'inv1', { status: 'succeeded', ...done }), true);
+    assert.equal(await repo.settle('job1', 1, 'inv1', { status: 'succeeded', ...done }), false, 'once');
+    assert.equal(await repo.settle('job1', 0, 'other', { status: 'failed', ...done }), false);
+    assert.equal(await repo.settle('job1', 0, 'inv0', { status: 'failed', ...done, exitCode: 3 }), true);
+    assert.equal(await repo.settle('job1', 2, null, { status: 'failed', ...done }), true, 'a pending item');
+    assert.deepEqual(await repo.counts('job1'), {
+      total: 602,
+      pending: 599,
+      running: 0,
+      succeeded: 1,
+      failed: 2,
+    });
+    assert.deepEqual(
+      (await repo.items('job1', { since: 0, limit: 10 })).map((i) => [i.index, i.seq]),
+      [
+        [1, 1],
+        [0, 2],
+        [2, 3],
+      ],
+    );
+    assert.deepEqual(
+      (await repo.items('job1', { status: 'settled', limit: 10 })).map((i) => i.index),
+      [0, 1, 2],
+    );
+    assert.equal((await repo.item('job1', 0))!.exitCode, 3);
+    assert.equal((await repo.item('job1', 0))!.attempts, 1);
+    assert.deepEqual(await repo.succeededOutputs('job1'), [{ index: 1, invocationId: 'inv1' }]);
+    await repo.markRunning('job1', 5, 'inv5', T);
+    assert.deepEqual(await repo.findByInvocation('inv5'), { jobId: 'job1', index: 5 });
+    assert.equal(await repo.findByInvocation('inv1'), undefined, 'only running items');
+    assert.equal(await repo.resetFailed('job1'), 2);
+    await repo.update('job1', { status: 'running', run: 2, startedAt: T + 9, reduceStatus: 'skipped' });
+    const j2 = (await repo.get('job1'))!;
+    assert.equal(j2.status, 'running');
+    assert.equal(j2.startedAt, T + 9);
+    assert.deepEqual(
+      (await repo.list({ limit: 5, status: ['running'] })).map((x) => x.id),
+      ['job1'],
+    );
+    await repo.remove('job1');
+    assert.equal(await repo.get('job1'), undefined);
+    assert.deepEqual(await repo.items('job1', { limit: 5 }), []);
+  });
+
+  test('trigger state: synced with deploys, fires counted in order, settlements follow the last fire', async () => {
+    const { store } = db();
+    const repo = new SqlTriggerStateRepo(store.db);
+    await repo.sync('tf', [
+      { kind: 'cron', spec: '* * * * *' },
+      { kind: 'webhook', spec: 'POST /x' },
+    ]);
+    await repo.fired('tf', 0, T + 10, { invocationId: 'i2', status: 'running', error: null });
+    await repo.fired('tf', 0, T, { invocationId: 'i1', status: 'running', error: null });
+    let rows = await repo.list();
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0]!.fires, 1, 'an older fire after a newer one is not recorded');
+    assert.equal(rows[0]!.lastFiredAt, T + 10);
+    await repo.settled('i2', 'succeeded', null);
+    await repo.settled('i1', 'failed', 'x');
+    rows = await repo.list();
+    assert.equal(rows[0]!.lastStatus, 'succeeded');
+    await repo.sync('tf', [{ kind: 'cron', spec: '* * * * *' }]);
+    rows = await repo.list();
+    assert.equal(rows.length, 1, 'a removed trigger loses its row');
+    assert.equal(rows[0]!.fires, 1, 'an unchanged one keeps its count');
+    await repo.sync('tf', [{ kind: 'cron', spec: '0 * * * *' }]);
+    assert.equal((await repo.list())[0]!.fires, 0, 'a changed spec starts afresh');
+  });
+
+  test('OCI image records: put is an upsert, digests referenced are collected', async () => {
+    const { store } = db();
+    const repo = new SqlOciImageRepository(store.db);
+    const rec = (name: string, m: string): OciImageRecord => ({
+      name,
+      manifestDigest: m,
+      indexDigest: null,
+      configDigest: `${m}-config`,
+      layers: [
+        {
+          digest: `${m}-layer`,
+          size: 5_000_000_000,
+          mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        },
+      ],
+      platform: 'linux/amd64',
+      sizeBytes: 5_000_000_100,
+      createdAt: T,
+    });
+    await repo.put(rec('r/a:1', 'sha256:1'));
+    await repo.put(rec('r/a:1', 'sha256:2'));
+    await repo.put({ ...rec('r/b:1', 'sha256:3'), indexDigest: 'sha256:idx' });
+    assert.deepEqual(await repo.get('r/a:1'), rec('r/a:1', 'sha256:2'));
+    assert.deepEqual(
+      (await repo.list()).map((r) => r.name),
+      ['r/a:1', 'r/b:1'],
+    );
+    assert.deepEqual([...(await repo.referencedDigests())].sort(), [
+      'sha256:2',
+      'sha256:2-config',
+      'sha256:2-layer',
+      'sha256:3',
+      'sha256:3-config',
+      'sha256:3-layer',
+      'sha256:idx',
+    ]);
+    assert.equal(await repo.remove('r/a:1'), true);
+    assert.equal(await repo.remove('r/a:1'), false);
+  });
+});
