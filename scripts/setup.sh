@@ -37,6 +37,42 @@ if ! node -e "require('better-sqlite3')" 2>/dev/null; then
   npm rebuild better-sqlite3 --loglevel=error
 fi
 
+# The store's contract suites (src/store/*.test.ts) run against PostgreSQL on 127.0.0.1:5432 as
+# user postgres without a password (AGNI_TEST_PG_URL overrides). When nothing answers there,
+# Debian's postgresql is installed if missing and a cluster started: an existing one on that
+# port as it is configured, else a cluster of our own, `agni`, with trust auth for loopback TCP.
+PG_PORT="${AGNI_SETUP_PG_PORT:-5432}"
+if ! (exec 3<>/dev/tcp/127.0.0.1/"$PG_PORT") 2>/dev/null; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  fresh=""
+  if ! command -v pg_createcluster >/dev/null; then
+    echo "setup: installing Debian package postgresql"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    fresh=1
+  fi
+  pgver="$(ls /usr/lib/postgresql | sort -V | tail -1)"
+  # "ver cluster port status ...": the cluster configured for our port, if any
+  read -r cver cname _ < <(pg_lsclusters -h | awk -v p="$PG_PORT" '$3 == p' | head -1) || true
+  if [ -n "${fresh}" ] && [ "${cname:-}" = main ]; then
+    # The package just made this cluster: ours to configure like the one below.
+    hba="/etc/postgresql/$cver/main/pg_hba.conf"
+    grep -q '# agni setup' "$hba" || $SUDO sed -i '1i host all all 127.0.0.1/32 trust # agni setup' "$hba"
+    echo "listen_addresses = '127.0.0.1'" | $SUDO tee "/etc/postgresql/$cver/main/conf.d/agni.conf" >/dev/null
+  elif [ -z "${cname:-}" ]; then
+    echo "setup: creating PostgreSQL $pgver cluster agni on 127.0.0.1:$PG_PORT (trust auth for loopback TCP)"
+    $SUDO pg_createcluster "$pgver" agni -p "$PG_PORT" -- --auth-local=peer --auth-host=trust >/dev/null
+    echo "listen_addresses = '127.0.0.1'" | $SUDO tee "/etc/postgresql/$pgver/agni/conf.d/agni.conf" >/dev/null
+    cver="$pgver"
+    cname=agni
+  fi
+  echo "setup: starting PostgreSQL cluster $cver/$cname on 127.0.0.1:$PG_PORT"
+  # A cluster that will not start costs the PostgreSQL runs of the store tests, not the rest.
+  $SUDO pg_ctlcluster "$cver" "$cname" start || echo "setup: warning: PostgreSQL $cver/$cname did not start; see its log" >&2
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$PG_PORT") 2>/dev/null && break; sleep 0.1; done
+fi
+
 # Subject triggers and their tests talk to NATS (with JetStream) on 127.0.0.1:4222. Debian's
 # nats-server is installed and started here when nothing answers on that port.
 if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
