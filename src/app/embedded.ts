@@ -34,7 +34,7 @@ import { SqlAsyncRepo } from '../store/async-sql.js';
 import { SqlImageAliasRepository } from '../store/image-alias-repo.js';
 import { SqlJobRepository } from '../store/job-repo.js';
 import { SqlOciImageRepository } from '../store/oci-image-repo.js';
-import { openSqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { SqlTriggerStateRepo } from '../store/trigger-state.js';
 import { AsyncQueue } from '../triggers/async-queue.js';
@@ -49,6 +49,8 @@ import { Pipeline } from './pipeline.js';
 
 export interface EmbeddedOptions {
   home: string;
+  /** the state store (`agni up --store`): a SQLite file (default $AGNI_HOME/agni.db) or a postgres:// URL */
+  store?: string;
   host: string;
   port: number;
   backend: 'auto' | 'runc' | 'process';
@@ -114,7 +116,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const subjectPrefix = subjectPrefixOf(o.subjectPrefix);
   const lambdaRegion = regionOf(o.lambdaRegion);
   await mkdir(o.home, { recursive: true, mode: 0o700 });
-  const store = await openSqliteStore(join(o.home, 'agni.db'));
+  const store = await openStore(o.store || join(o.home, 'agni.db'));
   const backend = await createBackend(o.backend, o.home).catch(async (e) => {
     await store.close();
     throw e;

@@ -11,6 +11,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   not_found: 66,
   server_unreachable: 69,
   backend_unavailable: 69,
+  store_unavailable: 69,
   unauthorized: 77,
   cross_origin: 77,
   host_not_allowed: 77,

@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { NulToReplacementPlugin } from './nul-plugin.js';
 import type { Database as Schema } from './schema.js';
 import { SqlStore } from './sql-store.js';
 
@@ -28,7 +29,9 @@ export async function openPostgresStore(url: string, o: { maxConnections?: numbe
   const pool = new pg.Pool({ connectionString: url, max: o.maxConnections ?? 10, types });
   // An idle client losing its server (a PostgreSQL restart) must not crash the process.
   pool.on('error', () => {});
-  const store = new SqlStore(new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) }));
+  const store = new SqlStore(
+    new Kysely<Schema>({ dialect: new PostgresDialect({ pool }), plugins: [new NulToReplacementPlugin()] }),
+  );
   try {
     await store.migrate();
   } catch (e) {

@@ -142,6 +142,15 @@ forEachDialect((db) => {
     assert.equal((await store.getInvocation(recs[1]!.id))!.status, 'error');
     assert.equal((await store.getInvocation(recs[1]!.id))!.error, 'stopped');
     assert.equal((await store.getInvocation(asyncRec.id))!.status, 'queued');
+
+    // Output may hold NUL, which PostgreSQL text cannot: it becomes U+FFFD there.
+    await store.updateInvocation(recs[0]!.id, { stderrTail: 'a\0b', error: 'x\0' });
+    const nul = (await store.getInvocation(recs[0]!.id))!;
+    const expectNul = db().dialect === 'sqlite' ? ['a\0b', 'x\0'] : ['a\uFFFDb', 'x\uFFFD'];
+    assert.deepEqual([nul.stderrTail, nul.error], expectNul);
+    const withNul = { ...newRecord(v, 0, {}), stdoutTail: '\0\0' };
+    await store.createInvocation(withNul);
+    assert.equal((await store.getInvocation(withNul.id))!.stdoutTail.length, 2);
   });
 
   test('images: put replaces by name and returns the old one; ids in use come from versions', async () => {

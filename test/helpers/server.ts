@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { type Embedded, type EmbeddedOptions, startEmbedded } from '../../src/app/embedded.js';
+import { testStoreFor } from './pg-store.js';
 
 export interface TestServer extends Embedded {
   home: string;
@@ -33,6 +34,7 @@ export async function startTestServer(
   const s = await startEmbedded({
     ...opts.limits,
     home,
+    store: await testStoreFor(home),
     host: '127.0.0.1',
     port: 0,
     backend: opts.backend ?? 'runc',

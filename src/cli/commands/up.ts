@@ -41,6 +41,10 @@ export function registerUp(program: Command): void {
     .command('up')
     .description('start Agni on this machine: API, dispatcher, agent and SQLite store in one process')
     .option('--home <dir>', 'state directory (default $AGNI_HOME or ~/.agni)')
+    .option(
+      '--store <path|url>',
+      'state store: a SQLite file, or a postgres:// URL of a database only this server uses (default $AGNI_STORE or $AGNI_HOME/agni.db)',
+    )
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--port <n>', 'port to listen on (0 picks a free one)', String(DEFAULT_PORT))
     .option('--backend <name>', 'sandbox backend: auto, runc or process', 'auto')
@@ -102,12 +106,13 @@ export function registerUp(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --lambda-region eu-west-1   # what Lambda functions read as AWS_REGION',
+      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --lambda-region eu-west-1   # what Lambda functions read as AWS_REGION\n  agni up --store postgres://agni@127.0.0.1:5432/agni   # state in PostgreSQL',
     )
     .action(
       async (
         o: {
           home?: string;
+          store?: string;
           host: string;
           port: string;
           backend: string;
@@ -137,6 +142,7 @@ export function registerUp(program: Command): void {
         const platforms = o.platforms ? parsePlatformList(o.platforms, '--platforms') : nodePlatforms();
         const server = await startEmbedded({
           home: o.home ?? agniHome(),
+          store: o.store ?? process.env.AGNI_STORE,
           host: o.host,
           port: intOption('--port', o.port, 0),
           backend: o.backend as 'auto' | 'runc' | 'process',
