@@ -4,12 +4,13 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AccessKeys } from '../app/access-keys.js';
 import type { Deployer } from '../app/deployer.js';
 import type { DiskGuard } from '../app/disk-guard.js';
 import type { Invoker } from '../app/invoker.js';
 import type { AddressAllowList } from '../core/address-policy.js';
 import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
-import { AgniError, isAgniError } from '../core/errors.js';
+import { AgniError } from '../core/errors.js';
 import type { UnpackLimits } from '../core/limits.js';
 import { stamp } from '../core/phases.js';
 import type { ImageInsight } from '../image/image-insight.js';
@@ -22,6 +23,7 @@ import type { JobRunner } from '../triggers/jobs.js';
 import { redactSecrets } from '../triggers/redact.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { registerArchiveRoutes } from './archive-routes.js';
+import { asAgniError } from './as-agni-error.js';
 import { registerAsyncRoutes } from './async-routes.js';
 import { registerBuildRoutes } from './build-routes.js';
 import { registerDiskGuard } from './disk-hook.js';
@@ -29,12 +31,14 @@ import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
+import { registerLambdaRoutes, signatureAuth } from './lambda-routes.js';
 import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
 import { replyStreamed } from './stream-reply.js';
 import { assertTarType, requireTar, TAR_TYPES } from './tar-body.js';
+import { registerTokenRoutes } from './token-routes.js';
 import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
 import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
@@ -75,6 +79,10 @@ export interface ApiDeps {
   uploadIdleMs?: number;
   /** every request is tracked here while it is answered (what a shutdown cut) */
   openRequests?: OpenRequests;
+  /** AWS access keys: /v1/tokens, and signatures on the Lambda API (/2015-03-31/...) while any exist */
+  accessKeys?: AccessKeys;
+  /** the region signed Lambda API requests must be scoped to (`agni up --aws-region`); any when unset */
+  awsRegion?: string;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -118,7 +126,11 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     });
     guardRequest(req, hosts);
     // Webhooks are called by outsiders without the token; each checks its own secret instead.
-    const open = req.url === '/healthz' || (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX));
+    // The Lambda API checks AWS signatures instead while access keys exist (lambda-routes.ts).
+    const open =
+      req.url === '/healthz' ||
+      (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX)) ||
+      (await signatureAuth(req.url, d.accessKeys));
     if (d.token && !open && !tokenMatches(req.headers.authorization, d.token)) {
       throw new AgniError('unauthorized', 'this server requires a token', {
         hint: 'set AGNI_TOKEN to the server token',
@@ -137,25 +149,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err, req, reply) => {
-    let e: AgniError;
-    if (isAgniError(err)) e = err;
-    else if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      e = new AgniError(
-        'payload_too_large',
-        `the request body is larger than the limit of ${d.maxPayloadBytes} bytes`,
-        {
-          hint: 'send a smaller payload, or raise AGNI_MAX_PAYLOAD on the server',
-        },
-      );
-    } else if (
-      (err as { statusCode?: number }).statusCode &&
-      (err as { statusCode: number }).statusCode < 500
-    ) {
-      e = new AgniError('bad_request', (err as Error).message);
-    } else {
-      req.log.error({ err }, 'request failed');
-      e = new AgniError('internal', 'internal error; see the server log');
-    }
+    const e = asAgniError(err, d.maxPayloadBytes, req.log);
     if (e.code === 'overloaded') reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
     reply.status(e.status).send(d.home ? scrubPaths(e.toJSON(), d.home) : e.toJSON());
   });
@@ -174,6 +168,8 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerArchiveRoutes(app, d.oci);
   if (d.aliases) registerImageAliasRoutes(app, d.aliases);
   if (d.triggers) registerTriggerRoutes(app, d.triggers);
+  if (d.accessKeys) registerTokenRoutes(app, d.accessKeys);
+  registerLambdaRoutes(app, { ...d, keys: d.accessKeys, region: d.awsRegion });
 
   app.post<{ Querystring: { runtime?: string } }>(
     '/v1/functions',

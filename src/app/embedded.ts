@@ -28,6 +28,7 @@ import { nodePlatforms } from '../image/oci/node-platforms.js';
 import { OciImages } from '../image/oci/pull-service.js';
 import type { Backend } from '../sandbox/backend.js';
 import { createBackend } from '../sandbox/select.js';
+import { SqlAccessKeyRepository } from '../store/access-key-repo.js';
 import { SqlAsyncRepo } from '../store/async-sql.js';
 import { SqlImageAliasRepository } from '../store/image-alias-repo.js';
 import { SqlJobRepository } from '../store/job-repo.js';
@@ -39,11 +40,13 @@ import { AsyncQueue } from '../triggers/async-queue.js';
 import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
 import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
+import { AccessKeys } from './access-keys.js';
 import { Deployer } from './deployer.js';
 import { DiskGuard } from './disk-guard.js';
 import { Invoker } from './invoker.js';
 import { OciRuntime } from './oci-runtime.js';
 import { Pipeline } from './pipeline.js';
+import { SecretBox } from './secret-box.js';
 
 export interface EmbeddedOptions {
   home: string;
@@ -80,6 +83,8 @@ export interface EmbeddedOptions {
   uploadIdleMs?: number;
   /** at close, how long open requests may take to end before their connections are cut (default 10s) */
   graceMs?: number;
+  /** the region signed Lambda API requests must be scoped to (`agni up --aws-region`); any when unset */
+  awsRegion?: string;
 }
 
 export interface Embedded {
@@ -230,6 +235,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     unpackLimits: unpack,
     uploadIdleMs: o.uploadIdleMs,
     openRequests,
+    accessKeys: new AccessKeys(new SqlAccessKeyRepository(store.db), new SecretBox(o.home)),
+    awsRegion: o.awsRegion,
     info: () => ({
       mode: 'embedded',
       backend: backend.name,

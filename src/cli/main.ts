@@ -13,6 +13,7 @@ import { registerInvoke } from './commands/invoke.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerMap } from './commands/map.js';
 import { registerPipe } from './commands/pipe.js';
+import { registerToken } from './commands/token.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
 import { handleCliError } from './errors.js';
@@ -53,6 +54,7 @@ registerImageInsight(program);
 registerBuild(program);
 registerImageAlias(program);
 registerBench(program);
+registerToken(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -6,6 +6,14 @@ export const ERROR_STATUS = {
   bad_request: 400,
   manifest_invalid: 400,
   unauthorized: 401,
+  /** a Lambda API request without an AWS Signature V4 while access keys exist */
+  signature_missing: 403,
+  /** an AWS Signature V4 Authorization header that cannot be read */
+  signature_malformed: 400,
+  /** an AWS signature that does not match, is out of date or is scoped elsewhere */
+  signature_invalid: 403,
+  /** an AWS access key id this server did not issue (or that was removed) */
+  access_key_unknown: 403,
   /** a state-changing request sent by a browser from another site (CSRF) */
   cross_origin: 403,
   /** a Host header the server does not answer to (DNS rebinding) */

@@ -2,7 +2,13 @@
 import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
 
-export interface Database extends AsyncTable, JobTables, TriggerTable, OciImageTable, ImageAliasTable {
+export interface Database
+  extends AsyncTable,
+    JobTables,
+    TriggerTable,
+    OciImageTable,
+    ImageAliasTable,
+    AccessKeyTable {
   functions: { name: string; latest_version: number; created_at: number; updated_at: number };
   versions: {
     function: string;
@@ -148,6 +154,18 @@ export interface ImageAliasTable {
     /** the image run instead on nodes of that arch, normalised like canonical */
     image: string;
     created_at: number;
+  };
+}
+
+/** AWS-style access keys for signed Lambda API requests (src/store/access-key-repo.ts) */
+export interface AccessKeyTable {
+  access_keys: {
+    name: string;
+    access_key_id: string;
+    /** the secret access key, AES-256-GCM-sealed with the server key (src/app/secret-box.ts) */
+    secret_sealed: string;
+    created_at: number;
+    last_used_at: number | null;
   };
 }
 
@@ -338,6 +356,19 @@ export const migrations: Record<string, Migration> = {
         .addColumn('image', 'text', (c) => c.notNull())
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('image_aliases_pk', ['canonical', 'arch'])
+        .execute();
+    },
+  },
+  // 0008: 0007 is taken by function aliases (issue 13), merged beside this.
+  '0008_access_keys': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('access_keys')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('access_key_id', 'text', (c) => c.notNull().unique())
+        .addColumn('secret_sealed', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
         .execute();
     },
   },
