@@ -249,6 +249,13 @@ describe('lambda invoke api', () => {
     const spare = (JSON.parse((await agni(['token', 'ls', '--json'])).stdout) as Key[]).find(
       (k) => k.name === 'spare',
     )!;
+    // A failed signature is not a use: only a verified one sets LAST USED.
+    await assert.rejects(call(lambda('wrong', spare.access_key_id)), { name: 'InvalidSignatureException' });
+    const keys = JSON.parse((await agni(['token', 'ls', '--json'])).stdout) as (Key & {
+      last_used_at: number | null;
+    })[];
+    assert.equal(keys.find((k) => k.name === 'spare')?.last_used_at, null);
+    assert.equal(typeof keys.find((k) => k.name === 'ci')?.last_used_at, 'number');
     await agni(['token', 'rm', 'spare']);
     await assert.rejects(call(lambda('anything', spare.access_key_id)), {
       name: 'UnrecognizedClientException',
@@ -319,5 +326,38 @@ describe('lambda invoke api', () => {
       awsCli(['invoke', '--function-name', 'wordcount', out], 'wrong-secret'),
       (e: { stderr: string }) => /InvalidSignatureException/.test(e.stderr),
     );
+  });
+});
+
+describe('lambda invoke api, async queue full', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ limits: { maxAsyncQueue: 0 } });
+    const r = await fetch(`${s.url}/v1/functions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/gzip' },
+      body: new Uint8Array(await tarOf(resolve('examples/wordcount'))),
+    });
+    assert.equal(r.status, 201);
+  });
+  after(async () => {
+    await s?.close();
+  });
+
+  test('an Event finding the async queue full is TooManyRequestsException with Retry-After', async () => {
+    const r = await fetch(`${s.url}/2015-03-31/functions/wordcount/invocations`, {
+      method: 'POST',
+      headers: { 'x-amz-invocation-type': 'Event' },
+      body: 'a b',
+    });
+    assert.equal(r.status, 429);
+    assert.equal(r.headers.get('x-amzn-errortype'), 'TooManyRequestsException');
+    assert.ok(Number(r.headers.get('retry-after')) >= 1);
+    // A synchronous call does not use the async queue.
+    const sync = await fetch(`${s.url}/2015-03-31/functions/wordcount/invocations`, {
+      method: 'POST',
+      body: 'a b',
+    });
+    assert.equal(sync.status, 200);
   });
 });

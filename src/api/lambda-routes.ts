@@ -66,7 +66,7 @@ export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): vo
       // Signatures cover the body: checked once it is read, before anything runs.
       lambda.addHook('preHandler', async (req) => {
         if (!(await signatureAuth(req.url, d.keys))) return;
-        await verifySigV4(
+        const accessKeyId = await verifySigV4(
           {
             method: req.method,
             url: req.url,
@@ -76,6 +76,7 @@ export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): vo
           (id) => d.keys!.secretOf(id),
           { service: 'lambda', region: d.region },
         );
+        await d.keys!.used(accessKeyId);
       });
 
       // A full async queue refuses an Event before its payload is read.

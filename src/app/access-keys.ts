@@ -112,11 +112,14 @@ export class AccessKeys {
       throw new AgniError('internal', `access key ${row.name} cannot be unsealed with this server's key`, {
         hint: 'was $AGNI_HOME/server.key replaced? remove the key and create it again',
       });
-    const now = this.now();
-    if (now - (this.touched.get(accessKeyId) ?? 0) >= TOUCH_EVERY_MS) {
-      this.touched.set(accessKeyId, now);
-      await this.repo.touch(accessKeyId, now);
-    }
     return secret;
+  }
+
+  /** notes a request whose signature with this key verified (for `agni token ls`'s LAST USED) */
+  async used(accessKeyId: string): Promise<void> {
+    const now = this.now();
+    if (now - (this.touched.get(accessKeyId) ?? 0) < TOUCH_EVERY_MS) return;
+    this.touched.set(accessKeyId, now);
+    await this.repo.touch(accessKeyId, now);
   }
 }
