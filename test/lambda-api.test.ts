@@ -329,10 +329,10 @@ describe('lambda invoke api', () => {
   });
 });
 
-describe('lambda invoke api, async queue full', () => {
+describe('lambda invoke api, async queue full, --aws-region', () => {
   let s: TestServer;
   before(async () => {
-    s = await startTestServer({ limits: { maxAsyncQueue: 0 } });
+    s = await startTestServer({ limits: { maxAsyncQueue: 0 }, awsRegion: 'eu-west-1' });
     const r = await fetch(`${s.url}/v1/functions`, {
       method: 'POST',
       headers: { 'content-type': 'application/gzip' },
@@ -359,5 +359,28 @@ describe('lambda invoke api, async queue full', () => {
       body: 'a b',
     });
     assert.equal(sync.status, 200);
+  });
+
+  test('with --aws-region, a signature scoped to another region is refused', async () => {
+    const r = await fetch(`${s.url}/v1/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'k', kind: 'aws' }),
+    });
+    const k = (await r.json()) as Key;
+    const client = (region: string) =>
+      new LambdaClient({
+        endpoint: s.url,
+        region,
+        credentials: { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key },
+        maxAttempts: 1,
+      });
+    const call = (region: string) => client(region).send(new InvokeCommand({ FunctionName: 'wordcount' }));
+    assert.equal((await call('eu-west-1')).StatusCode, 200);
+    await assert.rejects(call('us-east-1'), (e: Error) => {
+      assert.equal(e.name, 'InvalidSignatureException');
+      assert.match(e.message, /eu-west-1/);
+      return true;
+    });
   });
 });

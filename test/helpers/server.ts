@@ -18,6 +18,8 @@ export async function startTestServer(
     allowedHosts?: string[];
     callbackAllow?: string[];
     subjectPrefix?: string;
+    /** the region signed Lambda API requests must name (`agni up --aws-region`) */
+    awsRegion?: string;
     /** an existing home: a restart of an earlier server */
     home?: string;
     /** resource bounds (`agni up --async-queue`, `--max-output`, `--max-unpack`, `--max-files`, `--min-free`) */
@@ -40,6 +42,7 @@ export async function startTestServer(
     allowedHosts: opts.allowedHosts,
     callbackAllow: opts.callbackAllow,
     subjectPrefix: opts.subjectPrefix,
+    awsRegion: opts.awsRegion,
     maxPayloadBytes: opts.maxPayloadBytes ?? 1024 * 1024,
     logger: pino({ level: 'silent' }),
   });
