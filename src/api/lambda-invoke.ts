@@ -82,7 +82,7 @@ export async function handleInvoke(d: InvokeRouteDeps, req: InvokeRequest, reply
   let kept = 0;
   let overflow = false;
   const log = new TailBuffer(LOG_KEEP_BYTES);
-  const { record, version, error } = await d.invoker.invoke(target.name, payload, req.receivedAt, {
+  const { record, version, error, result } = await d.invoker.invoke(target.name, payload, req.receivedAt, {
     onStdout(chunk) {
       if (overflow) return;
       if (kept + chunk.length > MAX_SYNC_RESPONSE_BYTES) {
@@ -106,6 +106,9 @@ export async function handleInvoke(d: InvokeRouteDeps, req: InvokeRequest, reply
     .header('x-amz-executed-version', String(record.version));
   if (tail)
     reply.header('x-amz-log-result', logResult(record, log.toString(), version.manifest.limits.memoryBytes));
+  // A `protocol: lambda` function reports its own error document through the Runtime API.
+  const own = ownErrorDocument(result);
+  if (own) return reply.header('x-amz-function-error', 'Unhandled').send(own);
   const failure = functionErrorDocument(record, version.manifest.limits.timeoutMs);
   if (failure) return reply.header('x-amz-function-error', 'Unhandled').send(JSON.stringify(failure));
   if (overflow) {
@@ -117,6 +120,12 @@ export async function handleInvoke(d: InvokeRouteDeps, req: InvokeRequest, reply
     );
   }
   return reply.send(Buffer.concat(body));
+}
+
+/** SandboxResult.errorDocument of the Runtime API (protocol: lambda), read by shape until that field is on main */
+function ownErrorDocument(result: unknown): Buffer | undefined {
+  const doc = (result as { errorDocument?: unknown } | undefined)?.errorDocument;
+  return Buffer.isBuffer(doc) ? doc : undefined;
 }
 
 export function notFound(name: string): AgniError {
