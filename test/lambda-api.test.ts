@@ -268,6 +268,10 @@ describe('lambda invoke api', () => {
       assert.equal(r.headers.get('x-amzn-errortype'), 'MissingAuthenticationTokenException');
     }
     assert.equal((await v1('/v1/functions')).status, 200);
+    // Refused before its body is read: an oversized unsigned body is a 403, not a 413.
+    const big = await fetch(`${s.url}${url}`, { method: 'POST', body: new Uint8Array(100 * 1024) });
+    assert.equal(big.status, 403);
+    assert.equal(big.headers.get('x-amzn-errortype'), 'MissingAuthenticationTokenException');
     // Refused before anything ran: no invocation was recorded for these.
     assert.equal(await recorded(), before);
   });

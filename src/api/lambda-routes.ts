@@ -17,7 +17,7 @@ import { asAgniError } from './as-agni-error.js';
 import { functionConfiguration } from './lambda-config.js';
 import { handleInvoke, type InvokeRouteDeps, invocationType, notFound } from './lambda-invoke.js';
 import { scrubPaths } from './scrub-paths.js';
-import { verifySigV4 } from './sigv4-verify.js';
+import { precheckSigV4, verifySigV4 } from './sigv4-verify.js';
 
 export const LAMBDA_PREFIX = '/2015-03-31/';
 
@@ -62,6 +62,15 @@ export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): vo
           .header('x-amzn-errortype', 'UnknownOperationException')
           .type('application/json')
           .send({ Type: 'User', message: `Unknown operation ${req.method} ${req.url.split('?')[0]}` });
+      });
+      // What can be checked without the body is, before it is read: a stranger cannot make the
+      // server buffer a payload (or learn whether the async queue is full).
+      lambda.addHook('onRequest', async (req) => {
+        if (!(await signatureAuth(req.url, d.keys))) return;
+        await precheckSigV4(req.headers, (id) => d.keys!.secretOf(id), {
+          service: 'lambda',
+          region: d.region,
+        });
       });
       // Signatures cover the body: checked once it is read, before anything runs.
       lambda.addHook('preHandler', async (req) => {

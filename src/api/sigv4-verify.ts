@@ -8,7 +8,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { AgniError } from '../core/errors.js';
-import { checkRequestDate, checkScope, parseAuthorization } from '../core/sigv4-header.js';
+import { checkRequestDate, checkScope, parseAuthorization, type SigV4Header } from '../core/sigv4-header.js';
 
 /** node:crypto behind the Hash interface the signer takes (what @smithy/hash-node does) */
 export class Sha256 {
@@ -75,6 +75,32 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 const SIGNATURE_MISMATCH =
   'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.';
 
+interface Prechecked {
+  auth: SigV4Header;
+  date: Date;
+  secret: string;
+}
+
+/**
+ * Everything that can be checked before the body is read: the header, the date, the scope and
+ * the key. A request that fails here is refused without its body being read at all.
+ */
+export async function precheckSigV4(
+  headers: IncomingHttpHeaders,
+  secretOf: (accessKeyId: string) => Promise<string | undefined>,
+  o: VerifyOptions,
+): Promise<Prechecked> {
+  const auth = parseAuthorization(headerValue(headers.authorization));
+  const date = checkRequestDate(headerValue(headers['x-amz-date']), o.now ?? Date.now());
+  checkScope(auth, date, o.service, o.region);
+  const secret = await secretOf(auth.accessKeyId);
+  if (secret === undefined)
+    throw new AgniError('access_key_unknown', 'The security token included in the request is invalid.', {
+      hint: 'list the access keys this server knows with `agni token ls`',
+    });
+  return { auth, date, secret };
+}
+
 /**
  * Returns the access key id of a correctly signed request; throws signature_missing,
  * signature_malformed, signature_invalid or access_key_unknown otherwise.
@@ -84,14 +110,7 @@ export async function verifySigV4(
   secretOf: (accessKeyId: string) => Promise<string | undefined>,
   o: VerifyOptions,
 ): Promise<string> {
-  const auth = parseAuthorization(headerValue(req.headers.authorization));
-  const date = checkRequestDate(headerValue(req.headers['x-amz-date']), o.now ?? Date.now());
-  checkScope(auth, date, o.service, o.region);
-  const secret = await secretOf(auth.accessKeyId);
-  if (secret === undefined)
-    throw new AgniError('access_key_unknown', 'The security token included in the request is invalid.', {
-      hint: 'list the access keys this server knows with `agni token ls`',
-    });
+  const { auth, date, secret } = await precheckSigV4(req.headers, secretOf, o);
   const claimed = headerValue(req.headers['x-amz-content-sha256']);
   if (claimed !== undefined && claimed !== createHash('sha256').update(req.body).digest('hex'))
     throw new AgniError('signature_invalid', 'x-amz-content-sha256 does not match the request body');
