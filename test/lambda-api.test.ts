@@ -333,10 +333,10 @@ describe('lambda invoke api', () => {
   });
 });
 
-describe('lambda invoke api, async queue full, --aws-region', () => {
+describe('lambda invoke api, async queue full, --lambda-region', () => {
   let s: TestServer;
   before(async () => {
-    s = await startTestServer({ limits: { maxAsyncQueue: 0 }, awsRegion: 'eu-west-1' });
+    s = await startTestServer({ limits: { maxAsyncQueue: 0 }, lambdaRegion: 'eu-west-1' });
     const r = await fetch(`${s.url}/v1/functions`, {
       method: 'POST',
       headers: { 'content-type': 'application/gzip' },
@@ -365,7 +365,7 @@ describe('lambda invoke api, async queue full, --aws-region', () => {
     assert.equal(sync.status, 200);
   });
 
-  test('with --aws-region, a signature scoped to another region is refused', async () => {
+  test('with --lambda-region, ARNs name it and a signature scoped to another region is refused', async () => {
     const r = await fetch(`${s.url}/v1/tokens`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -381,6 +381,8 @@ describe('lambda invoke api, async queue full, --aws-region', () => {
       });
     const call = (region: string) => client(region).send(new InvokeCommand({ FunctionName: 'wordcount' }));
     assert.equal((await call('eu-west-1')).StatusCode, 200);
+    const f = await client('eu-west-1').send(new GetFunctionCommand({ FunctionName: 'wordcount' }));
+    assert.equal(f.Configuration?.FunctionArn, 'arn:aws:lambda:eu-west-1:000000000000:function:wordcount');
     await assert.rejects(call('us-east-1'), (e: Error) => {
       assert.equal(e.name, 'InvalidSignatureException');
       assert.match(e.message, /eu-west-1/);

@@ -7,12 +7,25 @@
 # agni_serve runs its arguments (a shell function or a command) once per request in this shell,
 # with the payload on stdin; its stdout and stderr go to that invocation. Shell variables persist
 # between requests; `exit` ends the worker (the platform starts a fresh one). Output goes
-# through temp files in /tmp and is counted with `wc -c`.
+# through temp files in /tmp and is counted with `wc -c`. During a call started by an HTTP request
+# (webhooks, HTTP invokes) AGNI_HTTP_METHOD, AGNI_HTTP_PATH, AGNI_HTTP_QUERY, AGNI_HTTP_HEADERS
+# (JSON) and AGNI_HTTP_HEADER_<NAME> are exported, as for a cold function; the next call does not
+# see them.
 
 agni_serve() {
   _agni_dir=$(mktemp -d /tmp/agni-warm.XXXXXX) || return 1
-  printf 'ready 0 0\n' >&4
-  while IFS=' ' read -r _agni_id _agni_deadline _agni_len <&3; do
+  _agni_vars=
+  # "env": each request carries the call's environment (the HTTP request's AGNI_HTTP_*).
+  printf 'ready 0 0 env\n' >&4
+  while IFS=' ' read -r _agni_id _agni_deadline _agni_len _agni_envlen <&3; do
+    for _agni_v in $_agni_vars; do unset "$_agni_v"; done
+    _agni_vars=
+    if [ "$_agni_envlen" -gt 0 ]; then
+      head -c "$_agni_envlen" <&3 >"$_agni_dir/env"
+      while IFS= read -r _agni_l; do
+        case $_agni_l in *=*) export "$_agni_l"; _agni_vars="$_agni_vars ${_agni_l%%=*}" ;; esac
+      done <"$_agni_dir/env"
+    fi
     if [ "$_agni_len" -gt 0 ]; then
       head -c "$_agni_len" <&3 >"$_agni_dir/in"
     else

@@ -5,6 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { AgniError } from '../core/errors.js';
+import { contextEnv } from '../core/request-context.js';
 import type { DispatchJob, Placement } from '../dispatch/dispatcher.js';
 import { type ImageFiles, resolveProcess, resolveUser } from '../image/oci/image-config.js';
 import type { ImageRootfs } from '../image/oci/image-rootfs.js';
@@ -147,9 +148,22 @@ export class Agent {
       });
     }
     const base = await this.baseSpec(v);
-    // The deadline is absolute (Unix ms), so a function can budget its own work against it.
-    const deadline = Date.now() + v.manifest.limits.timeoutMs;
-    const inv = { id: job.invocationId, deadline, payload: job.payload, io: job.io, hooks: job.hooks };
+    // The deadline is absolute (Unix ms), so a function can budget its own work against it. A
+    // per-call timeout only ever shortens the function's limit.
+    const limit = v.manifest.limits.timeoutMs;
+    const timeoutMs = Math.min(job.timeoutMs ?? limit, limit);
+    const deadline = Date.now() + timeoutMs;
+    job.hooks.onDeadline?.(deadline);
+    const env = contextEnv(job.request);
+    const inv = {
+      id: job.invocationId,
+      deadline,
+      env,
+      payload: job.payload,
+      io: job.io,
+      hooks: job.hooks,
+      ...(job.lambda ? { lambda: job.lambda } : {}),
+    };
     if (v.manifest.lifecycle === 'warm' && this.runners.warm) {
       if (Buffer.isBuffer(job.payload)) return this.runners.warm.run(v, base, inv);
       // A warm call's frame starts with the payload's length, so a stream is read whole first.
@@ -161,7 +175,8 @@ export class Agent {
     const spec: SandboxSpec = {
       ...base,
       id: job.invocationId,
-      env: { ...base.env, AGNI_INVOCATION_ID: job.invocationId, AGNI_DEADLINE_MS: String(deadline) },
+      limits: { ...base.limits, timeoutMs },
+      env: { ...base.env, ...env, AGNI_INVOCATION_ID: job.invocationId, AGNI_DEADLINE_MS: String(deadline) },
     };
     return this.backend.run(spec, { stdin: job.payload, ...job.io }, job.hooks);
   }

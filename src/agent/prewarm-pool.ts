@@ -92,7 +92,7 @@ export class PrewarmPool implements SandboxRunner {
     clearTimeout(pool.idleTimer);
     pool.inflight++;
     pool.samples = recordDemand(pool.samples, Date.now(), pool.inflight, this.windowMs);
-    const env = { AGNI_INVOCATION_ID: inv.id, AGNI_DEADLINE_MS: String(inv.deadline) };
+    const env = { ...inv.env, AGNI_INVOCATION_ID: inv.id, AGNI_DEADLINE_MS: String(inv.deadline) };
     try {
       const sb = this.take(pool);
       // Refill right away (in the background): the next invocation may already be on its way.
@@ -111,7 +111,13 @@ export class PrewarmPool implements SandboxRunner {
       }
       // Nothing waiting: a fresh sandbox starts sooner than preparing one and then starting it.
       this.counts.misses++;
-      const spec: SandboxSpec = { ...base, id: inv.id, env: { ...base.env, ...env } };
+      const spec: SandboxSpec = {
+        ...base,
+        id: inv.id,
+        // the backend's kill timer: what is left of this call's deadline (a per-call timeout)
+        limits: { ...base.limits, timeoutMs: Math.max(1, inv.deadline - Date.now()) },
+        env: { ...base.env, ...env },
+      };
       return await this.backend.run(spec, { stdin: inv.payload, ...inv.io }, inv.hooks);
     } finally {
       pool.inflight--;

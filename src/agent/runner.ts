@@ -3,6 +3,7 @@
  * prewarmed pools (cold lifecycle, created and waiting) and warm workers (one sandbox, many calls).
  */
 import type { Readable } from 'node:stream';
+import type { LambdaCaller } from '../core/lambda.js';
 import type { SandboxHooks, SandboxIO, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 
@@ -10,10 +11,14 @@ export interface InvocationContext {
   id: string;
   /** absolute Unix ms */
   deadline: number;
+  /** per-invocation environment beyond AGNI_INVOCATION_ID/AGNI_DEADLINE_MS: the request's AGNI_HTTP_* */
+  env?: Record<string, string>;
   /** a stream only for cold sandboxes: the agent buffers it for warm workers (they need its length) */
   payload: Buffer | Readable;
   io: Omit<SandboxIO, 'stdin'>;
   hooks: SandboxHooks;
+  /** protocol: lambda: the caller's client context / identity */
+  lambda?: LambdaCaller;
 }
 
 export interface SandboxRunner {

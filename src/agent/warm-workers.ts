@@ -6,7 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { AgniError } from '../core/errors.js';
-import { ByteRouter, CompletionParser, encodeRequest, type WarmEvent } from '../core/warm-frames.js';
+import {
+  ByteRouter,
+  CompletionParser,
+  ENV_FEATURE,
+  encodeRequest,
+  type WarmEvent,
+} from '../core/warm-frames.js';
 import type { Backend, SandboxResult, SandboxSpec, WorkerExit, WorkerSandbox } from '../sandbox/backend.js';
 import { onAbort } from '../sandbox/stdio.js';
 import type { VersionRecord } from '../store/store.js';
@@ -40,23 +46,86 @@ interface Call {
   reject(e: unknown): void;
 }
 
-interface Group {
+export interface Group {
   key: string;
   fn: string;
   version: number;
   min: number;
   max: number;
   idleMs: number;
-  workers: Set<Worker>;
+  workers: Set<PooledWorker>;
+  kind: WorkerKind;
+  /** the version the workers run */
+  record: VersionRecord;
   /** workers being created, not yet in `workers` (they count against max) */
   starting: number;
-  idle: Worker[];
+  idle: PooledWorker[];
   /** callers waiting for a worker: handed one, or undefined when capacity freed up */
-  waiters: ((w: Worker | undefined) => void)[];
+  waiters: ((w: PooledWorker | undefined) => void)[];
   closed: boolean;
 }
 
-class Worker {
+/**
+ * What the pool needs of a worker, whatever protocol it speaks (the warm protocol here, the Lambda
+ * Runtime API in lambda-worker.ts): its state, readiness, one call at a time, and retirement.
+ */
+export interface PooledWorker {
+  state: 'starting' | 'idle' | 'busy' | 'dead';
+  idleTimer: NodeJS.Timeout | undefined;
+  exit: WorkerExit | undefined;
+  readonly sandbox: WorkerSandbox;
+  readonly group: Group;
+  /** resolves once the worker can take its first call, or died */
+  readonly ready: Promise<void>;
+  /** set once: why this worker serves no further call */
+  retireReason: string | undefined;
+  /** output bytes that arrived outside any call, dropped */
+  strayBytes: number;
+  retire(reason: string): void;
+  /** after a call: why it must not serve the next one, if anything */
+  leftovers(): Promise<string | undefined>;
+  send(inv: InvocationContext): Promise<SandboxResult>;
+  /** once ready, before the first call */
+  afterReady(): Promise<void>;
+  /** it died before it was ready: the starting call's result (its stderr explains) */
+  startFailed(inv: InvocationContext, exit: WorkerExit): SandboxResult;
+}
+
+/** One worker about to start: the spec its protocol needs, and how the worker is made over the sandbox. */
+export interface PreparedWorker {
+  spec: SandboxSpec;
+  /** releases what prepare made when the sandbox never started */
+  undo(): Promise<void>;
+  create(
+    sandbox: WorkerSandbox,
+    group: Group,
+    onExit: (w: PooledWorker) => void,
+    onRetire: (w: PooledWorker) => void,
+  ): PooledWorker;
+}
+
+/** How a version's workers are made (the warm protocol, or the Lambda Runtime API). */
+export interface WorkerKind {
+  prepare(spec: SandboxSpec, v: VersionRecord): Promise<PreparedWorker>;
+}
+
+/**
+ * Marks `w` as serving no further call; an idle one is stopped now, a busy one after its call.
+ * Shared by every kind of worker.
+ */
+export function retireWorker(w: PooledWorker, reason: string, onRetire: (w: PooledWorker) => void): void {
+  if (w.retireReason !== undefined || w.state === 'dead') return;
+  w.retireReason = reason;
+  onRetire(w);
+  if (w.state !== 'idle') return;
+  clearTimeout(w.idleTimer);
+  const i = w.group.idle.indexOf(w);
+  if (i >= 0) w.group.idle.splice(i, 1);
+  w.state = 'busy';
+  void w.sandbox.kill();
+}
+
+class Worker implements PooledWorker {
   state: 'starting' | 'idle' | 'busy' | 'dead' = 'starting';
   call: Call | undefined;
   idleTimer: NodeJS.Timeout | undefined;
@@ -70,6 +139,8 @@ class Worker {
   retireReason: string | undefined;
   /** output bytes that arrived outside any call, dropped */
   strayBytes = 0;
+  /** it asked (`ready … env`) for each call's environment (the request's AGNI_HTTP_*) in its frames */
+  wantsEnv = false;
   private startupStderrBytes = 0;
   /** the current call's slow reader holds stdout until these settle */
   private readonly holds = new Set<Promise<unknown>>();
@@ -79,8 +150,8 @@ class Worker {
   constructor(
     readonly sandbox: WorkerSandbox,
     readonly group: Group,
-    onExit: (w: Worker) => void,
-    private readonly onRetire: (w: Worker) => void,
+    onExit: (w: PooledWorker) => void,
+    private readonly onRetire: (w: PooledWorker) => void,
   ) {
     let resolveReady!: () => void;
     this.ready = new Promise((r) => (resolveReady = r));
@@ -117,6 +188,7 @@ class Worker {
   private onEvent(ev: WarmEvent): void {
     if (ev.type === 'ready' && this.state === 'starting') {
       this.state = 'busy'; // reserved for the caller that started it
+      this.wantsEnv = ev.features.includes(ENV_FEATURE);
       this.out.complete(ev.stdout);
       this.err.complete(ev.stderr);
       return;
@@ -143,15 +215,7 @@ class Worker {
 
   /** Marks the worker as serving no further call; an idle one is stopped now, a busy one after its call. */
   retire(reason: string): void {
-    if (this.retireReason !== undefined || this.state === 'dead') return;
-    this.retireReason = reason;
-    this.onRetire(this);
-    if (this.state !== 'idle') return;
-    clearTimeout(this.idleTimer);
-    const i = this.group.idle.indexOf(this);
-    if (i >= 0) this.group.idle.splice(i, 1);
-    this.state = 'busy';
-    void this.sandbox.kill();
+    retireWorker(this, reason, this.onRetire);
   }
 
   /**
@@ -177,6 +241,21 @@ class Worker {
     await turn();
     await turn();
     return this.retireReason;
+  }
+
+  async afterReady(): Promise<void> {
+    this.baseline = await this.sandbox.processes().then(
+      (ps) => new Set(ps),
+      () => undefined,
+    );
+  }
+
+  startFailed(inv: InvocationContext, exit: WorkerExit): SandboxResult {
+    for (const c of this.startupStderr) inv.io.onStderr(c);
+    if (exit.note) inv.io.onStderr(Buffer.from(exit.note));
+    inv.io.onStderr(Buffer.from(`warm worker exited before reporting ready (code ${exit.exitCode})\n`));
+    const outcome = exit.outcome === 'oom' ? 'oom' : 'failed';
+    return { outcome, exitCode: exit.exitCode, signal: exit.signal };
   }
 
   /** Sends one invocation; the promise settles on its completion, its deadline or the worker's exit. */
@@ -233,7 +312,9 @@ class Worker {
         clear();
         reject(e);
       };
-      this.sandbox.requests.write(encodeRequest(inv.id, inv.deadline, payload));
+      // A worker that did not ask for the environment gets the original three-field line.
+      const env = this.wantsEnv ? (inv.env ?? {}) : undefined;
+      this.sandbox.requests.write(encodeRequest(inv.id, inv.deadline, payload, env));
       inv.hooks.onStarted?.();
     });
   }
@@ -285,16 +366,44 @@ export class WarmWorkers implements SandboxRunner {
   /** workers retired for what a call left behind, and the stray output bytes dropped */
   private readonly retired = { workers: 0, strayBytes: 0 };
 
+  private readonly warmKind: WorkerKind;
+
   constructor(
     private readonly backend: WorkerStarter,
-    private readonly runtimesDir = RUNTIMES_DIR,
+    runtimesDir = RUNTIMES_DIR,
     private readonly log?: WarmLog,
-  ) {}
+    /** workers of `protocol: lambda` functions (src/agent/lambda-worker.ts); absent: refused */
+    private readonly lambdaKind?: WorkerKind,
+  ) {
+    this.warmKind = {
+      prepare: async (spec) => ({
+        spec: {
+          ...spec,
+          env: { ...spec.env, AGNI_LIFECYCLE: 'warm', AGNI_RUNTIMES: RUNTIMES_MOUNT },
+          extraMounts: [...(spec.extraMounts ?? []), { source: runtimesDir, destination: RUNTIMES_MOUNT }],
+        },
+        undo: async () => {},
+        create: (sandbox, group, onExit, onRetire) => new Worker(sandbox, group, onExit, onRetire),
+      }),
+    };
+  }
+
+  private kindOf(v: VersionRecord): WorkerKind {
+    if (v.manifest.protocol !== 'lambda') return this.warmKind;
+    if (this.lambdaKind) return this.lambdaKind;
+    throw new AgniError(
+      'backend_unavailable',
+      `${v.function} uses protocol: lambda, which this node cannot run`,
+      {
+        hint: 'start the server with `agni up --backend runc` (as root, with runc and socat installed)',
+      },
+    );
+  }
 
   async run(version: VersionRecord, base: SandboxSpec, inv: InvocationContext): Promise<SandboxResult> {
     const g = this.group(version);
     const got = await this.acquire(g, base, inv);
-    if (!(got instanceof Worker)) return got;
+    if (!('send' in got)) return got;
     inv.hooks.onReady?.();
     try {
       return await got.send(inv);
@@ -322,6 +431,8 @@ export class WarmWorkers implements SandboxRunner {
         idle: [],
         waiters: [],
         closed: false,
+        kind: this.kindOf(v),
+        record: v,
       };
       this.groups.set(key, g);
     }
@@ -333,7 +444,7 @@ export class WarmWorkers implements SandboxRunner {
     g: Group,
     base: SandboxSpec,
     inv: InvocationContext,
-  ): Promise<Worker | SandboxResult> {
+  ): Promise<PooledWorker | SandboxResult> {
     for (;;) {
       if (this.closed || g.closed) throw new AgniError('sandbox_error', 'warm workers are shutting down');
       const idle = g.idle.pop();
@@ -344,9 +455,9 @@ export class WarmWorkers implements SandboxRunner {
       }
       if (g.workers.size + g.starting < g.max) return this.start(g, base, inv);
       const left = inv.deadline - Date.now();
-      let waiter!: (w: Worker | undefined) => void;
+      let waiter!: (w: PooledWorker | undefined) => void;
       let timer: NodeJS.Timeout | undefined;
-      const handed = await new Promise<Worker | undefined | 'timeout'>((res) => {
+      const handed = await new Promise<PooledWorker | undefined | 'timeout'>((res) => {
         waiter = res;
         g.waiters.push(res);
         timer = setTimeout(() => res('timeout'), Math.max(0, left));
@@ -361,24 +472,31 @@ export class WarmWorkers implements SandboxRunner {
     }
   }
 
-  private async start(g: Group, base: SandboxSpec, inv: InvocationContext): Promise<Worker | SandboxResult> {
-    const spec: SandboxSpec = {
-      ...base,
-      id: `${base.id.slice(0, 50)}-w${randomBytes(5).toString('hex')}`,
-      env: { ...base.env, AGNI_LIFECYCLE: 'warm', AGNI_RUNTIMES: RUNTIMES_MOUNT },
-      extraMounts: [...(base.extraMounts ?? []), { source: this.runtimesDir, destination: RUNTIMES_MOUNT }],
-    };
+  private async start(
+    g: Group,
+    base: SandboxSpec,
+    inv: InvocationContext,
+  ): Promise<PooledWorker | SandboxResult> {
     g.starting++;
     let sandbox: WorkerSandbox;
+    let prepared: PreparedWorker;
     try {
-      sandbox = await this.backend.startWorker(spec);
+      prepared = await g.kind.prepare(
+        { ...base, id: `${base.id.slice(0, 50)}-w${randomBytes(5).toString('hex')}` },
+        g.record,
+      );
+      const p = prepared;
+      sandbox = await this.backend.startWorker(p.spec).catch(async (e) => {
+        await p.undo();
+        throw e;
+      });
     } catch (e) {
       g.waiters.shift()?.(undefined);
       throw e;
     } finally {
       g.starting--;
     }
-    const w = new Worker(
+    const w = prepared.create(
       sandbox,
       g,
       (dead) => this.forget(dead),
@@ -399,23 +517,16 @@ export class WarmWorkers implements SandboxRunner {
       return { outcome: 'timeout', exitCode: null, signal: 'SIGKILL' };
     }
     if (w.state !== 'dead') {
-      w.baseline = await sandbox.processes().then(
-        (ps) => new Set(ps),
-        () => undefined,
-      );
+      await w.afterReady();
       return w;
     }
     const exit = (await sandbox.exited) as WorkerExit;
     if (exit.error)
-      throw new AgniError('sandbox_error', `warm worker ${spec.id} failed to start: ${exit.error}`);
-    for (const c of w.startupStderr) inv.io.onStderr(c);
-    if (exit.note) inv.io.onStderr(Buffer.from(exit.note));
-    inv.io.onStderr(Buffer.from(`warm worker exited before reporting ready (code ${exit.exitCode})\n`));
-    const outcome = exit.outcome === 'oom' ? 'oom' : 'failed';
-    return { outcome, exitCode: exit.exitCode, signal: exit.signal };
+      throw new AgniError('sandbox_error', `warm worker ${sandbox.id} failed to start: ${exit.error}`);
+    return w.startFailed(inv, exit);
   }
 
-  private async release(w: Worker): Promise<void> {
+  private async release(w: PooledWorker): Promise<void> {
     const g = w.group;
     if (w.state === 'dead') return;
     if (!this.closed && !g.closed) {
@@ -444,7 +555,7 @@ export class WarmWorkers implements SandboxRunner {
     w.idleTimer.unref();
   }
 
-  private noteRetired(w: Worker): void {
+  private noteRetired(w: PooledWorker): void {
     this.retired.workers++;
     this.log?.warn(
       { worker: w.sandbox.id, function: w.group.fn, version: w.group.version, reason: w.retireReason },
@@ -452,7 +563,7 @@ export class WarmWorkers implements SandboxRunner {
     );
   }
 
-  private forget(w: Worker): void {
+  private forget(w: PooledWorker): void {
     this.retired.strayBytes += w.strayBytes;
     if (w.strayBytes > 0)
       this.log?.warn(

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { type AddressAllowList, NOTHING_ALLOWED, urlRefusal } from '../core/address-policy.js';
 import { AgniError } from '../core/errors.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
+import { callOptions } from './call-options.js';
 
 /** the longest a `?wait=` may hold a request open */
 export const MAX_WAIT_S = 600;
@@ -63,6 +64,8 @@ export function registerAsyncRoutes(
   app: FastifyInstance,
   queue: AsyncQueue,
   callbackAllow: AddressAllowList = NOTHING_ALLOWED,
+  /** the server token: a header holding it never reaches the function */
+  token?: string,
 ): void {
   // A full queue is refused before the payload is read (submit checks again, atomically).
   const room = { onRequest: async () => queue.assertRoom() };
@@ -74,6 +77,7 @@ export function registerAsyncRoutes(
       idempotencyKey: idempotencyKey(req.headers['idempotency-key']),
       callbackUrl: callbackUrl(req.headers['agni-callback-url'], callbackAllow),
       source: 'api',
+      ...callOptions(req, [token]),
     });
     const result = `/v1/invocations/${record.id}/result`;
     reply.status(202).header('location', result).header('agni-invocation-id', record.id);

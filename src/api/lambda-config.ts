@@ -1,5 +1,5 @@
 /** A function version as Lambda's GetFunction / ListFunctions describe one (FunctionConfiguration). */
-import { functionArn } from '../core/lambda-names.js';
+import { functionArn } from '../core/lambda.js';
 import type { VersionRecord } from '../store/store.js';
 
 /** Lambda's LastModified: 2024-01-02T03:04:05.000+0000 */
@@ -11,7 +11,7 @@ export function functionConfiguration(v: VersionRecord, region: string, qualifie
   const m = v.manifest;
   return {
     FunctionName: v.function,
-    FunctionArn: functionArn(v.function, region, qualified ? String(v.version) : undefined),
+    FunctionArn: `${functionArn(region, v.function)}${qualified ? `:${v.version}` : ''}`,
     // Agni's runtime is an image or `host`; Lambda's enum does not describe it, so no name from it is borrowed.
     Runtime: m.runtime,
     Handler: m.command.join(' '),

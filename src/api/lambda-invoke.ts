@@ -107,7 +107,7 @@ export async function handleInvoke(d: InvokeRouteDeps, req: InvokeRequest, reply
   if (tail)
     reply.header('x-amz-log-result', logResult(record, log.toString(), version.manifest.limits.memoryBytes));
   // A `protocol: lambda` function reports its own error document through the Runtime API.
-  const own = ownErrorDocument(result);
+  const own = result?.errorDocument;
   if (own) return reply.header('x-amz-function-error', 'Unhandled').send(own);
   const failure = functionErrorDocument(record, version.manifest.limits.timeoutMs);
   if (failure) return reply.header('x-amz-function-error', 'Unhandled').send(JSON.stringify(failure));
@@ -120,12 +120,6 @@ export async function handleInvoke(d: InvokeRouteDeps, req: InvokeRequest, reply
     );
   }
   return reply.send(Buffer.concat(body));
-}
-
-/** SandboxResult.errorDocument of the Runtime API (protocol: lambda), read by shape until that field is on main */
-function ownErrorDocument(result: unknown): Buffer | undefined {
-  const doc = (result as { errorDocument?: unknown } | undefined)?.errorDocument;
-  return Buffer.isBuffer(doc) ? doc : undefined;
 }
 
 export function notFound(name: string): AgniError {

@@ -11,8 +11,9 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AccessKeys } from '../app/access-keys.js';
+import { DEFAULT_REGION } from '../core/lambda.js';
 import { lambdaRefusal, refusalBody } from '../core/lambda-errors.js';
-import { DEFAULT_LAMBDA_REGION, parseLambdaTarget } from '../core/lambda-names.js';
+import { parseLambdaTarget } from '../core/lambda-names.js';
 import { asAgniError } from './as-agni-error.js';
 import { functionConfiguration } from './lambda-config.js';
 import { handleInvoke, type InvokeRouteDeps, invocationType, notFound } from './lambda-invoke.js';
@@ -24,8 +25,10 @@ export const LAMBDA_PREFIX = '/2015-03-31/';
 export interface LambdaApiDeps extends InvokeRouteDeps {
   /** access keys for signed requests; without it these routes take the server's ordinary auth */
   keys?: AccessKeys;
-  /** the region credentials must be scoped to (`agni up --aws-region`); any when unset */
+  /** the region of function ARNs in answers (default us-east-1) */
   region?: string;
+  /** the region credentials must be scoped to (an operator-set `agni up --lambda-region`); any when unset */
+  signedRegion?: string;
   maxPayloadBytes: number;
   home?: string;
 }
@@ -38,7 +41,7 @@ export async function signatureAuth(url: string, keys: AccessKeys | undefined): 
 type Named = FastifyRequest<{ Params: { name: string }; Querystring: { Qualifier?: string } }>;
 
 export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): void {
-  const region = d.region ?? DEFAULT_LAMBDA_REGION;
+  const region = d.region ?? DEFAULT_REGION;
   app.register(
     async (lambda) => {
       // Every body is the payload as bytes, whatever its Content-Type (a tar type included).
@@ -83,7 +86,7 @@ export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): vo
             body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
           },
           (id) => d.keys!.secretOf(id),
-          { service: 'lambda', region: d.region },
+          { service: 'lambda', region: d.signedRegion },
         );
         await d.keys!.used(accessKeyId);
       });

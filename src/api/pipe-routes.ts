@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { type Pipeline, pipeFailure } from '../app/pipeline.js';
+import { parseCallTimeout, TIMEOUT_HEADER } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { pipeStages } from '../core/pipe.js';
 import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
@@ -33,6 +34,7 @@ export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void
       const pipeline = d.pipeline;
       if (!pipeline) throw new AgniError('backend_unavailable', 'this server does not run pipes');
       const names = pipeStages((req.query as { f?: unknown }).f);
+      const timeoutMs = parseCallTimeout(req.headers[TIMEOUT_HEADER]);
       const input = req.body instanceof Readable ? req.body : Buffer.alloc(0);
       const res = reply.raw;
       // The caller went away (closed the connection, or its upload broke): every stage is stopped.
@@ -54,35 +56,41 @@ export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void
         stop.abort(idle);
       });
       let streaming = false;
-      const outcome = await pipeline.run(names, input, req.receivedAt, {
-        onQueued(stage, id) {
-          ids[stage] = id;
-          res.setHeader('agni-invocation-ids', ids.join(',')); // known early: a shutdown names what it cut
-        },
-        onStdout(chunk, first) {
-          if (first) {
-            // Hijack only once output exists: errors before that go through the normal error handler.
-            reply.hijack();
-            streaming = true;
-            res.writeHead(200, {
-              'content-type': 'application/octet-stream',
-              'agni-invocation-ids': ids.join(','),
-              trailer: TRAILERS,
+      const outcome = await pipeline.run(
+        names,
+        input,
+        req.receivedAt,
+        {
+          onQueued(stage, id) {
+            ids[stage] = id;
+            res.setHeader('agni-invocation-ids', ids.join(',')); // known early: a shutdown names what it cut
+          },
+          onStdout(chunk, first) {
+            if (first) {
+              // Hijack only once output exists: errors before that go through the normal error handler.
+              reply.hijack();
+              streaming = true;
+              res.writeHead(200, {
+                'content-type': 'application/octet-stream',
+                'agni-invocation-ids': ids.join(','),
+                trailer: TRAILERS,
+              });
+            }
+            if (res.destroyed || res.write(chunk)) return undefined;
+            return new Promise<void>((resolve) => {
+              const done = () => {
+                res.off('drain', done);
+                res.off('close', done);
+                resolve();
+              };
+              res.on('drain', done);
+              res.on('close', done);
             });
-          }
-          if (res.destroyed || res.write(chunk)) return undefined;
-          return new Promise<void>((resolve) => {
-            const done = () => {
-              res.off('drain', done);
-              res.off('close', done);
-              resolve();
-            };
-            res.on('drain', done);
-            res.on('close', done);
-          });
+          },
+          signal: stop.signal,
         },
-        signal: stop.signal,
-      });
+        timeoutMs,
+      );
       unwatch();
       res.off('close', gone);
       if (idle) {

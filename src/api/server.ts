@@ -26,6 +26,7 @@ import { registerArchiveRoutes } from './archive-routes.js';
 import { asAgniError } from './as-agni-error.js';
 import { registerAsyncRoutes } from './async-routes.js';
 import { registerBuildRoutes } from './build-routes.js';
+import { callOptions } from './call-options.js';
 import { registerDiskGuard } from './disk-hook.js';
 import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
@@ -81,8 +82,10 @@ export interface ApiDeps {
   openRequests?: OpenRequests;
   /** AWS access keys: /v1/tokens, and signatures on the Lambda API (/2015-03-31/...) while any exist */
   accessKeys?: AccessKeys;
-  /** the region signed Lambda API requests must be scoped to (`agni up --aws-region`); any when unset */
-  awsRegion?: string;
+  /** the region in Lambda API answers' ARNs (`agni up --lambda-region`, default us-east-1) */
+  lambdaRegion?: string;
+  /** the region signed Lambda API requests must be scoped to (an operator-set --lambda-region); any when unset */
+  signedRegion?: string;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -159,7 +162,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
-  registerAsyncRoutes(app, d.queue, d.callbackAllow);
+  registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token);
   registerJobRoutes(app, d);
   registerPipeRoutes(app, { ...d, uploadIdleMs });
   registerImageRegistryRoutes(app, d.oci);
@@ -167,9 +170,14 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerBuildRoutes(app, d);
   registerArchiveRoutes(app, d.oci);
   if (d.aliases) registerImageAliasRoutes(app, d.aliases);
-  if (d.triggers) registerTriggerRoutes(app, d.triggers);
+  if (d.triggers) registerTriggerRoutes(app, d.triggers, d.token);
   if (d.accessKeys) registerTokenRoutes(app, d.accessKeys);
-  registerLambdaRoutes(app, { ...d, keys: d.accessKeys, region: d.awsRegion });
+  registerLambdaRoutes(app, {
+    ...d,
+    keys: d.accessKeys,
+    region: d.lambdaRegion,
+    signedRegion: d.signedRegion,
+  });
 
   app.post<{ Querystring: { runtime?: string } }>(
     '/v1/functions',
@@ -218,7 +226,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
 
   app.post<{ Params: { name: string } }>('/v1/functions/:name/invoke', async (req, reply) => {
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    return replyStreamed(reply, (sink) => d.invoker.invoke(req.params.name, payload, req.receivedAt, sink));
+    const opts = callOptions(req, [d.token]);
+    return replyStreamed(reply, (sink) =>
+      d.invoker.invoke(req.params.name, payload, req.receivedAt, sink, opts),
+    );
   });
 
   app.post<{ Params: { name: string } }>(

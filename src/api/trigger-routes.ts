@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { AgniError } from '../core/errors.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { SECRET_HEADER, SIGNATURE_HEADER, webhookDenied } from '../triggers/webhook-auth.js';
+import { callOptions } from './call-options.js';
 import { replyStreamed } from './stream-reply.js';
 
 export const HOOKS_PREFIX = '/hooks/';
@@ -17,7 +18,12 @@ function wantsAsync(q: unknown): boolean {
   throw new AgniError('bad_request', `query \`async\`: expected 1 or 0, got ${JSON.stringify(raw)}`);
 }
 
-export function registerTriggerRoutes(app: FastifyInstance, triggers: TriggerManager): void {
+export function registerTriggerRoutes(
+  app: FastifyInstance,
+  triggers: TriggerManager,
+  /** the server token: a header holding it never reaches the function */
+  token?: string,
+): void {
   app.get('/v1/triggers', async (req) => {
     const fn = (req.query as { function?: string }).function;
     return triggers.list(fn || undefined);
@@ -38,18 +44,23 @@ export function registerTriggerRoutes(app: FastifyInstance, triggers: TriggerMan
         hint: `send the secret from agni.yaml in ${SECRET_HEADER}, or an HMAC-SHA256 of the body in ${SIGNATURE_HEADER}`,
       });
     }
+    // The function sees the request (GitHub's X-GitHub-Event, the query…) but never the secret.
+    const opts = callOptions(req, [token, target.trigger.secret]);
     if (wantsAsync(req.query)) {
       const key = req.headers['idempotency-key'];
       const { record, duplicate } = await triggers.submitWebhook(
         target,
         payload,
         typeof key === 'string' && key !== '' ? key.slice(0, 255) : undefined,
+        opts,
       );
       const result = `/v1/invocations/${record.id}/result`;
       reply.status(202).header('location', result).header('agni-invocation-id', record.id);
       return { id: record.id, function: record.function, status: record.status, duplicate, result };
     }
 
-    return replyStreamed(reply, (sink) => triggers.invokeWebhook(target, payload, req.receivedAt, sink));
+    return replyStreamed(reply, (sink) =>
+      triggers.invokeWebhook(target, payload, req.receivedAt, sink, opts),
+    );
   });
 }

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { DEFAULT_LIMITS, type UnpackLimits } from '../core/limits.js';
-import { type Manifest, NAME_RE, parseManifest } from '../core/manifest.js';
+import { type Manifest, NAME_RE, parseManifest, withLambdaBootstrap } from '../core/manifest.js';
 import { extractUpload, removeChildren, removeTree } from '../image/extract-upload.js';
 import { type ImageConfig, resolveArgs } from '../image/oci/image-config.js';
 import type { Store, VersionRecord } from '../store/store.js';
@@ -66,9 +66,10 @@ export class Deployer {
         });
       }
       const parsed = parseManifest(text, 'agni.yaml');
-      const manifest = o.runtime ? { ...parsed, runtime: o.runtime } : parsed;
-      await this.check(manifest);
-      const { imageId, config } = await this.resolveRuntime(manifest.runtime);
+      const named = o.runtime ? { ...parsed, runtime: o.runtime } : parsed;
+      await this.check(named);
+      const { imageId, config } = await this.resolveRuntime(named.runtime);
+      const manifest = withLambdaBootstrap(named, Boolean(config?.Entrypoint?.length || config?.Cmd?.length));
       // Names `command` when neither agni.yaml nor the image's config says what to run.
       resolveArgs(config, manifest);
       await checkRuntimeFit(manifest, imageId, staging, { home: this.home, store: this.store });

@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { NodeImageSource } from '../agent/image-source.js';
+import { LambdaKind } from '../agent/lambda-worker.js';
 import { PrewarmPool } from '../agent/prewarm-pool.js';
 import { WarmWorkers } from '../agent/warm-workers.js';
 import { OpenRequests } from '../api/open-requests.js';
@@ -16,6 +17,7 @@ import { buildApi } from '../api/server.js';
 import { parseAllowList } from '../core/address-policy.js';
 import { hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError } from '../core/errors.js';
+import { regionOf } from '../core/lambda.js';
 import { DEFAULT_LIMITS, type MinFree, type UnpackLimits } from '../core/limits.js';
 import { subjectPrefixOf } from '../core/trigger-spec.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
@@ -83,8 +85,8 @@ export interface EmbeddedOptions {
   uploadIdleMs?: number;
   /** at close, how long open requests may take to end before their connections are cut (default 10s) */
   graceMs?: number;
-  /** the region signed Lambda API requests must be scoped to (`agni up --aws-region`); any when unset */
-  awsRegion?: string;
+  /** AWS_REGION (and the function ARN's region) of protocol: lambda functions (default us-east-1); when set, also the region signed Lambda API requests must name */
+  lambdaRegion?: string;
 }
 
 export interface Embedded {
@@ -113,6 +115,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   // Checked before anything is made, so a bad setting leaves nothing behind.
   const callbackAllow = parseAllowList(o.callbackAllow ?? []);
   const subjectPrefix = subjectPrefixOf(o.subjectPrefix);
+  const lambdaRegion = regionOf(o.lambdaRegion);
   await mkdir(o.home, { recursive: true, mode: 0o700 });
   const store = await openSqliteStore(join(o.home, 'agni.db'));
   const backend = await createBackend(o.backend, o.home).catch(async (e) => {
@@ -142,8 +145,13 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
         logger,
       })
     : undefined;
+  // Lambda workers' Runtime API: a Unix socket forwarded into each runc sandbox's own loopback.
+  const lambda = new LambdaKind({
+    region: lambdaRegion,
+    ...(backend.isolated ? { socketDir: join(o.home, 'run', 'lambda') } : {}),
+  });
   const warm = backend.startWorker
-    ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) }, undefined, logger)
+    ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) }, undefined, logger, lambda)
     : undefined;
   // A streamed payload (a pipe stage's input) is buffered for warm workers up to the payload limit.
   const agent = new Agent(
@@ -236,7 +244,9 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     uploadIdleMs: o.uploadIdleMs,
     openRequests,
     accessKeys: new AccessKeys(new SqlAccessKeyRepository(store.db), new SecretBox(o.home)),
-    awsRegion: o.awsRegion,
+    lambdaRegion,
+    // Set by the operator, the region is this server's: signatures must name it; unset, any.
+    signedRegion: o.lambdaRegion ? lambdaRegion : undefined,
     info: () => ({
       mode: 'embedded',
       backend: backend.name,

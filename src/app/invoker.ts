@@ -3,9 +3,12 @@
  * each phase and keep bounded tails of its output. Streaming to the caller goes through `sink`.
  */
 import type { Readable } from 'node:stream';
+import { callTimeout } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { LambdaCaller } from '../core/lambda.js';
 import { type PhaseTimes, stamp } from '../core/phases.js';
+import type { RequestContext } from '../core/request-context.js';
 import { TailBuffer } from '../core/tail.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
@@ -21,6 +24,15 @@ export interface InvokeSink {
   onStderr?(chunk: Buffer): void;
   /** aborting kills the sandbox, or drops the invocation from the queue */
   signal?: AbortSignal;
+  /** protocol: lambda: the caller's client context / identity (the Invoke API's X-Amz-Client-Context) */
+  lambda?: LambdaCaller;
+}
+
+export interface InvokeOptions {
+  /** the HTTP request that started the call: the function sees it as AGNI_HTTP_* variables */
+  request?: RequestContext;
+  /** a per-call timeout (ms) shorter than the function's limits.timeout; a longer one is refused */
+  timeoutMs?: number;
 }
 
 export interface InvokeOutcome {
@@ -45,16 +57,28 @@ export function describeFailure(
   memoryBytes: number,
 ): AgniError | undefined {
   const details = { invocation_id: r.id, exit_code: r.exitCode, stderr_tail: r.stderrTail.slice(-2048) };
+  // The caller's own (shorter) timeout, when it asked for one, is what applied.
+  const applied = r.timeoutMs ?? timeoutMs;
   switch (r.status) {
     case 'failed':
-      return new AgniError('function_failed', `${r.function} exited with code ${r.exitCode ?? 'unknown'}`, {
-        hint: `see its stderr with \`agni inspect ${r.id}\``,
-        details,
-      });
+      // A Lambda function's error (r.error: its type and message) rather than an exit code.
+      return new AgniError(
+        'function_failed',
+        r.error
+          ? `${r.function} failed: ${r.error}`
+          : `${r.function} exited with code ${r.exitCode ?? 'unknown'}`,
+        {
+          hint: `see its stderr with \`agni inspect ${r.id}\``,
+          details,
+        },
+      );
     case 'timeout':
-      return new AgniError('timeout', `${r.function} ran past its ${timeoutMs} ms deadline and was killed`, {
-        hint: 'raise limits.timeout in agni.yaml if the work needs longer',
-        details,
+      return new AgniError('timeout', `${r.function} ran past its ${applied} ms deadline and was killed`, {
+        hint:
+          applied < timeoutMs
+            ? `the call asked for ${applied} ms (Agni-Timeout, --timeout); the function may take up to ${timeoutMs} ms`
+            : 'raise limits.timeout in agni.yaml if the work needs longer',
+        details: { ...details, timeout_ms: applied },
       });
     case 'oom':
       return new AgniError(
@@ -70,6 +94,19 @@ export function describeFailure(
     default:
       return undefined;
   }
+}
+
+/** `Type: message` of a Lambda error document, bounded (it names the failure in answers and records). */
+export function lambdaErrorLine(type: string | undefined, doc: Buffer): string {
+  let message = '';
+  try {
+    const d = JSON.parse(doc.toString('utf8')) as { errorMessage?: unknown };
+    if (typeof d.errorMessage === 'string') message = d.errorMessage;
+  } catch {
+    // not JSON: the type alone
+  }
+  const line = message ? `${type ?? 'Unhandled'}: ${message}` : (type ?? 'Unhandled');
+  return line.length > 1024 ? `${line.slice(0, 1021)}...` : line;
 }
 
 /** A queued invocation of `fn`, not yet stored. */
@@ -90,6 +127,8 @@ export function newRecord(fn: VersionRecord, payloadBytes: number, phases: Phase
     stderrTail: '',
     phases,
     createdAt: Date.now(),
+    timeoutMs: fn.manifest.limits.timeoutMs,
+    deadline: null,
   };
 }
 
@@ -104,6 +143,7 @@ export class Invoker {
     payload: Buffer | Readable,
     receivedAt: number,
     sink: InvokeSink,
+    opts: InvokeOptions = {},
   ): Promise<InvokeOutcome> {
     const fn = await this.store.getLatestVersion(name);
     if (!fn) {
@@ -111,24 +151,28 @@ export class Invoker {
         hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
       });
     }
+    const timeoutMs = callTimeout(opts.timeoutMs, fn.manifest.limits.timeoutMs, fn.function);
     // Refuse before recording anything: a 429 leaves no trace to clean up.
     this.dispatcher.admit();
     const record = newRecord(fn, Buffer.isBuffer(payload) ? payload.length : 0, { received: receivedAt });
+    record.timeoutMs = timeoutMs;
     record.phases.queued = stamp();
     await this.store.createInvocation(record);
     sink.onQueued?.(record.id);
-    return this.run(record, fn, payload, sink);
+    return this.run(record, fn, payload, sink, opts.request);
   }
 
   /**
    * Runs an invocation that is already recorded (queued) and stores how it ended. Async
-   * invocations come here once per attempt, from the durable queue.
+   * invocations come here once per attempt, from the durable queue. The record's timeoutMs (a
+   * per-call one) applies; `request` is the HTTP request it carries.
    */
   async run(
     record: InvocationRecord,
     fn: VersionRecord,
     payload: Buffer | Readable,
     sink: InvokeSink,
+    request?: RequestContext,
   ): Promise<InvokeOutcome> {
     const phases = record.phases;
     const stdout = new TailBuffer(TAIL_BYTES);
@@ -138,8 +182,11 @@ export class Invoker {
     try {
       result = await this.dispatcher.dispatch({
         invocationId: record.id,
+        ...(sink.lambda ? { lambda: sink.lambda } : {}),
         version: fn,
         payload,
+        ...(request ? { request } : {}),
+        ...(record.timeoutMs !== null ? { timeoutMs: record.timeoutMs } : {}),
         io: {
           onStdout: (chunk) => {
             const first = stdout.total === 0;
@@ -165,10 +212,18 @@ export class Invoker {
           onStarted: () => {
             phases.started = stamp();
           },
+          onDeadline: (deadline) => {
+            record.deadline = deadline;
+          },
         },
       });
       record.status = STATUS[result.outcome];
       record.exitCode = result.exitCode;
+      if (result.errorDocument) {
+        // Lambda's error document is the call's output (unless a streamed response had started).
+        if (stdout.total === 0) stdout.push(result.errorDocument);
+        record.error = lambdaErrorLine(result.functionError, result.errorDocument);
+      }
       // A streamed payload's size is known only once the sandbox took it.
       if (result.stdinBytes !== undefined) record.payloadBytes = result.stdinBytes;
     } catch (e) {

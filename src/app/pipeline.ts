@@ -10,6 +10,7 @@
  * stage killed that way is "cut", and a cut stage is never the one a failed pipe is blamed on.
  */
 import { PassThrough, type Readable } from 'node:stream';
+import { callTimeout } from '../core/call-timeout.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { failingStage } from '../core/pipe.js';
 import type { Dispatcher, DispatcherStats, DispatchJob } from '../dispatch/dispatcher.js';
@@ -131,8 +132,11 @@ export class Pipeline {
     this.graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   }
 
-  /** Every stage's live version, or an error before anything is recorded or run. */
-  async plan(names: readonly string[]): Promise<VersionRecord[]> {
+  /**
+   * Every stage's live version, or an error before anything is recorded or run (also when a
+   * per-call timeout is longer than some stage's limits.timeout).
+   */
+  async plan(names: readonly string[], timeoutMs?: number): Promise<VersionRecord[]> {
     if (names.length === 0) throw new AgniError('bad_request', 'a pipe needs at least one function');
     const versions = await Promise.all(names.map((n) => this.store.getLatestVersion(n)));
     const missing = versions.indexOf(undefined);
@@ -147,6 +151,7 @@ export class Pipeline {
       );
     }
     const found = versions as VersionRecord[];
+    for (const v of found) callTimeout(timeoutMs, v.manifest.limits.timeoutMs, v.function);
     const needs = found.map((v) => ({ function: v.function, concurrency: v.manifest.concurrency }));
     const refusal = groupRefusal(needs, this.dispatcher.stats().slots);
     if (refusal) throw refusal;
@@ -158,8 +163,10 @@ export class Pipeline {
     input: Buffer | Readable,
     receivedAt: number,
     sink: PipeSink,
+    /** a per-call timeout for every stage (Agni-Timeout) */
+    timeoutMs?: number,
   ): Promise<PipeOutcome> {
-    await this.plan(names);
+    await this.plan(names, timeoutMs);
     // Refuse before recording anything: a 429 leaves no trace to clean up.
     this.dispatcher.admit();
     const n = names.length;
@@ -209,11 +216,17 @@ export class Pipeline {
 
     const runs = names.map((name, i) =>
       invoker
-        .invoke(name, pipes[i] ?? input, receivedAt, {
-          onQueued: (id) => sink.onQueued?.(i, id),
-          onStdout: stdoutOf(i),
-          signal: stops[i]!.signal,
-        })
+        .invoke(
+          name,
+          pipes[i] ?? input,
+          receivedAt,
+          {
+            onQueued: (id) => sink.onQueued?.(i, id),
+            onStdout: stdoutOf(i),
+            signal: stops[i]!.signal,
+          },
+          timeoutMs === undefined ? {} : { timeoutMs },
+        )
         .then(
           (o): InvokeOutcome | { thrown: unknown } => o,
           (thrown: unknown) => {

@@ -35,6 +35,8 @@ export interface ColdOptions {
   gapMs: number;
   /** a lifecycle: warm function directory for the warm row, when `dir` is not warm itself */
   warmDir?: string;
+  /** a protocol: lambda function directory for the lambda row, when `dir` is not one itself */
+  lambdaDir?: string;
   onProgress?(label: string, done: number, total: number): void;
 }
 
@@ -49,6 +51,7 @@ const MODE_LABEL: Record<ColdMode, string> = {
   runc: 'agni runc (fresh sandbox)',
   prewarmed: 'agni runc prewarmed',
   warm: 'agni warm worker',
+  lambda: 'agni lambda (Runtime API, warm)',
 };
 
 function variant(
@@ -57,14 +60,26 @@ function variant(
   manifest: Manifest,
 ): Record<string, unknown> | string {
   const out: Record<string, unknown> = { ...m, name: `${manifest.name}-${mode}` };
+  if (mode === 'lambda') {
+    if (manifest.protocol !== 'lambda')
+      return 'the function is not `protocol: lambda`; pass one with --lambda DIR (e.g. examples/noop-lambda)';
+    return out;
+  }
   if (mode === 'warm') {
-    if (manifest.lifecycle !== 'warm')
+    if (manifest.lifecycle !== 'warm' || manifest.protocol === 'lambda')
       return 'the function is not `lifecycle: warm`; pass a warm one with --warm DIR (e.g. examples/noop-warm)';
     return out;
   }
   out.lifecycle = 'cold';
   out.pool = mode === 'prewarmed' ? { min: 1, max: 2, idle: '10m' } : { min: 0, max: 0 };
   return out;
+}
+
+/** The warm and lambda rows run their own function when `dir` is not of that kind. */
+function otherDir(mode: ColdMode, m: Manifest, o: ColdOptions): string | undefined {
+  if (mode === 'warm' && (m.lifecycle !== 'warm' || m.protocol === 'lambda')) return o.warmDir;
+  if (mode === 'lambda' && m.protocol !== 'lambda') return o.lambdaDir;
+  return undefined;
 }
 
 function phaseSummaries(records: InvocationRecord[]): Partial<Record<Phase, Summary>> {
@@ -151,10 +166,10 @@ export async function runCold(o: ColdOptions): Promise<ColdResult> {
     };
 
     for (const mode of o.modes) {
-      const warmOther = mode === 'warm' && manifest.lifecycle !== 'warm' && o.warmDir;
-      const srcDir = warmOther ? o.warmDir! : o.dir;
-      const srcText = warmOther ? await readFile(join(srcDir, 'agni.yaml'), 'utf8') : text;
-      const srcManifest = warmOther ? parseManifest(srcText, join(srcDir, 'agni.yaml')) : manifest;
+      const other = otherDir(mode, manifest, o);
+      const srcDir = other ?? o.dir;
+      const srcText = other ? await readFile(join(srcDir, 'agni.yaml'), 'utf8') : text;
+      const srcManifest = other ? parseManifest(srcText, join(srcDir, 'agni.yaml')) : manifest;
       const v = variant(parse(srcText) as Record<string, unknown>, mode, srcManifest);
       if (typeof v === 'string') {
         rows.push({ kind: 'mode', name: mode, label: MODE_LABEL[mode], unavailable: v });

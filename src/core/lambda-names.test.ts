@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isAgniError } from './errors.js';
-import { awsRegionOption, functionArn, parseLambdaTarget } from './lambda-names.js';
+import { parseLambdaTarget } from './lambda-names.js';
 
 test('a function is named by NAME, NAME:QUALIFIER, a partial or a full ARN', () => {
   assert.deepEqual(parseLambdaTarget('wordcount'), { name: 'wordcount' });
@@ -50,21 +50,4 @@ test('malformed names and qualifiers are refused naming the field', () => {
     () => parseLambdaTarget('x', 'no/slash'),
     (e) => isAgniError(e) && e.details?.field === 'Qualifier',
   );
-});
-
-test('an ARN names region, account and qualifier', () => {
-  assert.equal(functionArn('wc', 'eu-west-1'), 'arn:aws:lambda:eu-west-1:000000000000:function:wc');
-  assert.equal(functionArn('wc', 'eu-west-1', '3'), 'arn:aws:lambda:eu-west-1:000000000000:function:wc:3');
-});
-
-test('--aws-region takes region names and refuses anything else naming the flag', () => {
-  assert.equal(awsRegionOption(undefined), undefined);
-  assert.equal(awsRegionOption('eu-west-1'), 'eu-west-1');
-  assert.equal(awsRegionOption('us-gov-west-1'), 'us-gov-west-1');
-  for (const bad of ['', 'EU-WEST-1', 'eu west 1', 'x', 'eu-west-1/'])
-    assert.throws(
-      () => awsRegionOption(bad),
-      (e) => isAgniError(e) && /--aws-region/.test(e.message),
-      bad,
-    );
 });

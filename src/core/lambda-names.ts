@@ -8,11 +8,6 @@
 import { AgniError } from './errors.js';
 import { NAME_RE } from './manifest.js';
 
-/** the account id ARNs name: one server is one account */
-export const LAMBDA_ACCOUNT = '000000000000';
-/** the region ARNs name when the operator set none */
-export const DEFAULT_LAMBDA_REGION = 'us-east-1';
-
 /** Lambda's qualifier syntax: $LATEST, a version number or an alias name */
 const QUALIFIER_RE = /^(\$LATEST|[a-zA-Z0-9_-]{1,128})$/;
 
@@ -74,23 +69,4 @@ export function parseLambdaTarget(functionName: string, queryQualifier?: string)
     );
   const qualifier = inName ?? inQuery;
   return qualifier === undefined ? { name } : { name, qualifier };
-}
-
-export function functionArn(name: string, region: string, qualifier?: string): string {
-  const base = `arn:aws:lambda:${region}:${LAMBDA_ACCOUNT}:function:${name}`;
-  return qualifier === undefined ? base : `${base}:${qualifier}`;
-}
-
-/** `agni up --aws-region`: a region name such as eu-west-1 (checked, so a typo is caught at start) */
-export function awsRegionOption(v: string | undefined): string | undefined {
-  if (v === undefined) return undefined;
-  if (!/^[a-z]{2}(-[a-z0-9]+){1,3}$/.test(v))
-    throw new AgniError(
-      'bad_request',
-      `--aws-region: expected a region name such as eu-west-1, got ${JSON.stringify(v)}`,
-      {
-        details: { field: 'aws-region' },
-      },
-    );
-  return v;
 }

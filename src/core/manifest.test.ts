@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AgniError } from './errors.js';
-import { parseManifest } from './manifest.js';
+import { parseManifest, withLambdaBootstrap } from './manifest.js';
 
 function fails(text: string, re: RegExp): void {
   assert.throws(
@@ -231,4 +231,36 @@ test('every duration must fit a timer (2^31-1 ms), naming the field and the maxi
   );
   assert.equal(m.limits.timeoutMs, 2_147_483_647);
   assert.equal(m.pool.idleMs, 596 * 3_600_000);
+});
+
+test('protocol: lambda is a warm worker with a handler; host network, cold and reserved env refused', () => {
+  const m = parseManifest('name: a\nruntime: host\nprotocol: lambda\nhandler: function.handler\n');
+  assert.equal(m.protocol, 'lambda');
+  assert.equal(m.lifecycle, 'warm');
+  assert.equal(m.handler, 'function.handler');
+  assert.deepEqual(m.command, [], 'the bootstrap default is set at deploy, once the image is known');
+  assert.equal(parseManifest('name: a\nruntime: host\ncommand: x\n').protocol, undefined);
+  fails('name: a\nruntime: host\nprotocol: lambda\nnetwork: host\n', /field `network`: expected none/);
+  fails('name: a\nruntime: host\nprotocol: lambda\nlifecycle: cold\n', /field `lifecycle`: expected warm/);
+  fails('name: a\nruntime: host\nprotocol: lambda\nenv: {AWS_REGION: x}\n', /field `env.AWS_REGION`/);
+  fails('name: a\nruntime: host\nprotocol: lambda\nenv: {_HANDLER: x}\n', /field `env._HANDLER`/);
+  fails('name: a\nruntime: host\ncommand: x\nhandler: f.h\n', /field `handler`: expected no handler/);
+  fails('name: a\nruntime: host\nprotocol: grpc\n', /field `protocol`/);
+  // Outside protocol: lambda, AWS_* are the user's own (e.g. credentials for an SDK).
+  assert.equal(
+    parseManifest('name: a\nruntime: host\ncommand: x\nenv: {AWS_REGION: x}\n').env.AWS_REGION,
+    'x',
+  );
+});
+
+test('a Lambda function without a command runs /fn/bootstrap unless its image says what to run', () => {
+  const m = parseManifest('name: a\nruntime: host\nprotocol: lambda\n');
+  assert.deepEqual(withLambdaBootstrap(m, false).command, ['/fn/bootstrap']);
+  assert.deepEqual(withLambdaBootstrap(m, true).command, []);
+  const own = parseManifest(
+    'name: a\nruntime: host\nprotocol: lambda\ncommand: [/bin/bash, /fn/bootstrap]\n',
+  );
+  assert.deepEqual(withLambdaBootstrap(own, false).command, ['/bin/bash', '/fn/bootstrap']);
+  const cold = parseManifest('name: a\nruntime: host\ncommand: x\n');
+  assert.equal(withLambdaBootstrap(cold, false), cold);
 });

@@ -59,6 +59,8 @@ const rawSchema = z
     concurrency: z.number().int().min(1).max(10_000).optional(),
     network: z.enum(['none', 'host']).optional(),
     lifecycle: z.enum(['cold', 'warm']).optional(),
+    protocol: z.enum(['agni', 'lambda']).optional(),
+    handler: z.string().min(1).max(256).optional(),
     pool: z
       .object({
         min: z.number().int().min(0).max(1000).optional(),
@@ -99,6 +101,13 @@ export interface Manifest {
   network: 'none' | 'host';
   /** cold: a fresh sandbox per invocation; warm: one sandbox serves many invocations in turn */
   lifecycle: 'cold' | 'warm';
+  /**
+   * How the function talks to the platform: `agni` (absent: stdin/stdout, or the warm protocol) or
+   * `lambda` (the AWS Lambda Runtime API inside the sandbox, docs/lambda.md; always warm).
+   */
+  protocol?: 'lambda';
+  /** `_HANDLER` for `protocol: lambda` (e.g. `function.handler`) */
+  handler?: string;
   /** sandboxes (cold: prewarmed, created and waiting; warm: workers) kept per node */
   pool: { min: number; max: number; idleMs: number };
   /** async invocations: attempts after the first before the invocation is dead-lettered */
@@ -166,7 +175,7 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
       throw invalid(
         file,
         field === '(document)' ? key : `${field}.${key}`,
-        'no such field; known fields are name, runtime, command, entrypoint, workdir, user, env, limits, concurrency, network, lifecycle, pool, retries, backoff, triggers, description',
+        'no such field; known fields are name, runtime, command, entrypoint, workdir, user, env, limits, concurrency, network, lifecycle, protocol, handler, pool, retries, backoff, triggers, description',
       );
     }
     const got = valueAt(raw, issue.path);
@@ -192,9 +201,14 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     throw invalid(file, field, expected, got);
   });
   const env: Record<string, string> = {};
+  const lambda = m.protocol === 'lambda';
+  if (lambda) checkLambda(file, m);
+  else if (m.handler !== undefined) throw invalid(file, 'handler', 'no handler unless `protocol: lambda`');
   for (const [k, v] of Object.entries(m.env ?? {})) {
     if (RESERVED_ENV.test(k))
       throw invalid(file, `env.${k}`, 'a name not starting with AGNI_ (reserved for the platform)');
+    if (lambda && LAMBDA_RESERVED_ENV.test(k))
+      throw invalid(file, `env.${k}`, 'a name the Lambda runtime sets itself (see docs/lambda.md)');
     env[k] = String(v);
     if (env[k].includes('\0')) throw invalid(file, `env.${k}`, 'a value without NUL characters');
   }
@@ -217,13 +231,48 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     limits: { memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutMs },
     concurrency: m.concurrency ?? 4,
     network: m.network ?? 'none',
-    lifecycle: m.lifecycle ?? 'cold',
+    lifecycle: m.lifecycle ?? (lambda ? 'warm' : 'cold'),
+    ...(lambda ? { protocol: 'lambda' as const } : {}),
+    ...(m.handler !== undefined ? { handler: m.handler } : {}),
     pool: { min: pool.min, max: pool.max, idleMs },
     retries: m.retries ?? 0,
     backoff: { initialMs, maxMs, factor: backoff.factor },
     triggers,
     ...(m.description ? { description: m.description } : {}),
   };
+}
+
+/** Set by the platform in a `protocol: lambda` sandbox (AWS reserves the same names). */
+const LAMBDA_RESERVED_ENV =
+  /^(_HANDLER|_X_AMZN_TRACE_ID|AWS_REGION|AWS_DEFAULT_REGION|AWS_EXECUTION_ENV|AWS_LAMBDA_.*|LAMBDA_TASK_ROOT|LAMBDA_RUNTIME_DIR)$/;
+
+/** A Lambda function is a long-lived worker with its Runtime API on the sandbox's own loopback. */
+function checkLambda(file: string, m: { lifecycle?: string; network?: string; handler?: string }): void {
+  if (m.lifecycle === 'cold')
+    throw invalid(
+      file,
+      'lifecycle',
+      'warm or nothing with `protocol: lambda` (one sandbox serves many events)',
+      m.lifecycle,
+    );
+  // On the host's network the Runtime API would be a loopback port every host process can reach.
+  if (m.network === 'host')
+    throw invalid(
+      file,
+      'network',
+      'none with `protocol: lambda` (its Runtime API is private to the sandbox)',
+      m.network,
+    );
+  if (m.handler?.includes('\0')) throw invalid(file, 'handler', 'no NUL characters');
+}
+
+/** What a `protocol: lambda` function runs when neither agni.yaml nor its image says: the custom runtime's bootstrap. */
+export const LAMBDA_BOOTSTRAP = ['/fn/bootstrap'];
+
+/** `m` with the bootstrap as its command when it is a Lambda function with nothing else to run. */
+export function withLambdaBootstrap(m: Manifest, imageRuns: boolean): Manifest {
+  if (m.protocol !== 'lambda' || m.command.length > 0 || m.entrypoint || imageRuns) return m;
+  return { ...m, command: LAMBDA_BOOTSTRAP };
 }
 
 /** agni.yaml's string form runs through a shell, like a Dockerfile's shell form. */

@@ -11,9 +11,35 @@ describe('warm frames', () => {
     assert.throws(() => encodeRequest('a\n1', 0, Buffer.alloc(0)));
   });
 
+  test('a worker that asked for env gets a fourth field and KEY=VALUE lines before the payload', () => {
+    const b = encodeRequest('i', 7, Buffer.from('pay'), { AGNI_HTTP_METHOD: 'POST', A: 'x=y' });
+    assert.equal(b.toString(), 'i 7 3 28\nAGNI_HTTP_METHOD=POST\nA=x=y\npay');
+    assert.equal(encodeRequest('i', 7, Buffer.alloc(0), {}).toString(), 'i 7 0 0\n');
+    assert.throws(() => encodeRequest('i', 7, Buffer.alloc(0), { A: 'two\nlines' }), /cannot be passed/);
+    assert.throws(() => encodeRequest('i', 7, Buffer.alloc(0), { 'A-B': 'x' }), /cannot be passed/);
+  });
+
   test('completion lines: ready with or without counts, done, errors', () => {
-    assert.deepEqual(parseCompletionLine('ready'), { type: 'ready', stdout: 0, stderr: 0 });
-    assert.deepEqual(parseCompletionLine('ready 12 3'), { type: 'ready', stdout: 12, stderr: 3 });
+    assert.deepEqual(parseCompletionLine('ready'), { type: 'ready', stdout: 0, stderr: 0, features: [] });
+    assert.deepEqual(parseCompletionLine('ready 12 3'), {
+      type: 'ready',
+      stdout: 12,
+      stderr: 3,
+      features: [],
+    });
+    // feature words after the counts (or alone): known or not, they are no error
+    assert.deepEqual(parseCompletionLine('ready 1 2 env later-thing'), {
+      type: 'ready',
+      stdout: 1,
+      stderr: 2,
+      features: ['env', 'later-thing'],
+    });
+    assert.deepEqual(parseCompletionLine('ready env'), {
+      type: 'ready',
+      stdout: 0,
+      stderr: 0,
+      features: ['env'],
+    });
     assert.deepEqual(parseCompletionLine('inv-1 0 5 0'), {
       type: 'done',
       id: 'inv-1',
@@ -29,14 +55,24 @@ describe('warm frames', () => {
       stdout: 7,
       stderr: 1,
     });
-    for (const bad of ['', 'ready 1', 'inv 0 5', 'inv x 5 0', 'inv 0 -1 0', 'inv 0 05 0', 'inv 0 1 2 3'])
+    for (const bad of [
+      '',
+      'ready 1',
+      'ready 1 2 3',
+      'ready Env',
+      'inv 0 5',
+      'inv x 5 0',
+      'inv 0 -1 0',
+      'inv 0 05 0',
+      'inv 0 1 2 3',
+    ])
       assert.equal(parseCompletionLine(bad).type, 'error', bad);
   });
 
   test('the parser splits lines across chunks and stops at the first bad line', () => {
     const p = new CompletionParser();
     assert.deepEqual(p.push('rea'), []);
-    assert.deepEqual(p.push('dy\na 0 1 '), [{ type: 'ready', stdout: 0, stderr: 0 }]);
+    assert.deepEqual(p.push('dy\na 0 1 '), [{ type: 'ready', stdout: 0, stderr: 0, features: [] }]);
     assert.deepEqual(p.push(Buffer.from('2\nb 1 0 0\n')), [
       { type: 'done', id: 'a', status: 0, stdout: 1, stderr: 2 },
       { type: 'done', id: 'b', status: 1, stdout: 0, stderr: 0 },

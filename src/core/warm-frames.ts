@@ -4,19 +4,38 @@
  * bytes to the invocation that wrote them, using the byte counts the completions carry.
  */
 
+import { envLines } from './env-lines.js';
+
 export const MAX_LINE = 4096;
 const ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** `<id> <deadline_ms> <payload_len>\n` followed by the payload. */
-export function encodeRequest(id: string, deadlineMs: number, payload: Buffer): Buffer {
+/** A worker that says `ready … env` gets each call's environment in its frames. */
+export const ENV_FEATURE = 'env';
+
+/**
+ * `<id> <deadline_ms> <payload_len>\n` followed by the payload; with `env` (only for workers that
+ * asked for it in `ready`): `<id> <deadline_ms> <payload_len> <env_len>\n<env lines><payload>`.
+ */
+export function encodeRequest(
+  id: string,
+  deadlineMs: number,
+  payload: Buffer,
+  env?: Record<string, string>,
+): Buffer {
   if (!ID_RE.test(id)) throw new Error(`warm request id '${id}' is not [A-Za-z0-9._:-]{1,128}`);
-  const header = Buffer.from(`${id} ${Math.floor(deadlineMs)} ${payload.length}\n`);
-  return Buffer.concat([header, payload]);
+  const block = env ? Buffer.from(envLines(env)) : undefined;
+  const lens = block ? `${payload.length} ${block.length}` : `${payload.length}`;
+  const header = Buffer.from(`${id} ${Math.floor(deadlineMs)} ${lens}\n`);
+  return Buffer.concat(block ? [header, block, payload] : [header, payload]);
 }
 
 export type WarmEvent =
-  /** the worker finished starting; `stdout`/`stderr` bytes it wrote before are not an invocation's */
-  | { type: 'ready'; stdout: number; stderr: number }
+  /**
+   * the worker finished starting; `stdout`/`stderr` bytes it wrote before are not an invocation's;
+   * `features` are the words after the counts (`env`: send each call's environment); unknown ones
+   * are ignored, so a worker can ask for what a later platform offers
+   */
+  | { type: 'ready'; stdout: number; stderr: number; features: string[] }
   /** one request is complete: status 0 = ok; exactly stdout/stderr bytes were written for it */
   | { type: 'done'; id: string; status: number; stdout: number; stderr: number }
   /** the worker broke the protocol: the platform stops it */
@@ -24,14 +43,22 @@ export type WarmEvent =
 
 const COUNT_RE = /^(0|[1-9][0-9]{0,14})$/;
 const STATUS_RE = /^-?[0-9]{1,9}$/;
+const FEATURE_RE = /^[a-z][a-z0-9-]{0,31}$/;
 
 /** Parses one completion line (without its newline). */
 export function parseCompletionLine(line: string): WarmEvent {
   const parts = line.trim().split(/ +/);
   if (parts[0] === 'ready') {
-    if (parts.length === 1) return { type: 'ready', stdout: 0, stderr: 0 };
-    if (parts.length === 3 && COUNT_RE.test(parts[1]!) && COUNT_RE.test(parts[2]!))
-      return { type: 'ready', stdout: Number(parts[1]), stderr: Number(parts[2]) };
+    const rest = parts.slice(1);
+    const counted = rest.length >= 2 && COUNT_RE.test(rest[0]!) && COUNT_RE.test(rest[1]!);
+    const features = counted ? rest.slice(2) : rest;
+    if (features.every((w) => FEATURE_RE.test(w)))
+      return {
+        type: 'ready',
+        stdout: counted ? Number(rest[0]) : 0,
+        stderr: counted ? Number(rest[1]) : 0,
+        features,
+      };
   } else if (
     parts.length === 4 &&
     ID_RE.test(parts[0]!) &&
@@ -49,7 +76,7 @@ export function parseCompletionLine(line: string): WarmEvent {
   }
   return {
     type: 'error',
-    message: `bad completion line ${JSON.stringify(line.slice(0, 200))}: expected 'ready [OUT ERR]' or 'ID STATUS OUT ERR'`,
+    message: `bad completion line ${JSON.stringify(line.slice(0, 200))}: expected 'ready [OUT ERR] [FEATURE…]' or 'ID STATUS OUT ERR'`,
   };
 }
 

@@ -3,6 +3,8 @@
  * in-process queue; cluster mode will put jobs on a NATS JetStream work queue per arch.
  */
 import type { Readable } from 'node:stream';
+import type { LambdaCaller } from '../core/lambda.js';
+import type { RequestContext } from '../core/request-context.js';
 import type { SandboxHooks, SandboxIO, SandboxResult } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 
@@ -15,8 +17,18 @@ export interface DispatchJob {
   invocationId: string;
   version: VersionRecord;
   payload: Buffer | Readable;
+  /** the HTTP request that started it (webhooks, HTTP invokes): the function sees it as AGNI_HTTP_* */
+  request?: RequestContext;
+  /** a per-call timeout (ms), at most the version's limits.timeout; absent: that limit */
+  timeoutMs?: number;
   io: Omit<SandboxIO, 'stdin'>;
-  hooks: SandboxHooks & { onPlaced?(p: Placement): void };
+  hooks: SandboxHooks & {
+    onPlaced?(p: Placement): void;
+    /** the absolute deadline (Unix ms) the sandbox will be killed at, set as it is placed */
+    onDeadline?(deadline: number): void;
+  };
+  /** protocol: lambda only: the caller's client context / identity, as event headers */
+  lambda?: LambdaCaller;
 }
 
 export interface DispatcherStats {

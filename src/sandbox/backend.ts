@@ -40,6 +40,11 @@ export interface SandboxSpec {
   writableRoot?: boolean;
   /** the process's uid/gid (default 65534:65534); never 0: see docs/images.md */
   user?: { uid: number; gid: number };
+  /**
+   * With network none: 127.0.0.1:`port` inside the sandbox (and nowhere else) forwards to the host's
+   * Unix socket `socket` (the Lambda Runtime API). Backends without network namespaces refuse it.
+   */
+  loopbackForward?: { port: number; socket: string };
 }
 
 export interface SandboxIO {
@@ -73,6 +78,17 @@ export interface SandboxResult {
   signal: string | null;
   /** set for a streamed payload only: the bytes the sandbox actually took (a buffer's size is known) */
   stdinBytes?: number;
+  /**
+   * `protocol: lambda` only: the function reported an error (the Runtime API's `…/error` or
+   * `init/error`, or the runtime died): its errorType, e.g. `Runtime.ExitError` (the Invoke API's
+   * `X-Amz-Function-Error: Unhandled`).
+   */
+  functionError?: string;
+  /**
+   * With functionError: Lambda's error document `{errorMessage, errorType, stackTrace}`. It is the
+   * invocation's output (the record's stdout) unless a streamed response had started.
+   */
+  errorDocument?: Buffer;
 }
 
 /** How a long-lived worker sandbox ended (see Backend.startWorker). */

@@ -108,3 +108,12 @@ test('extra mounts are read-only binds', () => {
   const m = cfg.mounts.find((x) => x.destination === '/.agni/busybox');
   assert.ok(m?.options?.includes('ro'));
 });
+
+test('a prepared network namespace is joined by path; without one a fresh one is made', () => {
+  const network = (c: Record<string, unknown>) =>
+    (c.linux as { namespaces: { type: string }[] }).namespaces.filter((n) => n.type === 'network');
+  assert.deepEqual(network(buildOciSpec(spec(), { ...ctx, netns: '/run/netns/agni-x' })), [
+    { type: 'network', path: '/run/netns/agni-x' },
+  ]);
+  assert.deepEqual(network(buildOciSpec(spec(), ctx)), [{ type: 'network' }]);
+});

@@ -10,6 +10,8 @@ export interface OciContext {
   uid: number;
   gid: number;
   seccomp: SeccompProfile;
+  /** path of a network namespace made beforehand (/run/netns/NAME) to join; network none only */
+  netns?: string;
 }
 
 export interface OciMount {
@@ -113,13 +115,20 @@ function envList(env: Record<string, string>): string[] {
 
 /** Builds the OCI runtime config.json for one sandbox. Pure: no I/O, same input → same output. */
 export function buildOciSpec(spec: SandboxSpec, ctx: OciContext): Record<string, unknown> {
+  // A prepared namespace (with its loopback forward) is joined instead of a fresh one.
+  const network = ctx.netns ? { type: 'network', path: ctx.netns } : { type: 'network' };
   const mounts = baseMounts();
   mounts.push(roBind(spec.codeDir, '/fn'));
   if (spec.hostRuntime) for (const m of ctx.hostMounts) mounts.push(roBind(m.source, m.destination));
   for (const m of spec.extraMounts ?? []) mounts.push(roBind(m.source, m.destination));
 
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  if (spec.network !== 'host') namespaces.push({ type: 'network' });
+  const namespaces: { type: string; path?: string }[] = [
+    { type: 'pid' },
+    { type: 'ipc' },
+    { type: 'uts' },
+    { type: 'mount' },
+  ];
+  if (spec.network !== 'host') namespaces.push(network);
 
   const { memoryBytes, cpus, pids } = spec.limits;
   return {

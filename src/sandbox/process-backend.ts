@@ -106,6 +106,11 @@ export class ProcessBackend implements Backend {
   /** A warm worker: the command with fds 3 and 4, /fn and extraMounts paths pointed at the host dirs. */
   async startWorker(spec: SandboxSpec): Promise<WorkerSandbox> {
     if (this.closed) throw new AgniError('sandbox_error', 'the process backend is shut down');
+    if (spec.loopbackForward)
+      throw new AgniError(
+        'sandbox_error',
+        'the process backend has no network namespaces for a loopback forward',
+      );
     const map = (v: string) => mapMountPaths(mapFnPaths(v, spec.codeDir), spec.extraMounts ?? []);
     const [cmd, ...args] = spec.args.map(map);
     if (cmd === undefined) throw new AgniError('sandbox_error', 'sandbox has no command');

@@ -17,6 +17,7 @@ import type {
 } from './backend.js';
 import { readOomKills, removeCgroupLeaves, removeEmptyPrefix, removeLeftoverCgroups } from './cgroups.js';
 import { ensureHostSkeleton, type HostMount, hostSkeletonDir } from './host-rootfs.js';
+import { netnsPrefix, removeLeftoverForwards } from './loopback-forward.js';
 import { buildOciSpec } from './oci-spec.js';
 import { prepareSandbox } from './runc-prepared.js';
 import { startRuncWorker } from './runc-worker.js';
@@ -152,6 +153,8 @@ export class RuncBackend implements Backend {
   private readonly tmpChecked = new Set<string>();
   /** overlay roots of sandboxes with `layers`, unmounted by cleanupLater before the bundle is removed */
   private readonly overlays = new Map<string, OverlayRoot>();
+  /** network namespaces of this home's sandboxes (loopback forwards) start with it */
+  private readonly netnsPrefix: string;
 
   constructor(opts: RuncBackendOptions) {
     const home = resolve(opts.home);
@@ -159,6 +162,12 @@ export class RuncBackend implements Backend {
     this.stateRoot = join(home, 'run', 'runc');
     this.sandboxesDir = join(home, 'sandboxes');
     this.skeletonDir = hostSkeletonDir(home);
+    this.netnsPrefix = netnsPrefix(home);
+  }
+
+  /** The network namespace name of sandbox `id` when it has a loopback forward. */
+  netnsName(id: string): string {
+    return this.netnsPrefix + id;
   }
 
   async available(): Promise<BackendStatus> {
@@ -176,7 +185,7 @@ export class RuncBackend implements Backend {
   }
 
   /** Writes the OCI bundle of `spec`; on failure schedules its cleanup and throws sandbox_error. */
-  async writeBundle(spec: SandboxSpec): Promise<{ bundle: string; logFile: string }> {
+  async writeBundle(spec: SandboxSpec, netns?: string): Promise<{ bundle: string; logFile: string }> {
     if (this.closed) throw new AgniError('sandbox_error', 'the runc backend is shut down');
     if (!ID_RE.test(spec.id)) throw new AgniError('sandbox_error', `invalid sandbox id '${spec.id}'`);
     if (this.active.has(spec.id))
@@ -214,6 +223,7 @@ export class RuncBackend implements Backend {
         uid,
         gid,
         seccomp: defaultSeccompProfile(),
+        ...(netns ? { netns } : {}),
       });
       await writeFile(join(bundle, 'config.json'), JSON.stringify(config));
     } catch (e) {
@@ -367,6 +377,10 @@ export class RuncBackend implements Backend {
     } catch {
       // no sandboxes dir yet
     }
+    // A crash leaves loopback forwards (namespace and socat) behind: they hold nothing of a live sandbox.
+    count += await removeLeftoverForwards(this.netnsPrefix, (name) =>
+      this.active.has(name.slice(this.netnsPrefix.length)),
+    );
     return count + removeLeftoverCgroups('agni');
   }
 

@@ -6,6 +6,7 @@
  * pays one exec instead of the whole container creation.
  */
 import type { Duplex } from 'node:stream';
+import { envLines } from '../core/env-lines.js';
 import { AgniError } from '../core/errors.js';
 import type { PreparedSandbox, PreparedStart, SandboxIO, SandboxResult, SandboxSpec } from './backend.js';
 import { outcomeOf, type RuncBackend, type RuncExit, type RuncSandbox } from './runc-backend.js';
@@ -41,17 +42,14 @@ exec "$@"
 `;
 
 const SHELL_SET = ['SHLVL', 'PWD', 'OLDPWD'];
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The lines the gate reads on fd 3. Values cannot hold a newline (the gate reads by line). */
 export function gateInput(env: Record<string, string>): string {
-  let out = '';
-  for (const [k, v] of Object.entries(env)) {
-    if (!ENV_KEY.test(k) || v.includes('\n') || v.includes('\0'))
-      throw new AgniError('sandbox_error', `cannot pass environment variable '${k}' to a prepared sandbox`);
-    out += `${k}=${v}\n`;
+  try {
+    return `${envLines(env)}\n`;
+  } catch (e) {
+    throw new AgniError('sandbox_error', `prepared sandbox: ${(e as Error).message}`);
   }
-  return `${out}\n`;
 }
 
 /** `base` wrapped in the gate: same sandbox, but its process waits on fd 3 first. */

@@ -5,12 +5,31 @@
 import { AgniError } from '../core/errors.js';
 import type { SandboxSpec, WorkerExit, WorkerSandbox } from './backend.js';
 import { cgroupPids } from './cgroups.js';
+import { type LoopbackForward, openLoopbackForward } from './loopback-forward.js';
 import { processIdentities } from './proc-snapshot.js';
 import { outcomeOf, type RuncBackend } from './runc-backend.js';
 import { workerOf } from './worker-sandbox.js';
 
+/** The sandbox's own network namespace with its loopback forward, when the spec asks for one. */
+async function forwardOf(backend: RuncBackend, spec: SandboxSpec): Promise<LoopbackForward | undefined> {
+  const f = spec.loopbackForward;
+  if (!f) return undefined;
+  if (spec.network !== 'none')
+    throw new AgniError('sandbox_error', `sandbox '${spec.id}': a loopback forward needs network none`);
+  return openLoopbackForward(backend.netnsName(spec.id), f.port, f.socket);
+}
+
 export async function startRuncWorker(backend: RuncBackend, spec: SandboxSpec): Promise<WorkerSandbox> {
-  const { bundle, logFile } = await backend.writeBundle(spec);
+  // Made before the container, so whatever it runs first finds the port listening.
+  const forward = await forwardOf(backend, spec);
+  let written: { bundle: string; logFile: string };
+  try {
+    written = await backend.writeBundle(spec, forward?.netns);
+  } catch (e) {
+    await forward?.close();
+    throw e;
+  }
+  const { bundle, logFile } = written;
   const sb = backend.spawnSandbox(spec.id, bundle, logFile, 2);
   const { child } = sb;
   const stderr: Buffer[] = [];
@@ -28,6 +47,7 @@ export async function startRuncWorker(backend: RuncBackend, spec: SandboxSpec): 
         error: e instanceof AgniError ? e.message : String(e),
       };
     } finally {
+      await forward?.close();
       sb.finish();
     }
   })();

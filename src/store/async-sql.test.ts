@@ -18,6 +18,7 @@ function state(id: string, attempts: number, maxAttempts: number): AsyncState {
     callbackAttempts: 0,
     callbackNextAt: null,
     callbackError: null,
+    request: null,
     deadLetter: false,
     source: 'api',
     settledAt: null,

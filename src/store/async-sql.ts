@@ -4,6 +4,7 @@
  * in the invocations table, so `agni inspect` shows async and sync invocations alike.
  */
 import type { Kysely, Selectable } from 'kysely';
+import { parseStoredContext, type RequestContext } from '../core/request-context.js';
 import type { AsyncTable, Database } from './schema.js';
 import { invocationRow, toInvocation } from './sql-store.js';
 import type { InvocationRecord } from './store.js';
@@ -26,9 +27,16 @@ export interface AsyncState {
   source: string;
   settledAt: number | null;
   createdAt: number;
+  /**
+   * the HTTP request that submitted it (webhooks, /async), given to every attempt (a per-call
+   * timeout is on the invocation's record: every attempt runs with it)
+   */
+  request: RequestContext | null;
 }
 
-export type AsyncPatch = Partial<Omit<AsyncState, 'id' | 'function' | 'createdAt' | 'idempotencyKey'>>;
+export type AsyncPatch = Partial<
+  Omit<AsyncState, 'id' | 'function' | 'createdAt' | 'idempotencyKey' | 'request'>
+>;
 
 export interface AsyncRepo {
   /** stores both rows in one transaction; false when the idempotency key is already taken */
@@ -76,6 +84,8 @@ function toState(r: Row): AsyncState {
     source: r.source,
     settledAt: n(r.settled_at),
     createdAt: Number(r.created_at),
+    // absent from the dead-letter listing, which does not select it
+    request: parseStoredContext(r.request ?? null) ?? null,
   };
 }
 
@@ -96,6 +106,7 @@ function toRow(s: AsyncState): Row {
     source: s.source,
     settled_at: s.settledAt,
     created_at: s.createdAt,
+    request: s.request ? JSON.stringify(s.request) : null,
   };
 }
 

@@ -34,6 +34,10 @@ export interface Database
     stderr_tail: string;
     phases: string;
     created_at: number;
+    /** the timeout that applied, ms: a per-call one (Agni-Timeout) or the function's limit */
+    timeout_ms: number | null;
+    /** the absolute deadline (ms since the epoch) the sandbox was killed at, once it started */
+    deadline: number | null;
   };
   images: {
     id: string;
@@ -66,6 +70,8 @@ export interface AsyncTable {
     source: string;
     settled_at: number | null;
     created_at: number;
+    /** the HTTP request's context (JSON, bounded, credentials removed), passed to every attempt */
+    request: string | null;
   };
 }
 
@@ -359,8 +365,14 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
-  // 0008: 0007 is taken by function aliases (issue 13), merged beside this.
-  '0008_access_keys': {
+  '0008_request_context': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('invocations').addColumn('timeout_ms', 'integer').execute();
+      await db.schema.alterTable('invocations').addColumn('deadline', 'bigint').execute();
+      await db.schema.alterTable('async_invocations').addColumn('request', 'text').execute();
+    },
+  },
+  '0009_access_keys': {
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('access_keys')

@@ -49,6 +49,8 @@ export function toInvocation(r: Selectable<Database['invocations']>): Invocation
     stderrTail: r.stderr_tail,
     phases: JSON.parse(r.phases),
     createdAt: Number(r.created_at),
+    timeoutMs: r.timeout_ms === null ? null : Number(r.timeout_ms),
+    deadline: r.deadline === null ? null : Number(r.deadline),
   };
 }
 
@@ -69,6 +71,8 @@ export function invocationRow(r: InvocationRecord): Database['invocations'] {
     stderr_tail: r.stderrTail,
     phases: JSON.stringify(r.phases),
     created_at: r.createdAt,
+    timeout_ms: r.timeoutMs,
+    deadline: r.deadline,
   };
 }
 
@@ -219,6 +223,8 @@ export class SqlStore implements Store {
     if (p.stdoutTail !== undefined) set.stdout_tail = p.stdoutTail;
     if (p.stderrTail !== undefined) set.stderr_tail = p.stderrTail;
     if (p.phases !== undefined) set.phases = JSON.stringify(p.phases);
+    if (p.timeoutMs !== undefined) set.timeout_ms = p.timeoutMs;
+    if (p.deadline !== undefined) set.deadline = p.deadline;
     if (Object.keys(set).length === 0) return;
     await this.db.updateTable('invocations').set(set).where('id', '=', id).execute();
   }

@@ -38,6 +38,10 @@ export interface InvocationRecord {
   stderrTail: string;
   phases: PhaseTimes;
   createdAt: number;
+  /** the timeout that applied (ms): a per-call one (Agni-Timeout) or the function's limits.timeout */
+  timeoutMs: number | null;
+  /** the absolute deadline (ms since the epoch) the sandbox was to be killed at, once it was placed */
+  deadline: number | null;
 }
 
 export type InvocationPatch = Partial<Omit<InvocationRecord, 'id' | 'function' | 'version' | 'createdAt'>>;

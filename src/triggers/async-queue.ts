@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { writeDurably } from '../app/fs-util.js';
 import type { Invoker } from '../app/invoker.js';
 import { newRecord, TAIL_BYTES } from '../app/invoker.js';
+import { callTimeout } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
 import { retryDelayMs, verdict } from '../core/retry.js';
@@ -117,10 +118,11 @@ export class AsyncQueue implements AsyncSubmitter {
         hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
       });
     }
+    const timeoutMs = callTimeout(req.timeoutMs, fn.manifest.limits.timeoutMs, fn.function);
     // Taken before any await, so concurrent submissions cannot all pass the check at once.
     this.reserve();
     try {
-      return await this.persist(fn, req, received);
+      return await this.persist(fn, { ...req, timeoutMs }, received);
     } catch (e) {
       this.unsettled--;
       throw e;
@@ -153,6 +155,8 @@ export class AsyncQueue implements AsyncSubmitter {
   private async persist(fn: VersionRecord, req: SubmitRequest, received: number): Promise<Submitted> {
     await this.o.disk?.check('storing an async payload');
     const record = newRecord(fn, req.payload.length, { received, queued: stamp() });
+    // Every attempt, and a retry from the dead-letter list, runs with this timeout and request.
+    if (req.timeoutMs !== undefined) record.timeoutMs = req.timeoutMs;
     // The payload is on disk (fsynced) before the row that points at it, and the row is
     // committed before we answer: what was accepted survives a SIGKILL.
     const payloadFile = this.payloadPath(record.id);
@@ -174,6 +178,7 @@ export class AsyncQueue implements AsyncSubmitter {
       source: req.source ?? 'api',
       settledAt: null,
       createdAt: now,
+      request: req.request ?? null,
     });
     if (!created) {
       // Lost a race with a concurrent submission of the same key.
@@ -363,15 +368,21 @@ export class AsyncQueue implements AsyncSubmitter {
     // Only the first maxOutput bytes are kept; the function runs on, and the rest is counted.
     let kept = 0;
     const t0 = performance.now();
-    const { record: after } = await this.o.invoker.run(record, fn, payload, {
-      onStdout: (chunk) => {
-        const room = this.maxOutput - kept;
-        if (room <= 0) return;
-        const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-        kept += part.length;
-        out.write(part);
+    const { record: after } = await this.o.invoker.run(
+      record,
+      fn,
+      payload,
+      {
+        onStdout: (chunk) => {
+          const room = this.maxOutput - kept;
+          if (room <= 0) return;
+          const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
+          kept += part.length;
+          out.write(part);
+        },
       },
-    });
+      st.request ?? undefined,
+    );
     out.end();
     await written;
     this.avgAttemptMs = this.avgAttemptMs * 0.9 + (performance.now() - t0) * 0.1;

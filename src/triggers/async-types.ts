@@ -2,6 +2,7 @@
  * The contract of durable async invocations, shared by the API, triggers (cron) and fan-out jobs.
  * The implementation is AsyncQueue (src/triggers/async-queue.ts).
  */
+import type { RequestContext } from '../core/request-context.js';
 import type { InvocationRecord } from '../store/store.js';
 
 export interface SubmitRequest {
@@ -13,6 +14,10 @@ export interface SubmitRequest {
   callbackUrl?: string;
   /** who submitted it, for listings: 'api', 'cron', 'job:<id>', ... */
   source?: string;
+  /** the HTTP request that submitted it: stored, and given to every attempt as AGNI_HTTP_* */
+  request?: RequestContext;
+  /** a per-call timeout (ms) for every attempt, at most the function's limits.timeout (else 400) */
+  timeoutMs?: number;
 }
 
 export interface Submitted {

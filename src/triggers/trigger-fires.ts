@@ -4,7 +4,7 @@
  * ends. Recording never fails the invocation it describes.
  */
 import type { Logger } from 'pino';
-import type { InvokeOutcome, Invoker, InvokeSink } from '../app/invoker.js';
+import type { InvokeOptions, InvokeOutcome, Invoker, InvokeSink } from '../app/invoker.js';
 import { isAgniError } from '../core/errors.js';
 import type { InvocationRecord } from '../store/store.js';
 import type { TriggerStateRepo } from '../store/trigger-state.js';
@@ -56,7 +56,7 @@ export class TriggerFires {
   async submit(
     t: FireTarget,
     at: number,
-    req: { payload: Buffer; source: string; idempotencyKey?: string },
+    req: { payload: Buffer; source: string; idempotencyKey?: string } & InvokeOptions,
   ): Promise<Submitted> {
     let s: Submitted;
     try {
@@ -77,21 +77,33 @@ export class TriggerFires {
     return s;
   }
 
-  async invoke(t: FireTarget, payload: Buffer, receivedAt: number, sink: InvokeSink): Promise<InvokeOutcome> {
+  async invoke(
+    t: FireTarget,
+    payload: Buffer,
+    receivedAt: number,
+    sink: InvokeSink,
+    opts: InvokeOptions = {},
+  ): Promise<InvokeOutcome> {
     const at = Date.now();
     let recorded: Promise<void> | undefined;
     let id: string | undefined;
     try {
-      const out = await this.invoker.invoke(t.fn, payload, receivedAt, {
-        ...sink,
-        onQueued: (invocationId) => {
-          id = invocationId;
-          recorded = this.safe(
-            this.repo.fired(t.fn, t.index, at, { invocationId, status: 'running', error: null }),
-          );
-          sink.onQueued?.(invocationId);
+      const out = await this.invoker.invoke(
+        t.fn,
+        payload,
+        receivedAt,
+        {
+          ...sink,
+          onQueued: (invocationId) => {
+            id = invocationId;
+            recorded = this.safe(
+              this.repo.fired(t.fn, t.index, at, { invocationId, status: 'running', error: null }),
+            );
+            sink.onQueued?.(invocationId);
+          },
         },
-      });
+        opts,
+      );
       await recorded;
       await this.safe(this.repo.settled(out.record.id, out.record.status, resultError(out.record)));
       return out;

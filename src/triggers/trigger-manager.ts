@@ -4,7 +4,7 @@
  * removal, keeping triggers whose spec did not change, and records what each trigger did last.
  */
 import type { Logger } from 'pino';
-import type { InvokeOutcome, Invoker, InvokeSink } from '../app/invoker.js';
+import type { InvokeOptions, InvokeOutcome, Invoker, InvokeSink } from '../app/invoker.js';
 import { AgniError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import { stamp } from '../core/phases.js';
@@ -151,14 +151,21 @@ export class TriggerManager {
     payload: Buffer,
     receivedAt: number,
     sink: InvokeSink,
+    opts: InvokeOptions = {},
   ): Promise<InvokeOutcome> {
-    return this.fires.invoke(w, payload, receivedAt, sink);
+    return this.fires.invoke(w, payload, receivedAt, sink, opts);
   }
 
   /** a durable async invocation for a webhook called with ?async=1 */
-  async submitWebhook(w: WebhookTarget, payload: Buffer, idempotencyKey?: string): Promise<Submitted> {
+  async submitWebhook(
+    w: WebhookTarget,
+    payload: Buffer,
+    idempotencyKey?: string,
+    opts: InvokeOptions = {},
+  ): Promise<Submitted> {
     return this.fires.submit(w, Date.now(), {
       payload,
+      ...opts,
       source: `webhook:${w.trigger.webhook}`,
       ...(idempotencyKey ? { idempotencyKey: `webhook:${w.fn}:${w.index}:${idempotencyKey}` } : {}),
     });

@@ -45,7 +45,12 @@ export interface CliRun {
  * One `agni ARGS` against the server at `url`, through a shell so `input` arrives on a pipe (as
  * for `--password-stdin`); without it stdin is /dev/null, never the test runner's.
  */
-export async function runCli(url: string, args: string[], input?: string): Promise<CliRun> {
+export async function runCli(
+  url: string,
+  args: string[],
+  input?: string,
+  env: Record<string, string> = {},
+): Promise<CliRun> {
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
   try {
@@ -57,7 +62,7 @@ export async function runCli(url: string, args: string[], input?: string): Promi
         'agni',
         ...args,
       ],
-      { env: { ...process.env, AGNI_URL: url, INPUT: input ?? '' } },
+      { env: { ...process.env, ...env, AGNI_URL: url, INPUT: input ?? '' } },
     );
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {

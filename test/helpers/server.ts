@@ -18,10 +18,12 @@ export async function startTestServer(
     allowedHosts?: string[];
     callbackAllow?: string[];
     subjectPrefix?: string;
-    /** the region signed Lambda API requests must name (`agni up --aws-region`) */
-    awsRegion?: string;
+    /** `agni up --lambda-region`: functions' AWS_REGION, ARNs, and the region signed Lambda API requests must name */
+    lambdaRegion?: string;
     /** an existing home: a restart of an earlier server */
     home?: string;
+    /** default runc */
+    backend?: 'runc' | 'process';
     /** resource bounds (`agni up --async-queue`, `--max-output`, `--max-unpack`, `--max-files`, `--min-free`) */
     limits?: Pick<
       EmbeddedOptions,
@@ -35,14 +37,14 @@ export async function startTestServer(
     home,
     host: '127.0.0.1',
     port: 0,
-    backend: 'runc',
+    backend: opts.backend ?? 'runc',
     slots: opts.slots ?? 2,
     maxQueue: opts.maxQueue,
     token: opts.token,
     allowedHosts: opts.allowedHosts,
     callbackAllow: opts.callbackAllow,
     subjectPrefix: opts.subjectPrefix,
-    awsRegion: opts.awsRegion,
+    lambdaRegion: opts.lambdaRegion,
     maxPayloadBytes: opts.maxPayloadBytes ?? 1024 * 1024,
     logger: pino({ level: 'silent' }),
   });

@@ -12,8 +12,13 @@ interface SubmitOptions {
   json?: boolean;
 }
 
-export async function submitAsync(name: string, payload: Buffer, o: SubmitOptions): Promise<void> {
-  const headers: Record<string, string> = {};
+export async function submitAsync(
+  name: string,
+  payload: Buffer,
+  o: SubmitOptions,
+  extra: Record<string, string> = {},
+): Promise<void> {
+  const headers: Record<string, string> = { ...extra };
   if (o.idempotencyKey) headers['idempotency-key'] = o.idempotencyKey;
   if (o.callback) headers['agni-callback-url'] = o.callback;
   const res = await new ApiClient().request(

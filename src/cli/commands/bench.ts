@@ -37,11 +37,12 @@ export function registerBench(program: Command): void {
     )
     .option('--gap <time>', 'pause before each prewarmed run so the pool refills', '200ms')
     .option('--warm <dir>', 'a lifecycle: warm function for the warm row (e.g. examples/noop-warm)')
+    .option('--lambda <dir>', 'a protocol: lambda function for the lambda row (e.g. examples/noop-lambda)')
     .option('--json', 'print the results as JSON')
     .option('--csv', 'print CSV')
     .addHelpText(
       'after',
-      `\nRuns on this machine (root, runc): it starts scratch Agni instances, so it never disturbs a server.\n\nExamples:\n  agni bench cold examples/noop\n  agni bench cold examples/noop -n 30 --modes runc,prewarmed --json\n  agni bench cold examples/noop --warm examples/noop-warm`,
+      `\nRuns on this machine (root, runc): it starts scratch Agni instances, so it never disturbs a server.\n\nExamples:\n  agni bench cold examples/noop\n  agni bench cold examples/noop -n 30 --modes runc,prewarmed --json\n  agni bench cold examples/noop --warm examples/noop-warm\n  agni bench cold examples/noop --warm examples/noop-warm --lambda examples/noop-lambda`,
     )
     .action(
       async (
@@ -53,6 +54,7 @@ export function registerBench(program: Command): void {
           rootfs?: string;
           gap: string;
           warm?: string;
+          lambda?: string;
           json?: boolean;
           csv?: boolean;
         },
@@ -79,6 +81,7 @@ export function registerBench(program: Command): void {
           rootfs: o.rootfs,
           gapMs,
           warmDir: o.warm ? resolve(o.warm) : undefined,
+          lambdaDir: o.lambda ? resolve(o.lambda) : undefined,
           onProgress: quiet
             ? undefined
             : (label, done, total) => {

@@ -7,6 +7,7 @@ import { ApiClient, errorFromBody, readAll } from '../client.js';
 import { outcomeError } from '../outcome.js';
 import { ago, printJson, printTable } from '../output.js';
 import { readPayload } from '../payload.js';
+import { TIMEOUT_HELP, timeoutHeader } from '../timeout-flag.js';
 import { submitAsync } from './async.js';
 
 interface InvokeOptions {
@@ -15,6 +16,7 @@ interface InvokeOptions {
   idempotencyKey?: string;
   callback?: string;
   json?: boolean;
+  timeout?: string;
 }
 
 export function registerInvoke(program: Command): void {
@@ -27,15 +29,17 @@ export function registerInvoke(program: Command): void {
     .option('--idempotency-key <key>', 'with --async: a resubmission with the same key returns the first id')
     .option('--callback <url>', 'with --async: POST the result as JSON to this URL when it is done')
     .option('--json', 'with --async: print the submission as JSON')
+    .option('--timeout <duration>', `${TIMEOUT_HELP}; with --async, for every attempt`)
     .addHelpText(
       'after',
-      '\nExamples:\n  agni invoke wordcount --data "one two three"\n  agni invoke wordcount --data @README.md\n  agni invoke upper < in.txt | agni invoke wordcount\n  agni invoke wordcount --async --data @big.txt   # prints an id; then: agni result ID --wait',
+      '\nExamples:\n  agni invoke wordcount --data "one two three"\n  agni invoke wordcount --data @README.md\n  agni invoke upper < in.txt | agni invoke wordcount\n  agni invoke slow --timeout 2s   # ends as a timeout (exit 124) after 2 s\n  agni invoke wordcount --async --data @big.txt   # prints an id; then: agni result ID --wait',
     )
     .action(async (name: string, o: InvokeOptions) => {
+      const extra = timeoutHeader(o.timeout);
       const payload = await readPayload(o.data);
       if (o.async || o.idempotencyKey || o.callback) {
         if (!o.async) throw new AgniError('bad_request', '--idempotency-key and --callback need --async');
-        await submitAsync(name, payload, o);
+        await submitAsync(name, payload, o, extra);
         return;
       }
       const res = await new ApiClient().request(
@@ -43,6 +47,7 @@ export function registerInvoke(program: Command): void {
         `/v1/functions/${encodeURIComponent(name)}/invoke`,
         payload,
         'application/octet-stream',
+        extra,
       );
       if (res.status !== 200) throw errorFromBody(res.status, await readAll(res.body));
       for await (const chunk of res.body) {
@@ -73,6 +78,10 @@ export function registerInvoke(program: Command): void {
       out.write(`invocation  ${r.id}\nfunction    ${r.function} v${r.version}\nstatus      ${r.status}`);
       out.write(`${r.exitCode === null ? '' : ` (exit ${r.exitCode})`}${r.error ? ` ${r.error}` : ''}\n`);
       out.write(`node        ${r.node || '-'} (${r.backend || '-'})\n`);
+      if (r.timeoutMs !== null && r.timeoutMs !== undefined)
+        out.write(
+          `timeout     ${formatMs(r.timeoutMs)}${r.deadline ? ` (deadline ${new Date(r.deadline).toISOString()})` : ''}\n`,
+        );
       out.write(
         `payload     ${formatBytes(r.payloadBytes)}, stdout ${formatBytes(r.stdoutBytes)}, stderr ${formatBytes(r.stderrBytes)}\n\n`,
       );

@@ -4,6 +4,7 @@ import { AgniError, ERROR_STATUS, type ErrorCode } from '../../core/errors.js';
 import { ApiClient, errorFromBody, readAll } from '../client.js';
 import { outcomeError } from '../outcome.js';
 import { payloadSource } from '../payload.js';
+import { timeoutHeader } from '../timeout-flag.js';
 
 export function registerPipe(program: Command): void {
   program
@@ -16,6 +17,10 @@ export function registerPipe(program: Command): void {
       "stream data through functions, each in its own sandbox, like a shell pipe: each stage's stdout is the next one's stdin",
     )
     .option('-d, --data <payload>', 'input string, or @file to stream a file (default: stdin)')
+    .option(
+      '--timeout <duration>',
+      "end every stage after this long (e.g. 10s): at most each stage's limits.timeout",
+    )
     .addHelpText(
       'after',
       `
@@ -28,9 +33,11 @@ stages before it are stopped, and the exit code is the failing stage's.
 Examples:
   agni pipe upper wordcount --data "to be or not to be"
   zcat big.csv.gz | agni pipe parse filter summarize > summary.json
-  agni pipe smiles-grep smiles-count --data @molecules.smi`,
+  agni pipe smiles-grep smiles-count --data @molecules.smi
+  agni pipe fetch parse --timeout 10s   # every stage ends after 10 s at most`,
     )
-    .action(async (names: string[], o: { data?: string }) => {
+    .action(async (names: string[], o: { data?: string; timeout?: string }) => {
+      const extra = timeoutHeader(o.timeout);
       const body = await payloadSource(o.data);
       const query = names.map((n) => `f=${encodeURIComponent(n)}`).join('&');
       try {
@@ -39,6 +46,7 @@ Examples:
           `/v1/pipe?${query}`,
           body,
           'application/vnd.agni.stream',
+          extra,
         );
         if (res.status !== 200) throw errorFromBody(res.status, await readAll(res.body));
         for await (const chunk of res.body) {

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { type LimitFlags, limitOptions } from '../../app/limit-options.js';
 import { AgniError } from '../../core/errors.js';
-import { awsRegionOption } from '../../core/lambda-names.js';
 import { parseDuration } from '../../core/units.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 
@@ -98,12 +97,12 @@ export function registerUp(program: Command): void {
       'on SIGTERM/SIGINT, how long open requests may take to end before their connections are cut (default $AGNI_GRACE or 10s)',
     )
     .option(
-      '--aws-region <region>',
-      'the region AWS-signed Lambda API requests must be scoped to (default $AGNI_AWS_REGION, else any)',
+      '--lambda-region <region>',
+      'AWS_REGION and the ARN region that protocol: lambda functions see, and the region AWS-signed Lambda API calls must name (default $AGNI_LAMBDA_REGION, else us-east-1 and calls may name any)',
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --aws-region eu-west-1   # signed Lambda API calls must name this region',
+      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --lambda-region eu-west-1   # what Lambda functions read as AWS_REGION',
     )
     .action(
       async (
@@ -121,7 +120,7 @@ export function registerUp(program: Command): void {
           subjectPrefix?: string;
           uploadIdle?: string;
           grace?: string;
-          awsRegion?: string;
+          lambdaRegion?: string;
         } & LimitFlags,
       ) => {
         const uploadIdle = o.uploadIdle ?? process.env.AGNI_UPLOAD_IDLE;
@@ -153,7 +152,7 @@ export function registerUp(program: Command): void {
           ...limitOptions(o),
           uploadIdleMs: uploadIdle ? durationOption('--upload-idle', uploadIdle, true) : undefined,
           graceMs: grace ? durationOption('--grace', grace, false) : undefined,
-          awsRegion: awsRegionOption(o.awsRegion ?? (process.env.AGNI_AWS_REGION || undefined)),
+          lambdaRegion: o.lambdaRegion ?? process.env.AGNI_LAMBDA_REGION,
         });
         const b = server.backend;
         process.stdout.write(`agni up: listening on ${server.url}\n`);
