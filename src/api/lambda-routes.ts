@@ -42,6 +42,7 @@ type Named = FastifyRequest<{ Params: { name: string }; Querystring: { Qualifier
 
 export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): void {
   const region = d.region ?? DEFAULT_REGION;
+  const signing = { service: 'lambda', region: d.signedRegion };
   app.register(
     async (lambda) => {
       // Every body is the payload as bytes, whatever its Content-Type (a tar type included).
@@ -70,10 +71,7 @@ export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): vo
       // server buffer a payload (or learn whether the async queue is full).
       lambda.addHook('onRequest', async (req) => {
         if (!(await signatureAuth(req.url, d.keys))) return;
-        await precheckSigV4(req.headers, (id) => d.keys!.secretOf(id), {
-          service: 'lambda',
-          region: d.region,
-        });
+        await precheckSigV4(req.headers, (id) => d.keys!.secretOf(id), signing);
       });
       // Signatures cover the body: checked once it is read, before anything runs.
       lambda.addHook('preHandler', async (req) => {
@@ -86,7 +84,7 @@ export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): vo
             body: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
           },
           (id) => d.keys!.secretOf(id),
-          { service: 'lambda', region: d.signedRegion },
+          signing,
         );
         await d.keys!.used(accessKeyId);
       });
