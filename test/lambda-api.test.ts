@@ -83,6 +83,8 @@ describe('lambda invoke api', () => {
     await deploy(
       fnDir({ 'agni.yaml': 'name: slow\nruntime: host\ncommand: "sleep 5"\nlimits:\n  timeout: 1s\n' }),
     );
+    await deploy(resolve('examples/lambda-python'));
+    await deploy(resolve('examples/lambda-shell'));
   });
   after(async () => {
     await s?.close();
@@ -177,6 +179,45 @@ describe('lambda invoke api', () => {
     assert.equal((JSON.parse(text(slow)) as { errorType: string }).errorType, 'Sandbox.Timedout');
   });
 
+  test('SDK: a protocol: lambda function answers with its response, its log and its own error document', async () => {
+    const r = await invoke({
+      FunctionName: 'lambda-python',
+      LogType: 'Tail',
+      Payload: Buffer.from('{"name": "sdk"}'),
+    });
+    assert.equal(r.StatusCode, 200);
+    assert.equal(r.FunctionError, undefined);
+    const body = JSON.parse(text(r)) as { hello: string; request_id: string; function_name: string };
+    assert.equal(body.hello, 'sdk');
+    assert.equal(body.function_name, 'lambda-python');
+    assert.equal(body.request_id, r.$metadata.requestId);
+    // The handler's print (its stdout) is log, as in Lambda.
+    assert.match(
+      Buffer.from(r.LogResult!, 'base64').toString(),
+      new RegExp(`request ${r.$metadata.requestId} call`),
+    );
+
+    const failed = await invoke({
+      FunctionName: 'lambda-python',
+      Payload: Buffer.from('{"fail": "no good"}'),
+    });
+    assert.equal(failed.StatusCode, 200);
+    assert.equal(failed.FunctionError, 'Unhandled');
+    const doc = JSON.parse(text(failed)) as { errorType: string; errorMessage: string };
+    assert.deepEqual([doc.errorType, doc.errorMessage], ['ValueError', 'no good']);
+
+    await assert.rejects(
+      invoke({ FunctionName: 'lambda-python', Payload: Buffer.from('not json') }),
+      (e: Error & { $metadata: { httpStatusCode: number } }) =>
+        e.name === 'InvalidRequestContentException' && e.$metadata.httpStatusCode === 400,
+    );
+    // A filter function takes any bytes, as its stdin.
+    assert.equal(
+      (await invoke({ FunctionName: 'wordcount', Payload: Buffer.from('not json') })).StatusCode,
+      200,
+    );
+  });
+
   test('SDK: Event is queued durably (202) and runs; its request id is the async invocation', async () => {
     const r = await invoke({
       FunctionName: 'wordcount',
@@ -223,7 +264,13 @@ describe('lambda invoke api', () => {
     assert.equal(f.Configuration?.Timeout, 10);
     assert.equal(f.Configuration?.MemorySize, 64);
     const all = await lambda().send(new ListFunctionsCommand({}));
-    assert.deepEqual(all.Functions?.map((x) => x.FunctionName).sort(), ['fail', 'slow', 'wordcount']);
+    assert.deepEqual(all.Functions?.map((x) => x.FunctionName).sort(), [
+      'fail',
+      'lambda-python',
+      'lambda-shell',
+      'slow',
+      'wordcount',
+    ]);
     await assert.rejects(lambda().send(new GetFunctionCommand({ FunctionName: 'nope' })), {
       name: 'ResourceNotFoundException',
     });
@@ -325,6 +372,21 @@ describe('lambda invoke api', () => {
       out,
     ]);
     assert.equal((JSON.parse(event.stdout) as { StatusCode: number }).StatusCode, 202);
+
+    // The AWS custom-runtime tutorial's shell bootstrap, called as on AWS.
+    writeFileSync(payload, '{"text": "Hello from the aws CLI"}');
+    const tutorial = await awsCli([
+      'invoke',
+      '--function-name',
+      'lambda-shell',
+      '--payload',
+      `fileb://${payload}`,
+      '--log-type',
+      'Tail',
+      out,
+    ]);
+    assert.equal((JSON.parse(tutorial.stdout) as { StatusCode: number }).StatusCode, 200);
+    assert.equal(readFileSync(out, 'utf8').trim(), `Echoing request: '{"text": "Hello from the aws CLI"}'`);
 
     await assert.rejects(
       awsCli(['invoke', '--function-name', 'wordcount', out], 'wrong-secret'),

@@ -67,11 +67,13 @@ export async function handleInvoke(d: InvokeRouteDeps, req: InvokeRequest, reply
   const tail = wantsTail(req.headers['x-amz-log-type']);
   const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 
+  const live = await d.store.getLatestVersion(target.name);
+  if (!live) throw notFound(target.name);
   if (type === 'DryRun') {
-    if (!(await d.store.getLatestVersion(target.name))) throw notFound(target.name);
     reply.status(204).header('x-amzn-requestid', randomUUID());
     return reply.send();
   }
+  if (live.manifest.protocol === 'lambda') checkJsonEvent(payload);
   if (type === 'Event') {
     const { record } = await d.queue.submit({ function: target.name, payload, source: 'lambda' });
     reply.status(202).header('x-amzn-requestid', record.id);
@@ -120,6 +122,22 @@ export async function handleInvoke(d: InvokeRouteDeps, req: InvokeRequest, reply
     );
   }
   return reply.send(Buffer.concat(body));
+}
+
+/** A Lambda runtime hands the event to a handler as parsed JSON: Lambda refuses anything else up front. */
+function checkJsonEvent(payload: Buffer): void {
+  if (payload.length === 0) return;
+  try {
+    JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw new AgniError(
+      'payload_invalid',
+      'Could not parse request body into json: the event of a protocol: lambda function must be JSON',
+      {
+        hint: 'send a JSON document, e.g. {"name": "world"}',
+      },
+    );
+  }
 }
 
 export function notFound(name: string): AgniError {

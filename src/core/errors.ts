@@ -27,6 +27,8 @@ export const ERROR_STATUS = {
   conflict: 409,
   not_finished: 409,
   payload_too_large: 413,
+  /** a payload the function cannot take: not JSON for a `protocol: lambda` function */
+  payload_invalid: 400,
   /** a request body that sent nothing for the server's upload idle period (`agni up --upload-idle`) */
   upload_idle: 408,
   overloaded: 429,

@@ -35,6 +35,7 @@ const TYPES: Partial<Record<ErrorCode, [type: string, status: number]>> = {
   manifest_invalid: ['InvalidParameterValueException', 400],
   unsupported_media_type: ['UnsupportedMediaTypeException', 415],
   payload_too_large: ['RequestTooLargeException', 413],
+  payload_invalid: ['InvalidRequestContentException', 400],
   overloaded: ['TooManyRequestsException', 429],
   unauthorized: ['UnrecognizedClientException', 403],
   signature_missing: ['MissingAuthenticationTokenException', 403],
