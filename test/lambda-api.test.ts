@@ -21,6 +21,11 @@ import { startTestServer, type TestServer } from './helpers/server.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
 
 const run = promisify(execFile);
+
+/** what an SDK call refused by the server throws: the exception named by x-amzn-ErrorType, with the status */
+const refusedAs =
+  (name: string, status: number) => (e: Error & { $metadata?: { httpStatusCode?: number } }) =>
+    e.name === name && e.$metadata?.httpStatusCode === status;
 const TOKEN = 'bearer-s3cret';
 const AWS = existsSync('/usr/bin/aws') ? '/usr/bin/aws' : 'aws';
 
@@ -208,8 +213,7 @@ describe('lambda invoke api', () => {
 
     await assert.rejects(
       invoke({ FunctionName: 'lambda-python', Payload: Buffer.from('not json') }),
-      (e: Error & { $metadata: { httpStatusCode: number } }) =>
-        e.name === 'InvalidRequestContentException' && e.$metadata.httpStatusCode === 400,
+      refusedAs('InvalidRequestContentException', 400),
     );
     // A filter function takes any bytes, as its stdin.
     assert.equal(
@@ -237,11 +241,8 @@ describe('lambda invoke api', () => {
     for (const InvocationType of ['DryRun', 'RequestResponse', 'Event'] as const) {
       await assert.rejects(
         invoke({ FunctionName: 'nope', InvocationType }),
-        (e: Error & { $metadata: { httpStatusCode: number } }) => {
-          assert.equal(e.name, 'ResourceNotFoundException', InvocationType);
-          assert.equal(e.$metadata.httpStatusCode, 404);
-          return true;
-        },
+        refusedAs('ResourceNotFoundException', 404),
+        InvocationType,
       );
     }
     await assert.rejects(invoke({ FunctionName: 'wordcount', Qualifier: 'bad/one' }), {
@@ -252,8 +253,7 @@ describe('lambda invoke api', () => {
   test('SDK: a payload over the server limit is RequestTooLargeException (413)', async () => {
     await assert.rejects(
       invoke({ FunctionName: 'wordcount', Payload: Buffer.alloc(100 * 1024, 'a') }),
-      (e: Error & { $metadata: { httpStatusCode: number } }) =>
-        e.name === 'RequestTooLargeException' && e.$metadata.httpStatusCode === 413,
+      refusedAs('RequestTooLargeException', 413),
     );
   });
 
@@ -287,8 +287,7 @@ describe('lambda invoke api', () => {
     const before = await recorded();
     await assert.rejects(
       call(lambda(`${key.secret_access_key.slice(1)}x`)),
-      (e: Error & { $metadata: { httpStatusCode: number } }) =>
-        e.name === 'InvalidSignatureException' && e.$metadata.httpStatusCode === 403,
+      refusedAs('InvalidSignatureException', 403),
     );
     await assert.rejects(call(lambda(key.secret_access_key, 'AGNIAAAAAAAAAAAAAAAA')), {
       name: 'UnrecognizedClientException',
