@@ -7,11 +7,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Deployer } from '../app/deployer.js';
 import type { DiskGuard } from '../app/disk-guard.js';
 import type { Invoker } from '../app/invoker.js';
+import type { Releases } from '../app/releases.js';
 import type { AddressAllowList } from '../core/address-policy.js';
 import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import type { UnpackLimits } from '../core/limits.js';
 import { stamp } from '../core/phases.js';
+import { parseTarget } from '../core/qualifier.js';
 import type { ImageInsight } from '../image/image-insight.js';
 import type { LocalImages } from '../image/local-images.js';
 import type { OciImages } from '../image/oci/pull-service.js';
@@ -30,6 +32,7 @@ import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
+import { registerReleaseRoutes } from './release-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
 import { replyStreamed } from './stream-reply.js';
@@ -40,6 +43,8 @@ export interface ApiDeps {
   store: Store;
   invoker: Invoker;
   deployer: Deployer;
+  /** rollback and function aliases; those routes exist only when set */
+  releases?: Releases;
   images: LocalImages;
   queue: AsyncQueue;
   /** fan-out jobs; their routes exist only when set */
@@ -149,6 +154,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
 
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
   registerAsyncRoutes(app, d.queue, d.callbackAllow);
+  registerReleaseRoutes(app, d);
   registerJobRoutes(app, d);
   registerPipeRoutes(app, d);
   registerImageRegistryRoutes(app, d.oci);
@@ -184,9 +190,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
   app.get<{ Params: { name: string } }>('/v1/functions/:name/versions', async (req) => {
     const versions = await d.store.listVersions(req.params.name);
-    if (versions.length === 0)
+    const live = await d.store.getLatestVersion(req.params.name);
+    if (versions.length === 0 || !live)
       throw new AgniError('function_not_found', `no function named ${req.params.name}`);
-    return { versions };
+    return { versions, live: live.version };
   });
   app.get<{ Params: { name: string } }>('/v1/functions/:name/invocations', async (req) => ({
     invocations: await d.store.listInvocations({ function: req.params.name, limit: limitOf(req.query) }),
@@ -203,9 +210,13 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     return r;
   });
 
+  // NAME, NAME@VERSION or NAME@ALIAS (see src/core/qualifier.ts), checked before the body is used.
   app.post<{ Params: { name: string } }>('/v1/functions/:name/invoke', async (req, reply) => {
+    const { name, qualifier } = parseTarget(req.params.name, 'path `NAME`');
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    return replyStreamed(reply, (sink) => d.invoker.invoke(req.params.name, payload, req.receivedAt, sink));
+    return replyStreamed(reply, (sink) =>
+      d.invoker.invoke(name, payload, req.receivedAt, sink, { qualifier }),
+    );
   });
 
   app.post<{ Params: { name: string } }>(

@@ -6,10 +6,12 @@ import type { Readable } from 'node:stream';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { type PhaseTimes, stamp } from '../core/phases.js';
+import { LIVE, type Qualifier } from '../core/qualifier.js';
 import { TailBuffer } from '../core/tail.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { InvocationRecord, InvocationStatus, Store, VersionRecord } from '../store/store.js';
+import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 
 export const TAIL_BYTES = 64 * 1024;
 
@@ -21,6 +23,13 @@ export interface InvokeSink {
   onStderr?(chunk: Buffer): void;
   /** aborting kills the sandbox, or drops the invocation from the queue */
   signal?: AbortSignal;
+}
+
+export interface InvokeOptions {
+  /** which version runs: the live one (default), a version number, or an alias (see core/qualifier.ts) */
+  qualifier?: Qualifier;
+  /** already resolved by the caller (a pipe resolves every stage before any runs); wins over `qualifier` */
+  resolved?: Resolved;
 }
 
 export interface InvokeOutcome {
@@ -73,11 +82,17 @@ export function describeFailure(
 }
 
 /** A queued invocation of `fn`, not yet stored. */
-export function newRecord(fn: VersionRecord, payloadBytes: number, phases: PhaseTimes): InvocationRecord {
+export function newRecord(
+  fn: VersionRecord,
+  payloadBytes: number,
+  phases: PhaseTimes,
+  alias: string | null = null,
+): InvocationRecord {
   return {
     id: newId('inv'),
     function: fn.function,
     version: fn.version,
+    alias,
     status: 'queued',
     exitCode: null,
     error: null,
@@ -97,23 +112,30 @@ export class Invoker {
   constructor(
     private readonly store: Store,
     private readonly dispatcher: Dispatcher,
+    private readonly resolver: VersionResolver,
   ) {}
 
+  /**
+   * Runs `name` at `opts.qualifier` (the live version when absent). Throws function_not_found,
+   * version_not_found or alias_not_found before anything is recorded.
+   */
   async invoke(
     name: string,
     payload: Buffer | Readable,
     receivedAt: number,
     sink: InvokeSink,
+    opts: InvokeOptions = {},
   ): Promise<InvokeOutcome> {
-    const fn = await this.store.getLatestVersion(name);
-    if (!fn) {
-      throw new AgniError('function_not_found', `no function named ${name}`, {
-        hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
-      });
-    }
+    const { version: fn, alias } =
+      opts.resolved ?? (await this.resolver.resolve(name, opts.qualifier ?? LIVE));
     // Refuse before recording anything: a 429 leaves no trace to clean up.
     this.dispatcher.admit();
-    const record = newRecord(fn, Buffer.isBuffer(payload) ? payload.length : 0, { received: receivedAt });
+    const record = newRecord(
+      fn,
+      Buffer.isBuffer(payload) ? payload.length : 0,
+      { received: receivedAt },
+      alias,
+    );
     record.phases.queued = stamp();
     await this.store.createInvocation(record);
     sink.onQueued?.(record.id);

@@ -12,8 +12,10 @@ import type { Logger } from 'pino';
 import { writeDurably } from '../app/fs-util.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { formatTarget, parseTarget, type Target } from '../core/qualifier.js';
 import type { ItemQuery, ItemRow, JobRepository, JobRow } from '../store/job-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
+import type { VersionResolver } from '../store/version-resolver.js';
 import type { AsyncSubmitter } from './async-types.js';
 import { inputNameProblem, lineSpans, MAX_JOB_INPUTS, type Span } from './jobs-inputs.js';
 import { etaMsOf, rateOf } from './jobs-progress.js';
@@ -24,16 +26,20 @@ export interface JobRunnerOptions {
   home: string;
   repo: JobRepository;
   queue: AsyncSubmitter;
-  /** function lookups (404 before anything is stored) and invocation records at recovery */
-  store: Pick<Store, 'getLatestVersion' | 'getInvocation'>;
+  /** invocation records at recovery */
+  store: Pick<Store, 'getInvocation'>;
+  /** function lookups at creation (404 before anything is stored; the live version is pinned) */
+  resolver: VersionResolver;
   /** the reduce payload is every succeeded output at once; it may not be larger than this */
   maxPayloadBytes: number;
   logger: Logger;
 }
 
 export interface NewJob {
+  /** NAME (pinned to the live version at creation), NAME@VERSION, or NAME@ALIAS (resolved per item) */
   function: string;
   concurrency: number;
+  /** like `function` */
   reduce?: string;
 }
 
@@ -67,6 +73,12 @@ function describe(r: InvocationRecord): string {
   if (r.status === 'oom') return 'ran out of memory';
   if (r.status === 'timeout') return 'ran past its deadline';
   return r.status;
+}
+
+/** a job's stored function (NAME@VERSION or NAME@ALIAS; a bare NAME from before pinning runs the live one) */
+function submitTarget(stored: string): { function: string; qualifier: Target['qualifier'] } {
+  const t = parseTarget(stored);
+  return { function: t.name, qualifier: t.qualifier };
 }
 
 async function readSpan(file: string, offset: number, length: number): Promise<Buffer> {
@@ -122,21 +134,12 @@ export class JobRunner {
   }
 
   async create(req: NewJob): Promise<Job> {
-    for (const [field, name] of [
-      ['function', req.function],
-      ['reduce', req.reduce],
-    ] as const) {
-      if (name !== undefined && !(await this.o.store.getLatestVersion(name))) {
-        throw new AgniError('function_not_found', `field \`${field}\`: no function named ${name}`, {
-          hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
-          details: { field },
-        });
-      }
-    }
+    const fn = await this.pin(req.function, 'function');
+    const reduce = req.reduce === undefined ? undefined : await this.pin(req.reduce, 'reduce');
     const job: JobRow = {
       id: newId('job'),
-      function: req.function,
-      reduce: req.reduce ?? null,
+      function: fn,
+      reduce: reduce ?? null,
       concurrency: req.concurrency,
       status: 'open',
       run: 0,
@@ -155,6 +158,24 @@ export class JobRunner {
     await mkdir(join(this.dir(job.id), 'inputs'), { recursive: true, mode: 0o700 });
     await this.o.repo.create(job);
     return this.view(job);
+  }
+
+  /**
+   * What a job keeps of the function it names: a version number as it is; no qualifier becomes the
+   * live version now, so a deploy while the job runs does not change what its later items run; an
+   * alias stays an alias, and each item runs what it points to when the item is submitted.
+   */
+  private async pin(target: string, field: 'function' | 'reduce'): Promise<string> {
+    const t = parseTarget(target, `field \`${field}\``);
+    try {
+      const r = await this.o.resolver.resolve(t.name, t.qualifier);
+      return t.qualifier.kind === 'live'
+        ? formatTarget(t.name, { kind: 'version', version: r.version.version })
+        : target;
+    } catch (e) {
+      if (!isAgniError(e)) throw e;
+      throw new AgniError(e.code, `field \`${field}\`: ${e.message}`, { hint: e.hint, details: { field } });
+    }
   }
 
   /**
@@ -501,7 +522,7 @@ export class JobRunner {
       let sub: Awaited<ReturnType<AsyncSubmitter['submit']>>;
       try {
         sub = await this.o.queue.submit({
-          function: job.function,
+          ...submitTarget(job.function),
           payload,
           source: `job:${job.id}`,
           // The same key after a crash between submit and markRunning finds the first submission.
@@ -568,7 +589,7 @@ export class JobRunner {
     try {
       try {
         sub = await this.o.queue.submit({
-          function: job.reduce!,
+          ...submitTarget(job.reduce!),
           payload,
           source: `job:${job.id}`,
           idempotencyKey: `job:${job.id}:reduce:${job.run}`,
