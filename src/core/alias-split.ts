@@ -44,9 +44,10 @@ export function parseSplit(s: string, field = '--split'): AliasSplit {
         details: { field },
       },
     );
-  const version = parseVersionNumber(m[1]!, field);
+  const label = `${field} ${JSON.stringify(s)}`;
+  const version = parseVersionNumber(m[1]!, label);
   const n = Number(m[2]);
-  return { version, weight: checkWeight(m[3] ? n / 100 : n, field) };
+  return { version, weight: checkWeight(m[3] ? n / 100 : n, label) };
 }
 
 /** the split as a user writes it: `4=10%` */
