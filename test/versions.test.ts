@@ -146,7 +146,7 @@ describe('versions and aliases', () => {
     const created = await json('POST', '/v1/jobs', { function: 'j', concurrency: 1 });
     assert.equal(created.status, 201);
     const job = (await created.json()) as Job;
-    assert.equal(job.function, 'j@1', 'the live version is pinned at creation');
+    assert.deepEqual([job.function, job.version], ['j', 1], 'the live version is pinned at creation');
     const add = await fetch(`${s.url}/v1/jobs/${job.id}/inputs`, {
       method: 'POST',
       headers: { 'content-type': 'application/octet-stream', 'agni-input-split': 'lines' },
@@ -169,7 +169,7 @@ describe('versions and aliases', () => {
     // Naming an alias keeps the alias: each item resolves it when it starts.
     await json('PUT', '/v1/functions/j/aliases/prod', { version: 2 });
     const viaAlias = (await (await json('POST', '/v1/jobs', { function: 'j@prod' })).json()) as Job;
-    assert.equal(viaAlias.function, 'j@prod');
+    assert.deepEqual([viaAlias.function, viaAlias.version], ['j@prod', null]);
     const unknown = await json('POST', '/v1/jobs', { function: 'j@nope' });
     assert.equal(unknown.status, 404);
     assert.match((await unknown.json()).error.message, /field `function`: j has no alias nope/);

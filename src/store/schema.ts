@@ -94,8 +94,12 @@ export interface TriggerTable {
 export interface JobTables {
   jobs: {
     id: string;
+    /** as the job names it: NAME, NAME@VERSION or NAME@ALIAS */
     function: string;
     reduce: string | null;
+    /** a bare NAME's version, pinned when the job is created and again when failed items are retried */
+    version: number | null;
+    reduce_version: number | null;
     concurrency: number;
     status: string;
     run: number;
@@ -381,6 +385,8 @@ export const migrations: Record<string, Migration> = {
         .addPrimaryKeyConstraint('function_aliases_pk', ['function', 'name'])
         .execute();
       await db.schema.alterTable('invocations').addColumn('alias', 'text').execute();
+      await db.schema.alterTable('jobs').addColumn('version', 'integer').execute();
+      await db.schema.alterTable('jobs').addColumn('reduce_version', 'integer').execute();
     },
   },
 };

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { writeDurably } from '../app/fs-util.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
-import { formatTarget, parseTarget, type Target } from '../core/qualifier.js';
+import { parseTarget, type Qualifier } from '../core/qualifier.js';
 import type { ItemQuery, ItemRow, JobRepository, JobRow } from '../store/job-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { VersionResolver } from '../store/version-resolver.js';
@@ -75,10 +75,15 @@ function describe(r: InvocationRecord): string {
   return r.status;
 }
 
-/** a job's stored function (NAME@VERSION or NAME@ALIAS; a bare NAME from before pinning runs the live one) */
-function submitTarget(stored: string): { function: string; qualifier: Target['qualifier'] } {
-  const t = parseTarget(stored);
-  return { function: t.name, qualifier: t.qualifier };
+/** what an item (or the reduce) runs: the pinned version of a bare NAME, else the target as named */
+function submitTarget(named: string, pinned: number | null): { function: string; qualifier: Qualifier } {
+  const t = parseTarget(named);
+  const live = t.qualifier.kind === 'live';
+  return {
+    function: t.name,
+    // A job stored before versions were pinned has none: it runs the live version, as it did then.
+    qualifier: live && pinned !== null ? { kind: 'version', version: pinned } : t.qualifier,
+  };
 }
 
 async function readSpan(file: string, offset: number, length: number): Promise<Buffer> {
@@ -134,12 +139,14 @@ export class JobRunner {
   }
 
   async create(req: NewJob): Promise<Job> {
-    const fn = await this.pin(req.function, 'function');
-    const reduce = req.reduce === undefined ? undefined : await this.pin(req.reduce, 'reduce');
+    const version = await this.pin(req.function, 'function');
+    const reduceVersion = req.reduce === undefined ? null : await this.pin(req.reduce, 'reduce');
     const job: JobRow = {
       id: newId('job'),
-      function: fn,
-      reduce: reduce ?? null,
+      function: req.function,
+      reduce: req.reduce ?? null,
+      version,
+      reduceVersion,
       concurrency: req.concurrency,
       status: 'open',
       run: 0,
@@ -161,17 +168,15 @@ export class JobRunner {
   }
 
   /**
-   * What a job keeps of the function it names: a version number as it is; no qualifier becomes the
-   * live version now, so a deploy while the job runs does not change what its later items run; an
-   * alias stays an alias, and each item runs what it points to when the item is submitted.
+   * The version a bare NAME runs, pinned now (at creation, and when failed items are retried: a new
+   * run, typically after a fix was deployed); null for NAME@VERSION and NAME@ALIAS, which are kept
+   * as named (an alias is resolved for each item as it starts). Throws naming the field.
    */
-  private async pin(target: string, field: 'function' | 'reduce'): Promise<string> {
+  private async pin(target: string, field: 'function' | 'reduce'): Promise<number | null> {
     const t = parseTarget(target, `field \`${field}\``);
     try {
       const r = await this.o.resolver.resolve(t.name, t.qualifier);
-      return t.qualifier.kind === 'live'
-        ? formatTarget(t.name, { kind: 'version', version: r.version.version })
-        : target;
+      return t.qualifier.kind === 'live' ? r.version.version : null;
     } catch (e) {
       if (!isAgniError(e)) throw e;
       throw new AgniError(e.code, `field \`${field}\`: ${e.message}`, { hint: e.hint, details: { field } });
@@ -254,6 +259,9 @@ export class JobRunner {
           hint: `follow it with \`agni jobs show ${id}\``,
         });
       }
+      // Pinned again before anything changes: a function removed since is refused with nothing reset.
+      const version = await this.pin(job.function, 'function');
+      const reduceVersion = job.reduce === null ? null : await this.pin(job.reduce, 'reduce');
       const reset = await this.o.repo.resetFailed(id);
       if (reset === 0 && job.reduceStatus !== 'failed') {
         throw new AgniError('conflict', `job ${id} has no failed inputs and no failed reduce to retry`);
@@ -263,6 +271,8 @@ export class JobRunner {
         status: 'running',
         run: job.run + 1,
         runBase: c.succeeded + c.failed,
+        version,
+        reduceVersion,
         startedAt: Date.now(),
         finishedAt: null,
         error: null,
@@ -522,7 +532,7 @@ export class JobRunner {
       let sub: Awaited<ReturnType<AsyncSubmitter['submit']>>;
       try {
         sub = await this.o.queue.submit({
-          ...submitTarget(job.function),
+          ...submitTarget(job.function, job.version),
           payload,
           source: `job:${job.id}`,
           // The same key after a crash between submit and markRunning finds the first submission.
@@ -589,7 +599,7 @@ export class JobRunner {
     try {
       try {
         sub = await this.o.queue.submit({
-          ...submitTarget(job.reduce!),
+          ...submitTarget(job.reduce!, job.reduceVersion),
           payload,
           source: `job:${job.id}`,
           idempotencyKey: `job:${job.id}:reduce:${job.run}`,
