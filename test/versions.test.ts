@@ -9,6 +9,7 @@ import type { Job } from '../src/triggers/jobs-types.js';
 import { runCli } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
+import { fnDir, tarOf } from './helpers/tarball.js';
 
 const yaml = (name: string, word: string, extra = '') =>
   `name: ${name}\nruntime: host\ncommand: ["sh", "-c", "cat >/dev/null; printf ${word}"]\n${extra}`;
@@ -35,6 +36,12 @@ describe('versions and aliases', () => {
     return { status: r.status, text, rec };
   };
   const cli = (...args: string[]) => runCli(s.url, args);
+  const upload = async (agniYaml: string) =>
+    fetch(`${s.url}/v1/functions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/gzip' },
+      body: new Uint8Array(await tarOf(fnDir({ 'agni.yaml': agniYaml }))),
+    });
 
   before(async () => {
     s = await startTestServer({ slots: 4 });
@@ -228,19 +235,14 @@ describe('versions and aliases', () => {
     assert.deepEqual([rec.version, rec.alias], [1, 'prod']);
     await json('PUT', '/v1/functions/p/aliases/prod', { version: 2 });
     assert.equal(await (await hook()).text(), 'two');
-    const bad = await fetch(`${s.url}/v1/functions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/gzip' },
-      body: new Uint8Array(
-        await (await import('./helpers/tarball.js')).tarOf(
-          (await import('./helpers/tarball.js')).fnDir({
-            'agni.yaml': yaml('p', 'x', 'triggers:\n  - webhook: /pinned\n    alias: prod\n    version: 1\n'),
-          }),
-        ),
-      ),
-    });
+    const bad = await upload(
+      yaml('p', 'x', 'triggers:\n  - webhook: /pinned\n    alias: prod\n    version: 1\n'),
+    );
     assert.equal(bad.status, 400);
     assert.match((await bad.json()).error.message, /triggers\.0.*at most one of version and alias/);
+    const missing = await upload(yaml('p', 'x', 'triggers:\n  - webhook: /pinned\n    version: 9\n'));
+    assert.equal(missing.status, 400);
+    assert.match((await missing.json()).error.message, /field `triggers.0.version`: p has no version 9/);
   });
 
   test('a version an alias names, or the live one, is not removed; rm of the function drops its aliases', async () => {
