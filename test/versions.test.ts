@@ -33,7 +33,7 @@ describe('versions and aliases', () => {
     const rec = id
       ? ((await (await fetch(`${s.url}/v1/invocations/${id}`)).json()) as InvocationRecord)
       : undefined;
-    return { status: r.status, text, rec };
+    return { status: r.status, text, rec, ran: [r.headers.get('agni-version'), r.headers.get('agni-alias')] };
   };
   const cli = (...args: string[]) => runCli(s.url, args);
   const upload = async (agniYaml: string) =>
@@ -58,6 +58,7 @@ describe('versions and aliases', () => {
     assert.equal((await call('v@2')).text, 'two');
     const live = await call('v');
     assert.deepEqual([live.text, live.rec?.version], ['two', 2]);
+    assert.deepEqual(live.ran, ['2', null]);
     assert.equal((await call('v@$LATEST')).text, 'two');
   });
 
@@ -127,6 +128,7 @@ describe('versions and aliases', () => {
       const r = await call('v@canary');
       assert.equal(r.rec?.alias, 'canary');
       assert.equal(r.text, r.rec?.version === 1 ? 'one' : 'two', 'the record names the version that ran');
+      assert.deepEqual(r.ran, [String(r.rec?.version), 'canary'], 'so do the answer headers');
       seen.set(r.text, (seen.get(r.text) ?? 0) + 1);
     }
     assert.deepEqual([...seen.keys()].sort(), ['one', 'two'], JSON.stringify([...seen]));

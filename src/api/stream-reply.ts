@@ -14,9 +14,12 @@ export async function replyStreamed(
   const res = reply.raw;
   let streaming = false;
   let id = '';
+  // Which version ran (an alias may split): known once recorded, sent before any output.
+  let ran: Record<string, string> = {};
   const { record, version, error } = await run({
-    onQueued(invocationId) {
+    onQueued(invocationId, v) {
       id = invocationId;
+      if (v) ran = { 'agni-version': String(v.version), ...(v.alias ? { 'agni-alias': v.alias } : {}) };
     },
     onStdout(chunk, first) {
       if (first) {
@@ -25,6 +28,7 @@ export async function replyStreamed(
         res.writeHead(200, {
           'content-type': 'application/octet-stream',
           'agni-invocation-id': id,
+          ...ran,
           trailer: 'agni-status, agni-exit-code',
         });
       }
@@ -36,7 +40,7 @@ export async function replyStreamed(
     res.end();
     return reply;
   }
-  reply.header('agni-invocation-id', record.id).header('agni-status', record.status);
+  reply.header('agni-invocation-id', record.id).header('agni-status', record.status).headers(ran);
   const { timeoutMs, memoryBytes } = version.manifest.limits;
   // A call refused for what it asked (e.g. its function was removed while it waited) keeps its 4xx.
   if (record.status === 'error' && isAgniError(error) && error.status < 500) throw error;

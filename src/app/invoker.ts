@@ -16,8 +16,8 @@ import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 export const TAIL_BYTES = 64 * 1024;
 
 export interface InvokeSink {
-  /** the invocation is recorded and about to be dispatched */
-  onQueued?(id: string): void;
+  /** the invocation is recorded and about to be dispatched; `ran` says which version (and alias) it runs */
+  onQueued?(id: string, ran?: { version: number; alias: string | null }): void;
   /** a returned promise holds the function's stdout until it settles (backpressure) */
   onStdout(chunk: Buffer, firstByte: boolean): unknown;
   onStderr?(chunk: Buffer): void;
@@ -138,7 +138,7 @@ export class Invoker {
     );
     record.phases.queued = stamp();
     await this.store.createInvocation(record);
-    sink.onQueued?.(record.id);
+    sink.onQueued?.(record.id, { version: fn.version, alias });
     return this.run(record, fn, payload, sink);
   }
 

@@ -47,6 +47,7 @@ export interface DeadLetter {
   id: string;
   function: string;
   version: number;
+  alias: string | null;
   status: string;
   exitCode: number | null;
   error: string | null;
@@ -242,6 +243,7 @@ export class AsyncQueue implements AsyncSubmitter {
       id: r.id,
       function: r.function,
       version: r.version,
+      alias: r.alias,
       status: r.status,
       exitCode: r.exitCode,
       error: r.error,
