@@ -3,15 +3,12 @@ import { test } from 'node:test';
 import { checkRoute, formatSplit, parseSplit, pickVersion } from './alias-split.js';
 import { isAgniError } from './errors.js';
 
-/** mulberry32: a small seeded generator, so the distribution test is the same on every run */
+/** a seeded linear congruential generator (Numerical Recipes' constants): the same draws every run */
 function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    return a / 2 ** 32;
   };
 }
 

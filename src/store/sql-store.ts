@@ -86,6 +86,16 @@ function toImage(r: Selectable<Database['images']>): ImageRecord {
   };
 }
 
+/** one version's row, in or out of a transaction */
+function versionRow(db: Kysely<Database>, name: string, version: number) {
+  return db
+    .selectFrom('versions')
+    .selectAll()
+    .where('function', '=', name)
+    .where('version', '=', version)
+    .executeTakeFirst();
+}
+
 export class SqlStore implements Store {
   private closed = false;
 
@@ -167,12 +177,7 @@ export class SqlStore implements Store {
 
   async setLiveVersion(name: string, version: number): Promise<VersionRecord | undefined> {
     return this.db.transaction().execute(async (trx) => {
-      const r = await trx
-        .selectFrom('versions')
-        .selectAll()
-        .where('function', '=', name)
-        .where('version', '=', version)
-        .executeTakeFirst();
+      const r = await versionRow(trx, name, version);
       if (!r) return undefined;
       await trx
         .updateTable('functions')
@@ -188,12 +193,7 @@ export class SqlStore implements Store {
     version: number,
   ): Promise<{ removed: VersionRecord } | { live: true } | { aliases: string[] } | undefined> {
     return this.db.transaction().execute(async (trx) => {
-      const r = await trx
-        .selectFrom('versions')
-        .selectAll()
-        .where('function', '=', name)
-        .where('version', '=', version)
-        .executeTakeFirst();
+      const r = await versionRow(trx, name, version);
       if (!r) return undefined;
       const fn = await trx
         .selectFrom('functions')
@@ -215,12 +215,7 @@ export class SqlStore implements Store {
   }
 
   async getVersion(name: string, version: number): Promise<VersionRecord | undefined> {
-    const r = await this.db
-      .selectFrom('versions')
-      .selectAll()
-      .where('function', '=', name)
-      .where('version', '=', version)
-      .executeTakeFirst();
+    const r = await versionRow(this.db, name, version);
     return r ? toVersion(r) : undefined;
   }
 
