@@ -71,7 +71,7 @@ export class Releases {
   }
 
   async setAlias(name: string, alias: string, route: AliasRoute): Promise<FunctionAlias> {
-    checkAliasName(alias, 'alias');
+    checkAliasName(alias, 'path `ALIAS`');
     const have = new Set((await this.versions(name)).map((v) => v.version));
     checkRoute(route, (v) => have.has(v), name);
     return this.aliases.set(name, alias, route);
