@@ -179,6 +179,14 @@ describe('versions and aliases', () => {
     await json('PUT', '/v1/functions/j/aliases/prod', { version: 2 });
     const viaAlias = (await (await json('POST', '/v1/jobs', { function: 'j@prod' })).json()) as Job;
     assert.deepEqual([viaAlias.function, viaAlias.version], ['j@prod', null]);
+    // A version an unfinished job runs is kept; the job's end (or removal) frees it.
+    const pinnedJob = (await (await json('POST', '/v1/jobs', { function: 'j@1' })).json()) as Job;
+    const held = await json('DELETE', '/v1/functions/j/versions/1');
+    assert.equal(held.status, 409);
+    assert.match((await held.json()).error.message, new RegExp(`unfinished job ${pinnedJob.id}`));
+    await json('DELETE', `/v1/jobs/${pinnedJob.id}`);
+    await json('DELETE', `/v1/jobs/${job.id}`);
+    assert.equal((await json('DELETE', '/v1/functions/j/versions/1')).status, 200);
     const unknown = await json('POST', '/v1/jobs', { function: 'j@nope' });
     assert.equal(unknown.status, 404);
     assert.match((await unknown.json()).error.message, /field `function`: j has no alias nope/);

@@ -178,6 +178,15 @@ export class Deployer {
           details: { aliases: r.aliases },
         },
       );
+    if ('jobs' in r)
+      throw new AgniError(
+        'conflict',
+        `version ${version} of ${name} is what unfinished job${r.jobs.length === 1 ? '' : 's'} ${r.jobs.join(', ')} run${r.jobs.length === 1 ? 's' : ''}`,
+        {
+          hint: `wait for ${r.jobs.length === 1 ? 'it' : 'them'} to finish (\`agni jobs show ${r.jobs[0]}\`), or remove ${r.jobs.length === 1 ? 'it' : 'them'} if never started (\`agni jobs rm ${r.jobs[0]}\`)`,
+          details: { jobs: r.jobs },
+        },
+      );
     const live = await this.store.getLatestVersion(name);
     await this.onChange(name, live?.version);
     const drop = () => removeTree(r.removed.codeDir);

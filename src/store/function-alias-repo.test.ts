@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { isAgniError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
+import type { JobStatus } from '../triggers/jobs-types.js';
 import { SqlFunctionAliasRepository } from './function-alias-repo.js';
+import { type JobRow, SqlJobRepository } from './job-repo.js';
 import { openSqliteStore } from './sqlite.js';
 import { VersionResolver } from './version-resolver.js';
 
@@ -53,17 +55,49 @@ test('a live version or a version an alias names is not removed; removing the fu
   const repo = new SqlFunctionAliasRepository(store.db);
   for (let i = 0; i < 4; i++) await deploy('h');
   await repo.set('h', 'prod', { version: 1 });
-  await repo.set('h', 'canary', { version: 3, split: { version: 2, weight: 0.5 } });
+  await repo.set('h', 'canary', { version: 1, split: { version: 2, weight: 0.5 } });
   assert.deepEqual(await store.removeVersion('h', 4), { live: true });
-  assert.deepEqual(await store.removeVersion('h', 1), { aliases: ['prod'] });
+  assert.deepEqual(await store.removeVersion('h', 1), { aliases: ['canary', 'prod'] });
   assert.deepEqual(await store.removeVersion('h', 2), { aliases: ['canary'] }, 'a split names a version too');
   assert.equal(await store.removeVersion('h', 9), undefined);
+  // An unfinished job that pins a version keeps it; a finished one does not.
+  const jobs = new SqlJobRepository(store.db);
+  const job = (id: string, fn: string, version: number | null, status: JobStatus): JobRow => ({
+    id,
+    function: fn,
+    reduce: null,
+    version,
+    reduceVersion: null,
+    concurrency: 1,
+    status,
+    run: 0,
+    runBase: 0,
+    inputs: 0,
+    inputBytes: 0,
+    settleSeq: 0,
+    createdAt: 0,
+    startedAt: null,
+    finishedAt: null,
+    reduceStatus: null,
+    reduceInvocation: null,
+    reduceError: null,
+    error: null,
+  });
+  await jobs.create(job('job-a', 'h', 3, 'running'));
+  await jobs.create(job('job-b', 'h@3', null, 'open'));
+  await jobs.create(job('job-c', 'h', 3, 'succeeded'));
+  assert.deepEqual(await store.removeVersion('h', 3), { jobs: ['job-a', 'job-b'] });
+  await jobs.remove('job-a');
+  await jobs.remove('job-b');
   await repo.remove('h', 'prod');
+  await repo.remove('h', 'canary');
   const r = await store.removeVersion('h', 1);
   assert.ok(r && 'removed' in r && r.removed.version === 1);
+  const r3 = await store.removeVersion('h', 3);
+  assert.ok(r3 && 'removed' in r3, 'only a finished job named it');
   assert.deepEqual(
     (await store.listVersions('h')).map((v) => v.version),
-    [4, 3, 2],
+    [4, 2],
   );
   await store.removeFunction('h');
   assert.deepEqual(await repo.list('h'), []);

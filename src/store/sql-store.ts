@@ -191,7 +191,9 @@ export class SqlStore implements Store {
   async removeVersion(
     name: string,
     version: number,
-  ): Promise<{ removed: VersionRecord } | { live: true } | { aliases: string[] } | undefined> {
+  ): Promise<
+    { removed: VersionRecord } | { live: true } | { aliases: string[] } | { jobs: string[] } | undefined
+  > {
     return this.db.transaction().execute(async (trx) => {
       const r = await versionRow(trx, name, version);
       if (!r) return undefined;
@@ -209,6 +211,22 @@ export class SqlStore implements Store {
         .orderBy('name')
         .execute();
       if (named.length > 0) return { aliases: named.map((a) => a.name) };
+      const pinned = `${name}@${version}`;
+      const jobs = await trx
+        .selectFrom('jobs')
+        .select('id')
+        .where('status', 'in', ['open', 'running', 'reducing'])
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('function', '=', name), eb('version', '=', version)]),
+            eb('function', '=', pinned),
+            eb.and([eb('reduce', '=', name), eb('reduce_version', '=', version)]),
+            eb('reduce', '=', pinned),
+          ]),
+        )
+        .orderBy('id')
+        .execute();
+      if (jobs.length > 0) return { jobs: jobs.map((j) => j.id) };
       await trx.deleteFrom('versions').where('function', '=', name).where('version', '=', version).execute();
       return { removed: toVersion(r) };
     });

@@ -74,13 +74,15 @@ export interface Store {
   /** removes the function, all its versions and its aliases; returns the versions so their files can be deleted */
   removeFunction(name: string): Promise<VersionRecord[]>;
   /**
-   * removes one version that is neither live nor named by an alias; returns it, or what stands in
-   * the way: the live version, or the aliases that point to it
+   * removes one version that is neither live, nor named by an alias, nor pinned by an unfinished
+   * job; returns it, or what stands in the way: the live version, the aliases, or the jobs
    */
   removeVersion(
     name: string,
     version: number,
-  ): Promise<{ removed: VersionRecord } | { live: true } | { aliases: string[] } | undefined>;
+  ): Promise<
+    { removed: VersionRecord } | { live: true } | { aliases: string[] } | { jobs: string[] } | undefined
+  >;
 
   createInvocation(rec: InvocationRecord): Promise<void>;
   updateInvocation(id: string, patch: InvocationPatch): Promise<void>;
