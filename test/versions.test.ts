@@ -319,5 +319,16 @@ describe('versions and aliases', () => {
     assert.equal((await cli('alias', 'rm', 'c', 'canary')).code, 0);
     assert.match((await cli('rm', 'c@1')).stdout, /removed version 1 of c/);
     assert.equal((await cli('pipe', 'c@2', 'upper', '--data', 'x')).stdout, 'TWO');
+    const mapped = await runCli(s.url, ['map', 'c@2', '--json'], 'a\nb\n');
+    assert.equal(mapped.code, 0, mapped.stderr);
+    const jobs = (await cli('jobs')).stdout;
+    assert.match(jobs, /\bc@2\b/);
+    const bare = await runCli(s.url, ['map', 'c'], 'a\n');
+    assert.equal(bare.stdout, 'two');
+    assert.match(
+      (await cli('jobs')).stdout.split('\n')[1]!,
+      /\bc@2\b/,
+      'a bare name shows the version it pinned',
+    );
   });
 });
