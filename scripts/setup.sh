@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(runc busybox-static iproute2 util-linux docker-registry apache2-utils attr qemu-user-static openssl curl skopeo)
+DEBS=(runc busybox-static iproute2 util-linux docker-registry apache2-utils attr qemu-user-static openssl curl skopeo debootstrap)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -20,6 +20,8 @@ fi
 # arm64 (and arm) binaries run through qemu-user-static, and the multi-arch test's arm64 busybox.
 bash scripts/setup-binfmt.sh
 bash scripts/fetch-arm64-busybox.sh
+# A Debian minbase root filesystem (debootstrap, once; cached) for the test that imports a real rootfs.
+bash scripts/fetch-debian-rootfs.sh
 
 # node_modules is rebuilt when missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

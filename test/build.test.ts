@@ -12,6 +12,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -290,6 +291,24 @@ describe('agni build / push / deploy --build', () => {
     for (const m of local.manifests) {
       assert.equal((await registry().getManifest('team/mp', m.digest)).digest, m.digest);
     }
+  });
+
+  test('a built image keeps absolute symlinks and leaves out what .agniignore names', async () => {
+    const dir = fnDir(
+      'links',
+      `name: links\nruntime: ${single}\ncommand: ["/fn/sh", "-c", "ls -A /fn; readlink /fn/sh"]\n`,
+      {
+        '.agniignore': 'data/\n',
+      },
+    );
+    symlinkSync('/bin/sh', join(dir, 'sh'));
+    mkdirSync(join(dir, 'data'));
+    writeFileSync(join(dir, 'data', 'big.csv'), 'x\n');
+    mkdirSync(join(dir, '.git'));
+    const d = await agni(['deploy', dir, '--build', '--json']);
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(JSON.parse(d.stdout).build.skipped, ['.git/', 'data/']);
+    assert.equal(await ok(['invoke', 'links']), '.agniignore\nagni.yaml\nsh\n/bin/sh\n');
   });
 
   test('deploy --build: the image config runs, agni.yaml command or not', async () => {

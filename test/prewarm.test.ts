@@ -57,7 +57,8 @@ async function rm(name: string): Promise<void> {
 const waitingOf = (home: string, prefix: string) =>
   runcList(home).filter((c) => c.id.startsWith(prefix) && c.status === 'running');
 
-async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+// Generous: a prepared sandbox takes tens of ms on a quiet machine, seconds on a loaded CI host.
+async function until(what: string, check: () => boolean, ms = 15000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) assert.fail(`timed out waiting until ${what}`);

@@ -38,17 +38,17 @@ describe('deploy and import errors', () => {
 
   const yaml: LayerEntry = { path: 'agni.yaml', data: 'name: sym\nruntime: host\ncommand: "cat x"\n' };
 
-  test('a deploy tar with a symlink then a file of the same name: 400 naming the entry, no staging dir', async () => {
+  test('a deploy tar writing through its own symlink: 400 naming the entry, no staging dir', async () => {
     const r = await upload('/v1/functions', [
       yaml,
-      { path: 'x', type: 'SymbolicLink', linkpath: '/etc/passwd' },
-      { path: 'x', data: 'hello' },
+      { path: 'x', type: 'SymbolicLink', linkpath: '/etc' },
+      { path: 'x/passwd', data: 'hello' },
     ]);
     assert.equal(r.status, 400, r.text);
     assert.equal(r.error.code, 'bad_request');
     assert.match(
       r.error.message,
-      /^the uploaded function: could not unpack the upload: entry "x": .*absolute linkpath/,
+      /^the uploaded function: entry "x\/passwd" would be written through symlink "x" \(→ \/etc\)/,
     );
     assert.ok(!r.text.includes(s.home), 'no host path in the answer');
     // node-tar may finish its write after the error: the removal retries until the dir stays gone.

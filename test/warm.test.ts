@@ -237,3 +237,187 @@ describe('warm workers on the process backend (dev mode), driven directly', () =
     }
   });
 });
+
+// Output isolation between callers of one worker (issue 10): what one call leaves behind (a
+// background process, bytes outside any call's count, a broken completion line) never reaches
+// another call's caller or record.
+const LEAK_SH = `. "$AGNI_RUNTIMES/shell/agni-warm.sh"
+n=0
+handle() {
+  n=$((n + 1))
+  read -r p || true
+  if [ "$p" = bg ]; then (sleep 0.3; echo LEAK; echo LEAKERR >&2) & fi
+  if [ "$p" = slow ]; then sleep 0.8; fi
+  echo "out $p $n"
+  echo "err $p $n" >&2
+}
+agni_serve handle
+`;
+const LEAK_PY = `import os, subprocess, sys, time
+sys.path.insert(0, "/agni/runtimes/python")
+import agni_warm
+n = 0
+def handle(payload):
+    global n
+    n += 1
+    p = payload.decode()
+    if p == "bg":
+        # inherits fd 1 and 2 themselves: the helper never counts what it writes
+        subprocess.Popen(["/bin/sh", "-c", "sleep 0.3; echo LEAK; echo LEAKERR >&2"])
+    if p == "slow":
+        time.sleep(0.8)
+    print(f"err {p} {n}", file=sys.stderr)
+    return f"out {p} {n}\\n"
+agni_warm.serve(handle)
+`;
+// A thread started before 'ready' writes outside any call, straight to fds 1 and 2.
+const TICK_PY = `import os, sys, threading, time
+sys.path.insert(0, "/agni/runtimes/python")
+import agni_warm
+def tick():
+    time.sleep(0.5)
+    os.write(1, b"TICK\\n")
+    os.write(2, b"TOCK\\n")
+threading.Thread(target=tick, daemon=True).start()
+n = 0
+def handle(payload):
+    global n
+    n += 1
+    print(f"err {payload.decode()} {n}", file=sys.stderr)
+    return f"out {payload.decode()} {n}\\n"
+agni_warm.serve(handle)
+`;
+// Answers every request with a line that is not a completion.
+const BAD_LINE_SH = `printf 'ready\\n' >&4
+while read -r id dl n <&3; do
+  [ "$n" -gt 0 ] && head -c "$n" <&3 >/dev/null
+  printf 'this is not a completion\\n' >&4
+done
+`;
+const warmYaml = (name: string, command: string[]) => `name: ${name}
+runtime: host
+command: ${JSON.stringify(command)}
+lifecycle: warm
+pool:
+  max: 1
+limits:
+  timeout: 5s
+`;
+
+test("process backend: a process a call leaves in the worker's process group retires the worker", async () => {
+  const backend = new ProcessBackend();
+  const log: object[] = [];
+  const w = new WarmWorkers({ startWorker: (sp) => backend.startWorker(sp) }, undefined, {
+    warn: (o) => log.push(o),
+  });
+  const v: VersionRecord = {
+    function: 'leak-sh',
+    version: 1,
+    manifest: validateManifest({
+      name: 'leak-sh',
+      runtime: 'host',
+      command: ['/bin/sh', '/fn/main.sh'],
+      lifecycle: 'warm',
+      pool: { max: 1 },
+    }),
+    codeDir: fnDir({ 'main.sh': LEAK_SH }),
+    imageId: 'host',
+    createdAt: 0,
+  };
+  const spec: SandboxSpec = {
+    id: 'leak-sh-v1',
+    rootfs: '',
+    hostRuntime: true,
+    codeDir: v.codeDir,
+    args: v.manifest.command,
+    env: {},
+    cwd: '/fn',
+    limits: v.manifest.limits,
+    network: 'none',
+  };
+  const call = async (payload: string) => {
+    let out = '';
+    await w.run(v, spec, {
+      id: `t${Math.random().toString(36).slice(2)}`,
+      deadline: Date.now() + 5000,
+      payload: Buffer.from(payload),
+      io: { onStdout: (c) => (out += c), onStderr: () => {} },
+      hooks: {},
+    });
+    return out;
+  };
+  try {
+    assert.equal(await call('x'), 'out x 1\n');
+    assert.equal(await call('bg'), 'out bg 2\n');
+    assert.equal(await call('slow'), 'out slow 1\n', 'a fresh worker');
+    assert.equal(w.strays().workers, 1);
+    assert.match(JSON.stringify(log), /"worker":"leak-sh-v1-w[0-9a-f]+".*left \d+ process/);
+  } finally {
+    await w.shutdown();
+    await backend.shutdown();
+  }
+});
+
+describe('warm workers: one call never sees another call’s output', () => {
+  before(async () => {
+    s = await startTestServer({ slots: 4 });
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('leak-sh', ['/bin/sh', '/fn/main.sh']), 'main.sh': LEAK_SH }),
+    );
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('leak-py', ['python3', '/fn/main.py']), 'main.py': LEAK_PY }),
+    );
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('tick-py', ['python3', '/fn/main.py']), 'main.py': TICK_PY }),
+    );
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('bad-line', ['/bin/sh', '/fn/main.sh']), 'main.sh': BAD_LINE_SH }),
+    );
+  });
+  after(async () => {
+    await s?.close();
+  });
+
+  for (const fn of ['leak-sh', 'leak-py']) {
+    test(`${fn}: a background process left by one call writes into no later call`, async () => {
+      const one = await invoke(fn, 'bg');
+      assert.equal(one.status, 200, one.text);
+      assert.equal(one.text, 'out bg 1\n');
+      // the next call runs while the left-over process writes
+      const two = await invoke(fn, 'slow');
+      assert.equal(two.status, 200, two.text);
+      assert.match(two.text, /^out slow \d\n$/);
+      await new Promise((r) => setTimeout(r, 300));
+      const rec1 = await record(one.id);
+      const rec2 = await record(two.id);
+      assert.equal(rec1.stdoutTail, 'out bg 1\n');
+      assert.equal(rec1.stderrTail, 'err bg 1\n');
+      assert.equal(rec2.stdoutTail, two.text);
+      assert.match(rec2.stderrTail, /^err slow \d\n$/);
+      const three = await invoke(fn, 'x');
+      assert.match(three.text, /^out x \d\n$/);
+      assert.match((await record(three.id)).stderrTail, /^err x \d\n$/);
+    });
+  }
+
+  test('output a worker writes between calls goes to nobody', async () => {
+    const one = await invoke('tick-py', 'a');
+    assert.equal(one.text, 'out a 1\n');
+    await new Promise((r) => setTimeout(r, 900)); // the worker's thread writes now, in no call
+    const two = await invoke('tick-py', 'b');
+    assert.equal(two.status, 200, two.text);
+    assert.match(two.text, /^out b \d\n$/);
+    assert.match((await record(two.id)).stderrTail, /^err b \d\n$/);
+    assert.equal((await record(one.id)).stdoutTail, 'out a 1\n');
+  });
+
+  test('a malformed completion line fails the call as a protocol error, not a timeout', async () => {
+    const r = await invoke('bad-line', 'x');
+    assert.equal(r.status, 502, r.text);
+    const rec = await record(r.id);
+    assert.equal(rec.status, 'failed');
+    assert.match(rec.stderrTail, /warm protocol error: bad completion line "this is not a completion"/);
+    const again = await invoke('bad-line', 'y');
+    assert.equal(again.status, 502, again.text);
+  });
+});

@@ -16,6 +16,16 @@ import type { InvocationContext, SandboxRunner } from './runner.js';
 export const RUNTIMES_DIR = fileURLToPath(new URL('../../../runtimes', import.meta.url));
 export const RUNTIMES_MOUNT = '/agni/runtimes';
 const STARTUP_STDERR_MAX = 64 * 1024;
+/** how long a worker waits, after a call, for that call's slow reader before it is retired instead */
+const HOLD_WAIT_MS = 5000;
+
+/** Where a retired worker is reported (a pino logger fits). */
+export interface WarmLog {
+  warn(obj: object, msg: string): void;
+}
+
+/** One turn of the event loop: every pipe with bytes waiting has been read once more. */
+const turn = () => new Promise<void>((r) => setImmediate(r));
 
 type WorkerStarter = Required<Pick<Backend, 'startWorker'>>;
 
@@ -51,33 +61,47 @@ class Worker {
   call: Call | undefined;
   idleTimer: NodeJS.Timeout | undefined;
   exit: WorkerExit | undefined;
+  /** resolves once `ready` arrived and the start-up output it counts has been read (or the worker died) */
   readonly ready: Promise<void>;
   readonly startupStderr: Buffer[] = [];
+  /** the sandbox's processes at `ready`; after a call, any other one was left running by that call */
+  baseline: Set<string> | undefined;
+  /** set once: why this worker serves no further call */
+  retireReason: string | undefined;
+  /** output bytes that arrived outside any call, dropped */
+  strayBytes = 0;
   private startupStderrBytes = 0;
-  private readonly out = new ByteRouter();
-  private readonly err = new ByteRouter();
+  /** the current call's slow reader holds stdout until these settle */
+  private readonly holds = new Set<Promise<unknown>>();
+  private readonly out = new ByteRouter((c) => this.stray(c));
+  private readonly err = new ByteRouter((c) => this.stray(c));
 
   constructor(
     readonly sandbox: WorkerSandbox,
     readonly group: Group,
     onExit: (w: Worker) => void,
+    private readonly onRetire: (w: Worker) => void,
   ) {
     let resolveReady!: () => void;
     this.ready = new Promise((r) => (resolveReady = r));
+    let startupLeft = 2;
+    const startupDone = () => {
+      if (--startupLeft === 0) resolveReady();
+    };
     // Start-up output: stdout is no invocation's; stderr is kept to explain a worker that never gets ready.
-    this.out.open(() => {});
+    this.out.open(() => {}, startupDone);
     this.err.open((c) => {
       if (this.startupStderrBytes >= STARTUP_STDERR_MAX) return;
       this.startupStderr.push(c);
       this.startupStderrBytes += c.length;
-    });
+    }, startupDone);
     sandbox.stdout.on('data', (c: Buffer) => this.out.write(c));
     sandbox.stderr.on('data', (c: Buffer) => this.err.write(c));
     sandbox.stdin.on('error', () => {});
     sandbox.stdin.end();
     const parser = new CompletionParser();
     sandbox.completions.on('data', (c: Buffer) => {
-      for (const ev of parser.push(c)) this.onEvent(ev, resolveReady);
+      for (const ev of parser.push(c)) this.onEvent(ev);
     });
     void sandbox.exited.then((exit) => {
       this.exit = exit;
@@ -90,12 +114,11 @@ class Worker {
     });
   }
 
-  private onEvent(ev: WarmEvent, resolveReady: () => void): void {
+  private onEvent(ev: WarmEvent): void {
     if (ev.type === 'ready' && this.state === 'starting') {
+      this.state = 'busy'; // reserved for the caller that started it
       this.out.complete(ev.stdout);
       this.err.complete(ev.stderr);
-      this.state = 'busy'; // reserved for the caller that started it
-      resolveReady();
       return;
     }
     const call = this.call;
@@ -108,7 +131,52 @@ class Worker {
     }
     const message = ev.type === 'error' ? ev.message : `unexpected completion ${JSON.stringify(ev)}`;
     if (call) call.protocolError = `warm protocol error: ${message}`;
+    this.retire(`warm protocol error: ${message}`);
     void this.sandbox.kill();
+  }
+
+  /** Output no call owns: dropped, and the worker serves no one else (it has a writer nobody controls). */
+  private stray(chunk: Buffer): void {
+    this.strayBytes += chunk.length;
+    this.retire('it wrote output outside any call');
+  }
+
+  /** Marks the worker as serving no further call; an idle one is stopped now, a busy one after its call. */
+  retire(reason: string): void {
+    if (this.retireReason !== undefined || this.state === 'dead') return;
+    this.retireReason = reason;
+    this.onRetire(this);
+    if (this.state !== 'idle') return;
+    clearTimeout(this.idleTimer);
+    const i = this.group.idle.indexOf(this);
+    if (i >= 0) this.group.idle.splice(i, 1);
+    this.state = 'busy';
+    void this.sandbox.kill();
+  }
+
+  /**
+   * After a call: why this worker must not serve the next one, if anything. A process that was not
+   * there at `ready` was left running by the call (it could write into the next call's output);
+   * bytes beyond the call's counts belong to nobody.
+   */
+  async leftovers(): Promise<string | undefined> {
+    if (this.retireReason !== undefined) return this.retireReason;
+    if (this.holds.size > 0 && !(await settlesWithin([...this.holds], HOLD_WAIT_MS)))
+      return 'the last call’s reader held its output too long to check for stray output';
+    let now: string[];
+    try {
+      now = await this.sandbox.processes();
+    } catch {
+      return 'its processes cannot be listed';
+    }
+    if (this.baseline === undefined) return 'its processes could not be listed at ready';
+    const strays = now.filter((p) => !this.baseline?.has(p));
+    if (strays.length > 0) return `the last call left ${strays.length} process(es) running`;
+    // Whatever was written before the completion line is in the pipes by now; two turns of the
+    // event loop (each polls every pipe) read it, so bytes no count covers show up as strays here.
+    await turn();
+    await turn();
+    return this.retireReason;
   }
 
   /** Sends one invocation; the promise settles on its completion, its deadline or the worker's exit. */
@@ -123,7 +191,11 @@ class Worker {
       this.out.open(
         (c) => {
           const held = inv.io.onStdout(c);
-          if (held instanceof Promise) this.sandbox.holdStdout(held);
+          if (!(held instanceof Promise)) return;
+          this.holds.add(held);
+          const drop = () => this.holds.delete(held);
+          held.then(drop, drop);
+          this.sandbox.holdStdout(held);
         },
         () => {
           call.outDone = true;
@@ -184,18 +256,39 @@ class Worker {
       call.resolve({ outcome: 'timeout', exitCode: exit.exitCode, signal: exit.signal ?? 'SIGKILL' });
       return;
     }
+    // The platform killed the worker for breaking the protocol: a failure, not a deadline.
+    if (call.protocolError) {
+      call.resolve({ outcome: 'failed', exitCode: exit.exitCode, signal: exit.signal });
+      return;
+    }
     const outcome = exit.outcome === 'oom' || exit.outcome === 'timeout' ? exit.outcome : 'failed';
     call.resolve({ outcome, exitCode: exit.exitCode, signal: exit.signal });
   }
 }
 
+/** True when all of `ps` settled within `ms`. */
+async function settlesWithin(ps: Promise<unknown>[], ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    Promise.allSettled(ps).then(() => true),
+    new Promise<false>((r) => {
+      timer = setTimeout(() => r(false), ms);
+    }),
+  ]);
+  clearTimeout(timer);
+  return settled;
+}
+
 export class WarmWorkers implements SandboxRunner {
   private readonly groups = new Map<string, Group>();
   private closed = false;
+  /** workers retired for what a call left behind, and the stray output bytes dropped */
+  private readonly retired = { workers: 0, strayBytes: 0 };
 
   constructor(
     private readonly backend: WorkerStarter,
     private readonly runtimesDir = RUNTIMES_DIR,
+    private readonly log?: WarmLog,
   ) {}
 
   async run(version: VersionRecord, base: SandboxSpec, inv: InvocationContext): Promise<SandboxResult> {
@@ -206,7 +299,8 @@ export class WarmWorkers implements SandboxRunner {
     try {
       return await got.send(inv);
     } finally {
-      this.release(got);
+      // Checked for leftovers before anyone else gets it; the next caller then finds it idle.
+      await this.release(got);
     }
   }
 
@@ -284,7 +378,12 @@ export class WarmWorkers implements SandboxRunner {
     } finally {
       g.starting--;
     }
-    const w = new Worker(sandbox, g, (dead) => this.forget(dead));
+    const w = new Worker(
+      sandbox,
+      g,
+      (dead) => this.forget(dead),
+      (r) => this.noteRetired(r),
+    );
     g.workers.add(w);
     let timer: NodeJS.Timeout | undefined;
     const inTime = await Promise.race([
@@ -299,7 +398,13 @@ export class WarmWorkers implements SandboxRunner {
       await w.sandbox.kill();
       return { outcome: 'timeout', exitCode: null, signal: 'SIGKILL' };
     }
-    if (w.state !== 'dead') return w;
+    if (w.state !== 'dead') {
+      w.baseline = await sandbox.processes().then(
+        (ps) => new Set(ps),
+        () => undefined,
+      );
+      return w;
+    }
     const exit = (await sandbox.exited) as WorkerExit;
     if (exit.error)
       throw new AgniError('sandbox_error', `warm worker ${spec.id} failed to start: ${exit.error}`);
@@ -310,10 +415,15 @@ export class WarmWorkers implements SandboxRunner {
     return { outcome, exitCode: exit.exitCode, signal: exit.signal };
   }
 
-  private release(w: Worker): void {
+  private async release(w: Worker): Promise<void> {
     const g = w.group;
     if (w.state === 'dead') return;
-    if (this.closed || g.closed) {
+    if (!this.closed && !g.closed) {
+      const why = await w.leftovers();
+      if (w.exit !== undefined) return; // died meanwhile: forget() has it
+      if (why !== undefined) w.retire(why);
+    }
+    if (this.closed || g.closed || w.retireReason !== undefined) {
       void w.sandbox.kill();
       return;
     }
@@ -334,7 +444,21 @@ export class WarmWorkers implements SandboxRunner {
     w.idleTimer.unref();
   }
 
+  private noteRetired(w: Worker): void {
+    this.retired.workers++;
+    this.log?.warn(
+      { worker: w.sandbox.id, function: w.group.fn, version: w.group.version, reason: w.retireReason },
+      'warm worker retired: the next call gets a fresh one',
+    );
+  }
+
   private forget(w: Worker): void {
+    this.retired.strayBytes += w.strayBytes;
+    if (w.strayBytes > 0)
+      this.log?.warn(
+        { worker: w.sandbox.id, function: w.group.fn, version: w.group.version, bytes: w.strayBytes },
+        'warm worker output outside any call was dropped',
+      );
     const g = w.group;
     clearTimeout(w.idleTimer);
     g.workers.delete(w);
@@ -362,6 +486,11 @@ export class WarmWorkers implements SandboxRunner {
   async shutdown(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.groups.values()].map((g) => this.stop(g, true)));
+  }
+
+  /** Workers retired for what a call left behind, and the stray output bytes dropped (diagnostics). */
+  strays(): { workers: number; strayBytes: number } {
+    return { ...this.retired };
   }
 
   /** Workers per function version (diagnostics, tests). */

@@ -8,14 +8,19 @@ import type { FastifyInstance } from 'fastify';
 import { type Pipeline, pipeFailure } from '../app/pipeline.js';
 import { AgniError } from '../core/errors.js';
 import { pipeStages } from '../core/pipe.js';
+import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
 export type { Pipeline };
 
 export interface PipeRouteDeps {
   pipeline?: Pipeline;
+  /** the input that sends nothing this long (while stage 1 reads) stops the pipe; 0: never */
+  uploadIdleMs?: number;
 }
 
-const TRAILERS = 'agni-status, agni-exit-code, agni-failed-stage, agni-failed-invocation';
+export const PIPE_PATH = '/v1/pipe';
+const TRAILERS =
+  'agni-status, agni-exit-code, agni-failed-stage, agni-failed-invocation, agni-error, agni-error-code';
 
 export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void {
   // A plugin scope of its own: here, and only here, every body stays a stream (no buffering, no
@@ -24,7 +29,7 @@ export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
 
-    scope.post('/v1/pipe', async (req, reply) => {
+    scope.post(PIPE_PATH, async (req, reply) => {
       const pipeline = d.pipeline;
       if (!pipeline) throw new AgniError('backend_unavailable', 'this server does not run pipes');
       const names = pipeStages((req.query as { f?: unknown }).f);
@@ -38,10 +43,21 @@ export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void
       res.once('close', gone);
       if (!Buffer.isBuffer(input)) input.once('error', gone);
       const ids: string[] = [];
+      // An input that stops arriving stops the pipe: its stages must not hold their slots forever.
+      const idleMs = d.uploadIdleMs ?? DEFAULT_UPLOAD_IDLE_MS;
+      let idle: AgniError | undefined;
+      const unwatch = watchUploadIdle(req.raw, idleMs, () => {
+        idle = new AgniError('upload_idle', uploadIdleMessage(idleMs), {
+          hint: 'send the input without long pauses and close it when done, or ask the operator for a longer `agni up --upload-idle`',
+        });
+        req.log.warn({ url: req.url, invocations: ids }, `pipe stopped: ${idle.message}`);
+        stop.abort(idle);
+      });
       let streaming = false;
       const outcome = await pipeline.run(names, input, req.receivedAt, {
         onQueued(stage, id) {
           ids[stage] = id;
+          res.setHeader('agni-invocation-ids', ids.join(',')); // known early: a shutdown names what it cut
         },
         onStdout(chunk, first) {
           if (first) {
@@ -67,7 +83,23 @@ export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void
         },
         signal: stop.signal,
       });
+      unwatch();
       res.off('close', gone);
+      if (idle) {
+        // The rest of the body will never be read: the connection closes after this answer.
+        if (streaming) {
+          res.addTrailers({
+            'agni-status': 'error',
+            'agni-error': idle.message,
+            'agni-error-code': idle.code,
+          });
+          res.end();
+          res.once('finish', () => req.raw.destroy());
+          return reply;
+        }
+        reply.header('connection', 'close').header('agni-invocation-ids', ids.join(','));
+        throw idle;
+      }
       const f = outcome.failed;
       const status = f?.record.status ?? 'succeeded';
       const exitCode = (f ?? outcome.stages.at(-1))?.record.exitCode;

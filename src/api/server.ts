@@ -31,13 +31,15 @@ import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
+import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { registerReleaseRoutes } from './release-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
 import { replyStreamed } from './stream-reply.js';
-import { requireTar, TAR_TYPES } from './tar-body.js';
+import { assertTarType, requireTar, TAR_TYPES } from './tar-body.js';
 import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
+import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
 export interface ApiDeps {
   store: Store;
@@ -74,6 +76,10 @@ export interface ApiDeps {
   disk?: DiskGuard;
   /** what a build upload may unpack to */
   unpackLimits?: UnpackLimits;
+  /** a request body that sends nothing this long (while read) is cut; 0: never (default 30s) */
+  uploadIdleMs?: number;
+  /** every request is tracked here while it is answered (what a shutdown cut) */
+  openRequests?: OpenRequests;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -98,6 +104,7 @@ function limitOf(q: unknown): number {
 }
 
 export function buildApi(d: ApiDeps): FastifyInstance {
+  const uploadIdleMs = d.uploadIdleMs ?? DEFAULT_UPLOAD_IDLE_MS;
   // Per-request logging would log every invocation twice; Agni records invocations itself.
   const app = Fastify({
     loggerInstance: d.logger.child({ component: 'api' }, { level: 'warn' }),
@@ -105,8 +112,15 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
   app.decorateRequest('receivedAt', 0);
   const hosts = d.hosts ?? hostPolicy('127.0.0.1', []);
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     req.receivedAt = stamp();
+    d.openRequests?.add(req.raw, reply.raw);
+    // A stalled body (slow loris) must not hold a connection, a buffer or a slot forever, refused
+    // or not. The pipe route takes over with a watch of its own that stops its stages.
+    watchUploadIdle(req.raw, uploadIdleMs, () => {
+      req.log.warn({ url: req.url }, uploadIdleMessage(uploadIdleMs));
+      req.raw.destroy();
+    });
     guardRequest(req, hosts);
     // Webhooks are called by outsiders without the token; each checks its own secret instead.
     const open = req.url === '/healthz' || (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX));
@@ -115,6 +129,9 @@ export function buildApi(d: ApiDeps): FastifyInstance {
         hint: 'set AGNI_TOKEN to the server token',
       });
     }
+    // Routes with a large body limit take tar streams: any other type would be buffered whole in
+    // memory, up to that limit, before the route could refuse it.
+    if ((req.routeOptions.bodyLimit ?? 0) > d.maxPayloadBytes) assertTarType(req);
   });
   // Manifests come back from several routes (functions, versions, triggers): mask secrets in all.
   app.addHook('preSerialization', async (_req, _reply, payload) => redactSecrets(payload));
@@ -156,7 +173,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerAsyncRoutes(app, d.queue, d.callbackAllow);
   registerReleaseRoutes(app, d);
   registerJobRoutes(app, d);
-  registerPipeRoutes(app, d);
+  registerPipeRoutes(app, { ...d, uploadIdleMs });
   registerImageRegistryRoutes(app, d.oci);
   registerImageInsightRoutes(app, d.insight);
   registerBuildRoutes(app, d);

@@ -19,6 +19,7 @@ export async function replyStreamed(
   const { record, version, error } = await run({
     onQueued(invocationId, v) {
       id = invocationId;
+      res.setHeader('agni-invocation-id', id); // known early: a shutdown names what it cut
       if (v) ran = { 'agni-version': String(v.version), ...(v.alias ? { 'agni-alias': v.alias } : {}) };
     },
     onStdout(chunk, first) {

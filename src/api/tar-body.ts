@@ -8,6 +8,12 @@ export const TAR_TYPES = ['application/x-tar', 'application/gzip'];
 
 /** The request body as a stream, or a 415 naming the content types a tar upload may have. */
 export function requireTar(req: FastifyRequest, what = 'a tar upload'): Readable {
+  assertTarType(req, what);
+  return req.body as Readable;
+}
+
+/** A 415 unless the request's content type is one a tar upload may have. */
+export function assertTarType(req: FastifyRequest, what = 'a tar upload'): void {
   const type = mediaType(req);
   if (!TAR_TYPES.includes(type)) {
     throw new AgniError(
@@ -19,5 +25,4 @@ export function requireTar(req: FastifyRequest, what = 'a tar upload'): Readable
       },
     );
   }
-  return req.body as Readable;
 }

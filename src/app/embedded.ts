@@ -11,6 +11,7 @@ import { Agent } from '../agent/agent.js';
 import { NodeImageSource } from '../agent/image-source.js';
 import { PrewarmPool } from '../agent/prewarm-pool.js';
 import { WarmWorkers } from '../agent/warm-workers.js';
+import { OpenRequests } from '../api/open-requests.js';
 import { buildApi } from '../api/server.js';
 import { parseAllowList } from '../core/address-policy.js';
 import { hostPolicy } from '../core/allowed-hosts.js';
@@ -78,6 +79,10 @@ export interface EmbeddedOptions {
   /** free space kept on $AGNI_HOME's filesystem; work that writes is refused (507) below it (`--min-free`) */
   minFree?: MinFree;
   logger?: Logger;
+  /** a request body that sends nothing this long (while read) is cut and frees what it held; 0: never (default 30s) */
+  uploadIdleMs?: number;
+  /** at close, how long open requests may take to end before their connections are cut (default 10s) */
+  graceMs?: number;
 }
 
 export interface Embedded {
@@ -89,8 +94,17 @@ export interface Embedded {
   recovered: number;
   /** prewarmed pools (absent when the backend cannot prepare sandboxes ahead) */
   prewarm?: PrewarmPool;
-  close(): Promise<void>;
+  /** Stops everything; requests still open after the grace period are cut, and listed. */
+  close(): Promise<CloseReport>;
 }
+
+export interface CloseReport {
+  /** requests whose connections were cut when the grace period ran out (`METHOD URL (invocations …)`) */
+  cut: string[];
+  graceMs: number;
+}
+
+const DEFAULT_GRACE_MS = 10_000;
 
 export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const logger = o.logger ?? pino({ level: process.env.AGNI_LOG_LEVEL ?? 'info' }, pino.destination(2));
@@ -127,7 +141,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       })
     : undefined;
   const warm = backend.startWorker
-    ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) })
+    ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) }, undefined, logger)
     : undefined;
   // A streamed payload (a pipe stage's input) is buffered for warm workers up to the payload limit.
   const agent = new Agent(
@@ -204,6 +218,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const swept =
     (await deployer.sweep()) + (await removeChildren(join(o.home, 'build'))) + (await images.gc());
   if (swept) logger.warn({ swept }, 'removed staging directories left by the last run');
+  const openRequests = new OpenRequests();
   const api = buildApi({
     store,
     invoker,
@@ -225,6 +240,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     home: o.home,
     disk,
     unpackLimits: unpack,
+    uploadIdleMs: o.uploadIdleMs,
+    openRequests,
     info: () => ({
       mode: 'embedded',
       backend: backend.name,
@@ -241,9 +258,14 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   if (resumed) logger.warn({ resumed }, 'fan-out jobs interrupted by the last stop go on');
   await triggers.start();
 
-  let closing: Promise<void> | undefined;
+  let closing: Promise<CloseReport> | undefined;
+  const graceMs = o.graceMs ?? DEFAULT_GRACE_MS;
   const close = () => {
     closing ??= (async () => {
+      let graceTimer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'over'>((r) => {
+        graceTimer = setTimeout(() => r('over'), graceMs);
+      });
       // Stop taking work first, then kill running sandboxes, so open invoke requests end
       // now instead of holding the listener open until their deadlines.
       triggers.stop();
@@ -253,12 +275,22 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       const listening = api.close();
       await agent.shutdown();
       await backend.shutdown();
+      // A client can still hold its connection (an upload left open, a response it does not read):
+      // once the grace period is over, every connection left is cut, and named.
+      let cut: string[] = [];
+      if ((await Promise.race([listening.then(() => 'closed' as const), graceOver])) === 'over') {
+        cut = openRequests.describe();
+        if (cut.length > 0) logger.warn({ cut, graceMs }, 'grace period over: open requests cut');
+        api.server.closeAllConnections();
+      }
+      clearTimeout(graceTimer);
       await Promise.all([draining, listening]);
       await queue.drain();
       await jobsClosed;
       await callbacks.close();
       await triggers.close();
       await store.close();
+      return { cut, graceMs };
     })();
     return closing;
   };

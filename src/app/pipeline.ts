@@ -201,7 +201,10 @@ export class Pipeline {
       graceTimers[i] = setTimeout(() => kill(i, readerGone(i)), this.graceMs);
     };
     const onCallerGone = () => {
-      for (let i = 0; i < n; i++) kill(i, readerGone(n - 1));
+      // the route may say why it stopped the pipe (e.g. its input went idle)
+      const reason = sink.signal?.reason;
+      const why = reason instanceof AgniError ? reason.message : readerGone(n - 1);
+      for (let i = 0; i < n; i++) kill(i, why);
     };
     sink.signal?.addEventListener('abort', onCallerGone, { once: true });
     if (sink.signal?.aborted) onCallerGone();

@@ -20,6 +20,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   timeout: 124,
   out_of_memory: 137,
   payload_too_large: 65,
+  upload_idle: 74,
   overloaded: 75,
   insufficient_storage: 74,
   not_finished: 75,

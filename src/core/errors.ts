@@ -23,6 +23,8 @@ export const ERROR_STATUS = {
   conflict: 409,
   not_finished: 409,
   payload_too_large: 413,
+  /** a request body that sent nothing for the server's upload idle period (`agni up --upload-idle`) */
+  upload_idle: 408,
   overloaded: 429,
   function_failed: 502,
   /** a registry answered with an error, or sent bytes that do not match their digest */

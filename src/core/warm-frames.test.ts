@@ -99,16 +99,19 @@ describe('warm frames', () => {
     assert.equal(out, 'abc');
   });
 
-  test('bytes beyond an owner go to the next; bytes with no owner wait for one', () => {
-    const r = new ByteRouter();
+  test('bytes with no owner are strays: they never reach a later owner', () => {
+    const stray: string[] = [];
+    const r = new ByteRouter((c) => stray.push(c.toString()));
     const a: string[] = [];
     const b: string[] = [];
     r.open((c) => a.push(c.toString()));
     r.complete(3);
     r.write(Buffer.from('1234'));
     assert.deepEqual(a, ['123']);
+    assert.deepEqual(stray, ['4']);
     r.open((c) => b.push(c.toString()));
     r.write(Buffer.from('56'));
-    assert.deepEqual(b, ['4', '56']);
+    assert.deepEqual(b, ['56']);
+    assert.deepEqual(stray, ['4']);
   });
 });

@@ -90,17 +90,18 @@ interface Owner {
 
 /**
  * Routes one output stream (stdout or stderr) of a worker to owners in order: the worker's start-up
- * (until `ready`), then each invocation. Bytes go to the oldest owner until it has its `limit`;
- * bytes that arrive while there is no owner are held for the next one.
+ * (until `ready`), then each invocation. Bytes go to the oldest owner until it has its `limit`.
+ * Bytes that arrive while there is no owner belong to nobody: they go to `onStray`, never to a
+ * later owner (they may be what a previous call left running, writing after its completion).
  */
 export class ByteRouter {
   private readonly owners: Owner[] = [];
-  private held: Buffer[] = [];
+
+  constructor(private readonly onStray: (chunk: Buffer) => void = () => {}) {}
 
   /** Adds an owner; its limit is set later by complete(); onComplete fires once it has them all. */
   open(sink: (chunk: Buffer) => void, onComplete: () => void = () => {}): void {
     this.owners.push({ sink, limit: undefined, got: 0, onComplete });
-    this.flushHeld();
   }
 
   /** The oldest owner without a limit gets `total` (from `ready` or a completion). */
@@ -109,7 +110,6 @@ export class ByteRouter {
     if (!o) return;
     o.limit = total;
     this.popFinished();
-    this.flushHeld();
   }
 
   /** Owners still waiting for their limit or their bytes. */
@@ -122,7 +122,7 @@ export class ByteRouter {
     while (rest.length > 0) {
       const o = this.owners[0];
       if (!o) {
-        this.held.push(rest);
+        this.onStray(rest);
         return;
       }
       const n = o.limit === undefined ? rest.length : Math.min(o.limit - o.got, rest.length);
@@ -138,12 +138,5 @@ export class ByteRouter {
       this.owners.shift();
       o.onComplete();
     }
-  }
-
-  private flushHeld(): void {
-    if (this.held.length === 0 || this.owners.length === 0) return;
-    const held = this.held;
-    this.held = [];
-    for (const c of held) this.write(c);
   }
 }

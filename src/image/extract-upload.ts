@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { extract, type ReadEntry } from 'tar';
 import { AgniError } from '../core/errors.js';
 import { UnpackBudget, type UnpackLimits } from '../core/limits.js';
+import { TarEntryGuard } from './tar-guard.js';
 
 export interface ExtractUploadOptions {
   limits: UnpackLimits;
@@ -28,19 +29,51 @@ function describeTarError(e: Error & { entry?: { path?: string } }, dir: string)
   return entry ? `entry "${entry}": ${msg}` : msg;
 }
 
-export async function extractUpload(upload: Readable, dir: string, o: ExtractUploadOptions): Promise<void> {
+export interface ExtractResult {
+  /** device nodes and FIFOs left out (a rootfs's /dev): sandboxes get their own */
+  skippedDevices: number;
+}
+
+export async function extractUpload(
+  upload: Readable,
+  dir: string,
+  o: ExtractUploadOptions,
+): Promise<ExtractResult> {
   const budget = new UnpackBudget(o.limits, o.what);
+  const refuse = (entry: string, why: string) =>
+    new AgniError('bad_request', `${o.what}: entry "${entry}" ${why}`, {
+      hint: 'symlinks may point anywhere (they resolve inside the sandbox), but no entry may be written through one, and hard links must stay inside the upload',
+      details: { entry },
+    });
+  const guard = new TarEntryGuard(refuse, 'the upload');
   let refused: AgniError | undefined;
+  const admit = (raw: string, entry: ReadEntry): boolean => {
+    const path = guard.safePath(raw);
+    // the top directory itself: the caller made it and owns its mode
+    if (path === '' || !guard.admit(path, raw, entry)) return false;
+    const over = budget.charge(entry.size ?? 0);
+    if (over) throw over;
+    return true;
+  };
   const unpacker = extract({
     cwd: dir,
     strict: true,
     preserveOwner: o.preserveOwner,
-    filter: (_path, entry) => {
-      refused ??= budget.charge((entry as ReadEntry).size ?? 0);
-      return refused === undefined;
+    // node-tar's own guard strips "/" from symlink targets, which breaks every real root filesystem
+    // and venv (`bin/python3 -> /usr/bin/python3`); TarEntryGuard enforces its rules instead, in order.
+    preservePaths: true,
+    unlink: true,
+    filter: (raw, entry) => {
+      if (refused) return false;
+      try {
+        return admit(raw, entry as ReadEntry);
+      } catch (e) {
+        refused = e instanceof AgniError ? e : refuse(raw, (e as Error).message);
+        return false;
+      }
     },
   });
-  // Stop at the first entry over the budget instead of reading the rest of a hostile upload.
+  // Stop at the first refused entry instead of reading the rest of a hostile upload.
   unpacker.on('ignoredEntry', () => {
     if (refused) unpacker.abort(refused);
   });
@@ -53,12 +86,13 @@ export async function extractUpload(upload: Readable, dir: string, o: ExtractUpl
       'bad_request',
       `${o.what}: could not unpack the upload: ${describeTarError(e as Error, dir)}`,
       {
-        hint: 'send a plain tar (or tar.gz) of regular files, directories and links that stay inside it',
+        hint: 'send a plain tar (or tar.gz) of regular files, directories and links',
         cause: e,
       },
     );
   }
   if (refused) throw refused;
+  return { skippedDevices: guard.skippedDevices };
 }
 
 /**

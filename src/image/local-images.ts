@@ -2,7 +2,7 @@
  * Local images for the core: a root filesystem imported from a tarball or a directory. The
  * registry-backed content store (layers, digests, overlayfs) builds on top of this later.
  */
-import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { walkTree } from '../app/fs-util.js';
@@ -36,7 +36,7 @@ export class LocalImages {
     const rootfs = join(dir, 'rootfs');
     await mkdir(rootfs, { recursive: true });
     try {
-      // node-tar refuses absolute and `..` paths and never creates device nodes: safe for untrusted input.
+      // extractUpload refuses absolute and `..` paths and writes through links, and creates no device nodes.
       await extractUpload(upload, rootfs, {
         limits: this.limits,
         what: `image ${name}`,
@@ -44,7 +44,9 @@ export class LocalImages {
       });
       for (const m of MOUNT_POINTS) await mkdir(join(rootfs, m), { recursive: true }).catch(() => undefined);
       // runc copies the mount point's mode onto the /tmp tmpfs; nobody must be able to write there.
-      await chmod(join(rootfs, 'tmp'), 0o1777).catch(() => undefined);
+      // Only a real directory: the rootfs's own `tmp` may be a symlink, which chmod would follow on the host.
+      const tmp = join(rootfs, 'tmp');
+      if ((await lstat(tmp).catch(() => undefined))?.isDirectory()) await chmod(tmp, 0o1777);
       const stats = await walkTree(rootfs);
       if (stats.files <= MOUNT_POINTS.length) {
         throw new AgniError('bad_request', `image ${name}: the uploaded root filesystem is empty`, {

@@ -104,6 +104,12 @@ export interface WorkerSandbox {
   exited: Promise<WorkerExit>;
   /** SIGKILL to the whole sandbox; resolves when it is gone */
   kill(): Promise<void>;
+  /**
+   * The processes now in the sandbox, as identities that survive pid reuse (`pid:starttime`).
+   * Compared with the list taken at `ready`, it finds what a call left running. Rejects when the
+   * backend cannot tell (then the caller must assume the worst).
+   */
+  processes(): Promise<string[]>;
 }
 
 export interface BackendStatus {

@@ -92,3 +92,18 @@ export function removeCgroupLeaves(id: string, prefix = 'agni', root = CGROUP_RO
   for (const leaf of existingCgroupLeaves(id, prefix, root)) if (!tryRmdir(leaf)) left++;
   return left;
 }
+
+/**
+ * The pids (host namespace) in the container's leaf cgroup: every process of the sandbox, since a
+ * process without privileges cannot leave its cgroup. v1 reads the pids controller's leaf. Rejects
+ * when the leaf cannot be read: then nobody can say which processes the sandbox has.
+ */
+export function cgroupPids(id: string, prefix = 'agni', root = CGROUP_ROOT): number[] {
+  const file = isCgroupV2(root)
+    ? join(root, prefix, id, 'cgroup.procs')
+    : join(root, 'pids', prefix, id, 'cgroup.procs');
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map(Number);
+}

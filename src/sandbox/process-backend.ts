@@ -10,6 +10,7 @@ import type {
   WorkerExit,
   WorkerSandbox,
 } from './backend.js';
+import { processGroupIdentities } from './proc-snapshot.js';
 import { feedStdin, forwardStdout, onAbort, type StdinFeed, stdinReport } from './stdio.js';
 import { workerOf } from './worker-sandbox.js';
 
@@ -132,11 +133,19 @@ export class ProcessBackend implements Backend {
       this.active.delete(entry);
       resolveExit();
     });
-    return workerOf(spec.id, child, exited, async () => {
-      killed = true;
-      killGroup(child.pid);
-      await exited;
-    });
+    // Its processes are its process group: one that leaves it (setsid) escapes, as everything can here.
+    const processes = async () => (child.pid === undefined ? [] : processGroupIdentities(child.pid));
+    return workerOf(
+      spec.id,
+      child,
+      exited,
+      async () => {
+        killed = true;
+        killGroup(child.pid);
+        await exited;
+      },
+      processes,
+    );
   }
 
   async recover(): Promise<number> {

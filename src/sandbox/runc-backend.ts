@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -74,7 +74,8 @@ async function runcErrors(logFile: string): Promise<string[]> {
 async function ensureStickyTmp(rootfs: string): Promise<void> {
   const tmp = join(rootfs, 'tmp');
   try {
-    const st = await stat(tmp);
+    // lstat: an image's `tmp` may be a symlink (`tmp -> /`), which chmod would follow on the host.
+    const st = await lstat(tmp);
     if (st.isDirectory() && (st.mode & 0o7777) !== 0o1777) await chmod(tmp, 0o1777);
   } catch {
     // no /tmp: runc creates it from the mount's own mode=1777

@@ -4,6 +4,8 @@
  */
 import { AgniError } from '../core/errors.js';
 import type { SandboxSpec, WorkerExit, WorkerSandbox } from './backend.js';
+import { cgroupPids } from './cgroups.js';
+import { processIdentities } from './proc-snapshot.js';
 import { outcomeOf, type RuncBackend } from './runc-backend.js';
 import { workerOf } from './worker-sandbox.js';
 
@@ -29,5 +31,11 @@ export async function startRuncWorker(backend: RuncBackend, spec: SandboxSpec): 
       sb.finish();
     }
   })();
-  return workerOf(spec.id, child, exited, () => sb.kill());
+  return workerOf(
+    spec.id,
+    child,
+    exited,
+    () => sb.kill(),
+    async () => processIdentities(cgroupPids(spec.id)),
+  );
 }

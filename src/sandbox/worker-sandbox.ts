@@ -9,6 +9,7 @@ export function workerOf(
   child: ChildProcess,
   exited: Promise<WorkerExit>,
   kill: () => Promise<void>,
+  processes: () => Promise<string[]>,
 ): WorkerSandbox {
   const pipe = (i: number) => child.stdio[i] as Readable & Writable;
   for (const i of [0, 3, 4]) pipe(i).on('error', () => {}); // EPIPE once the worker died
@@ -24,5 +25,6 @@ export function workerOf(
     completions: pipe(4),
     exited,
     kill,
+    processes,
   };
 }

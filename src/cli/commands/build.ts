@@ -3,21 +3,17 @@
  * the server on agni.yaml's `runtime:` (a registry image), and sent to a registry. `agni deploy
  * --build` (functions.ts) uses `buildAndMaybePush` and deploys on the image it made.
  */
-import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { AgniError } from '../../core/errors.js';
 import type { Manifest } from '../../core/manifest.js';
 import { formatBytes } from '../../core/units.js';
 import type { BuildResult } from '../../image/oci/build-service.js';
 import { ApiClient } from '../client.js';
+import { type DirUpload, functionUpload, skippedSummary } from '../dir-upload.js';
 import { printJson } from '../output.js';
 import { type PushOutcome, printPushed, pushStored } from './image-registry.js';
-
-/** What a deploy leaves out of the upload, and so what the image leaves out too. */
-const SKIP = new Set(['.git', 'node_modules', '__pycache__']);
 
 export interface BuildFlags {
   tag?: string;
@@ -44,13 +40,6 @@ export async function readFunctionDir(dir: string): Promise<{ root: string; mani
   return { root, manifest: parseManifest(text, file) };
 }
 
-/** The directory as the gzip tar deploy and build upload. */
-export async function functionTarball(root: string): Promise<Readable> {
-  const { create } = await import('tar');
-  const entries = readdirSync(root).filter((e) => !SKIP.has(e));
-  return Readable.from(create({ cwd: root, gzip: true, portable: true }, entries));
-}
-
 function checkPlatforms(text: string): void {
   for (const p of text.split(',')) {
     if (!/^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/.test(p.trim())) {
@@ -61,7 +50,14 @@ function checkPlatforms(text: string): void {
   }
 }
 
-export async function buildDir(dir: string, o: BuildFlags): Promise<BuildResult> {
+/** What the CLI left out of the upload: `skipped` in --json output (ignore rules, then special files). */
+export function skippedList(u: DirUpload): string[] {
+  return [...u.skipped, ...u.special];
+}
+
+export type BuiltDir = BuildResult & { skipped: string[] };
+
+export async function buildDir(dir: string, o: BuildFlags): Promise<BuiltDir> {
   const { root, manifest } = await readFunctionDir(dir);
   if (manifest.runtime === 'host') {
     throw new AgniError(
@@ -83,11 +79,14 @@ export async function buildDir(dir: string, o: BuildFlags): Promise<BuildResult>
   if (o.insecure) q.set('insecure', '1');
   if (process.env.SOURCE_DATE_EPOCH) q.set('sourceDateEpoch', process.env.SOURCE_DATE_EPOCH);
   const query = q.toString();
-  return new ApiClient().upload<BuildResult>(
+  const upload = await functionUpload(root);
+  if (!o.json) process.stdout.write(skippedSummary(upload));
+  const r = await new ApiClient().upload<BuildResult>(
     `/v1/oci/build${query ? `?${query}` : ''}`,
-    await functionTarball(root),
+    upload.body,
     'application/gzip',
   );
+  return { ...r, skipped: skippedList(upload) };
 }
 
 function printBuilt(r: BuildResult): void {
@@ -106,7 +105,7 @@ function printBuilt(r: BuildResult): void {
 export async function buildAndMaybePush(
   dir: string,
   o: BuildFlags,
-): Promise<{ build: BuildResult; push?: PushOutcome; runtime: string }> {
+): Promise<{ build: BuiltDir; push?: PushOutcome; runtime: string }> {
   const build = await buildDir(dir, o);
   if (!o.json) printBuilt(build);
   let push: PushOutcome | undefined;
@@ -133,7 +132,8 @@ export function registerBuild(program: Command): void {
       'after',
       `
 The image is reproducible: the same files, agni.yaml and base give the same digest (mtimes are
-set to SOURCE_DATE_EPOCH, or 0; owners and modes are normalised).
+set to SOURCE_DATE_EPOCH, or 0; owners and modes are normalised). DIR is sent as agni deploy sends
+it: symlinks as symlinks, minus .git/, __pycache__/, *.pyc and what DIR/.agniignore names.
 
 Examples:
   agni build examples/wordcount

@@ -4,8 +4,9 @@ import { parseTarget } from '../../core/qualifier.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { FunctionRecord, VersionRecord } from '../../store/store.js';
 import { ApiClient } from '../client.js';
+import { DEFAULT_IGNORE, functionUpload, IGNORE_FILE, skippedSummary } from '../dir-upload.js';
 import { ago, printJson, printTable } from '../output.js';
-import { type BuildFlags, buildAndMaybePush, functionTarball, readFunctionDir } from './build.js';
+import { type BuildFlags, buildAndMaybePush, readFunctionDir, skippedList } from './build.js';
 
 export function registerFunctions(program: Command): void {
   program
@@ -23,7 +24,16 @@ export function registerFunctions(program: Command): void {
     .option('--insecure', 'with --build: talk plain http to a non-loopback registry')
     .addHelpText(
       'after',
-      '\nExamples:\n  agni deploy examples/wordcount\n  agni deploy ./my-fn --json\n  agni deploy ./my-fn --build -t 127.0.0.1:5000/team/my-fn:v1 --push',
+      `
+Symlinks are sent as symlinks (an absolute one resolves inside the sandbox). node_modules and venvs
+are sent; ${DEFAULT_IGNORE.join(', ')} and what DIR/${IGNORE_FILE} (gitignore syntax) names are not,
+and a "skipped ..." line says what was left out (--json: "skipped").
+
+Examples:
+  agni deploy examples/wordcount
+  agni deploy ./my-fn --json
+  echo 'data/' >> ./my-fn/${IGNORE_FILE} && agni deploy ./my-fn
+  agni deploy ./my-fn --build -t 127.0.0.1:5000/team/my-fn:v1 --push`,
     )
     .action(async (dir: string, o: BuildFlags & { build?: boolean }) => {
       if (!o.build && (o.tag || o.push || o.platform)) {
@@ -34,14 +44,21 @@ export function registerFunctions(program: Command): void {
       const built = o.build ? await buildAndMaybePush(dir, o) : undefined;
       // Validated here first, so an error names the user's own path rather than the server's copy.
       const { root, manifest: m } = await readFunctionDir(dir);
-      const tarball = await functionTarball(root);
+      const upload = await functionUpload(root);
+      // With --build the build step has said it already: the same rules, the same files.
+      if (!o.json && !built) process.stdout.write(skippedSummary(upload));
       const r = await new ApiClient().upload<{ name: string; version: number; runtime?: string }>(
         built ? `/v1/functions?runtime=${encodeURIComponent(built.runtime)}` : '/v1/functions',
-        tarball,
+        upload.body,
         'application/gzip',
       );
+      const skipped = skippedList(upload);
       if (o.json)
-        printJson(built ? { ...r, build: built.build, ...(built.push ? { push: built.push } : {}) } : r);
+        printJson(
+          built
+            ? { ...r, skipped, build: built.build, ...(built.push ? { push: built.push } : {}) }
+            : { ...r, skipped },
+        );
       else
         process.stdout.write(
           `deployed ${r.name} version ${r.version} (runtime ${built?.runtime ?? m.runtime})\n`,

@@ -1,14 +1,13 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { create } from 'tar';
 import { AgniError } from '../../core/errors.js';
 import { formatBytes } from '../../core/units.js';
 import type { ImageRecord } from '../../store/store.js';
 import { refuseImageArchive } from '../archive-detect.js';
 import { ApiClient } from '../client.js';
+import { rootfsUpload } from '../dir-upload.js';
 import { printJson } from '../output.js';
 
 export function registerImages(program: Command): void {
@@ -24,7 +23,14 @@ export function registerImages(program: Command): void {
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  agni image import busybox ./rootfs\n  agni image import debian debian-rootfs.tar.gz',
+      `
+Symlinks are kept as they are (absolute ones resolve inside the sandbox's root); device nodes and
+FIFOs are left out (sandboxes get their own /dev).
+
+Examples:
+  agni image import busybox ./rootfs
+  debootstrap --variant=minbase bookworm ./debian && agni image import debian ./debian
+  agni image import debian debian-rootfs.tar.gz`,
     )
     .action(async (name: string, path: string, o: { json?: boolean }) => {
       const full = resolve(path);
@@ -34,9 +40,8 @@ export function registerImages(program: Command): void {
         });
       });
       await refuseImageArchive(path, full, st.isDirectory());
-      const body = st.isDirectory()
-        ? Readable.from(create({ cwd: full, portable: false }, await readdir(full)))
-        : createReadStream(full);
+      // A directory is sent whole, symlinks as symlinks; its devices stay out (sandboxes get their own /dev).
+      const body = st.isDirectory() ? (await rootfsUpload(full)).body : createReadStream(full);
       const img = await new ApiClient().upload<ImageRecord>(
         `/v1/images/${encodeURIComponent(name)}`,
         body,

@@ -1,5 +1,6 @@
 /** `agni pipe A B C`: a UNIX pipe across sandboxes, streamed end to end through the server. */
 import type { Command } from 'commander';
+import { AgniError, ERROR_STATUS, type ErrorCode } from '../../core/errors.js';
 import { ApiClient, errorFromBody, readAll } from '../client.js';
 import { outcomeError } from '../outcome.js';
 import { payloadSource } from '../payload.js';
@@ -48,6 +49,10 @@ Examples:
         // Output already streamed: the outcome and the stage it failed on arrive as trailers.
         const t = res.body.trailers;
         const status = t['agni-status'] ?? res.headers['agni-status'] ?? 'succeeded';
+        // The server stopped the pipe itself (e.g. the input sent nothing for its upload idle period).
+        const code = t['agni-error-code'];
+        if (status === 'error' && code && code in ERROR_STATUS)
+          throw new AgniError(code as ErrorCode, String(t['agni-error'] ?? code));
         if (status !== 'succeeded') {
           const stage = Number(t['agni-failed-stage']);
           const what = `pipe stage ${stage} (${names[stage - 1] ?? '?'})`;

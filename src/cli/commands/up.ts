@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { type LimitFlags, limitOptions } from '../../app/limit-options.js';
 import { AgniError } from '../../core/errors.js';
+import { parseDuration } from '../../core/units.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 
 function intOption(flag: string, raw: string, min: number): number {
@@ -21,6 +22,18 @@ function collect(v: string, prev: string[] | undefined): string[] {
 /** Repeated flags plus a comma-separated AGNI_* variable. */
 function listOption(flags: string[] = [], env: string | undefined): string[] {
   return [...flags, ...(env ?? '').split(',')].map((x) => x.trim()).filter(Boolean);
+}
+
+/** A duration flag (500ms, 30s, 5m); `0` turns the bound off where `zeroOff`. */
+function durationOption(flag: string, raw: string, zeroOff: boolean): number {
+  if (zeroOff && raw.trim() === '0') return 0;
+  const ms = parseDuration(raw);
+  if (typeof ms === 'string')
+    throw new AgniError(
+      'bad_request',
+      `${flag}: expected ${ms}${zeroOff ? ' (0: never)' : ''}, got ${JSON.stringify(raw)}`,
+    );
+  return ms;
 }
 
 export function registerUp(program: Command): void {
@@ -75,9 +88,17 @@ export function registerUp(program: Command): void {
       '--subject-prefix <prefix>',
       'NATS subjects that subject triggers may use (default $AGNI_SUBJECT_PREFIX or agni.)',
     )
+    .option(
+      '--upload-idle <duration>',
+      'cut a request body that sends nothing this long, freeing its slots; 0: never (default $AGNI_UPLOAD_IDLE or 30s)',
+    )
+    .option(
+      '--grace <duration>',
+      'on SIGTERM/SIGINT, how long open requests may take to end before their connections are cut (default $AGNI_GRACE or 10s)',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%',
+      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls',
     )
     .action(
       async (
@@ -93,8 +114,12 @@ export function registerUp(program: Command): void {
           allowHost?: string[];
           callbackAllow?: string[];
           subjectPrefix?: string;
+          uploadIdle?: string;
+          grace?: string;
         } & LimitFlags,
       ) => {
+        const uploadIdle = o.uploadIdle ?? process.env.AGNI_UPLOAD_IDLE;
+        const grace = o.grace ?? process.env.AGNI_GRACE;
         if (!['auto', 'runc', 'process'].includes(o.backend)) {
           throw new AgniError(
             'bad_request',
@@ -120,6 +145,8 @@ export function registerUp(program: Command): void {
           platforms,
           maxPayloadBytes: maxPayloadBytes(),
           ...limitOptions(o),
+          uploadIdleMs: uploadIdle ? durationOption('--upload-idle', uploadIdle, true) : undefined,
+          graceMs: grace ? durationOption('--grace', grace, false) : undefined,
         });
         const b = server.backend;
         process.stdout.write(`agni up: listening on ${server.url}\n`);
@@ -132,11 +159,20 @@ export function registerUp(program: Command): void {
         await new Promise<void>((resolve) => {
           const stop = (sig: string) => {
             process.stdout.write(`agni up: ${sig}, shutting down\n`);
-            server.close().then(resolve, (e) => {
-              process.stderr.write(`agni up: shutdown failed: ${(e as Error).message}\n`);
-              process.exitCode = 1;
-              resolve();
-            });
+            server.close().then(
+              ({ cut, graceMs }) => {
+                if (cut.length > 0)
+                  process.stdout.write(
+                    `agni up: grace period of ${graceMs / 1000}s over: cut ${cut.length} open request(s): ${cut.join('; ')}\n`,
+                  );
+                resolve();
+              },
+              (e) => {
+                process.stderr.write(`agni up: shutdown failed: ${(e as Error).message}\n`);
+                process.exitCode = 1;
+                resolve();
+              },
+            );
           };
           process.once('SIGINT', () => stop('SIGINT'));
           process.once('SIGTERM', () => stop('SIGTERM'));

@@ -13,13 +13,12 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants, createGzip } from 'node:zlib';
 import { create, type WriteEntry } from 'tar';
 import { AgniError } from '../../core/errors.js';
+import { listDir } from '../dir-list.js';
 import { MT } from './media-types.js';
 
 export const FN_PREFIX = 'fn';
@@ -38,18 +37,8 @@ export interface FunctionLayer {
 
 /** Every path under `dir` (relative, `/`-separated), without following symlinks, sorted bytewise. */
 export async function listTree(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    for (const d of await readdir(join(dir, rel), { withFileTypes: true })) {
-      const p = rel ? `${rel}/${d.name}` : d.name;
-      // Sockets, FIFOs and devices have no place in a function's files (node-tar would skip them too).
-      if (!d.isDirectory() && !d.isFile() && !d.isSymbolicLink()) continue;
-      out.push(p);
-      if (d.isDirectory()) await walk(p);
-    }
-  };
-  await walk('');
-  return out.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  // Sockets, FIFOs and devices have no place in a function's files (node-tar would skip them too).
+  return (await listDir(dir)).paths;
 }
 
 /** The mode an entry is written with: only what matters to the sandbox, never setuid/setgid. */

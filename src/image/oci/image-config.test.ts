@@ -110,6 +110,12 @@ test('passwd/group parsing and reading through layers (top first, whiteouts and 
       'a symlink is not followed on the host',
     );
     assert.equal(await readImageFile(layers, 'etc/group'), undefined);
+    // A symlinked parent (`etc -> /etc`) is not followed either: it would read the host's file.
+    const linked = join(d, 'linked');
+    mkdirSync(linked);
+    symlinkSync('/etc', join(linked, 'etc'));
+    assert.equal(await readImageFile([linked, join(d, 'base')], 'etc/passwd'), undefined);
+    assert.equal(await readImageFile([join(d, 'none'), join(d, 'base')], 'etc/passwd'), 'base\n');
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

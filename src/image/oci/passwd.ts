@@ -41,6 +41,18 @@ export function parseGroup(text: string): GroupEntry[] {
   return out;
 }
 
+/** Whether a parent dir of `relPath` under `dir` is a symlink, absent, or all real dirs. */
+async function linkOnTheWay(dir: string, relPath: string): Promise<'link' | 'absent' | 'dirs'> {
+  let at = dir;
+  for (const part of relPath.split('/').slice(0, -1)) {
+    at = join(at, part);
+    const st = await lstat(at).catch(() => undefined);
+    if (!st) return 'absent';
+    if (st.isSymbolicLink()) return 'link';
+  }
+  return 'dirs';
+}
+
 /**
  * A regular file of the image as the merged view would show it: the top-most layer that has the
  * path wins; a whiteout (0:0 char device) there means absent. Symlinks are not followed (they would
@@ -49,6 +61,10 @@ export function parseGroup(text: string): GroupEntry[] {
 export async function readImageFile(layers: string[], relPath: string): Promise<string | undefined> {
   for (const dir of layers) {
     const p = join(dir, relPath);
+    // `etc -> /etc` would read the host's file: a link on the way hides the file as one at the end does.
+    const via = await linkOnTheWay(dir, relPath);
+    if (via === 'link') return undefined;
+    if (via === 'absent') continue;
     try {
       const st = await lstat(p);
       if (st.isFile()) return await readFile(p, 'utf8');

@@ -34,6 +34,12 @@ test('SymlinkTracker and linkStaysInside', () => {
   assert.deepEqual(t.linkAncestor('a/b/c'), { link: 'a', target: '/etc' });
   assert.equal(t.linkAncestor('a'), undefined, 'the link itself may be replaced');
   assert.equal(t.linkAncestor('ab/c'), undefined);
+  t.record('h', 'Link', 'a');
+  assert.deepEqual(
+    t.linkAncestor('h/passwd'),
+    { link: 'h', target: '/etc' },
+    'a hard link to a symlink is one',
+  );
   t.record('a', 'Directory');
   assert.equal(t.linkAncestor('a/b'), undefined);
   assert.equal(linkStaysInside('x/l', '../y'), true);

@@ -44,9 +44,15 @@ export const WRITTEN_TYPES: ReadonlySet<string> = new Set([
 export class SymlinkTracker {
   private readonly links = new Map<string, string>();
 
-  /** the entry at `path` now exists as `type` (a later entry may replace a link by a dir) */
+  /**
+   * the entry at `path` now exists as `type` (a later entry may replace a link by a dir). A hard
+   * link (`target`: its normalised target) to a symlink is that symlink again: link(2) does not
+   * follow, so writing through it would follow the same target.
+   */
   record(path: string, type: string, target?: string): void {
+    const linked = type === 'Link' && target !== undefined ? this.links.get(target) : undefined;
     if (type === 'SymbolicLink') this.links.set(path, target ?? '');
+    else if (linked !== undefined) this.links.set(path, linked);
     else this.links.delete(path);
   }
 

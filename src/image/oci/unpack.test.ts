@@ -101,6 +101,19 @@ test('refused: ../ component, absolute path, named in the error', async () => {
   await refused([{ path: abs, data: 'x' }], /is an absolute path/, abs);
 });
 
+test('refused: a write through a hard link to a symlink (link(2) does not follow: it is the symlink again)', async () => {
+  const outside = mkdtempSync(join(work, 'outside-'));
+  await refused(
+    [
+      { path: 'sym', type: 'SymbolicLink', linkpath: outside },
+      { path: 'hard', type: 'Link', linkpath: 'sym' },
+      { path: 'hard/pwned', data: 'x' },
+    ],
+    /entry "hard\/pwned" would be written through symlink "hard"/,
+    join(outside, 'pwned'),
+  );
+});
+
 test('refused: a write through a symlink (pointing outside, or anywhere)', async () => {
   const outside = join(work, 'outside-dir');
   await refused(

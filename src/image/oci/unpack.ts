@@ -16,14 +16,7 @@ import { extract, type ReadEntry } from 'tar';
 import { AgniError } from '../../core/errors.js';
 import { DEFAULT_LIMITS, UnpackBudget, type UnpackLimits } from '../../core/limits.js';
 import { removeTree } from '../extract-upload.js';
-import {
-  linkStaysInside,
-  normaliseEntryPath,
-  SKIPPED_TYPES,
-  SymlinkTracker,
-  sanitiseMode,
-  WRITTEN_TYPES,
-} from './unpack-rules.js';
+import { TarEntryGuard } from '../tar-guard.js';
 import { classifyEntry } from './whiteout.js';
 
 const execFileP = promisify(execFile);
@@ -79,16 +72,15 @@ function refuse(entry: string, why: string): AgniError {
   });
 }
 
-/** Applies the rules of unpack-rules.ts to each entry; the first refusal aborts the extraction. */
+/** Applies the rules of tar-guard.ts and whiteouts to each entry; the first refusal aborts the extraction. */
 class EntryFilter {
-  readonly links = new SymlinkTracker();
+  readonly guard = new TarEntryGuard(refuse, 'the layer root');
   readonly written = new Set<string>();
   /** modes to set exactly after extraction: mkdir/open apply the process umask (a sticky 1777 /tmp would lose bits) */
   readonly modes = new Map<string, number>();
   readonly whiteouts: string[] = [];
   readonly opaque: string[] = [];
   entries = 0;
-  skipped = 0;
   error: AgniError | undefined;
 
   /** counts what is written as the layer streams (`agni up --max-unpack`, `--max-files`) */
@@ -104,20 +96,8 @@ class EntryFilter {
     }
   }
 
-  /** `entry` names the tar entry in errors; `raw` is the path checked (the entry's, or its hard link's target) */
-  private safePath(raw: string, entry = raw, what = ''): string {
-    const n = normaliseEntryPath(raw);
-    if ('refused' in n) throw refuse(entry, `${what}${n.refused}`);
-    const via = this.links.linkAncestor(n.path);
-    if (via) {
-      const where = linkStaysInside(via.link, via.target) ? '' : ' pointing outside the layer root';
-      throw refuse(entry, `${what}would be written through symlink "${via.link}" (→ ${via.target})${where}`);
-    }
-    return n.path;
-  }
-
   private accept(raw: string, entry: ReadEntry): boolean {
-    const path = this.safePath(raw);
+    const path = this.guard.safePath(raw);
     if (path === '') return false; // the layer root itself: its dir is ours
     const kind = classifyEntry(path);
     if (kind.kind === 'opaque') {
@@ -125,28 +105,15 @@ class EntryFilter {
       return false;
     }
     if (kind.kind === 'whiteout') {
-      this.whiteouts.push(this.safePath(kind.target, raw));
+      this.whiteouts.push(this.guard.safePath(kind.target, raw));
       this.spend(0);
       return false;
     }
     if (kind.kind === 'aufs-meta') return false;
-    if (SKIPPED_TYPES.has(entry.type)) {
-      this.skipped++;
-      return false;
-    }
-    if (!WRITTEN_TYPES.has(entry.type)) throw refuse(raw, `has unsupported type ${entry.type}`);
-    if (entry.type === 'Link') {
-      const target = entry.linkpath ?? '';
-      const t = normaliseEntryPath(target);
-      if ('refused' in t || t.path === '')
-        throw refuse(raw, `is a hard link to "${target}" outside the layer root`);
-      this.safePath(target, raw, 'is a hard link whose target ');
-    }
-    entry.mode = sanitiseMode(entry.mode) as number;
+    if (!this.guard.admit(path, raw, entry)) return false;
     if (entry.type === 'SymbolicLink' || entry.type === 'Link') this.modes.delete(path);
     else if (entry.mode !== undefined) this.modes.set(path, entry.mode);
     this.spend(entry.size ?? 0);
-    this.links.record(path, entry.type, entry.linkpath);
     this.written.add(path);
     this.entries++;
     return true;
@@ -233,7 +200,7 @@ export async function unpackLayer(
     await extractInto(blobPath, compression, tmp, f);
     for (const [p, mode] of f.modes) {
       // a later entry may have turned an ancestor into a link: chmod follows it, so never through one
-      if (!f.links.linkAncestor(p)) await chmod(join(tmp, p), mode);
+      if (!f.guard.links.linkAncestor(p)) await chmod(join(tmp, p), mode);
     }
     await applyWhiteouts(tmp, f);
     await chmod(tmp, 0o755);
@@ -252,7 +219,7 @@ export async function unpackLayer(
   return {
     dir: destDir,
     entries: f.entries,
-    skippedDevices: f.skipped,
+    skippedDevices: f.guard.skippedDevices,
     whiteouts: f.whiteouts.length,
     opaqueDirs: f.opaque.length,
   };
