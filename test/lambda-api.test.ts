@@ -88,6 +88,14 @@ describe('lambda invoke api', () => {
     await deploy(
       fnDir({ 'agni.yaml': 'name: slow\nruntime: host\ncommand: "sleep 5"\nlimits:\n  timeout: 1s\n' }),
     );
+    for (const v of ['one', 'two'])
+      await deploy(fnDir({ 'agni.yaml': `name: greet\nruntime: host\ncommand: "echo -n ${v}"\n` }));
+    const alias = await v1('/v1/functions/greet/aliases/prod', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ version: 1 }),
+    });
+    assert.equal(alias.status, 200, await alias.text());
     await deploy(resolve('examples/lambda-python'));
     await deploy(resolve('examples/lambda-shell'));
   });
@@ -158,6 +166,37 @@ describe('lambda invoke api', () => {
     }
     const q = await invoke({ FunctionName: 'wordcount', Qualifier: '$LATEST', Payload: Buffer.from('x') });
     assert.match(text(q), /"words": 1/);
+  });
+
+  test('SDK: a qualifier picks a version or an alias; X-Amz-Executed-Version says which ran', async () => {
+    const cases: [Partial<{ FunctionName: string; Qualifier: string }>, string, string][] = [
+      [{ FunctionName: 'greet' }, 'two', '2'],
+      [{ FunctionName: 'greet', Qualifier: '$LATEST' }, 'two', '2'],
+      [{ FunctionName: 'greet', Qualifier: '1' }, 'one', '1'],
+      [{ FunctionName: 'greet:1' }, 'one', '1'],
+      [{ FunctionName: 'greet', Qualifier: 'prod' }, 'one', '1'],
+      [{ FunctionName: 'arn:aws:lambda:us-east-1:000000000000:function:greet:prod' }, 'one', '1'],
+    ];
+    for (const [input, out, version] of cases) {
+      const r = await invoke({ FunctionName: 'greet', ...input });
+      assert.deepEqual([text(r), r.ExecutedVersion], [out, version], JSON.stringify(input));
+    }
+    const event = await invoke({ FunctionName: 'greet', Qualifier: '1', InvocationType: 'Event' });
+    const res = await v1(`/v1/invocations/${event.$metadata.requestId}/result?wait=20`);
+    assert.equal(await res.text(), 'one');
+    for (const Qualifier of ['7', 'staging'])
+      for (const InvocationType of ['RequestResponse', 'Event', 'DryRun'] as const)
+        await assert.rejects(
+          invoke({ FunctionName: 'greet', Qualifier, InvocationType }),
+          refusedAs('ResourceNotFoundException', 404),
+          `${Qualifier} ${InvocationType}`,
+        );
+    const conf = await lambda().send(new GetFunctionCommand({ FunctionName: 'greet', Qualifier: 'prod' }));
+    assert.equal(conf.Configuration?.Version, '1');
+    assert.equal(
+      conf.Configuration?.FunctionArn,
+      'arn:aws:lambda:us-east-1:000000000000:function:greet:prod',
+    );
   });
 
   test('SDK: LogType Tail returns the last 4 KB of the log, base64', async () => {
@@ -266,6 +305,7 @@ describe('lambda invoke api', () => {
     const all = await lambda().send(new ListFunctionsCommand({}));
     assert.deepEqual(all.Functions?.map((x) => x.FunctionName).sort(), [
       'fail',
+      'greet',
       'lambda-python',
       'lambda-shell',
       'slow',
@@ -332,7 +372,7 @@ describe('lambda invoke api', () => {
     assert.equal(r.headers.get('x-amzn-errortype'), 'AccessDeniedException');
   });
 
-  test('aws CLI: sync, tail logs, a function error, an Event, and a wrong secret', async () => {
+  test('aws CLI: sync, tail logs, a qualifier, a function error, an Event, and a wrong secret', async () => {
     const payload = join(work, 'payload');
     writeFileSync(payload, 'the quick brown fox');
     const out = join(work, 'out.json');
@@ -355,6 +395,10 @@ describe('lambda invoke api', () => {
     assert.equal(meta.ExecutedVersion, '1');
     assert.match(Buffer.from(meta.LogResult, 'base64').toString(), /counted 4 words/);
     assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), { lines: 0, words: 4, bytes: 19 });
+
+    const pinned = await awsCli(['invoke', '--function-name', 'greet', '--qualifier', 'prod', out]);
+    assert.equal((JSON.parse(pinned.stdout) as { ExecutedVersion: string }).ExecutedVersion, '1');
+    assert.equal(readFileSync(out, 'utf8'), 'one');
 
     const failed = await awsCli(['invoke', '--function-name', 'fail', out]);
     assert.equal((JSON.parse(failed.stdout) as { FunctionError: string }).FunctionError, 'Unhandled');

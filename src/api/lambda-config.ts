@@ -7,11 +7,12 @@ function lastModified(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '+0000');
 }
 
-export function functionConfiguration(v: VersionRecord, region: string, qualified: boolean) {
+/** `qualifier`: as the caller named it (a version or an alias), for the ARN; none for the live version */
+export function functionConfiguration(v: VersionRecord, region: string, qualifier?: string) {
   const m = v.manifest;
   return {
     FunctionName: v.function,
-    FunctionArn: `${functionArn(region, v.function)}${qualified ? `:${v.version}` : ''}`,
+    FunctionArn: `${functionArn(region, v.function)}${qualifier === undefined ? '' : `:${qualifier}`}`,
     // Agni's runtime is an image or `host`; Lambda's enum does not describe it, so no name from it is borrowed.
     Runtime: m.runtime,
     Handler: m.command.join(' '),

@@ -9,8 +9,10 @@ import type { Invoker } from '../app/invoker.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { functionErrorDocument, logResult } from '../core/lambda-errors.js';
 import { type LambdaTarget, parseLambdaTarget } from '../core/lambda-names.js';
+import { parseQualifier, type Qualifier } from '../core/qualifier.js';
 import { TailBuffer } from '../core/tail.js';
 import type { Store } from '../store/store.js';
+import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 
 /** Lambda's limit on a synchronous response; past it the call is a function error, as there */
@@ -44,38 +46,48 @@ export interface InvokeRouteDeps {
   invoker: Invoker;
   queue: AsyncQueue;
   store: Store;
+  /** qualifiers (versions, aliases); without it only the live version can be named */
+  resolver?: Pick<VersionResolver, 'resolve'>;
 }
 
 type InvokeRequest = FastifyRequest<{ Params: { name: string }; Querystring: { Qualifier?: string } }>;
 
-/** Until versions and aliases exist, only the live version can be named. */
-function checkQualifier(t: LambdaTarget): void {
-  if (t.qualifier !== undefined && t.qualifier !== '$LATEST')
-    throw new AgniError(
-      'bad_request',
-      `Qualifier: ${t.qualifier}: only $LATEST can be invoked on this server`,
-      {
-        details: { field: 'Qualifier' },
-      },
-    );
+/** Lambda's qualifier ($LATEST, a version number, an alias) as Agni's (core/qualifier.ts). */
+export function qualifierOf(t: LambdaTarget): Qualifier {
+  return parseQualifier(t.qualifier ?? '', 'Qualifier');
+}
+
+/** The version a call names, resolved once: the same pick of a split alias for the checks and the call. */
+export async function resolveTarget(
+  d: Pick<InvokeRouteDeps, 'store' | 'resolver'>,
+  t: LambdaTarget,
+): Promise<Resolved> {
+  const q = qualifierOf(t);
+  if (d.resolver) return d.resolver.resolve(t.name, q);
+  const live = q.kind === 'live' ? await d.store.getLatestVersion(t.name) : undefined;
+  if (!live) throw notFound(t.qualifier === undefined ? t.name : `${t.name}:${t.qualifier}`);
+  return { version: live, alias: null };
 }
 
 export async function handleInvoke(d: InvokeRouteDeps, req: InvokeRequest, reply: FastifyReply) {
   const target = parseLambdaTarget(req.params.name, req.query.Qualifier);
-  checkQualifier(target);
   const type = invocationType(req.headers['x-amz-invocation-type']);
   const tail = wantsTail(req.headers['x-amz-log-type']);
   const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
 
-  const live = await d.store.getLatestVersion(target.name);
-  if (!live) throw notFound(target.name);
+  const resolved = await resolveTarget(d, target);
   if (type === 'DryRun') {
     reply.status(204).header('x-amzn-requestid', randomUUID());
     return reply.send();
   }
-  if (live.manifest.protocol === 'lambda') checkJsonEvent(payload);
+  if (resolved.version.manifest.protocol === 'lambda') checkJsonEvent(payload);
   if (type === 'Event') {
-    const { record } = await d.queue.submit({ function: target.name, payload, source: 'lambda' });
+    const { record } = await d.queue.submit({
+      function: target.name,
+      qualifier: qualifierOf(target),
+      payload,
+      source: 'lambda',
+    });
     reply.status(202).header('x-amzn-requestid', record.id);
     return reply.send();
   }
@@ -84,18 +96,24 @@ export async function handleInvoke(d: InvokeRouteDeps, req: InvokeRequest, reply
   let kept = 0;
   let overflow = false;
   const log = new TailBuffer(LOG_KEEP_BYTES);
-  const { record, version, error, result } = await d.invoker.invoke(target.name, payload, req.receivedAt, {
-    onStdout(chunk) {
-      if (overflow) return;
-      if (kept + chunk.length > MAX_SYNC_RESPONSE_BYTES) {
-        overflow = true;
-        return;
-      }
-      kept += chunk.length;
-      body.push(chunk);
+  const { record, version, error, result } = await d.invoker.invoke(
+    target.name,
+    payload,
+    req.receivedAt,
+    {
+      onStdout(chunk) {
+        if (overflow) return;
+        if (kept + chunk.length > MAX_SYNC_RESPONSE_BYTES) {
+          overflow = true;
+          return;
+        }
+        kept += chunk.length;
+        body.push(chunk);
+      },
+      onStderr: (chunk) => log.push(chunk),
     },
-    onStderr: (chunk) => log.push(chunk),
-  });
+    { resolved },
+  );
   if (record.status === 'error') {
     // It never ran to an outcome: a refusal (e.g. removed while it waited) or the server's failure.
     if (isAgniError(error)) throw error;

@@ -16,7 +16,7 @@ import { lambdaRefusal, refusalBody } from '../core/lambda-errors.js';
 import { parseLambdaTarget } from '../core/lambda-names.js';
 import { asAgniError } from './as-agni-error.js';
 import { functionConfiguration } from './lambda-config.js';
-import { handleInvoke, type InvokeRouteDeps, invocationType, notFound } from './lambda-invoke.js';
+import { handleInvoke, type InvokeRouteDeps, invocationType, resolveTarget } from './lambda-invoke.js';
 import { scrubPaths } from './scrub-paths.js';
 import { precheckSigV4, verifySigV4 } from './sigv4-verify.js';
 
@@ -98,20 +98,14 @@ export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): vo
       lambda.post('/functions/:name/invocations', room, (req: Named, reply) => handleInvoke(d, req, reply));
 
       const list = async () => ({
-        Functions: (await d.store.listFunctions()).map((f) => functionConfiguration(f, region, false)),
+        Functions: (await d.store.listFunctions()).map((f) => functionConfiguration(f, region)),
       });
       lambda.get('/functions', list);
       lambda.get('/functions/', list);
       const config = async (req: Named) => {
         const t = parseLambdaTarget(req.params.name, req.query.Qualifier);
-        const v =
-          t.qualifier === undefined || t.qualifier === '$LATEST'
-            ? await d.store.getLatestVersion(t.name)
-            : /^[0-9]+$/.test(t.qualifier)
-              ? await d.store.getVersion(t.name, Number(t.qualifier))
-              : undefined;
-        if (!v) throw notFound(t.qualifier === undefined ? t.name : `${t.name}:${t.qualifier}`);
-        return functionConfiguration(v, region, t.qualifier !== undefined && t.qualifier !== '$LATEST');
+        const { version } = await resolveTarget(d, t);
+        return functionConfiguration(version, region, t.qualifier === '$LATEST' ? undefined : t.qualifier);
       };
       lambda.get('/functions/:name', async (req: Named) => ({
         Configuration: await config(req),

@@ -8,16 +8,19 @@ import type { AccessKeys } from '../app/access-keys.js';
 import type { Deployer } from '../app/deployer.js';
 import type { DiskGuard } from '../app/disk-guard.js';
 import type { Invoker } from '../app/invoker.js';
+import type { Releases } from '../app/releases.js';
 import type { AddressAllowList } from '../core/address-policy.js';
 import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError } from '../core/errors.js';
 import type { UnpackLimits } from '../core/limits.js';
 import { stamp } from '../core/phases.js';
+import { parseTarget } from '../core/qualifier.js';
 import type { ImageInsight } from '../image/image-insight.js';
 import type { LocalImages } from '../image/local-images.js';
 import type { OciImages } from '../image/oci/pull-service.js';
 import type { ImageAliasRepository } from '../store/image-alias-repo.js';
 import type { Store } from '../store/store.js';
+import type { VersionResolver } from '../store/version-resolver.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import { redactSecrets } from '../triggers/redact.js';
@@ -35,6 +38,7 @@ import { registerJobRoutes } from './job-routes.js';
 import { registerLambdaRoutes, signatureAuth } from './lambda-routes.js';
 import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
+import { registerReleaseRoutes } from './release-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
 import { replyStreamed } from './stream-reply.js';
@@ -47,6 +51,8 @@ export interface ApiDeps {
   store: Store;
   invoker: Invoker;
   deployer: Deployer;
+  /** rollback and function aliases; those routes exist only when set */
+  releases?: Releases;
   images: LocalImages;
   queue: AsyncQueue;
   /** fan-out jobs; their routes exist only when set */
@@ -80,6 +86,8 @@ export interface ApiDeps {
   uploadIdleMs?: number;
   /** every request is tracked here while it is answered (what a shutdown cut) */
   openRequests?: OpenRequests;
+  /** NAME@VERSION / NAME@ALIAS to a version (the Lambda API's DryRun and GetFunction); the live version only without it */
+  resolver?: Pick<VersionResolver, 'resolve'>;
   /** AWS access keys: /v1/tokens, and signatures on the Lambda API (/2015-03-31/...) while any exist */
   accessKeys?: AccessKeys;
   /** the region in Lambda API answers' ARNs (`agni up --lambda-region`, default us-east-1) */
@@ -163,6 +171,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
 
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
   registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token);
+  registerReleaseRoutes(app, d);
   registerJobRoutes(app, d);
   registerPipeRoutes(app, { ...d, uploadIdleMs });
   registerImageRegistryRoutes(app, d.oci);
@@ -205,9 +214,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
   app.get<{ Params: { name: string } }>('/v1/functions/:name/versions', async (req) => {
     const versions = await d.store.listVersions(req.params.name);
-    if (versions.length === 0)
+    const live = await d.store.getLatestVersion(req.params.name);
+    if (versions.length === 0 || !live)
       throw new AgniError('function_not_found', `no function named ${req.params.name}`);
-    return { versions };
+    return { versions, live: live.version };
   });
   app.get<{ Params: { name: string } }>('/v1/functions/:name/invocations', async (req) => ({
     invocations: await d.store.listInvocations({ function: req.params.name, limit: limitOf(req.query) }),
@@ -224,11 +234,13 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     return r;
   });
 
+  // NAME, NAME@VERSION or NAME@ALIAS (see src/core/qualifier.ts), checked before the body is used.
   app.post<{ Params: { name: string } }>('/v1/functions/:name/invoke', async (req, reply) => {
+    const { name, qualifier } = parseTarget(req.params.name, 'path `NAME`');
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const opts = callOptions(req, [d.token]);
     return replyStreamed(reply, (sink) =>
-      d.invoker.invoke(req.params.name, payload, req.receivedAt, sink, opts),
+      d.invoker.invoke(name, payload, req.receivedAt, sink, { ...opts, qualifier }),
     );
   });
 

@@ -6,6 +6,8 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   bad_request: 64,
   manifest_invalid: 65,
   function_not_found: 66,
+  version_not_found: 66,
+  alias_not_found: 66,
   invocation_not_found: 66,
   image_not_found: 66,
   not_found: 66,

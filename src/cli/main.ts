@@ -13,6 +13,7 @@ import { registerInvoke } from './commands/invoke.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerMap } from './commands/map.js';
 import { registerPipe } from './commands/pipe.js';
+import { registerReleases } from './commands/releases.js';
 import { registerToken } from './commands/token.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
@@ -42,6 +43,7 @@ Quick tour:
 registerUp(program);
 registerFunctions(program);
 registerInvoke(program);
+registerReleases(program);
 registerPipe(program);
 registerMap(program);
 registerJobs(program);

@@ -21,6 +21,10 @@ export const ERROR_STATUS = {
   /** a body whose Content-Type the route does not take */
   unsupported_media_type: 415,
   function_not_found: 404,
+  /** `NAME@3` where NAME has no version 3 */
+  version_not_found: 404,
+  /** `NAME@prod` where NAME has no alias prod */
+  alias_not_found: 404,
   invocation_not_found: 404,
   image_not_found: 404,
   not_found: 404,

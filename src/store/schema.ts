@@ -8,7 +8,12 @@ export interface Database
     TriggerTable,
     OciImageTable,
     ImageAliasTable,
+    FunctionAliasTable,
     AccessKeyTable {
+  /**
+   * latest_version is the live version: what a call without a version or alias runs. A deploy makes
+   * its new version live; `agni rollback` moves it back to an older one without a new version.
+   */
   functions: { name: string; latest_version: number; created_at: number; updated_at: number };
   versions: {
     function: string;
@@ -38,6 +43,8 @@ export interface Database
     timeout_ms: number | null;
     /** the absolute deadline (ms since the epoch) the sandbox was killed at, once it started */
     deadline: number | null;
+    /** the alias the call named (null: a version number, or the live version) */
+    alias: string | null;
   };
   images: {
     id: string;
@@ -94,8 +101,12 @@ export interface TriggerTable {
 export interface JobTables {
   jobs: {
     id: string;
+    /** as the job names it: NAME, NAME@VERSION or NAME@ALIAS */
     function: string;
     reduce: string | null;
+    /** a bare NAME's version, pinned when the job is created and again when failed items are retried */
+    version: number | null;
+    reduce_version: number | null;
     concurrency: number;
     status: string;
     run: number;
@@ -160,6 +171,20 @@ export interface ImageAliasTable {
     /** the image run instead on nodes of that arch, normalised like canonical */
     image: string;
     created_at: number;
+  };
+}
+
+/** named pointers to versions of a function (src/store/function-alias-repo.ts) */
+export interface FunctionAliasTable {
+  function_aliases: {
+    function: string;
+    name: string;
+    version: number;
+    /** a canary: this other version takes `split_weight` (0..1) of the calls */
+    split_version: number | null;
+    split_weight: number | null;
+    created_at: number;
+    updated_at: number;
   };
 }
 
@@ -363,6 +388,24 @@ export const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('image_aliases_pk', ['canonical', 'arch'])
         .execute();
+    },
+  },
+  '0007_function_aliases': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('function_aliases')
+        .addColumn('function', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('split_version', 'integer')
+        .addColumn('split_weight', 'double precision')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('function_aliases_pk', ['function', 'name'])
+        .execute();
+      await db.schema.alterTable('invocations').addColumn('alias', 'text').execute();
+      await db.schema.alterTable('jobs').addColumn('version', 'integer').execute();
+      await db.schema.alterTable('jobs').addColumn('reduce_version', 'integer').execute();
     },
   },
   '0008_request_context': {
