@@ -198,6 +198,25 @@ describe('prewarmed pools', () => {
     );
   });
 
+  test('a rollback drains the pool of the version that was live, as a deploy does', async () => {
+    await deploy({ 'agni.yaml': manifest('rolls', 'echo one', 'pool:\n  min: 1\n') });
+    await deploy({ 'agni.yaml': manifest('rolls', 'echo two', 'pool:\n  min: 1\n') });
+    await invoke('rolls');
+    await until('v2 waits', () => waitingOf(s.home, 'rolls-v2-p').length >= 1);
+    const rb = await fetch(`${s.url}/v1/functions/rolls/rollback`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(rb.status, 200, await rb.clone().text());
+    assert.deepEqual(
+      runcList(s.home).filter((c) => c.id.startsWith('rolls-v2-')),
+      [],
+    );
+    assert.equal((await invoke('rolls')).text, 'one\n');
+    await until('v1 waits', () => waitingOf(s.home, 'rolls-v1-p').length >= 1);
+  });
+
   test('a waiting sandbox killed from outside is dropped, not handed out', async () => {
     await deploy({ 'agni.yaml': manifest('victim', 'echo alive', 'pool:\n  min: 1\n  max: 1\n') });
     await invoke('victim');

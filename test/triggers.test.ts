@@ -551,7 +551,8 @@ describe('triggers across a restart and without NATS', () => {
         return x.nats.state === 'unreachable' ? x : undefined;
       });
       assert.equal(r.nats.needed, true);
-      assert.match(r.nats.error ?? '', /CONNECTION_REFUSED|refused/i);
+      // refused at once on a quiet machine; on a loaded one the client may give up first (TIMEOUT)
+      assert.match(r.nats.error ?? '', /CONNECTION_REFUSED|refused|TIMEOUT/i);
       assert.equal(r.triggers[1]!.state, 'waiting for NATS (unreachable)');
     } finally {
       await s.close();

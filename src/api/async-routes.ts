@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { type AddressAllowList, NOTHING_ALLOWED, urlRefusal } from '../core/address-policy.js';
 import { AgniError } from '../core/errors.js';
+import { parseTarget } from '../core/qualifier.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 import { callOptions } from './call-options.js';
 
@@ -70,9 +71,11 @@ export function registerAsyncRoutes(
   // A full queue is refused before the payload is read (submit checks again, atomically).
   const room = { onRequest: async () => queue.assertRoom() };
   app.post<{ Params: { name: string } }>('/v1/functions/:name/async', room, async (req, reply) => {
+    const { name, qualifier } = parseTarget(req.params.name, 'path `NAME`');
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const { record, duplicate } = await queue.submit({
-      function: req.params.name,
+      function: name,
+      qualifier,
       payload,
       idempotencyKey: idempotencyKey(req.headers['idempotency-key']),
       callbackUrl: callbackUrl(req.headers['agni-callback-url'], callbackAllow),
@@ -85,6 +88,7 @@ export function registerAsyncRoutes(
       id: record.id,
       function: record.function,
       version: record.version,
+      alias: record.alias,
       status: record.status,
       duplicate,
       result,

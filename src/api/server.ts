@@ -4,24 +4,29 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { AccessKeys } from '../app/access-keys.js';
 import type { Deployer } from '../app/deployer.js';
 import type { DiskGuard } from '../app/disk-guard.js';
 import type { Invoker } from '../app/invoker.js';
+import type { Releases } from '../app/releases.js';
 import type { AddressAllowList } from '../core/address-policy.js';
 import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
-import { AgniError, isAgniError } from '../core/errors.js';
+import { AgniError } from '../core/errors.js';
 import type { UnpackLimits } from '../core/limits.js';
 import { stamp } from '../core/phases.js';
+import { parseTarget } from '../core/qualifier.js';
 import type { ImageInsight } from '../image/image-insight.js';
 import type { LocalImages } from '../image/local-images.js';
 import type { OciImages } from '../image/oci/pull-service.js';
 import type { ImageAliasRepository } from '../store/image-alias-repo.js';
 import type { Store } from '../store/store.js';
+import type { VersionResolver } from '../store/version-resolver.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import { redactSecrets } from '../triggers/redact.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { registerArchiveRoutes } from './archive-routes.js';
+import { asAgniError } from './as-agni-error.js';
 import { registerAsyncRoutes } from './async-routes.js';
 import { registerBuildRoutes } from './build-routes.js';
 import { callOptions } from './call-options.js';
@@ -30,12 +35,15 @@ import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
+import { registerLambdaRoutes, signatureAuth } from './lambda-routes.js';
 import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
+import { registerReleaseRoutes } from './release-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
 import { replyStreamed } from './stream-reply.js';
 import { assertTarType, requireTar, TAR_TYPES } from './tar-body.js';
+import { registerTokenRoutes } from './token-routes.js';
 import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
 import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
@@ -43,6 +51,8 @@ export interface ApiDeps {
   store: Store;
   invoker: Invoker;
   deployer: Deployer;
+  /** rollback and function aliases; those routes exist only when set */
+  releases?: Releases;
   images: LocalImages;
   queue: AsyncQueue;
   /** fan-out jobs; their routes exist only when set */
@@ -76,6 +86,14 @@ export interface ApiDeps {
   uploadIdleMs?: number;
   /** every request is tracked here while it is answered (what a shutdown cut) */
   openRequests?: OpenRequests;
+  /** NAME@VERSION / NAME@ALIAS to a version (the Lambda API's DryRun and GetFunction); the live version only without it */
+  resolver?: Pick<VersionResolver, 'resolve'>;
+  /** AWS access keys: /v1/tokens, and signatures on the Lambda API (/2015-03-31/...) while any exist */
+  accessKeys?: AccessKeys;
+  /** the region in Lambda API answers' ARNs (`agni up --lambda-region`, default us-east-1) */
+  lambdaRegion?: string;
+  /** the region signed Lambda API requests must be scoped to (an operator-set --lambda-region); any when unset */
+  signedRegion?: string;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -119,7 +137,11 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     });
     guardRequest(req, hosts);
     // Webhooks are called by outsiders without the token; each checks its own secret instead.
-    const open = req.url === '/healthz' || (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX));
+    // The Lambda API checks AWS signatures instead while access keys exist (lambda-routes.ts).
+    const open =
+      req.url === '/healthz' ||
+      (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX)) ||
+      (await signatureAuth(req.url, d.accessKeys));
     if (d.token && !open && !tokenMatches(req.headers.authorization, d.token)) {
       throw new AgniError('unauthorized', 'this server requires a token', {
         hint: 'set AGNI_TOKEN to the server token',
@@ -138,25 +160,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err, req, reply) => {
-    let e: AgniError;
-    if (isAgniError(err)) e = err;
-    else if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      e = new AgniError(
-        'payload_too_large',
-        `the request body is larger than the limit of ${d.maxPayloadBytes} bytes`,
-        {
-          hint: 'send a smaller payload, or raise AGNI_MAX_PAYLOAD on the server',
-        },
-      );
-    } else if (
-      (err as { statusCode?: number }).statusCode &&
-      (err as { statusCode: number }).statusCode < 500
-    ) {
-      e = new AgniError('bad_request', (err as Error).message);
-    } else {
-      req.log.error({ err }, 'request failed');
-      e = new AgniError('internal', 'internal error; see the server log');
-    }
+    const e = asAgniError(err, d.maxPayloadBytes, req.log);
     if (e.code === 'overloaded') reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
     reply.status(e.status).send(d.home ? scrubPaths(e.toJSON(), d.home) : e.toJSON());
   });
@@ -167,6 +171,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
 
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
   registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token);
+  registerReleaseRoutes(app, d);
   registerJobRoutes(app, d);
   registerPipeRoutes(app, { ...d, uploadIdleMs });
   registerImageRegistryRoutes(app, d.oci);
@@ -175,6 +180,13 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerArchiveRoutes(app, d.oci);
   if (d.aliases) registerImageAliasRoutes(app, d.aliases);
   if (d.triggers) registerTriggerRoutes(app, d.triggers, d.token);
+  if (d.accessKeys) registerTokenRoutes(app, d.accessKeys);
+  registerLambdaRoutes(app, {
+    ...d,
+    keys: d.accessKeys,
+    region: d.lambdaRegion,
+    signedRegion: d.signedRegion,
+  });
 
   app.post<{ Querystring: { runtime?: string } }>(
     '/v1/functions',
@@ -202,9 +214,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
   app.get<{ Params: { name: string } }>('/v1/functions/:name/versions', async (req) => {
     const versions = await d.store.listVersions(req.params.name);
-    if (versions.length === 0)
+    const live = await d.store.getLatestVersion(req.params.name);
+    if (versions.length === 0 || !live)
       throw new AgniError('function_not_found', `no function named ${req.params.name}`);
-    return { versions };
+    return { versions, live: live.version };
   });
   app.get<{ Params: { name: string } }>('/v1/functions/:name/invocations', async (req) => ({
     invocations: await d.store.listInvocations({ function: req.params.name, limit: limitOf(req.query) }),
@@ -221,11 +234,13 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     return r;
   });
 
+  // NAME, NAME@VERSION or NAME@ALIAS (see src/core/qualifier.ts), checked before the body is used.
   app.post<{ Params: { name: string } }>('/v1/functions/:name/invoke', async (req, reply) => {
+    const { name, qualifier } = parseTarget(req.params.name, 'path `NAME`');
     const payload = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const opts = callOptions(req, [d.token]);
     return replyStreamed(reply, (sink) =>
-      d.invoker.invoke(req.params.name, payload, req.receivedAt, sink, opts),
+      d.invoker.invoke(name, payload, req.receivedAt, sink, { ...opts, qualifier }),
     );
   });
 

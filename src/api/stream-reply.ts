@@ -14,10 +14,13 @@ export async function replyStreamed(
   const res = reply.raw;
   let streaming = false;
   let id = '';
+  // Which version ran (an alias may split): known once recorded, sent before any output.
+  let ran: Record<string, string> = {};
   const { record, version, error } = await run({
-    onQueued(invocationId) {
+    onQueued(invocationId, v) {
       id = invocationId;
       res.setHeader('agni-invocation-id', id); // known early: a shutdown names what it cut
+      if (v) ran = { 'agni-version': String(v.version), ...(v.alias ? { 'agni-alias': v.alias } : {}) };
     },
     onStdout(chunk, first) {
       if (first) {
@@ -26,6 +29,7 @@ export async function replyStreamed(
         res.writeHead(200, {
           'content-type': 'application/octet-stream',
           'agni-invocation-id': id,
+          ...ran,
           trailer: 'agni-status, agni-exit-code',
         });
       }
@@ -37,7 +41,7 @@ export async function replyStreamed(
     res.end();
     return reply;
   }
-  reply.header('agni-invocation-id', record.id).header('agni-status', record.status);
+  reply.header('agni-invocation-id', record.id).header('agni-status', record.status).headers(ran);
   const { timeoutMs, memoryBytes } = version.manifest.limits;
   // A call refused for what it asked (e.g. its function was removed while it waited) keeps its 4xx.
   if (record.status === 'error' && isAgniError(error) && error.status < 500) throw error;

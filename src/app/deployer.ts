@@ -150,6 +150,54 @@ export class Deployer {
   }
 
   /**
+   * Removes one version that is neither live nor named by an alias (those are refused, naming what
+   * points to it). Its code goes once no call of the function runs any more.
+   */
+  async removeVersion(name: string, version: number): Promise<VersionRecord> {
+    if (!NAME_RE.test(name)) throw new AgniError('bad_request', `not a valid function name: ${name}`);
+    const r = await this.store.removeVersion(name, version);
+    if (!r) {
+      const fn = await this.store.getLatestVersion(name);
+      throw fn
+        ? new AgniError('version_not_found', `${name} has no version ${version}`, {
+            hint: `list its versions with \`agni versions ${name}\``,
+          })
+        : new AgniError('function_not_found', `no function named ${name}`, {
+            hint: 'list functions with `agni ls`',
+          });
+    }
+    if ('live' in r)
+      throw new AgniError('conflict', `version ${version} of ${name} is live and cannot be removed`, {
+        hint: `make another version live first (\`agni rollback ${name} --to N\`), or remove the whole function with \`agni rm ${name}\``,
+      });
+    if ('aliases' in r)
+      throw new AgniError(
+        'conflict',
+        `version ${version} of ${name} is named by alias${r.aliases.length === 1 ? '' : 'es'} ${r.aliases.join(', ')}`,
+        {
+          hint: `point ${r.aliases.length === 1 ? 'it' : 'them'} elsewhere first (\`agni alias set ${name} ${r.aliases[0]} N\`) or remove ${r.aliases.length === 1 ? 'it' : 'them'} (\`agni alias rm ${name} ${r.aliases[0]}\`)`,
+          details: { aliases: r.aliases },
+        },
+      );
+    if ('jobs' in r)
+      throw new AgniError(
+        'conflict',
+        `version ${version} of ${name} is what unfinished job${r.jobs.length === 1 ? '' : 's'} ${r.jobs.join(', ')} run${r.jobs.length === 1 ? 's' : ''}`,
+        {
+          hint: `wait for ${r.jobs.length === 1 ? 'it' : 'them'} to finish (\`agni jobs show ${r.jobs[0]}\`), or remove ${r.jobs.length === 1 ? 'it' : 'them'} if never started (\`agni jobs rm ${r.jobs[0]}\`)`,
+          details: { jobs: r.jobs },
+        },
+      );
+    const live = await this.store.getLatestVersion(name);
+    await this.onChange(name, live?.version);
+    const drop = () => removeTree(r.removed.codeDir);
+    const running = this.opts.whenIdle?.(name);
+    if (running) void running.then(drop).catch(() => undefined);
+    else await drop();
+    return r.removed;
+  }
+
+  /**
    * At start, before the API listens: removes staging dirs an earlier process left (a crash or a
    * failed removal mid-deploy) and code dirs no stored version points to (a removal whose running
    * calls never ended because the process stopped). Returns how many it removed.

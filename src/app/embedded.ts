@@ -30,22 +30,28 @@ import { nodePlatforms } from '../image/oci/node-platforms.js';
 import { OciImages } from '../image/oci/pull-service.js';
 import type { Backend } from '../sandbox/backend.js';
 import { createBackend } from '../sandbox/select.js';
+import { SqlAccessKeyRepository } from '../store/access-key-repo.js';
 import { SqlAsyncRepo } from '../store/async-sql.js';
+import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import { SqlImageAliasRepository } from '../store/image-alias-repo.js';
 import { SqlJobRepository } from '../store/job-repo.js';
 import { SqlOciImageRepository } from '../store/oci-image-repo.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
 import { SqlTriggerStateRepo } from '../store/trigger-state.js';
+import { VersionResolver } from '../store/version-resolver.js';
 import { AsyncQueue } from '../triggers/async-queue.js';
 import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
 import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
+import { AccessKeys } from './access-keys.js';
 import { Deployer } from './deployer.js';
 import { DiskGuard } from './disk-guard.js';
 import { Invoker } from './invoker.js';
 import { OciRuntime } from './oci-runtime.js';
 import { Pipeline } from './pipeline.js';
+import { Releases } from './releases.js';
+import { SecretBox } from './secret-box.js';
 
 export interface EmbeddedOptions {
   home: string;
@@ -84,7 +90,7 @@ export interface EmbeddedOptions {
   uploadIdleMs?: number;
   /** at close, how long open requests may take to end before their connections are cut (default 10s) */
   graceMs?: number;
-  /** AWS_REGION (and the function ARN's region) of protocol: lambda functions (default us-east-1) */
+  /** AWS_REGION (and the function ARN's region) of protocol: lambda functions (default us-east-1); when set, also the region signed Lambda API requests must name */
   lambdaRegion?: string;
 }
 
@@ -161,12 +167,15 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     o.maxPayloadBytes,
   );
   const dispatcher = new LocalDispatcher(agent, o.slots, o.maxQueue);
-  const invoker = new Invoker(store, dispatcher);
-  const pipeline = new Pipeline(store, dispatcher, (d) => new Invoker(store, d));
+  const functionAliases = new SqlFunctionAliasRepository(store.db);
+  const resolver = new VersionResolver(store, functionAliases);
+  const invoker = new Invoker(store, dispatcher, resolver);
+  const pipeline = new Pipeline(resolver, dispatcher, (d) => new Invoker(store, d, resolver));
   const asyncRepo = new SqlAsyncRepo(store.db);
   const queue = new AsyncQueue({
     home: o.home,
     store,
+    resolver,
     repo: asyncRepo,
     invoker,
     dispatcher,
@@ -183,6 +192,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     repo: new SqlJobRepository(store.db),
     queue,
     store,
+    resolver,
     maxPayloadBytes: o.maxPayloadBytes,
     logger,
   });
@@ -196,21 +206,25 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     subjectPrefix,
   });
   const aliases = new SqlImageAliasRepository(store.db);
+  // The live version changed (deploy, rollback, removal): pools and warm workers of other versions
+  // go, and triggers that follow the live version now run the new one.
+  const liveChanged = async (fn: string, keep: number | undefined) => {
+    // Removed: its calls still waiting for a slot never start (running ones finish, see whenIdle).
+    if (keep === undefined)
+      dispatcher.cancelQueued(
+        fn,
+        new AgniError('function_not_found', `${fn} was removed while this call waited for a slot`, {
+          hint: 'deploy it again with `agni deploy DIR`',
+        }),
+      );
+    await agent.drain(fn, keep);
+    await triggers.reconcile(fn);
+  };
+  const releases = new Releases(store, functionAliases, liveChanged);
   const deployer = new Deployer(
     store,
     o.home,
-    async (fn, keep) => {
-      // Removed: its calls still waiting for a slot never start (running ones finish, see whenIdle).
-      if (keep === undefined)
-        dispatcher.cancelQueued(
-          fn,
-          new AgniError('function_not_found', `${fn} was removed while this call waited for a slot`, {
-            hint: 'deploy it again with `agni deploy DIR`',
-          }),
-        );
-      await agent.drain(fn, keep);
-      await triggers.reconcile(fn);
-    },
+    liveChanged,
     (m) => triggers.checkClaims(m),
     new OciRuntime(oci, ociRootfs, platforms, (canonical) => aliases.forCanonical(canonical)),
     { limits: unpack, whenIdle: (fn) => dispatcher.whenIdle(fn) },
@@ -224,6 +238,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     store,
     invoker,
     deployer,
+    releases,
     images,
     queue,
     jobs,
@@ -242,6 +257,11 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     unpackLimits: unpack,
     uploadIdleMs: o.uploadIdleMs,
     openRequests,
+    resolver,
+    accessKeys: new AccessKeys(new SqlAccessKeyRepository(store.db), new SecretBox(o.home)),
+    lambdaRegion,
+    // Set by the operator, the region is this server's: signatures must name it; unset, any.
+    signedRegion: o.lambdaRegion ? lambdaRegion : undefined,
     info: () => ({
       mode: 'embedded',
       backend: backend.name,

@@ -8,17 +8,19 @@ import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { LambdaCaller } from '../core/lambda.js';
 import { type PhaseTimes, stamp } from '../core/phases.js';
+import { LIVE, type Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
 import { TailBuffer } from '../core/tail.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { InvocationRecord, InvocationStatus, Store, VersionRecord } from '../store/store.js';
+import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 
 export const TAIL_BYTES = 64 * 1024;
 
 export interface InvokeSink {
-  /** the invocation is recorded and about to be dispatched */
-  onQueued?(id: string): void;
+  /** the invocation is recorded and about to be dispatched; `ran` says which version (and alias) it runs */
+  onQueued?(id: string, ran?: { version: number; alias: string | null }): void;
   /** a returned promise holds the function's stdout until it settles (backpressure) */
   onStdout(chunk: Buffer, firstByte: boolean): unknown;
   onStderr?(chunk: Buffer): void;
@@ -33,6 +35,10 @@ export interface InvokeOptions {
   request?: RequestContext;
   /** a per-call timeout (ms) shorter than the function's limits.timeout; a longer one is refused */
   timeoutMs?: number;
+  /** which version runs: the live one (default), a version number, or an alias (see core/qualifier.ts) */
+  qualifier?: Qualifier;
+  /** already resolved by the caller (a pipe resolves every stage before any runs); wins over `qualifier` */
+  resolved?: Resolved;
 }
 
 export interface InvokeOutcome {
@@ -110,11 +116,17 @@ export function lambdaErrorLine(type: string | undefined, doc: Buffer): string {
 }
 
 /** A queued invocation of `fn`, not yet stored. */
-export function newRecord(fn: VersionRecord, payloadBytes: number, phases: PhaseTimes): InvocationRecord {
+export function newRecord(
+  fn: VersionRecord,
+  payloadBytes: number,
+  phases: PhaseTimes,
+  alias: string | null = null,
+): InvocationRecord {
   return {
     id: newId('inv'),
     function: fn.function,
     version: fn.version,
+    alias,
     status: 'queued',
     exitCode: null,
     error: null,
@@ -136,8 +148,13 @@ export class Invoker {
   constructor(
     private readonly store: Store,
     private readonly dispatcher: Dispatcher,
+    private readonly resolver: VersionResolver,
   ) {}
 
+  /**
+   * Runs `name` at `opts.qualifier` (the live version when absent). Throws function_not_found,
+   * version_not_found or alias_not_found before anything is recorded.
+   */
   async invoke(
     name: string,
     payload: Buffer | Readable,
@@ -145,20 +162,21 @@ export class Invoker {
     sink: InvokeSink,
     opts: InvokeOptions = {},
   ): Promise<InvokeOutcome> {
-    const fn = await this.store.getLatestVersion(name);
-    if (!fn) {
-      throw new AgniError('function_not_found', `no function named ${name}`, {
-        hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
-      });
-    }
+    const { version: fn, alias } =
+      opts.resolved ?? (await this.resolver.resolve(name, opts.qualifier ?? LIVE));
     const timeoutMs = callTimeout(opts.timeoutMs, fn.manifest.limits.timeoutMs, fn.function);
     // Refuse before recording anything: a 429 leaves no trace to clean up.
     this.dispatcher.admit();
-    const record = newRecord(fn, Buffer.isBuffer(payload) ? payload.length : 0, { received: receivedAt });
+    const record = newRecord(
+      fn,
+      Buffer.isBuffer(payload) ? payload.length : 0,
+      { received: receivedAt },
+      alias,
+    );
     record.timeoutMs = timeoutMs;
     record.phases.queued = stamp();
     await this.store.createInvocation(record);
-    sink.onQueued?.(record.id);
+    sink.onQueued?.(record.id, { version: fn.version, alias });
     return this.run(record, fn, payload, sink, opts.request);
   }
 

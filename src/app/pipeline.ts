@@ -13,10 +13,12 @@ import { PassThrough, type Readable } from 'node:stream';
 import { callTimeout } from '../core/call-timeout.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { failingStage } from '../core/pipe.js';
+import { formatTarget, type Target } from '../core/qualifier.js';
 import type { Dispatcher, DispatcherStats, DispatchJob } from '../dispatch/dispatcher.js';
 import { groupRefusal } from '../dispatch/slot-groups.js';
 import type { SandboxResult } from '../sandbox/backend.js';
-import type { InvocationRecord, Store, VersionRecord } from '../store/store.js';
+import type { InvocationRecord, VersionRecord } from '../store/store.js';
+import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 import { describeFailure, type InvokeOutcome, type Invoker } from './invoker.js';
 
 /** Between two stages at most this much waits in memory before the writer is held. */
@@ -36,6 +38,7 @@ export interface PipeSink {
 export interface StageOutcome {
   /** 1-based, as the user lists them */
   stage: number;
+  /** as the user named it: NAME, NAME@3 or NAME@prod */
   function: string;
   record: InvocationRecord;
   version: VersionRecord;
@@ -123,7 +126,7 @@ export class Pipeline {
   private readonly graceMs: number;
 
   constructor(
-    private readonly store: Store,
+    private readonly resolver: VersionResolver,
     private readonly dispatcher: Dispatcher,
     /** an Invoker over the given dispatcher (the composition root knows how Invokers are made) */
     private readonly invokerFor: (d: Dispatcher) => Invoker,
@@ -133,40 +136,45 @@ export class Pipeline {
   }
 
   /**
-   * Every stage's live version, or an error before anything is recorded or run (also when a
-   * per-call timeout is longer than some stage's limits.timeout).
+   * The version each stage runs (an alias's pick is made here, once per stage), or an error before
+   * anything is recorded or run (also when a per-call timeout is longer than some stage's
+   * limits.timeout).
    */
-  async plan(names: readonly string[], timeoutMs?: number): Promise<VersionRecord[]> {
-    if (names.length === 0) throw new AgniError('bad_request', 'a pipe needs at least one function');
-    const versions = await Promise.all(names.map((n) => this.store.getLatestVersion(n)));
-    const missing = versions.indexOf(undefined);
-    if (missing >= 0) {
-      throw new AgniError(
-        'function_not_found',
-        `no function named ${names[missing]} (stage ${missing + 1} of the pipe)`,
-        {
-          hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
-          details: { stage: missing + 1, function: names[missing] },
-        },
-      );
+  async plan(targets: readonly Target[], timeoutMs?: number): Promise<Resolved[]> {
+    if (targets.length === 0) throw new AgniError('bad_request', 'a pipe needs at least one function');
+    const found: Resolved[] = [];
+    for (const [i, t] of targets.entries()) {
+      try {
+        found.push(await this.resolver.resolve(t.name, t.qualifier));
+      } catch (e) {
+        if (!isAgniError(e)) throw e;
+        const named = formatTarget(t.name, t.qualifier);
+        throw new AgniError(e.code, `${e.message} (stage ${i + 1} of the pipe)`, {
+          hint: e.hint,
+          details: { stage: i + 1, function: named },
+        });
+      }
     }
-    const found = versions as VersionRecord[];
-    for (const v of found) callTimeout(timeoutMs, v.manifest.limits.timeoutMs, v.function);
-    const needs = found.map((v) => ({ function: v.function, concurrency: v.manifest.concurrency }));
+    for (const r of found) callTimeout(timeoutMs, r.version.manifest.limits.timeoutMs, r.version.function);
+    const needs = found.map((r) => ({
+      function: r.version.function,
+      concurrency: r.version.manifest.concurrency,
+    }));
     const refusal = groupRefusal(needs, this.dispatcher.stats().slots);
     if (refusal) throw refusal;
     return found;
   }
 
   async run(
-    names: readonly string[],
+    targets: readonly Target[],
     input: Buffer | Readable,
     receivedAt: number,
     sink: PipeSink,
     /** a per-call timeout for every stage (Agni-Timeout) */
     timeoutMs?: number,
   ): Promise<PipeOutcome> {
-    await this.plan(names, timeoutMs);
+    const planned = await this.plan(targets, timeoutMs);
+    const names = targets.map((t) => formatTarget(t.name, t.qualifier));
     // Refuse before recording anything: a 429 leaves no trace to clean up.
     this.dispatcher.admit();
     const n = names.length;
@@ -214,10 +222,10 @@ export class Pipeline {
       return undefined;
     };
 
-    const runs = names.map((name, i) =>
+    const runs = targets.map((t, i) =>
       invoker
         .invoke(
-          name,
+          t.name,
           pipes[i] ?? input,
           receivedAt,
           {
@@ -225,7 +233,7 @@ export class Pipeline {
             onStdout: stdoutOf(i),
             signal: stops[i]!.signal,
           },
-          timeoutMs === undefined ? {} : { timeoutMs },
+          { resolved: planned[i], ...(timeoutMs === undefined ? {} : { timeoutMs }) },
         )
         .then(
           (o): InvokeOutcome | { thrown: unknown } => o,

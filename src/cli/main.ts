@@ -13,6 +13,8 @@ import { registerInvoke } from './commands/invoke.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerMap } from './commands/map.js';
 import { registerPipe } from './commands/pipe.js';
+import { registerReleases } from './commands/releases.js';
+import { registerToken } from './commands/token.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
 import { handleCliError } from './errors.js';
@@ -41,6 +43,7 @@ Quick tour:
 registerUp(program);
 registerFunctions(program);
 registerInvoke(program);
+registerReleases(program);
 registerPipe(program);
 registerMap(program);
 registerJobs(program);
@@ -53,6 +56,7 @@ registerImageInsight(program);
 registerBuild(program);
 registerImageAlias(program);
 registerBench(program);
+registerToken(program);
 
 try {
   await program.parseAsync(process.argv);

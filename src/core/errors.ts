@@ -6,6 +6,14 @@ export const ERROR_STATUS = {
   bad_request: 400,
   manifest_invalid: 400,
   unauthorized: 401,
+  /** a Lambda API request without an AWS Signature V4 while access keys exist */
+  signature_missing: 403,
+  /** an AWS Signature V4 Authorization header that cannot be read */
+  signature_malformed: 400,
+  /** an AWS signature that does not match, is out of date or is scoped elsewhere */
+  signature_invalid: 403,
+  /** an AWS access key id this server did not issue (or that was removed) */
+  access_key_unknown: 403,
   /** a state-changing request sent by a browser from another site (CSRF) */
   cross_origin: 403,
   /** a Host header the server does not answer to (DNS rebinding) */
@@ -13,12 +21,18 @@ export const ERROR_STATUS = {
   /** a body whose Content-Type the route does not take */
   unsupported_media_type: 415,
   function_not_found: 404,
+  /** `NAME@3` where NAME has no version 3 */
+  version_not_found: 404,
+  /** `NAME@prod` where NAME has no alias prod */
+  alias_not_found: 404,
   invocation_not_found: 404,
   image_not_found: 404,
   not_found: 404,
   conflict: 409,
   not_finished: 409,
   payload_too_large: 413,
+  /** a payload the function cannot take: not JSON for a `protocol: lambda` function */
+  payload_invalid: 400,
   /** a request body that sent nothing for the server's upload idle period (`agni up --upload-idle`) */
   upload_idle: 408,
   overloaded: 429,

@@ -4,8 +4,13 @@ import { isAgniError } from './errors.js';
 import { failingStage, pipeStages } from './pipe.js';
 
 test('stage names come from one or many `f` values, in order', () => {
-  assert.deepEqual(pipeStages('upper'), ['upper']);
-  assert.deepEqual(pipeStages(['upper', 'wordcount', 'upper']), ['upper', 'wordcount', 'upper']);
+  const live = { kind: 'live' };
+  assert.deepEqual(pipeStages('upper'), [{ name: 'upper', qualifier: live }]);
+  assert.deepEqual(pipeStages(['upper', 'wordcount@2', 'upper@prod']), [
+    { name: 'upper', qualifier: live },
+    { name: 'wordcount', qualifier: { kind: 'version', version: 2 } },
+    { name: 'upper', qualifier: { kind: 'alias', alias: 'prod' } },
+  ]);
 });
 
 test('no stage, or a stage that is not a function name, is refused naming the stage', () => {
@@ -17,9 +22,10 @@ test('no stage, or a stage that is not a function name, is refused naming the st
   }
   assert.throws(
     () => pipeStages(['upper', 'Bad Name']),
-    (e) => isAgniError(e) && /query `f` \(stage 2\): expected a function name.*"Bad Name"/.test(e.message),
+    (e) => isAgniError(e) && /query `f` \(stage 2\): "Bad Name" is not a function name/.test(e.message),
   );
   assert.throws(() => pipeStages(['upper', '']), /stage 2/);
+  assert.throws(() => pipeStages(['upper@0']), /stage 1\): expected a version number/);
 });
 
 const ok = { status: 'succeeded', cut: false };

@@ -3,24 +3,25 @@
  * blamed on. Running the stages is src/app/pipeline.ts.
  */
 import { AgniError } from './errors.js';
-import { NAME_RE } from './manifest.js';
+import { parseTarget, type Target } from './qualifier.js';
 
-/** The stage names of a pipe request (`?f=A&f=B`, one value or many), checked before any lookup. */
-export function pipeStages(raw: unknown): string[] {
+/**
+ * The stages of a pipe request (`?f=A&f=B@2&f=C@prod`, one value or many), checked before any
+ * lookup: each names a function and optionally a version or an alias.
+ */
+export function pipeStages(raw: unknown): Target[] {
   const list = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
   if (list.length === 0) {
     throw new AgniError('bad_request', 'query `f`: name at least one function, e.g. ?f=upper&f=wordcount', {
       hint: 'each `f` is one stage; stage 1 gets the request body, the last stage answers',
     });
   }
-  list.forEach((name, i) => {
-    if (typeof name !== 'string' || !NAME_RE.test(name))
-      throw new AgniError(
-        'bad_request',
-        `query \`f\` (stage ${i + 1}): expected a function name (lowercase letters, digits, dashes), got ${JSON.stringify(name)}`,
-      );
+  return list.map((name, i) => {
+    const field = `query \`f\` (stage ${i + 1})`;
+    if (typeof name !== 'string')
+      throw new AgniError('bad_request', `${field}: expected a function name, got ${JSON.stringify(name)}`);
+    return parseTarget(name, field);
   });
-  return list as string[];
 }
 
 export interface StageState {

@@ -116,3 +116,35 @@ test('subject triggers are confined to the operator prefix: subject, reply and a
   for (const bad of ['', '.', '>', 'a.*', 'a b', 'a..b'])
     assert.throws(() => subjectPrefixOf(bad), /--subject-prefix/, JSON.stringify(bad));
 });
+
+test('a trigger may name the version or the alias its fires run, not both', async () => {
+  const { parseTriggers, triggerQualifier } = await import('./trigger-spec.js');
+  const fail = (field: string, expected: string): never => {
+    throw new Error(`${field}: ${expected}`);
+  };
+  const [cron, hook, sub] = parseTriggers(
+    [
+      { cron: '* * * * *', version: 3 },
+      { webhook: '/x', alias: 'prod' },
+      { subject: 'agni.a', queue: 'agni.q' },
+    ],
+    'f',
+    fail,
+  );
+  assert.deepEqual(triggerQualifier(cron!), { kind: 'version', version: 3 });
+  assert.deepEqual(triggerQualifier(hook!), { kind: 'alias', alias: 'prod' });
+  assert.deepEqual(triggerQualifier(sub!), { kind: 'live' });
+  assert.throws(
+    () => parseTriggers([{ cron: '* * * * *', version: 3, alias: 'prod' }], 'f', fail),
+    /triggers\.0: at most one of version and alias/,
+  );
+  assert.throws(
+    () => parseTriggers([{ webhook: '/x', version: 0 }], 'f', fail),
+    /triggers\.0\.version: a version number/,
+  );
+  assert.throws(() => parseTriggers([{ webhook: '/x', version: '2' }], 'f', fail), /triggers\.0\.version/);
+  assert.throws(
+    () => parseTriggers([{ webhook: '/x', alias: 'latest' }], 'f', fail),
+    /triggers\.0\.alias: .*reserved/,
+  );
+});

@@ -4,8 +4,19 @@
  */
 import { Cron } from 'croner';
 import { AgniError } from './errors.js';
+import { aliasNameProblem, LIVE, type Qualifier } from './qualifier.js';
 
-export interface CronTrigger {
+/**
+ * What every trigger may add: the version its fires run. Neither: the live version at each fire
+ * (a deploy or rollback moves it); `version: 3`: always version 3; `alias: prod`: what prod
+ * points to at each fire.
+ */
+export interface TriggerTargetFields {
+  version?: number;
+  alias?: string;
+}
+
+export interface CronTrigger extends TriggerTargetFields {
   kind: 'cron';
   /** 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first (extension) */
   cron: string;
@@ -15,7 +26,7 @@ export interface CronTrigger {
   payload: string;
 }
 
-export interface SubjectTrigger {
+export interface SubjectTrigger extends TriggerTargetFields {
   kind: 'subject';
   /** NATS subject to subscribe to; `*` and `>` wildcards allowed */
   subject: string;
@@ -25,7 +36,7 @@ export interface SubjectTrigger {
   reply?: string;
 }
 
-export interface WebhookTrigger {
+export interface WebhookTrigger extends TriggerTargetFields {
   kind: 'webhook';
   /** served at POST /hooks<webhook> */
   webhook: string;
@@ -42,10 +53,35 @@ export const MAX_TRIGGERS = 64;
 export const MIN_SECRET_LENGTH = 8;
 
 const FIELDS: Record<TriggerKind, readonly string[]> = {
-  cron: ['cron', 'timezone', 'payload'],
-  subject: ['subject', 'reply', 'queue'],
-  webhook: ['webhook', 'secret'],
+  cron: ['cron', 'timezone', 'payload', 'version', 'alias'],
+  subject: ['subject', 'reply', 'queue', 'version', 'alias'],
+  webhook: ['webhook', 'secret', 'version', 'alias'],
 };
+
+/** the version a trigger's fires run */
+export function triggerQualifier(t: TriggerTargetFields): Qualifier {
+  if (t.version !== undefined) return { kind: 'version', version: t.version };
+  if (t.alias !== undefined) return { kind: 'alias', alias: t.alias };
+  return LIVE;
+}
+
+function targetFields(rec: Record<string, unknown>, at: string, fail: FieldError): TriggerTargetFields {
+  if (rec.version !== undefined && rec.alias !== undefined)
+    fail(at, 'at most one of version and alias, not both');
+  if (rec.version !== undefined) {
+    const v = rec.version;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+      fail(`${at}.version`, 'a version number of this function (1, 2, ...)', v);
+    return { version: v };
+  }
+  if (rec.alias !== undefined) {
+    const a = rec.alias;
+    const problem = typeof a === 'string' ? aliasNameProblem(a) : 'expected an alias name';
+    if (problem) fail(`${at}.alias`, `an alias of this function such as prod (${problem})`, a);
+    return { alias: a as string };
+  }
+  return {};
+}
 
 /** Reports a bad field; `field` is relative to the manifest (`triggers.1.timezone`). */
 export type FieldError = (field: string, expected: string, got?: unknown) => never;
@@ -187,10 +223,11 @@ export function parseTriggers(raw: unknown, fn: string, fail: FieldError): Trigg
       if (!FIELDS[kind].includes(key))
         fail(`${at}.${key}`, `no such field; a ${kind} trigger has ${FIELDS[kind].join(', ')}`);
     }
-    if (kind === 'cron') out.push(cronTrigger(rec, at, fail));
-    else if (kind === 'subject') out.push(subjectTrigger(rec, at, fn, fail));
+    const target = targetFields(rec, at, fail);
+    if (kind === 'cron') out.push({ ...cronTrigger(rec, at, fail), ...target });
+    else if (kind === 'subject') out.push({ ...subjectTrigger(rec, at, fn, fail), ...target });
     else {
-      const w = webhookTrigger(rec, at, fail);
+      const w = { ...webhookTrigger(rec, at, fail), ...target };
       const first = paths.get(w.webhook);
       if (first !== undefined)
         fail(`${at}.webhook`, `a path not already used by triggers.${first}`, w.webhook);

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -51,10 +51,17 @@ function tryRmdir(dir: string): boolean {
 }
 
 /**
- * Crash recovery: removes empty leaf cgroups under every `<ctrl>/<prefix>/` and the prefix dir itself
- * when it becomes empty. Busy cgroups (a still-running container) are left alone. Returns leaves removed.
+ * Crash recovery: removes the empty leaf cgroups under every `<ctrl>/<prefix>/` that are `ours`
+ * (the sandboxes this instance's runc state and bundle dir still name), and any other empty leaf
+ * older than `staleMs`. The shared prefix holds every Agni instance's sandboxes: a leaf runc has
+ * just made for another instance is empty for a moment, and removing it fails that sandbox's start.
+ * The prefix itself stays (removeEmptyPrefix is for shutdown). Returns leaves removed.
  */
-export function removeLeftoverCgroups(prefix = 'agni', root = CGROUP_ROOT): number {
+export function removeLeftoverCgroups(
+  ours: ReadonlySet<string>,
+  o: { prefix?: string; root?: string; staleMs?: number; now?: number } = {},
+): number {
+  const { prefix = 'agni', root = CGROUP_ROOT, staleMs = 10 * 60_000, now = Date.now() } = o;
   let removed = 0;
   for (const dir of prefixDirs(prefix, root)) {
     let children: string[];
@@ -65,10 +72,21 @@ export function removeLeftoverCgroups(prefix = 'agni', root = CGROUP_ROOT): numb
     } catch {
       continue;
     }
-    for (const child of children) if (tryRmdir(join(dir, child))) removed++;
-    tryRmdir(dir);
+    for (const child of children) {
+      const leaf = join(dir, child);
+      if (!ours.has(child) && !olderThan(leaf, now - staleMs)) continue;
+      if (tryRmdir(leaf)) removed++;
+    }
   }
   return removed;
+}
+
+function olderThan(path: string, cutoff: number): boolean {
+  try {
+    return statSync(path).mtimeMs < cutoff;
+  } catch {
+    return false;
+  }
 }
 
 /** Lists leaf cgroup paths for `id` that still exist (used by tests and diagnostics). */

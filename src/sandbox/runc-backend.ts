@@ -356,10 +356,13 @@ export class RuncBackend implements Backend {
 
   async recover(): Promise<number> {
     let count = 0;
+    /** sandboxes of this home that a crash left: their cgroups are ours to remove */
+    const ours = new Set<string>();
     try {
       const { stdout } = await execFileP(this.runc, this.runcArgs('list', '-q'));
       for (const id of stdout.split('\n').map((s) => s.trim())) {
         if (!id || this.active.has(id)) continue;
+        ours.add(id);
         await execFileP(this.runc, this.runcArgs('delete', '--force', id)).catch(() => {});
         count++;
       }
@@ -369,6 +372,7 @@ export class RuncBackend implements Backend {
     try {
       for (const name of await readdir(this.sandboxesDir)) {
         if (this.active.has(name)) continue;
+        ours.add(name);
         // a crash can leave a sandbox's overlay root mounted: unmount before removing anything
         for (const mp of mountsUnder(join(this.sandboxesDir, name))) await unmountPath(mp).catch(() => {});
         await removeBundle(join(this.sandboxesDir, name));
@@ -381,7 +385,7 @@ export class RuncBackend implements Backend {
     count += await removeLeftoverForwards(this.netnsPrefix, (name) =>
       this.active.has(name.slice(this.netnsPrefix.length)),
     );
-    return count + removeLeftoverCgroups('agni');
+    return count + removeLeftoverCgroups(ours);
   }
 
   async shutdown(): Promise<void> {

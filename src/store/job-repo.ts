@@ -10,6 +10,8 @@ export interface JobRow {
   id: string;
   function: string;
   reduce: string | null;
+  version: number | null;
+  reduceVersion: number | null;
   concurrency: number;
   status: JobStatus;
   run: number;
@@ -42,6 +44,8 @@ export type JobPatch = Partial<
   Pick<
     JobRow,
     | 'status'
+    | 'version'
+    | 'reduceVersion'
     | 'concurrency'
     | 'run'
     | 'runBase'
@@ -106,6 +110,8 @@ function toJob(r: Job): JobRow {
     id: r.id,
     function: r.function,
     reduce: r.reduce,
+    version: num(r.version ?? null),
+    reduceVersion: num(r.reduce_version ?? null),
     concurrency: Number(r.concurrency),
     status: r.status as JobStatus,
     run: Number(r.run),
@@ -145,6 +151,8 @@ function toItem(r: Item): ItemRow {
 
 const JOB_COLUMNS: Record<keyof JobPatch, keyof Job> = {
   status: 'status',
+  version: 'version',
+  reduceVersion: 'reduce_version',
   concurrency: 'concurrency',
   run: 'run',
   runBase: 'run_base',
@@ -166,6 +174,8 @@ export class SqlJobRepository implements JobRepository {
         id: j.id,
         function: j.function,
         reduce: j.reduce,
+        version: j.version,
+        reduce_version: j.reduceVersion,
         concurrency: j.concurrency,
         status: j.status,
         run: j.run,

@@ -2,7 +2,18 @@
 import type { Kysely, Migration } from 'kysely';
 import { sql } from 'kysely';
 
-export interface Database extends AsyncTable, JobTables, TriggerTable, OciImageTable, ImageAliasTable {
+export interface Database
+  extends AsyncTable,
+    JobTables,
+    TriggerTable,
+    OciImageTable,
+    ImageAliasTable,
+    FunctionAliasTable,
+    AccessKeyTable {
+  /**
+   * latest_version is the live version: what a call without a version or alias runs. A deploy makes
+   * its new version live; `agni rollback` moves it back to an older one without a new version.
+   */
   functions: {
     name: string;
     latest_version: number;
@@ -39,6 +50,8 @@ export interface Database extends AsyncTable, JobTables, TriggerTable, OciImageT
     timeout_ms: number | null;
     /** the absolute deadline (ms since the epoch) the sandbox was killed at, once it started */
     deadline: number | null;
+    /** the alias the call named (null: a version number, or the live version) */
+    alias: string | null;
   };
   images: {
     id: string;
@@ -99,8 +112,12 @@ export interface TriggerTable {
 export interface JobTables {
   jobs: {
     id: string;
+    /** as the job names it: NAME, NAME@VERSION or NAME@ALIAS */
     function: string;
     reduce: string | null;
+    /** a bare NAME's version, pinned when the job is created and again when failed items are retried */
+    version: number | null;
+    reduce_version: number | null;
     concurrency: number;
     status: string;
     run: number;
@@ -165,6 +182,32 @@ export interface ImageAliasTable {
     /** the image run instead on nodes of that arch, normalised like canonical */
     image: string;
     created_at: number;
+  };
+}
+
+/** named pointers to versions of a function (src/store/function-alias-repo.ts) */
+export interface FunctionAliasTable {
+  function_aliases: {
+    function: string;
+    name: string;
+    version: number;
+    /** a canary: this other version takes `split_weight` (0..1) of the calls */
+    split_version: number | null;
+    split_weight: number | null;
+    created_at: number;
+    updated_at: number;
+  };
+}
+
+/** AWS-style access keys for signed Lambda API requests (src/store/access-key-repo.ts) */
+export interface AccessKeyTable {
+  access_keys: {
+    name: string;
+    access_key_id: string;
+    /** the secret access key, AES-256-GCM-sealed with the server key (src/app/secret-box.ts) */
+    secret_sealed: string;
+    created_at: number;
+    last_used_at: number | null;
   };
 }
 
@@ -358,11 +401,41 @@ export const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0007_function_aliases': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('function_aliases')
+        .addColumn('function', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('version', 'integer', (c) => c.notNull())
+        .addColumn('split_version', 'integer')
+        .addColumn('split_weight', 'double precision')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('function_aliases_pk', ['function', 'name'])
+        .execute();
+      await db.schema.alterTable('invocations').addColumn('alias', 'text').execute();
+      await db.schema.alterTable('jobs').addColumn('version', 'integer').execute();
+      await db.schema.alterTable('jobs').addColumn('reduce_version', 'integer').execute();
+    },
+  },
   '0008_request_context': {
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('invocations').addColumn('timeout_ms', 'integer').execute();
       await db.schema.alterTable('invocations').addColumn('deadline', 'bigint').execute();
       await db.schema.alterTable('async_invocations').addColumn('request', 'text').execute();
+    },
+  },
+  '0009_access_keys': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('access_keys')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('access_key_id', 'text', (c) => c.notNull().unique())
+        .addColumn('secret_sealed', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .execute();
     },
   },
   '0010_cluster_state': {

@@ -37,6 +37,7 @@ export function toInvocation(r: Selectable<Database['invocations']>): Invocation
     id: r.id,
     function: r.function,
     version: Number(r.version),
+    alias: r.alias ?? null,
     status: r.status as InvocationStatus,
     exitCode: r.exit_code === null ? null : Number(r.exit_code),
     error: r.error,
@@ -73,6 +74,7 @@ export function invocationRow(r: InvocationRecord): Database['invocations'] {
     created_at: r.createdAt,
     timeout_ms: r.timeoutMs,
     deadline: r.deadline,
+    alias: r.alias,
   };
 }
 
@@ -86,6 +88,16 @@ function toImage(r: Selectable<Database['images']>): ImageRecord {
     source: r.source,
     createdAt: Number(r.created_at),
   };
+}
+
+/** one version's row, in or out of a transaction */
+function versionRow(db: Kysely<Database>, name: string, version: number) {
+  return db
+    .selectFrom('versions')
+    .selectAll()
+    .where('function', '=', name)
+    .where('version', '=', version)
+    .executeTakeFirst();
 }
 
 export class SqlStore implements Store {
@@ -141,10 +153,10 @@ export class SqlStore implements Store {
     if (!v) return undefined;
     const count = await this.db
       .selectFrom('versions')
-      .select((eb) => eb.fn.countAll().as('n'))
+      .select((eb) => [eb.fn.countAll().as('n'), eb.fn.max('version').as('newest')])
       .where('function', '=', name)
       .executeTakeFirstOrThrow();
-    return { ...v, versions: Number(count.n) };
+    return { ...v, versions: Number(count.n), newest: Number(count.newest) };
   }
 
   async getLatestVersion(name: string): Promise<VersionRecord | undefined> {
@@ -161,13 +173,65 @@ export class SqlStore implements Store {
     return r ? toVersion(r) : undefined;
   }
 
+  async setLiveVersion(name: string, version: number): Promise<VersionRecord | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await versionRow(trx, name, version);
+      if (!r) return undefined;
+      await trx
+        .updateTable('functions')
+        .set({ latest_version: version, updated_at: Date.now() })
+        .where('name', '=', name)
+        .execute();
+      return toVersion(r);
+    });
+  }
+
+  async removeVersion(
+    name: string,
+    version: number,
+  ): Promise<
+    { removed: VersionRecord } | { live: true } | { aliases: string[] } | { jobs: string[] } | undefined
+  > {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await versionRow(trx, name, version);
+      if (!r) return undefined;
+      const fn = await trx
+        .selectFrom('functions')
+        .select('latest_version')
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (Number(fn?.latest_version) === version) return { live: true as const };
+      const named = await trx
+        .selectFrom('function_aliases')
+        .select('name')
+        .where('function', '=', name)
+        .where((eb) => eb.or([eb('version', '=', version), eb('split_version', '=', version)]))
+        .orderBy('name')
+        .execute();
+      if (named.length > 0) return { aliases: named.map((a) => a.name) };
+      const pinned = `${name}@${version}`;
+      const jobs = await trx
+        .selectFrom('jobs')
+        .select('id')
+        .where('status', 'in', ['open', 'running', 'reducing'])
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('function', '=', name), eb('version', '=', version)]),
+            eb('function', '=', pinned),
+            eb.and([eb('reduce', '=', name), eb('reduce_version', '=', version)]),
+            eb('reduce', '=', pinned),
+          ]),
+        )
+        .orderBy('id')
+        .execute();
+      if (jobs.length > 0) return { jobs: jobs.map((j) => j.id) };
+      await trx.deleteFrom('versions').where('function', '=', name).where('version', '=', version).execute();
+      return { removed: toVersion(r) };
+    });
+  }
+
   async getVersion(name: string, version: number): Promise<VersionRecord | undefined> {
-    const r = await this.db
-      .selectFrom('versions')
-      .selectAll()
-      .where('function', '=', name)
-      .where('version', '=', version)
-      .executeTakeFirst();
+    const r = await versionRow(this.db, name, version);
     return r ? toVersion(r) : undefined;
   }
 
@@ -196,6 +260,8 @@ export class SqlStore implements Store {
       const rows = await trx.selectFrom('versions').selectAll().where('function', '=', name).execute();
       await trx.deleteFrom('versions').where('function', '=', name).execute();
       await trx.deleteFrom('functions').where('name', '=', name).execute();
+      // A later deploy of the same name starts without aliases to versions it never had.
+      await trx.deleteFrom('function_aliases').where('function', '=', name).execute();
       return rows.map(toVersion);
     });
   }

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { newRecord } from '../app/invoker.js';
 import { parseManifest } from '../core/manifest.js';
+import { SqlAccessKeyRepository } from './access-key-repo.js';
 import { type AsyncState, SqlAsyncRepo } from './async-sql.js';
+import { SqlFunctionAliasRepository } from './function-alias-repo.js';
 import { imageUsers } from './image-usage.js';
 import { SqlJobRepository } from './job-repo.js';
 import { type OciImageRecord, SqlOciImageRepository } from './oci-image-repo.js';
@@ -235,7 +237,9 @@ forEachDialect((db) => {
     await repo.create({
       id: 'job1',
       function: 'f',
-      reduce: null,
+      reduce: 'r@3',
+      version: 7,
+      reduceVersion: null,
       concurrency: 2,
       status: 'open',
       run: 0,
@@ -264,6 +268,8 @@ forEachDialect((db) => {
     assert.equal(j.inputs, 602);
     assert.equal(j.inputBytes, 6020);
     assert.equal(j.createdAt, T);
+    assert.equal(j.version, 7);
+    assert.equal(j.reduceVersion, null);
     assert.equal((await repo.item('job1', 601))!.inputOffset, 601 * 4_000_000_000);
     assert.deepEqual(
       (await repo.nextPending('job1', 3)).map((i) => i.index),
@@ -379,5 +385,55 @@ forEachDialect((db) => {
     ]);
     assert.equal(await repo.remove('r/a:1'), true);
     assert.equal(await repo.remove('r/a:1'), false);
+  });
+
+  test('a removed newest version is never handed out again, even after a rollback', async () => {
+    const { store } = db();
+    for (let i = 0; i < 3; i++) await deploy(store, 'roll');
+    assert.equal((await store.setLiveVersion('roll', 1))!.version, 1);
+    assert.ok('removed' in ((await store.removeVersion('roll', 3)) ?? {}));
+    assert.equal((await store.getFunction('roll'))!.newest, 2);
+    assert.equal((await deploy(store, 'roll')).version, 4);
+  });
+
+  test('function aliases: upsert with a split (a double), listed by name', async () => {
+    const { store } = db();
+    const repo = new SqlFunctionAliasRepository(store.db, () => T);
+    await repo.set('fa', 'prod', { version: 1 });
+    await repo.set('fa', 'prod', { version: 2, split: { version: 3, weight: 0.125 } });
+    await repo.set('fa', 'beta', { version: 1 });
+    assert.deepEqual(await repo.get('fa', 'prod'), {
+      function: 'fa',
+      name: 'prod',
+      version: 2,
+      split: { version: 3, weight: 0.125 },
+      createdAt: T,
+      updatedAt: T,
+    });
+    assert.deepEqual(
+      (await repo.list('fa')).map((a) => a.name),
+      ['beta', 'prod'],
+    );
+    assert.equal(await repo.remove('fa', 'beta'), true);
+    assert.equal(await repo.remove('fa', 'beta'), false);
+  });
+
+  test('access keys: a taken name or key id is refused, lookups and last use', async () => {
+    const { store } = db();
+    const repo = new SqlAccessKeyRepository(store.db);
+    assert.equal(await repo.any(), false);
+    const k = { name: 'ci', accessKeyId: 'AKIAONE', secretSealed: 'sealed', createdAt: T };
+    assert.equal(await repo.insert(k), true);
+    assert.equal(await repo.insert({ ...k, accessKeyId: 'AKIATWO' }), false, 'the name is taken');
+    assert.equal(await repo.insert({ ...k, name: 'other' }), false, 'the key id is taken');
+    assert.equal(await repo.any(), true);
+    await repo.touch('AKIAONE', T + 5);
+    assert.deepEqual(await repo.byAccessKeyId('AKIAONE'), { ...k, lastUsedAt: T + 5 });
+    assert.deepEqual(
+      (await repo.list()).map((r) => r.name),
+      ['ci'],
+    );
+    assert.equal(await repo.remove('ci'), true);
+    assert.equal(await repo.byAccessKeyId('AKIAONE'), undefined);
   });
 });

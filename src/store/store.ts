@@ -16,8 +16,11 @@ export interface VersionRecord {
   createdAt: number;
 }
 
+/** the live version (what a call without a version or alias runs), with counts */
 export interface FunctionRecord extends VersionRecord {
   versions: number;
+  /** the newest version; higher than `version` after a rollback */
+  newest: number;
 }
 
 export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'timeout' | 'oom' | 'error';
@@ -25,7 +28,10 @@ export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed' | '
 export interface InvocationRecord {
   id: string;
   function: string;
+  /** the version that ran (an alias's pick, when the call named an alias) */
   version: number;
+  /** the alias the call named; null when it named a version or the live one */
+  alias: string | null;
   status: InvocationStatus;
   exitCode: number | null;
   error: string | null;
@@ -44,7 +50,9 @@ export interface InvocationRecord {
   deadline: number | null;
 }
 
-export type InvocationPatch = Partial<Omit<InvocationRecord, 'id' | 'function' | 'version' | 'createdAt'>>;
+export type InvocationPatch = Partial<
+  Omit<InvocationRecord, 'id' | 'function' | 'version' | 'alias' | 'createdAt'>
+>;
 
 export interface ImageRecord {
   id: string;
@@ -62,11 +70,23 @@ export interface Store {
   getFunction(name: string): Promise<FunctionRecord | undefined>;
   /** the live version alone, in one query: what every invocation needs */
   getLatestVersion(name: string): Promise<VersionRecord | undefined>;
+  /** makes an existing version live (`agni rollback`); undefined when the function or version is missing */
+  setLiveVersion(name: string, version: number): Promise<VersionRecord | undefined>;
   getVersion(name: string, version: number): Promise<VersionRecord | undefined>;
   listFunctions(): Promise<FunctionRecord[]>;
   listVersions(name: string): Promise<VersionRecord[]>;
-  /** removes the function and all its versions; returns them so their files can be deleted */
+  /** removes the function, all its versions and its aliases; returns the versions so their files can be deleted */
   removeFunction(name: string): Promise<VersionRecord[]>;
+  /**
+   * removes one version that is neither live, nor named by an alias, nor pinned by an unfinished
+   * job; returns it, or what stands in the way: the live version, the aliases, or the jobs
+   */
+  removeVersion(
+    name: string,
+    version: number,
+  ): Promise<
+    { removed: VersionRecord } | { live: true } | { aliases: string[] } | { jobs: string[] } | undefined
+  >;
 
   createInvocation(rec: InvocationRecord): Promise<void>;
   updateInvocation(id: string, patch: InvocationPatch): Promise<void>;

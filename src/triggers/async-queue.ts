@@ -18,12 +18,15 @@ import { stamp } from '../core/phases.js';
 import { retryDelayMs, verdict } from '../core/retry.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
-import type { InvocationRecord, Store, VersionRecord } from '../store/store.js';
+import type { InvocationRecord, Store } from '../store/store.js';
+import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 import type { AsyncSubmitter, SubmitRequest, Submitted } from './async-types.js';
 
 export interface AsyncQueueOptions {
   home: string;
   store: Store;
+  /** NAME, NAME@3, NAME@prod to the version an invocation runs */
+  resolver: VersionResolver;
   repo: AsyncRepo;
   invoker: Invoker;
   dispatcher: Dispatcher;
@@ -55,6 +58,7 @@ export interface DeadLetter {
   id: string;
   function: string;
   version: number;
+  alias: string | null;
   status: string;
   exitCode: number | null;
   error: string | null;
@@ -131,17 +135,13 @@ export class AsyncQueue implements AsyncSubmitter {
       const dup = await this.existing(req.idempotencyKey);
       if (dup) return dup;
     }
-    const fn = await this.o.store.getLatestVersion(req.function);
-    if (!fn) {
-      throw new AgniError('function_not_found', `no function named ${req.function}`, {
-        hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
-      });
-    }
-    const timeoutMs = callTimeout(req.timeoutMs, fn.manifest.limits.timeoutMs, fn.function);
+    const resolved = await this.o.resolver.resolve(req.function, req.qualifier);
+    const v = resolved.version;
+    const timeoutMs = callTimeout(req.timeoutMs, v.manifest.limits.timeoutMs, v.function);
     // Taken before any await, so concurrent submissions cannot all pass the check at once.
     this.reserve();
     try {
-      return await this.persist(fn, { ...req, timeoutMs }, received);
+      return await this.persist(resolved, { ...req, timeoutMs }, received);
     } catch (e) {
       this.unsettled--;
       throw e;
@@ -171,9 +171,13 @@ export class AsyncQueue implements AsyncSubmitter {
     this.unsettled++;
   }
 
-  private async persist(fn: VersionRecord, req: SubmitRequest, received: number): Promise<Submitted> {
+  private async persist(
+    { version: fn, alias }: Resolved,
+    req: SubmitRequest,
+    received: number,
+  ): Promise<Submitted> {
     await this.o.disk?.check('storing an async payload');
-    const record = newRecord(fn, req.payload.length, { received, queued: stamp() });
+    const record = newRecord(fn, req.payload.length, { received, queued: stamp() }, alias);
     // Every attempt, and a retry from the dead-letter list, runs with this timeout and request.
     if (req.timeoutMs !== undefined) record.timeoutMs = req.timeoutMs;
     // The payload is on disk (fsynced) before the row that points at it, and the row is
@@ -266,6 +270,7 @@ export class AsyncQueue implements AsyncSubmitter {
       id: r.id,
       function: r.function,
       version: r.version,
+      alias: r.alias,
       status: r.status,
       exitCode: r.exitCode,
       error: r.error,

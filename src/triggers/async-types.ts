@@ -2,11 +2,17 @@
  * The contract of durable async invocations, shared by the API, triggers (cron) and fan-out jobs.
  * The implementation is AsyncQueue (src/triggers/async-queue.ts).
  */
+import type { Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
 import type { InvocationRecord } from '../store/store.js';
 
 export interface SubmitRequest {
   function: string;
+  /**
+   * which version runs (default: the live one). Resolved once, at submission: every attempt, retries
+   * included, runs the version picked then, and the record names the alias.
+   */
+  qualifier?: Qualifier;
   payload: Buffer;
   /** a second submission with the same key returns the first invocation instead of running again */
   idempotencyKey?: string;

@@ -20,6 +20,8 @@ export interface CallbackBody {
   id: string;
   function: string;
   version: number;
+  /** the alias the call named, else null */
+  alias: string | null;
   status: string;
   exit_code: number | null;
   error: string | null;
@@ -43,6 +45,7 @@ export function callbackBody(
     id: rec.id,
     function: rec.function,
     version: rec.version,
+    alias: rec.alias,
     status: rec.status,
     exit_code: rec.exitCode,
     error: rec.error,

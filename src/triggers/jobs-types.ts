@@ -23,8 +23,15 @@ export interface JobCounts {
 
 export interface Job {
   id: string;
+  /** as it was named: NAME, NAME@VERSION, or NAME@ALIAS (each item runs what the alias points to as it starts) */
   function: string;
   reduce: string | null;
+  /**
+   * for a bare NAME: the version every item runs, pinned when the job was created (and again by
+   * retry-failed), so a deploy while the job runs does not change its later items; else null
+   */
+  version: number | null;
+  reduceVersion: number | null;
   concurrency: number;
   status: JobStatus;
   /** 1 for the first run; each retry-failed starts the next */

@@ -12,8 +12,10 @@ import type { Logger } from 'pino';
 import { writeDurably } from '../app/fs-util.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { parseTarget, type Qualifier } from '../core/qualifier.js';
 import type { ItemQuery, ItemRow, JobRepository, JobRow } from '../store/job-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
+import type { VersionResolver } from '../store/version-resolver.js';
 import type { AsyncSubmitter } from './async-types.js';
 import { inputNameProblem, lineSpans, MAX_JOB_INPUTS, type Span } from './jobs-inputs.js';
 import { etaMsOf, rateOf } from './jobs-progress.js';
@@ -24,16 +26,20 @@ export interface JobRunnerOptions {
   home: string;
   repo: JobRepository;
   queue: AsyncSubmitter;
-  /** function lookups (404 before anything is stored) and invocation records at recovery */
-  store: Pick<Store, 'getLatestVersion' | 'getInvocation'>;
+  /** invocation records at recovery */
+  store: Pick<Store, 'getInvocation'>;
+  /** function lookups at creation (404 before anything is stored; the live version is pinned) */
+  resolver: VersionResolver;
   /** the reduce payload is every succeeded output at once; it may not be larger than this */
   maxPayloadBytes: number;
   logger: Logger;
 }
 
 export interface NewJob {
+  /** NAME (pinned to the live version at creation), NAME@VERSION, or NAME@ALIAS (resolved per item) */
   function: string;
   concurrency: number;
+  /** like `function` */
   reduce?: string;
 }
 
@@ -67,6 +73,17 @@ function describe(r: InvocationRecord): string {
   if (r.status === 'oom') return 'ran out of memory';
   if (r.status === 'timeout') return 'ran past its deadline';
   return r.status;
+}
+
+/** what an item (or the reduce) runs: the pinned version of a bare NAME, else the target as named */
+function submitTarget(named: string, pinned: number | null): { function: string; qualifier: Qualifier } {
+  const t = parseTarget(named);
+  const live = t.qualifier.kind === 'live';
+  return {
+    function: t.name,
+    // A job stored before versions were pinned has none: it runs the live version, as it did then.
+    qualifier: live && pinned !== null ? { kind: 'version', version: pinned } : t.qualifier,
+  };
 }
 
 async function readSpan(file: string, offset: number, length: number): Promise<Buffer> {
@@ -122,21 +139,14 @@ export class JobRunner {
   }
 
   async create(req: NewJob): Promise<Job> {
-    for (const [field, name] of [
-      ['function', req.function],
-      ['reduce', req.reduce],
-    ] as const) {
-      if (name !== undefined && !(await this.o.store.getLatestVersion(name))) {
-        throw new AgniError('function_not_found', `field \`${field}\`: no function named ${name}`, {
-          hint: 'list functions with `agni ls`, or deploy one with `agni deploy DIR`',
-          details: { field },
-        });
-      }
-    }
+    const version = await this.pin(req.function, 'function');
+    const reduceVersion = req.reduce === undefined ? null : await this.pin(req.reduce, 'reduce');
     const job: JobRow = {
       id: newId('job'),
       function: req.function,
       reduce: req.reduce ?? null,
+      version,
+      reduceVersion,
       concurrency: req.concurrency,
       status: 'open',
       run: 0,
@@ -155,6 +165,22 @@ export class JobRunner {
     await mkdir(join(this.dir(job.id), 'inputs'), { recursive: true, mode: 0o700 });
     await this.o.repo.create(job);
     return this.view(job);
+  }
+
+  /**
+   * The version a bare NAME runs, pinned now (at creation, and when failed items are retried: a new
+   * run, typically after a fix was deployed); null for NAME@VERSION and NAME@ALIAS, which are kept
+   * as named (an alias is resolved for each item as it starts). Throws naming the field.
+   */
+  private async pin(target: string, field: 'function' | 'reduce'): Promise<number | null> {
+    const t = parseTarget(target, `field \`${field}\``);
+    try {
+      const r = await this.o.resolver.resolve(t.name, t.qualifier);
+      return t.qualifier.kind === 'live' ? r.version.version : null;
+    } catch (e) {
+      if (!isAgniError(e)) throw e;
+      throw new AgniError(e.code, `field \`${field}\`: ${e.message}`, { hint: e.hint, details: { field } });
+    }
   }
 
   /**
@@ -233,6 +259,9 @@ export class JobRunner {
           hint: `follow it with \`agni jobs show ${id}\``,
         });
       }
+      // Pinned again before anything changes: a function removed since is refused with nothing reset.
+      const version = await this.pin(job.function, 'function');
+      const reduceVersion = job.reduce === null ? null : await this.pin(job.reduce, 'reduce');
       const reset = await this.o.repo.resetFailed(id);
       if (reset === 0 && job.reduceStatus !== 'failed') {
         throw new AgniError('conflict', `job ${id} has no failed inputs and no failed reduce to retry`);
@@ -242,6 +271,8 @@ export class JobRunner {
         status: 'running',
         run: job.run + 1,
         runBase: c.succeeded + c.failed,
+        version,
+        reduceVersion,
         startedAt: Date.now(),
         finishedAt: null,
         error: null,
@@ -501,7 +532,7 @@ export class JobRunner {
       let sub: Awaited<ReturnType<AsyncSubmitter['submit']>>;
       try {
         sub = await this.o.queue.submit({
-          function: job.function,
+          ...submitTarget(job.function, job.version),
           payload,
           source: `job:${job.id}`,
           // The same key after a crash between submit and markRunning finds the first submission.
@@ -568,7 +599,7 @@ export class JobRunner {
     try {
       try {
         sub = await this.o.queue.submit({
-          function: job.reduce!,
+          ...submitTarget(job.reduce!, job.reduceVersion),
           payload,
           source: `job:${job.id}`,
           idempotencyKey: `job:${job.id}:reduce:${job.run}`,

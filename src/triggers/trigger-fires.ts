@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { InvokeOptions, InvokeOutcome, Invoker, InvokeSink } from '../app/invoker.js';
 import { isAgniError } from '../core/errors.js';
+import { type Trigger, triggerQualifier } from '../core/trigger-spec.js';
 import type { InvocationRecord } from '../store/store.js';
 import type { TriggerStateRepo } from '../store/trigger-state.js';
 import type { AsyncSubmitter, Submitted } from './async-types.js';
@@ -17,6 +18,8 @@ const RECENT_SETTLED = 256;
 export interface FireTarget {
   fn: string;
   index: number;
+  /** its `version:` or `alias:` says which version a fire runs (default: the live one) */
+  trigger: Trigger;
 }
 
 export class TriggerFires {
@@ -60,7 +63,7 @@ export class TriggerFires {
   ): Promise<Submitted> {
     let s: Submitted;
     try {
-      s = await this.submitter.submit({ function: t.fn, ...req });
+      s = await this.submitter.submit({ function: t.fn, qualifier: triggerQualifier(t.trigger), ...req });
     } catch (e) {
       await this.safe(
         this.repo.fired(t.fn, t.index, at, { invocationId: null, status: 'rejected', error: errText(e) }),
@@ -102,7 +105,7 @@ export class TriggerFires {
             sink.onQueued?.(invocationId);
           },
         },
-        opts,
+        { ...opts, qualifier: triggerQualifier(t.trigger) },
       );
       await recorded;
       await this.safe(this.repo.settled(out.record.id, out.record.status, resultError(out.record)));

@@ -119,6 +119,19 @@ export class TriggerManager {
         },
       );
     });
+    // An alias may be set after the deploy; a version number must exist already.
+    for (const [i, t] of mine.entries()) {
+      if (t.version === undefined || (await this.o.store.getVersion(m.name, t.version))) continue;
+      const field = `triggers.${i}.version`;
+      throw new AgniError(
+        'manifest_invalid',
+        `${file}: field \`${field}\`: ${m.name} has no version ${t.version}`,
+        {
+          hint: `list its versions with \`agni versions ${m.name}\`; a trigger runs the live version when it names none`,
+          details: { file, field },
+        },
+      );
+    }
     if (!mine.some((t) => t.kind === 'webhook')) return;
     const owners = new Map<string, string>();
     for (const f of await this.o.store.listFunctions()) {

@@ -40,6 +40,15 @@ test('spec lines and identities; the secret is not part of either', () => {
     describeTrigger({ kind: 'webhook', webhook: '/gh', secret: 'abcdefgh' }),
     'POST /hooks/gh (secret)',
   );
+  // A trigger pinned to a version or an alias says so; one that follows the live version does not.
+  assert.equal(
+    describeTrigger({ kind: 'webhook', webhook: '/gh', alias: 'prod' }),
+    'POST /hooks/gh -> @prod',
+  );
+  assert.equal(
+    describeTrigger({ kind: 'cron', cron: '* * * * *', timezone: 'UTC', payload: '', version: 3 }),
+    '* * * * * (UTC) -> @3',
+  );
   const a = specOf({ kind: 'webhook', webhook: '/gh', secret: 'abcdefgh' });
   assert.equal(a, specOf({ kind: 'webhook', webhook: '/gh', secret: 'other-secret' }));
   assert.ok(!a.includes('abcdefgh'));

@@ -56,13 +56,14 @@ export function specOf(t: Trigger): string {
 }
 
 export function describeTrigger(t: Trigger): string {
+  const runs = t.version !== undefined ? ` -> @${t.version}` : t.alias !== undefined ? ` -> @${t.alias}` : '';
   switch (t.kind) {
     case 'cron':
-      return `${t.cron} (${t.timezone})`;
+      return `${t.cron} (${t.timezone})${runs}`;
     case 'subject':
-      return `${t.subject} (queue ${t.queue}${t.reply ? `, reply ${t.reply}` : ''})`;
+      return `${t.subject} (queue ${t.queue}${t.reply ? `, reply ${t.reply}` : ''})${runs}`;
     case 'webhook':
-      return `POST /hooks${t.webhook}${t.secret ? ' (secret)' : ''}`;
+      return `POST /hooks${t.webhook}${t.secret ? ' (secret)' : ''}${runs}`;
   }
 }
 

@@ -19,6 +19,8 @@ export async function startTestServer(
     allowedHosts?: string[];
     callbackAllow?: string[];
     subjectPrefix?: string;
+    /** `agni up --lambda-region`: functions' AWS_REGION, ARNs, and the region signed Lambda API requests must name */
+    lambdaRegion?: string;
     /** an existing home: a restart of an earlier server */
     home?: string;
     /** default runc */
@@ -44,6 +46,7 @@ export async function startTestServer(
     allowedHosts: opts.allowedHosts,
     callbackAllow: opts.callbackAllow,
     subjectPrefix: opts.subjectPrefix,
+    lambdaRegion: opts.lambdaRegion,
     maxPayloadBytes: opts.maxPayloadBytes ?? 1024 * 1024,
     logger: pino({ level: 'silent' }),
   });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { AgniError } from '../../core/errors.js';
+import { parseTarget } from '../../core/qualifier.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { FunctionRecord, VersionRecord } from '../../store/store.js';
 import { ApiClient } from '../client.js';
@@ -79,7 +80,8 @@ Examples:
         ['NAME', 'VERSION', 'RUNTIME', 'MEMORY', 'TIMEOUT', 'CONCURRENCY', 'UPDATED'],
         functions.map((f) => [
           f.function,
-          f.version,
+          // After a rollback the live version is not the newest one: say both.
+          f.newest > f.version ? `${f.version} (newest ${f.newest})` : f.version,
           f.manifest.runtime,
           formatBytes(f.manifest.limits.memoryBytes),
           formatMs(f.manifest.limits.timeoutMs),
@@ -91,10 +93,26 @@ Examples:
 
   program
     .command('rm')
-    .argument('<name>', 'function name')
-    .description('remove a function and all its versions')
-    .addHelpText('after', '\nExample:\n  agni rm wordcount')
+    .argument('<name>', 'function name, or NAME@VERSION to remove one version')
+    .description('remove a function with all its versions and aliases, or one version')
+    .addHelpText(
+      'after',
+      '\nA version that is live or that an alias points to is not removed (move them first).\n\nExamples:\n  agni rm wordcount\n  agni rm wordcount@2',
+    )
     .action(async (name: string) => {
+      const t = parseTarget(name, 'NAME');
+      if (t.qualifier.kind === 'version') {
+        await new ApiClient().json(
+          'DELETE',
+          `/v1/functions/${encodeURIComponent(t.name)}/versions/${t.qualifier.version}`,
+        );
+        process.stdout.write(`removed version ${t.qualifier.version} of ${t.name}\n`);
+        return;
+      }
+      if (t.qualifier.kind === 'alias')
+        throw new AgniError('bad_request', `NAME: ${name}: rm takes NAME or NAME@VERSION`, {
+          hint: `remove an alias with \`agni alias rm ${t.name} ${t.qualifier.alias}\``,
+        });
       const r = await new ApiClient().json<{ versions: number }>(
         'DELETE',
         `/v1/functions/${encodeURIComponent(name)}`,
@@ -109,7 +127,7 @@ Examples:
     .option('--json', 'print as JSON')
     .addHelpText('after', '\nExample:\n  agni versions wordcount --json')
     .action(async (name: string, o: { json?: boolean }) => {
-      const { versions } = await new ApiClient().json<{ versions: VersionRecord[] }>(
+      const { versions, live } = await new ApiClient().json<{ versions: VersionRecord[]; live?: number }>(
         'GET',
         `/v1/functions/${encodeURIComponent(name)}/versions`,
       );
@@ -117,7 +135,7 @@ Examples:
       printTable(
         ['VERSION', 'RUNTIME', 'COMMAND', 'CREATED'],
         versions.map((v) => [
-          v.version,
+          v.version === live ? `${v.version} (live)` : v.version,
           v.manifest.runtime,
           v.manifest.command.join(' ').slice(0, 60),
           ago(v.createdAt),

@@ -22,7 +22,7 @@ interface InvokeOptions {
 export function registerInvoke(program: Command): void {
   program
     .command('invoke')
-    .argument('<name>', 'function name')
+    .argument('<name>', 'function name: NAME (the live version), NAME@VERSION or NAME@ALIAS')
     .description('run a function once: payload on its stdin, its stdout streamed to yours')
     .option('-d, --data <payload>', 'payload string, or @file to read it from a file (default: stdin)')
     .option('--async', 'queue it durably and print its id at once; fetch the output with `agni result ID`')
@@ -32,7 +32,7 @@ export function registerInvoke(program: Command): void {
     .option('--timeout <duration>', `${TIMEOUT_HELP}; with --async, for every attempt`)
     .addHelpText(
       'after',
-      '\nExamples:\n  agni invoke wordcount --data "one two three"\n  agni invoke wordcount --data @README.md\n  agni invoke upper < in.txt | agni invoke wordcount\n  agni invoke slow --timeout 2s   # ends as a timeout (exit 124) after 2 s\n  agni invoke wordcount --async --data @big.txt   # prints an id; then: agni result ID --wait',
+      '\nExamples:\n  agni invoke wordcount --data "one two three"\n  agni invoke wordcount@2 --data "one two"      # version 2\n  agni invoke wordcount@prod --data "one two"   # what the alias prod points to\n  agni invoke wordcount --data @README.md\n  agni invoke upper < in.txt | agni invoke wordcount\n  agni invoke slow --timeout 2s   # ends as a timeout (exit 124) after 2 s\n  agni invoke wordcount --async --data @big.txt   # prints an id; then: agni result ID --wait',
     )
     .action(async (name: string, o: InvokeOptions) => {
       const extra = timeoutHeader(o.timeout);
@@ -75,7 +75,10 @@ export function registerInvoke(program: Command): void {
       );
       if (o.json) return printJson(r);
       const out = process.stdout;
-      out.write(`invocation  ${r.id}\nfunction    ${r.function} v${r.version}\nstatus      ${r.status}`);
+      const via = r.alias ? ` (alias ${r.alias})` : '';
+      out.write(
+        `invocation  ${r.id}\nfunction    ${r.function} v${r.version}${via}\nstatus      ${r.status}`,
+      );
       out.write(`${r.exitCode === null ? '' : ` (exit ${r.exitCode})`}${r.error ? ` ${r.error}` : ''}\n`);
       out.write(`node        ${r.node || '-'} (${r.backend || '-'})\n`);
       if (r.timeoutMs !== null && r.timeoutMs !== undefined)
@@ -111,13 +114,14 @@ export function registerInvoke(program: Command): void {
       );
       if (o.json) return printJson(invocations);
       printTable(
-        ['ID', 'FUNCTION', 'VERSION', 'STATUS', 'EXIT', 'DURATION', 'STDOUT', 'STARTED'],
+        ['ID', 'FUNCTION', 'VERSION', 'ALIAS', 'STATUS', 'EXIT', 'DURATION', 'STDOUT', 'STARTED'],
         invocations.map((r) => {
           const t = totalMs(r.phases);
           return [
             r.id,
             r.function,
             r.version,
+            r.alias ?? '-',
             r.status,
             r.exitCode ?? '-',
             t === undefined ? '-' : formatMs(t),

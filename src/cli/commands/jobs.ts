@@ -20,6 +20,11 @@ async function failedItems(client: ApiClient, id: string): Promise<JobItem[]> {
   }
 }
 
+/** a bare NAME with the version the job pinned: NAME@VERSION; NAME@ALIAS as named */
+function runs(named: string, pinned: number | null): string {
+  return pinned === null ? named : `${named}@${pinned}`;
+}
+
 function elapsed(j: Job): string {
   if (j.startedAt === null) return '-';
   return formatMs((j.finishedAt ?? Date.now()) - j.startedAt);
@@ -45,7 +50,7 @@ export function registerJobs(program: Command): void {
         ['ID', 'FUNCTION', 'STATUS', 'DONE', 'FAILED', 'RATE', 'ELAPSED', 'REDUCE', 'CREATED'],
         list.map((j) => [
           j.id,
-          j.function,
+          runs(j.function, j.version),
           j.status,
           `${j.counts.succeeded + j.counts.failed}/${j.counts.total}`,
           j.counts.failed,
@@ -85,7 +90,8 @@ export function registerJobs(program: Command): void {
       if (o.json) return printJson({ ...j, failedItems: failed });
       const c = j.counts;
       const w = process.stdout;
-      w.write(`job         ${j.id}\nfunction    ${j.function}${j.reduce ? ` (reduce ${j.reduce})` : ''}\n`);
+      const reduce = j.reduce ? ` (reduce ${runs(j.reduce, j.reduceVersion)})` : '';
+      w.write(`job         ${j.id}\nfunction    ${runs(j.function, j.version)}${reduce}\n`);
       w.write(
         `status      ${j.status}${j.error ? `: ${j.error}` : ''}${j.run > 1 ? ` (run ${j.run})` : ''}\n`,
       );

@@ -111,7 +111,7 @@ function failureLine(it: JobItem): string {
 export function registerMap(program: Command): void {
   program
     .command('map')
-    .argument('[function]', 'function to run once per input')
+    .argument('[function]', 'function to run once per input: NAME, NAME@VERSION or NAME@ALIAS')
     .argument('[inputs...]', 'files, directories, quoted globs, or - (default: stdin lines)')
     .description(
       'run a function over many inputs as a server-side job: outputs in input order, optional reduce',
@@ -132,9 +132,13 @@ reduce output is printed (with --out: DIR/reduce.out, beside the per-input outpu
 leaves it running (follow it with \`agni jobs show ID\`). If any input fails, the failures are
 listed, the exit code is 1, and \`agni map --retry-failed JOB\` runs only those again.
 With --json, outputs go only to --out (if given) and stdout gets the summary.
+A job runs one version throughout: NAME is pinned to the live version when the job is created
+(a deploy or rollback meanwhile does not change its later inputs); NAME@ALIAS is resolved for
+each input as it starts, so moving the alias moves the rest of the job.
 
 Examples:
   agni map wordcount notes/*.txt
+  agni map wordcount@prod notes/*.txt --reduce sum-counts@2
   agni map wordcount 'data/**/*.csv' -c 8 --out results/
   agni map wordcount data/ --reduce sum-counts
   cat urls.txt | agni map fetch-title -c 16 > titles.txt

@@ -11,7 +11,7 @@ export function registerPipe(program: Command): void {
     .command('pipe')
     .argument(
       '<functions...>',
-      'the stages, in order: the first reads the input, the last writes to your stdout',
+      'the stages, in order (NAME, NAME@VERSION or NAME@ALIAS): the first reads the input, the last writes to your stdout',
     )
     .description(
       "stream data through functions, each in its own sandbox, like a shell pipe: each stage's stdout is the next one's stdin",
@@ -32,6 +32,7 @@ stages before it are stopped, and the exit code is the failing stage's.
 
 Examples:
   agni pipe upper wordcount --data "to be or not to be"
+  agni pipe upper@2 wordcount@prod --data "to be or not to be"
   zcat big.csv.gz | agni pipe parse filter summarize > summary.json
   agni pipe smiles-grep smiles-count --data @molecules.smi
   agni pipe fetch parse --timeout 10s   # every stage ends after 10 s at most`,

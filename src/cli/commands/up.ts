@@ -102,7 +102,7 @@ export function registerUp(program: Command): void {
     )
     .option(
       '--lambda-region <region>',
-      'AWS_REGION and the ARN region that protocol: lambda functions see (default $AGNI_LAMBDA_REGION or us-east-1)',
+      'AWS_REGION and the ARN region that protocol: lambda functions see, and the region AWS-signed Lambda API calls must name (default $AGNI_LAMBDA_REGION, else us-east-1 and calls may name any)',
     )
     .addHelpText(
       'after',
