@@ -333,8 +333,9 @@ forEachDialect((db) => {
     await repo.fired('tf', 0, T, { invocationId: 'i1', status: 'running', error: null });
     let rows = await repo.list();
     assert.equal(rows.length, 2);
-    assert.equal(rows[0]!.fires, 1, 'an older fire after a newer one is not recorded');
-    assert.equal(rows[0]!.lastFiredAt, T + 10);
+    assert.equal(rows[0]!.fires, 2, 'an older fire recorded after a newer one counts');
+    assert.equal(rows[0]!.lastFiredAt, T + 10, 'but the newer one stays the last');
+    assert.equal(rows[0]!.lastInvocationId, 'i2');
     await repo.settled('i2', 'succeeded', null);
     await repo.settled('i1', 'failed', 'x');
     rows = await repo.list();
@@ -342,9 +343,24 @@ forEachDialect((db) => {
     await repo.sync('tf', [{ kind: 'cron', spec: '* * * * *' }]);
     rows = await repo.list();
     assert.equal(rows.length, 1, 'a removed trigger loses its row');
-    assert.equal(rows[0]!.fires, 1, 'an unchanged one keeps its count');
+    assert.equal(rows[0]!.fires, 2, 'an unchanged one keeps its count');
     await repo.sync('tf', [{ kind: 'cron', spec: '0 * * * *' }]);
     assert.equal((await repo.list())[0]!.fires, 0, 'a changed spec starts afresh');
+  });
+
+  test('trigger state: 20 concurrent fires are all counted, from two stores', async () => {
+    const { store } = db();
+    const other = await db().openAnother();
+    await new SqlTriggerStateRepo(store.db).sync('tc', [{ kind: 'subject', spec: 'agni.x' }]);
+    const repos = [new SqlTriggerStateRepo(store.db), new SqlTriggerStateRepo(other.db)];
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        repos[i % 2]!.fired('tc', 0, T + (i % 5), { invocationId: `i${i}`, status: 'running', error: null }),
+      ),
+    );
+    const row = (await repos[0]!.list()).find((r) => r.function === 'tc')!;
+    assert.equal(row.fires, 20);
+    assert.equal(row.lastFiredAt, T + 4);
   });
 
   test('OCI image records: put is an upsert, digests referenced are collected', async () => {

@@ -21,7 +21,7 @@ export interface TriggerStateRow {
 export interface TriggerStateRepo {
   /** keeps the rows of `fn` whose spec is unchanged, starts fresh ones for the rest, drops extra rows */
   sync(fn: string, triggers: { kind: string; spec: string }[]): Promise<void>;
-  /** records a fire, unless a later fire of the same trigger was recorded already */
+  /** counts a fire; its outcome becomes the last one unless a later fire was recorded already */
   fired(
     fn: string,
     index: number,
@@ -74,18 +74,27 @@ export class SqlTriggerStateRepo implements TriggerStateRepo {
     at: number,
     o: { invocationId: string | null; status: string; error: string | null },
   ): Promise<void> {
+    // One statement: concurrent fires (another connection, another server) may commit out of
+    // their `at` order; each is counted, and only the latest one's outcome is kept.
     await this.db
       .updateTable('trigger_state')
-      .set((eb) => ({
-        fires: eb('fires', '+', 1),
-        last_fired_at: at,
-        last_invocation_id: o.invocationId,
-        last_status: o.status,
-        last_error: o.error,
-      }))
+      .set((eb) => {
+        const later = eb.or([eb('last_fired_at', 'is', null), eb('last_fired_at', '<=', at)]);
+        return {
+          fires: eb('fires', '+', 1),
+          last_fired_at: eb.case().when(later).then(at).else(eb.ref('last_fired_at')).end(),
+          last_invocation_id: eb
+            .case()
+            .when(later)
+            .then(eb.val(o.invocationId))
+            .else(eb.ref('last_invocation_id'))
+            .end(),
+          last_status: eb.case().when(later).then(eb.val(o.status)).else(eb.ref('last_status')).end(),
+          last_error: eb.case().when(later).then(eb.val(o.error)).else(eb.ref('last_error')).end(),
+        };
+      })
       .where('function', '=', fn)
       .where('idx', '=', index)
-      .where((eb) => eb.or([eb('last_fired_at', 'is', null), eb('last_fired_at', '<=', at)]))
       .execute();
   }
 
