@@ -5,29 +5,10 @@ import { parseManifest } from '../core/manifest.js';
 import { type AsyncState, type Lease, SqlAsyncRepo } from './async-sql.js';
 import type { SqlStore } from './sql-store.js';
 import type { VersionRecord } from './store.js';
-import { forEachDialect } from './test-stores.js';
+import { forEachDialect, newAsyncState } from './test-stores.js';
 
 function state(id: string, attempts: number, maxAttempts: number): AsyncState {
-  return {
-    id,
-    function: 'f',
-    attempts,
-    maxAttempts,
-    nextAttemptAt: 0,
-    idempotencyKey: null,
-    callbackUrl: null,
-    callbackState: null,
-    callbackAttempts: 0,
-    callbackNextAt: null,
-    callbackError: null,
-    request: null,
-    deadLetter: false,
-    source: 'api',
-    settledAt: null,
-    createdAt: Date.now(),
-    owner: null,
-    leaseUntil: null,
-  };
+  return newAsyncState({ id, function: 'f', attempts, maxAttempts });
 }
 
 const lease = (owner: string, now = Date.now(), ms = 60_000): Lease => ({ owner, now, until: now + ms });

@@ -5,7 +5,7 @@ import { parseManifest } from '../core/manifest.js';
 import type { JobStatus } from '../triggers/jobs-types.js';
 import { SqlFunctionAliasRepository } from './function-alias-repo.js';
 import { type JobRow, SqlJobRepository } from './job-repo.js';
-import { forEachDialect } from './test-stores.js';
+import { forEachDialect, newJobRow } from './test-stores.js';
 import { VersionResolver } from './version-resolver.js';
 
 forEachDialect((db) => {
@@ -68,27 +68,8 @@ forEachDialect((db) => {
     assert.equal(await db().store.removeVersion('h', 9), undefined);
     // An unfinished job that pins a version keeps it; a finished one does not.
     const jobs = new SqlJobRepository(db().store.db);
-    const job = (id: string, fn: string, version: number | null, status: JobStatus): JobRow => ({
-      id,
-      function: fn,
-      reduce: null,
-      version,
-      reduceVersion: null,
-      concurrency: 1,
-      status,
-      run: 0,
-      runBase: 0,
-      inputs: 0,
-      inputBytes: 0,
-      settleSeq: 0,
-      createdAt: 0,
-      startedAt: null,
-      finishedAt: null,
-      reduceStatus: null,
-      reduceInvocation: null,
-      reduceError: null,
-      error: null,
-    });
+    const job = (id: string, fn: string, version: number | null, status: JobStatus): JobRow =>
+      newJobRow({ id, function: fn, version, status });
     await jobs.create(job('job-a', 'h', 3, 'running'));
     await jobs.create(job('job-b', 'h@3', null, 'open'));
     await jobs.create(job('job-c', 'h', 3, 'succeeded'));

@@ -14,7 +14,7 @@ import { SqlJobRepository } from './job-repo.js';
 import { type OciImageRecord, SqlOciImageRepository } from './oci-image-repo.js';
 import type { SqlStore } from './sql-store.js';
 import type { ImageRecord, InvocationRecord } from './store.js';
-import { forEachDialect } from './test-stores.js';
+import { forEachDialect, newAsyncState, newJobRow } from './test-stores.js';
 import { SqlTriggerStateRepo } from './trigger-state.js';
 
 /** a moment past 2^31 ms and past 2^32, as every stored timestamp is */
@@ -30,26 +30,7 @@ function deploy(store: SqlStore, name: string, imageId = 'host') {
 }
 
 function asyncState(id: string, fn: string): AsyncState {
-  return {
-    id,
-    function: fn,
-    attempts: 0,
-    maxAttempts: 1,
-    nextAttemptAt: T,
-    idempotencyKey: null,
-    callbackUrl: null,
-    callbackState: null,
-    callbackAttempts: 0,
-    callbackNextAt: null,
-    callbackError: null,
-    deadLetter: false,
-    source: 'api',
-    settledAt: null,
-    createdAt: T,
-    request: null,
-    owner: null,
-    leaseUntil: null,
-  };
+  return newAsyncState({ id, function: fn, nextAttemptAt: T, createdAt: T });
 }
 
 forEachDialect((db) => {
@@ -234,27 +215,9 @@ forEachDialect((db) => {
   test('jobs: items are appended in order, claimed, settled once each, counted and retried', async () => {
     const { store } = db();
     const repo = new SqlJobRepository(store.db);
-    await repo.create({
-      id: 'job1',
-      function: 'f',
-      reduce: 'r@3',
-      version: 7,
-      reduceVersion: null,
-      concurrency: 2,
-      status: 'open',
-      run: 0,
-      runBase: 0,
-      inputs: 0,
-      inputBytes: 0,
-      settleSeq: 0,
-      createdAt: T,
-      startedAt: null,
-      finishedAt: null,
-      reduceStatus: null,
-      reduceInvocation: null,
-      reduceError: null,
-      error: null,
-    });
+    await repo.create(
+      newJobRow({ id: 'job1', function: 'f', reduce: 'r@3', version: 7, concurrency: 2, createdAt: T }),
+    );
     const items = (n: number, from: number) =>
       Array.from({ length: n }, (_, i) => ({
         name: `in-${from + i}`,
