@@ -17,7 +17,9 @@ import { registerReleases } from './commands/releases.js';
 import { registerToken } from './commands/token.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
-import { handleCliError } from './errors.js';
+import { handleCliError, installCliGuards } from './errors.js';
+
+installCliGuards();
 
 const program = new Command('agni')
   .description('Agni: run functions in any language in isolated sandboxes, on your own machines')

@@ -22,3 +22,18 @@ export function verdict(succeeded: boolean, attempts: number, maxAttempts: numbe
 /** callbacks: 1 s, 2 s, 4 s ... capped at 5 min, at most 8 tries */
 export const CALLBACK_BACKOFF: Backoff = { initialMs: 1000, maxMs: 300_000, factor: 2 };
 export const CALLBACK_MAX_ATTEMPTS = 8;
+
+/**
+ * What a dead-lettered invocation's record says of its end: the last attempt was the last (the
+ * error field otherwise still tells of the one before, "next attempt in ...").
+ */
+export function lastAttemptNote(
+  id: string,
+  r: { status: string; exitCode: number | null; error: string | null },
+  attempt: number,
+): string {
+  const exit = r.exitCode === null ? '' : ` (exit ${r.exitCode})`;
+  const why = r.status === 'error' && r.error ? `: ${r.error}` : '';
+  const of = attempt === 1 ? 'the only attempt' : `attempt ${attempt} of ${attempt}, the last,`;
+  return `${of} ended ${r.status}${exit}${why}; no attempts left, so it is dead-lettered (\`agni failed --retry ${id}\` runs it again)`;
+}

@@ -15,7 +15,7 @@ import { newRecord, TAIL_BYTES } from '../app/invoker.js';
 import { callTimeout } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
-import { retryDelayMs, verdict } from '../core/retry.js';
+import { lastAttemptNote, retryDelayMs, verdict } from '../core/retry.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
 import type { InvocationRecord, Store } from '../store/store.js';
@@ -414,6 +414,9 @@ export class AsyncQueue implements AsyncSubmitter {
       await rm(partial, { force: true });
       return;
     }
+    // The error field still tells of the previous attempt ("next attempt in ..."): say how it ended.
+    if (v === 'dead') await store.updateInvocation(st.id, { error: lastAttemptNote(st.id, after, attempt) });
+    else if (attempt > 1) await store.updateInvocation(st.id, { error: null });
     await rename(partial, this.outputPath(st.id));
     await this.settle(st, v === 'dead');
   }
