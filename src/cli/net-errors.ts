@@ -58,7 +58,15 @@ export function netCode(e: unknown): string | undefined {
 /** `e` as an AgniError naming the server at `url`, or undefined when it is no network failure. */
 export function networkError(e: unknown, url: string): AgniError | undefined {
   const code = netCode(e);
-  if (!code) return undefined;
+  if (!code) {
+    // fetch rejects only when no answer came: e.g. a port browsers refuse ("bad port")
+    if (!(e instanceof TypeError && e.message === 'fetch failed')) return undefined;
+    const why = e.cause instanceof Error ? e.cause.message : 'the request failed';
+    return new AgniError('server_unreachable', `cannot reach the Agni server at ${url}: ${why}`, {
+      hint: START_HINT,
+      cause: e,
+    });
+  }
   const c = CAUSES[code]!;
   const verb =
     code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' ? 'lost' : 'cannot reach';

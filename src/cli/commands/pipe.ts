@@ -25,7 +25,9 @@ export function registerPipe(program: Command): void {
       'after',
       `
 Every stage runs at once and holds a slot, so a pipe can have at most as many stages as the
-server has slots. Nothing is buffered whole: data moves as fast as the slowest stage reads it.
+server has slots. The stages start before your input's first byte (a stage that writes before it
+reads streams at once); an input that sends nothing for the server's upload idle period (agni up
+--upload-idle, 30s by default), before its first byte or between two, stops the pipe (exit 74). Nothing is buffered whole: data moves as fast as the slowest stage reads it.
 A warm function (lifecycle: warm) as a stage reads its whole input first, up to the server's
 payload limit. If a stage fails, the stages after it see the end of their input and finish, the
 stages before it are stopped, and the exit code is the failing stage's.
