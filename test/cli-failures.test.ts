@@ -111,10 +111,11 @@ describe('cli failures', () => {
   });
 
   test('a reader that goes away (head) ends the CLI quietly with 141, no EPIPE trace', async () => {
-    const logs = await sh('agni logs -n 1000 | true; echo "rc=${PIPESTATUS[0]}"', env);
+    const rc = 'echo "rc=$' + '{PIPESTATUS[0]}"'; // the CLI's own exit code, not the pipe's
+    const logs = await sh(`agni logs -n 1000 | true; ${rc}`, env);
     assert.match(logs.stdout, /rc=141/);
     assert.equal(logs.stderr, '');
-    const big = await sh('agni invoke big | head -c 10 | wc -c; echo "rc=${PIPESTATUS[0]}"', env);
+    const big = await sh(`agni invoke big | head -c 10 | wc -c; ${rc}`, env);
     assert.match(big.stdout, /^10\nrc=141\n$/);
     assert.equal(big.stderr, '');
   });
