@@ -24,16 +24,14 @@ export const CALLBACK_BACKOFF: Backoff = { initialMs: 1000, maxMs: 300_000, fact
 export const CALLBACK_MAX_ATTEMPTS = 8;
 
 /**
- * What a dead-lettered invocation's record says of its end: the last attempt was the last (the
- * error field otherwise still tells of the one before, "next attempt in ...").
+ * What a dead-lettered invocation's record says of its end after retries: the last attempt was
+ * the last (the error field otherwise still tells of the one before: "next attempt in ...").
  */
 export function lastAttemptNote(
-  id: string,
   r: { status: string; exitCode: number | null; error: string | null },
   attempt: number,
 ): string {
   const exit = r.exitCode === null ? '' : ` (exit ${r.exitCode})`;
   const why = r.status === 'error' && r.error ? `: ${r.error}` : '';
-  const of = attempt === 1 ? 'the only attempt' : `attempt ${attempt} of ${attempt}, the last,`;
-  return `${of} ended ${r.status}${exit}${why}; no attempts left, so it is dead-lettered (\`agni failed --retry ${id}\` runs it again)`;
+  return `attempt ${attempt} of ${attempt}, the last, ended ${r.status}${exit}${why}; no attempts left`;
 }

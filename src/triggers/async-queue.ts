@@ -414,9 +414,10 @@ export class AsyncQueue implements AsyncSubmitter {
       await rm(partial, { force: true });
       return;
     }
-    // The error field still tells of the previous attempt ("next attempt in ..."): say how it ended.
-    if (v === 'dead') await store.updateInvocation(st.id, { error: lastAttemptNote(st.id, after, attempt) });
-    else if (attempt > 1) await store.updateInvocation(st.id, { error: null });
+    // After retries the error field still tells of the attempt before ("next attempt in ..."):
+    // say how the last one ended instead (a single attempt's record speaks for itself).
+    if (attempt > 1)
+      await store.updateInvocation(st.id, { error: v === 'dead' ? lastAttemptNote(after, attempt) : null });
     await rename(partial, this.outputPath(st.id));
     await this.settle(st, v === 'dead');
   }
