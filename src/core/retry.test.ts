@@ -18,12 +18,9 @@ test('an attempt is retried until the attempts are used up, then dead-lettered',
   assert.equal(verdict(true, 3, 3), 'succeeded');
 });
 
-test('a dead letter’s note says its last attempt was the last', () => {
+test('a dead letter’s note says its last attempt was the last, with its own error if any', () => {
   assert.equal(
-    lastAttemptNote(
-      { status: 'failed', exitCode: 3, error: 'attempt 2 of 3 ended failed; next attempt in 600 ms' },
-      3,
-    ),
+    lastAttemptNote({ status: 'failed', exitCode: 3, error: null }, 3),
     'attempt 3 of 3, the last, ended failed (exit 3); no attempts left',
   );
   assert.equal(

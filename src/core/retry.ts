@@ -32,6 +32,7 @@ export function lastAttemptNote(
   attempt: number,
 ): string {
   const exit = r.exitCode === null ? '' : ` (exit ${r.exitCode})`;
-  const why = r.status === 'error' && r.error ? `: ${r.error}` : '';
+  // its own error, if it had one (a sandbox error, a Lambda function's error type and message)
+  const why = r.error ? `: ${r.error}` : '';
   return `attempt ${attempt} of ${attempt}, the last, ended ${r.status}${exit}${why}; no attempts left`;
 }

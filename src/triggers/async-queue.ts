@@ -364,6 +364,8 @@ export class AsyncQueue implements AsyncSubmitter {
     // Each attempt keeps when it was received and queued, and stamps the rest afresh.
     record.phases = { received: record.phases.received, queued: record.phases.queued };
     record.status = 'running';
+    // What the last attempt left there ("next attempt in ...") is no error of this one.
+    record.error = null;
     const partial = `${this.outputPath(st.id)}.part`;
     const out = createWriteStream(partial);
     const written = new Promise<void>((resolve, reject) => {
