@@ -190,6 +190,22 @@ describe('cli failures', () => {
     }
   });
 
+  test('a system error (a port in use) is named with what to do, not called a bug', async () => {
+    const busy = await hostile(() => {});
+    try {
+      const port = new URL(busy.url).port;
+      const r = await sh(`agni up --port ${port} --home ${fnDir({})}`, {});
+      assert.equal(r.code, 71, r.stderr);
+      assert.match(
+        r.stderr,
+        /^error: listen EADDRINUSE: .*\nhint: another process .* choose another --port\n$/,
+      );
+      noStack(r);
+    } finally {
+      busy.close();
+    }
+  });
+
   test('agni pipe starts its stages before the first input byte arrives', async () => {
     const p = spawn(process.execPath, [CLI, 'pipe', 'eager'], {
       env: { ...process.env, ...env },

@@ -58,6 +58,16 @@ export function stderrTail(text: unknown): string {
   return `${head}\n${shown.map((l) => `  ${l}`).join('\n')}\n`;
 }
 
+/** What to do about the system errors `agni up` and file reads meet most. */
+const SYSTEM_HINTS: Record<string, string> = {
+  EADDRINUSE: 'another process (perhaps another `agni up`) listens there: stop it, or choose another --port',
+  EACCES: 'permission denied: `agni up` runs as root (runc, cgroups); files must be readable by you',
+  EPERM: 'operation not permitted: `agni up` runs as root (runc, cgroups)',
+  ENOSPC: 'the disk is full: free some space',
+  ENOENT: 'no such file or directory: check the path',
+  EMFILE: 'too many open files: raise the limit (ulimit -n)',
+};
+
 /** stderr may be a closed pipe too (`2>&1 | head`): a message that cannot be written is dropped. */
 function say(text: string): void {
   try {
@@ -75,9 +85,14 @@ export function handleCliError(e: unknown): number {
     if (named.hint) say(`hint: ${named.hint}\n`);
     return exitCodeFor(named);
   }
-  // A bug of ours: one line, and the stack only on request.
-  const err = e as Error;
+  const err = e as NodeJS.ErrnoException;
   say(`error: ${err?.message ?? String(e)}\n`);
+  // The system refused something (a port in use, a permission): no bug, and said so.
+  if (typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
+    say(`hint: ${SYSTEM_HINTS[err.code] ?? 'the operating system refused it; see the message above'}\n`);
+    return 71;
+  }
+  // A bug of ours: one line, and the stack only on request.
   say(
     process.env.AGNI_DEBUG
       ? `${err?.stack ?? ''}\n`
