@@ -117,11 +117,17 @@ test('failures are retried with backoff, then dead-lettered, listed and retried 
   assert.equal(r.headers.get('agni-dead-letter'), 'true');
   assert.ok(took >= 900, `two backoffs of 300 and 600 ms were waited (took ${took} ms)`);
   const failed = (await (await fetch(`${s.url}/v1/failed?function=doomed`)).json()) as {
-    failed: { id: string; attempts: number; stderrTail: string }[];
+    failed: { id: string; attempts: number; stderrTail: string; error: string }[];
   };
   assert.equal(failed.failed.length, 1);
   assert.equal(failed.failed[0]!.id, sub.json.id);
   assert.match(failed.failed[0]!.stderrTail, /nope/);
+  // The entry tells of its last attempt, not of the one before ("next attempt in ...").
+  assert.match(
+    failed.failed[0]!.error,
+    /^attempt 3 of 3, the last, ended failed \(exit 3\); no attempts left/,
+  );
+  assert.doesNotMatch(decodeURIComponent(r.headers.get('agni-error') ?? ''), /next attempt/);
 
   const again = await fetch(`${s.url}/v1/failed/${sub.json.id}/retry`, { method: 'POST' });
   assert.equal(again.status, 202);
@@ -237,7 +243,8 @@ test('the CLI submits with --async, fetches with `agni result --wait` and lists 
   const dead = await run('node', [CLI, 'invoke', 'doomed', '--async', '--data', ''], { env });
   const failed = await run('node', [CLI, 'result', dead.stdout.trim(), '--wait'], { env }).catch((e) => e);
   assert.equal(failed.code, 3, 'the function’s exit code passes through');
-  assert.match(failed.stderr, /failed .*after 3 attempt/);
+  assert.match(failed.stderr, /failed .*after 3 attempt.*the last, ended failed/);
+  assert.match(failed.stderr, /^stderr:\n {2}nope$/m, 'the stderr tail is shown under the error');
   const list = await run('node', [CLI, 'failed', 'doomed', '--json'], { env });
   assert.ok((JSON.parse(list.stdout) as unknown[]).length >= 2);
   const notYet = await run('node', [CLI, 'invoke', 'napper', '--async', '--data', ''], { env });

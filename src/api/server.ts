@@ -143,9 +143,14 @@ export function buildApi(d: ApiDeps): FastifyInstance {
       (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX)) ||
       (await signatureAuth(req.url, d.accessKeys));
     if (d.token && !open && !tokenMatches(req.headers.authorization, d.token)) {
-      throw new AgniError('unauthorized', 'this server requires a token', {
-        hint: 'set AGNI_TOKEN to the server token',
-      });
+      // Missing and wrong are different mistakes, with different fixes.
+      throw req.headers.authorization
+        ? new AgniError('unauthorized', 'the server refused the token: it is not the server token', {
+            hint: 'set AGNI_TOKEN to the token the server was started with (its AGNI_TOKEN)',
+          })
+        : new AgniError('unauthorized', 'this server requires a token', {
+            hint: 'set AGNI_TOKEN to the server token',
+          });
     }
     // Routes with a large body limit take tar streams: any other type would be buffered whole in
     // memory, up to that limit, before the route could refuse it.

@@ -74,7 +74,7 @@ export function describeFailure(
           ? `${r.function} failed: ${r.error}`
           : `${r.function} exited with code ${r.exitCode ?? 'unknown'}`,
         {
-          hint: `see its stderr with \`agni inspect ${r.id}\``,
+          hint: `the whole record, with its phases and output tails: \`agni inspect ${r.id}\``,
           details,
         },
       );
@@ -197,6 +197,8 @@ export class Invoker {
     const stderr = new TailBuffer(TAIL_BYTES);
     let result: SandboxResult | undefined;
     let error: unknown;
+    // Written when a sandbox takes the invocation, so `agni logs` tells running from queued.
+    let running: Promise<void> | undefined;
     try {
       result = await this.dispatcher.dispatch({
         invocationId: record.id,
@@ -223,6 +225,12 @@ export class Invoker {
             phases.placed = stamp();
             record.node = p.node;
             record.backend = p.backend;
+            record.status = 'running';
+            running = this.store
+              .updateInvocation(record.id, { status: 'running', node: p.node, backend: p.backend, phases })
+              .catch(() => {
+                // only a display of progress: the final update below still records the outcome
+              });
           },
           onReady: () => {
             phases.sandbox_ready = stamp();
@@ -250,6 +258,7 @@ export class Invoker {
       record.error = e instanceof Error ? e.message : String(e);
     }
     phases.finished = stamp();
+    await running;
     Object.assign(record, {
       stdoutBytes: stdout.total,
       stderrBytes: stderr.total,

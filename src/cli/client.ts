@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { DEFAULT_URL } from '../app/config.js';
 import { AgniError, ERROR_STATUS, type ErrorCode } from '../core/errors.js';
+import { checkServerUrl, networkError } from './net-errors.js';
 
 export interface InvokeResponse {
   status: number;
@@ -36,15 +37,13 @@ export class ApiClient {
   private readonly token: string | undefined;
 
   constructor(url = process.env.AGNI_URL || DEFAULT_URL, token = process.env.AGNI_TOKEN) {
-    this.url = url.replace(/\/+$/, '');
+    this.url = checkServerUrl(url);
     this.token = token || undefined;
   }
 
-  private unreachable(e: unknown): AgniError {
-    return new AgniError('server_unreachable', `cannot reach the Agni server at ${this.url}`, {
-      hint: 'start one with `agni up`, or point AGNI_URL at a running server',
-      cause: e,
-    });
+  /** A failure on the way to or from the server, named (a bug's error passes through as is). */
+  netError(e: unknown): unknown {
+    return networkError(e, this.url) ?? e;
   }
 
   authHeaders(): Record<string, string> {
@@ -65,9 +64,14 @@ export class ApiClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (e) {
-      throw this.unreachable(e);
+      throw this.netError(e);
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      throw this.netError(e);
+    }
     if (!res.ok) throw errorFromBody(res.status, text);
     return JSON.parse(text) as T;
   }
@@ -90,11 +94,14 @@ export class ApiClient {
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res });
         },
       );
-      req.on('error', (e) =>
-        reject((e as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? this.unreachable(e) : e),
-      );
+      req.on('error', (e) => reject(this.netError(e)));
       if (Buffer.isBuffer(body)) req.end(body);
-      else body.pipe(req);
+      else {
+        // Headers go out now, not with the first body byte: the server starts work (a pipe's
+        // stages) while the body is still to come.
+        req.flushHeaders();
+        body.pipe(req);
+      }
     });
   }
 
@@ -105,9 +112,18 @@ export class ApiClient {
     extra: Record<string, string> = {},
   ): Promise<T> {
     const res = await this.request('POST', path, body, contentType, extra);
-    const text = await readAll(res.body);
+    const text = await this.readAll(res.body);
     if (res.status >= 300) throw errorFromBody(res.status, text);
     return JSON.parse(text) as T;
+  }
+
+  /** A response body read to its end; a cut connection becomes a named error. */
+  async readAll(s: Readable): Promise<string> {
+    try {
+      return await readAll(s);
+    } catch (e) {
+      throw this.netError(e);
+    }
   }
 }
 

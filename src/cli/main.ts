@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { registerAsync } from './commands/async.js';
 import { registerBench } from './commands/bench.js';
@@ -17,9 +19,9 @@ import { registerReleases } from './commands/releases.js';
 import { registerToken } from './commands/token.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
-import { handleCliError } from './errors.js';
+import { handleCliError, installCliGuards } from './errors.js';
 
-const program = new Command('agni')
+export const program = new Command('agni')
   .description('Agni: run functions in any language in isolated sandboxes, on your own machines')
   .version('0.1.0')
   .exitOverride()
@@ -58,8 +60,20 @@ registerImageAlias(program);
 registerBench(program);
 registerToken(program);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  process.exitCode = handleCliError(e);
+/** Run as the `agni` binary (not imported, as the help and docs tests do to walk the commands). */
+function isEntry(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
+  installCliGuards();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    process.exitCode = handleCliError(e);
+  }
 }

@@ -264,3 +264,20 @@ test('a Lambda function without a command runs /fn/bootstrap unless its image sa
   const cold = parseManifest('name: a\nruntime: host\ncommand: x\n');
   assert.equal(withLambdaBootstrap(cold, false), cold);
 });
+
+test('an unknown field in a mapping lists that mapping’s fields, not the top level’s', () => {
+  const base = 'name: a\nruntime: host\ncommand: x\n';
+  fails(
+    `${base}limits: {memry: 1Gi}\n`,
+    /field `limits\.memry`: expected no such field; the fields of `limits` are memory, cpus, pids, timeout$/,
+  );
+  fails(`${base}pool: {maxx: 3}\n`, /field `pool\.maxx`: .*the fields of `pool` are min, max, idle$/);
+  fails(
+    `${base}backoff: {start: 1s}\n`,
+    /field `backoff\.start`: .*the fields of `backoff` are initial, max, factor$/,
+  );
+  fails(
+    `${base}triggers: [{cron: "* * * * *", tz: UTC}]\n`,
+    /`triggers\.0\.tz`: .*a cron trigger has cron, timezone, payload, version, alias$/,
+  );
+});

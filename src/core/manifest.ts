@@ -84,6 +84,27 @@ const rawSchema = z
   })
   .strict();
 
+function unwrapOptional(s: z.ZodType): z.ZodType {
+  let cur = s;
+  while (cur instanceof z.ZodOptional) cur = cur.unwrap() as z.ZodType;
+  return cur;
+}
+
+/**
+ * The fields agni.yaml takes in the mapping at `path` (the top level for []), read from the
+ * schema itself so an error message (and the README's reference, see its test) cannot drift.
+ */
+export function manifestFields(path: readonly string[] = []): string[] {
+  let s = unwrapOptional(rawSchema);
+  for (const k of path) {
+    if (!(s instanceof z.ZodObject)) return [];
+    const next = (s.shape as Record<string, z.ZodType | undefined>)[k];
+    if (!next) return [];
+    s = unwrapOptional(next);
+  }
+  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
 export interface Manifest {
   name: string;
   runtime: string;
@@ -172,10 +193,14 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     let expected = issue.message;
     if (issue.code === 'unrecognized_keys') {
       const key = issue.keys[0]!;
+      // The fields of the mapping the key is in (`limits` lists the limits), not the top level's.
+      const known = manifestFields(issue.path.map(String)).join(', ');
       throw invalid(
         file,
         field === '(document)' ? key : `${field}.${key}`,
-        'no such field; known fields are name, runtime, command, entrypoint, workdir, user, env, limits, concurrency, network, lifecycle, protocol, handler, pool, retries, backoff, triggers, description',
+        field === '(document)'
+          ? `no such field; known fields are ${known}`
+          : `no such field; the fields of \`${field}\` are ${known}`,
       );
     }
     const got = valueAt(raw, issue.path);

@@ -22,3 +22,17 @@ export function verdict(succeeded: boolean, attempts: number, maxAttempts: numbe
 /** callbacks: 1 s, 2 s, 4 s ... capped at 5 min, at most 8 tries */
 export const CALLBACK_BACKOFF: Backoff = { initialMs: 1000, maxMs: 300_000, factor: 2 };
 export const CALLBACK_MAX_ATTEMPTS = 8;
+
+/**
+ * What a dead-lettered invocation's record says of its end after retries: the last attempt was
+ * the last (the error field otherwise still tells of the one before: "next attempt in ...").
+ */
+export function lastAttemptNote(
+  r: { status: string; exitCode: number | null; error: string | null },
+  attempt: number,
+): string {
+  const exit = r.exitCode === null ? '' : ` (exit ${r.exitCode})`;
+  // its own error, if it had one (a sandbox error, a Lambda function's error type and message)
+  const why = r.error ? `: ${r.error}` : '';
+  return `attempt ${attempt} of ${attempt}, the last, ended ${r.status}${exit}${why}; no attempts left`;
+}

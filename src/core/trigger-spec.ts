@@ -52,7 +52,8 @@ export const DEFAULT_TIMEZONE = 'UTC';
 export const MAX_TRIGGERS = 64;
 export const MIN_SECRET_LENGTH = 8;
 
-const FIELDS: Record<TriggerKind, readonly string[]> = {
+/** the fields each kind of trigger takes (exported for the README reference's test) */
+export const TRIGGER_FIELDS: Record<TriggerKind, readonly string[]> = {
   cron: ['cron', 'timezone', 'payload', 'version', 'alias'],
   subject: ['subject', 'reply', 'queue', 'version', 'alias'],
   webhook: ['webhook', 'secret', 'version', 'alias'],
@@ -220,8 +221,8 @@ export function parseTriggers(raw: unknown, fn: string, fail: FieldError): Trigg
       );
     const kind = kinds[0]!;
     for (const key of Object.keys(rec)) {
-      if (!FIELDS[kind].includes(key))
-        fail(`${at}.${key}`, `no such field; a ${kind} trigger has ${FIELDS[kind].join(', ')}`);
+      if (!TRIGGER_FIELDS[kind].includes(key))
+        fail(`${at}.${key}`, `no such field; a ${kind} trigger has ${TRIGGER_FIELDS[kind].join(', ')}`);
     }
     const target = targetFields(rec, at, fail);
     if (kind === 'cron') out.push({ ...cronTrigger(rec, at, fail), ...target });

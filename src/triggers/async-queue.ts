@@ -15,7 +15,7 @@ import { newRecord, TAIL_BYTES } from '../app/invoker.js';
 import { callTimeout } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
-import { retryDelayMs, verdict } from '../core/retry.js';
+import { lastAttemptNote, retryDelayMs, verdict } from '../core/retry.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
 import type { InvocationRecord, Store } from '../store/store.js';
@@ -403,6 +403,8 @@ export class AsyncQueue implements AsyncSubmitter {
     // Each attempt keeps when it was received and queued, and stamps the rest afresh.
     record.phases = { received: record.phases.received, queued: record.phases.queued };
     record.status = 'running';
+    // What the last attempt left there ("next attempt in ...") is no error of this one.
+    record.error = null;
     const partial = `${this.outputPath(st.id)}.part`;
     const out = createWriteStream(partial);
     const written = new Promise<void>((resolve, reject) => {
@@ -453,6 +455,10 @@ export class AsyncQueue implements AsyncSubmitter {
       await rm(partial, { force: true });
       return;
     }
+    // After retries the error field still tells of the attempt before ("next attempt in ..."):
+    // say how the last one ended instead (a single attempt's record speaks for itself).
+    if (attempt > 1)
+      await store.updateInvocation(st.id, { error: v === 'dead' ? lastAttemptNote(after, attempt) : null });
     await rename(partial, this.outputPath(st.id));
     await this.settle(st, v === 'dead');
   }

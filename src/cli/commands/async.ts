@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { AgniError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { ApiClient, errorFromBody, readAll } from '../client.js';
-import { outcomeError } from '../outcome.js';
+import { failedOutcome } from '../outcome.js';
 import { ago, printJson, printTable } from '../output.js';
 
 interface SubmitOptions {
@@ -138,7 +138,8 @@ Examples:
       }
       if (status !== 'succeeded') {
         const err = r.headers['agni-error'] ? `: ${decodeURIComponent(String(r.headers['agni-error']))}` : '';
-        throw outcomeError(id, status, exit, id, ` after ${r.headers['agni-attempts']} attempt(s)${err}`);
+        const ctx = ` after ${r.headers['agni-attempts']} attempt(s)${err}`;
+        throw await failedOutcome(client, id, status, exit, id, ctx);
       }
     });
 

@@ -16,7 +16,11 @@ const DEFAULT_LEVELS = '1,2,3,5,7,11,13,17,19,23,29';
 export function registerBench(program: Command): void {
   const bench = program
     .command('bench')
-    .description('measure Agni: cold starts against baselines, load over HTTP');
+    .description('measure Agni: cold starts against baselines, load over HTTP')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  agni bench cold examples/noop\n  agni bench load noop -c 1,4,16 --svg load.svg',
+    );
 
   bench
     .command('cold')

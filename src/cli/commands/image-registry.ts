@@ -207,6 +207,7 @@ export function registerImageRegistry(program: Command): void {
     .command('logout')
     .argument('<registry>', 'registry host[:port]')
     .description('forget the credentials kept for a registry')
+    .addHelpText('after', '\nExamples:\n  agni logout ghcr.io\n  agni logout 127.0.0.1:5000')
     .action(async (registry: string) => {
       const r = await new ApiClient().json<{ removed: boolean }>('POST', '/v1/registries/logout', {
         registry,

@@ -13,7 +13,11 @@ import { printJson } from '../output.js';
 export function registerImages(program: Command): void {
   const image = program
     .command('image')
-    .description('manage images: local root filesystems and OCI images from registries or builds');
+    .description('manage images: local root filesystems and OCI images from registries or builds')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  agni image import busybox ./rootfs\n  agni image pull docker.io/library/alpine:3.20\n  agni image ls',
+    );
 
   image
     .command('import')

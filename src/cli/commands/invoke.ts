@@ -3,8 +3,8 @@ import { AgniError } from '../../core/errors.js';
 import { renderWaterfall, totalMs } from '../../core/phases.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { InvocationRecord } from '../../store/store.js';
-import { ApiClient, errorFromBody, readAll } from '../client.js';
-import { outcomeError } from '../outcome.js';
+import { ApiClient, errorFromBody } from '../client.js';
+import { failedOutcome } from '../outcome.js';
 import { ago, printJson, printTable } from '../output.js';
 import { readPayload } from '../payload.js';
 import { TIMEOUT_HELP, timeoutHeader } from '../timeout-flag.js';
@@ -42,23 +42,24 @@ export function registerInvoke(program: Command): void {
         await submitAsync(name, payload, o, extra);
         return;
       }
-      const res = await new ApiClient().request(
+      const client = new ApiClient();
+      const res = await client.request(
         'POST',
         `/v1/functions/${encodeURIComponent(name)}/invoke`,
         payload,
         'application/octet-stream',
         extra,
       );
-      if (res.status !== 200) throw errorFromBody(res.status, await readAll(res.body));
+      if (res.status !== 200) throw errorFromBody(res.status, await client.readAll(res.body));
       for await (const chunk of res.body) {
         if (!process.stdout.write(chunk as Buffer)) await new Promise((r) => process.stdout.once('drain', r));
       }
-      // Output already streamed: the final status arrives as a trailer.
+      // Output already streamed: the final status arrives as a trailer, the stderr in the record.
       const status = res.body.trailers['agni-status'] ?? res.headers['agni-status'] ?? 'succeeded';
       if (status !== 'succeeded') {
         const id = res.headers['agni-invocation-id'];
         const exit = Number(res.body.trailers['agni-exit-code']);
-        throw outcomeError(name, String(status), exit, String(id), ' after writing output');
+        throw await failedOutcome(client, name, String(status), exit, String(id), ' after writing output');
       }
     });
 

@@ -7,6 +7,7 @@ import { MAX_JOB_CONCURRENCY } from '../../triggers/jobs-inputs.js';
 import { formatRate } from '../../triggers/jobs-progress.js';
 import type { Job, JobItem } from '../../triggers/jobs-types.js';
 import { ApiClient } from '../client.js';
+import { onStdoutClosed } from '../errors.js';
 import { download, followJob, toFile, toStdout } from '../map-follow.js';
 import { checkDistinctNames, expandInputs, type Inputs } from '../map-inputs.js';
 import { MapProgress } from '../map-progress.js';
@@ -149,11 +150,7 @@ Examples:
       const client = new ApiClient();
       const progress = new MapProgress(Boolean(process.stderr.isTTY) && !o.json);
       // `agni map ... | head`: a closed stdout ends the CLI quietly, as it would `cat`; the job goes on.
-      process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EPIPE') throw e;
-        progress.stop();
-        process.exit(141);
-      });
+      onStdoutClosed(() => progress.stop());
       let out: string | undefined;
       let job: Job;
       if (o.retryFailed) {

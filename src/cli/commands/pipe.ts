@@ -1,8 +1,8 @@
 /** `agni pipe A B C`: a UNIX pipe across sandboxes, streamed end to end through the server. */
 import type { Command } from 'commander';
 import { AgniError, ERROR_STATUS, type ErrorCode } from '../../core/errors.js';
-import { ApiClient, errorFromBody, readAll } from '../client.js';
-import { outcomeError } from '../outcome.js';
+import { ApiClient, errorFromBody } from '../client.js';
+import { failedOutcome } from '../outcome.js';
 import { payloadSource } from '../payload.js';
 import { timeoutHeader } from '../timeout-flag.js';
 
@@ -25,7 +25,9 @@ export function registerPipe(program: Command): void {
       'after',
       `
 Every stage runs at once and holds a slot, so a pipe can have at most as many stages as the
-server has slots. Nothing is buffered whole: data moves as fast as the slowest stage reads it.
+server has slots. The stages start before your input's first byte (a stage that writes before it
+reads streams at once); an input that sends nothing for the server's upload idle period (agni up
+--upload-idle, 30s by default), before its first byte or between two, stops the pipe (exit 74). Nothing is buffered whole: data moves as fast as the slowest stage reads it.
 A warm function (lifecycle: warm) as a stage reads its whole input first, up to the server's
 payload limit. If a stage fails, the stages after it see the end of their input and finish, the
 stages before it are stopped, and the exit code is the failing stage's.
@@ -42,14 +44,15 @@ Examples:
       const body = await payloadSource(o.data);
       const query = names.map((n) => `f=${encodeURIComponent(n)}`).join('&');
       try {
-        const res = await new ApiClient().request(
+        const client = new ApiClient();
+        const res = await client.request(
           'POST',
           `/v1/pipe?${query}`,
           body,
           'application/vnd.agni.stream',
           extra,
         );
-        if (res.status !== 200) throw errorFromBody(res.status, await readAll(res.body));
+        if (res.status !== 200) throw errorFromBody(res.status, await client.readAll(res.body));
         for await (const chunk of res.body) {
           if (!process.stdout.write(chunk as Buffer))
             await new Promise((r) => process.stdout.once('drain', r));
@@ -65,7 +68,8 @@ Examples:
           const stage = Number(t['agni-failed-stage']);
           const what = `pipe stage ${stage} (${names[stage - 1] ?? '?'})`;
           const id = t['agni-failed-invocation'];
-          throw outcomeError(
+          throw await failedOutcome(
+            client,
             what,
             String(status),
             Number(t['agni-exit-code']),
