@@ -2,8 +2,6 @@
  * Async invocation routes: submit (202 at once), fetch the result (optionally waiting), the
  * dead-letter list and its retry.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { type AddressAllowList, NOTHING_ALLOWED, urlRefusal } from '../core/address-policy.js';
 import { AgniError } from '../core/errors.js';
@@ -129,18 +127,15 @@ export function registerAsyncRoutes(
       .header('agni-exit-code', record.exitCode === null ? '' : String(record.exitCode))
       .header('agni-dead-letter', String(state.deadLetter));
     if (record.error) reply.header('agni-error', encodeURIComponent(record.error.slice(0, 500)));
-    const file = queue.outputPath(id);
-    const size = await stat(file).then(
-      (st) => st.size,
-      () => -1,
-    );
+    const output = await queue.output(id);
     reply.status(200).type('application/octet-stream');
-    if (size < 0) return Buffer.alloc(0);
+    if (!output) return Buffer.alloc(0);
+    const size = output.bytes;
     // The server keeps at most `agni up --max-output` bytes of an output: say when it kept less.
     reply.header('agni-output-bytes', String(record.stdoutBytes));
     if (size < record.stdoutBytes) reply.header('agni-output-truncated', String(size));
     reply.header('content-length', String(size));
-    return reply.send(createReadStream(file));
+    return reply.send(await output.open());
   });
 
   app.get('/v1/failed', async (req) => {

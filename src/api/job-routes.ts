@@ -1,9 +1,8 @@
 /** HTTP routes of fan-out jobs (`agni map`, `agni jobs`). The engine is JobRunner. */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
+import type { AsyncOutput } from '../triggers/async-types.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import { MAX_JOB_CONCURRENCY } from '../triggers/jobs-inputs.js';
 import { jsonRequest } from './json-body.js';
@@ -34,14 +33,13 @@ function intParam(v: unknown, name: string, min: number, max: number, dflt?: num
   return n;
 }
 
-async function sendFile(
+async function sendOutput(
   reply: FastifyReply,
-  file: string,
+  output: AsyncOutput,
   headers: Record<string, string>,
 ): Promise<FastifyReply> {
-  const { size } = await stat(file);
-  reply.headers({ ...headers, 'content-length': String(size) }).type('application/octet-stream');
-  return reply.send(createReadStream(file));
+  reply.headers({ ...headers, 'content-length': String(output.bytes) }).type('application/octet-stream');
+  return reply.send(await output.open());
 }
 
 export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
@@ -117,8 +115,8 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
     '/v1/jobs/:id/items/:index/output',
     async (req, reply) => {
       const index = intParam(req.params.index, 'index', 0, Number.MAX_SAFE_INTEGER)!;
-      const { item, file } = await jobs.itemOutput(req.params.id, index);
-      return sendFile(reply, file, {
+      const { item, output } = await jobs.itemOutput(req.params.id, index);
+      return sendOutput(reply, output, {
         'agni-item-status': item.status,
         'agni-invocation-id': item.invocationId ?? '',
       });
@@ -126,8 +124,8 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
   );
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/reduce/output', async (req, reply) => {
-    const { job, file } = await jobs.reduceOutput(req.params.id);
-    return sendFile(reply, file, {
+    const { job, output } = await jobs.reduceOutput(req.params.id);
+    return sendOutput(reply, output, {
       'agni-reduce-status': job.reduceStatus ?? '',
       'agni-invocation-id': job.reduceInvocation ?? '',
     });

@@ -32,6 +32,7 @@ import type { Backend } from '../sandbox/backend.js';
 import { createBackend } from '../sandbox/select.js';
 import { SqlAccessKeyRepository } from '../store/access-key-repo.js';
 import { SqlAsyncRepo } from '../store/async-sql.js';
+import { FileBlobStore } from '../store/blob/file-blob-store.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import { SqlImageAliasRepository } from '../store/image-alias-repo.js';
 import { SqlJobRepository } from '../store/job-repo.js';
@@ -172,8 +173,10 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const invoker = new Invoker(store, dispatcher, resolver);
   const pipeline = new Pipeline(resolver, dispatcher, (d) => new Invoker(store, d, resolver));
   const asyncRepo = new SqlAsyncRepo(store.db);
+  // Payloads, outputs and job inputs live under $AGNI_HOME, by key (async/..., jobs/...).
+  const blobs = new FileBlobStore(o.home);
   const queue = new AsyncQueue({
-    home: o.home,
+    blobs,
     store,
     resolver,
     repo: asyncRepo,
@@ -185,10 +188,10 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     maxOutputBytes: o.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes,
     disk,
   });
-  const callbacks = new CallbackSender(asyncRepo, store, (id) => queue.outputPath(id), logger, callbackAllow);
+  const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
   queue.onSettled(() => callbacks.kick());
   const jobs = new JobRunner({
-    home: o.home,
+    blobs,
     repo: new SqlJobRepository(store.db),
     queue,
     store,

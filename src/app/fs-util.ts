@@ -1,4 +1,4 @@
-import { lstat, open, readdir, rename } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface TreeStats {
@@ -25,17 +25,4 @@ export async function walkTree(
     }
   }
   return stats;
-}
-
-/** Writes `data` so that it is on disk (fsynced) and whole (renamed into place) when this resolves. */
-export async function writeDurably(file: string, data: Buffer): Promise<void> {
-  const tmp = `${file}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
 }

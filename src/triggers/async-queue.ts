@@ -5,11 +5,8 @@
  * dead-letters those that failed every attempt. After a restart, attempts that were running are
  * queued again (at least once delivery).
  */
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { writeDurably } from '../app/fs-util.js';
 import type { Invoker } from '../app/invoker.js';
 import { newRecord, TAIL_BYTES } from '../app/invoker.js';
 import { callTimeout } from '../core/call-timeout.js';
@@ -18,12 +15,15 @@ import { stamp } from '../core/phases.js';
 import { lastAttemptNote, retryDelayMs, verdict } from '../core/retry.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
+import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
-import type { AsyncSubmitter, SubmitRequest, Submitted } from './async-types.js';
+import type { AsyncOutput, AsyncSubmitter, SubmitRequest, Submitted } from './async-types.js';
+import { asyncOutputKey, asyncPayloadKey } from './blob-keys.js';
 
 export interface AsyncQueueOptions {
-  home: string;
+  /** payloads and outputs, by key (src/triggers/blob-keys.ts) */
+  blobs: BlobStore;
   store: Store;
   /** NAME, NAME@3, NAME@prod to the version an invocation runs */
   resolver: VersionResolver;
@@ -106,22 +106,20 @@ export class AsyncQueue implements AsyncSubmitter {
     return { owner: this.owner, now, until: now + (this.o.leaseMs ?? DEFAULT_LEASE_MS) };
   }
 
-  private get dir(): string {
-    return join(this.o.home, 'async');
-  }
-
-  payloadPath(id: string): string {
-    return join(this.dir, 'payloads', id);
-  }
-
-  outputPath(id: string): string {
-    return join(this.dir, 'results', `${id}.out`);
+  /** the invocation's stored stdout, once it settled (at most `maxOutputBytes` of it) */
+  async output(id: string): Promise<AsyncOutput | undefined> {
+    const key = asyncOutputKey(id);
+    const st = await this.o.blobs.stat(key);
+    if (!st) return undefined;
+    const blobs = this.o.blobs;
+    return {
+      bytes: st.bytes,
+      open: (opts?: { signal?: AbortSignal }): Promise<Readable> => blobs.open(key, opts),
+    };
   }
 
   /** re-queues attempts a previous process left running, then starts the pump */
   async start(): Promise<number> {
-    await mkdir(join(this.dir, 'payloads'), { recursive: true, mode: 0o700 });
-    await mkdir(join(this.dir, 'results'), { recursive: true, mode: 0o700 });
     const requeued = await this.o.repo.requeueInterrupted(Date.now(), this.owner);
     this.unsettled = await this.o.repo.countUnsettled();
     this.kick();
@@ -182,8 +180,8 @@ export class AsyncQueue implements AsyncSubmitter {
     if (req.timeoutMs !== undefined) record.timeoutMs = req.timeoutMs;
     // The payload is on disk (fsynced) before the row that points at it, and the row is
     // committed before we answer: what was accepted survives a SIGKILL.
-    const payloadFile = this.payloadPath(record.id);
-    await writeDurably(payloadFile, req.payload);
+    const payloadKey = asyncPayloadKey(record.id);
+    await this.o.blobs.put(payloadKey, req.payload);
     const now = Date.now();
     const created = await this.o.repo.create(record, {
       id: record.id,
@@ -207,7 +205,7 @@ export class AsyncQueue implements AsyncSubmitter {
     });
     if (!created) {
       // Lost a race with a concurrent submission of the same key.
-      await rm(payloadFile, { force: true });
+      await this.o.blobs.delete(payloadKey);
       this.unsettled--;
       const dup = req.idempotencyKey ? await this.existing(req.idempotencyKey) : undefined;
       if (dup) return dup;
@@ -388,7 +386,7 @@ export class AsyncQueue implements AsyncSubmitter {
     const fn = await store.getVersion(record.function, record.version);
     let payload: Buffer | undefined;
     try {
-      payload = await readFile(this.payloadPath(st.id));
+      payload = await readBlob(this.o.blobs, asyncPayloadKey(st.id));
     } catch {
       // handled below: an invocation without its payload cannot run
     }
@@ -405,32 +403,23 @@ export class AsyncQueue implements AsyncSubmitter {
     record.status = 'running';
     // What the last attempt left there ("next attempt in ...") is no error of this one.
     record.error = null;
-    const partial = `${this.outputPath(st.id)}.part`;
-    const out = createWriteStream(partial);
-    const written = new Promise<void>((resolve, reject) => {
-      out.on('finish', resolve);
-      out.on('error', reject);
-    });
     // Only the first maxOutput bytes are kept; the function runs on, and the rest is counted.
-    let kept = 0;
+    const out = await this.o.blobs.writer(asyncOutputKey(st.id), { limit: this.maxOutput });
     const t0 = performance.now();
-    const { record: after } = await this.o.invoker.run(
-      record,
-      fn,
-      payload,
-      {
-        onStdout: (chunk) => {
-          const room = this.maxOutput - kept;
-          if (room <= 0) return;
-          const part = chunk.length <= room ? chunk : chunk.subarray(0, room);
-          kept += part.length;
-          out.write(part);
-        },
-      },
-      st.request ?? undefined,
-    );
-    out.end();
-    await written;
+    let after: InvocationRecord;
+    try {
+      ({ record: after } = await this.o.invoker.run(
+        record,
+        fn,
+        payload,
+        { onStdout: (chunk) => out.write(chunk) },
+        st.request ?? undefined,
+      ));
+    } catch (e) {
+      await out.abort();
+      throw e;
+    }
+    const kept = out.kept;
     this.avgAttemptMs = this.avgAttemptMs * 0.9 + (performance.now() - t0) * 0.1;
     if (after.stdoutBytes > kept) {
       const note = `agni: output truncated: kept the first ${kept} of ${after.stdoutBytes} bytes (the server's limit, agni up --max-output)\n`;
@@ -441,7 +430,7 @@ export class AsyncQueue implements AsyncSubmitter {
       // Stopped by a shutdown, not by the function: run it again after the restart.
       await store.updateInvocation(st.id, { status: 'queued' });
       await repo.update(st.id, { attempts: attempt - 1, nextAttemptAt: Date.now(), release: true });
-      await rm(partial, { force: true });
+      await out.abort();
       return;
     }
     const v = verdict(after.status === 'succeeded', attempt, st.maxAttempts);
@@ -452,14 +441,14 @@ export class AsyncQueue implements AsyncSubmitter {
         status: 'queued',
         error: `attempt ${attempt} of ${st.maxAttempts} ended ${after.status}${after.exitCode === null ? '' : ` (exit ${after.exitCode})`}; next attempt in ${delay} ms`,
       });
-      await rm(partial, { force: true });
+      await out.abort();
       return;
     }
     // After retries the error field still tells of the attempt before ("next attempt in ..."):
     // say how the last one ended instead (a single attempt's record speaks for itself).
     if (attempt > 1)
       await store.updateInvocation(st.id, { error: v === 'dead' ? lastAttemptNote(after, attempt) : null });
-    await rename(partial, this.outputPath(st.id));
+    await out.commit();
     await this.settle(st, v === 'dead');
   }
 
@@ -474,7 +463,7 @@ export class AsyncQueue implements AsyncSubmitter {
       ...(st.callbackUrl ? { callbackState: 'pending' as const, callbackNextAt: now } : {}),
     });
     // A dead-lettered invocation keeps its payload so `agni failed --retry` can run it again.
-    if (!dead) await rm(this.payloadPath(st.id), { force: true });
+    if (!dead) await this.o.blobs.delete(asyncPayloadKey(st.id));
     const rec = await this.o.store.getInvocation(st.id);
     if (!rec) return;
     for (const w of [...(this.waiters.get(st.id) ?? [])]) w(rec);

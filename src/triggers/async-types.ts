@@ -2,6 +2,7 @@
  * The contract of durable async invocations, shared by the API, triggers (cron) and fan-out jobs.
  * The implementation is AsyncQueue (src/triggers/async-queue.ts).
  */
+import type { Readable } from 'node:stream';
 import type { Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
 import type { InvocationRecord } from '../store/store.js';
@@ -39,6 +40,12 @@ export interface AsyncSubmitter {
   wait(id: string, timeoutMs: number): Promise<InvocationRecord>;
   /** called for every async invocation that settles (after its record is stored); returns an unsubscribe */
   onSettled(listener: (rec: InvocationRecord) => void): () => void;
-  /** the file holding the invocation's whole stdout, once it settled */
-  outputPath(id: string): string;
+  /** the invocation's stored stdout, once it settled; undefined when none is stored */
+  output(id: string): Promise<AsyncOutput | undefined>;
+}
+
+/** a settled invocation's stored stdout: its size, and its bytes streamed on demand */
+export interface AsyncOutput {
+  bytes: number;
+  open(opts?: { signal?: AbortSignal }): Promise<Readable>;
 }

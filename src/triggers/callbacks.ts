@@ -3,12 +3,12 @@
  * exponential backoff until the receiver answers 2xx or the attempts run out. Delivery state is
  * in the store, so a restart resumes pending callbacks.
  */
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { type AddressAllowList, NOTHING_ALLOWED } from '../core/address-policy.js';
 import { CALLBACK_BACKOFF, CALLBACK_MAX_ATTEMPTS, retryDelayMs } from '../core/retry.js';
 import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
 import type { InvocationRecord, Store } from '../store/store.js';
+import type { AsyncSubmitter } from './async-types.js';
 import { DestinationRefused, guardedPost } from './guarded-post.js';
 
 /** output larger than this is not inlined; the receiver fetches it from the result URL */
@@ -73,7 +73,8 @@ export class CallbackSender {
   constructor(
     private readonly repo: AsyncRepo,
     private readonly store: Store,
-    private readonly outputPath: (id: string) => string,
+    /** the settled invocation's stored stdout, sent in the callback's body */
+    private readonly outputs: Pick<AsyncSubmitter, 'output'>,
     private readonly logger: Logger,
     /** private destinations the operator allows (`agni up --callback-allow`) */
     private readonly allow: AddressAllowList = NOTHING_ALLOWED,
@@ -114,13 +115,25 @@ export class CallbackSender {
     }
   }
 
+  private async outputOf(id: string): Promise<Buffer | undefined> {
+    try {
+      const out = await this.outputs.output(id);
+      if (!out) return undefined;
+      const chunks: Buffer[] = [];
+      for await (const c of await out.open()) chunks.push(c as Buffer);
+      return Buffer.concat(chunks);
+    } catch {
+      return undefined;
+    }
+  }
+
   private async deliver(st: AsyncState): Promise<void> {
     const rec = await this.store.getInvocation(st.id);
     if (!rec || !st.callbackUrl) {
       await this.repo.update(st.id, { callbackState: 'failed', callbackError: 'invocation record missing' });
       return;
     }
-    const output = await readFile(this.outputPath(st.id)).catch(() => undefined);
+    const output = await this.outputOf(st.id);
     const attempt = st.callbackAttempts + 1;
     let error: string | undefined;
     let final = false;

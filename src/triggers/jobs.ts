@@ -6,24 +6,24 @@
  * outlives the CLI that started it, and a restarted server resumes it: items that were submitted
  * are the async queue's to recover, pending ones are submitted as room frees up.
  */
-import { mkdir, open, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { writeDurably } from '../app/fs-util.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
+import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
 import type { ItemQuery, ItemRow, JobRepository, JobRow } from '../store/job-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { VersionResolver } from '../store/version-resolver.js';
-import type { AsyncSubmitter } from './async-types.js';
+import type { AsyncOutput, AsyncSubmitter } from './async-types.js';
+import { jobBlobKey, jobPrefix } from './blob-keys.js';
 import { inputNameProblem, lineSpans, MAX_JOB_INPUTS, type Span } from './jobs-inputs.js';
 import { etaMsOf, rateOf } from './jobs-progress.js';
 import { KeyedSerial } from './jobs-serial.js';
 import type { Job, JobCounts, JobItem, JobStatus } from './jobs-types.js';
 
 export interface JobRunnerOptions {
-  home: string;
+  /** job inputs, by key (src/triggers/blob-keys.ts) */
+  blobs: BlobStore;
   repo: JobRepository;
   queue: AsyncSubmitter;
   /** invocation records at recovery */
@@ -86,22 +86,6 @@ function submitTarget(named: string, pinned: number | null): { function: string;
   };
 }
 
-async function readSpan(file: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-      if (bytesRead === 0) throw new Error(`${file} is shorter than expected`);
-      got += bytesRead;
-    }
-    return buf;
-  } finally {
-    await fh.close();
-  }
-}
-
 export class JobRunner {
   private readonly lanes = new KeyedSerial();
   private readonly watching = new Map<string, Watch>();
@@ -116,10 +100,6 @@ export class JobRunner {
   constructor(private readonly o: JobRunnerOptions) {
     // From the start, so no settle of a job created before start() is missed.
     this.unsubscribe = o.queue.onSettled((rec) => this.onSettled(rec));
-  }
-
-  private dir(id: string): string {
-    return join(this.o.home, 'jobs', id);
   }
 
   /** picks up jobs a previous process left running */
@@ -162,7 +142,6 @@ export class JobRunner {
       reduceError: null,
       error: null,
     };
-    await mkdir(join(this.dir(job.id), 'inputs'), { recursive: true, mode: 0o700 });
     await this.o.repo.create(job);
     return this.view(job);
   }
@@ -220,8 +199,8 @@ export class JobRunner {
           hint: 'split the inputs over several jobs',
         });
       }
-      const file = join('inputs', String(first));
-      await writeDurably(join(this.dir(id), file), body);
+      const file = `inputs/${first}`;
+      await this.o.blobs.put(jobBlobKey(id, file), body);
       await this.o.repo.addItems(
         id,
         spans.map((s, k) => ({
@@ -297,7 +276,7 @@ export class JobRunner {
         });
       const view = await this.view(job);
       await this.o.repo.remove(id);
-      await rm(this.dir(id), { recursive: true, force: true });
+      await this.o.blobs.deletePrefix(jobPrefix(id));
       return view;
     });
   }
@@ -353,8 +332,8 @@ export class JobRunner {
     return this.lanes.run(id, fn).finally(() => this.notify(id));
   }
 
-  /** the file with an item's whole output, once it settled */
-  async itemOutput(id: string, index: number): Promise<{ item: JobItem; file: string }> {
+  /** an item's whole output (as stored), once it settled */
+  async itemOutput(id: string, index: number): Promise<{ item: JobItem; output: AsyncOutput }> {
     await this.mustGet(id);
     const item = await this.o.repo.item(id, index);
     if (!item) throw new AgniError('not_found', `job ${id} has no input ${index}`);
@@ -363,27 +342,27 @@ export class JobRunner {
         'conflict',
         `input ${index} of job ${id} is ${item.status}; its output is not there yet`,
       );
-    return { item, file: await this.existingOutput(item.invocationId, `input ${index} of job ${id}`) };
+    return { item, output: await this.existingOutput(item.invocationId, `input ${index} of job ${id}`) };
   }
 
-  async reduceOutput(id: string): Promise<{ job: Job; file: string }> {
+  async reduceOutput(id: string): Promise<{ job: Job; output: AsyncOutput }> {
     const job = await this.mustGet(id);
     if (!job.reduce) throw new AgniError('not_found', `job ${id} has no reduce function`);
     if (job.reduceStatus !== 'succeeded' && job.reduceStatus !== 'failed')
       throw new AgniError('conflict', `the reduce of job ${id} is ${job.reduceStatus ?? 'not started'}`);
     return {
       job: await this.view(job),
-      file: await this.existingOutput(job.reduceInvocation, `the reduce of job ${id}`),
+      output: await this.existingOutput(job.reduceInvocation, `the reduce of job ${id}`),
     };
   }
 
-  private async existingOutput(invocationId: string | null, what: string): Promise<string> {
-    const file = invocationId ? this.o.queue.outputPath(invocationId) : undefined;
-    if (!file || !(await stat(file).catch(() => undefined)))
+  private async existingOutput(invocationId: string | null, what: string): Promise<AsyncOutput> {
+    const output = invocationId ? await this.o.queue.output(invocationId) : undefined;
+    if (!output)
       throw new AgniError('not_found', `no output is stored for ${what}`, {
         hint: invocationId ? `see \`agni inspect ${invocationId}\`` : undefined,
       });
-    return file;
+    return output;
   }
 
   private async mustGet(id: string): Promise<JobRow> {
@@ -522,7 +501,9 @@ export class JobRunner {
   private async submitItem(job: JobRow, item: ItemRow): Promise<'submitted' | 'failed' | 'later'> {
     let payload: Buffer;
     try {
-      payload = await readSpan(join(this.dir(job.id), item.inputFile), item.inputOffset, item.inputBytes);
+      payload = await readBlob(this.o.blobs, jobBlobKey(job.id, item.inputFile), {
+        range: { start: item.inputOffset, length: item.inputBytes },
+      });
     } catch (e) {
       await this.failUnsubmitted(job.id, item.index, `its input could not be read: ${(e as Error).message}`);
       return 'failed';
@@ -578,21 +559,30 @@ export class JobRunner {
   /** the reduce is fed every succeeded output, concatenated in input order */
   private async startReduce(job: JobRow): Promise<void> {
     const outputs = await this.o.repo.succeededOutputs(job.id);
-    const files = outputs.map((o) => this.o.queue.outputPath(o.invocationId));
-    const sizes = await Promise.all(files.map((f) => stat(f).then((s) => s.size)));
-    const total = sizes.reduce((a, b) => a + b, 0);
+    const stored = await Promise.all(
+      outputs.map(async ({ invocationId }) => {
+        const out = await this.o.queue.output(invocationId);
+        if (!out) throw new Error(`the output of ${invocationId} is missing from the async store`);
+        return out;
+      }),
+    );
+    const total = stored.reduce((a, o) => a + o.bytes, 0);
     if (total > this.o.maxPayloadBytes) {
       return this.finishReduce(
         job.id,
         'failed',
-        `the reduce input (${total} bytes from ${files.length} outputs) is over the payload limit of ${this.o.maxPayloadBytes} bytes; raise AGNI_MAX_PAYLOAD on the server, or reduce in stages`,
+        `the reduce input (${total} bytes from ${stored.length} outputs) is over the payload limit of ${this.o.maxPayloadBytes} bytes; raise AGNI_MAX_PAYLOAD on the server, or reduce in stages`,
       );
     }
     const payload = Buffer.alloc(total);
     let at = 0;
-    for (const [k, f] of files.entries()) {
-      await readSpan(f, 0, sizes[k]!).then((b) => b.copy(payload, at));
-      at += sizes[k]!;
+    for (const out of stored) {
+      for await (const c of await out.open()) {
+        const chunk = c as Buffer;
+        if (at + chunk.length > total) throw new Error('an output grew while the reduce input was read');
+        chunk.copy(payload, at);
+        at += chunk.length;
+      }
     }
     let sub: Awaited<ReturnType<AsyncSubmitter['submit']>>;
     this.submitting++;

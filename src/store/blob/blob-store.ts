@@ -46,7 +46,11 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** forgets every blob whose key starts with `prefix/` (a job's inputs) */
   deletePrefix(prefix: string): Promise<void>;
-  /** a writer for a blob produced piecemeal; at most `limit` bytes are kept */
+  /**
+   * a writer for a blob produced piecemeal; at most `limit` bytes are kept. One writer per key at
+   * a time (the caller holds the key, as an async attempt holds its lease); a new writer of a key
+   * replaces what an earlier, crashed one left unfinished.
+   */
   writer(key: string, opts: { limit: number }): Promise<BlobWriter>;
 }
 
@@ -63,11 +67,7 @@ export function isBlobMissing(e: unknown): e is BlobMissing {
 }
 
 /** reads a whole blob (or a range of it) into memory; for payloads already bounded by a limit */
-export async function readBlob(
-  blobs: BlobStore,
-  key: string,
-  opts?: BlobOpenOptions,
-): Promise<Buffer> {
+export async function readBlob(blobs: BlobStore, key: string, opts?: BlobOpenOptions): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of await blobs.open(key, opts)) chunks.push(c as Buffer);
   return Buffer.concat(chunks);

@@ -34,3 +34,18 @@ test('FileBlobStore: keys are paths under the root, as homes were laid out befor
     await f.close();
   }
 });
+
+test('FileBlobStore: the next writer of a key overwrites what a crashed one left, so leftovers do not pile up', async () => {
+  const f = fixture();
+  try {
+    await mkdir(join(f.root, 'async', 'results'), { recursive: true });
+    writeFileSync(join(f.root, 'async', 'results', 'inv-4.out.part'), 'left by a crash, and longer');
+    const w = await f.blobs.writer('async/results/inv-4.out', { limit: 100 });
+    w.write(Buffer.from('rerun'));
+    await w.commit();
+    assert.equal((await readBlob(f.blobs, 'async/results/inv-4.out')).toString(), 'rerun');
+    assert.deepEqual(readdirSync(join(f.root, 'async', 'results')), ['inv-4.out']);
+  } finally {
+    await f.close();
+  }
+});

@@ -23,7 +23,7 @@ function isMissing(e: unknown): boolean {
   return (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 }
 
-/** unique per write, so two writes of one key never share a temporary file */
+/** unique per put, so two puts of one key never share a temporary file */
 let seq = 0;
 function tempName(file: string, suffix: string): string {
   return `${file}.${process.pid}-${++seq}${suffix}`;
@@ -114,7 +114,8 @@ export class FileBlobStore implements BlobStore {
   async writer(key: string, { limit }: { limit: number }): Promise<BlobWriter> {
     const file = this.file(key);
     await this.parent(file);
-    const part = tempName(file, '.part');
+    // The name of today's homes: the next attempt's writer overwrites what a crash left.
+    const part = `${file}.part`;
     const out = createWriteStream(part, { mode: 0o600 });
     let failed: Error | undefined;
     out.on('error', (e) => {
@@ -164,4 +165,3 @@ export class FileBlobStore implements BlobStore {
     };
   }
 }
-
