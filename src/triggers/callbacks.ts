@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { type AddressAllowList, NOTHING_ALLOWED } from '../core/address-policy.js';
 import { CALLBACK_BACKOFF, CALLBACK_MAX_ATTEMPTS, retryDelayMs } from '../core/retry.js';
 import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
+import { readAll } from '../store/blob/blob-store.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { AsyncSubmitter } from './async-types.js';
 import { DestinationRefused, guardedPost } from './guarded-post.js';
@@ -118,10 +119,7 @@ export class CallbackSender {
   private async outputOf(id: string): Promise<Buffer | undefined> {
     try {
       const out = await this.outputs.output(id);
-      if (!out) return undefined;
-      const chunks: Buffer[] = [];
-      for await (const c of await out.open()) chunks.push(c as Buffer);
-      return Buffer.concat(chunks);
+      return out ? await readAll(await out.open()) : undefined;
     } catch {
       return undefined;
     }

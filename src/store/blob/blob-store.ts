@@ -68,7 +68,12 @@ export function isBlobMissing(e: unknown): e is BlobMissing {
 
 /** reads a whole blob (or a range of it) into memory; for payloads already bounded by a limit */
 export async function readBlob(blobs: BlobStore, key: string, opts?: BlobOpenOptions): Promise<Buffer> {
+  return readAll(await blobs.open(key, opts));
+}
+
+/** collects a blob's stream into one buffer */
+export async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of await blobs.open(key, opts)) chunks.push(c as Buffer);
+  for await (const c of stream) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
 }
