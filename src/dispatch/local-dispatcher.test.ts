@@ -9,7 +9,7 @@ import { AgniError, isAgniError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
 import { ProcessBackend } from '../sandbox/process-backend.js';
 import type { VersionRecord } from '../store/store.js';
-import type { DispatchJob } from './dispatcher.js';
+import { type DispatchJob, dispatchRequest } from './dispatch-request.js';
 import { LocalDispatcher } from './local-dispatcher.js';
 
 const backend = new ProcessBackend();
@@ -28,12 +28,14 @@ const version = (name: string, command: string): VersionRecord => ({
 let seq = 0;
 function job(v: VersionRecord, placed: string[], signal?: AbortSignal): DispatchJob {
   const id = `job-${seq++}`;
+  const payload = Buffer.alloc(0);
   return {
-    invocationId: id,
-    version: v,
-    payload: Buffer.alloc(0),
-    io: { onStdout: () => {}, onStderr: () => {}, signal },
-    hooks: { onPlaced: () => placed.push(v.function) },
+    request: dispatchRequest({ invocationId: id, version: v, payload }),
+    channel: {
+      payload,
+      io: { onStdout: () => {}, onStderr: () => {}, signal },
+      hooks: { onPlaced: () => placed.push(v.function) },
+    },
   };
 }
 
