@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { AgniError } from '../core/errors.js';
 import { contextEnv } from '../core/request-context.js';
 import type { DispatchRequest, LocalChannel, Placement } from '../dispatch/dispatch-request.js';
+import type { NodeAgent, NodeInfo } from '../dispatch/node-agent.js';
 import { type ImageFiles, resolveProcess, resolveUser } from '../image/oci/image-config.js';
 import type { ImageRootfs } from '../image/oci/image-rootfs.js';
 import { readImageFile } from '../image/oci/passwd.js';
@@ -45,18 +46,19 @@ async function userOf(user: string, layers: string[]): Promise<{ uid: number; gi
   return resolveUser(user, await imageFiles(layers));
 }
 
-export class Agent {
+/** The in-process node agent: the dispatcher sees it only as a NodeAgent. */
+export class Agent implements NodeAgent {
   readonly placement: Placement;
 
   constructor(
     private readonly backend: Backend,
     private readonly resolveRootfs: RootfsResolver,
-    node: string,
+    readonly info: NodeInfo,
     private readonly runners: AgentRunners = {},
     /** a streamed payload for a warm function is buffered up to this many bytes */
     private readonly maxBufferedPayload = DEFAULT_MAX_BUFFERED_PAYLOAD,
   ) {
-    this.placement = { node, backend: backend.name };
+    this.placement = { node: info.node, backend: backend.name };
   }
 
   /** The version's sandbox spec without per-invocation values (shared by pools and workers). */

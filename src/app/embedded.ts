@@ -162,11 +162,11 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const agent = new Agent(
     backend,
     (id, what) => imageSource.resolve(id, what),
-    node,
+    { node, platforms, slots: o.slots },
     { prewarm, warm },
     o.maxPayloadBytes,
   );
-  const dispatcher = new LocalDispatcher(agent, o.slots, o.maxQueue);
+  const dispatcher = new LocalDispatcher(agent, o.maxQueue);
   const functionAliases = new SqlFunctionAliasRepository(store.db);
   const resolver = new VersionResolver(store, functionAliases);
   const invoker = new Invoker(store, dispatcher, resolver);

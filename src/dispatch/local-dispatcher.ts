@@ -1,8 +1,8 @@
-import type { Agent } from '../agent/agent.js';
 import { AgniError } from '../core/errors.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { DispatchJob } from './dispatch-request.js';
 import type { Dispatcher, DispatcherStats } from './dispatcher.js';
+import type { NodeAgent } from './node-agent.js';
 import { groupRefusal, placeGroup, type SlotNeed } from './slot-groups.js';
 
 interface Pending {
@@ -41,11 +41,15 @@ export class LocalDispatcher implements Dispatcher {
 
   private avgRunMs = 100;
 
+  /** the node's slots (NodeInfo.slots), fixed for the dispatcher's life */
+  private readonly slots: number;
+
   constructor(
-    private readonly agent: Agent,
-    private readonly slots: number,
+    private readonly agent: NodeAgent,
     private readonly maxQueue = 256,
-  ) {}
+  ) {
+    this.slots = agent.info.slots;
+  }
 
   admit(): void {
     if (this.closing) throw new AgniError('backend_unavailable', 'the server is shutting down');
