@@ -22,10 +22,10 @@ import {
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
-import { startEmbedded } from '../src/app/embedded.js';
 import { type Summary, summarize } from '../src/bench/stats.js';
 import { parseManifest } from '../src/core/manifest.js';
 import { formatMs } from '../src/core/units.js';
+import { startEmbedded } from '../src/main/embedded.js';
 import type { InvocationRecord } from '../src/store/store.js';
 
 const LINES = Number(process.env.BENCH_LINES ?? 3_000_000);

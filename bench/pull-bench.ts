@@ -15,7 +15,6 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import pino from 'pino';
-import { startEmbedded } from '../src/app/embedded.js';
 import { timeCommand } from '../src/bench/baselines.js';
 import {
   type BenchImage,
@@ -33,6 +32,7 @@ import { ImageRootfsResolver } from '../src/image/oci/image-rootfs.js';
 import { hostPlatform } from '../src/image/oci/platform.js';
 import { OciImages } from '../src/image/oci/pull-service.js';
 import { RegistryClient } from '../src/image/oci/registry-client.js';
+import { startEmbedded } from '../src/main/embedded.js';
 import { SqlOciImageRepository } from '../src/store/oci-image-repo.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import { startRegistry } from '../test/helpers/registry.js';

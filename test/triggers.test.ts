@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
-import { startEmbedded } from '../src/app/embedded.js';
+import { startEmbedded } from '../src/main/embedded.js';
 import type { TriggersResponse, TriggerView } from '../src/triggers/trigger-view.js';
 import { signBody } from '../src/triggers/webhook-auth.js';
 import { CLI } from './helpers/agni-up.js';

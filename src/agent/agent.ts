@@ -6,7 +6,8 @@
 import { stat } from 'node:fs/promises';
 import { AgniError } from '../core/errors.js';
 import { contextEnv } from '../core/request-context.js';
-import type { DispatchJob, Placement } from '../dispatch/dispatcher.js';
+import type { DispatchRequest, LocalChannel, Placement } from '../dispatch/dispatch-request.js';
+import type { NodeAgent, NodeInfo } from '../dispatch/node-agent.js';
 import { type ImageFiles, resolveProcess, resolveUser } from '../image/oci/image-config.js';
 import type { ImageRootfs } from '../image/oci/image-rootfs.js';
 import { readImageFile } from '../image/oci/passwd.js';
@@ -45,18 +46,19 @@ async function userOf(user: string, layers: string[]): Promise<{ uid: number; gi
   return resolveUser(user, await imageFiles(layers));
 }
 
-export class Agent {
+/** The in-process node agent: the dispatcher sees it only as a NodeAgent. */
+export class Agent implements NodeAgent {
   readonly placement: Placement;
 
   constructor(
     private readonly backend: Backend,
     private readonly resolveRootfs: RootfsResolver,
-    node: string,
+    readonly info: NodeInfo,
     private readonly runners: AgentRunners = {},
     /** a streamed payload for a warm function is buffered up to this many bytes */
     private readonly maxBufferedPayload = DEFAULT_MAX_BUFFERED_PAYLOAD,
   ) {
-    this.placement = { node, backend: backend.name };
+    this.placement = { node: info.node, backend: backend.name };
   }
 
   /** The version's sandbox spec without per-invocation values (shared by pools and workers). */
@@ -129,18 +131,18 @@ export class Agent {
     };
   }
 
-  async run(job: DispatchJob): Promise<SandboxResult> {
-    const signal = job.io.signal;
-    const r = signal?.aborted ? ABORTED : await this.runSandbox(job);
+  async run(req: DispatchRequest, ch: LocalChannel): Promise<SandboxResult> {
+    const signal = ch.io.signal;
+    const r = signal?.aborted ? ABORTED : await this.runSandbox(req, ch);
     if (!signal?.aborted || r.outcome === 'ok') return r;
     // Stopped by its caller (e.g. the next stage of a pipe ended): not a deadline, and said so.
     const why = signal.reason instanceof Error ? signal.reason.message : 'stopped by the caller';
-    job.io.onStderr(Buffer.from(`agni: killed: ${why}\n`));
+    ch.io.onStderr(Buffer.from(`agni: killed: ${why}\n`));
     return { ...r, outcome: 'failed', signal: 'SIGKILL' };
   }
 
-  private async runSandbox(job: DispatchJob): Promise<SandboxResult> {
-    const v = job.version;
+  private async runSandbox(req: DispatchRequest, ch: LocalChannel): Promise<SandboxResult> {
+    const v = req.version;
     // `agni rm` between the lookup and the start: say so, not what runc says of a missing mount.
     if (!(await stat(v.codeDir).catch(() => undefined))) {
       throw new AgniError('function_not_found', `${v.function} was removed before this call could start`, {
@@ -151,34 +153,34 @@ export class Agent {
     // The deadline is absolute (Unix ms), so a function can budget its own work against it. A
     // per-call timeout only ever shortens the function's limit.
     const limit = v.manifest.limits.timeoutMs;
-    const timeoutMs = Math.min(job.timeoutMs ?? limit, limit);
+    const timeoutMs = Math.min(req.timeoutMs ?? limit, limit);
     const deadline = Date.now() + timeoutMs;
-    job.hooks.onDeadline?.(deadline);
-    const env = contextEnv(job.request);
+    ch.hooks.onDeadline?.(deadline);
+    const env = contextEnv(req.http);
     const inv = {
-      id: job.invocationId,
+      id: req.invocationId,
       deadline,
       env,
-      payload: job.payload,
-      io: job.io,
-      hooks: job.hooks,
-      ...(job.lambda ? { lambda: job.lambda } : {}),
+      payload: ch.payload,
+      io: ch.io,
+      hooks: ch.hooks,
+      ...(req.lambda ? { lambda: req.lambda } : {}),
     };
     if (v.manifest.lifecycle === 'warm' && this.runners.warm) {
-      if (Buffer.isBuffer(job.payload)) return this.runners.warm.run(v, base, inv);
+      if (Buffer.isBuffer(ch.payload)) return this.runners.warm.run(v, base, inv);
       // A warm call's frame starts with the payload's length, so a stream is read whole first.
-      const got = await bufferPayload(job.payload, this.maxBufferedPayload, deadline, job.io.signal, v);
+      const got = await bufferPayload(ch.payload, this.maxBufferedPayload, deadline, ch.io.signal, v);
       if (!Buffer.isBuffer(got)) return got;
       return { ...(await this.runners.warm.run(v, base, { ...inv, payload: got })), stdinBytes: got.length };
     }
     if (v.manifest.pool.max > 0 && this.runners.prewarm) return this.runners.prewarm.run(v, base, inv);
     const spec: SandboxSpec = {
       ...base,
-      id: job.invocationId,
+      id: req.invocationId,
       limits: { ...base.limits, timeoutMs },
-      env: { ...base.env, ...env, AGNI_INVOCATION_ID: job.invocationId, AGNI_DEADLINE_MS: String(deadline) },
+      env: { ...base.env, ...env, AGNI_INVOCATION_ID: req.invocationId, AGNI_DEADLINE_MS: String(deadline) },
     };
-    return this.backend.run(spec, { stdin: job.payload, ...job.io }, job.hooks);
+    return this.backend.run(spec, { stdin: ch.payload, ...ch.io }, ch.hooks);
   }
 
   /** A new version was deployed or a function removed: kept sandboxes of old versions go. */

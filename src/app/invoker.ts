@@ -11,6 +11,7 @@ import { type PhaseTimes, stamp } from '../core/phases.js';
 import { LIVE, type Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
 import { TailBuffer } from '../core/tail.js';
+import { dispatchRequest } from '../dispatch/dispatch-request.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { InvocationRecord, InvocationStatus, Store, VersionRecord } from '../store/store.js';
@@ -201,45 +202,50 @@ export class Invoker {
     let running: Promise<void> | undefined;
     try {
       result = await this.dispatcher.dispatch({
-        invocationId: record.id,
-        ...(sink.lambda ? { lambda: sink.lambda } : {}),
-        version: fn,
-        payload,
-        ...(request ? { request } : {}),
-        ...(record.timeoutMs !== null ? { timeoutMs: record.timeoutMs } : {}),
-        io: {
-          onStdout: (chunk) => {
-            const first = stdout.total === 0;
-            if (first) phases.first_byte = stamp();
-            stdout.push(chunk);
-            return sink.onStdout(chunk, first);
+        request: dispatchRequest({
+          invocationId: record.id,
+          version: fn,
+          payload,
+          http: request,
+          timeoutMs: record.timeoutMs,
+          lambda: sink.lambda,
+        }),
+        channel: {
+          payload,
+          io: {
+            onStdout: (chunk) => {
+              const first = stdout.total === 0;
+              if (first) phases.first_byte = stamp();
+              stdout.push(chunk);
+              return sink.onStdout(chunk, first);
+            },
+            onStderr: (chunk) => {
+              stderr.push(chunk);
+              sink.onStderr?.(chunk);
+            },
+            signal: sink.signal,
           },
-          onStderr: (chunk) => {
-            stderr.push(chunk);
-            sink.onStderr?.(chunk);
-          },
-          signal: sink.signal,
-        },
-        hooks: {
-          onPlaced: (p) => {
-            phases.placed = stamp();
-            record.node = p.node;
-            record.backend = p.backend;
-            record.status = 'running';
-            running = this.store
-              .updateInvocation(record.id, { status: 'running', node: p.node, backend: p.backend, phases })
-              .catch(() => {
-                // only a display of progress: the final update below still records the outcome
-              });
-          },
-          onReady: () => {
-            phases.sandbox_ready = stamp();
-          },
-          onStarted: () => {
-            phases.started = stamp();
-          },
-          onDeadline: (deadline) => {
-            record.deadline = deadline;
+          hooks: {
+            onPlaced: (p) => {
+              phases.placed = stamp();
+              record.node = p.node;
+              record.backend = p.backend;
+              record.status = 'running';
+              running = this.store
+                .updateInvocation(record.id, { status: 'running', node: p.node, backend: p.backend, phases })
+                .catch(() => {
+                  // only a display of progress: the final update below still records the outcome
+                });
+            },
+            onReady: () => {
+              phases.sandbox_ready = stamp();
+            },
+            onStarted: () => {
+              phases.started = stamp();
+            },
+            onDeadline: (deadline) => {
+              record.deadline = deadline;
+            },
           },
         },
       });

@@ -7,9 +7,10 @@ import { after, test } from 'node:test';
 import { Agent } from '../agent/agent.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
+import { nodePlatforms } from '../image/oci/node-platforms.js';
 import { ProcessBackend } from '../sandbox/process-backend.js';
 import type { VersionRecord } from '../store/store.js';
-import type { DispatchJob } from './dispatcher.js';
+import { type DispatchJob, dispatchRequest } from './dispatch-request.js';
 import { LocalDispatcher } from './local-dispatcher.js';
 
 const backend = new ProcessBackend();
@@ -25,20 +26,26 @@ const version = (name: string, command: string): VersionRecord => ({
   createdAt: Date.now(),
 });
 
+/** a real in-process agent over the process backend, with `slots` slots */
+const agent = (slots: number) =>
+  new Agent(backend, async () => undefined, { node: 'test', platforms: nodePlatforms(), slots });
+
 let seq = 0;
 function job(v: VersionRecord, placed: string[], signal?: AbortSignal): DispatchJob {
   const id = `job-${seq++}`;
+  const payload = Buffer.alloc(0);
   return {
-    invocationId: id,
-    version: v,
-    payload: Buffer.alloc(0),
-    io: { onStdout: () => {}, onStderr: () => {}, signal },
-    hooks: { onPlaced: () => placed.push(v.function) },
+    request: dispatchRequest({ invocationId: id, version: v, payload }),
+    channel: {
+      payload,
+      io: { onStdout: () => {}, onStderr: () => {}, signal },
+      hooks: { onPlaced: () => placed.push(v.function) },
+    },
   };
 }
 
 test('a group starts whole, and holds back single jobs queued after it', async () => {
-  const d = new LocalDispatcher(new Agent(backend, async () => undefined, 'test'), 2);
+  const d = new LocalDispatcher(agent(2));
   const placed: string[] = [];
   const nap = version('nap', 'sleep 0.3');
   const running = d.dispatch(job(nap, placed));
@@ -54,7 +61,7 @@ test('a group starts whole, and holds back single jobs queued after it', async (
 });
 
 test('a group that can never fit is refused at once', async () => {
-  const d = new LocalDispatcher(new Agent(backend, async () => undefined, 'test'), 1);
+  const d = new LocalDispatcher(agent(1));
   const v = version('g', 'true');
   const errs = await Promise.all(
     d.dispatchGroup([job(v, []), job(v, [])]).map((p) => p.catch((e: unknown) => e)),
@@ -66,7 +73,7 @@ test('a group that can never fit is refused at once', async () => {
 });
 
 test('aborting one job of a waiting group drops the whole group with the reason', async () => {
-  const d = new LocalDispatcher(new Agent(backend, async () => undefined, 'test'), 2);
+  const d = new LocalDispatcher(agent(2));
   const placed: string[] = [];
   const blocker = d.dispatchGroup([
     job(version('nap', 'sleep 0.3'), placed),

@@ -1,7 +1,8 @@
-import type { Agent } from '../agent/agent.js';
 import { AgniError } from '../core/errors.js';
 import type { SandboxResult } from '../sandbox/backend.js';
-import type { Dispatcher, DispatcherStats, DispatchJob } from './dispatcher.js';
+import type { DispatchJob } from './dispatch-request.js';
+import type { Dispatcher, DispatcherStats } from './dispatcher.js';
+import type { NodeAgent } from './node-agent.js';
 import { groupRefusal, placeGroup, type SlotNeed } from './slot-groups.js';
 
 interface Pending {
@@ -19,8 +20,8 @@ interface Entry {
 }
 
 const needOf = (j: DispatchJob): SlotNeed => ({
-  function: j.version.function,
-  concurrency: j.version.manifest.concurrency,
+  function: j.request.version.function,
+  concurrency: j.request.version.manifest.concurrency,
 });
 
 /**
@@ -40,11 +41,15 @@ export class LocalDispatcher implements Dispatcher {
 
   private avgRunMs = 100;
 
+  /** the node's slots (NodeInfo.slots), fixed for the dispatcher's life */
+  private readonly slots: number;
+
   constructor(
-    private readonly agent: Agent,
-    private readonly slots: number,
+    private readonly agent: NodeAgent,
     private readonly maxQueue = 256,
-  ) {}
+  ) {
+    this.slots = agent.info.slots;
+  }
 
   admit(): void {
     if (this.closing) throw new AgniError('backend_unavailable', 'the server is shutting down');
@@ -90,7 +95,7 @@ export class LocalDispatcher implements Dispatcher {
     const results = jobs.map(
       (job) => new Promise<SandboxResult>((resolve, reject) => members.push({ job, resolve, reject })),
     );
-    const signals = jobs.map((j) => j.io.signal).filter((s): s is AbortSignal => s !== undefined);
+    const signals = jobs.map((j) => j.channel.io.signal).filter((s): s is AbortSignal => s !== undefined);
     // A job aborted while it waits leaves the queue with its whole group: none of them has run.
     const onAbort = (ev: Event) => {
       const i = this.queue.indexOf(entry);
@@ -137,13 +142,13 @@ export class LocalDispatcher implements Dispatcher {
   }
 
   private start(p: Pending): void {
-    const fn = p.job.version.function;
+    const fn = p.job.request.version.function;
     this.running++;
     this.runningByFn.set(fn, (this.runningByFn.get(fn) ?? 0) + 1);
-    p.job.hooks.onPlaced?.(this.agent.placement);
+    p.job.channel.hooks.onPlaced?.(this.agent.placement);
     const t0 = performance.now();
     const run = this.agent
-      .run(p.job)
+      .run(p.job.request, p.job.channel)
       .then(p.resolve, p.reject)
       .finally(() => {
         this.avgRunMs = this.avgRunMs * 0.9 + (performance.now() - t0) * 0.1;
@@ -167,7 +172,7 @@ export class LocalDispatcher implements Dispatcher {
   cancelQueued(fn: string, reason: AgniError): number {
     let n = 0;
     for (const e of [...this.queue]) {
-      if (!e.members.some((m) => m.job.version.function === fn)) continue;
+      if (!e.members.some((m) => m.job.request.version.function === fn)) continue;
       this.queue.splice(this.queue.indexOf(e), 1);
       this.queuedJobs -= e.members.length;
       e.unlisten();

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { type Embedded, type EmbeddedOptions, startEmbedded } from '../../src/app/embedded.js';
+import { type Embedded, type EmbeddedOptions, startEmbedded } from '../../src/main/embedded.js';
 import { testStoreFor } from './pg-store.js';
 
 export interface TestServer extends Embedded {

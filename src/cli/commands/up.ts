@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
-import { type LimitFlags, limitOptions } from '../../app/limit-options.js';
 import { AgniError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { formatPlatform } from '../../image/oci/platform.js';
+import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
 
 function intOption(flag: string, raw: string, min: number): number {
   const n = Number(raw);
@@ -137,7 +137,7 @@ export function registerUp(program: Command): void {
           );
         }
         // Loaded lazily: client verbs (invoke, ls, ...) should not pay for loading the engine.
-        const { startEmbedded } = await import('../../app/embedded.js');
+        const { startEmbedded } = await import('../../main/embedded.js');
         const { nodePlatforms, parsePlatformList } = await import('../../image/oci/node-platforms.js');
         const platforms = o.platforms ? parsePlatformList(o.platforms, '--platforms') : nodePlatforms();
         const server = await startEmbedded({

@@ -14,6 +14,14 @@ import { PrewarmPool } from '../agent/prewarm-pool.js';
 import { WarmWorkers } from '../agent/warm-workers.js';
 import { OpenRequests } from '../api/open-requests.js';
 import { buildApi } from '../api/server.js';
+import { AccessKeys } from '../app/access-keys.js';
+import { Deployer } from '../app/deployer.js';
+import { DiskGuard } from '../app/disk-guard.js';
+import { Invoker } from '../app/invoker.js';
+import { OciRuntime } from '../app/oci-runtime.js';
+import { Pipeline } from '../app/pipeline.js';
+import { Releases } from '../app/releases.js';
+import { SecretBox } from '../app/secret-box.js';
 import { parseAllowList } from '../core/address-policy.js';
 import { hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError } from '../core/errors.js';
@@ -45,14 +53,6 @@ import { AsyncQueue } from '../triggers/async-queue.js';
 import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
 import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
-import { AccessKeys } from './access-keys.js';
-import { Deployer } from './deployer.js';
-import { DiskGuard } from './disk-guard.js';
-import { Invoker } from './invoker.js';
-import { OciRuntime } from './oci-runtime.js';
-import { Pipeline } from './pipeline.js';
-import { Releases } from './releases.js';
-import { SecretBox } from './secret-box.js';
 
 export interface EmbeddedOptions {
   home: string;
@@ -163,11 +163,11 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const agent = new Agent(
     backend,
     (id, what) => imageSource.resolve(id, what),
-    node,
+    { node, platforms, slots: o.slots },
     { prewarm, warm },
     o.maxPayloadBytes,
   );
-  const dispatcher = new LocalDispatcher(agent, o.slots, o.maxQueue);
+  const dispatcher = new LocalDispatcher(agent, o.maxQueue);
   const functionAliases = new SqlFunctionAliasRepository(store.db);
   const resolver = new VersionResolver(store, functionAliases);
   const invoker = new Invoker(store, dispatcher, resolver);
