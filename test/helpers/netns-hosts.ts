@@ -17,7 +17,7 @@
  * createNetnsHosts) remove namespaces, links and socats whose owner pid is dead, also after a crash.
  */
 import { type ChildProcess, execFile, execFileSync, type SpawnOptions, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -177,10 +177,58 @@ async function listening(host: string, port: number, timeoutMs: number): Promise
   }
 }
 
+/**
+ * Serialises sweep, subnet choice and setup across test processes: the kernel happily gives two
+ * veths the same address, so two harnesses must not both see 10.231.X as free. A directory is
+ * the lock (mkdir is atomic); a lock whose holder died is taken over.
+ */
+const LOCK = '/run/agni-netns-hosts.lock';
+
+function lockAge(): number {
+  try {
+    return statSync(LOCK).mtimeMs;
+  } catch {
+    return Date.now();
+  }
+}
+
+async function withLock<T>(fn: () => Promise<T>): Promise<T> {
+  const end = Date.now() + 30_000;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      writeFileSync(`${LOCK}/pid`, String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(`${LOCK}/pid`, 'utf8'));
+      } catch {
+        // just made, pid not yet written
+      }
+      // no pid after a second: its maker died between mkdir and write
+      const orphan = holder === 0 && Date.now() - lockAge() > 1000;
+      if ((holder > 0 && !alive(holder)) || orphan) rmSync(LOCK, { recursive: true, force: true });
+      else if (Date.now() > end) throw new Error(`netns-hosts: ${LOCK} held by pid ${holder}`);
+      else await sleep(10);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
 let exitHooked = false;
 
 export async function createNetnsHosts(count: number): Promise<NetnsHosts> {
   if (count < 1 || count > 99) throw new Error('netns-hosts: count must be 1..99');
+  return withLock(() => setUp(count));
+}
+
+async function setUp(count: number): Promise<NetnsHosts> {
   sweepNetnsHosts();
   const pid = process.pid;
   const used = usedSubnets();
