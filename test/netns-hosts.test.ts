@@ -5,7 +5,7 @@
  * after an owner that was SIGKILLed.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { arm64EmulationProblem, makeArm64BusyboxRootfs } from './helpers/arm64-busybox.js';
 import { createNetnsHosts, type NetnsHosts, netnsLeftovers, sweepNetnsHosts } from './helpers/netns-hosts.js';
+import { startRegistry } from './helpers/registry.js';
 
 const NATS = 4222;
 const PG = 5432;
@@ -85,6 +86,19 @@ describe('netns hosts: several hosts on one machine', () => {
     if (existsSync('/usr/bin/psql')) assert.equal(await psql(h, 0), '1');
   });
 
+  it('relays the loopback test registry on request', async () => {
+    const reg = await startRegistry();
+    try {
+      const port = Number(reg.host.split(':')[1]);
+      await h.forward(port);
+      const url = `http://${h.hosts[1]!.gateway}:${port}/v2/`;
+      const status = await h.run(1, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-m', '3', url]);
+      assert.equal(status, '200');
+    } finally {
+      await reg.close();
+    }
+  });
+
   it('runs arm64 binaries inside a host (qemu-user via binfmt_misc), talking to NATS over the link', async (t) => {
     const problem = arm64EmulationProblem();
     if (problem) return t.skip(problem);
@@ -108,7 +122,7 @@ describe('netns hosts: several hosts on one machine', () => {
     await h.destroy();
     await exited;
     assert.deepEqual(netnsLeftovers(process.pid), []);
-    const netns = (await import('node:child_process')).execFileSync('ip', ['netns', 'list'], {
+    const netns = execFileSync('ip', ['netns', 'list'], {
       encoding: 'utf8',
     });
     assert.doesNotMatch(netns, new RegExp(`agni-nh-${process.pid}-`));
