@@ -125,6 +125,7 @@ function killNamespace(ns: string): void {
 }
 
 function killQuiet(pid: number): void {
+  if (!(pid > 0)) return; // kill(0) or kill(-1) would hit this process group or everything
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
@@ -222,10 +223,19 @@ async function withLock<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 let exitHooked = false;
+/** names carry only the pid, so one harness per process at a time */
+let live = false;
 
 export async function createNetnsHosts(count: number): Promise<NetnsHosts> {
   if (count < 1 || count > 99) throw new Error('netns-hosts: count must be 1..99');
-  return withLock(() => setUp(count));
+  if (live) throw new Error('netns-hosts: this process already has a harness; destroy() it first');
+  live = true;
+  try {
+    return await withLock(() => setUp(count));
+  } catch (e) {
+    live = false;
+    throw e;
+  }
 }
 
 async function setUp(count: number): Promise<NetnsHosts> {
@@ -282,6 +292,7 @@ async function setUp(count: number): Promise<NetnsHosts> {
     async destroy() {
       for (const r of relays) killQuiet(r.pid ?? 0);
       sweepNetnsHosts(pid);
+      live = false;
     },
   };
   function at(i: number): NetnsHost {
