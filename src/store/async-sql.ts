@@ -37,6 +37,30 @@ export interface AsyncState {
   leaseUntil: number | null;
 }
 
+/** An async invocation's state as submitted: nothing attempted, unowned, no callback sent yet. */
+export function newAsyncState(over: Partial<AsyncState> & Pick<AsyncState, 'id' | 'function'>): AsyncState {
+  const now = Date.now();
+  return {
+    attempts: 0,
+    maxAttempts: 1,
+    nextAttemptAt: now,
+    idempotencyKey: null,
+    callbackUrl: null,
+    callbackState: null,
+    callbackAttempts: 0,
+    callbackNextAt: null,
+    callbackError: null,
+    deadLetter: false,
+    source: 'api',
+    settledAt: null,
+    createdAt: now,
+    request: null,
+    owner: null,
+    leaseUntil: null,
+    ...over,
+  };
+}
+
 /** who claims an attempt and until when it holds it (ms since the epoch), as of `now` */
 export interface Lease {
   owner: string;

@@ -28,6 +28,30 @@ export interface JobRow {
   error: string | null;
 }
 
+/** A job as created: open, nothing submitted, run 0. The only place a fresh job's fields are spelled out. */
+export function newJobRow(over: Partial<JobRow> & Pick<JobRow, 'id' | 'function'>): JobRow {
+  return {
+    reduce: null,
+    version: null,
+    reduceVersion: null,
+    concurrency: 1,
+    status: 'open',
+    run: 0,
+    runBase: 0,
+    inputs: 0,
+    inputBytes: 0,
+    settleSeq: 0,
+    createdAt: Date.now(),
+    startedAt: null,
+    finishedAt: null,
+    reduceStatus: null,
+    reduceInvocation: null,
+    reduceError: null,
+    error: null,
+    ...over,
+  };
+}
+
 export interface ItemRow extends JobItem {
   inputFile: string;
   inputOffset: number;

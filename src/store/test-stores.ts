@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import pg from 'pg';
-import type { AsyncState } from './async-sql.js';
-import type { JobRow } from './job-repo.js';
+import { type AsyncState, newAsyncState as makeAsyncState } from './async-sql.js';
+import { type JobRow, newJobRow as makeJobRow } from './job-repo.js';
 import { openPostgresStore } from './postgres.js';
 import type { SqlStore } from './sql-store.js';
 import { openSqliteStore } from './sqlite.js';
@@ -111,49 +111,12 @@ export function forEachDialect(body: (db: () => TestDb) => void): void {
   }
 }
 
-/** a job row as `agni map` creates it, before any input: the fields a test names, the rest empty */
+/** a fresh job row for tests: created at time 0 unless told otherwise */
 export function newJobRow(over: Partial<JobRow> & Pick<JobRow, 'id' | 'function'>): JobRow {
-  return {
-    reduce: null,
-    version: null,
-    reduceVersion: null,
-    concurrency: 1,
-    status: 'open',
-    run: 0,
-    runBase: 0,
-    inputs: 0,
-    inputBytes: 0,
-    settleSeq: 0,
-    createdAt: 0,
-    startedAt: null,
-    finishedAt: null,
-    reduceStatus: null,
-    reduceInvocation: null,
-    reduceError: null,
-    error: null,
-    ...over,
-  };
+  return makeJobRow({ createdAt: 0, ...over });
 }
 
-/** an async invocation's state as submitted: due at `nextAttemptAt`, nothing attempted, unowned */
+/** an async invocation's state as submitted, due at time 0 unless told otherwise */
 export function newAsyncState(over: Partial<AsyncState> & Pick<AsyncState, 'id' | 'function'>): AsyncState {
-  return {
-    attempts: 0,
-    maxAttempts: 1,
-    nextAttemptAt: 0,
-    idempotencyKey: null,
-    callbackUrl: null,
-    callbackState: null,
-    callbackAttempts: 0,
-    callbackNextAt: null,
-    callbackError: null,
-    deadLetter: false,
-    source: 'api',
-    settledAt: null,
-    createdAt: Date.now(),
-    request: null,
-    owner: null,
-    leaseUntil: null,
-    ...over,
-  };
+  return makeAsyncState({ nextAttemptAt: 0, ...over });
 }

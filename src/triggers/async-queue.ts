@@ -14,7 +14,7 @@ import { AgniError } from '../core/errors.js';
 import { stamp } from '../core/phases.js';
 import { lastAttemptNote, retryDelayMs, verdict } from '../core/retry.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
-import type { AsyncRepo, AsyncState } from '../store/async-sql.js';
+import { type AsyncRepo, type AsyncState, newAsyncState } from '../store/async-sql.js';
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
@@ -182,27 +182,18 @@ export class AsyncQueue implements AsyncSubmitter {
     // committed before we answer: what was accepted survives a SIGKILL.
     const payloadKey = asyncPayloadKey(record.id);
     await this.o.blobs.put(payloadKey, req.payload);
-    const now = Date.now();
-    const created = await this.o.repo.create(record, {
-      id: record.id,
-      function: fn.function,
-      attempts: 0,
-      maxAttempts: fn.manifest.retries + 1,
-      nextAttemptAt: now,
-      idempotencyKey: req.idempotencyKey ?? null,
-      callbackUrl: req.callbackUrl ?? null,
-      callbackState: null,
-      callbackAttempts: 0,
-      callbackNextAt: null,
-      callbackError: null,
-      deadLetter: false,
-      source: req.source ?? 'api',
-      settledAt: null,
-      createdAt: now,
-      owner: null,
-      leaseUntil: null,
-      request: req.request ?? null,
-    });
+    const created = await this.o.repo.create(
+      record,
+      newAsyncState({
+        id: record.id,
+        function: fn.function,
+        maxAttempts: fn.manifest.retries + 1,
+        idempotencyKey: req.idempotencyKey ?? null,
+        callbackUrl: req.callbackUrl ?? null,
+        source: req.source ?? 'api',
+        request: req.request ?? null,
+      }),
+    );
     if (!created) {
       // Lost a race with a concurrent submission of the same key.
       await this.o.blobs.delete(payloadKey);

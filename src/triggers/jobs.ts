@@ -11,7 +11,13 @@ import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
-import type { ItemQuery, ItemRow, JobRepository, JobRow } from '../store/job-repo.js';
+import {
+  type ItemQuery,
+  type ItemRow,
+  type JobRepository,
+  type JobRow,
+  newJobRow,
+} from '../store/job-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { VersionResolver } from '../store/version-resolver.js';
 import type { AsyncOutput, AsyncSubmitter } from './async-types.js';
@@ -121,27 +127,14 @@ export class JobRunner {
   async create(req: NewJob): Promise<Job> {
     const version = await this.pin(req.function, 'function');
     const reduceVersion = req.reduce === undefined ? null : await this.pin(req.reduce, 'reduce');
-    const job: JobRow = {
+    const job = newJobRow({
       id: newId('job'),
       function: req.function,
       reduce: req.reduce ?? null,
       version,
       reduceVersion,
       concurrency: req.concurrency,
-      status: 'open',
-      run: 0,
-      runBase: 0,
-      inputs: 0,
-      inputBytes: 0,
-      settleSeq: 0,
-      createdAt: Date.now(),
-      startedAt: null,
-      finishedAt: null,
-      reduceStatus: null,
-      reduceInvocation: null,
-      reduceError: null,
-      error: null,
-    };
+    });
     await this.o.repo.create(job);
     return this.view(job);
   }
