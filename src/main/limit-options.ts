@@ -1,10 +1,10 @@
 /**
- * The resource bounds of `agni up` (flags, else AGNI_* variables, else the defaults of
+ * The resource bounds and time limits of `agni up` (flags, else AGNI_* variables, else the defaults of
  * core/limits.ts) parsed into EmbeddedOptions fields. A bad value names its flag or variable.
  */
 import { AgniError } from '../core/errors.js';
 import { parseMinFree } from '../core/limits.js';
-import { parseBytes } from '../core/units.js';
+import { parseBytes, parseDuration } from '../core/units.js';
 import type { EmbeddedOptions } from './embedded.js';
 
 export interface LimitFlags {
@@ -13,11 +13,19 @@ export interface LimitFlags {
   maxUnpack?: string;
   maxFiles?: string;
   minFree?: string;
+  uploadIdle?: string;
+  grace?: string;
 }
 
 type LimitFields = Pick<
   EmbeddedOptions,
-  'maxAsyncQueue' | 'maxOutputBytes' | 'maxUnpackBytes' | 'maxUnpackFiles' | 'minFree'
+  | 'maxAsyncQueue'
+  | 'maxOutputBytes'
+  | 'maxUnpackBytes'
+  | 'maxUnpackFiles'
+  | 'minFree'
+  | 'uploadIdleMs'
+  | 'graceMs'
 >;
 
 /** the flag's value, else the variable's; with the name to blame */
@@ -45,6 +53,15 @@ function bytes(p: [string, string] | undefined): number | undefined {
   return n;
 }
 
+/** a duration (500ms, 30s, 5m); `0` turns the bound off where `zeroOff` */
+function duration(p: [string, string] | undefined, zeroOff: boolean): number | undefined {
+  if (!p) return undefined;
+  if (zeroOff && p[1].trim() === '0') return 0;
+  const ms = parseDuration(p[1]);
+  if (typeof ms === 'string') throw bad(p[0], `${ms}${zeroOff ? ' (0: never)' : ''}`, p[1]);
+  return ms;
+}
+
 export function limitOptions(f: LimitFlags): LimitFields {
   const minFree = pick('--min-free', f.minFree, 'AGNI_MIN_FREE');
   const parsedMinFree = minFree ? parseMinFree(minFree[1]) : undefined;
@@ -55,5 +72,7 @@ export function limitOptions(f: LimitFlags): LimitFields {
     maxUnpackBytes: bytes(pick('--max-unpack', f.maxUnpack, 'AGNI_MAX_UNPACK')),
     maxUnpackFiles: count(pick('--max-files', f.maxFiles, 'AGNI_MAX_FILES')),
     minFree: parsedMinFree,
+    uploadIdleMs: duration(pick('--upload-idle', f.uploadIdle, 'AGNI_UPLOAD_IDLE'), true),
+    graceMs: duration(pick('--grace', f.grace, 'AGNI_GRACE'), false),
   };
 }

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { AgniError } from '../../core/errors.js';
-import { parseDuration } from '../../core/units.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
 
@@ -22,18 +21,6 @@ function collect(v: string, prev: string[] | undefined): string[] {
 /** Repeated flags plus a comma-separated AGNI_* variable. */
 function listOption(flags: string[] = [], env: string | undefined): string[] {
   return [...flags, ...(env ?? '').split(',')].map((x) => x.trim()).filter(Boolean);
-}
-
-/** A duration flag (500ms, 30s, 5m); `0` turns the bound off where `zeroOff`. */
-function durationOption(flag: string, raw: string, zeroOff: boolean): number {
-  if (zeroOff && raw.trim() === '0') return 0;
-  const ms = parseDuration(raw);
-  if (typeof ms === 'string')
-    throw new AgniError(
-      'bad_request',
-      `${flag}: expected ${ms}${zeroOff ? ' (0: never)' : ''}, got ${JSON.stringify(raw)}`,
-    );
-  return ms;
 }
 
 export function registerUp(program: Command): void {
@@ -123,13 +110,9 @@ export function registerUp(program: Command): void {
           allowHost?: string[];
           callbackAllow?: string[];
           subjectPrefix?: string;
-          uploadIdle?: string;
-          grace?: string;
           lambdaRegion?: string;
         } & LimitFlags,
       ) => {
-        const uploadIdle = o.uploadIdle ?? process.env.AGNI_UPLOAD_IDLE;
-        const grace = o.grace ?? process.env.AGNI_GRACE;
         if (!['auto', 'runc', 'process'].includes(o.backend)) {
           throw new AgniError(
             'bad_request',
@@ -156,8 +139,6 @@ export function registerUp(program: Command): void {
           platforms,
           maxPayloadBytes: maxPayloadBytes(),
           ...limitOptions(o),
-          uploadIdleMs: uploadIdle ? durationOption('--upload-idle', uploadIdle, true) : undefined,
-          graceMs: grace ? durationOption('--grace', grace, false) : undefined,
           lambdaRegion: o.lambdaRegion ?? process.env.AGNI_LAMBDA_REGION,
         });
         const b = server.backend;
