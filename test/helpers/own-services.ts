@@ -87,9 +87,13 @@ export async function startOwnPostgres(): Promise<OwnService> {
   const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
   chownSync(dir, uid, gid);
-  execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'postgres'], {
-    stdio: 'ignore',
-  });
+  execFileSync(
+    'runuser',
+    ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'postgres'],
+    {
+      stdio: 'ignore',
+    },
+  );
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
@@ -138,9 +142,13 @@ export async function startOwnPostgres(): Promise<OwnService> {
     stop: async () => {
       if (child?.pid) {
         try {
-          execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-m', 'fast', 'stop'], {
-            stdio: 'ignore',
-          });
+          execFileSync(
+            'runuser',
+            ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-m', 'fast', 'stop'],
+            {
+              stdio: 'ignore',
+            },
+          );
         } catch {
           /* already down */
         }
@@ -149,9 +157,13 @@ export async function startOwnPostgres(): Promise<OwnService> {
     },
     async destroy() {
       try {
-        execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-m', 'immediate', 'stop'], {
-          stdio: 'ignore',
-        });
+        execFileSync(
+          'runuser',
+          ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-m', 'immediate', 'stop'],
+          {
+            stdio: 'ignore',
+          },
+        );
       } catch {
         /* not running */
       }
