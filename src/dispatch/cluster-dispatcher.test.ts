@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { Agent } from '../agent/agent.js';
+import { DrainingAgent } from '../cluster/draining-agent.js';
 import { type HeartbeatPublisher, publishHeartbeats } from '../cluster/heartbeat-publisher.js';
 import { NodeDirectory } from '../cluster/node-directory.js';
 import type { NodeHeartbeat } from '../cluster/node-heartbeat.js';
@@ -68,6 +69,8 @@ interface NodeSpec {
   warm?: string[];
   /** calls of other servers its heartbeat shows */
   running?: number;
+  /** drained since its heartbeat was sent: its agent refuses new calls */
+  drained?: boolean;
   /** the node pulls this image slowly: its calls wait until the gate opens */
   slowImage?: { id: string; gate: Promise<void> };
 }
@@ -81,7 +84,7 @@ interface Cluster {
 
 async function cluster(specs: NodeSpec[], opts: { maxQueue?: number } = {}): Promise<Cluster> {
   const subject = `test.hb.${randomUUID()}`;
-  const agents = new Map<string, Agent>();
+  const agents = new Map<string, NodeAgent>();
   const publishers = new Map<string, HeartbeatPublisher>();
   const startedAt = Date.now();
   for (const s of specs) {
@@ -94,7 +97,7 @@ async function cluster(specs: NodeSpec[], opts: { maxQueue?: number } = {}): Pro
       },
       { node: s.name, platforms: platforms.map(parsePlatform), slots: s.slots ?? 2 },
     );
-    agents.set(s.name, agent);
+    agents.set(s.name, s.drained ? new DrainingAgent(agent, () => 'draining') : agent);
     const hb = (): NodeHeartbeat => ({
       node: s.name,
       address: '127.0.0.1',
@@ -336,6 +339,18 @@ test('a job whose node is lost before the job started there is placed on another
     assert.equal(c.directory.get('slow')!.state, 'lost');
   } finally {
     open();
+    await c.close();
+  }
+});
+
+test('a call refused by a node drained since its last heartbeat goes to another node', async () => {
+  const c = await cluster([{ name: 'a', warm: ['r@1'], drained: true }, { name: 'b' }]);
+  try {
+    const placed: string[] = [];
+    const v = version('r', 'true');
+    assert.equal((await c.dispatcher.dispatch(job(v, placed))).outcome, 'ok');
+    assert.deepEqual(placed, ['a', 'b']);
+  } finally {
     await c.close();
   }
 });

@@ -5,15 +5,16 @@
  *
  * A node's load is what its last heartbeat showed of other servers' calls plus this server's own
  * calls there now (counted exactly), so one server alone never waits a heartbeat to reuse a slot.
- * A single job whose node is lost before the job started there is placed again (at most
- * MAX_REPLACEMENTS times); a pipe's stages are not, since they only make sense together.
+ * A single job whose node is lost before the job started there, or that a node drained since its
+ * last heartbeat refused, is placed again (at most MAX_REPLACEMENTS times); a pipe's stages are
+ * not, since they only make sense together.
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { NodeDirectory, NodeEntry } from '../cluster/node-directory.js';
 import type { NodeHeartbeat } from '../cluster/node-heartbeat.js';
 import type { VersionNeeds } from '../cluster/version-needs.js';
-import { AgniError } from '../core/errors.js';
+import { AgniError, isAgniError } from '../core/errors.js';
 import { type CandidateNode, freeSlots, type PlacementNeed, rankNodes } from '../core/placement.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
@@ -86,6 +87,8 @@ export class ClusterDispatcher implements Dispatcher {
   private readonly idleWaiters = new Map<string, (() => void)[]>();
   private readonly runningByFn = new Map<string, number>();
   private readonly needsCache = new Map<string, PlacementNeed>();
+  /** nodes that refused a call, by the heartbeat (lastSeen) they refused under */
+  private readonly refused = new Map<string, number>();
   private readonly maxQueue: number;
   private readonly graceUntil: number;
   private readonly graceTimer: NodeJS.Timeout;
@@ -247,7 +250,10 @@ export class ClusterDispatcher implements Dispatcher {
   private candidates(): CandidateNode[] {
     return this.o.directory.list().map((e: NodeEntry) => {
       const l = this.load(e.heartbeat.node);
-      return { ...e.heartbeat, state: e.state, inflight: l.inflight, inflightAtHeartbeat: l.atHeartbeat };
+      const refused = this.refused.get(e.heartbeat.node);
+      if (refused !== undefined && refused !== e.lastSeen) this.refused.delete(e.heartbeat.node);
+      const state = refused === e.lastSeen && e.state === 'ready' ? 'draining' : e.state;
+      return { ...e.heartbeat, state, inflight: l.inflight, inflightAtHeartbeat: l.atHeartbeat };
     });
   }
 
@@ -417,7 +423,12 @@ export class ClusterDispatcher implements Dispatcher {
         },
         (e: unknown) => {
           if (moved) return;
-          if (canMove() && this.o.directory.isLost(node)) moveOn('failed on a lost node');
+          // A node refuses (no_node) before running anything when it was drained since its last
+          // heartbeat: it is left alone until its next one says what it is.
+          const refused = isAgniError(e) && e.code === 'no_node';
+          if (refused) this.refused.set(node, this.o.directory.get(node)?.lastSeen ?? 0);
+          if (canMove() && (refused || this.o.directory.isLost(node)))
+            moveOn(refused ? e.message : 'failed on a lost node');
           else p.reject(e);
         },
       )
