@@ -4,9 +4,9 @@
  */
 import type { NatsConnection } from 'nats';
 import { AgniError } from '../core/errors.js';
+import { type NodeControlOp, sendNodeControl } from './node-control.js';
 import type { NodeDirectory, NodeEntry, NodeState } from './node-directory.js';
 import type { NodeHeartbeat } from './node-heartbeat.js';
-import { type NodeControlOp, sendNodeControl } from './node-control.js';
 
 export interface NodeView {
   name: string;
