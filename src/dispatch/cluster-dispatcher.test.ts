@@ -315,7 +315,9 @@ test('jobs wait in a bounded queue while every eligible node is full', async () 
   }
 });
 
-test('a job whose node is lost before the job started there is placed on another node', async () => {
+test('a job whose node is lost before the job started there is placed on another node', {
+  timeout: 30_000,
+}, async () => {
   let open!: () => void;
   const gate = new Promise<void>((r) => {
     open = r;
@@ -352,5 +354,50 @@ test('a call refused by a node drained since its last heartbeat goes to another 
     assert.deepEqual(placed, ['a', 'b']);
   } finally {
     await c.close();
+  }
+});
+
+test("this server's calls a heartbeat already shows are not counted twice: a freed slot is reused at once", {
+  timeout: 30_000,
+}, async () => {
+  const directory = new NodeDirectory({ logger, lostAfterMs: 60_000 });
+  const agent = new Agent(backend, async () => codeDir, {
+    node: 'solo',
+    platforms: [parsePlatform('linux/amd64')],
+    slots: 1,
+  });
+  const beat = (running: number, queued: number, sentAt: number): NodeHeartbeat => ({
+    node: 'solo',
+    address: '127.0.0.1',
+    platforms: ['linux/amd64'],
+    backends: ['process'],
+    slots: 1,
+    running,
+    queued,
+    memoryBytes: 1 << 30,
+    labels: {},
+    warm: [],
+    state: 'ready',
+    startedAt: 1,
+    sentAt,
+  });
+  directory.update(beat(0, 0, 1));
+  const d = new ClusterDispatcher({ directory, agentFor: () => agent, needs, logger });
+  try {
+    const placed: string[] = [];
+    const v = version('solo', 'sleep 0.3');
+    const first = d.dispatch(job(v, placed));
+    const second = d.dispatch(job(v, placed));
+    await settle();
+    assert.deepEqual(placed, ['solo']);
+    // The node reports the first call (this server's own) running; nothing else is sent after it.
+    directory.update(beat(1, 0, 2));
+    assert.equal((await first).outcome, 'ok');
+    // The heartbeat still says 1 running, but that call was ours and it ended: the slot is free.
+    assert.equal((await second).outcome, 'ok');
+    assert.deepEqual(placed, ['solo', 'solo']);
+  } finally {
+    await d.close();
+    directory.close();
   }
 });
