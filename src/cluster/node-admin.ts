@@ -111,7 +111,7 @@ export class LocalNodeAdmin implements NodeAdmin {
     const hb = this.current();
     if (name !== hb.node) throw unknownNode(name, [hb.node]);
     throw new AgniError('conflict', `node ${name} is this server's own (agni up): it cannot ${op}`, {
-      hint: 'drain and resume are for the agents of a cluster (`agni agent`, docs/cluster.md)',
+      hint: 'drain and resume are for the agents of a cluster (`agni agent`, docs/placement.md)',
       details: { node: name },
     });
   }
