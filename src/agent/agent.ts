@@ -183,6 +183,11 @@ export class Agent implements NodeAgent {
     return this.backend.run(spec, { stdin: ch.payload, ...ch.io }, ch.hooks);
   }
 
+  /** "fn@version" held warm or prewarmed on this node now (its heartbeat's `warm`) */
+  warmVersions(): string[] {
+    return [...new Set([...(this.runners.prewarm?.held?.() ?? []), ...(this.runners.warm?.held?.() ?? [])])];
+  }
+
   /** A new version was deployed or a function removed: kept sandboxes of old versions go. */
   async drain(fn: string, keep?: number): Promise<void> {
     await Promise.all([this.runners.prewarm?.drain(fn, keep), this.runners.warm?.drain(fn, keep)]);

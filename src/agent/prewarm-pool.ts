@@ -86,6 +86,10 @@ export class PrewarmPool implements SandboxRunner {
     return { ...this.counts, current: this.usage().count };
   }
 
+  held(): string[] {
+    return [...this.pools.values()].filter((p) => p.ready.length > 0).map((p) => p.key);
+  }
+
   async run(v: VersionRecord, base: SandboxSpec, inv: InvocationContext): Promise<SandboxResult> {
     if (this.closed) throw new AgniError('sandbox_error', 'the prewarm pool is shut down');
     const pool = this.poolFor(v, base);

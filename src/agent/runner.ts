@@ -31,4 +31,6 @@ export interface SandboxRunner {
   drain(fn: string, keep?: number): Promise<void>;
   /** stops every kept sandbox; safe to call twice */
   shutdown(): Promise<void>;
+  /** "fn@version" of each version with a sandbox kept ready now (a cluster node's heartbeat) */
+  held?(): string[];
 }

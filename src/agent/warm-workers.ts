@@ -604,6 +604,10 @@ export class WarmWorkers implements SandboxRunner {
     return { ...this.retired };
   }
 
+  held(): string[] {
+    return [...this.groups.values()].filter((g) => g.workers.size > 0).map((g) => g.key);
+  }
+
   /** Workers per function version (diagnostics, tests). */
   stats(): Record<string, { workers: number; idle: number }> {
     const out: Record<string, { workers: number; idle: number }> = {};

@@ -9,6 +9,7 @@ import type { Deployer } from '../app/deployer.js';
 import type { DiskGuard } from '../app/disk-guard.js';
 import type { Invoker } from '../app/invoker.js';
 import type { Releases } from '../app/releases.js';
+import type { NodeAdmin } from '../cluster/node-admin.js';
 import type { AddressAllowList } from '../core/address-policy.js';
 import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError } from '../core/errors.js';
@@ -36,6 +37,7 @@ import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerLambdaRoutes, signatureAuth } from './lambda-routes.js';
+import { registerNodeRoutes } from './node-routes.js';
 import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { registerReleaseRoutes } from './release-routes.js';
@@ -94,6 +96,8 @@ export interface ApiDeps {
   lambdaRegion?: string;
   /** the region signed Lambda API requests must be scoped to (an operator-set --lambda-region); any when unset */
   signedRegion?: string;
+  /** the nodes that run calls: /v1/nodes exists only when set */
+  nodes?: NodeAdmin;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -186,6 +190,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   if (d.aliases) registerImageAliasRoutes(app, d.aliases);
   if (d.triggers) registerTriggerRoutes(app, d.triggers, d.token);
   if (d.accessKeys) registerTokenRoutes(app, d.accessKeys);
+  if (d.nodes) registerNodeRoutes(app, d.nodes);
   registerLambdaRoutes(app, {
     ...d,
     keys: d.accessKeys,

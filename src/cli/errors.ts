@@ -15,6 +15,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   not_found: 66,
   server_unreachable: 69,
   backend_unavailable: 69,
+  no_node: 69,
   store_unavailable: 69,
   unauthorized: 77,
   signature_missing: 77,

@@ -14,6 +14,7 @@ import { registerImages } from './commands/images.js';
 import { registerInvoke } from './commands/invoke.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerMap } from './commands/map.js';
+import { registerNodes } from './commands/nodes.js';
 import { registerPipe } from './commands/pipe.js';
 import { registerReleases } from './commands/releases.js';
 import { registerToken } from './commands/token.js';
@@ -59,6 +60,7 @@ registerBuild(program);
 registerImageAlias(program);
 registerBench(program);
 registerToken(program);
+registerNodes(program);
 
 /** Run as the `agni` binary (not imported, as the help and docs tests do to walk the commands). */
 function isEntry(): boolean {

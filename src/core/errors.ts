@@ -44,6 +44,8 @@ export const ERROR_STATUS = {
   platform_unsupported: 422,
   sandbox_error: 500,
   backend_unavailable: 503,
+  /** cluster mode: no live node can run the function (platform, labels, backend), or all that can are draining */
+  no_node: 503,
   timeout: 504,
   out_of_memory: 507,
   /** $AGNI_HOME's filesystem has less free space than `agni up --min-free`: work that writes is refused */

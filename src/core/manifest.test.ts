@@ -281,3 +281,32 @@ test('an unknown field in a mapping lists that mapping’s fields, not the top l
     /`triggers\.0\.tz`: .*a cron trigger has cron, timezone, payload, version, alias$/,
   );
 });
+
+test('placement: platforms and labels, checked field by field', () => {
+  const none = parseManifest('name: a\nruntime: host\ncommand: x\n');
+  assert.equal(none.placement, undefined);
+  const m = parseManifest(
+    'name: a\nruntime: host\ncommand: x\nplacement:\n  platforms: [linux/arm64, linux/arm/v7]\n  labels: {site: lab-2, gpu: "yes"}\n',
+  );
+  assert.deepEqual(m.placement, {
+    platforms: ['linux/arm64', 'linux/arm/v7'],
+    labels: { site: 'lab-2', gpu: 'yes' },
+  });
+  fails(
+    'name: a\nruntime: host\ncommand: x\nplacement: {platforms: [arm64]}\n',
+    /field `placement\.platforms\.0`: expected os\/arch\[\/variant\], e\.g\. linux\/arm64 \(got "arm64"\)/,
+  );
+  fails(
+    'name: a\nruntime: host\ncommand: x\nplacement: {platforms: []}\n',
+    /field `placement\.platforms`: expected at least one/,
+  );
+  fails(
+    'name: a\nruntime: host\ncommand: x\nplacement: {labels: {site: "a,b"}}\n',
+    /field `placement\.labels\.site`: expected a label value/,
+  );
+  fails(
+    'name: a\nruntime: host\ncommand: x\nplacement: {nodes: [a]}\n',
+    /field `placement\.nodes`: expected no such field; the fields of `placement` are platforms, labels/,
+  );
+  fails('name: a\nruntime: host\ncommand: x\nplacement: linux/arm64\n', /field `placement`: expected/);
+});

@@ -21,6 +21,12 @@ export const MAX_TIMER_MS = 2_147_483_647;
 
 export const DEFAULT_LIMITS = { memory: '256Mi', cpus: 1, pids: 128, timeout: '30s' } as const;
 
+/** os/arch[/variant], as `agni agent --platforms` and heartbeats spell them */
+const PLATFORM_RE = /^[a-z0-9_.-]+\/[a-z0-9_.-]+(\/[a-z0-9_.-]+)?$/;
+/** node labels (`agni agent --labels k=v,…`): no `=` or `,` so the flag's list stays readable */
+export const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
+export const LABEL_VALUE_RE = /^[A-Za-z0-9._-]{0,63}$/;
+
 const sizeOrNumber = z.union([z.string(), z.number()]);
 
 const rawSchema = z
@@ -75,6 +81,22 @@ const rawSchema = z
         initial: sizeOrNumber.optional(),
         max: sizeOrNumber.optional(),
         factor: z.number().min(1).max(100).optional(),
+      })
+      .strict()
+      .optional(),
+    placement: z
+      .object({
+        platforms: z
+          .array(z.string().regex(PLATFORM_RE, 'os/arch[/variant], e.g. linux/arm64'))
+          .min(1, 'at least one os/arch[/variant], or leave `platforms` out')
+          .max(16)
+          .optional(),
+        labels: z
+          .record(
+            z.string().regex(LABEL_KEY_RE, 'a label name: letters, digits, ".", "_", "-" and "/"'),
+            z.string().regex(LABEL_VALUE_RE, 'a label value: letters, digits, ".", "_", "-", at most 63'),
+          )
+          .optional(),
       })
       .strict()
       .optional(),
@@ -137,6 +159,8 @@ export interface Manifest {
   backoff: { initialMs: number; maxMs: number; factor: number };
   /** what starts invocations besides direct calls: cron schedules, NATS subjects, webhooks */
   triggers: Trigger[];
+  /** cluster mode: which nodes may run it (absent: any that can run its image) */
+  placement?: { platforms?: string[]; labels?: Record<string, string> };
   description?: string;
 }
 
@@ -263,6 +287,14 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     retries: m.retries ?? 0,
     backoff: { initialMs, maxMs, factor: backoff.factor },
     triggers,
+    ...(m.placement && (m.placement.platforms || m.placement.labels)
+      ? {
+          placement: {
+            ...(m.placement.platforms ? { platforms: m.placement.platforms } : {}),
+            ...(m.placement.labels ? { labels: m.placement.labels } : {}),
+          },
+        }
+      : {}),
     ...(m.description ? { description: m.description } : {}),
   };
 }

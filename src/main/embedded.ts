@@ -22,6 +22,8 @@ import { OciRuntime } from '../app/oci-runtime.js';
 import { Pipeline } from '../app/pipeline.js';
 import { Releases } from '../app/releases.js';
 import { SecretBox } from '../app/secret-box.js';
+import { localHeartbeat } from '../cluster/local-heartbeat.js';
+import { LocalNodeAdmin } from '../cluster/node-admin.js';
 import { parseAllowList } from '../core/address-policy.js';
 import { hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError } from '../core/errors.js';
@@ -265,6 +267,20 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     lambdaRegion,
     // Set by the operator, the region is this server's: signatures must name it; unset, any.
     signedRegion: o.lambdaRegion ? lambdaRegion : undefined,
+    // `agni nodes` works in both modes: here it lists this one node.
+    nodes: new LocalNodeAdmin(
+      localHeartbeat({
+        node,
+        address: o.host,
+        platforms,
+        backends: [backend.name],
+        slots: o.slots,
+        memoryBytes: totalmem(),
+        startedAt: Date.now(),
+        load: () => dispatcher.stats(),
+        warm: () => agent.warmVersions(),
+      }),
+    ),
     info: () => ({
       mode: 'embedded',
       backend: backend.name,

@@ -1,0 +1,45 @@
+/**
+ * The heartbeat of a node this process runs: what `agni agent` publishes every second, and what
+ * `agni up` lists as its one node. Made fresh on each call from live counters.
+ */
+import type { Platform } from '../image/oci/media-types.js';
+import { formatPlatform } from '../image/oci/platform.js';
+import type { NodeHeartbeat } from './node-heartbeat.js';
+
+export interface LocalNodeSource {
+  node: string;
+  address: string;
+  platforms: readonly Platform[];
+  backends: readonly string[];
+  slots: number;
+  memoryBytes: number;
+  labels?: Record<string, string>;
+  startedAt: number;
+  /** calls running and waiting on this node now (its dispatcher's stats) */
+  load(): { running: number; queued: number };
+  /** "fn@version" held warm or prewarmed (Agent.warmVersions) */
+  warm(): string[];
+  state?(): 'ready' | 'draining';
+}
+
+export function localHeartbeat(s: LocalNodeSource): () => NodeHeartbeat {
+  const platforms = s.platforms.map(formatPlatform);
+  return () => {
+    const { running, queued } = s.load();
+    return {
+      node: s.node,
+      address: s.address,
+      platforms,
+      backends: [...s.backends],
+      slots: s.slots,
+      running,
+      queued,
+      memoryBytes: s.memoryBytes,
+      labels: { ...(s.labels ?? {}) },
+      warm: s.warm(),
+      state: s.state?.() ?? 'ready',
+      startedAt: s.startedAt,
+      sentAt: Date.now(),
+    };
+  };
+}
