@@ -22,6 +22,7 @@ import type { ImageAliasRepository } from '../store/image-alias-repo.js';
 import type { Store } from '../store/store.js';
 import type { VersionResolver } from '../store/version-resolver.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
+import type { AsyncSubmitter } from '../triggers/async-types.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import { redactSecrets } from '../triggers/redact.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
@@ -55,6 +56,8 @@ export interface ApiDeps {
   releases?: Releases;
   images: LocalImages;
   queue: AsyncQueue;
+  /** what `GET …/result?wait=` waits on: settles of every server (src/triggers/settled-events.ts); default the queue's own */
+  settles?: Pick<AsyncSubmitter, 'wait'>;
   /** fan-out jobs; their routes exist only when set */
   jobs?: JobRunner;
   /** cron, subject and webhook triggers; the listing and /hooks/* exist only when set */
@@ -175,7 +178,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
-  registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token);
+  registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token, d.settles);
   registerReleaseRoutes(app, d);
   registerJobRoutes(app, d);
   registerPipeRoutes(app, { ...d, uploadIdleMs });

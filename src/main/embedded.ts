@@ -29,6 +29,7 @@ import { regionOf } from '../core/lambda.js';
 import { DEFAULT_LIMITS, type MinFree, type UnpackLimits } from '../core/limits.js';
 import { subjectPrefixOf } from '../core/trigger-spec.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
+import { InProcessEventBus } from '../events/in-process-event-bus.js';
 import { removeChildren } from '../image/extract-upload.js';
 import { ImageInsight } from '../image/image-insight.js';
 import { LocalImages } from '../image/local-images.js';
@@ -52,6 +53,7 @@ import { VersionResolver } from '../store/version-resolver.js';
 import { AsyncQueue } from '../triggers/async-queue.js';
 import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
+import { settlesOverBus } from '../triggers/settled-events.js';
 import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
 
 export interface EmbeddedOptions {
@@ -189,11 +191,13 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     disk,
   });
   const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
-  queue.onSettled(() => callbacks.kick());
+  // Settles reach their listeners through the event bus, as in cluster mode (one process here).
+  const bus = new InProcessEventBus(logger);
+  const settling = settlesOverBus({ queue, bus, logger, onAnySettle: () => callbacks.kick() });
   const jobs = new JobRunner({
     blobs,
     repo: new SqlJobRepository(store.db),
-    queue,
+    queue: settling.settles,
     store,
     resolver,
     maxPayloadBytes: o.maxPayloadBytes,
@@ -203,7 +207,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     store,
     repo: new SqlTriggerStateRepo(store.db),
     invoker,
-    submitter: queue,
+    submitter: settling.settles,
     logger,
     natsUrl: o.natsUrl || process.env.AGNI_NATS_URL || DEFAULT_NATS_URL,
     subjectPrefix,
@@ -244,6 +248,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     releases,
     images,
     queue,
+    settles: settling.settles,
     jobs,
     triggers,
     pipeline,
@@ -309,9 +314,11 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       clearTimeout(graceTimer);
       await Promise.all([draining, listening]);
       await queue.drain();
+      settling.close();
       await jobsClosed;
       await callbacks.close();
       await triggers.close();
+      await bus.close();
       await store.close();
       return { cut, graceMs };
     })();
