@@ -67,7 +67,7 @@ export class ClusterSettles implements AsyncSubmitter {
 
   constructor(
     private readonly inner: AsyncSubmitter,
-    private readonly bus: EventBus,
+    bus: EventBus,
     private readonly read: SettledRead,
     private readonly o: ClusterSettlesOptions,
   ) {
