@@ -47,6 +47,7 @@ import { SqlImageAliasRepository } from '../store/image-alias-repo.js';
 import { SqlJobRepository } from '../store/job-repo.js';
 import { SqlOciImageRepository } from '../store/oci-image-repo.js';
 import { openStore } from '../store/open.js';
+import { ServerInstance } from '../store/server-instances.js';
 import type { Store } from '../store/store.js';
 import { SqlTriggerStateRepo } from '../store/trigger-state.js';
 import { VersionResolver } from '../store/version-resolver.js';
@@ -95,6 +96,8 @@ export interface EmbeddedOptions {
   graceMs?: number;
   /** AWS_REGION (and the function ARN's region) of protocol: lambda functions (default us-east-1); when set, also the region signed Lambda API requests must name */
   lambdaRegion?: string;
+  /** who this server is among several on one database (default `embedded`): owner of its sync invocations' rows */
+  instance?: string;
 }
 
 export interface Embedded {
@@ -125,13 +128,15 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const subjectPrefix = subjectPrefixOf(o.subjectPrefix);
   const lambdaRegion = regionOf(o.lambdaRegion);
   await mkdir(o.home, { recursive: true, mode: 0o700 });
-  const store = await openStore(o.store || join(o.home, 'agni.db'));
+  const store = await openStore(o.store || join(o.home, 'agni.db'), { owner: o.instance });
   const backend = await createBackend(o.backend, o.home).catch(async (e) => {
     await store.close();
     throw e;
   });
   const recovered = await backend.recover();
-  const interrupted = await store.failUnfinished('interrupted: the server stopped while it ran');
+  // Sync calls left running by this server's last life (another server's live ones stay).
+  const instance = new ServerInstance(store, { logger });
+  const interrupted = await instance.start();
   if (recovered || interrupted) logger.warn({ recovered, interrupted }, 'cleaned up after an unclean stop');
 
   const unpack: UnpackLimits = {
@@ -205,7 +210,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   });
   const triggers = new TriggerManager({
     store,
-    repo: new SqlTriggerStateRepo(store.db),
+    repo: new SqlTriggerStateRepo(store.db, store.owner),
     invoker,
     submitter: settling.settles,
     logger,
@@ -319,6 +324,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       await callbacks.close();
       await triggers.close();
       await bus.close();
+      await instance.stop();
       await store.close();
       return { cut, graceMs };
     })();

@@ -25,12 +25,16 @@ export function isPostgresUrl(s: string): boolean {
 }
 
 /** Opens (and migrates) the cluster store. Migrations take Kysely's advisory lock, so servers can start together. */
-export async function openPostgresStore(url: string, o: { maxConnections?: number } = {}): Promise<SqlStore> {
+export async function openPostgresStore(
+  url: string,
+  o: { maxConnections?: number; owner?: string } = {},
+): Promise<SqlStore> {
   const pool = new pg.Pool({ connectionString: url, max: o.maxConnections ?? 10, types });
   // An idle client losing its server (a PostgreSQL restart) must not crash the process.
   pool.on('error', () => {});
   const store = new SqlStore(
     new Kysely<Schema>({ dialect: new PostgresDialect({ pool }), plugins: [new NulToReplacementPlugin()] }),
+    o.owner,
   );
   try {
     await store.migrate();
