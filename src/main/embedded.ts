@@ -18,6 +18,7 @@ import { AccessKeys } from '../app/access-keys.js';
 import { Deployer } from '../app/deployer.js';
 import { DiskGuard } from '../app/disk-guard.js';
 import { Invoker } from '../app/invoker.js';
+import { followLiveChanges, publishLiveChange } from '../app/live-changes.js';
 import { OciRuntime } from '../app/oci-runtime.js';
 import { Pipeline } from '../app/pipeline.js';
 import { Releases } from '../app/releases.js';
@@ -29,6 +30,7 @@ import { regionOf } from '../core/lambda.js';
 import { DEFAULT_LIMITS, type MinFree, type UnpackLimits } from '../core/limits.js';
 import { subjectPrefixOf } from '../core/trigger-spec.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
+import type { EventBus } from '../events/event-bus.js';
 import { InProcessEventBus } from '../events/in-process-event-bus.js';
 import { removeChildren } from '../image/extract-upload.js';
 import { ImageInsight } from '../image/image-insight.js';
@@ -96,6 +98,8 @@ export interface EmbeddedOptions {
   graceMs?: number;
   /** AWS_REGION (and the function ARN's region) of protocol: lambda functions (default us-east-1); when set, also the region signed Lambda API requests must name */
   lambdaRegion?: string;
+  /** events between servers (cluster mode: a NatsEventBus, closed by its maker); default one in-process */
+  bus?: EventBus;
   /** who this server is among several on one database (default `embedded`): owner of its sync invocations' rows */
   instance?: string;
 }
@@ -197,7 +201,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   });
   const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
   // Settles reach their listeners through the event bus, as in cluster mode (one process here).
-  const bus = new InProcessEventBus(logger);
+  const bus = o.bus ?? new InProcessEventBus(logger);
   const settling = settlesOverBus({ queue, bus, logger, onAnySettle: () => callbacks.kick() });
   const jobs = new JobRunner({
     blobs,
@@ -231,7 +235,18 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       );
     await agent.drain(fn, keep);
     await triggers.reconcile(fn);
+    publishLiveChange(bus, fn, store.owner, logger);
   };
+  // The same, for changes another server on this database made.
+  const unfollow = followLiveChanges(
+    bus,
+    store.owner,
+    async (fn) => {
+      await agent.drain(fn, (await store.getLatestVersion(fn))?.version);
+      await triggers.reconcile(fn);
+    },
+    logger,
+  );
   const releases = new Releases(store, functionAliases, liveChanged);
   const deployer = new Deployer(
     store,
@@ -323,7 +338,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       await jobsClosed;
       await callbacks.close();
       await triggers.close();
-      await bus.close();
+      unfollow();
+      if (!o.bus) await bus.close();
       await instance.stop();
       await store.close();
       return { cut, graceMs };
