@@ -169,7 +169,9 @@ export function buildApi(d: ApiDeps): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const e = asAgniError(err, d.maxPayloadBytes, req.log);
-    if (e.code === 'overloaded') reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
+    // A full queue and a store that is away say when to come back.
+    if (e.code === 'overloaded' || e.details?.retry_after_s !== undefined)
+      reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
     reply.status(e.status).send(d.home ? scrubPaths(e.toJSON(), d.home) : e.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {
