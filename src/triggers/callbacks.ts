@@ -16,6 +16,8 @@ import { DestinationRefused, guardedPost } from './guarded-post.js';
 const MAX_INLINE_OUTPUT = 1024 * 1024;
 const POST_TIMEOUT_MS = 10_000;
 const MAX_SLEEP_MS = 30_000;
+/** a claimed delivery is taken again after this if its sender died (the POST's timeout and some) */
+const CLAIM_MS = POST_TIMEOUT_MS + 20_000;
 
 export interface CallbackBody {
   id: string;
@@ -126,6 +128,9 @@ export class CallbackSender {
   }
 
   private async deliver(st: AsyncState): Promise<void> {
+    // Every server's sender sees the same due rows: the one whose claim lands sends it.
+    const seen = st.callbackNextAt;
+    if (seen === null || !(await this.repo.claimCallback(st.id, seen, Date.now() + CLAIM_MS))) return;
     const rec = await this.store.getInvocation(st.id);
     if (!rec || !st.callbackUrl) {
       await this.repo.update(st.id, { callbackState: 'failed', callbackError: 'invocation record missing' });
