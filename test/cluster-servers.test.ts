@@ -135,4 +135,29 @@ describe('two servers on one database', () => {
     );
     await fetch(`${a.url}/v1/functions/ticker`, { method: 'DELETE' });
   });
+
+  test("a long poll of a job's items on server B wakes when the job changes on server A", async () => {
+    const db = (await testStoreFor(mkdtempSync(join(tmpdir(), 'agni-db-')), true))!;
+    const a = await server(db, 'server-a');
+    const b = await server(db, 'server-b');
+    await deployFiles(a.url, { 'agni.yaml': 'name: later\nruntime: host\ncommand: "sleep 2; cat"\n' });
+    const post = (url: string, body?: object) =>
+      fetch(url, {
+        method: 'POST',
+        ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+      });
+    const job = (await (await post(`${a.url}/v1/jobs`, { function: 'later', concurrency: 2 })).json()) as {
+      id: string;
+    };
+    const input = await fetch(`${a.url}/v1/jobs/${job.id}/inputs`, { method: 'POST', body: 'x' });
+    assert.equal(input.status, 201, await input.text());
+    assert.equal((await post(`${a.url}/v1/jobs/${job.id}/start`)).status, 200);
+    // Held on B for up to 60 s, while the item runs and settles by A's account.
+    const t0 = Date.now();
+    const r = await fetch(`${b.url}/v1/jobs/${job.id}/items?since=0&wait=60`);
+    assert.equal(r.status, 200);
+    const { items } = (await r.json()) as { items: { index: number; status: string }[] };
+    assert.equal(items.length, 1, 'the answer came with the settled item, not at the timeout');
+    assert.ok(Date.now() - t0 < 55_000, 'woken by the change, before the wait ran out');
+  });
 });

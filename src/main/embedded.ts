@@ -211,6 +211,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     resolver,
     maxPayloadBytes: o.maxPayloadBytes,
     logger,
+    events: bus,
   });
   const triggers = new TriggerManager({
     store,
