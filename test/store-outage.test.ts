@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -73,6 +74,7 @@ before(async () => {
     port: 0,
     backend: 'process',
     slots: 2,
+    callbackAllow: ['127.0.0.1'],
     maxPayloadBytes: 1024 * 1024,
     logger: pino({ level: 'silent' }),
   });
@@ -158,4 +160,62 @@ test('while PostgreSQL is away the API answers 503 store_unavailable with Retry-
   const out = await fetch(`${s.url}/v1/invocations/${id}/result?wait=60`);
   assert.equal(out.status, 200);
   assert.equal(await out.text(), 'LATER');
+});
+
+test('async work due while PostgreSQL is away runs once it is back, with nothing else to wake the queue', async () => {
+  const mark = join(mkdtempSync(join(tmpdir(), 'agni-outage-mark-')), 'first-attempt-done');
+  // The first attempt fails; the retry is due 3 s later, inside the outage.
+  await deployFiles(s.url, {
+    'agni.yaml': `name: second\nruntime: host\nretries: 1\nbackoff:\n  initial: 3s\n  max: 3s\ncommand: "if [ -e ${mark} ]; then tr a-z A-Z; else touch ${mark}; exit 1; fi"\n`,
+  });
+  const r = await fetch(`${s.url}/v1/functions/second/async`, { method: 'POST', body: 'retried' });
+  assert.equal(r.status, 202);
+  const { id } = (await r.json()) as { id: string };
+  await until('the first attempt failed', async () => {
+    const st = (await (await fetch(`${s.url}/v1/invocations/${id}/async`)).json()) as {
+      attempts: number;
+      nextAttemptAt: number | null;
+    };
+    return st.attempts === 1 && st.nextAttemptAt !== null ? st : undefined;
+  });
+  await relay.cut();
+  await new Promise((res) => setTimeout(res, 6_000));
+  await relay.open();
+  const out = await fetch(`${s.url}/v1/invocations/${id}/result?wait=90`);
+  assert.equal(out.status, 200, `the retry ran after the outage: ${out.headers.get('agni-status')}`);
+  assert.equal(await out.text(), 'RETRIED');
+});
+
+test('a callback retry due while PostgreSQL is away is sent once it is back', async () => {
+  const got: string[] = [];
+  let cutting: Promise<void> | undefined;
+  const receiver = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      got.push(req.headers['agni-invocation-id'] as string);
+      if (got.length === 1) {
+        // Refused the first time: the retry is due 1 s later, inside the outage that starts now.
+        res.statusCode = 500;
+        res.end();
+        cutting = new Promise((r) => setTimeout(r, 300)).then(() => relay.cut());
+      } else res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+  try {
+    const cb = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb`;
+    const r = await fetch(`${s.url}/v1/functions/upper/async`, {
+      method: 'POST',
+      body: 'called back',
+      headers: { 'agni-callback-url': cb },
+    });
+    assert.equal(r.status, 202);
+    await until('the first callback came', async () => (cutting ? true : undefined));
+    await cutting;
+    await new Promise((res) => setTimeout(res, 4_000));
+    await relay.open();
+    await until('the callback was sent again', async () => (got.length >= 2 ? true : undefined));
+  } finally {
+    receiver.close();
+  }
 });
