@@ -1,8 +1,10 @@
 /** Which unfinished sync invocations recovery may fail, with several servers on one database. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import pino from 'pino';
 import { newRecord } from '../app/invoker.js';
 import { parseManifest } from '../core/manifest.js';
+import { GONE, ServerInstance } from './server-instances.js';
 import { SqlStore } from './sql-store.js';
 import type { VersionRecord } from './store.js';
 import { forEachDialect } from './test-stores.js';
@@ -74,17 +76,42 @@ forEachDialect((db) => {
     const onA = await running(a, v);
     const onB = await running(b, v);
     // Within A's lease: nothing.
-    assert.equal(await b.failUnfinished('gone', { own: false, leaseMs: LEASE, now: t0 + LEASE - 1 }), 0);
+    assert.equal(await b.failUnfinished('gone', { scope: 'gone', leaseMs: LEASE, now: t0 + LEASE - 1 }), 0);
     // A stopped beating; B goes on.
     const later = t0 + LEASE + 1;
     await b.beat(later);
-    assert.equal(await b.failUnfinished('gone', { own: false, leaseMs: LEASE, now: later }), 1);
+    assert.equal(await b.failUnfinished('gone', { scope: 'gone', leaseMs: LEASE, now: later }), 1);
     assert.equal(await status(b, onA), 'error');
     assert.equal(await status(b, onB), 'running');
     // A server never seen (no row at all) is gone too.
     const ghost = new SqlStore(db().store.db, `ghost-${Math.random()}`);
     const onGhost = await running(ghost, v);
-    assert.equal(await b.failUnfinished('gone', { own: false, leaseMs: LEASE, now: later }), 1);
+    assert.equal(await b.failUnfinished('gone', { scope: 'gone', leaseMs: LEASE, now: later }), 1);
     assert.equal(await status(b, onGhost), 'error');
+  });
+
+  test("a server that stops beating has its calls failed by one that goes on, the other's own left alone", async () => {
+    const { a, b, v } = await setup();
+    const logger = pino({ level: 'silent' });
+    const lease = 600;
+    const onA = new ServerInstance(a, { logger, leaseMs: lease });
+    const onB = new ServerInstance(b, { logger, leaseMs: lease });
+    await onA.start();
+    await onB.start();
+    const callOnA = await running(a, v);
+    const callOnB = await running(b, v);
+    try {
+      // A dies (its beats stop); B beats on, and after a lease of its own beats it sweeps.
+      await onA.stop();
+      const end = Date.now() + 20_000;
+      while ((await status(b, callOnA)) === 'running') {
+        assert.ok(Date.now() < end, "A's call still running 20 s after A stopped beating");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal((await b.getInvocation(callOnA))!.error, GONE);
+      assert.equal(await status(b, callOnB), 'running');
+    } finally {
+      await onB.stop();
+    }
   });
 });

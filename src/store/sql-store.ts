@@ -331,22 +331,21 @@ export class SqlStore implements Store {
       .where('status', 'in', ['queued', 'running'])
       // Async invocations are durable: the async queue runs them again instead.
       .where('id', 'not in', (eb) => eb.selectFrom('async_invocations').select('id'))
-      .where((eb) => {
-        // A server that beats is running its calls: leave them to it.
-        const gone = eb(
-          'owner',
-          'not in',
-          eb
-            .selectFrom('server_instances')
-            .select('id')
-            .where('seen_at', '>=', since)
-            .where('id', '!=', this.owner),
-        );
-        if (o.own === false)
-          return eb.and([eb('owner', 'is not', null), eb('owner', '!=', this.owner), gone]);
-        // At start, also this instance's own leftovers (a previous life) and rows from before owners.
-        return eb.or([eb('owner', 'is', null), eb('owner', '=', this.owner), gone]);
-      })
+      .where((eb) =>
+        o.scope === 'gone'
+          ? // Owners that stopped beating (a server that beats is running its calls).
+            eb.and([
+              eb('owner', 'is not', null),
+              eb('owner', '!=', this.owner),
+              eb(
+                'owner',
+                'not in',
+                eb.selectFrom('server_instances').select('id').where('seen_at', '>=', since),
+              ),
+            ])
+          : // This instance's previous life, and rows from before owners.
+            eb.or([eb('owner', 'is', null), eb('owner', '=', this.owner)]),
+      )
       .executeTakeFirst();
     return Number(r.numUpdatedRows);
   }

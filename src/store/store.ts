@@ -65,8 +65,11 @@ export interface ImageRecord {
 }
 
 export interface FailUnfinishedOptions {
-  /** include this instance's own rows and rows without an owner (true at start, false in the periodic sweep) */
-  own?: boolean;
+  /**
+   * `own` (default): this instance's rows (left by its previous life) and rows written before
+   * owners; `gone`: rows of other servers that have not beaten for `leaseMs`
+   */
+  scope?: 'own' | 'gone';
   /** how long a silent server keeps its rows (default 30 s) */
   leaseMs?: number;
   now?: number;
@@ -103,9 +106,9 @@ export interface Store {
   /** this server instance is alive: recovery elsewhere leaves its unfinished sync invocations alone */
   beat(now: number): Promise<void>;
   /**
-   * sync invocations left queued/running by a server that is gone, marked as errors: those of
-   * servers that have not beaten for `leaseMs`, and at start (`own`, the default) also this
-   * instance's own (left by its previous life) and rows written before invocations had owners
+   * sync invocations left queued/running by a server that is gone, marked as errors: at start
+   * this instance's own (its previous life) and rows written before invocations had owners; in
+   * the periodic sweep (`scope: 'gone'`) those of servers that have not beaten for `leaseMs`
    */
   failUnfinished(reason: string, o?: FailUnfinishedOptions): Promise<number>;
 
