@@ -1,6 +1,7 @@
 /** Any error a route or hook threw, as the AgniError the client is shown (one rule for every error handler). */
 import type { FastifyBaseLogger } from 'fastify';
 import { AgniError, isAgniError } from '../core/errors.js';
+import { isStoreUnavailable, storeUnavailable } from '../store/store-errors.js';
 
 export function asAgniError(err: unknown, maxPayloadBytes: number, log: FastifyBaseLogger): AgniError {
   if (isAgniError(err)) return err;
@@ -12,6 +13,11 @@ export function asAgniError(err: unknown, maxPayloadBytes: number, log: FastifyB
         hint: 'send a smaller payload, or raise AGNI_MAX_PAYLOAD on the server',
       },
     );
+  }
+  // The database is away (down, restarting): the client retries; the pool reconnects by itself.
+  if (isStoreUnavailable(err)) {
+    log.warn({ err: (err as Error).message }, 'the state store cannot be reached');
+    return storeUnavailable(err);
   }
   const status = (err as { statusCode?: number }).statusCode;
   if (status && status < 500) return new AgniError('bad_request', (err as Error).message);

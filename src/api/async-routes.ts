@@ -7,6 +7,7 @@ import { type AddressAllowList, NOTHING_ALLOWED, urlRefusal } from '../core/addr
 import { AgniError } from '../core/errors.js';
 import { parseTarget } from '../core/qualifier.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
+import type { AsyncSubmitter } from '../triggers/async-types.js';
 import { callOptions } from './call-options.js';
 
 /** the longest a `?wait=` may hold a request open */
@@ -65,6 +66,8 @@ export function registerAsyncRoutes(
   callbackAllow: AddressAllowList = NOTHING_ALLOWED,
   /** the server token: a header holding it never reaches the function */
   token?: string,
+  /** wakes `?wait=` on a settle on any server (cluster mode); default the queue's in-process one */
+  settles: Pick<AsyncSubmitter, 'wait'> = queue,
 ): void {
   // A full queue is refused before the payload is read (submit checks again, atomically).
   const room = { onRequest: async () => queue.assertRoom() };
@@ -103,7 +106,7 @@ export function registerAsyncRoutes(
     const id = req.params.id;
     const wait = waitSeconds(req.query);
     if (!(await queue.state(id))) throw notAsync(id);
-    await queue.wait(id, wait * 1000);
+    await settles.wait(id, wait * 1000);
     const s = (await queue.state(id))!;
     const { state, record } = s;
     reply

@@ -51,7 +51,9 @@ export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): vo
       lambda.setErrorHandler((err, req, reply) => {
         const e = asAgniError(err, d.maxPayloadBytes, req.log);
         const r = lambdaRefusal(e);
-        if (e.code === 'overloaded') reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
+        // A full queue and a store that is away say when to come back.
+        if (e.code === 'overloaded' || e.details?.retry_after_s !== undefined)
+          reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
         const body = refusalBody(r);
         reply
           .status(r.status)

@@ -23,6 +23,7 @@ import type { ImageAliasRepository } from '../store/image-alias-repo.js';
 import type { Store } from '../store/store.js';
 import type { VersionResolver } from '../store/version-resolver.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
+import type { AsyncSubmitter } from '../triggers/async-types.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import { redactSecrets } from '../triggers/redact.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
@@ -57,6 +58,8 @@ export interface ApiDeps {
   releases?: Releases;
   images: LocalImages;
   queue: AsyncQueue;
+  /** what `GET …/result?wait=` waits on: settles of every server (src/triggers/settled-events.ts); default the queue's own */
+  settles?: Pick<AsyncSubmitter, 'wait'>;
   /** fan-out jobs; their routes exist only when set */
   jobs?: JobRunner;
   /** cron, subject and webhook triggers; the listing and /hooks/* exist only when set */
@@ -170,7 +173,9 @@ export function buildApi(d: ApiDeps): FastifyInstance {
 
   app.setErrorHandler((err, req, reply) => {
     const e = asAgniError(err, d.maxPayloadBytes, req.log);
-    if (e.code === 'overloaded') reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
+    // A full queue and a store that is away say when to come back.
+    if (e.code === 'overloaded' || e.details?.retry_after_s !== undefined)
+      reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
     reply.status(e.status).send(d.home ? scrubPaths(e.toJSON(), d.home) : e.toJSON());
   });
   app.setNotFoundHandler((req, reply) => {
@@ -179,7 +184,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
-  registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token);
+  registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token, d.settles);
   registerReleaseRoutes(app, d);
   registerJobRoutes(app, d);
   registerPipeRoutes(app, { ...d, uploadIdleMs });

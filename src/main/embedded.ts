@@ -18,6 +18,7 @@ import { AccessKeys } from '../app/access-keys.js';
 import { Deployer } from '../app/deployer.js';
 import { DiskGuard } from '../app/disk-guard.js';
 import { Invoker } from '../app/invoker.js';
+import { followLiveChanges, publishLiveChange } from '../app/live-changes.js';
 import { OciRuntime } from '../app/oci-runtime.js';
 import { Pipeline } from '../app/pipeline.js';
 import { Releases } from '../app/releases.js';
@@ -31,6 +32,8 @@ import { regionOf } from '../core/lambda.js';
 import { DEFAULT_LIMITS, type MinFree, type UnpackLimits } from '../core/limits.js';
 import { subjectPrefixOf } from '../core/trigger-spec.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
+import type { EventBus } from '../events/event-bus.js';
+import { InProcessEventBus } from '../events/in-process-event-bus.js';
 import { removeChildren } from '../image/extract-upload.js';
 import { ImageInsight } from '../image/image-insight.js';
 import { LocalImages } from '../image/local-images.js';
@@ -48,12 +51,14 @@ import { SqlImageAliasRepository } from '../store/image-alias-repo.js';
 import { SqlJobRepository } from '../store/job-repo.js';
 import { SqlOciImageRepository } from '../store/oci-image-repo.js';
 import { openStore } from '../store/open.js';
+import { ServerInstance } from '../store/server-instances.js';
 import type { Store } from '../store/store.js';
 import { SqlTriggerStateRepo } from '../store/trigger-state.js';
 import { VersionResolver } from '../store/version-resolver.js';
 import { AsyncQueue } from '../triggers/async-queue.js';
 import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
+import { settlesOverBus } from '../triggers/settled-events.js';
 import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
 
 export interface EmbeddedOptions {
@@ -95,6 +100,10 @@ export interface EmbeddedOptions {
   graceMs?: number;
   /** AWS_REGION (and the function ARN's region) of protocol: lambda functions (default us-east-1); when set, also the region signed Lambda API requests must name */
   lambdaRegion?: string;
+  /** events between servers (cluster mode: a NatsEventBus, closed by its maker); default one in-process */
+  bus?: EventBus;
+  /** who this server is among several on one database (default `embedded`): owner of its sync invocations' rows */
+  instance?: string;
 }
 
 export interface Embedded {
@@ -125,13 +134,15 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const subjectPrefix = subjectPrefixOf(o.subjectPrefix);
   const lambdaRegion = regionOf(o.lambdaRegion);
   await mkdir(o.home, { recursive: true, mode: 0o700 });
-  const store = await openStore(o.store || join(o.home, 'agni.db'));
+  const store = await openStore(o.store || join(o.home, 'agni.db'), { owner: o.instance });
   const backend = await createBackend(o.backend, o.home).catch(async (e) => {
     await store.close();
     throw e;
   });
   const recovered = await backend.recover();
-  const interrupted = await store.failUnfinished('interrupted: the server stopped while it ran');
+  // Sync calls left running by this server's last life (another server's live ones stay).
+  const instance = new ServerInstance(store, { logger });
+  const interrupted = await instance.start();
   if (recovered || interrupted) logger.warn({ recovered, interrupted }, 'cleaned up after an unclean stop');
 
   const unpack: UnpackLimits = {
@@ -191,21 +202,24 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     disk,
   });
   const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
-  queue.onSettled(() => callbacks.kick());
+  // Settles reach their listeners through the event bus, as in cluster mode (one process here).
+  const bus = o.bus ?? new InProcessEventBus(logger);
+  const settling = settlesOverBus({ queue, bus, logger, onAnySettle: () => callbacks.kick() });
   const jobs = new JobRunner({
     blobs,
     repo: new SqlJobRepository(store.db),
-    queue,
+    queue: settling.settles,
     store,
     resolver,
     maxPayloadBytes: o.maxPayloadBytes,
     logger,
+    events: bus,
   });
   const triggers = new TriggerManager({
     store,
-    repo: new SqlTriggerStateRepo(store.db),
+    repo: new SqlTriggerStateRepo(store.db, store.owner),
     invoker,
-    submitter: queue,
+    submitter: settling.settles,
     logger,
     natsUrl: o.natsUrl || process.env.AGNI_NATS_URL || DEFAULT_NATS_URL,
     subjectPrefix,
@@ -224,7 +238,18 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       );
     await agent.drain(fn, keep);
     await triggers.reconcile(fn);
+    publishLiveChange(bus, fn, store.owner, logger);
   };
+  // The same, for changes another server on this database made.
+  const unfollow = followLiveChanges(
+    bus,
+    store.owner,
+    async (fn) => {
+      await agent.drain(fn, (await store.getLatestVersion(fn))?.version);
+      await triggers.reconcile(fn);
+    },
+    logger,
+  );
   const releases = new Releases(store, functionAliases, liveChanged);
   const deployer = new Deployer(
     store,
@@ -246,6 +271,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     releases,
     images,
     queue,
+    settles: settling.settles,
     jobs,
     triggers,
     pipeline,
@@ -325,9 +351,13 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       clearTimeout(graceTimer);
       await Promise.all([draining, listening]);
       await queue.drain();
+      settling.close();
       await jobsClosed;
       await callbacks.close();
       await triggers.close();
+      unfollow();
+      if (!o.bus) await bus.close();
+      await instance.stop();
       await store.close();
       return { cut, graceMs };
     })();

@@ -110,6 +110,12 @@ export interface AsyncRepo {
   }): Promise<{ state: AsyncState; invocation: InvocationRecord }[]>;
   callbacksDue(now: number, limit: number): Promise<AsyncState[]>;
   nextCallbackAt(): Promise<number | null>;
+  /**
+   * takes a due callback for one delivery: moves its next time from `seen` (as read) to `until`
+   * in one compare-and-set, so of several servers that read it due, exactly one sends it; a
+   * sender that dies leaves it to be taken again at `until`
+   */
+  claimCallback(id: string, seen: number, until: number): Promise<boolean>;
 }
 
 type Row = Selectable<AsyncTable['async_invocations']>;
@@ -434,5 +440,16 @@ export class SqlAsyncRepo implements AsyncRepo {
       .where('callback_state', '=', 'pending')
       .executeTakeFirst();
     return r?.at == null ? null : Number(r.at);
+  }
+
+  async claimCallback(id: string, seen: number, until: number): Promise<boolean> {
+    const r = await this.db
+      .updateTable('async_invocations')
+      .set({ callback_next_at: until })
+      .where('id', '=', id)
+      .where('callback_state', '=', 'pending')
+      .where('callback_next_at', '=', seen)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   }
 }

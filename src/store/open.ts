@@ -15,8 +15,9 @@ export function redactUrl(url: string): string {
   }
 }
 
-export async function openStore(spec: string): Promise<SqlStore> {
-  if (!isPostgresUrl(spec)) return openSqliteStore(spec);
+/** `owner`: this server instance's id (src/store/server-instances.ts); embedded mode's by default */
+export async function openStore(spec: string, o: { owner?: string } = {}): Promise<SqlStore> {
+  if (!isPostgresUrl(spec)) return openSqliteStore(spec, o);
   try {
     new URL(spec);
   } catch {
@@ -29,7 +30,7 @@ export async function openStore(spec: string): Promise<SqlStore> {
     );
   }
   try {
-    return await openPostgresStore(spec);
+    return await openPostgresStore(spec, o);
   } catch (e) {
     const why = (e as Error).message;
     throw new AgniError(

@@ -52,6 +52,17 @@ export interface Database
     deadline: number | null;
     /** the alias the call named (null: a version number, or the live version) */
     alias: string | null;
+    /**
+     * the server instance that took the call (null: written before 0013); recovery fails another
+     * server's unfinished rows only once that server stopped beating (src/store/server-instances.ts)
+     */
+    owner?: string | null;
+  };
+  /** servers alive on this database: each beats `seen_at` while it runs */
+  server_instances: {
+    id: string;
+    started_at: number;
+    seen_at: number;
   };
   images: {
     id: string;
@@ -106,6 +117,15 @@ export interface TriggerTable {
     last_invocation_id: string | null;
     last_status: string | null;
     last_error: string | null;
+  };
+  /** cron ticks claimed: the one server whose insert made the row fires that tick */
+  cron_ticks: {
+    function: string;
+    idx: number;
+    /** the scheduled instant (ms since the epoch) */
+    tick_at: number;
+    claimed_by: string;
+    claimed_at: number;
   };
 }
 
@@ -453,6 +473,26 @@ export const migrations: Record<string, Migration> = {
       );
       await db.schema.alterTable('async_invocations').addColumn('owner', 'text').execute();
       await db.schema.alterTable('async_invocations').addColumn('lease_until', 'bigint').execute();
+    },
+  },
+  '0013_cluster_agreement': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('invocations').addColumn('owner', 'text').execute();
+      await db.schema
+        .createTable('server_instances')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('started_at', 'bigint', (c) => c.notNull())
+        .addColumn('seen_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('cron_ticks')
+        .addColumn('function', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('tick_at', 'bigint', (c) => c.notNull())
+        .addColumn('claimed_by', 'text', (c) => c.notNull())
+        .addColumn('claimed_at', 'bigint', (c) => c.notNull())
+        .addPrimaryKeyConstraint('cron_ticks_pk', ['function', 'idx', 'tick_at'])
+        .execute();
     },
   },
 };

@@ -10,6 +10,7 @@ const MANIFEST_DEFAULTS: Partial<Manifest> = { retries: 0, backoff: DEFAULT_BACK
 import type { Database } from './schema.js';
 import { migrations } from './schema.js';
 import type {
+  FailUnfinishedOptions,
   FunctionRecord,
   ImageRecord,
   InvocationPatch,
@@ -100,11 +101,20 @@ function versionRow(db: Kysely<Database>, name: string, version: number) {
     .executeTakeFirst();
 }
 
+/** the owner of embedded mode's rows: one server, the same across restarts */
+export const DEFAULT_INSTANCE = 'embedded';
+/** a server not seen for this long is gone: its unfinished sync invocations are failed by the others */
+export const DEFAULT_INSTANCE_LEASE_MS = 30_000;
+
 export class SqlStore implements Store {
   private closed = false;
 
-  /** shared with the other SQL repositories (triggers, jobs) so they use one connection */
-  constructor(readonly db: Kysely<Database>) {}
+  constructor(
+    /** shared with the other SQL repositories (triggers, jobs) so they use one connection */
+    readonly db: Kysely<Database>,
+    /** this server instance: the owner of the sync invocations it records */
+    readonly owner: string = DEFAULT_INSTANCE,
+  ) {}
 
   async migrate(): Promise<void> {
     const migrator = new Migrator({ db: this.db, provider: { getMigrations: async () => migrations } });
@@ -267,7 +277,10 @@ export class SqlStore implements Store {
   }
 
   async createInvocation(r: InvocationRecord): Promise<void> {
-    await this.db.insertInto('invocations').values(invocationRow(r)).execute();
+    await this.db
+      .insertInto('invocations')
+      .values({ ...invocationRow(r), owner: this.owner })
+      .execute();
   }
 
   async updateInvocation(id: string, p: InvocationPatch): Promise<void> {
@@ -301,13 +314,38 @@ export class SqlStore implements Store {
     return rows.map(toInvocation);
   }
 
-  async failUnfinished(reason: string): Promise<number> {
+  async beat(now: number): Promise<void> {
+    await this.db
+      .insertInto('server_instances')
+      .values({ id: this.owner, started_at: now, seen_at: now })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ seen_at: now }))
+      .execute();
+  }
+
+  async failUnfinished(reason: string, o: FailUnfinishedOptions = {}): Promise<number> {
+    const now = o.now ?? Date.now();
+    const since = now - (o.leaseMs ?? DEFAULT_INSTANCE_LEASE_MS);
     const r = await this.db
       .updateTable('invocations')
       .set({ status: 'error', error: reason })
       .where('status', 'in', ['queued', 'running'])
       // Async invocations are durable: the async queue runs them again instead.
       .where('id', 'not in', (eb) => eb.selectFrom('async_invocations').select('id'))
+      .where((eb) =>
+        o.scope === 'gone'
+          ? // Owners that stopped beating (a server that beats is running its calls).
+            eb.and([
+              eb('owner', 'is not', null),
+              eb('owner', '!=', this.owner),
+              eb(
+                'owner',
+                'not in',
+                eb.selectFrom('server_instances').select('id').where('seen_at', '>=', since),
+              ),
+            ])
+          : // This instance's previous life, and rows from before owners.
+            eb.or([eb('owner', 'is', null), eb('owner', '=', this.owner)]),
+      )
       .executeTakeFirst();
     return Number(r.numUpdatedRows);
   }

@@ -64,6 +64,17 @@ export interface ImageRecord {
   createdAt: number;
 }
 
+export interface FailUnfinishedOptions {
+  /**
+   * `own` (default): this instance's rows (left by its previous life) and rows written before
+   * owners; `gone`: rows of other servers that have not beaten for `leaseMs`
+   */
+  scope?: 'own' | 'gone';
+  /** how long a silent server keeps its rows (default 30 s) */
+  leaseMs?: number;
+  now?: number;
+}
+
 export interface Store {
   /** allocates the next version number of `manifest.name` atomically */
   addVersion(v: Omit<VersionRecord, 'version' | 'createdAt'>): Promise<VersionRecord>;
@@ -92,8 +103,14 @@ export interface Store {
   updateInvocation(id: string, patch: InvocationPatch): Promise<void>;
   getInvocation(id: string): Promise<InvocationRecord | undefined>;
   listInvocations(q: { function?: string; limit: number }): Promise<InvocationRecord[]>;
-  /** invocations left queued/running by a process that died: marked as errors at start-up */
-  failUnfinished(reason: string): Promise<number>;
+  /** this server instance is alive: recovery elsewhere leaves its unfinished sync invocations alone */
+  beat(now: number): Promise<void>;
+  /**
+   * sync invocations left queued/running by a server that is gone, marked as errors: at start
+   * this instance's own (its previous life) and rows written before invocations had owners; in
+   * the periodic sweep (`scope: 'gone'`) those of servers that have not beaten for `leaseMs`
+   */
+  failUnfinished(reason: string, o?: FailUnfinishedOptions): Promise<number>;
 
   putImage(img: ImageRecord): Promise<ImageRecord | undefined>;
   getImage(name: string): Promise<ImageRecord | undefined>;

@@ -28,13 +28,44 @@ export interface TriggerStateRepo {
     at: number,
     outcome: { invocationId: string | null; status: string; error: string | null },
   ): Promise<void>;
+  /**
+   * claims cron tick `at` (ms) of trigger `index` of `fn` for this server: true for exactly one
+   * claimer of a tick however many servers ask, so each tick fires once across servers
+   */
+  claimTick(fn: string, index: number, at: number): Promise<boolean>;
   /** how the invocation a trigger started last ended (no-op when a later fire replaced it) */
   settled(invocationId: string, status: string, error: string | null): Promise<void>;
   list(): Promise<TriggerStateRow[]>;
 }
 
+/** claims of ticks older than this are dropped as new ones are made: no server fires a tick that late */
+const TICKS_KEPT_MS = 24 * 3600_000;
+
 export class SqlTriggerStateRepo implements TriggerStateRepo {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** this server instance (the store's owner): who claimed a tick */
+    private readonly owner = 'embedded',
+  ) {}
+
+  async claimTick(fn: string, index: number, at: number): Promise<boolean> {
+    const now = Date.now();
+    // One insert on the tick's key: of two servers, the second finds the row and inserts nothing.
+    const r = await this.db
+      .insertInto('cron_ticks')
+      .values({ function: fn, idx: index, tick_at: at, claimed_by: this.owner, claimed_at: now })
+      .onConflict((oc) => oc.columns(['function', 'idx', 'tick_at']).doNothing())
+      .executeTakeFirst();
+    const won = Number(r.numInsertedOrUpdatedRows ?? 0) === 1;
+    if (won)
+      await this.db
+        .deleteFrom('cron_ticks')
+        .where('function', '=', fn)
+        .where('idx', '=', index)
+        .where('tick_at', '<', at - TICKS_KEPT_MS)
+        .execute();
+    return won;
+  }
 
   async sync(fn: string, triggers: { kind: string; spec: string }[]): Promise<void> {
     await this.db.transaction().execute(async (trx) => {

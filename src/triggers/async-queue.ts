@@ -70,6 +70,8 @@ export interface DeadLetter {
 
 /** how often the pump looks again when sync work holds every slot */
 const BUSY_POLL_MS = 50;
+/** after the pump failed (the store unreachable), it tries again after this */
+const PUMP_RETRY_MS = 1_000;
 /** an upper bound on sleeping, so a clock jump or a missed kick never stalls the queue */
 const MAX_SLEEP_MS = 30_000;
 
@@ -307,7 +309,12 @@ export class AsyncQueue implements AsyncSubmitter {
     }
     this.pumping = true;
     void this.pump()
-      .catch((e) => this.o.logger.error({ err: e }, 'async queue: pump failed'))
+      .catch((e) => {
+        this.o.logger.error({ err: e }, 'async queue: pump failed');
+        // The store is away, say: look again soon, or work already due waits for the next submit.
+        clearTimeout(this.timer);
+        if (!this.closed) this.timer = setTimeout(() => this.kick(), PUMP_RETRY_MS);
+      })
       .finally(() => {
         this.pumping = false;
       });

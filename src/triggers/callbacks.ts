@@ -16,6 +16,10 @@ import { DestinationRefused, guardedPost } from './guarded-post.js';
 const MAX_INLINE_OUTPUT = 1024 * 1024;
 const POST_TIMEOUT_MS = 10_000;
 const MAX_SLEEP_MS = 30_000;
+/** after the loop failed (the store unreachable), it tries again after this */
+const LOOP_RETRY_MS = 1_000;
+/** a claimed delivery is taken again after this if its sender died (the POST's timeout and some) */
+const CLAIM_MS = POST_TIMEOUT_MS + 20_000;
 
 export interface CallbackBody {
   id: string;
@@ -89,7 +93,12 @@ export class CallbackSender {
     }
     this.running = true;
     this.current = this.loop()
-      .catch((e) => this.logger.error({ err: e }, 'callbacks: delivery loop failed'))
+      .catch((e) => {
+        this.logger.error({ err: e }, 'callbacks: delivery loop failed');
+        // The store is away, say: look again soon, or due callbacks wait for the next settle.
+        clearTimeout(this.timer);
+        if (!this.closed) this.timer = setTimeout(() => this.kick(), LOOP_RETRY_MS);
+      })
       .finally(() => {
         this.running = false;
       });
@@ -126,6 +135,9 @@ export class CallbackSender {
   }
 
   private async deliver(st: AsyncState): Promise<void> {
+    // Every server's sender sees the same due rows: the one whose claim lands sends it.
+    const seen = st.callbackNextAt;
+    if (seen === null || !(await this.repo.claimCallback(st.id, seen, Date.now() + CLAIM_MS))) return;
     const rec = await this.store.getInvocation(st.id);
     if (!rec || !st.callbackUrl) {
       await this.repo.update(st.id, { callbackState: 'failed', callbackError: 'invocation record missing' });

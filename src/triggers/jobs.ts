@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
+import type { EventBus } from '../events/event-bus.js';
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
 import {
   type ItemQuery,
@@ -39,7 +40,11 @@ export interface JobRunnerOptions {
   /** the reduce payload is every succeeded output at once; it may not be larger than this */
   maxPayloadBytes: number;
   logger: Logger;
+  /** tells long polls on other servers that a job changed, and hears theirs (cluster mode) */
+  events?: EventBus;
 }
+
+export const JOB_CHANGED = 'job.changed';
 
 export interface NewJob {
   /** NAME (pinned to the live version at creation), NAME@VERSION, or NAME@ALIAS (resolved per item) */
@@ -102,10 +107,18 @@ export class JobRunner {
   private submitting = 0;
   private closed = false;
   private readonly unsubscribe: () => void;
+  private readonly unfollow: () => void;
+  /** this runner, in the events it sends */
+  private readonly origin = newId('runner');
 
   constructor(private readonly o: JobRunnerOptions) {
     // From the start, so no settle of a job created before start() is missed.
     this.unsubscribe = o.queue.onSettled((rec) => this.onSettled(rec));
+    // Another server's change: its waiters here re-read the job (ours were woken already).
+    this.unfollow =
+      o.events?.subscribe(JOB_CHANGED, (e) => {
+        if (typeof e.id === 'string' && e.origin !== this.origin) this.notify(e.id);
+      }) ?? (() => {});
   }
 
   /** picks up jobs a previous process left running */
@@ -118,6 +131,7 @@ export class JobRunner {
   async close(): Promise<void> {
     this.closed = true;
     this.unsubscribe();
+    this.unfollow();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const id of [...this.waiters.keys()]) this.notify(id);
@@ -322,7 +336,12 @@ export class JobRunner {
 
   /** runs `fn` in the job's lane and then wakes whoever waits for the job to change */
   private changing<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    return this.lanes.run(id, fn).finally(() => this.notify(id));
+    return this.lanes.run(id, fn).finally(() => {
+      this.notify(id);
+      this.o.events?.publish(JOB_CHANGED, { id, origin: this.origin }).catch(() => {
+        // Others' long polls end at their timeout instead.
+      });
+    });
   }
 
   /** an item's whole output (as stored), once it settled */

@@ -327,19 +327,27 @@ export class TriggerManager {
   private fireCron(a: Active, t: CronTrigger, at: Date): void {
     if (this.stopped) return;
     this.fires.track(
-      this.fires
-        .submit(a, at.getTime(), {
+      (async () => {
+        // Every server runs this schedule: the one whose claim of the tick lands fires it.
+        if (!(await this.o.repo.claimTick(a.fn, a.index, at.getTime()))) {
+          this.o.logger.debug(
+            { fn: a.fn, trigger: a.index, at },
+            'triggers: cron tick fired by another server',
+          );
+          return;
+        }
+        await this.fires.submit(a, at.getTime(), {
           payload: Buffer.from(t.payload),
           source: 'cron',
           // The scheduled instant names the tick: a second submission of it returns the first.
           idempotencyKey: `cron:${a.fn}:${a.index}:${at.toISOString()}`,
-        })
-        .catch((e) => {
-          this.o.logger.warn(
-            { fn: a.fn, trigger: a.index, err: (e as Error).message },
-            'triggers: cron tick refused',
-          );
-        }),
+        });
+      })().catch((e) => {
+        this.o.logger.warn(
+          { fn: a.fn, trigger: a.index, err: (e as Error).message },
+          'triggers: cron tick refused',
+        );
+      }),
     );
   }
 }
