@@ -17,6 +17,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   backend_unavailable: 69,
   store_unavailable: 69,
   unauthorized: 77,
+  forbidden: 77,
   signature_missing: 77,
   signature_malformed: 77,
   signature_invalid: 77,
