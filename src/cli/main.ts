@@ -16,6 +16,7 @@ import { registerJobs } from './commands/jobs.js';
 import { registerMap } from './commands/map.js';
 import { registerPipe } from './commands/pipe.js';
 import { registerReleases } from './commands/releases.js';
+import { registerSecret } from './commands/secret.js';
 import { registerToken } from './commands/token.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
@@ -59,6 +60,7 @@ registerBuild(program);
 registerImageAlias(program);
 registerBench(program);
 registerToken(program);
+registerSecret(program);
 
 /** Run as the `agni` binary (not imported, as the help and docs tests do to walk the commands). */
 function isEntry(): boolean {
