@@ -42,6 +42,7 @@ import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { registerReleaseRoutes } from './release-routes.js';
 import { guardRequest } from './request-guard.js';
+import { routeKey, scopeOf } from './route-scopes.js';
 import { scrubPaths } from './scrub-paths.js';
 import { registerSecretRoutes } from './secret-routes.js';
 import { replyStreamed } from './stream-reply.js';
@@ -105,6 +106,13 @@ export interface ApiDeps {
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
 
+/** every route each API instance registered, as `METHOD /path` (for the route-scope test and the start-up check) */
+const registered = new WeakMap<FastifyInstance, string[]>();
+
+export function routesOf(app: FastifyInstance): string[] {
+  return [...new Set(registered.get(app) ?? [])];
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     receivedAt: number;
@@ -126,6 +134,20 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     bodyLimit: d.maxPayloadBytes,
   });
   app.decorateRequest('receivedAt', 0);
+  const routes: string[] = [];
+  registered.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) {
+      const key = routeKey(m, r.url);
+      routes.push(key);
+      // Refused at every request (fail closed); said once, loudly, at start-up.
+      if (!scopeOf(m, r.url))
+        d.logger.error(
+          { route: key },
+          'route without a scope in src/api/route-scopes.ts: every request to it is refused',
+        );
+    }
+  });
   const hosts = d.hosts ?? hostPolicy('127.0.0.1', []);
   const tokens = d.apiTokens ?? new ApiTokens(undefined, d.token);
   app.addHook('onRequest', async (req, reply) => {
