@@ -4,6 +4,7 @@
  * database alone reveals nothing. A value leaves this class in clear only towards a sandbox
  * (`values`, for the agent, in-process); every answer about secrets carries names, sizes and times.
  */
+import type { Logger } from 'pino';
 import { AgniError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import { MAX_SECRET_BYTES, SECRET_NAME_RE, SECRET_NAME_RULE, type SecretRef } from '../core/secret-refs.js';
@@ -40,6 +41,7 @@ export class Secrets {
     private readonly box: SecretBox,
     private readonly store: Pick<Store, 'listFunctions'>,
     private readonly onChange: SecretChanged = async () => undefined,
+    private readonly logger?: Pick<Logger, 'info' | 'debug'>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -68,6 +70,11 @@ export class Secrets {
     const sealed = await this.box.seal(value.toString('base64'), label(name));
     const created = await this.repo.put({ name, valueSealed: sealed, size: value.length }, this.now());
     const usedBy = await this.usedBy(name);
+    // Names and sizes only: a value is never logged.
+    this.logger?.info(
+      { secret: name, size: value.length, used_by: usedBy },
+      created ? 'secret created' : 'secret replaced',
+    );
     if (!created) await this.onChange(name, usedBy);
     return { secret: this.info((await this.repo.get(name))!, usedBy), created };
   }
@@ -110,6 +117,7 @@ export class Secrets {
   /** The values `refs` name, for a sandbox of `what` (e.g. `fn v3`): in clear, in this process only. */
   async values(refs: readonly SecretRef[], what: string): Promise<SandboxSecret[]> {
     const out: SandboxSecret[] = [];
+    this.logger?.debug({ secrets: refs.map((r) => r.name), for: what }, 'secrets: unsealing for a sandbox');
     for (const ref of refs) {
       const row = await this.repo.get(ref.name);
       if (!row)

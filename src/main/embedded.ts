@@ -166,9 +166,15 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const box = new SecretBox(o.home);
   // A secret set again: prewarmed sandboxes and warm workers holding the old value go, so the
   // next call's sandbox is made with the new one (docs/security.md).
-  const secrets = new Secrets(new SqlSecretRepository(store.db), box, store, async (_name, usedBy) => {
-    for (const fn of usedBy) await agent.drain(fn);
-  });
+  const secrets = new Secrets(
+    new SqlSecretRepository(store.db),
+    box,
+    store,
+    async (_name, usedBy) => {
+      for (const fn of usedBy) await agent.drain(fn);
+    },
+    logger,
+  );
   // A streamed payload (a pipe stage's input) is buffered for warm workers up to the payload limit.
   const agent = new Agent(
     backend,
