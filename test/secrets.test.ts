@@ -77,7 +77,7 @@ describe('secrets', () => {
   const invoke = (name: string) => api('POST', `/v1/functions/${name}/invoke`);
 
   const expected = (pw: string) =>
-    [sha(pw), sha(pw), '400 65534', '65534', 'tmpfs', sha(apiKey)].join('\n') + '\n';
+    `${[sha(pw), sha(pw), '400 65534', '65534', 'tmpfs', sha(apiKey)].join('\n')}\n`;
 
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'agni-secrets-'));
