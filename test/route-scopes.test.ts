@@ -154,6 +154,23 @@ describe('route scopes', () => {
     );
   });
 
+  test('a named token never reaches the function, whatever header carries it', async () => {
+    const tar = await tarOf(fnDir({ 'agni.yaml': 'name: fn-env\nruntime: host\ncommand: [env]\n' }));
+    assert.equal(
+      (await call('POST', '/v1/functions', SERVER_TOKEN, { type: 'application/gzip', data: tar })).status,
+      201,
+    );
+    const t = tokens.get('both')!.token;
+    const r = await fetch(`${s.url}/v1/functions/fn-env/invoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t}`, 'x-copy': `copied ${t}`, 'x-other': 'kept' },
+    });
+    const out = await r.text();
+    assert.equal(r.status, 200, out);
+    assert.match(out, /AGNI_HTTP_HEADER_X_OTHER=kept/, 'the request context is there');
+    assert.ok(!out.includes(t), "no token in the function's environment");
+  });
+
   test('a revoked token is refused at once; the list never shows a token', async () => {
     const r = await call('GET', '/v1/tokens', SERVER_TOKEN);
     const text = await r.text();
