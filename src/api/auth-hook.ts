@@ -12,6 +12,7 @@ import { pipeStages } from '../core/pipe.js';
 import { parseTarget } from '../core/qualifier.js';
 import { formatScope, grants, type RouteNeed } from '../core/scopes.js';
 import { type RouteScope, routeKey, scopeOf } from './route-scopes.js';
+import { HOOKS_PREFIX } from './trigger-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -97,6 +98,8 @@ export async function authorize(req: FastifyRequest, d: AuthDeps): Promise<void>
       },
     );
   if (rule?.need === 'public') return;
+  // A webhook caller has no token: a wrong hook path is a plain 404 for it (nothing is reached).
+  if (url === undefined && req.url.startsWith(HOOKS_PREFIX)) return;
   let p: Principal | undefined;
   if (url !== undefined && (await d.signed(req))) p = SIGNED;
   else if (!(await d.tokens.required())) p = OPEN;
