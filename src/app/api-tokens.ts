@@ -2,7 +2,7 @@
  * Named API tokens with scopes (`agni token create NAME --scope ...`). A token is 256 random bits,
  * shown once at creation; the store keeps only its sha256, which is enough for a secret of that
  * entropy (nothing to brute-force, so no slow hash is needed) and lets a request's token be found
- * by one indexed lookup. The server's own token (`agni up --token`, AGNI_TOKEN) is an admin token.
+ * by one indexed lookup. The server's own token (AGNI_TOKEN of `agni up`) is an admin token.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AgniError } from '../core/errors.js';
@@ -12,7 +12,7 @@ import { TOKEN_NAME_RE } from './access-keys.js';
 
 /** the prefix says what the string is when it turns up in a file or a secret scanner */
 export const TOKEN_PREFIX = 'agni_';
-/** the name the server token (`agni up --token`) goes by in answers and logs */
+/** the name the server token (AGNI_TOKEN of `agni up`) goes by in answers and logs */
 export const SERVER_TOKEN_NAME = '(server token)';
 
 export interface ApiTokenInfo {

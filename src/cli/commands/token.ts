@@ -22,7 +22,7 @@ export function registerToken(program: Command): void {
       `
 Scopes: admin (everything), deploy (deploy, roll back, images), invoke (call functions);
 deploy and invoke may be limited to functions: invoke:fn1,fn2. The server's own token
-(agni up --token, AGNI_TOKEN) is an admin token. While any token exists (or a server token
+(the AGNI_TOKEN agni up started with) is an admin token. While any token exists (or a server token
 is set), every call needs one. See docs/security.md for what each route needs.
 
 While any access key (--aws) exists, /2015-03-31/... (the Lambda Invoke API) takes only
@@ -88,6 +88,11 @@ Examples:
         return;
       }
       const t = await client.json<CreatedApiToken>('POST', '/v1/tokens', { name, scopes: o.scope });
+      // Without AGNI_TOKEN this was an open server: from now on it needs a token for every call.
+      if (!process.env.AGNI_TOKEN)
+        process.stderr.write(
+          'note: the server now needs a token for every call; keep an admin token (agni token create NAME --scope admin)\n',
+        );
       if (o.json) return printJson(t);
       process.stdout.write(
         `name    ${t.name}\nscopes  ${t.scopes.join(' ')}\ntoken   ${t.token}\n` +
