@@ -97,7 +97,7 @@ export function registerUp(program: Command): void {
     )
     .action(
       async (
-        o: 
+        o: {
           home?: string;
           store?: string;
           host: string;
@@ -110,7 +110,8 @@ export function registerUp(program: Command): void {
           allowHost?: string[];
           callbackAllow?: string[];
           subjectPrefix?: string;
-          lambdaRegion?: string;& LimitFlags,
+          lambdaRegion?: string;
+        } & LimitFlags,
       ) => {
         if (!['auto', 'runc', 'process'].includes(o.backend)) {
           throw new AgniError(
