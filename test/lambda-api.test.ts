@@ -127,7 +127,7 @@ describe('lambda invoke api', () => {
     assert.equal(key.secret_access_key.length, 40);
     const human = await agni(['token', 'create', 'spare', '--aws']);
     assert.match(human.stdout, /aws_secret_access_key {2}\S{40}/);
-    await assert.rejects(agni(['token', 'create', 'ci', '--aws']), /an access key named ci exists/);
+    await assert.rejects(agni(['token', 'create', 'ci', '--aws']), /a token named ci exists/);
 
     const ls = await agni(['token', 'ls', '--json']);
     assert.ok(!ls.stdout.includes(key.secret_access_key));
@@ -135,7 +135,7 @@ describe('lambda invoke api', () => {
       (JSON.parse(ls.stdout) as { name: string }[]).map((t) => t.name),
       ['ci', 'spare'],
     );
-    assert.match((await agni(['token', 'ls'])).stdout, /NAME\s+KIND\s+ACCESS KEY ID/);
+    assert.match((await agni(['token', 'ls'])).stdout, /NAME\s+KIND\s+SCOPES/);
     const db = readFileSync(join(s.home, 'agni.db'));
     assert.equal(db.indexOf(key.secret_access_key), -1, 'the secret is not in the database in clear');
     const serverKey = statSync(join(s.home, 'server.key'));

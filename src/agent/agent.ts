@@ -6,12 +6,13 @@
 import { stat } from 'node:fs/promises';
 import { AgniError } from '../core/errors.js';
 import { contextEnv } from '../core/request-context.js';
+import type { SecretRef } from '../core/secret-refs.js';
 import type { DispatchRequest, LocalChannel, Placement } from '../dispatch/dispatch-request.js';
 import type { NodeAgent, NodeInfo } from '../dispatch/node-agent.js';
 import { type ImageFiles, resolveProcess, resolveUser } from '../image/oci/image-config.js';
 import type { ImageRootfs } from '../image/oci/image-rootfs.js';
 import { readImageFile } from '../image/oci/passwd.js';
-import type { Backend, SandboxResult, SandboxSpec } from '../sandbox/backend.js';
+import type { Backend, SandboxResult, SandboxSecret, SandboxSpec } from '../sandbox/backend.js';
 import { HOST_GROUP, HOST_PASSWD } from '../sandbox/host-rootfs.js';
 import type { VersionRecord } from '../store/store.js';
 import { bufferPayload } from './buffer-payload.js';
@@ -19,6 +20,12 @@ import type { SandboxRunner } from './runner.js';
 
 export const DEFAULT_MAX_BUFFERED_PAYLOAD = 16 * 1024 * 1024;
 const ABORTED: SandboxResult = { outcome: 'failed', exitCode: null, signal: 'SIGKILL' };
+
+/**
+ * The values of the secrets a version names, read when a sandbox is made (cold, prewarmed or warm):
+ * a secret set again later reaches the sandboxes made after it. `what` names the version in errors.
+ */
+export type SecretSource = (refs: readonly SecretRef[], what: string) => Promise<SandboxSecret[]>;
 
 /** a directory (local rootfs image) or an OCI image's layers and config; `what` names the version in errors */
 export type RootfsResolver = (imageId: string, what: string) => Promise<string | ImageRootfs | undefined>;
@@ -57,12 +64,24 @@ export class Agent implements NodeAgent {
     private readonly runners: AgentRunners = {},
     /** a streamed payload for a warm function is buffered up to this many bytes */
     private readonly maxBufferedPayload = DEFAULT_MAX_BUFFERED_PAYLOAD,
+    /** where secrets' values come from; a version that names secrets cannot run without it */
+    private readonly secrets?: SecretSource,
   ) {
     this.placement = { node: info.node, backend: backend.name };
   }
 
   /** The version's sandbox spec without per-invocation values (shared by pools and workers). */
   async baseSpec(v: VersionRecord): Promise<SandboxSpec> {
+    const spec = await this.imageSpec(v);
+    const refs = v.manifest.secrets ?? [];
+    if (refs.length === 0) return spec;
+    const what = `${v.function} v${v.version}`;
+    if (!this.secrets)
+      throw new AgniError('backend_unavailable', `${what} needs secrets, and this node has no secret store`);
+    return { ...spec, secrets: await this.secrets(refs, what) };
+  }
+
+  private async imageSpec(v: VersionRecord): Promise<SandboxSpec> {
     const m = v.manifest;
     const hostRuntime = v.imageId === 'host';
     const what = `${v.function} v${v.version}`;

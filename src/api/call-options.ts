@@ -16,7 +16,8 @@ export function callOptions(req: FastifyRequest, secrets: (string | undefined)[]
   const timeoutMs = parseCallTimeout(req.headers[TIMEOUT_HEADER]);
   const request = requestContext(
     { method: req.method, url: req.raw.url ?? req.url, rawHeaders: req.raw.rawHeaders },
-    secrets.filter((s): s is string => s !== undefined),
+    // The token the request came with (a named one included) is masked wherever it appears.
+    [...secrets, req.credential].filter((s): s is string => s !== undefined),
   );
   return { request, ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
 }

@@ -2,13 +2,14 @@
  * The HTTP API. Fastify does routing, body limits and errors; the invoke route takes over the raw
  * response so stdout can be streamed as it is produced and the outcome sent as trailers.
  */
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AccessKeys } from '../app/access-keys.js';
+import { ApiTokens } from '../app/api-tokens.js';
 import type { Deployer } from '../app/deployer.js';
 import type { DiskGuard } from '../app/disk-guard.js';
 import type { Invoker } from '../app/invoker.js';
 import type { Releases } from '../app/releases.js';
+import type { Secrets } from '../app/secrets.js';
 import type { NodeAdmin } from '../cluster/node-admin.js';
 import type { AddressAllowList } from '../core/address-policy.js';
 import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
@@ -30,6 +31,7 @@ import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { registerArchiveRoutes } from './archive-routes.js';
 import { asAgniError } from './as-agni-error.js';
 import { registerAsyncRoutes } from './async-routes.js';
+import { assertFunctionAllowed, authorize } from './auth-hook.js';
 import { registerBuildRoutes } from './build-routes.js';
 import { callOptions } from './call-options.js';
 import { registerDiskGuard } from './disk-hook.js';
@@ -43,11 +45,13 @@ import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { registerReleaseRoutes } from './release-routes.js';
 import { guardRequest } from './request-guard.js';
+import { routeKey, scopeOf } from './route-scopes.js';
 import { scrubPaths } from './scrub-paths.js';
+import { registerSecretRoutes } from './secret-routes.js';
 import { replyStreamed } from './stream-reply.js';
 import { assertTarType, requireTar, TAR_TYPES } from './tar-body.js';
 import { registerTokenRoutes } from './token-routes.js';
-import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
+import { registerTriggerRoutes } from './trigger-routes.js';
 import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
 export interface ApiDeps {
@@ -68,8 +72,12 @@ export interface ApiDeps {
   pipeline?: Pipeline;
   logger: FastifyBaseLogger;
   info: () => Record<string, unknown>;
-  /** when set, every route but /healthz needs `Authorization: Bearer <token>` */
+  /** the server token, an admin token: while set (or while named tokens exist) every route but the public ones needs a token */
   token?: string;
+  /** named tokens with scopes (and the server token); without it only `token` is known */
+  apiTokens?: ApiTokens;
+  /** function secrets: /v1/secrets exists only when set */
+  secrets?: Secrets;
   /** the Host names the API answers (default: localhost and IP literals) */
   hosts?: HostPolicy;
   /** private callback destinations the operator allows */
@@ -105,16 +113,17 @@ export interface ApiDeps {
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
 
+/** every route each API instance registered, as `METHOD /path` (for the route-scope test and the start-up check) */
+const registered = new WeakMap<FastifyInstance, string[]>();
+
+export function routesOf(app: FastifyInstance): string[] {
+  return [...new Set(registered.get(app) ?? [])];
+}
+
 declare module 'fastify' {
   interface FastifyRequest {
     receivedAt: number;
   }
-}
-
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header?.startsWith('Bearer ') ? header.slice(7) : '');
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
 }
 
 function limitOf(q: unknown): number {
@@ -132,7 +141,22 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     bodyLimit: d.maxPayloadBytes,
   });
   app.decorateRequest('receivedAt', 0);
+  const routes: string[] = [];
+  registered.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const m of [r.method].flat()) {
+      const key = routeKey(m, r.url);
+      routes.push(key);
+      // Refused at every request (fail closed); said once, loudly, at start-up.
+      if (!scopeOf(m, r.url))
+        d.logger.error(
+          { route: key },
+          'route without a scope in src/api/route-scopes.ts: every request to it is refused',
+        );
+    }
+  });
   const hosts = d.hosts ?? hostPolicy('127.0.0.1', []);
+  const tokens = d.apiTokens ?? new ApiTokens(undefined, d.token);
   app.addHook('onRequest', async (req, reply) => {
     req.receivedAt = stamp();
     d.openRequests?.add(req.raw, reply.raw);
@@ -143,22 +167,13 @@ export function buildApi(d: ApiDeps): FastifyInstance {
       req.raw.destroy();
     });
     guardRequest(req, hosts);
-    // Webhooks are called by outsiders without the token; each checks its own secret instead.
-    // The Lambda API checks AWS signatures instead while access keys exist (lambda-routes.ts).
-    const open =
-      req.url === '/healthz' ||
-      (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX)) ||
-      (await signatureAuth(req.url, d.accessKeys));
-    if (d.token && !open && !tokenMatches(req.headers.authorization, d.token)) {
-      // Missing and wrong are different mistakes, with different fixes.
-      throw req.headers.authorization
-        ? new AgniError('unauthorized', 'the server refused the token: it is not the server token', {
-            hint: 'set AGNI_TOKEN to the token the server was started with (its AGNI_TOKEN)',
-          })
-        : new AgniError('unauthorized', 'this server requires a token', {
-            hint: 'set AGNI_TOKEN to the server token',
-          });
-    }
+    // Every route's scope is in one table (route-scopes.ts). Webhooks check their own secret; the
+    // Lambda API checks AWS signatures instead while access keys exist (lambda-routes.ts).
+    await authorize(req, {
+      tokens,
+      signed: (r) => signatureAuth(r.url, d.accessKeys),
+      invocationFunction: async (id) => (await d.store.getInvocation(id))?.function,
+    });
     // Routes with a large body limit take tar streams: any other type would be buffered whole in
     // memory, up to that limit, before the route could refuse it.
     if ((req.routeOptions.bodyLimit ?? 0) > d.maxPayloadBytes) assertTarType(req);
@@ -194,8 +209,9 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   registerArchiveRoutes(app, d.oci);
   if (d.aliases) registerImageAliasRoutes(app, d.aliases);
   if (d.triggers) registerTriggerRoutes(app, d.triggers, d.token);
-  if (d.accessKeys) registerTokenRoutes(app, d.accessKeys);
   if (d.nodes) registerNodeRoutes(app, d.nodes);
+  registerTokenRoutes(app, tokens, d.accessKeys);
+  if (d.secrets) registerSecretRoutes(app, d.secrets);
   registerLambdaRoutes(app, {
     ...d,
     keys: d.accessKeys,
@@ -208,7 +224,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     { bodyLimit: MAX_UPLOAD },
     async (req, reply) => {
       const runtime = req.query.runtime;
-      const v = await d.deployer.deploy(requireTar(req), runtime ? { runtime } : {});
+      const v = await d.deployer.deploy(requireTar(req), {
+        ...(runtime ? { runtime } : {}),
+        allow: (name) => assertFunctionAllowed(req, name),
+      });
       reply.status(201);
       return { name: v.function, version: v.version, runtime: v.manifest.runtime };
     },

@@ -47,8 +47,14 @@ export class Deployer {
     return join(this.home, 'functions');
   }
 
-  /** `o.runtime` replaces agni.yaml's `runtime` (what `agni deploy --build` just built). */
-  async deploy(upload: Readable, o: { runtime?: string } = {}): Promise<VersionRecord> {
+  /**
+   * `o.runtime` replaces agni.yaml's `runtime` (what `agni deploy --build` just built); `o.allow`
+   * throws when the caller may not deploy the function agni.yaml names (a token limited to functions).
+   */
+  async deploy(
+    upload: Readable,
+    o: { runtime?: string; allow?: (name: string) => void } = {},
+  ): Promise<VersionRecord> {
     const staging = join(this.root, '.staging', newId('dep'));
     await mkdir(staging, { recursive: true });
     try {
@@ -66,6 +72,7 @@ export class Deployer {
         });
       }
       const parsed = parseManifest(text, 'agni.yaml');
+      o.allow?.(parsed.name);
       const named = o.runtime ? { ...parsed, runtime: o.runtime } : parsed;
       await this.check(named);
       const { imageId, config } = await this.resolveRuntime(named.runtime);

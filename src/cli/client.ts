@@ -12,7 +12,7 @@ export interface InvokeResponse {
   body: http.IncomingMessage;
 }
 
-function errorFromBody(status: number, text: string): AgniError {
+export function errorFromBody(status: number, text: string): AgniError {
   try {
     const j = JSON.parse(text) as {
       error?: { code?: string; message?: string; hint?: string; details?: Record<string, unknown> };
@@ -132,5 +132,3 @@ export async function readAll(s: Readable): Promise<string> {
   for await (const c of s) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
-
-export { errorFromBody };

@@ -18,6 +18,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   no_node: 69,
   store_unavailable: 69,
   unauthorized: 77,
+  forbidden: 77,
   signature_missing: 77,
   signature_malformed: 77,
   signature_invalid: 77,

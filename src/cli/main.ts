@@ -17,6 +17,7 @@ import { registerMap } from './commands/map.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerPipe } from './commands/pipe.js';
 import { registerReleases } from './commands/releases.js';
+import { registerSecret } from './commands/secret.js';
 import { registerToken } from './commands/token.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
@@ -61,6 +62,7 @@ registerImageAlias(program);
 registerBench(program);
 registerToken(program);
 registerNodes(program);
+registerSecret(program);
 
 /** Run as the `agni` binary (not imported, as the help and docs tests do to walk the commands). */
 function isEntry(): boolean {

@@ -6,6 +6,8 @@ export const ERROR_STATUS = {
   bad_request: 400,
   manifest_invalid: 400,
   unauthorized: 401,
+  /** a valid token whose scopes do not cover the route (or the function it acts on) */
+  forbidden: 403,
   /** a Lambda API request without an AWS Signature V4 while access keys exist */
   signature_missing: 403,
   /** an AWS Signature V4 Authorization header that cannot be read */

@@ -43,6 +43,7 @@ const TYPES: Partial<Record<ErrorCode, [type: string, status: number]>> = {
   signature_invalid: ['InvalidSignatureException', 403],
   access_key_unknown: ['UnrecognizedClientException', 403],
   cross_origin: ['AccessDeniedException', 403],
+  forbidden: ['AccessDeniedException', 403],
   host_not_allowed: ['AccessDeniedException', 403],
   upload_idle: ['InvalidRequestContentException', 400],
 };

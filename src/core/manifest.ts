@@ -5,6 +5,7 @@
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { AgniError } from './errors.js';
+import { parseSecretRefs, type SecretRef } from './secret-refs.js';
 import { parseTriggers, type Trigger } from './trigger-spec.js';
 import { parseBytes, parseDuration } from './units.js';
 
@@ -102,6 +103,8 @@ const rawSchema = z
       .optional(),
     // Items are checked by parseTriggers, so each error names its kind's own fields.
     triggers: z.unknown().optional(),
+    // Checked by parseSecretRefs (names, the optional env form).
+    secrets: z.unknown().optional(),
     description: z.string().optional(),
   })
   .strict();
@@ -161,6 +164,8 @@ export interface Manifest {
   triggers: Trigger[];
   /** cluster mode: which nodes may run it (absent: any that can run its image) */
   placement?: { platforms?: string[]; labels?: Record<string, string> };
+  /** secrets mounted at /run/secrets/NAME (absent: none); values live only in the secret store */
+  secrets?: SecretRef[];
   description?: string;
 }
 
@@ -269,6 +274,14 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     if ([v ?? []].flat().some((a) => a.includes('\0'))) throw invalid(file, field, 'no NUL characters');
   }
   if (m.user !== undefined) checkIds(file, String(m.user));
+  const secrets = parseSecretRefs(m.secrets, (name) => {
+    if (RESERVED_ENV.test(name)) return 'a name not starting with AGNI_ (reserved for the platform)';
+    if (lambda && LAMBDA_RESERVED_ENV.test(name))
+      return 'a name the Lambda runtime sets itself (see docs/lambda.md)';
+    if (name in env) return `a variable \`env\` does not set too (${name})`;
+    return undefined;
+  });
+  if (!Array.isArray(secrets)) throw invalid(file, secrets.field, secrets.expected, secrets.got);
   return {
     name: m.name,
     runtime: m.runtime,
@@ -295,6 +308,7 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
           },
         }
       : {}),
+    ...(secrets.length > 0 ? { secrets } : {}),
     ...(m.description ? { description: m.description } : {}),
   };
 }

@@ -15,6 +15,7 @@ import { WarmWorkers } from '../agent/warm-workers.js';
 import { OpenRequests } from '../api/open-requests.js';
 import { buildApi } from '../api/server.js';
 import { AccessKeys } from '../app/access-keys.js';
+import { ApiTokens } from '../app/api-tokens.js';
 import { Deployer } from '../app/deployer.js';
 import { DiskGuard } from '../app/disk-guard.js';
 import { Invoker } from '../app/invoker.js';
@@ -23,6 +24,7 @@ import { OciRuntime } from '../app/oci-runtime.js';
 import { Pipeline } from '../app/pipeline.js';
 import { Releases } from '../app/releases.js';
 import { SecretBox } from '../app/secret-box.js';
+import { Secrets } from '../app/secrets.js';
 import { localHeartbeat } from '../cluster/local-heartbeat.js';
 import { LocalNodeAdmin } from '../cluster/node-admin.js';
 import { parseAllowList } from '../core/address-policy.js';
@@ -44,6 +46,7 @@ import { OciImages } from '../image/oci/pull-service.js';
 import type { Backend } from '../sandbox/backend.js';
 import { createBackend } from '../sandbox/select.js';
 import { SqlAccessKeyRepository } from '../store/access-key-repo.js';
+import { SqlApiTokenRepository } from '../store/api-token-repo.js';
 import { SqlAsyncRepo } from '../store/async-sql.js';
 import { FileBlobStore } from '../store/blob/file-blob-store.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
@@ -51,6 +54,7 @@ import { SqlImageAliasRepository } from '../store/image-alias-repo.js';
 import { SqlJobRepository } from '../store/job-repo.js';
 import { SqlOciImageRepository } from '../store/oci-image-repo.js';
 import { openStore } from '../store/open.js';
+import { SqlSecretRepository } from '../store/secret-repo.js';
 import { ServerInstance } from '../store/server-instances.js';
 import type { Store } from '../store/store.js';
 import { SqlTriggerStateRepo } from '../store/trigger-state.js';
@@ -172,6 +176,18 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const warm = backend.startWorker
     ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) }, undefined, logger, lambda)
     : undefined;
+  const box = new SecretBox(o.home);
+  // A secret set again: prewarmed sandboxes and warm workers holding the old value go, so the
+  // next call's sandbox is made with the new one (docs/security.md).
+  const secrets = new Secrets(
+    new SqlSecretRepository(store.db),
+    box,
+    store,
+    async (_name, usedBy) => {
+      for (const fn of usedBy) await agent.drain(fn);
+    },
+    logger,
+  );
   // A streamed payload (a pipe stage's input) is buffered for warm workers up to the payload limit.
   const agent = new Agent(
     backend,
@@ -179,6 +195,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     { node, platforms, slots: o.slots },
     { prewarm, warm },
     o.maxPayloadBytes,
+    (refs, what) => secrets.values(refs, what),
   );
   const dispatcher = new LocalDispatcher(agent, o.maxQueue);
   const functionAliases = new SqlFunctionAliasRepository(store.db);
@@ -255,7 +272,10 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     store,
     o.home,
     liveChanged,
-    (m) => triggers.checkClaims(m),
+    async (m) => {
+      await triggers.checkClaims(m);
+      await secrets.checkRefs(m);
+    },
     new OciRuntime(oci, ociRootfs, platforms, (canonical) => aliases.forCanonical(canonical)),
     { limits: unpack, whenIdle: (fn) => dispatcher.whenIdle(fn) },
   );
@@ -280,6 +300,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     insight: new ImageInsight({ home: o.home, store, db: store.db, local: images, oci }),
     logger,
     token: o.token,
+    apiTokens: new ApiTokens(new SqlApiTokenRepository(store.db), o.token),
+    secrets,
     hosts: hostPolicy(o.host, o.allowedHosts ?? [], node),
     callbackAllow,
     maxPayloadBytes: o.maxPayloadBytes,
@@ -289,7 +311,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     uploadIdleMs: o.uploadIdleMs,
     openRequests,
     resolver,
-    accessKeys: new AccessKeys(new SqlAccessKeyRepository(store.db), new SecretBox(o.home)),
+    accessKeys: new AccessKeys(new SqlAccessKeyRepository(store.db), box),
     lambdaRegion,
     // Set by the operator, the region is this server's: signatures must name it; unset, any.
     signedRegion: o.lambdaRegion ? lambdaRegion : undefined,

@@ -14,6 +14,13 @@ export interface SandboxLimits {
 
 export type NetworkMode = 'none' | 'host';
 
+/** A secret a sandbox gets as /run/secrets/NAME (and, with `env`, as that variable). In clear: never logged. */
+export interface SandboxSecret {
+  name: string;
+  value: Buffer;
+  env?: string;
+}
+
 export interface SandboxSpec {
   /** unique, [a-z0-9-], also used as the runc container id and cgroup leaf */
   id: string;
@@ -45,6 +52,11 @@ export interface SandboxSpec {
    * Unix socket `socket` (the Lambda Runtime API). Backends without network namespaces refuse it.
    */
   loopbackForward?: { port: number; socket: string };
+  /**
+   * Files for /run/secrets (read-only, mode 0400, owned by the sandbox's user, on a tmpfs). Backends
+   * that cannot keep them off the host's disk refuse them. Never part of anything logged or stored.
+   */
+  secrets?: SandboxSecret[];
 }
 
 export interface SandboxIO {

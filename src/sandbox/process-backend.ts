@@ -28,6 +28,18 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
+/** No mount namespace, so no /run/secrets: a function that needs secrets needs the runc backend. */
+function refuseSecrets(spec: SandboxSpec): void {
+  if ((spec.secrets?.length ?? 0) > 0)
+    throw new AgniError(
+      'backend_unavailable',
+      'this function needs secrets (/run/secrets), which the process backend cannot mount',
+      {
+        hint: 'start the server with `agni up --backend runc` (as root, with runc installed)',
+      },
+    );
+}
+
 /**
  * No isolation at all: plain child processes, for machines without runc/root (development, CI).
  * Each sandbox is its own process group so a deadline or exit takes all its descendants with it.
@@ -44,6 +56,7 @@ export class ProcessBackend implements Backend {
 
   async run(spec: SandboxSpec, io: SandboxIO, hooks: SandboxHooks = {}): Promise<SandboxResult> {
     if (this.closed) throw new AgniError('sandbox_error', 'the process backend is shut down');
+    refuseSecrets(spec);
     const [cmd, ...args] = spec.args.map((a) => mapFnPaths(a, spec.codeDir));
     if (cmd === undefined) throw new AgniError('sandbox_error', 'sandbox has no command');
     hooks.onReady?.();
@@ -106,6 +119,7 @@ export class ProcessBackend implements Backend {
   /** A warm worker: the command with fds 3 and 4, /fn and extraMounts paths pointed at the host dirs. */
   async startWorker(spec: SandboxSpec): Promise<WorkerSandbox> {
     if (this.closed) throw new AgniError('sandbox_error', 'the process backend is shut down');
+    refuseSecrets(spec);
     if (spec.loopbackForward)
       throw new AgniError(
         'sandbox_error',

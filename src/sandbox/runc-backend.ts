@@ -22,6 +22,13 @@ import { buildOciSpec } from './oci-spec.js';
 import { prepareSandbox } from './runc-prepared.js';
 import { startRuncWorker } from './runc-worker.js';
 import { defaultSeccompProfile } from './seccomp.js';
+import {
+  removeLeftoverSecretFiles,
+  removeSecretFiles,
+  secretsRoot,
+  withSecrets,
+  writeSecretFiles,
+} from './secret-files.js';
 import { feedStdin, forwardStdout, onAbort, type StdinFeed, stdinReport } from './stdio.js';
 import { workdirError, workdirProblem } from './workdir.js';
 
@@ -155,6 +162,8 @@ export class RuncBackend implements Backend {
   private readonly overlays = new Map<string, OverlayRoot>();
   /** network namespaces of this home's sandboxes (loopback forwards) start with it */
   private readonly netnsPrefix: string;
+  /** sandboxes' /run/secrets dirs, on /dev/shm (src/sandbox/secret-files.ts) */
+  private readonly secretsRoot: string;
 
   constructor(opts: RuncBackendOptions) {
     const home = resolve(opts.home);
@@ -163,6 +172,7 @@ export class RuncBackend implements Backend {
     this.sandboxesDir = join(home, 'sandboxes');
     this.skeletonDir = hostSkeletonDir(home);
     this.netnsPrefix = netnsPrefix(home);
+    this.secretsRoot = secretsRoot(home);
   }
 
   /** The network namespace name of sandbox `id` when it has a loopback forward. */
@@ -217,7 +227,12 @@ export class RuncBackend implements Backend {
         rootfs = root.merged;
         await ensureStickyTmp(rootfs); // per sandbox: a fix copies up into its own upper dir only
       }
-      const config = buildOciSpec(spec, {
+      let sandboxSpec = spec;
+      if ((spec.secrets?.length ?? 0) > 0) {
+        const dir = await writeSecretFiles(this.secretsRoot, spec.id, spec.secrets ?? [], { uid, gid });
+        sandboxSpec = withSecrets(spec, dir);
+      }
+      const config = buildOciSpec(sandboxSpec, {
         rootfs,
         hostMounts: this.hostMounts ?? [],
         uid,
@@ -339,6 +354,7 @@ export class RuncBackend implements Backend {
       const overlay = this.overlays.get(id);
       this.overlays.delete(id);
       await overlay?.unmount().catch(() => {});
+      await removeSecretFiles(this.secretsRoot, id);
       await removeBundle(bundle);
     })();
     this.cleanups.add(p);
@@ -385,6 +401,7 @@ export class RuncBackend implements Backend {
     count += await removeLeftoverForwards(this.netnsPrefix, (name) =>
       this.active.has(name.slice(this.netnsPrefix.length)),
     );
+    count += await removeLeftoverSecretFiles(this.secretsRoot, (id) => this.active.has(id));
     return count + removeLeftoverCgroups(ours);
   }
 

@@ -15,6 +15,19 @@ import { feedStdin, forwardStdout, onAbort, type StdinFeed, stdinReport } from '
 export const HOST_BUSYBOX = '/bin/busybox';
 export const GATE_PATH = '/.agni/busybox';
 
+/** The end of a busybox wrapper: exec "$@", looking a bare name up in PATH (shared with secret-files.ts). */
+export const EXEC_ARGS_SCRIPT = `case $1 in
+*/*) ;;
+*)
+  c=$1; IFS=:
+  for d in \${PATH:-/usr/bin:/bin}; do
+    if [ -f "$d/$c" ] && [ -x "$d/$c" ]; then shift; p=$d/$c; unset IFS d; exec -a "$c" "$p" "$@"; fi
+  done
+  echo "agni: exec: $c: not found" >&2; exit 127 ;;
+esac
+exec "$@"
+`;
+
 /**
  * busybox ash. Variables ash adds itself (SHLVL, PWD) are removed so the function sees exactly
  * the spec's environment (values the spec sets for them are re-sent on fd 3). busybox prefers its
@@ -29,17 +42,7 @@ while IFS= read -r l <&3 || exit 111; do
 done
 exec 3<&-
 unset l
-case $1 in
-*/*) ;;
-*)
-  c=$1; IFS=:
-  for d in \${PATH:-/usr/bin:/bin}; do
-    if [ -f "$d/$c" ] && [ -x "$d/$c" ]; then shift; p=$d/$c; unset IFS d; exec -a "$c" "$p" "$@"; fi
-  done
-  echo "agni: exec: $c: not found" >&2; exit 127 ;;
-esac
-exec "$@"
-`;
+${EXEC_ARGS_SCRIPT}`;
 
 const SHELL_SET = ['SHLVL', 'PWD', 'OLDPWD'];
 

@@ -9,7 +9,9 @@ export interface Database
     OciImageTable,
     ImageAliasTable,
     FunctionAliasTable,
-    AccessKeyTable {
+    AccessKeyTable,
+    ApiTokenTable,
+    SecretTable {
   /**
    * latest_version is the live version: what a call without a version or alias runs. A deploy makes
    * its new version live; `agni rollback` moves it back to an older one without a new version.
@@ -228,6 +230,32 @@ export interface AccessKeyTable {
     secret_sealed: string;
     created_at: number;
     last_used_at: number | null;
+  };
+}
+
+/** named bearer tokens with scopes (src/store/api-token-repo.ts); only a hash of each token is kept */
+export interface ApiTokenTable {
+  api_tokens: {
+    name: string;
+    /** hex sha256 of the token: the token has 256 random bits, so a plain hash cannot be reversed */
+    token_hash: string;
+    /** JSON array of scope strings, e.g. ["deploy", "invoke:fn1,fn2"] */
+    scopes: string;
+    created_at: number;
+    last_used_at: number | null;
+  };
+}
+
+/** secrets for functions (src/store/secret-repo.ts): values sealed with the server key, never in clear */
+export interface SecretTable {
+  secrets: {
+    name: string;
+    /** the value, AES-256-GCM-sealed with $AGNI_HOME/server.key, bound to the name */
+    value_sealed: string;
+    /** the value's length in bytes (shown by `agni secret ls`) */
+    size: number;
+    created_at: number;
+    updated_at: number;
   };
 }
 
@@ -492,6 +520,30 @@ export const migrations: Record<string, Migration> = {
         .addColumn('claimed_by', 'text', (c) => c.notNull())
         .addColumn('claimed_at', 'bigint', (c) => c.notNull())
         .addPrimaryKeyConstraint('cron_ticks_pk', ['function', 'idx', 'tick_at'])
+        .execute();
+    },
+  },
+  '0015_api_tokens': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('api_tokens')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('last_used_at', 'bigint')
+        .execute();
+    },
+  },
+  '0016_secrets': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('secrets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value_sealed', 'text', (c) => c.notNull())
+        .addColumn('size', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .execute();
     },
   },

@@ -7,11 +7,13 @@ import { test } from 'node:test';
 import { newRecord } from '../app/invoker.js';
 import { parseManifest } from '../core/manifest.js';
 import { SqlAccessKeyRepository } from './access-key-repo.js';
+import { SqlApiTokenRepository } from './api-token-repo.js';
 import { type AsyncState, SqlAsyncRepo } from './async-sql.js';
 import { SqlFunctionAliasRepository } from './function-alias-repo.js';
 import { imageUsers } from './image-usage.js';
 import { SqlJobRepository } from './job-repo.js';
 import { type OciImageRecord, SqlOciImageRepository } from './oci-image-repo.js';
+import { SqlSecretRepository } from './secret-repo.js';
 import type { SqlStore } from './sql-store.js';
 import type { ImageRecord, InvocationRecord } from './store.js';
 import { forEachDialect, newAsyncState, newJobRow } from './test-stores.js';
@@ -414,5 +416,46 @@ forEachDialect((db) => {
     );
     assert.equal(await repo.remove('ci'), true);
     assert.equal(await repo.byAccessKeyId('AKIAONE'), undefined);
+  });
+
+  test('api tokens: a taken name is refused, found by hash, scopes round-trip, last use, revoke', async () => {
+    const { store } = db();
+    const repo = new SqlApiTokenRepository(store.db);
+    assert.equal(await repo.any(), false);
+    const t = { name: 'ci', tokenHash: 'a'.repeat(64), scopes: ['deploy', 'invoke:fa,fb'], createdAt: T };
+    assert.equal(await repo.insert(t), true);
+    assert.equal(await repo.insert({ ...t, tokenHash: 'b'.repeat(64) }), false, 'the name is taken');
+    assert.equal(await repo.any(), true);
+    await repo.touch('ci', T + 7);
+    assert.deepEqual(await repo.byHash('a'.repeat(64)), { ...t, lastUsedAt: T + 7 });
+    assert.equal(await repo.byHash('c'.repeat(64)), undefined);
+    assert.deepEqual(
+      (await repo.list()).map((r) => r.name),
+      ['ci'],
+    );
+    assert.equal(await repo.remove('ci'), true);
+    assert.equal(await repo.remove('ci'), false);
+    assert.equal(await repo.any(), false);
+  });
+
+  test('secrets: put creates then replaces (created_at kept), list by name, remove', async () => {
+    const { store } = db();
+    const repo = new SqlSecretRepository(store.db);
+    assert.equal(await repo.put({ name: 'b', valueSealed: 'v1:x', size: 3 }, T), true);
+    assert.equal(await repo.put({ name: 'a', valueSealed: 'v1:y', size: 5 }, T), true);
+    assert.equal(await repo.put({ name: 'b', valueSealed: 'v1:z', size: 9 }, T + 1), false);
+    assert.deepEqual(await repo.get('b'), {
+      name: 'b',
+      valueSealed: 'v1:z',
+      size: 9,
+      createdAt: T,
+      updatedAt: T + 1,
+    });
+    assert.deepEqual(
+      (await repo.list()).map((r) => r.name),
+      ['a', 'b'],
+    );
+    assert.equal(await repo.remove('a'), true);
+    assert.equal(await repo.get('a'), undefined);
   });
 });

@@ -93,7 +93,7 @@ export function registerUp(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --lambda-region eu-west-1   # what Lambda functions read as AWS_REGION\n  agni up --store postgres://agni@127.0.0.1:5432/agni   # state in PostgreSQL',
+      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0   # the server token, an admin token (more: agni token create)\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --lambda-region eu-west-1   # what Lambda functions read as AWS_REGION\n  agni up --store postgres://agni@127.0.0.1:5432/agni   # state in PostgreSQL',
     )
     .action(
       async (
