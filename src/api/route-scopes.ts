@@ -86,6 +86,11 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   'PUT /v1/image-aliases': { need: DEPLOY },
   'DELETE /v1/image-aliases': { need: DEPLOY },
 
+  // Nodes: anyone who may read sees them; taking one out of service is an operator's act
+  'GET /v1/nodes': { need: READ },
+  'POST /v1/nodes/:name/drain': { need: ADMIN },
+  'POST /v1/nodes/:name/resume': { need: ADMIN },
+
   // Credentials: registry logins, tokens, secrets
   'POST /v1/registries/login': { need: ADMIN },
   'POST /v1/registries/logout': { need: ADMIN },
