@@ -28,12 +28,14 @@ import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { registerArchiveRoutes } from './archive-routes.js';
 import { asAgniError } from './as-agni-error.js';
 import { registerAsyncRoutes } from './async-routes.js';
+import { registerBenchRoutes } from './bench-routes.js';
 import { registerBuildRoutes } from './build-routes.js';
 import { callOptions } from './call-options.js';
 import { registerDiskGuard } from './disk-hook.js';
 import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
+import { invocationQuery } from './invocation-query.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerLambdaRoutes, signatureAuth } from './lambda-routes.js';
 import type { OpenRequests } from './open-requests.js';
@@ -45,6 +47,7 @@ import { replyStreamed } from './stream-reply.js';
 import { assertTarType, requireTar, TAR_TYPES } from './tar-body.js';
 import { registerTokenRoutes } from './token-routes.js';
 import { HOOKS_PREFIX, registerTriggerRoutes } from './trigger-routes.js';
+import { isUiPath, registerUiRoutes } from './ui-static.js';
 import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
 export interface ApiDeps {
@@ -94,6 +97,10 @@ export interface ApiDeps {
   lambdaRegion?: string;
   /** the region signed Lambda API requests must be scoped to (an operator-set --lambda-region); any when unset */
   signedRegion?: string;
+  /** the dashboard's compiled files (default dist/ui of this checkout) */
+  uiDir?: string;
+  /** where the bench scripts write their results (default bench/results of this checkout) */
+  benchDir?: string;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -138,8 +145,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     guardRequest(req, hosts);
     // Webhooks are called by outsiders without the token; each checks its own secret instead.
     // The Lambda API checks AWS signatures instead while access keys exist (lambda-routes.ts).
+    // The dashboard's files are public (a login form must load without the token); its data is not.
     const open =
       req.url === '/healthz' ||
+      ((req.method === 'GET' || req.method === 'HEAD') && isUiPath(req.url)) ||
       (d.triggers !== undefined && req.url.startsWith(HOOKS_PREFIX)) ||
       (await signatureAuth(req.url, d.accessKeys));
     if (d.token && !open && !tokenMatches(req.headers.authorization, d.token)) {
@@ -186,6 +195,22 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   if (d.aliases) registerImageAliasRoutes(app, d.aliases);
   if (d.triggers) registerTriggerRoutes(app, d.triggers, d.token);
   if (d.accessKeys) registerTokenRoutes(app, d.accessKeys);
+  registerUiRoutes(
+    app,
+    () => ({
+      tokenRequired: d.token !== undefined && d.token !== '',
+      features: {
+        jobs: d.jobs !== undefined,
+        triggers: d.triggers !== undefined,
+        images: d.insight !== undefined,
+        // cluster mode adds this route; the page shows nodes only where it exists
+        nodes: app.hasRoute({ method: 'GET', url: '/v1/nodes' }),
+        bench: true,
+      },
+    }),
+    d.uiDir,
+  );
+  registerBenchRoutes(app, d.benchDir);
   registerLambdaRoutes(app, {
     ...d,
     keys: d.accessKeys,
@@ -225,10 +250,14 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     return { versions, live: live.version };
   });
   app.get<{ Params: { name: string } }>('/v1/functions/:name/invocations', async (req) => ({
-    invocations: await d.store.listInvocations({ function: req.params.name, limit: limitOf(req.query) }),
+    invocations: await d.store.listInvocations({
+      ...invocationQuery(req.query),
+      function: req.params.name,
+      limit: limitOf(req.query),
+    }),
   }));
   app.get('/v1/invocations', async (req) => ({
-    invocations: await d.store.listInvocations({ limit: limitOf(req.query) }),
+    invocations: await d.store.listInvocations({ ...invocationQuery(req.query), limit: limitOf(req.query) }),
   }));
   app.get<{ Params: { id: string } }>('/v1/invocations/:id', async (req) => {
     const r = await d.store.getInvocation(req.params.id);
