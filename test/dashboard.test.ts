@@ -18,6 +18,11 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { phaseDurations } from '../src/core/phases.js';
 import type { InvocationRecord } from '../src/store/store.js';
 import type { Job, JobItem } from '../src/triggers/jobs-types.js';
+import { ContentStore } from '../src/image/oci/content-store.js';
+import { pushImage } from '../src/image/oci/push.js';
+import { parseReference } from '../src/image/oci/reference.js';
+import { RegistryClient } from '../src/image/oci/registry-client.js';
+import { busyboxLayer, startRegistry, storeImage, type TestRegistry } from './helpers/registry.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
 
@@ -64,6 +69,7 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
   let browser: Browser;
   let page: Page;
   let benchDir: string;
+  let registry: TestRegistry | undefined;
   const problems: string[] = [];
   const shotDir = SHOTS ?? mkdtempSync(join(tmpdir(), 'agni-shots-'));
 
@@ -131,6 +137,7 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
 
   after(async () => {
     await browser?.close();
+    await registry?.close();
     await server?.close();
     if (!SHOTS) rmSync(shotDir, { recursive: true, force: true });
     if (benchDir) rmSync(benchDir, { recursive: true, force: true });
@@ -311,6 +318,49 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
     );
     await page.locator('[data-run]', { hasText: '2' }).waitFor();
     await page.getByText('None.').waitFor();
+  });
+
+  test('images with their architectures, and the similarity heat map the API computes', async () => {
+    // Real images in a real registry, pulled by the server: a busybox image, another whose layer
+    // differs (nothing shared), and the first again under another name (everything shared).
+    registry = await startRegistry();
+    const scratch = mkdtempSync(join(tmpdir(), 'agni-dash-img-'));
+    try {
+      const src = new ContentStore(scratch);
+      const base = await busyboxLayer();
+      const a = await storeImage(src, base);
+      const b = await storeImage(src, await busyboxLayer(4096));
+      const refs = [`${registry.host}/dash/base:1`, `${registry.host}/dash/more:1`];
+      const c = a;
+      refs.push(`${registry.host}/dash/same:1`);
+      for (const [i, img] of [a, b, c].entries()) {
+        await pushImage(
+          new RegistryClient({ host: registry.host }),
+          src,
+          img.manifestDigest,
+          parseReference(refs[i]!),
+        );
+        const r = await apiPost('/v1/oci/pull', JSON.stringify({ ref: refs[i] }), 'application/json');
+        const last = (await r.text()).trim().split('\n').at(-1)!;
+        assert.equal(JSON.parse(last).type, 'done', last);
+      }
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    const sim = await apiGet<{ names: string[]; values: number[][] }>('/v1/oci/similarity');
+    assert.equal(sim.names.length, 3);
+
+    await nav('Images');
+    for (const n of sim.names) await page.locator(`[data-image="${n}"]`).waitFor();
+    assert.match((await page.locator('[data-image]').first().textContent()) ?? '', /amd64/);
+    const cells = await page
+      .locator('.heat-cell')
+      .evaluateAll((c) => c.map((e) => Number(e.getAttribute('data-value'))));
+    assert.deepEqual(
+      cells,
+      sim.values.flat().map((v) => Number(v.toFixed(3))),
+    );
+    assert.ok(cells.some((v) => v === 1) && cells.some((v) => v < 1), 'alike and unlike images both shown');
   });
 
   test('every page loads without a console error', async () => {

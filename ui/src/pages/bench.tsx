@@ -49,12 +49,12 @@ function BarChart(p: { g: Group }) {
     const x = labels.map((_, i) => i);
     const bars = uPlot.paths.bars!({ size: [0.35, 48], align: 0 });
     const barsRight = uPlot.paths.bars!({ size: [0.35, 48], align: 1 });
-    const width = Math.min(960, Math.max(360, labels.length * 90));
+    const width = Math.min(1120, Math.max(480, 80 + labels.length * 210));
     const chart = new uPlot(
       {
         width,
         height: 240,
-        legend: { show: true },
+        legend: { show: false },
         cursor: { drag: { x: false, y: false } },
         scales: {
           x: { time: false, range: [-0.6, labels.length - 0.4] },
@@ -65,7 +65,7 @@ function BarChart(p: { g: Group }) {
             values: (_u, ticks) => ticks.map((t) => (Number.isInteger(t) ? (labels[t] ?? '') : '')),
             size: 40,
           },
-          { values: (_u, ticks) => ticks.map((t) => formatMs(t)), size: 70 },
+          { values: (_u, ticks) => ticks.map((t) => (t === 0 ? '0' : formatMs(t))), size: 70 },
         ],
         series: [
           {},
@@ -107,7 +107,9 @@ export function BenchPage() {
             </h3>
             {summaryGroups(r.result).map((g) => (
               <figure key={g.title}>
-                <figcaption>{g.title}</figcaption>
+                <figcaption>
+                  {g.title} <span class="key median">median</span> <span class="key p90">p90</span>
+                </figcaption>
                 <BarChart g={g} />
               </figure>
             ))}

@@ -19,14 +19,14 @@ export function HeatMap(p: { m: Similarity }) {
       style={{ gridTemplateColumns: `minmax(8rem, max-content) repeat(${names.length}, 2.4rem)` }}
     >
       <span />
-      {names.map((n) => (
+      {names.map((n, i) => (
         <span key={n} class="heat-col" title={n}>
-          {n}
+          {i + 1}
         </span>
       ))}
       {names.map((row, i) => [
         <span key={`r${row}`} class="heat-row" title={row}>
-          {row}
+          {i + 1}. {row}
         </span>,
         ...names.map((col, j) => {
           const v = values[i]?.[j] ?? 0;
