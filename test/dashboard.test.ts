@@ -212,6 +212,14 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
     await token.waitFor();
     assert.equal(await page.getByRole('navigation').count(), 0, 'no navigation before signing in');
     await shot('login');
+    // A wrong token is refused by the API and said so; the browser logs that 401, nothing else.
+    const before = problems.length;
+    await token.fill('not-the-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('That is not the server token.').waitFor();
+    const refused = problems.splice(before);
+    assert.ok(refused.length > 0 && refused.every((p) => /401/.test(p)), refused.join('\n'));
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('agni.token')), null);
     await token.fill(TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Functions' }).waitFor();
@@ -220,6 +228,22 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
     // The page survives a reload: the token is in this tab's sessionStorage.
     await page.reload();
     await page.getByRole('heading', { name: 'Functions' }).waitFor();
+  });
+
+  test('a server without a token shows its pages at once, without a login', async () => {
+    const open = await startTestServer();
+    const ctx = await browser.newContext();
+    try {
+      const p = await ctx.newPage();
+      p.setDefaultTimeout(WAIT);
+      await p.goto(`${open.url}/ui/`);
+      await p.getByRole('heading', { name: 'Functions' }).waitFor();
+      assert.equal(await p.getByLabel('Token').count(), 0);
+      assert.equal(await p.getByRole('button', { name: 'Sign out' }).count(), 0);
+    } finally {
+      await ctx.close();
+      await open.close();
+    }
   });
 
   test('a deploy and an invocation appear live; the waterfall shows the API phases', async () => {
