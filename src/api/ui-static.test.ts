@@ -42,6 +42,12 @@ test('files with their types and cache headers; other paths are the SPA; a missi
     assert.equal(index.headers['content-type'], 'text/html; charset=utf-8');
     assert.equal(index.headers['cache-control'], 'no-cache');
     assert.match(index.body, /<title>agni/);
+    assert.match(
+      String(index.headers['content-security-policy']),
+      /default-src 'self'.*frame-ancestors 'none'/,
+    );
+    assert.equal(index.headers['x-frame-options'], 'DENY');
+    assert.equal(index.headers['x-content-type-options'], 'nosniff');
 
     const js = await app.inject('/ui/assets/app-1234.js');
     assert.equal(js.headers['content-type'], 'text/javascript; charset=utf-8');
