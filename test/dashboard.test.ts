@@ -418,6 +418,9 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
     }
     await page.goto(`${server.url}/ui/functions/dash-picky`);
     await page.locator('[data-version="2"][open]').waitFor();
+    const manifest = await page.locator('[data-version="2"] [data-manifest]').innerText();
+    assert.match(manifest, /runtime\s+host/);
+    assert.ok(manifest.includes('["/bin/sh","-c","p=$(cat); echo \\"ok $p\\""]'), manifest);
     await shot('function');
     assert.deepEqual(problems, [], 'the page logged no error and no request of it failed');
   });

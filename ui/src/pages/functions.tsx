@@ -1,6 +1,6 @@
 /** Functions with their live version, and one function's versions with their manifests. */
 import { api } from '../api.js';
-import { formatTime } from '../format.js';
+import { formatBytes, formatMs, formatTime } from '../format.js';
 import { usePoll } from '../poll.js';
 import { Link } from '../router.js';
 import type { FunctionRow, Version } from '../types.js';
@@ -45,6 +45,51 @@ export function FunctionsPage() {
   );
 }
 
+/** One manifest value on one line: sizes and durations in units, objects as `key: value` pairs. */
+function show(key: string, v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'number' && /Bytes$/.test(key)) return formatBytes(v);
+  if (typeof v === 'number' && /Ms$/.test(key)) return formatMs(v);
+  if (Array.isArray(v)) {
+    if (v.some((x) => typeof x === 'object' && x !== null)) return v.map((x) => show(key, x)).join('; ');
+    // argv with spaces in an argument reads right only quoted
+    return v.some((x) => /\s/.test(String(x))) ? JSON.stringify(v) : v.join(' ');
+  }
+  if (typeof v === 'object')
+    return Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${k}: ${show(k, x)}`)
+      .join(', ');
+  return String(v);
+}
+
+function Manifest(p: { m: Record<string, unknown> }) {
+  const rows = Object.entries(p.m).filter(
+    ([, v]) =>
+      !(Array.isArray(v) && v.length === 0) &&
+      !(typeof v === 'object' && v !== null && Object.keys(v).length === 0),
+  );
+  return (
+    <>
+      <table class="manifest" data-manifest>
+        <tbody>
+          {rows.map(([k, v]) => (
+            <tr key={k}>
+              <th>{k}</th>
+              <td>
+                <code>{show(k, v)}</code>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <details class="raw">
+        <summary>as JSON</summary>
+        <pre>{JSON.stringify(p.m, null, 2)}</pre>
+      </details>
+    </>
+  );
+}
+
 export function FunctionPage(p: { name: string }) {
   const path = `/v1/functions/${encodeURIComponent(p.name)}/versions`;
   const { data, error } = usePoll(() => api<{ versions: Version[]; live: number }>(path), [path]);
@@ -66,7 +111,7 @@ export function FunctionPage(p: { name: string }) {
                 {v.version === data.live && <span class="badge">live</span>} · {formatTime(v.createdAt)} ·
                 image {v.imageId}
               </summary>
-              <pre class="manifest">{JSON.stringify(v.manifest, null, 2)}</pre>
+              <Manifest m={v.manifest} />
             </details>
           ))
       )}
