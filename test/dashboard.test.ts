@@ -46,6 +46,22 @@ const BENCH = {
   },
 };
 
+/** `agni bench load noop --json`, as saved to bench/results/load-latest.json */
+const SWEEP = {
+  function: 'noop',
+  durationMs: 3000,
+  levels: [1, 2, 4].map((c) => ({
+    concurrency: c,
+    requests: 100 * c,
+    ok: 100 * c,
+    refused: 0,
+    failed: 0,
+    seconds: 3,
+    throughput: 30 * c,
+    latency: { ...summary(30 + c), p99: 60 + c },
+  })),
+};
+
 const CHROMIUM = process.env.AGNI_CHROMIUM ?? '/usr/bin/chromium';
 const TOKEN = 'dashboard-test-token-5d1f';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -96,8 +112,8 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   };
-  const shot = async (name: string) => {
-    await page.screenshot({ path: join(shotDir, `dashboard-${name}.png`) });
+  const shot = async (name: string, fullPage = false) => {
+    await page.screenshot({ path: join(shotDir, `dashboard-${name}.png`), fullPage });
   };
   /** goes to a dashboard page the way a person does: the navigation link, no reload */
   const nav = async (label: string) => {
@@ -111,12 +127,18 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
       `no Chromium at ${CHROMIUM}: run scripts/setup.sh (apt-get install chromium)`,
     );
     assert.ok(existsSync(resolve('dist/ui/index.html')), 'no dashboard build: run npm run build');
-    // The bench page's input, in the shape bench/core-bench.ts writes; for the docs' screenshot the
-    // checkout's own latest result when there is one.
+    // The bench page's input, in the shapes bench/core-bench.ts and `agni bench load --json` write;
+    // for the docs' screenshots the checkout's own latest results instead (never made-up numbers).
     benchDir = mkdtempSync(join(tmpdir(), 'agni-bench-'));
-    const real = resolve('bench/results/core-latest.json');
-    if (SHOTS && existsSync(real)) copyFileSync(real, join(benchDir, 'core-latest.json'));
-    else writeFileSync(join(benchDir, 'core-latest.json'), JSON.stringify(BENCH));
+    for (const [name, fixture] of [
+      ['core', BENCH],
+      ['load', SWEEP],
+    ] as const) {
+      const real = resolve(`bench/results/${name}-latest.json`);
+      if (SHOTS) {
+        if (existsSync(real)) copyFileSync(real, join(benchDir, `${name}-latest.json`));
+      } else writeFileSync(join(benchDir, `${name}-latest.json`), JSON.stringify(fixture));
+    }
     server = await startTestServer({ token: TOKEN, benchDir });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -408,13 +430,18 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
         await page.locator('[data-bench="core"] [data-chart] canvas').first().waitFor();
         if (!SHOTS) {
           assert.deepEqual(
-            await page.locator('[data-chart]').evaluateAll((c) => c.map((e) => e.getAttribute('data-chart'))),
+            await page
+              .locator('[data-bench="core"] [data-chart]')
+              .evaluateAll((c) => c.map((e) => e.getAttribute('data-chart'))),
             ['results', 'phases'],
           );
-          assert.equal(await page.locator('[data-chart] canvas').count(), 2);
+          assert.equal(await page.locator('[data-bench="core"] [data-chart] canvas').count(), 2);
+          // a load sweep: one line chart against concurrency, no bar chart per level
+          await page.locator('[data-bench="load"] [data-chart="sweep"] canvas').waitFor();
+          assert.equal(await page.locator('[data-bench="load"] [data-chart]').count(), 1);
         }
       }
-      if (label !== 'Triggers') await shot(label.toLowerCase());
+      if (label !== 'Triggers') await shot(label.toLowerCase(), label === 'Bench');
     }
     await page.goto(`${server.url}/ui/functions/dash-picky`);
     await page.locator('[data-version="2"][open]').waitFor();
