@@ -366,6 +366,36 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
     await page.getByText('None.').waitFor();
   });
 
+  test('triggers with their next fire', async () => {
+    await deploy(
+      [
+        'name: dash-nightly',
+        'runtime: host',
+        "command: 'true'",
+        'triggers:',
+        '  - cron: "30 8 * * MON-FRI"',
+        '    timezone: Europe/Paris',
+        '  - webhook: /dash/push',
+        '',
+      ].join('\n'),
+    );
+    const { triggers } = await apiGet<{ triggers: { index: number; nextFireLocal: string | null }[] }>(
+      '/v1/triggers?function=dash-nightly',
+    );
+    const cron = triggers.find((t) => t.index === 0)!;
+    assert.ok(cron.nextFireLocal, 'the API has a next fire for the cron');
+    await nav('Triggers');
+    assert.equal(
+      (await page.locator('[data-trigger="dash-nightly#0"] [data-next-fire]').textContent())?.trim(),
+      cron.nextFireLocal,
+    );
+    assert.match(
+      (await page.locator('[data-trigger="dash-nightly#1"]').textContent()) ?? '',
+      /POST \/hooks\/dash\/push/,
+    );
+    await shot('triggers');
+  });
+
   test('images with their architectures, and the similarity heat map the API computes', async () => {
     // Real images in a real registry, pulled by the server: a busybox image, another whose layer
     // differs (nothing shared), and the first again under another name (everything shared).

@@ -33,7 +33,7 @@ export function TriggersPage() {
           </thead>
           <tbody>
             {data.triggers.map((t) => (
-              <tr key={`${t.function}#${t.index}`}>
+              <tr key={`${t.function}#${t.index}`} data-trigger={`${t.function}#${t.index}`}>
                 <td>
                   {t.function} v{t.version}
                 </td>
@@ -42,7 +42,9 @@ export function TriggersPage() {
                   <code>{t.spec}</code>
                 </td>
                 <td>{t.state}</td>
-                <td title={t.nextFireAt ?? ''}>{t.nextFireLocal ?? t.nextFireAt ?? ''}</td>
+                <td title={t.nextFireAt ?? ''} data-next-fire>
+                  {t.nextFireLocal ?? t.nextFireAt ?? ''}
+                </td>
                 <td class="num">{t.fires}</td>
                 <td>
                   {t.lastInvocationId && (
