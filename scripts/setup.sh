@@ -17,6 +17,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The dashboard's end-to-end test (test/dashboard.test.ts) drives Debian's headless Chromium
+# through playwright-core, which brings no browser of its own.
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok installed'; then
+  echo "setup: installing Debian package chromium"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+
 # arm64 (and arm) binaries run through qemu-user-static, and the multi-arch test's arm64 busybox.
 bash scripts/setup-binfmt.sh
 bash scripts/fetch-arm64-busybox.sh

@@ -29,6 +29,13 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   // No token: a probe, and webhooks (each checks its trigger's own secret).
   'GET /healthz': { need: 'public' },
   'POST /hooks/*': { need: 'public' },
+  // The dashboard's files and what it must know before it has a token (nothing in them is data)
+  'GET /ui': { need: 'public' },
+  'GET /ui/': { need: 'public' },
+  'GET /ui/*': { need: 'public' },
+  'GET /ui/server.json': { need: 'public' },
+  // The latest benchmark results the dashboard charts
+  'GET /v1/bench/latest': { need: READ },
 
   // Functions and their versions
   'POST /v1/functions': { need: DEPLOY, fn: 'manifest' },

@@ -32,12 +32,14 @@ import { registerArchiveRoutes } from './archive-routes.js';
 import { asAgniError } from './as-agni-error.js';
 import { registerAsyncRoutes } from './async-routes.js';
 import { assertFunctionAllowed, authorize } from './auth-hook.js';
+import { registerBenchRoutes } from './bench-routes.js';
 import { registerBuildRoutes } from './build-routes.js';
 import { callOptions } from './call-options.js';
 import { registerDiskGuard } from './disk-hook.js';
 import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
+import { invocationQuery } from './invocation-query.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerLambdaRoutes, signatureAuth } from './lambda-routes.js';
 import { registerNodeRoutes } from './node-routes.js';
@@ -52,6 +54,7 @@ import { replyStreamed } from './stream-reply.js';
 import { assertTarType, requireTar, TAR_TYPES } from './tar-body.js';
 import { registerTokenRoutes } from './token-routes.js';
 import { registerTriggerRoutes } from './trigger-routes.js';
+import { registerUiRoutes } from './ui-static.js';
 import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
 export interface ApiDeps {
@@ -109,6 +112,10 @@ export interface ApiDeps {
   signedRegion?: string;
   /** the nodes that run calls: /v1/nodes exists only when set */
   nodes?: NodeAdmin;
+  /** the dashboard's compiled files (default dist/ui of this checkout) */
+  uiDir?: string;
+  /** where the bench scripts write their results (default bench/results of this checkout) */
+  benchDir?: string;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -212,6 +219,23 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   if (d.nodes) registerNodeRoutes(app, d.nodes);
   registerTokenRoutes(app, tokens, d.accessKeys);
   if (d.secrets) registerSecretRoutes(app, d.secrets);
+  registerUiRoutes(
+    app,
+    async () => ({
+      // the server token, or any named token (agni token create), makes every data route need one
+      tokenRequired: await tokens.required(),
+      features: {
+        jobs: d.jobs !== undefined,
+        triggers: d.triggers !== undefined,
+        images: d.insight !== undefined,
+        // cluster servers and agni up list nodes; the page shows them only where the route exists
+        nodes: app.hasRoute({ method: 'GET', url: '/v1/nodes' }),
+        bench: true,
+      },
+    }),
+    d.uiDir,
+  );
+  registerBenchRoutes(app, d.benchDir);
   registerLambdaRoutes(app, {
     ...d,
     keys: d.accessKeys,
@@ -254,10 +278,14 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     return { versions, live: live.version };
   });
   app.get<{ Params: { name: string } }>('/v1/functions/:name/invocations', async (req) => ({
-    invocations: await d.store.listInvocations({ function: req.params.name, limit: limitOf(req.query) }),
+    invocations: await d.store.listInvocations({
+      ...invocationQuery(req.query),
+      function: req.params.name,
+      limit: limitOf(req.query),
+    }),
   }));
   app.get('/v1/invocations', async (req) => ({
-    invocations: await d.store.listInvocations({ limit: limitOf(req.query) }),
+    invocations: await d.store.listInvocations({ ...invocationQuery(req.query), limit: limitOf(req.query) }),
   }));
   app.get<{ Params: { id: string } }>('/v1/invocations/:id', async (req) => {
     const r = await d.store.getInvocation(req.params.id);

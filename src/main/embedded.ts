@@ -67,6 +67,8 @@ import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js
 
 export interface EmbeddedOptions {
   home: string;
+  /** where the dashboard's bench charts read results (default bench/results of this checkout) */
+  benchDir?: string;
   /** the state store (`agni up --store`): a SQLite file (default $AGNI_HOME/agni.db) or a postgres:// URL */
   store?: string;
   host: string;
@@ -285,6 +287,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   if (swept) logger.warn({ swept }, 'removed staging directories left by the last run');
   const openRequests = new OpenRequests();
   const api = buildApi({
+    benchDir: o.benchDir,
     store,
     invoker,
     deployer,

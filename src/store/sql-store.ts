@@ -13,6 +13,7 @@ import type {
   FailUnfinishedOptions,
   FunctionRecord,
   ImageRecord,
+  InvocationFilter,
   InvocationPatch,
   InvocationRecord,
   InvocationStatus,
@@ -307,9 +308,12 @@ export class SqlStore implements Store {
     return r ? toInvocation(r) : undefined;
   }
 
-  async listInvocations(q: { function?: string; limit: number }): Promise<InvocationRecord[]> {
+  async listInvocations(q: InvocationFilter & { limit: number }): Promise<InvocationRecord[]> {
     let query = this.db.selectFrom('invocations').selectAll();
     if (q.function) query = query.where('function', '=', q.function);
+    if (q.status?.length) query = query.where('status', 'in', q.status);
+    if (q.since !== undefined) query = query.where('created_at', '>=', q.since);
+    if (q.until !== undefined) query = query.where('created_at', '<', q.until);
     const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
     return rows.map(toInvocation);
   }

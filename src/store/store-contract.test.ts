@@ -119,6 +119,17 @@ forEachDialect((db) => {
       (await store.listInvocations({ function: 'inv', limit: 2 })).map((r) => r.id),
       [recs[2]!.id, recs[1]!.id],
     );
+    // The dashboard's filters: status (any of), and a time window (since inclusive, until exclusive).
+    const ids = async (q: Parameters<typeof store.listInvocations>[0]) =>
+      (await store.listInvocations(q)).map((r) => r.id);
+    assert.deepEqual(await ids({ function: 'inv', status: ['succeeded'], limit: 10 }), [recs[0]!.id]);
+    assert.deepEqual(await ids({ function: 'inv', status: ['queued', 'succeeded'], limit: 10 }), [
+      recs[2]!.id,
+      recs[1]!.id,
+      recs[0]!.id,
+    ]);
+    assert.deepEqual(await ids({ function: 'inv', since: T + 1, until: T + 2, limit: 10 }), [recs[1]!.id]);
+    assert.deepEqual(await ids({ since: T + 2, limit: 10 }), [recs[2]!.id]);
     assert.equal(await store.getInvocation('inv_missing'), undefined);
 
     const asyncRec = newRecord(v, 0, {});

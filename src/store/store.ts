@@ -23,7 +23,27 @@ export interface FunctionRecord extends VersionRecord {
   newest: number;
 }
 
-export type InvocationStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'timeout' | 'oom' | 'error';
+export const INVOCATION_STATUSES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'timeout',
+  'oom',
+  'error',
+] as const;
+export type InvocationStatus = (typeof INVOCATION_STATUSES)[number];
+
+/** which invocations a listing returns, newest first */
+export interface InvocationFilter {
+  function?: string;
+  /** any of these */
+  status?: InvocationStatus[];
+  /** created at or after (ms since the epoch) */
+  since?: number;
+  /** created before (ms since the epoch) */
+  until?: number;
+}
 
 export interface InvocationRecord {
   id: string;
@@ -102,7 +122,7 @@ export interface Store {
   createInvocation(rec: InvocationRecord): Promise<void>;
   updateInvocation(id: string, patch: InvocationPatch): Promise<void>;
   getInvocation(id: string): Promise<InvocationRecord | undefined>;
-  listInvocations(q: { function?: string; limit: number }): Promise<InvocationRecord[]>;
+  listInvocations(q: InvocationFilter & { limit: number }): Promise<InvocationRecord[]>;
   /** this server instance is alive: recovery elsewhere leaves its unfinished sync invocations alone */
   beat(now: number): Promise<void>;
   /**

@@ -23,6 +23,8 @@ export async function startTestServer(
     lambdaRegion?: string;
     /** an existing home: a restart of an earlier server */
     home?: string;
+    /** bench results the dashboard charts (default bench/results of this checkout) */
+    benchDir?: string;
     /** default runc */
     backend?: 'runc' | 'process';
     /** resource bounds (`agni up --async-queue`, `--max-output`, `--max-unpack`, `--max-files`, `--min-free`) */
@@ -47,6 +49,7 @@ export async function startTestServer(
     callbackAllow: opts.callbackAllow,
     subjectPrefix: opts.subjectPrefix,
     lambdaRegion: opts.lambdaRegion,
+    benchDir: opts.benchDir,
     maxPayloadBytes: opts.maxPayloadBytes ?? 1024 * 1024,
     logger: pino({ level: 'silent' }),
   });
