@@ -181,7 +181,7 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
     assert.equal((await fetch(`${server.url}/v1/bench/latest`)).status, 401);
     const info = await (await fetch(`${server.url}/ui/server.json`)).json();
     assert.equal(info.tokenRequired, true);
-    assert.equal(info.features.nodes, false, 'no /v1/nodes here: the Nodes page is hidden');
+    assert.equal(info.features.nodes, true, 'agni up lists its own node: the Nodes page is there');
     assert.equal((await fetch(`${server.url}/ui/server.json`, { method: 'POST' })).status, 401);
 
     // A rebound name is refused for the page too (node:http: fetch would not send this Host).
@@ -246,7 +246,7 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Functions' }).waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.getItem('agni.token')), TOKEN);
-    assert.equal(await page.getByRole('link', { name: 'Nodes' }).count(), 0);
+    assert.equal(await page.getByRole('link', { name: 'Nodes' }).count(), 1);
     // The page survives a reload: the token is in this tab's sessionStorage.
     await page.reload();
     await page.getByRole('heading', { name: 'Functions' }).waitFor();
@@ -446,6 +446,7 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
       ['Jobs', 'Jobs'],
       ['Triggers', 'Triggers'],
       ['Images', 'Images'],
+      ['Nodes', 'Nodes'],
       ['Bench', 'Benchmarks'],
     ] as const) {
       await nav(label);
@@ -455,6 +456,13 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
         .first()
         .waitFor({ state: 'detached' });
       assert.equal(await page.locator('[role="alert"]').count(), 0, `${label}: an error is shown`);
+      if (label === 'Nodes') {
+        // agni up's own node, as GET /v1/nodes lists it
+        const api = await apiGet<{ nodes: { name: string; state: string }[] }>('/v1/nodes');
+        const row = page.locator(`[data-table="nodes"] tr[data-node="${api.nodes[0]!.name}"]`);
+        await row.waitFor();
+        assert.equal(await row.locator('[data-state]').textContent(), api.nodes[0]!.state);
+      }
       if (label === 'Bench') {
         // one chart per group of summaries, each drawn (uPlot draws on a canvas)
         await page.locator('[data-bench="core"] [data-chart] canvas').first().waitFor();

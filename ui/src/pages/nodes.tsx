@@ -1,26 +1,30 @@
 /**
- * Cluster nodes (GET /v1/nodes, present in cluster mode). The navigation shows this page only when
- * the server has the route; the fields are shown as they come, so a new field needs no change here.
+ * The nodes that run calls (GET /v1/nodes): a cluster server's agents, or `agni up`'s own node.
+ * The columns are those of `agni nodes`, so the page and the CLI read the same.
  */
 import { api } from '../api.js';
+import { formatBytes, formatMs } from '../format.js';
 import { usePoll } from '../poll.js';
 import { ErrorBox, Loading, Section } from '../widgets.js';
 
-type Row = Record<string, unknown>;
-
-function cell(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  if (Array.isArray(v)) return v.map(cell).join(', ');
-  if (typeof v === 'object') return JSON.stringify(v);
-  return String(v);
+interface NodeRow {
+  name: string;
+  state: 'ready' | 'draining' | 'lost';
+  address?: string;
+  platforms: string[];
+  backends: string[];
+  slots: number;
+  running: number;
+  queued: number;
+  free?: number;
+  memoryBytes?: number;
+  labels?: Record<string, string>;
+  warm?: string[];
+  lastHeartbeatMs?: number | null;
 }
 
 export function NodesPage() {
-  const { data, error } = usePoll(async () => {
-    const r = await api<Row[] | { nodes: Row[] }>('/v1/nodes');
-    return Array.isArray(r) ? r : r.nodes;
-  }, []);
-  const cols = data ? [...new Set(data.flatMap((n) => Object.keys(n)))] : [];
+  const { data, error } = usePoll(async () => (await api<{ nodes: NodeRow[] }>('/v1/nodes')).nodes, []);
   return (
     <Section title="Nodes">
       <ErrorBox error={error} />
@@ -30,17 +34,41 @@ export function NodesPage() {
         <table data-table="nodes">
           <thead>
             <tr>
-              {cols.map((c) => (
-                <th key={c}>{c}</th>
-              ))}
+              <th>name</th>
+              <th>state</th>
+              <th>platforms</th>
+              <th>backends</th>
+              <th class="num">slots used/free</th>
+              <th class="num">queued</th>
+              <th class="num">memory</th>
+              <th>labels</th>
+              <th>warm</th>
+              <th class="num">heartbeat</th>
             </tr>
           </thead>
           <tbody>
-            {data.map((n, i) => (
-              <tr key={i}>
-                {cols.map((c) => (
-                  <td key={c}>{cell(n[c])}</td>
-                ))}
+            {data.map((n) => (
+              <tr key={n.name} data-node={n.name}>
+                <td>{n.name}</td>
+                <td data-state={n.state}>{n.state}</td>
+                <td>{n.platforms.join(', ')}</td>
+                <td>{n.backends.join(', ')}</td>
+                <td class="num">
+                  {n.running}/{n.free ?? Math.max(0, n.slots - n.running)}
+                </td>
+                <td class="num">{n.queued}</td>
+                <td class="num">{n.memoryBytes === undefined ? '' : formatBytes(n.memoryBytes)}</td>
+                <td>
+                  {Object.entries(n.labels ?? {})
+                    .map(([k, v]) => `${k}=${v}`)
+                    .join(', ')}
+                </td>
+                <td>{(n.warm ?? []).join(', ')}</td>
+                <td class="num">
+                  {n.lastHeartbeatMs === undefined || n.lastHeartbeatMs === null
+                    ? ''
+                    : `${formatMs(n.lastHeartbeatMs)} ago`}
+                </td>
               </tr>
             ))}
           </tbody>
