@@ -12,6 +12,7 @@ import { type Manifest, NAME_RE, parseManifest, withLambdaBootstrap } from '../c
 import { extractUpload, removeChildren, removeTree } from '../image/extract-upload.js';
 import { type ImageConfig, resolveArgs } from '../image/oci/image-config.js';
 import type { Store, VersionRecord } from '../store/store.js';
+import type { CodePublisher } from './code-publisher.js';
 import { walkTree } from './fs-util.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { checkRuntimeFit } from './runtime-checks.js';
@@ -30,6 +31,11 @@ export interface DeployerOptions {
    * function's running calls finish on their code; the code goes once they did.
    */
   whenIdle?: (fn: string) => Promise<void> | undefined;
+  /**
+   * cluster mode (`agni server --registry`): every version's code (and image) goes to the cluster
+   * registry, pinned by digest, before the version is recorded; embedded mode has none
+   */
+  publisher?: CodePublisher;
 }
 
 export class Deployer {
@@ -83,7 +89,18 @@ export class Deployer {
       await mkdir(join(this.root, manifest.name), { recursive: true });
       await rename(staging, codeDir);
       try {
-        const v = await this.store.addVersion({ function: manifest.name, manifest, codeDir, imageId });
+        const publisher = this.opts.publisher;
+        const code = publisher
+          ? await publisher.publish({ function: manifest.name, codeDir, imageId })
+          : undefined;
+        const v = await this.store.addVersion({
+          function: manifest.name,
+          manifest,
+          codeDir,
+          imageId,
+          ...(code ? { code } : {}),
+        });
+        if (publisher && code) await publisher.tag(v.function, v.version, code);
         await this.onChange(v.function, v.version);
         return v;
       } catch (e) {

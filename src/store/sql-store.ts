@@ -16,6 +16,7 @@ import type {
   InvocationRecord,
   InvocationStatus,
   Store,
+  VersionCode,
   VersionRecord,
 } from './store.js';
 
@@ -28,6 +29,7 @@ function toVersion(r: Selectable<Database['versions']>): VersionRecord {
     manifest,
     codeDir: r.code_dir,
     imageId: r.image_id,
+    ...(r.code ? { code: JSON.parse(r.code) as VersionCode } : {}),
     createdAt: Number(r.created_at),
   };
 }
@@ -141,6 +143,7 @@ export class SqlStore implements Store {
           manifest: JSON.stringify(v.manifest),
           code_dir: v.codeDir,
           image_id: v.imageId,
+          code: v.code ? JSON.stringify(v.code) : null,
           created_at: now,
         })
         .execute();
