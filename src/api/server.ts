@@ -249,12 +249,13 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     );
   });
 
-  app.post<{ Params: { name: string } }>(
+  app.post<{ Params: { name: string }; Querystring: { platform?: string } }>(
     '/v1/images/:name',
     { bodyLimit: MAX_UPLOAD },
     async (req, reply) => {
       const source = String(req.headers['agni-source'] ?? 'upload');
-      const img = await d.images.import(req.params.name, requireTar(req), source);
+      const platform = req.query.platform ? String(req.query.platform) : undefined;
+      const img = await d.images.import(req.params.name, requireTar(req), source, { platform });
       reply.status(201);
       return img;
     },

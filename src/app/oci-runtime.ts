@@ -8,6 +8,7 @@ import { AgniError } from '../core/errors.js';
 import type { ImageConfig } from '../image/oci/image-config.js';
 import { type ImageRootfsResolver, ociImageId } from '../image/oci/image-rootfs.js';
 import type { Platform } from '../image/oci/media-types.js';
+import { formatPlatform, platformRuns } from '../image/oci/platform.js';
 import type { OciImages } from '../image/oci/pull-service.js';
 import { formatReference, parseReference } from '../image/oci/reference.js';
 
@@ -36,6 +37,9 @@ export class OciRuntime {
   ) {}
 
   async resolve(runtime: string): Promise<ResolvedRuntime> {
+    // An image recorded under exactly this name (`agni image import NAME`) before any registry's.
+    const imported = await this.oci.repo.get(runtime);
+    if (imported) return this.loadRecord(runtime, imported.manifestDigest);
     let canonical: string;
     try {
       canonical = formatReference(parseReference(runtime));
@@ -76,6 +80,31 @@ export class OciRuntime {
           cause: e,
         },
       );
+    }
+  }
+
+  private async loadRecord(image: string, manifestDigest: string): Promise<ResolvedRuntime> {
+    try {
+      const root = await this.rootfs.resolve(manifestDigest);
+      if (!this.platforms.some((p) => platformRuns(root.platform, p))) {
+        const runs = formatPlatform(root.platform);
+        throw new AgniError(
+          'platform_unsupported',
+          `${image} is a ${runs} image; this node runs ${this.platforms.map(formatPlatform).join(', ')}`,
+          {
+            hint: 'import it again with --platform for this node, or emulate the arch with qemu-user-static',
+            details: { platforms: [runs] },
+          },
+        );
+      }
+      return { imageId: ociImageId(manifestDigest), image, config: root.config };
+    } catch (e) {
+      if (!(e instanceof AgniError)) throw e;
+      throw new AgniError(e.code, `agni.yaml: field \`runtime\` (${image}): ${e.message}`, {
+        ...(e.hint ? { hint: e.hint } : {}),
+        details: { ...(e.details ?? {}), file: 'agni.yaml', field: 'runtime' },
+        cause: e,
+      });
     }
   }
 

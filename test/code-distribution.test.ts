@@ -1,0 +1,216 @@
+/**
+ * Cluster mode's code distribution against a real registry: the server side deploys through a
+ * Deployer with a RegistryCodePublisher, an agent in another home (nothing shared but the registry)
+ * makes the version local with a CodeFetcher and runs it on a real Agent and backend.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, test } from 'node:test';
+import pino from 'pino';
+import { Agent } from '../src/agent/agent.js';
+import { CodeFetcher } from '../src/agent/code-fetcher.js';
+import { NodeImageSource } from '../src/agent/image-source.js';
+import { RegistryCodePublisher } from '../src/app/code-publisher.js';
+import { Deployer } from '../src/app/deployer.js';
+import { OciRuntime } from '../src/app/oci-runtime.js';
+import { dispatchRequest } from '../src/dispatch/dispatch-request.js';
+import { LocalImages } from '../src/image/local-images.js';
+import { ContentStore } from '../src/image/oci/content-store.js';
+import { ImageRootfsResolver } from '../src/image/oci/image-rootfs.js';
+import { nodePlatforms } from '../src/image/oci/node-platforms.js';
+import { OciImages } from '../src/image/oci/pull-service.js';
+import type { Backend } from '../src/sandbox/backend.js';
+import { createBackend } from '../src/sandbox/select.js';
+import { SqlOciImageRepository } from '../src/store/oci-image-repo.js';
+import { openStore } from '../src/store/open.js';
+import type { VersionRecord } from '../src/store/store.js';
+import { makeBusyboxRootfs } from './helpers/busybox-rootfs.js';
+import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { fnDir, tarOf } from './helpers/tarball.js';
+
+const logger = pino({ level: 'silent' });
+const platforms = nodePlatforms();
+const dirs: string[] = [];
+const tmp = (what: string) => {
+  const d = mkdtempSync(join(tmpdir(), `agni-${what}-`));
+  dirs.push(d);
+  return d;
+};
+
+let registry: TestRegistry;
+let store: Awaited<ReturnType<typeof openStore>>;
+let deployer: Deployer;
+let images: LocalImages;
+let serverHome: string;
+const backends: Backend[] = [];
+
+before(async () => {
+  registry = await startRegistry();
+  serverHome = tmp('server');
+  store = await openStore(join(serverHome, 'agni.db'));
+  const oci = new OciImages(serverHome, new SqlOciImageRepository(store.db));
+  const rootfs = new ImageRootfsResolver(serverHome, oci.content);
+  images = new LocalImages(store, serverHome, undefined, oci);
+  const publisher = new RegistryCodePublisher({ registry: registry.host, oci, home: serverHome, logger });
+  deployer = new Deployer(store, serverHome, undefined, undefined, new OciRuntime(oci, rootfs, platforms), {
+    publisher,
+  });
+});
+
+after(async () => {
+  for (const b of backends) await b.shutdown();
+  await store?.close();
+  await registry?.close().catch(() => undefined);
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** an agent in its own home: its content store, fetcher, backend and Agent */
+async function agentNode(name: string) {
+  const home = tmp(`agent-${name}`);
+  const content = new ContentStore(home);
+  const fetcher = new CodeFetcher({ home, content, platforms, logger });
+  const backend = await createBackend('auto', home);
+  backends.push(backend);
+  const source = new NodeImageSource(undefined, new ImageRootfsResolver(home, content), platforms, name);
+  const agent = new Agent(backend, (id, what) => source.resolve(id, what), {
+    node: name,
+    platforms,
+    slots: 2,
+  });
+  return { home, content, fetcher, agent, backend };
+}
+
+let seq = 0;
+async function run(agent: Agent, fetcher: CodeFetcher, v: VersionRecord): Promise<string> {
+  const payload = Buffer.alloc(0);
+  const req = await fetcher.prepare(dispatchRequest({ invocationId: `inv-${seq++}`, version: v, payload }));
+  let out = '';
+  let err = '';
+  const r = await agent.run(req, {
+    payload,
+    io: { onStdout: (c) => (out += String(c)), onStderr: (c) => (err += String(c)) },
+    hooks: {},
+  });
+  assert.equal(r.outcome, 'ok', `stderr: ${err}`);
+  return out;
+}
+
+const deploy = async (dir: string) => deployer.deploy(Readable.from(await tarOf(dir)));
+
+test('a deploy publishes its /fn tree by digest: the same code twice gives the same digest, and it pulls elsewhere', async () => {
+  const dir = fnDir({
+    'agni.yaml': 'name: hello\nruntime: host\ncommand: [/bin/sh, /fn/run.sh]\n',
+    'run.sh': 'echo "hello from $(cat /fn/data.txt)"\n',
+    'data.txt': 'the registry',
+  });
+  const v1 = await deploy(dir);
+  const v2 = await deploy(dir);
+  assert.match(v1.code?.ref ?? '', new RegExp(`^${registry.host}/agni/fn/hello@sha256:[0-9a-f]{64}$`));
+  assert.equal(v2.version, 2);
+  assert.equal(v2.code?.ref, v1.code?.ref, 'the same files give the same digest');
+  assert.equal(v1.code?.image, undefined, 'runtime: host has no image to publish');
+  assert.deepEqual((await store.getVersion('hello', 1))?.code, v1.code);
+  // The tag names the version for people; the record pins the digest.
+  const tagged = await fetch(`http://${registry.host}/v2/agni/fn/hello/manifests/v2`, {
+    headers: { accept: 'application/vnd.oci.image.manifest.v1+json' },
+  });
+  assert.equal(tagged.status, 200);
+  assert.equal(tagged.headers.get('docker-content-digest'), v1.code?.ref.split('@')[1]);
+  // Another home pulls it like any image.
+  const other = tmp('puller');
+  const otherStore = await openStore(join(other, 'agni.db'));
+  try {
+    const rec = await new OciImages(other, new SqlOciImageRepository(otherStore.db)).pull(v1.code!.ref);
+    assert.equal(rec.manifestDigest, v1.code?.ref.split('@')[1]);
+    assert.equal(rec.layers.length, 1);
+  } finally {
+    await otherStore.close();
+  }
+  // Different code, different digest.
+  const v3 = await deploy(
+    fnDir({
+      'agni.yaml': 'name: hello\nruntime: host\ncommand: [/bin/sh, /fn/run.sh]\n',
+      'run.sh': 'echo changed\n',
+    }),
+  );
+  assert.notEqual(v3.code?.ref, v1.code?.ref);
+});
+
+test('an imported rootfs is an OCI image: pushed, pulled by digest into a fresh agent home, and run there', async (t) => {
+  const node = await agentNode('c');
+  if (!node.backend.isolated) return t.skip('runc is not available: an image needs an isolated backend');
+  const root = makeBusyboxRootfs(tmp('rootfs'));
+  const img = await images.import('bbox', Readable.from(await tarOf(root)), root);
+  assert.match(img.id, /^oci:sha256:[0-9a-f]{64}$/);
+  // Pushed like any image, and pulled back whole in another home.
+  const oci = new OciImages(serverHome, new SqlOciImageRepository(store.db));
+  const pushed = await oci.push('bbox', `${registry.host}/team/bbox:1`);
+  assert.equal(`oci:${pushed.digest}`, img.id);
+
+  const v = await deploy(
+    fnDir({
+      'agni.yaml':
+        'name: onbox\nruntime: bbox\ncommand: [/bin/sh, -c, "echo on $(cat /fn/what.txt); ls /bin/busybox"]\n',
+      'what.txt': 'busybox',
+    }),
+  );
+  assert.equal(v.imageId, img.id);
+  assert.match(v.code?.image ?? '', new RegExp(`^${registry.host}/agni/images@${img.id.slice(4)}$`));
+  const prepared = await node.fetcher.prepare(
+    dispatchRequest({ invocationId: 'img', version: v, payload: Buffer.alloc(0) }),
+  );
+  assert.equal(prepared.version.imageId, img.id, 'the same manifest: one platform');
+  assert.ok(await node.content.has(img.id.slice(4)), "the image is in the agent's content store");
+  assert.equal(await run(node.agent, node.fetcher, v), 'on busybox\n/bin/busybox\n');
+});
+
+test('an agent in a fresh home fetches the code by digest and runs it; the next calls need no registry', async () => {
+  const dir = fnDir({
+    'agni.yaml': 'name: fetched\nruntime: host\ncommand: [/bin/sh, /fn/run.sh]\n',
+    'run.sh': 'echo "ran $(cat /fn/data.txt)"\n',
+    'data.txt': 'fetched code',
+  });
+  const v = await deploy(dir);
+  const node = await agentNode('b');
+  // Concurrent first calls share one fetch and one unpack.
+  const outs = await Promise.all([1, 2, 3].map(() => run(node.agent, node.fetcher, v)));
+  assert.deepEqual(outs, ['ran fetched code\n', 'ran fetched code\n', 'ran fetched code\n']);
+  const prepared = await node.fetcher.prepare(
+    dispatchRequest({ invocationId: 'p', version: v, payload: Buffer.alloc(0) }),
+  );
+  assert.ok(prepared.version.codeDir.startsWith(node.home), prepared.version.codeDir);
+  assert.notEqual(prepared.version.codeDir, v.codeDir);
+
+  // A tampered digest (nothing under it) fails naming the reference.
+  const bad = `${registry.host}/agni/fn/fetched@sha256:${'0'.repeat(64)}`;
+  await assert.rejects(
+    node.fetcher.prepare(
+      dispatchRequest({
+        invocationId: 'bad',
+        version: { ...v, code: { ref: bad } },
+        payload: Buffer.alloc(0),
+      }),
+    ),
+    (e: Error) => e.message.includes(bad),
+  );
+  // A reference without a digest is refused before any request.
+  await assert.rejects(
+    node.fetcher.prepare(
+      dispatchRequest({
+        invocationId: 'tag',
+        version: { ...v, code: { ref: `${registry.host}/agni/fn/fetched:v1` } },
+        payload: Buffer.alloc(0),
+      }),
+    ),
+    /not pinned by digest/,
+  );
+
+  // With the registry gone, this fetcher and a new one over the same home (a restarted agent) still run it.
+  await registry.close();
+  assert.equal(await run(node.agent, node.fetcher, v), 'ran fetched code\n');
+  const restarted = new CodeFetcher({ home: node.home, content: node.content, platforms, logger });
+  assert.equal(await run(node.agent, restarted, v), 'ran fetched code\n');
+});
