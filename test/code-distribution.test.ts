@@ -4,7 +4,7 @@
  * makes the version local with a CodeFetcher and runs it on a real Agent and backend.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -68,10 +68,10 @@ after(async () => {
 });
 
 /** an agent in its own home: its content store, fetcher, backend and Agent */
-async function agentNode(name: string) {
+async function agentNode(name: string, o: { registry?: string } = {}) {
   const home = tmp(`agent-${name}`);
   const content = new ContentStore(home);
-  const fetcher = new CodeFetcher({ home, content, platforms, logger });
+  const fetcher = new CodeFetcher({ home, content, platforms, logger, ...o });
   const backend = await createBackend('auto', home);
   backends.push(backend);
   const source = new NodeImageSource(undefined, new ImageRootfsResolver(home, content), platforms, name);
@@ -140,7 +140,8 @@ test('a deploy publishes its /fn tree by digest: the same code twice gives the s
 });
 
 test('an imported rootfs is an OCI image: pushed, pulled by digest into a fresh agent home, and run there', async (t) => {
-  const node = await agentNode('c');
+  // This node reaches the registry under another name than the server recorded (as across networks).
+  const node = await agentNode('c', { registry: registry.host.replace('127.0.0.1', 'localhost') });
   if (!node.backend.isolated) return t.skip('runc is not available: an image needs an isolated backend');
   const root = makeBusyboxRootfs(tmp('rootfs'));
   const img = await images.import('bbox', Readable.from(await tarOf(root)), root);
@@ -213,4 +214,17 @@ test('an agent in a fresh home fetches the code by digest and runs it; the next 
   assert.equal(await run(node.agent, node.fetcher, v), 'ran fetched code\n');
   const restarted = new CodeFetcher({ home: node.home, content: node.content, platforms, logger });
   assert.equal(await run(node.agent, restarted, v), 'ran fetched code\n');
+
+  // A deploy while the registry is down fails naming it, and leaves no version and no code dir.
+  const before = await store.listVersions('fetched');
+  const codeDirs = readdirSync(join(serverHome, 'functions', 'fetched')).sort();
+  await assert.rejects(deploy(dir), (e: Error) => {
+    assert.match(
+      e.message,
+      new RegExp(`could not push the code of fetched to ${registry.host}/agni/fn/fetched@sha256:`),
+    );
+    return true;
+  });
+  assert.deepEqual(await store.listVersions('fetched'), before);
+  assert.deepEqual(readdirSync(join(serverHome, 'functions', 'fetched')).sort(), codeDirs);
 });

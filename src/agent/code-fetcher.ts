@@ -32,6 +32,12 @@ export interface CodeFetcherOptions {
   content: ContentStore;
   /** what this node runs, best first: an image index gives the first it offers */
   platforms: Platform[];
+  /**
+   * the cluster registry as this node reaches it (`agni agent --registry`), host[:port]: replaces
+   * the host in the references the server recorded (the same registry seen from another network;
+   * the digest still pins the bytes). Unset: the recorded host.
+   */
+  registry?: string;
   /** http instead of https for the registry (loopback hosts are http anyway) */
   insecure?: boolean;
   /** registry credentials (default: $home/auth.json, then ~/.docker/config.json) */
@@ -76,6 +82,14 @@ export class CodeFetcher {
     return p;
   }
 
+  private pinned(refText: string, what: string): ImageReference & { digest: string } {
+    const ref = parseReference(refText);
+    if (!ref.digest) {
+      throw new AgniError('bad_request', `${what}: not pinned by digest (expected REGISTRY/REPO@sha256:…)`);
+    }
+    return { ...ref, registry: this.o.registry ?? ref.registry, digest: ref.digest };
+  }
+
   private async client(ref: ImageReference): Promise<RegistryClient> {
     return new RegistryClient({
       host: apiHost(ref),
@@ -89,7 +103,7 @@ export class CodeFetcher {
     const what = `code image ${refText} of ${v.function}@${v.version}`;
     const log = this.o.logger.child({ ref: refText, function: v.function, version: v.version });
     try {
-      const ref = pinned(refText, what);
+      const ref = this.pinned(refText, what);
       let manifest = await this.storedManifest(ref.digest);
       if (!manifest) {
         log.debug('pulling the code image');
@@ -143,7 +157,7 @@ export class CodeFetcher {
     const what = `image ${refText} of ${v.function}@${v.version}`;
     const log = this.o.logger.child({ ref: refText, function: v.function, version: v.version });
     try {
-      const ref = pinned(refText, what);
+      const ref = this.pinned(refText, what);
       const stored = await storedByDigest(this.o.content, ref, this.o.platforms);
       if (stored) return ociImageId(stored.manifestDigest);
       log.debug('pulling the image');
@@ -157,14 +171,6 @@ export class CodeFetcher {
       throw named(e, what);
     }
   }
-}
-
-function pinned(refText: string, what: string): ImageReference & { digest: string } {
-  const ref = parseReference(refText);
-  if (!ref.digest) {
-    throw new AgniError('bad_request', `${what}: not pinned by digest (expected REGISTRY/REPO@sha256:…)`);
-  }
-  return ref as ImageReference & { digest: string };
 }
 
 /** the error with the reference it was about in front, its code and hint kept */

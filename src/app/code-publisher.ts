@@ -53,9 +53,6 @@ export interface RegistryCodePublisherOptions {
 }
 
 export class RegistryCodePublisher implements CodePublisher {
-  /** image roots this process already pushed: a digest names the same bytes forever */
-  private readonly pushed = new Set<string>();
-
   constructor(private readonly o: RegistryCodePublisherOptions) {
     if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(o.registry) && !/^\[[0-9a-fA-F:]+\](:\d+)?$/.test(o.registry)) {
       throw new AgniError(
@@ -124,10 +121,9 @@ export class RegistryCodePublisher implements CodePublisher {
     const record = (await this.o.oci.repo.list()).find((r) => r.manifestDigest === digest);
     const root = record ? await pushRoot(this.o.oci.content, record) : digest;
     const target = `${this.o.registry}/${IMAGES_REPOSITORY}@${root}`;
-    if (!this.pushed.has(root)) {
-      await this.push(IMAGES_REPOSITORY, root, target, `image of ${fn}`);
-      this.pushed.add(root);
-    }
+    // Pushed at every deploy (blobs the registry has are only asked about): a registry reset
+    // since the last deploy must not leave a version naming an image nobody can fetch.
+    await this.push(IMAGES_REPOSITORY, root, target, `image of ${fn}`);
     return target;
   }
 
