@@ -113,6 +113,9 @@ async function writeLayer(
           // Owner numbers only: names differ between the importing host and the image.
           (e as unknown as { uname?: string; gname?: string }).uname = '';
           (e as unknown as { uname?: string; gname?: string }).gname = '';
+          // Not `portable` (it drops owners), so node-tar would store atime and ctime: fix them too.
+          st.atime = mtime;
+          st.ctime = mtime;
         }
         // `portable` leaves directories' mtime out; a fixed one is as reproducible and clearer.
         e.noMtime = false;
