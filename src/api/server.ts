@@ -262,8 +262,12 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   );
   app.get('/v1/images', async () => ({ images: await d.store.listImages() }));
   app.delete<{ Params: { name: string } }>('/v1/images/:name', async (req) => {
-    await d.images.remove(req.params.name);
-    return { name: req.params.name };
+    const name = req.params.name;
+    // An import is an OCI image recorded under exactly this name; older imports are rootfs records.
+    if (d.insight && !(await d.store.getImage(name)) && (await d.oci?.repo.get(name))) {
+      await d.insight.remove(name, 'oci');
+    } else await d.images.remove(name);
+    return { name };
   });
 
   return app;

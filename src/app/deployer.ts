@@ -10,7 +10,7 @@ import { newId } from '../core/ids.js';
 import { DEFAULT_LIMITS, type UnpackLimits } from '../core/limits.js';
 import { type Manifest, NAME_RE, parseManifest, withLambdaBootstrap } from '../core/manifest.js';
 import { extractUpload, removeChildren, removeTree } from '../image/extract-upload.js';
-import { type ImageConfig, resolveArgs } from '../image/oci/image-config.js';
+import { type ImageConfig, type ImageFiles, resolveArgs } from '../image/oci/image-config.js';
 import type { Store, VersionRecord } from '../store/store.js';
 import type { CodePublisher } from './code-publisher.js';
 import { walkTree } from './fs-util.js';
@@ -74,11 +74,15 @@ export class Deployer {
       const parsed = parseManifest(text, 'agni.yaml');
       const named = o.runtime ? { ...parsed, runtime: o.runtime } : parsed;
       await this.check(named);
-      const { imageId, config } = await this.resolveRuntime(named.runtime);
+      const { imageId, config, files } = await this.resolveRuntime(named.runtime);
       const manifest = withLambdaBootstrap(named, Boolean(config?.Entrypoint?.length || config?.Cmd?.length));
       // Names `command` when neither agni.yaml nor the image's config says what to run.
       resolveArgs(config, manifest);
-      await checkRuntimeFit(manifest, imageId, staging, { home: this.home, store: this.store });
+      await checkRuntimeFit(manifest, imageId, staging, {
+        home: this.home,
+        store: this.store,
+        ...(files ? { imageFiles: files } : {}),
+      });
       // The sandbox runs as nobody: everything must be readable, and executables executable.
       await walkTree(staging, async (p, isDir, mode) => {
         const want = isDir ? mode | 0o555 : mode | 0o444 | (mode & 0o100 ? 0o111 : 0);
@@ -118,7 +122,9 @@ export class Deployer {
     }
   }
 
-  private async resolveRuntime(runtime: string): Promise<{ imageId: string; config?: ImageConfig }> {
+  private async resolveRuntime(
+    runtime: string,
+  ): Promise<{ imageId: string; config?: ImageConfig; files?: ImageFiles }> {
     if (runtime === 'host') return { imageId: 'host' };
     const img = NAME_RE.test(runtime) ? await this.store.getImage(runtime) : undefined;
     if (img) return { imageId: img.id };

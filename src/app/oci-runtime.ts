@@ -5,7 +5,7 @@
  * the deploy rather than the first invocation, and that invocation does not wait for the unpack.
  */
 import { AgniError } from '../core/errors.js';
-import type { ImageConfig } from '../image/oci/image-config.js';
+import type { ImageConfig, ImageFiles } from '../image/oci/image-config.js';
 import { type ImageRootfsResolver, ociImageId } from '../image/oci/image-rootfs.js';
 import type { Platform } from '../image/oci/media-types.js';
 import { formatPlatform, platformRuns } from '../image/oci/platform.js';
@@ -20,6 +20,8 @@ export interface ResolvedRuntime {
   /** the reference actually used (an alias's image, or the canonical name) */
   image: string;
   config: ImageConfig;
+  /** the image's /etc/passwd and /etc/group, to check `user:` names at deploy */
+  files: ImageFiles;
 }
 
 function archMatches(alias: string, p: Platform): boolean {
@@ -97,7 +99,7 @@ export class OciRuntime {
           },
         );
       }
-      return { imageId: ociImageId(manifestDigest), image, config: root.config };
+      return { imageId: ociImageId(manifestDigest), image, config: root.config, files: root.files };
     } catch (e) {
       if (!(e instanceof AgniError)) throw e;
       throw new AgniError(e.code, `agni.yaml: field \`runtime\` (${image}): ${e.message}`, {
@@ -112,7 +114,7 @@ export class OciRuntime {
     try {
       const rec = await this.oci.ensure(image, this.platforms);
       const root = await this.rootfs.resolve(rec.manifestDigest);
-      return { imageId: ociImageId(rec.manifestDigest), image, config: root.config };
+      return { imageId: ociImageId(rec.manifestDigest), image, config: root.config, files: root.files };
     } catch (e) {
       if (!(e instanceof AgniError)) throw e;
       throw new AgniError(e.code, `agni.yaml: field \`runtime\` (${image}): ${e.message}`, {
