@@ -16,19 +16,31 @@ import { NodeImageSource } from '../src/agent/image-source.js';
 import { RegistryCodePublisher } from '../src/app/code-publisher.js';
 import { Deployer } from '../src/app/deployer.js';
 import { OciRuntime } from '../src/app/oci-runtime.js';
+import type { AgniError } from '../src/core/errors.js';
 import { dispatchRequest } from '../src/dispatch/dispatch-request.js';
 import { LocalImages } from '../src/image/local-images.js';
 import { ContentStore } from '../src/image/oci/content-store.js';
 import { ImageRootfsResolver } from '../src/image/oci/image-rootfs.js';
+import type { Platform } from '../src/image/oci/media-types.js';
 import { nodePlatforms } from '../src/image/oci/node-platforms.js';
 import { OciImages } from '../src/image/oci/pull-service.js';
+import { pushImage } from '../src/image/oci/push.js';
+import { parseReference } from '../src/image/oci/reference.js';
+import { RegistryClient } from '../src/image/oci/registry-client.js';
 import type { Backend } from '../src/sandbox/backend.js';
 import { createBackend } from '../src/sandbox/select.js';
 import { SqlOciImageRepository } from '../src/store/oci-image-repo.js';
 import { openStore } from '../src/store/open.js';
 import type { VersionRecord } from '../src/store/store.js';
+import { arm64BusyboxLayer, arm64EmulationProblem } from './helpers/arm64-busybox.js';
 import { makeBusyboxRootfs } from './helpers/busybox-rootfs.js';
-import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import {
+  busyboxLayer,
+  startRegistry,
+  storeImage,
+  storeIndex,
+  type TestRegistry,
+} from './helpers/registry.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
 
 const logger = pino({ level: 'silent' });
@@ -44,6 +56,7 @@ let registry: TestRegistry;
 let store: Awaited<ReturnType<typeof openStore>>;
 let deployer: Deployer;
 let images: LocalImages;
+let oci: OciImages;
 let serverHome: string;
 const backends: Backend[] = [];
 
@@ -51,7 +64,7 @@ before(async () => {
   registry = await startRegistry();
   serverHome = tmp('server');
   store = await openStore(join(serverHome, 'agni.db'));
-  const oci = new OciImages(serverHome, new SqlOciImageRepository(store.db));
+  oci = new OciImages(serverHome, new SqlOciImageRepository(store.db));
   const rootfs = new ImageRootfsResolver(serverHome, oci.content);
   images = new LocalImages(store, serverHome, undefined, oci);
   const publisher = new RegistryCodePublisher({ registry: registry.host, oci, home: serverHome, logger });
@@ -68,16 +81,17 @@ after(async () => {
 });
 
 /** an agent in its own home: its content store, fetcher, backend and Agent */
-async function agentNode(name: string, o: { registry?: string } = {}) {
+async function agentNode(name: string, o: { registry?: string; platforms?: Platform[] } = {}) {
   const home = tmp(`agent-${name}`);
   const content = new ContentStore(home);
-  const fetcher = new CodeFetcher({ home, content, platforms, logger, ...o });
+  const runs = o.platforms ?? platforms;
+  const fetcher = new CodeFetcher({ home, content, platforms: runs, logger, registry: o.registry });
   const backend = await createBackend('auto', home);
   backends.push(backend);
-  const source = new NodeImageSource(undefined, new ImageRootfsResolver(home, content), platforms, name);
+  const source = new NodeImageSource(undefined, new ImageRootfsResolver(home, content), runs, name);
   const agent = new Agent(backend, (id, what) => source.resolve(id, what), {
     node: name,
-    platforms,
+    platforms: runs,
     slots: 2,
   });
   return { home, content, fetcher, agent, backend };
@@ -139,6 +153,32 @@ test('a deploy publishes its /fn tree by digest: the same code twice gives the s
   assert.notEqual(v3.code?.ref, v1.code?.ref);
 });
 
+test('a root filesystem imported before images were OCI is refused in cluster mode, asking for a new import', async () => {
+  const rootfs = makeBusyboxRootfs(join(serverHome, 'images', 'img-old', 'rootfs'));
+  const now = Date.now();
+  await store.putImage({
+    id: 'img-old',
+    name: 'oldbox',
+    rootfs,
+    sizeBytes: 1,
+    files: 400,
+    source: rootfs,
+    createdAt: now,
+  });
+  await assert.rejects(
+    deploy(fnDir({ 'agni.yaml': 'name: onold\nruntime: oldbox\ncommand: [/bin/true]\n' })),
+    (e: AgniError) => {
+      assert.equal(e.code, 'manifest_invalid');
+      assert.match(e.message, /\(img-old\) is a root filesystem imported before images were OCI images/);
+      assert.match(e.hint ?? '', /agni image import NAME ROOTFS/);
+      return true;
+    },
+  );
+  assert.equal(await store.getFunction('onold'), undefined);
+  const tags = await fetch(`http://${registry.host}/v2/agni/fn/onold/tags/list`);
+  assert.equal(tags.status, 404, 'nothing was pushed for it');
+});
+
 test('an imported rootfs is an OCI image: pushed, pulled by digest into a fresh agent home, and run there', async (t) => {
   // This node reaches the registry under another name than the server recorded (as across networks).
   const node = await agentNode('c', { registry: registry.host.replace('127.0.0.1', 'localhost') });
@@ -146,8 +186,7 @@ test('an imported rootfs is an OCI image: pushed, pulled by digest into a fresh 
   const root = makeBusyboxRootfs(tmp('rootfs'));
   const img = await images.import('bbox', Readable.from(await tarOf(root)), root);
   assert.match(img.id, /^oci:sha256:[0-9a-f]{64}$/);
-  // Pushed like any image, and pulled back whole in another home.
-  const oci = new OciImages(serverHome, new SqlOciImageRepository(store.db));
+  // Pushed like any image.
   const pushed = await oci.push('bbox', `${registry.host}/team/bbox:1`);
   assert.equal(`oci:${pushed.digest}`, img.id);
 
@@ -166,6 +205,40 @@ test('an imported rootfs is an OCI image: pushed, pulled by digest into a fresh 
   assert.equal(prepared.version.imageId, img.id, 'the same manifest: one platform');
   assert.ok(await node.content.has(img.id.slice(4)), "the image is in the agent's content store");
   assert.equal(await run(node.agent, node.fetcher, v), 'on busybox\n/bin/busybox\n');
+});
+
+test('a multi-platform image goes to the registry as its index: each agent runs its own platform', async (t) => {
+  const problem = arm64EmulationProblem();
+  if (problem || process.arch !== 'x64')
+    return t.skip(`needs an x86_64 host with arm64 emulation: ${problem}`);
+  const src = new ContentStore(tmp('multi-src'));
+  const amd = await storeImage(src, await busyboxLayer(), 'amd64');
+  const arm = await storeImage(src, await arm64BusyboxLayer(), 'arm64', 'v8');
+  const index = await storeIndex(src, [
+    { image: amd, arch: 'amd64' },
+    { image: arm, arch: 'arm64', variant: 'v8' },
+  ]);
+  const ref = `${registry.host}/tools/multi:1`;
+  await pushImage(new RegistryClient({ host: registry.host }), src, index, parseReference(ref));
+  // The server holds both platforms (pulled the other one, then its own, as a multi-platform build leaves them).
+  await oci.pull(ref, { platform: 'linux/arm64/v8' });
+  await oci.pull(ref, { platform: 'linux/amd64' });
+  const v = await deploy(fnDir({ 'agni.yaml': `name: multi\nruntime: ${ref}\ncommand: [/bin/uname, -m]\n` }));
+  assert.equal(v.imageId, `oci:${amd.manifestDigest}`, "the server's own platform");
+  assert.equal(v.code?.image, `${registry.host}/agni/images@${index}`);
+
+  const armNode = await agentNode('arm', {
+    platforms: [{ os: 'linux', architecture: 'arm64', variant: 'v8' }],
+  });
+  if (!armNode.backend.isolated) return t.skip('runc is not available');
+  const onArm = await armNode.fetcher.prepare(
+    dispatchRequest({ invocationId: 'a', version: v, payload: Buffer.alloc(0) }),
+  );
+  assert.equal(onArm.version.imageId, `oci:${arm.manifestDigest}`);
+  assert.ok(!(await armNode.content.has(amd.layerDigest)), 'the other platform is never fetched');
+  assert.equal(await run(armNode.agent, armNode.fetcher, v), 'aarch64\n');
+  const amdNode = await agentNode('amd', { platforms: [{ os: 'linux', architecture: 'amd64' }] });
+  assert.equal(await run(amdNode.agent, amdNode.fetcher, v), 'x86_64\n');
 });
 
 test('an agent in a fresh home fetches the code by digest and runs it; the next calls need no registry', async () => {

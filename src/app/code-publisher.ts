@@ -74,10 +74,12 @@ export class RegistryCodePublisher implements CodePublisher {
 
   publish(v: { function: string; codeDir: string; imageId: string }): Promise<VersionCode> {
     // Under the GC gate: a prune must not take the blobs between their writing and their push.
+    // Checked before anything is pushed: a version that cannot be recorded leaves nothing behind.
+    const digest = v.imageId === 'host' ? undefined : imageDigest(v.imageId, v.function);
     return this.o.oci.gate.shared(async () => {
       const ref = await this.publishCode(v.function, v.codeDir);
-      if (v.imageId === 'host') return { ref };
-      return { ref, image: await this.publishImage(v.imageId, v.function) };
+      if (!digest) return { ref };
+      return { ref, image: await this.publishImage(digest, v.function) };
     });
   }
 
@@ -109,15 +111,7 @@ export class RegistryCodePublisher implements CodePublisher {
     }
   }
 
-  private async publishImage(imageId: string, fn: string): Promise<string> {
-    const digest = manifestDigestOf(imageId);
-    if (!digest) {
-      throw new AgniError(
-        'image_not_found',
-        `function ${fn}: its image ${imageId} is a root filesystem imported before images were OCI images; cluster nodes cannot fetch it`,
-        { hint: 'import the root filesystem again (`agni image import NAME ROOTFS`) and redeploy' },
-      );
-    }
+  private async publishImage(digest: string, fn: string): Promise<string> {
     const record = (await this.o.oci.repo.list()).find((r) => r.manifestDigest === digest);
     const root = record ? await pushRoot(this.o.oci.content, record) : digest;
     const target = `${this.o.registry}/${IMAGES_REPOSITORY}@${root}`;
@@ -166,4 +160,18 @@ export class RegistryCodePublisher implements CodePublisher {
       log.warn({ err: (e as Error).message }, 'tagging the code image failed');
     }
   }
+}
+
+/** the manifest digest of an `oci:` image id; anything else is a pre-OCI rootfs no other node can fetch */
+function imageDigest(imageId: string, fn: string): string {
+  const digest = manifestDigestOf(imageId);
+  if (digest) return digest;
+  throw new AgniError(
+    'manifest_invalid',
+    `agni.yaml: field \`runtime\`: function ${fn}'s image (${imageId}) is a root filesystem imported before images were OCI images; cluster nodes cannot fetch it`,
+    {
+      hint: 'import the root filesystem again (`agni image import NAME ROOTFS`): it becomes an OCI image every node can pull',
+      details: { file: 'agni.yaml', field: 'runtime' },
+    },
+  );
 }
