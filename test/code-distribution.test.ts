@@ -179,6 +179,22 @@ test('a root filesystem imported before images were OCI is refused in cluster mo
   assert.equal(tags.status, 404, 'nothing was pushed for it');
 });
 
+test('an import records the platform given, and refuses a bad one naming --platform, leaving nothing', async () => {
+  const root = makeBusyboxRootfs(tmp('armfs'));
+  const img = await images.import('armbox', Readable.from(await tarOf(root)), root, {
+    platform: 'linux/arm64/v8',
+  });
+  assert.equal((await oci.repo.get('armbox'))?.platform, 'linux/arm64/v8');
+  assert.equal(`oci:${(await oci.repo.get('armbox'))?.manifestDigest}`, img.id);
+  const before = readdirSync(join(serverHome, 'build'));
+  await assert.rejects(
+    images.import('badplat', Readable.from(await tarOf(root)), root, { platform: 'arm64' }),
+    /--platform "arm64": expected os\/arch/,
+  );
+  assert.equal(await oci.repo.get('badplat'), undefined);
+  assert.deepEqual(readdirSync(join(serverHome, 'build')), before);
+});
+
 test('an imported rootfs is an OCI image: pushed, pulled by digest into a fresh agent home, and run there', async (t) => {
   // This node reaches the registry under another name than the server recorded (as across networks).
   const node = await agentNode('c', { registry: registry.host.replace('127.0.0.1', 'localhost') });
