@@ -73,9 +73,9 @@ export class RegistryCodePublisher implements CodePublisher {
   }
 
   publish(v: { function: string; codeDir: string; imageId: string }): Promise<VersionCode> {
-    // Under the GC gate: a prune must not take the blobs between their writing and their push.
     // Checked before anything is pushed: a version that cannot be recorded leaves nothing behind.
     const digest = v.imageId === 'host' ? undefined : imageDigest(v.imageId, v.function);
+    // Under the GC gate: a prune must not take the blobs between their writing and their push.
     return this.o.oci.gate.shared(async () => {
       const ref = await this.publishCode(v.function, v.codeDir);
       if (!digest) return { ref };
