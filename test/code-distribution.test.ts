@@ -57,6 +57,7 @@ let store: Awaited<ReturnType<typeof openStore>>;
 let deployer: Deployer;
 let images: LocalImages;
 let oci: OciImages;
+let publisher: RegistryCodePublisher;
 let serverHome: string;
 const backends: Backend[] = [];
 
@@ -67,7 +68,7 @@ before(async () => {
   oci = new OciImages(serverHome, new SqlOciImageRepository(store.db));
   const rootfs = new ImageRootfsResolver(serverHome, oci.content);
   images = new LocalImages(store, serverHome, undefined, oci);
-  const publisher = new RegistryCodePublisher({ registry: registry.host, oci, home: serverHome, logger });
+  publisher = new RegistryCodePublisher({ registry: registry.host, oci, home: serverHome, logger });
   deployer = new Deployer(store, serverHome, undefined, undefined, new OciRuntime(oci, rootfs, platforms), {
     publisher,
   });
@@ -221,6 +222,48 @@ test('an imported rootfs is an OCI image: pushed, pulled by digest into a fresh 
   assert.equal(prepared.version.imageId, img.id, 'the same manifest: one platform');
   assert.ok(await node.content.has(img.id.slice(4)), "the image is in the agent's content store");
   assert.equal(await run(node.agent, node.fetcher, v), 'on busybox\n/bin/busybox\n');
+});
+
+test('an image imported on one server deploys through another sharing the store: fetched by digest', async () => {
+  // Server A imports (sharing the image through the registry); server B has the record, not the blobs.
+  const sharing = new LocalImages(store, serverHome, undefined, oci, platforms[0], (d, what) =>
+    publisher.shareImage(d, what),
+  );
+  const root = makeBusyboxRootfs(tmp('shared-rootfs'));
+  const img = await sharing.import('sharedbox', Readable.from(await tarOf(root)), root);
+  const unshared = await images.import('lonebox', Readable.from(await tarOf(root)), root, {
+    platform: 'linux/riscv64',
+  });
+  const homeB = tmp('server-b');
+  const ociB = new OciImages(homeB, new SqlOciImageRepository(store.db));
+  const publisherB = new RegistryCodePublisher({ registry: registry.host, oci: ociB, home: homeB, logger });
+  const runtimeB = new OciRuntime(
+    ociB,
+    new ImageRootfsResolver(homeB, ociB.content),
+    platforms,
+    undefined,
+    (d, what) => publisherB.fetchImage(d, what),
+  );
+  const deployerB = new Deployer(store, homeB, undefined, undefined, runtimeB, { publisher: publisherB });
+  const v = await deployerB.deploy(
+    Readable.from(
+      await tarOf(fnDir({ 'agni.yaml': 'name: onshared\nruntime: sharedbox\ncommand: [/bin/true]\n' })),
+    ),
+  );
+  assert.equal(v.imageId, img.id);
+  assert.ok(await ociB.content.has(img.id.slice(4)), "the image is now in B's content store");
+  // Never shared: B says where it looked.
+  await assert.rejects(
+    deployerB.deploy(
+      Readable.from(
+        await tarOf(fnDir({ 'agni.yaml': 'name: onlone\nruntime: lonebox\ncommand: [/bin/true]\n' })),
+      ),
+    ),
+    (e: Error) =>
+      e.message.includes(
+        `image lonebox: not on this server, and fetching ${registry.host}/agni/images@${unshared.id.slice(4)} failed`,
+      ),
+  );
 });
 
 test('a multi-platform image goes to the registry as its index: each agent runs its own platform', async (t) => {

@@ -17,6 +17,7 @@ import { buildFunctionLayer } from '../image/oci/build-layer.js';
 import { manifestDigestOf } from '../image/oci/image-rootfs.js';
 import { MT } from '../image/oci/media-types.js';
 import { oneLayerImage } from '../image/oci/one-layer-image.js';
+import { pullImage } from '../image/oci/pull.js';
 import type { OciImages } from '../image/oci/pull-service.js';
 import { pushImage } from '../image/oci/push.js';
 import { apiHost, parseReference } from '../image/oci/reference.js';
@@ -143,6 +144,39 @@ export class RegistryCodePublisher implements CodePublisher {
         cause: e,
       });
     }
+  }
+
+  /**
+   * An image this server made (`agni image import`) pushed to the cluster registry by digest, so
+   * the other servers, which share its record but not this content store, can fetch it (fetchImage).
+   */
+  shareImage(manifestDigest: string, what: string): Promise<void> {
+    const target = `${this.o.registry}/${IMAGES_REPOSITORY}@${manifestDigest}`;
+    return this.o.oci.gate.shared(() => this.push(IMAGES_REPOSITORY, manifestDigest, target, what));
+  }
+
+  /** An image recorded by another server, fetched by digest from the cluster registry into this content store. */
+  fetchImage(manifestDigest: string, what: string): Promise<void> {
+    const target = `${this.o.registry}/${IMAGES_REPOSITORY}@${manifestDigest}`;
+    const log = this.o.logger.child({ registry: this.o.registry, ref: target });
+    return this.o.oci.gate.shared(async () => {
+      log.debug(`fetching the ${what}`);
+      try {
+        await pullImage(await this.client(IMAGES_REPOSITORY), this.o.oci.content, parseReference(target));
+        log.debug(`fetched the ${what}`);
+      } catch (e) {
+        log.debug({ err: (e as Error).message }, `fetching the ${what} failed`);
+        const why = (e as Error).message;
+        throw new AgniError(
+          e instanceof AgniError ? e.code : 'registry_error',
+          `${what}: not on this server, and fetching ${target} failed: ${why}`,
+          {
+            hint: 'import it again on this server (`agni image import NAME ROOTFS`), or check the cluster registry',
+            cause: e,
+          },
+        );
+      }
+    });
   }
 
   async tag(fn: string, version: number, code: VersionCode): Promise<void> {

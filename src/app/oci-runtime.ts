@@ -11,6 +11,7 @@ import type { Platform } from '../image/oci/media-types.js';
 import { formatPlatform, platformRuns } from '../image/oci/platform.js';
 import type { OciImages } from '../image/oci/pull-service.js';
 import { formatReference, parseReference } from '../image/oci/reference.js';
+import type { OciImageRecord } from '../store/oci-image-repo.js';
 
 /** the aliases of a canonical image name: `arch` is an OCI architecture, with an optional /variant */
 export type AliasLookup = (canonical: string) => Promise<{ arch: string; image: string }[]>;
@@ -36,12 +37,22 @@ export class OciRuntime {
     private readonly rootfs: ImageRootfsResolver,
     private readonly platforms: Platform[],
     private readonly aliases: AliasLookup = async () => [],
+    /**
+     * cluster mode: fetches an image recorded by another server (an import, which no registry
+     * reference names) by digest from the cluster registry (RegistryCodePublisher.fetchImage)
+     */
+    private readonly fetchMissing?: (manifestDigest: string, what: string) => Promise<void>,
   ) {}
 
   async resolve(runtime: string): Promise<ResolvedRuntime> {
     // An image recorded under exactly this name (`agni image import NAME`) before any registry's.
     const imported = await this.oci.repo.get(runtime);
-    if (imported) return this.loadRecord(runtime, imported.manifestDigest);
+    if (imported) {
+      if (this.fetchMissing && !(await this.stored(imported))) {
+        await this.fetchMissing(imported.manifestDigest, `image ${runtime}`);
+      }
+      return this.loadRecord(runtime, imported.manifestDigest);
+    }
     let canonical: string;
     try {
       canonical = formatReference(parseReference(runtime));
@@ -83,6 +94,13 @@ export class OciRuntime {
         },
       );
     }
+  }
+
+  private async stored(r: OciImageRecord): Promise<boolean> {
+    for (const d of [r.manifestDigest, r.configDigest, ...r.layers.map((l) => l.digest)]) {
+      if (!(await this.oci.content.has(d))) return false;
+    }
+    return true;
   }
 
   private async loadRecord(image: string, manifestDigest: string): Promise<ResolvedRuntime> {

@@ -47,6 +47,11 @@ export class LocalImages {
     private readonly oci?: OciImages,
     /** the platform an import records when none is given: the node's own */
     private readonly platform: Platform = hostPlatform(),
+    /**
+     * cluster mode: puts an imported image where the other servers can fetch it (the cluster
+     * registry, RegistryCodePublisher.shareImage) before its record names it
+     */
+    private readonly share?: (manifestDigest: string, what: string) => Promise<void>,
   ) {}
 
   /**
@@ -95,6 +100,7 @@ export class LocalImages {
         });
         await oci.content.putBytes(img.config, img.configDigest);
         await oci.content.putBytes(img.manifest, img.manifestDigest);
+        await this.share?.(img.manifestDigest, `image ${name}`);
         const r = imageRecord(name, { ...img, indexDigest: null });
         await oci.repo.put(r);
         return r;
