@@ -448,9 +448,9 @@ describe('agni image ls / inspect / similarity / prune / rm', () => {
       createdAt: Date.now(),
     });
     await deployFiles(s.url, { 'agni.yaml': 'name: on-old\nruntime: oldbb\ncommand: [/bin/echo, old]\n' });
-    const run = await agni(['invoke', 'on-old']);
-    assert.equal(run.code, 0, run.stderr);
-    assert.equal(run.stdout, 'old\n');
+    const run = await fetch(`${s.url}/v1/functions/on-old/invoke`, { method: 'POST', body: '' });
+    assert.equal(run.status, 200);
+    assert.equal(await run.text(), 'old\n');
     const ls = await json<{ name: string; kind: string }[]>(['image', 'ls']);
     assert.equal(ls.find((i) => i.name === 'oldbb')?.kind, 'rootfs');
     const refused = await agni(['image', 'rm', 'oldbb']);
