@@ -311,6 +311,20 @@ describe('agni build / push / deploy --build', () => {
     assert.equal(await ok(['invoke', 'links']), '.agniignore\nagni.yaml\nsh\n/bin/sh\n');
   });
 
+  test('an imported rootfs is a base like any image: build on it, deploy, invoke', async () => {
+    const rootfs = makeBusyboxRootfs(join(scratch, 'importbox'));
+    await ok(['image', 'import', 'localbox', rootfs]);
+    const dir = fnDir('onlocal', 'name: onlocal\nruntime: localbox\ncommand: ["/bin/sh", "/fn/run.sh"]\n', {
+      'run.sh': 'echo "built on $(ls /bin/busybox)"\n',
+    });
+    const d = await agni(['deploy', dir, '--build', '--json']);
+    assert.equal(d.code, 0, d.stderr);
+    const j = JSON.parse(d.stdout);
+    assert.equal(j.build.base.reference, 'localbox');
+    assert.equal(j.build.layers, 2, "the import's one layer and the function's");
+    assert.equal(await ok(['invoke', 'onlocal']), 'built on /bin/busybox\n');
+  });
+
   test('deploy --build: the image config runs, agni.yaml command or not', async () => {
     // No command anywhere but the base's Cmd: the built image inherits it.
     const inherit = fnDir('inherit', `name: inherit\nruntime: ${single}\n`);
@@ -424,11 +438,23 @@ describe('agni build / push / deploy --build', () => {
     assert.equal(api.status, 400);
     assert.match(((await api.json()) as { error: { message: string } }).error.message, /runtime/);
 
+    // A root filesystem imported before images were OCI images has no config to build on.
     const rootfs = makeBusyboxRootfs(join(scratch, 'rootfs'));
-    await ok(['image', 'import', 'localbox', rootfs]);
-    const loc = await agni(['build', fnDir('loc', 'name: loc\nruntime: localbox\ncommand: ["/bin/true"]\n')]);
+    await s.store.putImage({
+      id: 'img-oldbox',
+      name: 'oldbox',
+      rootfs,
+      sizeBytes: 1,
+      files: 400,
+      source: rootfs,
+      createdAt: Date.now(),
+    });
+    const loc = await agni(['build', fnDir('loc', 'name: loc\nruntime: oldbox\ncommand: ["/bin/true"]\n')]);
     assert.equal(loc.code, 65);
-    assert.match(loc.stderr, /field `runtime`: "localbox" is a local image/);
+    assert.match(
+      loc.stderr,
+      /field `runtime`: "oldbox" is a root filesystem imported before images were OCI images/,
+    );
 
     const missing = await agni(['build', fnDir('miss', `name: miss\nruntime: ${reg.host}/base/absent:1\n`)]);
     assert.equal(missing.code, 66, missing.stderr);

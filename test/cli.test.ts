@@ -180,10 +180,14 @@ describe('cli', () => {
     assert.match((await agni(['image', 'import', 'bb', rootfs])).stdout, /imported bb/);
     const imgs = JSON.parse((await agni(['image', 'ls', '--json'])).stdout) as {
       name: string;
-      files: number;
+      kind: string;
+      layerCount: number;
+      sizeBytes: number;
     }[];
     assert.equal(imgs[0]!.name, 'bb');
-    assert.ok(imgs[0]!.files > 100);
+    assert.equal(imgs[0]!.kind, 'oci', 'an import is an OCI image of one layer');
+    assert.equal(imgs[0]!.layerCount, 1);
+    assert.ok(imgs[0]!.sizeBytes > 100_000);
     await agni([
       'deploy',
       fnDir({

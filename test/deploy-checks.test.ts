@@ -124,8 +124,13 @@ describe('deploy checks', () => {
     });
   });
 
-  describe('workdir on an imported image', () => {
-    let rootfs: string;
+  describe('workdir and user on an imported image', () => {
+    const remove = async (m: string) =>
+      assert.equal(
+        (await fetch(`${s.url}/v1/functions/${m.split('\n')[0]!.slice(6)}`, { method: 'DELETE' })).status,
+        200,
+      );
+    let layer: string;
     before(async () => {
       const src = makeBusyboxRootfs(join(s.home, 'bb-src'));
       const up = await fetch(`${s.url}/v1/images/bb`, {
@@ -134,25 +139,26 @@ describe('deploy checks', () => {
         body: new Uint8Array(await tarOf(src)),
       });
       assert.equal(up.status, 201);
-      const [id] = readdirSync(join(s.home, 'images')).filter((n) => n.startsWith('img'));
-      rootfs = join(s.home, 'images', id!, 'rootfs');
-      assert.ok(existsSync(join(rootfs, 'bin', 'busybox')));
+      // An imported image is an OCI image: its one layer is unpacked at the first deploy on it.
+      const first = fn('bb', 'workdir: /bin');
+      assert.equal((await deploy(first)).status, 201);
+      const [hex] = readdirSync(join(s.home, 'content', 'layers')).filter((n) => /^[0-9a-f]{64}$/.test(n));
+      layer = join(s.home, 'content', 'layers', hex!);
+      assert.ok(existsSync(join(layer, 'bin', 'busybox')));
+      assert.equal((await invoke(first.split('\n')[0]!.slice(6))).split('\n')[0], '/bin');
+      await remove(first);
     });
 
-    test('a missing dir in its rootfs is refused and not created; /proc refused; /bin works', async () => {
-      await refused(await deploy(fn('bb', 'workdir: /newdir')), 'workdir', /does not exist/);
-      await refused(await deploy(fn('bb', 'workdir: /proc/1')), 'workdir');
-      assert.ok(!existsSync(join(rootfs, 'newdir')));
-      const m = fn('bb', 'workdir: /bin');
+    test('a missing dir is made on the sandbox overlay, never in the image; /proc refused', async () => {
+      const m = fn('bb', 'workdir: /newdir');
       assert.equal((await deploy(m)).status, 201);
-      assert.equal((await invoke(m.split('\n')[0]!.slice(6))).split('\n')[0], '/bin');
-      assert.equal(
-        (await fetch(`${s.url}/v1/functions/${m.split('\n')[0]!.slice(6)}`, { method: 'DELETE' })).status,
-        200,
-      );
+      assert.equal((await invoke(m.split('\n')[0]!.slice(6))).split('\n')[0], '/newdir');
+      assert.ok(!existsSync(join(layer, 'newdir')), 'the unpacked layer is untouched');
+      await remove(m);
+      await refused(await deploy(fn('bb', 'workdir: /proc/1')), 'workdir');
     });
 
-    test('user names come from its /etc/passwd', async () => {
+    test('user names come from its /etc/passwd, checked at deploy', async () => {
       await refused(await deploy(fn('bb', 'user: bob')), 'user', /no user named "bob".* it has root, nobody/);
       await refused(await deploy(fn('bb', 'user: "nobody:wheel"')), 'user', /no group named "wheel"/);
     });

@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { ContentStore, sha256Digest } from '../src/image/oci/content-store.js';
 import { MT } from '../src/image/oci/media-types.js';
+import { formatPlatform, hostPlatform } from '../src/image/oci/platform.js';
 import { pushImage } from '../src/image/oci/push.js';
 import { parseReference } from '../src/image/oci/reference.js';
 import { RegistryClient } from '../src/image/oci/registry-client.js';
@@ -402,30 +403,65 @@ describe('agni image ls / inspect / similarity / prune / rm', () => {
     assert.equal(twice.code, 66);
   });
 
-  test('a rootfs image is listed beside OCI ones and refused while a function uses it', async () => {
+  test('an imported rootfs is an OCI image: listed with its platform, compared, refused while a function uses it', async () => {
     const up = await fetch(`${s.url}/v1/images/bb`, {
       method: 'POST',
       headers: { 'content-type': 'application/gzip' },
       body: new Uint8Array(await tarOf(makeBusyboxRootfs(join(scratch, 'bb')))),
     });
     assert.equal(up.status, 201);
+    assert.match(((await up.json()) as { id: string }).id, /^oci:sha256:[0-9a-f]{64}$/);
     await deployFiles(s.url, { 'agni.yaml': 'name: on-bb\nruntime: bb\ncommand: ["true"]\n' });
-    const ls = await json<{ name: string; kind: string; files: number; architectures: string[] }[]>([
+    const ls = await json<{ name: string; kind: string; layerCount: number; architectures: string[] }[]>([
       'image',
       'ls',
     ]);
     const bb = ls.find((i) => i.name === 'bb')!;
-    assert.equal(bb.kind, 'rootfs');
-    assert.ok(bb.files > 100);
+    assert.equal(bb.kind, 'oci');
+    assert.equal(bb.layerCount, 1);
+    assert.deepEqual(bb.architectures, [formatPlatform(hostPlatform())], "the server's own platform");
+    const sim = await agni(['image', 'similarity', '--json']);
+    assert.equal(sim.code, 0, sim.stderr);
+    const m = JSON.parse(sim.stdout) as { names: string[]; values: number[][] };
+    const at = m.names.indexOf('bb');
+    assert.ok(at >= 0, `bb is compared with the others: ${m.names.join(', ')}`);
+    assert.equal(m.values[at]![at], 1);
     const refused = await agni(['image', 'rm', 'bb']);
     assert.equal(refused.code, 65);
     assert.match(refused.stderr, /image bb is used by on-bb v1/);
-    const sim = await agni(['image', 'similarity', 'bb']);
-    assert.equal(sim.code, 64);
-    assert.match(sim.stderr, /bb is a local rootfs image/);
     assert.equal((await agni(['rm', 'on-bb'])).code, 0);
-    const ok = await agni(['image', 'rm', 'bb', '--kind', 'rootfs']);
+    const ok = await agni(['image', 'rm', 'bb']);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /removed rootfs image bb/);
+    assert.match(ok.stdout, /removed bb: freed/);
+  });
+
+  test('a rootfs image imported before images were OCI is still listed, run and refused while used', async () => {
+    // What an earlier version left: a directory under images/ and a row in the images table.
+    const rootfs = makeBusyboxRootfs(join(s.home, 'images', 'img-legacy', 'rootfs'));
+    await s.store.putImage({
+      id: 'img-legacy',
+      name: 'oldbb',
+      rootfs,
+      sizeBytes: 1,
+      files: 400,
+      source: rootfs,
+      createdAt: Date.now(),
+    });
+    await deployFiles(s.url, { 'agni.yaml': 'name: on-old\nruntime: oldbb\ncommand: [/bin/echo, old]\n' });
+    const run = await fetch(`${s.url}/v1/functions/on-old/invoke`, { method: 'POST', body: '' });
+    assert.equal(run.status, 200);
+    assert.equal(await run.text(), 'old\n');
+    const ls = await json<{ name: string; kind: string }[]>(['image', 'ls']);
+    assert.equal(ls.find((i) => i.name === 'oldbb')?.kind, 'rootfs');
+    const refused = await agni(['image', 'rm', 'oldbb']);
+    assert.equal(refused.code, 65);
+    assert.match(refused.stderr, /image oldbb is used by on-old v1/);
+    const sim = await agni(['image', 'similarity', 'oldbb']);
+    assert.equal(sim.code, 64);
+    assert.match(sim.stderr, /oldbb is a local rootfs image/);
+    assert.equal((await agni(['rm', 'on-old'])).code, 0);
+    const ok = await agni(['image', 'rm', 'oldbb', '--kind', 'rootfs']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /removed rootfs image oldbb/);
   });
 });

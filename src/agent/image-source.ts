@@ -11,9 +11,13 @@ import { formatPlatform, platformRuns } from '../image/oci/platform.js';
 
 export type ResolvedImage = string | ImageRootfs;
 
+/** root filesystems imported before images were OCI images (src/image/local-images.ts) */
+export type LegacyRootfs = Pick<LocalImages, 'resolveRootfs'>;
+
 export class NodeImageSource {
   constructor(
-    private readonly local: LocalImages,
+    /** absent on a cluster agent: it has no image records, and fetches every image by digest */
+    private readonly local: LegacyRootfs | undefined,
     private readonly oci: ImageRootfsResolver,
     private readonly platforms: Platform[],
     private readonly node: string,
@@ -21,7 +25,7 @@ export class NodeImageSource {
 
   async resolve(imageId: string, what: string): Promise<ResolvedImage | undefined> {
     const digest = manifestDigestOf(imageId);
-    if (!digest) return this.local.resolveRootfs(imageId);
+    if (!digest) return this.local?.resolveRootfs(imageId);
     const img = await this.oci.resolve(digest);
     if (!this.platforms.some((p) => platformRuns(img.platform, p))) {
       const runs = formatPlatform(img.platform);

@@ -65,13 +65,13 @@ export function registerBuildRoutes(
         });
       });
       const fn = parseManifest(text, 'agni.yaml');
-      // A local image name wins over a registry reference at deploy; it has no OCI config to build on.
+      // A pre-OCI rootfs record wins over a registry reference at deploy; it has no OCI config to build on.
       if (NAME_RE.test(fn.runtime) && fn.runtime !== 'host' && (await d.store.getImage(fn.runtime))) {
         throw new AgniError(
           'manifest_invalid',
-          `agni.yaml: field \`runtime\`: "${fn.runtime}" is a local image (agni image import); agni build needs a registry image as its base`,
+          `agni.yaml: field \`runtime\`: "${fn.runtime}" is a root filesystem imported before images were OCI images; agni build needs an OCI image as its base`,
           {
-            hint: 'set runtime: to a registry reference such as busybox:1.36, or push the rootfs to a registry first',
+            hint: `import it again (\`agni image import ${fn.runtime} ROOTFS\`): it becomes an OCI image to build on`,
             details: { file: 'agni.yaml', field: 'runtime' },
           },
         );

@@ -306,20 +306,25 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     );
   });
 
-  app.post<{ Params: { name: string } }>(
+  app.post<{ Params: { name: string }; Querystring: { platform?: string } }>(
     '/v1/images/:name',
     { bodyLimit: MAX_UPLOAD },
     async (req, reply) => {
       const source = String(req.headers['agni-source'] ?? 'upload');
-      const img = await d.images.import(req.params.name, requireTar(req), source);
+      const platform = req.query.platform ? String(req.query.platform) : undefined;
+      const img = await d.images.import(req.params.name, requireTar(req), source, { platform });
       reply.status(201);
       return img;
     },
   );
   app.get('/v1/images', async () => ({ images: await d.store.listImages() }));
   app.delete<{ Params: { name: string } }>('/v1/images/:name', async (req) => {
-    await d.images.remove(req.params.name);
-    return { name: req.params.name };
+    const name = req.params.name;
+    // An import is an OCI image recorded under exactly this name; older imports are rootfs records.
+    if (d.insight && !(await d.store.getImage(name)) && (await d.oci?.repo.get(name))) {
+      await d.insight.remove(name, 'oci');
+    } else await d.images.remove(name);
+    return { name };
   });
 
   return app;

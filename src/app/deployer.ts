@@ -10,8 +10,9 @@ import { newId } from '../core/ids.js';
 import { DEFAULT_LIMITS, type UnpackLimits } from '../core/limits.js';
 import { type Manifest, NAME_RE, parseManifest, withLambdaBootstrap } from '../core/manifest.js';
 import { extractUpload, removeChildren, removeTree } from '../image/extract-upload.js';
-import { type ImageConfig, resolveArgs } from '../image/oci/image-config.js';
+import { type ImageConfig, type ImageFiles, resolveArgs } from '../image/oci/image-config.js';
 import type { Store, VersionRecord } from '../store/store.js';
+import type { CodePublisher } from './code-publisher.js';
 import { walkTree } from './fs-util.js';
 import type { OciRuntime } from './oci-runtime.js';
 import { checkRuntimeFit } from './runtime-checks.js';
@@ -30,6 +31,11 @@ export interface DeployerOptions {
    * function's running calls finish on their code; the code goes once they did.
    */
   whenIdle?: (fn: string) => Promise<void> | undefined;
+  /**
+   * cluster mode (`agni server --registry`): every version's code (and image) goes to the cluster
+   * registry, pinned by digest, before the version is recorded; embedded mode has none
+   */
+  publisher?: CodePublisher;
 }
 
 export class Deployer {
@@ -75,11 +81,15 @@ export class Deployer {
       o.allow?.(parsed.name);
       const named = o.runtime ? { ...parsed, runtime: o.runtime } : parsed;
       await this.check(named);
-      const { imageId, config } = await this.resolveRuntime(named.runtime);
+      const { imageId, config, files } = await this.resolveRuntime(named.runtime);
       const manifest = withLambdaBootstrap(named, Boolean(config?.Entrypoint?.length || config?.Cmd?.length));
       // Names `command` when neither agni.yaml nor the image's config says what to run.
       resolveArgs(config, manifest);
-      await checkRuntimeFit(manifest, imageId, staging, { home: this.home, store: this.store });
+      await checkRuntimeFit(manifest, imageId, staging, {
+        home: this.home,
+        store: this.store,
+        ...(files ? { imageFiles: files } : {}),
+      });
       // The sandbox runs as nobody: everything must be readable, and executables executable.
       await walkTree(staging, async (p, isDir, mode) => {
         const want = isDir ? mode | 0o555 : mode | 0o444 | (mode & 0o100 ? 0o111 : 0);
@@ -90,7 +100,18 @@ export class Deployer {
       await mkdir(join(this.root, manifest.name), { recursive: true });
       await rename(staging, codeDir);
       try {
-        const v = await this.store.addVersion({ function: manifest.name, manifest, codeDir, imageId });
+        const publisher = this.opts.publisher;
+        const code = publisher
+          ? await publisher.publish({ function: manifest.name, codeDir, imageId })
+          : undefined;
+        const v = await this.store.addVersion({
+          function: manifest.name,
+          manifest,
+          codeDir,
+          imageId,
+          ...(code ? { code } : {}),
+        });
+        if (publisher && code) await publisher.tag(v.function, v.version, code);
         await this.onChange(v.function, v.version);
         return v;
       } catch (e) {
@@ -108,7 +129,9 @@ export class Deployer {
     }
   }
 
-  private async resolveRuntime(runtime: string): Promise<{ imageId: string; config?: ImageConfig }> {
+  private async resolveRuntime(
+    runtime: string,
+  ): Promise<{ imageId: string; config?: ImageConfig; files?: ImageFiles }> {
     if (runtime === 'host') return { imageId: 'host' };
     const img = NAME_RE.test(runtime) ? await this.store.getImage(runtime) : undefined;
     if (img) return { imageId: img.id };

@@ -14,11 +14,13 @@ import type { Store } from '../store/store.js';
 export interface RuntimeCheckContext {
   home: string;
   store: Pick<Store, 'getImage'>;
+  /** an OCI image's /etc/passwd and /etc/group (read when it was resolved), for `user:` names */
+  imageFiles?: ImageFiles;
 }
 
 interface RuntimeRoot {
   view: RootView;
-  /** passwd and group to resolve `user:` names in; undefined: an OCI image, resolved when it runs */
+  /** passwd and group to resolve `user:` names in; undefined: resolved when it runs */
   files?: ImageFiles;
   /** how the runtime is named in errors */
   what: string;
@@ -51,8 +53,12 @@ async function runtimeRoot(
       what: `image ${img.name}`,
     };
   }
-  // A registry image runs on an overlay with a throw-away upper dir: a missing workdir is harmless.
-  return { view: { root: undefined, binds: [fn] }, what: `image ${m.runtime}` };
+  // An OCI image runs on an overlay with a throw-away upper dir: a missing workdir is harmless.
+  return {
+    view: { root: undefined, binds: [fn] },
+    ...(ctx.imageFiles ? { files: ctx.imageFiles } : {}),
+    what: `image ${m.runtime}`,
+  };
 }
 
 const isId = (s: string) => /^\d+$/.test(s);

@@ -156,10 +156,10 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     maxFiles: o.maxUnpackFiles ?? DEFAULT_LIMITS.unpack.maxFiles,
   };
   const disk = new DiskGuard(o.home, o.minFree ?? DEFAULT_LIMITS.minFree);
-  const images = new LocalImages(store, o.home, unpack);
   const oci = new OciImages(o.home, new SqlOciImageRepository(store.db), (msg) => logger.debug(msg));
   const ociRootfs = new ImageRootfsResolver(o.home, oci.content, unpack);
   const platforms = o.platforms ?? nodePlatforms();
+  const images = new LocalImages(store, o.home, unpack, oci, platforms[0]);
   const node = hostname();
   const imageSource = new NodeImageSource(images, ociRootfs, platforms, node);
   // Prewarmed sandboxes: at most one per slot, and a quarter of the machine's memory in limits.

@@ -30,6 +30,8 @@ export interface Database
     manifest: string;
     code_dir: string;
     image_id: string;
+    /** cluster mode: JSON of VersionRecord.code (the code image in the cluster registry); null in embedded mode */
+    code: string | null;
     created_at: number;
   };
   invocations: {
@@ -501,6 +503,11 @@ export const migrations: Record<string, Migration> = {
       );
       await db.schema.alterTable('async_invocations').addColumn('owner', 'text').execute();
       await db.schema.alterTable('async_invocations').addColumn('lease_until', 'bigint').execute();
+    },
+  },
+  '0011_version_code': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('versions').addColumn('code', 'text').execute();
     },
   },
   '0013_cluster_agreement': {

@@ -18,6 +18,7 @@ import type {
   InvocationRecord,
   InvocationStatus,
   Store,
+  VersionCode,
   VersionRecord,
 } from './store.js';
 
@@ -30,6 +31,7 @@ function toVersion(r: Selectable<Database['versions']>): VersionRecord {
     manifest,
     codeDir: r.code_dir,
     imageId: r.image_id,
+    ...(r.code ? { code: JSON.parse(r.code) as VersionCode } : {}),
     createdAt: Number(r.created_at),
   };
 }
@@ -118,7 +120,12 @@ export class SqlStore implements Store {
   ) {}
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.db, provider: { getMigrations: async () => migrations } });
+    // Unordered: migrations are numbered per branch of work, so one may land after a higher number ran.
+    const migrator = new Migrator({
+      db: this.db,
+      provider: { getMigrations: async () => migrations },
+      allowUnorderedMigrations: true,
+    });
     const { error } = await migrator.migrateToLatest();
     if (error) throw error;
   }
@@ -152,6 +159,7 @@ export class SqlStore implements Store {
           manifest: JSON.stringify(v.manifest),
           code_dir: v.codeDir,
           image_id: v.imageId,
+          code: v.code ? JSON.stringify(v.code) : null,
           created_at: now,
         })
         .execute();

@@ -71,6 +71,26 @@ forEachDialect((db) => {
     assert.equal((await deploy(store, 'b-fn')).version, 1, 'a removed name starts again');
   });
 
+  test('a version keeps its code image reference (cluster mode); embedded versions have none', async () => {
+    const code = {
+      ref: `10.0.0.1:5000/agni/fn/coded@sha256:${'a'.repeat(64)}`,
+      image: `10.0.0.1:5000/agni/images@sha256:${'b'.repeat(64)}`,
+    };
+    const { store } = db();
+    const v = await store.addVersion({
+      function: 'coded',
+      manifest: parseManifest('name: coded\nruntime: host\ncommand: run\n'),
+      codeDir: '/code/coded',
+      imageId: `oci:sha256:${'c'.repeat(64)}`,
+      code,
+    });
+    assert.deepEqual(v.code, code);
+    assert.deepEqual((await store.getVersion('coded', v.version))?.code, code);
+    assert.deepEqual((await store.getLatestVersion('coded'))?.code, code);
+    const plain = await deploy(store, 'uncoded');
+    assert.equal((await store.getVersion('uncoded', plain.version))?.code, undefined);
+  });
+
   test('20 concurrent deploys of one function get 20 distinct versions, from two stores', async () => {
     const { store } = db();
     const other = await db().openAnother();

@@ -13,7 +13,20 @@ export interface VersionRecord {
   codeDir: string;
   /** 'host', or the image id (pinned at deploy, so re-importing an image never changes a version) */
   imageId: string;
+  /** cluster mode: where every node fetches this version's code (and its image) from */
+  code?: VersionCode;
   createdAt: number;
+}
+
+/** A version's code as an OCI image pinned by digest in the cluster registry (src/app/code-publisher.ts). */
+export interface VersionCode {
+  /** `REGISTRY/agni/fn/<name>@sha256:…`: a one-layer image whose layer is the /fn tree */
+  ref: string;
+  /**
+   * `REGISTRY/agni/images@sha256:…`: the version's image (an index when the server had every
+   * platform of it, else the one manifest `imageId` names); absent for runtime: host
+   */
+  image?: string;
 }
 
 /** the live version (what a call without a version or alias runs), with counts */

@@ -23,20 +23,27 @@ export function registerImages(program: Command): void {
     .command('import')
     .argument('<name>', 'image name to use as `runtime:` in agni.yaml')
     .argument('<rootfs>', 'a rootfs tarball (.tar or .tar.gz) or a directory')
-    .description('import a root filesystem as a local image')
+    .description('import a root filesystem as an OCI image of one layer')
+    .option(
+      '--platform <os/arch>',
+      "where the image runs (default: this server's platform), e.g. linux/arm64",
+    )
     .option('--json', 'print the result as JSON')
     .addHelpText(
       'after',
       `
+The image is an OCI image like a pulled one: deploy on it (runtime: NAME), build on it, push it
+(agni image push NAME REF) and compare it (agni image similarity).
 Symlinks are kept as they are (absolute ones resolve inside the sandbox's root); device nodes and
 FIFOs are left out (sandboxes get their own /dev).
 
 Examples:
   agni image import busybox ./rootfs
   debootstrap --variant=minbase bookworm ./debian && agni image import debian ./debian
-  agni image import debian debian-rootfs.tar.gz`,
+  agni image import debian debian-rootfs.tar.gz
+  agni image import --platform linux/arm64 armbox ./arm64-rootfs`,
     )
-    .action(async (name: string, path: string, o: { json?: boolean }) => {
+    .action(async (name: string, path: string, o: { json?: boolean; platform?: string }) => {
       const full = resolve(path);
       const st = await stat(full).catch(() => {
         throw new AgniError('bad_request', `${path}: no such file or directory`, {
@@ -47,7 +54,7 @@ Examples:
       // A directory is sent whole, symlinks as symlinks; its devices stay out (sandboxes get their own /dev).
       const body = st.isDirectory() ? (await rootfsUpload(full)).body : createReadStream(full);
       const img = await new ApiClient().upload<ImageRecord>(
-        `/v1/images/${encodeURIComponent(name)}`,
+        `/v1/images/${encodeURIComponent(name)}${o.platform ? `?platform=${encodeURIComponent(o.platform)}` : ''}`,
         body,
         'application/x-tar',
         {

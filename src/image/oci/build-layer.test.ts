@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
-import { buildFunctionLayer, listTree, normalMode, sourceDate } from './build-layer.js';
+import { buildFunctionLayer, buildRootfsLayer, listTree, normalMode, sourceDate } from './build-layer.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'agni-build-layer-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
@@ -190,4 +190,30 @@ test('sourceDate: whole seconds, else a clear error', () => {
   assert.throws(() => sourceDate('yesterday'), /SOURCE_DATE_EPOCH "yesterday"/);
   assert.throws(() => sourceDate('1.5'), /whole seconds/);
   assert.throws(() => sourceDate('-3'), /whole seconds/);
+});
+
+test('a rootfs layer: files at the top, owners and modes kept, names and mtimes not', async () => {
+  const d = join(scratch, 'rootfs');
+  mkdirSync(join(d, 'bin'), { recursive: true });
+  mkdirSync(join(d, 'home', 'user'), { recursive: true });
+  writeFileSync(join(d, 'bin', 'tool'), 'tool\n');
+  chmodSync(join(d, 'bin', 'tool'), 0o4711);
+  chownSync(join(d, 'home', 'user'), 1000, 1000);
+  chmodSync(join(d, 'home', 'user'), 0o700);
+  symlinkSync('/bin/tool', join(d, 'bin', 'abs-link'));
+  utimesSync(join(d, 'bin', 'tool'), 1_700_000_000, 1_700_000_000);
+  const a = await buildRootfsLayer(d, join(scratch, 'rootfs-a.tgz'));
+  utimesSync(join(d, 'bin', 'tool'), 1_600_000_000, 1_600_000_000);
+  const b = await buildRootfsLayer(d, join(scratch, 'rootfs-b.tgz'));
+  assert.equal(a.digest, b.digest, 'mtimes do not change the layer');
+  const tar = gunzipSync(readFileSync(join(scratch, 'rootfs-a.tgz')));
+  assert.equal(`sha256:${createHash('sha256').update(tar).digest('hex')}`, a.diffId);
+  const byPath = new Map((await listTar(tar)).map((e) => [e.path.replace(/\/$/, ''), e]));
+  assert.deepEqual([...byPath.keys()], ['bin', 'bin/abs-link', 'bin/tool', 'home', 'home/user']);
+  assert.equal(byPath.get('bin/tool')!.mode, 0o4711);
+  assert.equal(byPath.get('bin/tool')!.mtime, 0);
+  assert.equal(byPath.get('home/user')!.uid, 1000);
+  assert.equal(byPath.get('home/user')!.mode, 0o700);
+  assert.equal(byPath.get('bin/abs-link')!.linkpath, '/bin/tool');
+  assert.ok(!byPath.get('home/user')!.uname, 'no user names from the importing host');
 });

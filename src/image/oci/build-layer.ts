@@ -77,21 +77,46 @@ export async function buildFunctionLayer(
   outFile: string,
   o: { mtime?: Date } = {},
 ): Promise<FunctionLayer> {
-  const mtime = o.mtime ?? new Date(0);
+  return writeLayer(dir, outFile, { mtime: o.mtime ?? new Date(0), rootfs: false });
+}
+
+/**
+ * The layer of a whole root filesystem (`agni image import`): its files at the top, with their
+ * owners and modes as they are (a rootfs's setuid helpers and owned directories matter), mtimes
+ * fixed, entries sorted, so the same tree gives the same layer.
+ */
+export async function buildRootfsLayer(dir: string, outFile: string): Promise<FunctionLayer> {
+  return writeLayer(dir, outFile, { mtime: new Date(0), rootfs: true });
+}
+
+async function writeLayer(
+  dir: string,
+  outFile: string,
+  o: { mtime: Date; rootfs: boolean },
+): Promise<FunctionLayer> {
+  const { mtime } = o;
   const paths = await listTree(dir);
-  // The top directory itself becomes `fn/`, so the layer carries its parent with fixed metadata.
-  const list = ['.', ...paths];
+  // A function's top directory itself becomes `fn/`, so the layer carries its parent with fixed metadata.
+  const list = o.rootfs ? paths : ['.', ...paths];
   const pack = create(
     {
       cwd: dir,
-      prefix: FN_PREFIX,
-      portable: true,
+      ...(o.rootfs ? {} : { prefix: FN_PREFIX }),
+      portable: !o.rootfs,
       noDirRecurse: true,
       mtime,
       linkCache: new NoHardLinks(),
       onWriteEntry(e: WriteEntry) {
         const st = e.stat!;
-        st.mode = (st.mode & ~0o7777) | normalMode(String(e.type), st.mode);
+        if (!o.rootfs) st.mode = (st.mode & ~0o7777) | normalMode(String(e.type), st.mode);
+        else {
+          // Owner numbers only: names differ between the importing host and the image.
+          (e as unknown as { uname?: string; gname?: string }).uname = '';
+          (e as unknown as { uname?: string; gname?: string }).gname = '';
+          // Not `portable` (it drops owners), so node-tar would store atime and ctime: fix them too.
+          st.atime = mtime;
+          st.ctime = mtime;
+        }
         // `portable` leaves directories' mtime out; a fixed one is as reproducible and clearer.
         e.noMtime = false;
       },

@@ -256,7 +256,8 @@ export function buildFunctionImage(
 async function buildNow(oci: OciImages, dir: string, fn: Manifest, o: BuildOptions): Promise<BuildResult> {
   const tag = tagReference(o.tag ?? defaultTag(fn.name));
   const baseRef = baseReference(fn.runtime);
-  const baseName = formatReference(baseRef);
+  // An image recorded under exactly this name (`agni image import NAME`) before any registry's.
+  const baseName = (await oci.repo.get(fn.runtime)) ? fn.runtime : formatReference(baseRef);
   const { platforms, primary } = planPlatforms(o.platforms, o.nodePlatforms);
   const multi = platforms.length > 1;
 
