@@ -301,11 +301,22 @@ export class SqlStore implements Store {
     return rows.map(toInvocation);
   }
 
-  async failUnfinished(reason: string): Promise<number> {
-    const r = await this.db
+  async failUnfinished(reason: string, opts: { before?: number } = {}): Promise<number> {
+    let q = this.db
       .updateTable('invocations')
       .set({ status: 'error', error: reason })
-      .where('status', 'in', ['queued', 'running'])
+      .where('status', 'in', ['queued', 'running']);
+    const before = opts.before;
+    if (before !== undefined) {
+      // Another live server's call is still before its deadline: not ours to fail.
+      q = q.where((eb) =>
+        eb.or([
+          eb('deadline', '<', before),
+          eb.and([eb('deadline', 'is', null), eb('created_at', '<', before)]),
+        ]),
+      );
+    }
+    const r = await q
       // Async invocations are durable: the async queue runs them again instead.
       .where('id', 'not in', (eb) => eb.selectFrom('async_invocations').select('id'))
       .executeTakeFirst();

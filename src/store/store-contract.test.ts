@@ -85,6 +85,31 @@ forEachDialect((db) => {
     assert.equal(f.version, 20, 'the newest is live');
   });
 
+  test("a server starting among others fails only sync calls that cannot still run, never a live server's", async () => {
+    const { store } = db();
+    const v = await deploy(store, 'among');
+    const now = T + 1_000_000;
+    const make = async (status: 'queued' | 'running', createdAt: number, deadline: number | null) => {
+      const r = newRecord(v, 0, { received: createdAt });
+      r.createdAt = createdAt;
+      r.deadline = deadline;
+      r.status = status;
+      await store.createInvocation(r);
+      return r.id;
+    };
+    const live = await make('running', now - 5_000, now + 25_000); // another server runs it now
+    const waiting = await make('queued', now - 1_000, null); // waits for a slot on another server
+    const overdue = await make('running', now - 120_000, now - 60_000); // past its deadline: dead
+    const stale = await make('queued', now - 120_000, null); // queued by a server that died
+    assert.equal(await store.failUnfinished('interrupted', { before: now - 30_000 }), 2);
+    assert.equal((await store.getInvocation(live))!.status, 'running');
+    assert.equal((await store.getInvocation(waiting))!.status, 'queued');
+    assert.equal((await store.getInvocation(overdue))!.status, 'error');
+    assert.equal((await store.getInvocation(stale))!.status, 'error');
+    // Alone (agni up), every unfinished one is its own.
+    assert.equal(await store.failUnfinished('stopped'), 2);
+  });
+
   test('invocations: create, patch, get, list newest first, fail the unfinished sync ones', async () => {
     const { store } = db();
     const v = await deploy(store, 'inv');

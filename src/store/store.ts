@@ -92,8 +92,13 @@ export interface Store {
   updateInvocation(id: string, patch: InvocationPatch): Promise<void>;
   getInvocation(id: string): Promise<InvocationRecord | undefined>;
   listInvocations(q: { function?: string; limit: number }): Promise<InvocationRecord[]>;
-  /** invocations left queued/running by a process that died: marked as errors at start-up */
-  failUnfinished(reason: string): Promise<number>;
+  /**
+   * invocations left queued/running by a process that died: marked as errors at start-up. Alone
+   * (`agni up`) every unfinished sync invocation is its own; among several servers on one store,
+   * `before` takes only those that cannot still run anywhere: whose deadline passed before it, or
+   * that never got one (still queued) and were created before it. Async ones are never touched.
+   */
+  failUnfinished(reason: string, opts?: { before?: number }): Promise<number>;
 
   putImage(img: ImageRecord): Promise<ImageRecord | undefined>;
   getImage(name: string): Promise<ImageRecord | undefined>;
