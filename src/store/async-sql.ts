@@ -101,6 +101,8 @@ export interface AsyncRepo {
   byKey(key: string): Promise<AsyncState | undefined>;
   /** queued invocations whose next attempt is due, oldest first */
   due(now: number, limit: number, exclude: ReadonlySet<string>): Promise<AsyncState[]>;
+  /** unsettled invocations whose owner's lease ran out before `before` (their server died mid-run) */
+  expiredLeases(before: number, limit: number): Promise<AsyncState[]>;
   /** the earliest next attempt of any queued invocation */
   nextDueAt(): Promise<number | null>;
   /** invocations accepted and not yet settled (queued, running or waiting for a retry) */
@@ -310,6 +312,19 @@ export class SqlAsyncRepo implements AsyncRepo {
       .where('a.next_attempt_at', '<=', now);
     if (exclude.size > 0) q = q.where('a.id', 'not in', [...exclude]);
     const rows = await q.orderBy('a.next_attempt_at').orderBy('a.id').limit(limit).execute();
+    return rows.map(toState);
+  }
+
+  async expiredLeases(before: number, limit: number): Promise<AsyncState[]> {
+    const rows = await this.db
+      .selectFrom('async_invocations')
+      .selectAll()
+      .where('settled_at', 'is', null)
+      .where('owner', 'is not', null)
+      .where('lease_until', '<', before)
+      .orderBy('lease_until')
+      .limit(limit)
+      .execute();
     return rows.map(toState);
   }
 

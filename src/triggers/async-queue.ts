@@ -85,6 +85,8 @@ export interface DeadLetter {
 export const DEFAULT_SWEEP_MS = 30_000;
 /** an invocation due this long without being run, and named by no item, is enqueued again */
 const STALE_MS = 10_000;
+/** the longest a given-up item waits for its owner's lease to run out before it is judged */
+const MAX_LEASE_WAIT_MS = 5 * 60_000;
 /** a delivery for an invocation this process already runs comes back after this */
 const BUSY_NAK_MS = 1_000;
 
@@ -185,10 +187,17 @@ export class AsyncQueue implements AsyncSubmitter {
       await this.work.enqueue(workItem(st.id, st.nextAttemptAt));
       n++;
     }
+    // Attempts whose server died and that no delivery took over: their item was given up while
+    // no server listened for it. A fresh item brings them back (the claim takes them over).
+    for (const st of await this.o.repo.expiredLeases(Date.now() - STALE_MS, 100)) {
+      if (this.closed) break;
+      await this.work.replace(workItem(st.id));
+      n++;
+    }
     if (n > 0)
       this.o.logger.warn(
         { enqueued: n },
-        'async queue: queued invocations missing from the work queue were enqueued',
+        'async queue: invocations missing from the work queue were enqueued',
       );
     return n;
   }
@@ -577,12 +586,19 @@ export class AsyncQueue implements AsyncSubmitter {
    */
   private async exhausted(item: WorkItem, deliveries: number): Promise<void> {
     const id = item.invocationId;
-    const st = await this.o.repo.get(id);
+    let st = await this.o.repo.get(id);
     if (!st || st.settledAt !== null) return;
-    if (st.owner !== null && st.leaseUntil !== null && st.leaseUntil >= Date.now()) {
-      // Alive after all (a slow server): its end needs an item to ack or hand back.
-      await this.work.enqueue(workItem(id));
-      return;
+    const held = st.leaseUntil;
+    if (st.owner !== null && held !== null && held >= Date.now()) {
+      // The lease outlives the ack wait: look again once it ran out, unless its owner renewed it.
+      await new Promise((r) => setTimeout(r, Math.min(held - Date.now() + 100, MAX_LEASE_WAIT_MS)));
+      st = await this.o.repo.get(id);
+      if (!st || st.settledAt !== null) return;
+      if (st.owner !== null && st.leaseUntil !== null && st.leaseUntil >= Date.now()) {
+        // Alive after all (a slow server): its end needs an item to ack or hand back.
+        await this.work.enqueue(workItem(id));
+        return;
+      }
     }
     await this.o.store.updateInvocation(id, {
       status: 'error',

@@ -53,6 +53,15 @@ export class InProcessWorkQueue implements WorkQueue {
     this.signal();
   }
 
+  async replace(item: WorkItem): Promise<void> {
+    for (const e of [...this.entries.values()]) {
+      if (e.item.invocationId !== item.invocationId) continue;
+      clearTimeout(e.timer);
+      this.entries.delete(e.seq);
+    }
+    await this.enqueue(item);
+  }
+
   onExhausted(handler: (item: WorkItem, deliveries: number) => Promise<void>): void {
     this.exhausted = handler;
   }

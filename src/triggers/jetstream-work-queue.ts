@@ -148,6 +148,23 @@ export class JetStreamWorkQueue implements WorkQueue {
     await this.js.publish(this.subject(item.invocationId), jc.encode(item));
   }
 
+  async replace(item: WorkItem): Promise<void> {
+    const subject = this.subject(item.invocationId);
+    const fresh = await this.js.publish(subject, jc.encode(item));
+    // One by one: nats-server 2.9's filtered purge moves a work queue consumer's ack floor past
+    // other subjects' messages, which then are never delivered.
+    for (;;) {
+      // nats.js types miss next_by_subj, which nats-server 2.9 answers: the first at or after seq.
+      const next = { seq: 1, next_by_subj: subject } as unknown as { seq: number };
+      const old = await this.jsm.streams.getMessage(this.stream, next).catch((e) => {
+        if (isNotFound(e)) return undefined;
+        throw e;
+      });
+      if (!old || old.seq >= fresh.seq) return;
+      await this.jsm.streams.deleteMessage(this.stream, old.seq, false);
+    }
+  }
+
   onExhausted(handler: (item: WorkItem, deliveries: number) => Promise<void>): void {
     this.exhausted = handler;
   }

@@ -163,6 +163,21 @@ export function workQueueContract(name: string, factory: WorkQueueFactory): void
     },
   );
 
+  t('replace leaves one fresh item of the invocation', {}, async (f) => {
+    await f.queue.enqueue({ invocationId: 'inv-q' });
+    await f.queue.enqueue({ invocationId: 'inv-q' });
+    await f.queue.enqueue({ invocationId: 'inv-other' });
+    await f.queue.replace({ invocationId: 'inv-q', notBefore: 7 });
+    const { got, c } = collect(f.queue, 10, (d) => void d.ack());
+    await until('two deliveries', () => got.length === 2);
+    await sleep(1_000);
+    await c.stop();
+    assert.deepEqual(got.map((d) => [d.item.invocationId, d.item.notBefore, d.deliveries]).sort(), [
+      ['inv-other', undefined, 1],
+      ['inv-q', 7, 1],
+    ]);
+  });
+
   t('two consumers share the work; with a claim as the fence each item runs once', {}, async (f) => {
     const ids = Array.from({ length: 20 }, (_, i) => `inv-s${i}`);
     for (const id of ids) await f.queue.enqueue({ invocationId: id });

@@ -55,6 +55,11 @@ export interface WorkQueue {
    * delivery (its consumer died each time); the item is no longer in the queue
    */
   onExhausted(handler: (item: WorkItem, deliveries: number) => Promise<void>): void;
+  /**
+   * enqueues a fresh item and drops every older one of the invocation: for an item stuck where no
+   * delivery comes (given up while no server listened); the claim fences a delivery still running
+   */
+  replace(item: WorkItem): Promise<void>;
   /** whether some item of the invocation is in the queue (waiting or delivered, not acked) */
   holds(invocationId: string): Promise<boolean>;
   close(): Promise<void>;
