@@ -29,14 +29,18 @@ after(() => {
   rmSync(home, { recursive: true, force: true });
 });
 
-function startChild(o: AsyncNodeOptions, submit: number): Promise<{ child: ChildProcess; ids: string[] }> {
+function startChild(
+  o: AsyncNodeOptions,
+  submit: number,
+  fn = 'slow',
+): Promise<{ child: ChildProcess; ids: string[] }> {
   const child = spawn(process.execPath, [NODE_SCRIPT], {
     env: {
       ...process.env,
       AGNI_ASYNC_NODE: '1',
       AGNI_ASYNC_NODE_OPTIONS: JSON.stringify(o),
       AGNI_SUBMIT: String(submit),
-      AGNI_FUNCTION: 'slow',
+      AGNI_FUNCTION: fn,
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -48,7 +52,7 @@ function startChild(o: AsyncNodeOptions, submit: number): Promise<{ child: Child
       const nl = out.indexOf('\n');
       if (nl >= 0) resolve({ child, ids: JSON.parse(out.slice(0, nl)) as string[] });
     });
-    child.on('exit', (code) => reject(new Error(`server A exited (${code}) before it submitted`)));
+    child.on('exit', (code) => reject(new Error(`a server exited (${code}) before it was ready`)));
   });
 }
 
@@ -73,7 +77,7 @@ test('20 async invocations accepted by server A, A SIGKILLed mid-run: all 20 fin
     bucket: `agni_blobs_it_${tag}`,
     slots: 4,
     ackWaitMs: 2_000,
-    leaseMs: 3_000,
+    leaseMs: 1_500,
   };
   const repo = new SqlAsyncRepo(store.db);
   const { child, ids } = await startChild({ ...base, owner: 'server-a' }, 20);
@@ -134,6 +138,71 @@ test('20 async invocations accepted by server A, A SIGKILLed mid-run: all 20 fin
     await cleanup.work.destroy();
     await cleanup.blobs.destroy();
     await cleanup.close().catch(() => {});
+    await store.close();
+  }
+});
+
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+test('an invocation whose server dies on every delivery is dead-lettered after max deliveries, saying why', {
+  timeout: 300_000,
+}, async () => {
+  const tag = randomBytes(4).toString('hex');
+  const pgUrl = (await testStoreFor(join(home, 'dead'), true))!;
+  const store = await openStore(pgUrl);
+  await store.addVersion({
+    function: 'doomed',
+    manifest: parseManifest('name: doomed\nruntime: host\ncommand: "sleep 6; cat"\n'),
+    codeDir: mkdtempSync(join(home, 'code-')),
+    imageId: 'host',
+  });
+  const base = {
+    pgUrl,
+    natsUrl: NATS_URL,
+    stream: `AGNI_WORK_DL_${tag}`,
+    subjectPrefix: `agni.workdl.${tag}`,
+    bucket: `agni_blobs_dl_${tag}`,
+    slots: 2,
+    ackWaitMs: 2_000,
+    leaseMs: 1_500,
+    maxDeliveries: 2,
+  };
+  const repo = new SqlAsyncRepo(store.db);
+  const a1 = await startChild({ ...base, owner: 'server-a1' }, 1, 'doomed');
+  const id = a1.ids[0]!;
+  await until('a1 running it', async () => (await repo.get(id))?.owner === 'server-a1');
+  a1.child.kill('SIGKILL');
+  const a2 = await startChild({ ...base, owner: 'server-a2' }, 0);
+  await until('a2 taking it over', async () => (await repo.get(id))?.owner === 'server-a2');
+  // Started now, so the second delivery went to a2: a server still pulling work is what makes
+  // JetStream notice the item is out of deliveries (it tells so when it would deliver it again).
+  const judge = await startAsyncNode({ ...base, owner: 'judge' });
+  try {
+    a2.child.kill('SIGKILL');
+    await until('the dead letter', async () => (await repo.get(id))?.settledAt !== null);
+    const st = (await repo.get(id))!;
+    const rec = (await store.getInvocation(id))!;
+    assert.equal(st.deadLetter, true);
+    assert.equal(rec.status, 'error');
+    assert.match(rec.error ?? '', /delivered 2 times and never finished/);
+    assert.deepEqual(
+      (await judge.queue.deadLetters({ limit: 10 })).map((d) => d.id),
+      [id],
+      'listed by `agni failed`, and so retried by it on demand',
+    );
+    assert.equal(await judge.work.holds(id), false, 'the given-up item left the stream');
+  } finally {
+    judge.queue.close();
+    await judge.queue.drain();
+    await judge.work.destroy();
+    await judge.blobs.destroy();
+    await judge.close().catch(() => {});
     await store.close();
   }
 });

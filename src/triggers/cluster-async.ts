@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { NatsObjectBlobStore } from '../store/blob/nats-object-blob-store.js';
 import type { AsyncQueue, AsyncQueueOptions } from './async-queue.js';
 import { JetStreamWorkQueue } from './jetstream-work-queue.js';
+import { DEFAULT_ACK_WAIT_MS } from './work-queue.js';
 
 /** the shape of src/events/event-bus.ts's EventBus that this needs */
 export interface SettleBus {
@@ -30,7 +31,7 @@ export interface ClusterAsyncOptions {
   subjectPrefix?: string;
   ackWaitMs?: number;
   maxDeliveries?: number;
-  /** claim lease of an attempt (ms); renewed, with an in-progress ack, every third of the shorter */
+  /** claim lease of an attempt (ms; default 5/6 of the ack wait); renewed, with an in-progress ack, every third of it */
   leaseMs?: number;
   /** when given, settles are published on it and others' settles heard from it */
   events?: SettleBus;
@@ -73,7 +74,9 @@ export async function createClusterAsync(o: ClusterAsyncOptions): Promise<Cluste
       blobs,
       work,
       owner,
-      ...(o.leaseMs ? { leaseMs: o.leaseMs } : {}),
+      // A little shorter than the ack wait: when a dead server's item is delivered again, its
+      // lease has run out, and the next server takes it over at once instead of waiting a nak.
+      leaseMs: o.leaseMs ?? Math.floor(((o.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) * 5) / 6),
       ...(events
         ? {
             announceSettled: (id: string) => {

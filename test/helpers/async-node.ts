@@ -30,6 +30,9 @@ export interface AsyncNodeOptions {
   slots: number;
   ackWaitMs: number;
   leaseMs: number;
+  maxDeliveries?: number;
+  /** async attempts at once (default: slots); 0 makes a server that only listens and sweeps */
+  maxInFlight?: number;
 }
 
 export interface AsyncNode {
@@ -50,6 +53,7 @@ export async function startAsyncNode(o: AsyncNodeOptions): Promise<AsyncNode> {
     stream: o.stream,
     subjectPrefix: o.subjectPrefix,
     ackWaitMs: o.ackWaitMs,
+    maxDeliveries: o.maxDeliveries,
     logger,
   });
   const backend = new ProcessBackend();
@@ -68,7 +72,7 @@ export async function startAsyncNode(o: AsyncNodeOptions): Promise<AsyncNode> {
     invoker: new Invoker(store, dispatcher, resolver),
     dispatcher,
     logger,
-    maxInFlight: o.slots,
+    maxInFlight: o.maxInFlight ?? o.slots,
     owner: o.owner,
     leaseMs: o.leaseMs,
     work,
