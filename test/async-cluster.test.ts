@@ -206,3 +206,48 @@ test('an invocation whose server dies on every delivery is dead-lettered after m
     await store.close();
   }
 });
+
+test('a waiter and a job on the server that accepted an invocation hear of its settle on another server', {
+  timeout: 300_000,
+}, async () => {
+  const tag = randomBytes(4).toString('hex');
+  const pgUrl = (await testStoreFor(join(home, 'bus'), true))!;
+  const store = await openStore(pgUrl);
+  await store.addVersion({
+    function: 'echo',
+    manifest: parseManifest('name: echo\nruntime: host\ncommand: cat\n'),
+    codeDir: mkdtempSync(join(home, 'code-')),
+    imageId: 'host',
+  });
+  const base = {
+    pgUrl,
+    natsUrl: NATS_URL,
+    stream: `AGNI_WORK_BUS_${tag}`,
+    subjectPrefix: `agni.workbus.${tag}`,
+    bucket: `agni_blobs_bus_${tag}`,
+    slots: 2,
+    ackWaitMs: 5_000,
+    leaseMs: 4_000,
+    busPrefix: `agni.test.events.${tag}`,
+  };
+  // A accepts and runs nothing; B runs.
+  const a = await startAsyncNode({ ...base, owner: 'server-a', maxInFlight: 0 });
+  const b = await startAsyncNode({ ...base, owner: 'server-b' });
+  try {
+    const heard: string[] = [];
+    a.queue.onSettled((rec) => heard.push(rec.id));
+    const { record } = await a.queue.submit({ function: 'echo', payload: Buffer.from('across') });
+    const rec = await a.queue.wait(record.id, 60_000);
+    assert.equal(rec.status, 'succeeded', 'the waiter on A woke with the settled record');
+    assert.equal(rec.node, 'server-b');
+    assert.deepEqual(heard, [record.id], "A's settle listeners (jobs) heard it once");
+    const out = await a.queue.output(record.id);
+    assert.equal((await readAll(await out!.open())).toString(), 'across', 'its output, by reference, from A');
+  } finally {
+    await a.close();
+    await b.work.destroy();
+    await b.blobs.destroy();
+    await b.close().catch(() => {});
+    await store.close();
+  }
+});

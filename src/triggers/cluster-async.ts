@@ -35,6 +35,8 @@ export interface ClusterAsyncOptions {
   leaseMs?: number;
   /** when given, settles are published on it and others' settles heard from it */
   events?: SettleBus;
+  /** the claim owner (default: unique per process, `serverOwner()`); tests name their servers */
+  owner?: string;
 }
 
 export interface ClusterAsync {
@@ -63,7 +65,7 @@ export async function createClusterAsync(o: ClusterAsyncOptions): Promise<Cluste
     maxDeliveries: o.maxDeliveries,
     logger: o.logger,
   });
-  const owner = serverOwner();
+  const owner = o.owner ?? serverOwner();
   const unsubscribe: (() => void)[] = [];
   const events = o.events;
   return {

@@ -12,13 +12,14 @@ import { LocalDispatcher } from '../../src/dispatch/local-dispatcher.js';
 import { nodePlatforms } from '../../src/image/oci/node-platforms.js';
 import { ProcessBackend } from '../../src/sandbox/process-backend.js';
 import { SqlAsyncRepo } from '../../src/store/async-sql.js';
-import { NatsObjectBlobStore } from '../../src/store/blob/nats-object-blob-store.js';
+import type { NatsObjectBlobStore } from '../../src/store/blob/nats-object-blob-store.js';
 import { SqlFunctionAliasRepository } from '../../src/store/function-alias-repo.js';
 import { openStore } from '../../src/store/open.js';
 import type { SqlStore } from '../../src/store/sql-store.js';
 import { VersionResolver } from '../../src/store/version-resolver.js';
 import { AsyncQueue } from '../../src/triggers/async-queue.js';
-import { JetStreamWorkQueue } from '../../src/triggers/jetstream-work-queue.js';
+import { createClusterAsync, type SettleBus } from '../../src/triggers/cluster-async.js';
+import type { JetStreamWorkQueue } from '../../src/triggers/jetstream-work-queue.js';
 
 export interface AsyncNodeOptions {
   pgUrl: string;
@@ -33,6 +34,25 @@ export interface AsyncNodeOptions {
   maxDeliveries?: number;
   /** async attempts at once (default: slots); 0 makes a server that only listens and sweeps */
   maxInFlight?: number;
+  /** settles published and heard on core NATS subjects under this prefix */
+  busPrefix?: string;
+}
+
+/** the event bus's publish/subscribe, on plain NATS subjects (the shape createClusterAsync needs) */
+function natsBus(nc: NatsConnection, prefix: string): SettleBus {
+  return {
+    async publish(topic, event) {
+      nc.publish(`${prefix}.${topic}`, JSON.stringify(event));
+    },
+    subscribe(topic, handler) {
+      const sub = nc.subscribe(`${prefix}.${topic}`, {
+        callback: (err, m) => {
+          if (!err) handler(JSON.parse(m.string()));
+        },
+      });
+      return () => sub.unsubscribe();
+    },
+  };
 }
 
 export interface AsyncNode {
@@ -48,14 +68,20 @@ export async function startAsyncNode(o: AsyncNodeOptions): Promise<AsyncNode> {
   const logger = pino({ level: process.env.AGNI_LOG_LEVEL ?? 'warn' }, pino.destination(2));
   const store = await openStore(o.pgUrl);
   const nc = await connect({ servers: o.natsUrl });
-  const blobs = await NatsObjectBlobStore.open(nc, { bucket: o.bucket });
-  const work = await JetStreamWorkQueue.open(nc, {
+  // The server role's own factory, as src/main/server.ts calls it.
+  const cluster = await createClusterAsync({
+    nc,
+    logger,
+    bucket: o.bucket,
     stream: o.stream,
     subjectPrefix: o.subjectPrefix,
     ackWaitMs: o.ackWaitMs,
     maxDeliveries: o.maxDeliveries,
-    logger,
+    leaseMs: o.leaseMs,
+    owner: o.owner,
+    ...(o.busPrefix ? { events: natsBus(nc, o.busPrefix) } : {}),
   });
+  const { blobs, work } = cluster;
   const backend = new ProcessBackend();
   const agent = new Agent(backend, async () => undefined, {
     node: o.owner,
@@ -65,7 +91,7 @@ export async function startAsyncNode(o: AsyncNodeOptions): Promise<AsyncNode> {
   const dispatcher = new LocalDispatcher(agent);
   const resolver = new VersionResolver(store, new SqlFunctionAliasRepository(store.db));
   const queue = new AsyncQueue({
-    blobs,
+    ...cluster.queueOptions,
     store,
     resolver,
     repo: new SqlAsyncRepo(store.db),
@@ -73,10 +99,8 @@ export async function startAsyncNode(o: AsyncNodeOptions): Promise<AsyncNode> {
     dispatcher,
     logger,
     maxInFlight: o.maxInFlight ?? o.slots,
-    owner: o.owner,
-    leaseMs: o.leaseMs,
-    work,
   });
+  cluster.attach(queue);
   await queue.start();
   return {
     queue,
@@ -89,7 +113,7 @@ export async function startAsyncNode(o: AsyncNodeOptions): Promise<AsyncNode> {
       await queue.drain();
       await dispatcher.close();
       await backend.shutdown();
-      await work.close();
+      await cluster.close();
       await nc.close();
       await store.close();
     },
