@@ -106,13 +106,19 @@ export class JetStreamWorkQueue implements WorkQueue {
           });
         });
     }
-    await jsm.consumers.add(stream, {
+    const config = {
       durable_name: name,
       ack_policy: AckPolicy.Explicit,
       ack_wait: nanos(ackWaitMs),
       max_deliver: maxDeliveries,
       filter_subject: `${prefix}.>`,
       max_ack_pending: -1,
+    };
+    await jsm.consumers.add(stream, config).catch(async (e) => {
+      // Made before with other settings (an upgrade, another server's flags): the editable ones
+      // are brought in line; the shared consumer is used either way.
+      o.logger?.debug({ err: e, stream, consumer: name }, 'work queue: the consumer exists; updating it');
+      await jsm.consumers.update(stream, name, { ack_wait: config.ack_wait, max_deliver: maxDeliveries });
     });
     const js = nc.jetstream();
     const consumer = await js.consumers.get(stream, name);
