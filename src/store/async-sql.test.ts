@@ -112,6 +112,41 @@ forEachDialect((db) => {
     assert.equal((await repo.get(expired))!.attempts, 0);
   });
 
+  test("a running attempt whose owner's lease expired is taken over by exactly one server, uncounted", async () => {
+    const { store } = db();
+    const other = await db().openAnother();
+    const v = await deployF(store, 'takeover');
+    const repoA = new SqlAsyncRepo(store.db);
+    const repoB = new SqlAsyncRepo(other.db);
+    const id = await enqueue(repoA, v);
+    const t0 = Date.now();
+    assert.equal(await repoA.claim(id, lease('server-a', t0, 1000)), 1);
+    // server-a dies mid-run: the row stays running; no restart of server-a comes.
+    assert.equal(await repoB.takeOver(id, lease('server-b', t0 + 500)), undefined, 'the lease still holds');
+    assert.equal(
+      await repoB.claim(id, lease('server-b', t0 + 2000)),
+      undefined,
+      'a claim wants a queued one',
+    );
+    const later = t0 + 2000;
+    const [b, c] = await Promise.all([
+      repoB.takeOver(id, lease('server-b', later)),
+      repoA.takeOver(id, lease('server-c', later)),
+    ]);
+    assert.equal([b, c].filter((n) => n !== undefined).length, 1, 'one taker wins');
+    assert.equal(b ?? c, 1, 'the interrupted attempt is not counted again');
+    const st = (await repoA.get(id))!;
+    assert.ok(st.owner === 'server-b' || st.owner === 'server-c');
+    assert.equal(st.attempts, 1);
+    assert.equal(await repoA.renew(id, lease('server-a', later)), false, 'the dead owner lost it');
+    await repoA.update(id, { settledAt: Date.now(), release: true });
+    assert.equal(
+      await repoA.takeOver(id, lease('server-d', later + 10_000_000)),
+      undefined,
+      'settled: nothing to take',
+    );
+  });
+
   test('two claimers racing over 20 invocations never both claim one', async () => {
     const { store } = db();
     const other = await db().openAnother();

@@ -86,6 +86,14 @@ export interface AsyncRepo {
    * queued, or it is settled: of two claimers, exactly one gets it.
    */
   claim(id: string, lease: Lease): Promise<number | undefined>;
+  /**
+   * Takes over an attempt still marked running whose owner's lease expired (its server died
+   * mid-run, and the work queue delivered it again): by compare-and-set on the owner and lease,
+   * for `lease.owner`, keeping the attempt number (an interrupted attempt is not counted again).
+   * Undefined when it is not running, is settled, or its lease is still held: of two takers,
+   * exactly one gets it. Without this, only a restart's `requeueInterrupted` freed such attempts.
+   */
+  takeOver(id: string, lease: Lease): Promise<number | undefined>;
   /** extends a lease its owner still holds; false when it has been lost (taken over or released) */
   renew(id: string, lease: Lease): Promise<boolean>;
   /** a dead-lettered invocation goes back to the queue with a fresh set of attempts */
@@ -93,6 +101,8 @@ export interface AsyncRepo {
   byKey(key: string): Promise<AsyncState | undefined>;
   /** queued invocations whose next attempt is due, oldest first */
   due(now: number, limit: number, exclude: ReadonlySet<string>): Promise<AsyncState[]>;
+  /** unsettled invocations whose owner's lease ran out before `before` (their server died mid-run) */
+  expiredLeases(before: number, limit: number): Promise<AsyncState[]>;
   /** the earliest next attempt of any queued invocation */
   nextDueAt(): Promise<number | null>;
   /** invocations accepted and not yet settled (queued, running or waiting for a retry) */
@@ -234,6 +244,30 @@ export class SqlAsyncRepo implements AsyncRepo {
     });
   }
 
+  async takeOver(id: string, lease: Lease): Promise<number | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('async_invocations')
+        .set({ owner: lease.owner, lease_until: lease.until })
+        .where('id', '=', id)
+        .where('settled_at', 'is', null)
+        .where('owner', 'is not', null)
+        .where('lease_until', '<', lease.now)
+        .where('id', 'in', (eb) =>
+          eb.selectFrom('invocations').select('id').where('id', '=', id).where('status', '=', 'running'),
+        )
+        .returning('attempts')
+        .executeTakeFirst();
+      if (!r) return undefined;
+      await trx
+        .updateTable('invocations')
+        .set({ error: 'interrupted: its server stopped while it ran; run again elsewhere' })
+        .where('id', '=', id)
+        .execute();
+      return Math.max(1, Number(r.attempts));
+    });
+  }
+
   async renew(id: string, lease: Lease): Promise<boolean> {
     const r = await this.db
       .updateTable('async_invocations')
@@ -284,6 +318,19 @@ export class SqlAsyncRepo implements AsyncRepo {
       .where('a.next_attempt_at', '<=', now);
     if (exclude.size > 0) q = q.where('a.id', 'not in', [...exclude]);
     const rows = await q.orderBy('a.next_attempt_at').orderBy('a.id').limit(limit).execute();
+    return rows.map(toState);
+  }
+
+  async expiredLeases(before: number, limit: number): Promise<AsyncState[]> {
+    const rows = await this.db
+      .selectFrom('async_invocations')
+      .selectAll()
+      .where('settled_at', 'is', null)
+      .where('owner', 'is not', null)
+      .where('lease_until', '<', before)
+      .orderBy('lease_until')
+      .limit(limit)
+      .execute();
     return rows.map(toState);
   }
 

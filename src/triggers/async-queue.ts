@@ -1,9 +1,12 @@
 /**
- * Durable async invocations. `submit` writes the payload to disk and the invocation to the store
- * before it returns, so an accepted invocation survives a crash; a pump then runs due
- * invocations in the node's free slots, retries failures with the function's backoff and
- * dead-letters those that failed every attempt. After a restart, attempts that were running are
- * queued again (at least once delivery).
+ * Durable async invocations. `submit` writes the payload to the blob store and the invocation to
+ * the store before it returns, so an accepted invocation survives a crash, then enqueues it on the
+ * work queue (src/triggers/work-queue.ts). Deliveries run in the node's free slots; failures are
+ * retried with the function's backoff and dead-lettered once they failed every attempt. At least
+ * once: the store's claim (owner and lease, by compare-and-set) is the fence that keeps a
+ * redelivered item from running twice at once, and an item whose owner's lease expired is taken
+ * over. In-process (`agni up`) the queue lives in memory and is filled again from the store at
+ * start; on JetStream (cluster servers) it outlives every server.
  */
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -20,6 +23,8 @@ import type { InvocationRecord, Store } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 import type { AsyncOutput, AsyncSubmitter, SubmitRequest, Submitted } from './async-types.js';
 import { asyncOutputKey, asyncPayloadKey } from './blob-keys.js';
+import { InProcessWorkQueue } from './in-process-work-queue.js';
+import type { Delivery, WorkConsumer, WorkItem, WorkQueue } from './work-queue.js';
 
 export interface AsyncQueueOptions {
   /** payloads and outputs, by key (src/triggers/blob-keys.ts) */
@@ -46,6 +51,15 @@ export interface AsyncQueueOptions {
   owner?: string;
   /** how long a claim holds without renewal (ms); renewed every third of it while the attempt runs */
   leaseMs?: number;
+  /** what is due and who runs it; in-process (memory, refilled from the store at start) unless given */
+  work?: WorkQueue;
+  /**
+   * durable queues only: how often the store is swept for queued invocations that no item in the
+   * queue names (accepted while NATS was away, or a crash between the row and the publish)
+   */
+  sweepMs?: number;
+  /** told each invocation this queue settles (cluster: publish it so other servers' waiters wake) */
+  announceSettled?: (id: string) => void;
 }
 
 export const DEFAULT_OWNER = 'embedded';
@@ -68,28 +82,32 @@ export interface DeadLetter {
   stderrTail: string;
 }
 
-/** how often the pump looks again when sync work holds every slot */
-const BUSY_POLL_MS = 50;
-/** after the pump failed (the store unreachable), it tries again after this */
-const PUMP_RETRY_MS = 1_000;
-/** an upper bound on sleeping, so a clock jump or a missed kick never stalls the queue */
-const MAX_SLEEP_MS = 30_000;
+export const DEFAULT_SWEEP_MS = 30_000;
+/** an invocation due this long without being run, and named by no item, is enqueued again */
+const STALE_MS = 10_000;
+/** the longest a given-up item waits for its owner's lease to run out before it is judged */
+const MAX_LEASE_WAIT_MS = 5 * 60_000;
+/** a delivery for an invocation this process already runs comes back after this */
+const BUSY_NAK_MS = 1_000;
 
 export class AsyncQueue implements AsyncSubmitter {
   private readonly inflight = new Set<string>();
   private readonly attempts = new Set<Promise<void>>();
   private readonly waiters = new Map<string, Set<(r: InvocationRecord) => void>>();
   private readonly listeners = new Set<(r: InvocationRecord) => void>();
-  private pumping = false;
-  private again = false;
   private closed = false;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly work: WorkQueue;
+  private consumer: WorkConsumer | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
   /** accepted and not yet settled: counted from the store at start, then kept here */
   private unsettled = 0;
   /** recent attempt length, for the Retry-After of a full queue */
   private avgAttemptMs = 1000;
 
-  constructor(private readonly o: AsyncQueueOptions) {}
+  constructor(private readonly o: AsyncQueueOptions) {
+    this.work = o.work ?? new InProcessWorkQueue();
+    this.work.onExhausted((item, n) => this.exhausted(item, n));
+  }
 
   private get maxQueued(): number {
     return this.o.maxQueued ?? DEFAULT_MAX_QUEUED;
@@ -120,12 +138,68 @@ export class AsyncQueue implements AsyncSubmitter {
     };
   }
 
-  /** re-queues attempts a previous process left running, then starts the pump */
+  /**
+   * re-queues attempts a previous process left running (only those nobody holds), fills an
+   * in-process queue from the store, then starts taking deliveries
+   */
   async start(): Promise<number> {
     const requeued = await this.o.repo.requeueInterrupted(Date.now(), this.owner);
     this.unsettled = await this.o.repo.countUnsettled();
-    this.kick();
+    if (!this.work.durable) {
+      for (const st of await this.o.repo.due(Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, new Set())) {
+        await this.work.enqueue(workItem(st.id, st.nextAttemptAt));
+      }
+    }
+    this.consumer = this.work.consume((d) => this.startAttempt(d), { room: () => this.room() });
+    if (this.work.durable) {
+      const every = this.o.sweepMs ?? DEFAULT_SWEEP_MS;
+      const sweep = () => {
+        this.sweeper = setTimeout(() => {
+          void this.sweep()
+            .catch((e) => this.o.logger.warn({ err: e }, 'async queue: the sweep failed'))
+            .finally(() => {
+              if (!this.closed) sweep();
+            });
+        }, every);
+        this.sweeper.unref();
+      };
+      await this.sweep().catch((e) => this.o.logger.warn({ err: e }, 'async queue: the sweep failed'));
+      sweep();
+    }
     return requeued;
+  }
+
+  /** how many more attempts this process takes now: its share of async work and the free slots */
+  private room(): number {
+    if (this.closed) return 0;
+    const s = this.o.dispatcher.stats();
+    const freeSlots = s.slots - s.running - s.queued;
+    return Math.max(0, Math.min(this.o.maxInFlight - this.inflight.size, freeSlots));
+  }
+
+  /** queued invocations long due that no item in the queue names are enqueued again */
+  private async sweep(): Promise<number> {
+    let n = 0;
+    const stale = await this.o.repo.due(Date.now() - STALE_MS, 100, this.inflight);
+    for (const st of stale) {
+      if (this.closed) break;
+      if (await this.work.holds(st.id)) continue;
+      await this.work.enqueue(workItem(st.id, st.nextAttemptAt));
+      n++;
+    }
+    // Attempts whose server died and that no delivery took over: their item was given up while
+    // no server listened for it. A fresh item brings them back (the claim takes them over).
+    for (const st of await this.o.repo.expiredLeases(Date.now() - STALE_MS, 100)) {
+      if (this.closed) break;
+      await this.work.replace(workItem(st.id));
+      n++;
+    }
+    if (n > 0)
+      this.o.logger.warn(
+        { enqueued: n },
+        'async queue: invocations missing from the work queue were enqueued',
+      );
+    return n;
   }
 
   async submit(req: SubmitRequest): Promise<Submitted> {
@@ -205,7 +279,7 @@ export class AsyncQueue implements AsyncSubmitter {
       this.unsettled++; // the caller's catch takes it back
       throw new AgniError('conflict', 'the invocation could not be stored; try again');
     }
-    this.kick();
+    await this.enqueue(record.id);
     return { record, duplicate: false };
   }
 
@@ -272,6 +346,21 @@ export class AsyncQueue implements AsyncSubmitter {
     }));
   }
 
+  /**
+   * The invocation is stored: a failed enqueue (NATS away) loses nothing, as the sweep enqueues
+   * queued invocations that no item names.
+   */
+  private async enqueue(id: string, notBefore?: number): Promise<void> {
+    try {
+      await this.work.enqueue(workItem(id, notBefore));
+    } catch (e) {
+      this.o.logger.warn(
+        { err: e, invocation: id },
+        'async queue: enqueue failed; the sweep will enqueue it',
+      );
+    }
+  }
+
   /** puts a dead-lettered invocation back in the queue with a fresh set of attempts */
   async retry(id: string): Promise<void> {
     const st = await this.o.repo.get(id);
@@ -282,104 +371,120 @@ export class AsyncQueue implements AsyncSubmitter {
       });
     }
     this.reserve();
-    if (!(await this.o.repo.revive(id, Date.now()))) this.unsettled--;
-    this.kick();
+    if (!(await this.o.repo.revive(id, Date.now()))) {
+      this.unsettled--;
+      return;
+    }
+    await this.enqueue(id);
   }
 
   /** stops starting attempts; `drain` then waits for the running ones */
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    clearTimeout(this.sweeper);
+    this.stopping = this.consumer?.stop();
   }
 
+  private stopping: Promise<void> | undefined;
+
   async drain(): Promise<void> {
+    await this.stopping;
     while (this.attempts.size > 0) await Promise.allSettled([...this.attempts]);
+    // In-process items die with the process (the store has them); a JetStream queue stays.
+    if (!this.work.durable) await this.work.close();
     for (const [id, set] of this.waiters) {
       const rec = await this.o.store.getInvocation(id).catch(() => undefined);
       if (rec) for (const w of [...set]) w(rec);
     }
   }
 
-  /** wakes the pump; safe to call from anywhere, any number of times */
+  /** room may have grown: the consumer looks again now; safe to call any number of times */
   kick(): void {
-    if (this.closed) return;
-    if (this.pumping) {
-      this.again = true;
+    if (!this.closed) this.consumer?.wake();
+  }
+
+  /**
+   * An invocation settled on another server (cluster mode, heard on the event bus): wakes this
+   * server's waiters and settle listeners (jobs), as a local settle does.
+   */
+  async settledElsewhere(id: string): Promise<void> {
+    if (!this.waiters.has(id) && this.listeners.size === 0) return;
+    const rec = await this.o.store.getInvocation(id);
+    if (!rec || rec.status === 'queued' || rec.status === 'running') return;
+    const st = await this.o.repo.get(id);
+    if (!st || st.settledAt === null) return;
+    this.tell(rec);
+  }
+
+  private startAttempt(d: Delivery): void {
+    const id = d.item.invocationId;
+    if (this.inflight.has(id)) {
+      // A duplicate item, or a redelivery of what this process runs now: the running one acks.
+      void d.nak(BUSY_NAK_MS).catch(() => {});
       return;
     }
-    this.pumping = true;
-    void this.pump()
-      .catch((e) => {
-        this.o.logger.error({ err: e }, 'async queue: pump failed');
-        // The store is away, say: look again soon, or work already due waits for the next submit.
-        clearTimeout(this.timer);
-        if (!this.closed) this.timer = setTimeout(() => this.kick(), PUMP_RETRY_MS);
+    this.inflight.add(id);
+    const p = this.attempt(d)
+      .catch(async (e) => {
+        this.o.logger.error({ err: e, invocation: id }, 'async queue: attempt failed');
+        // The store (or NATS) failed us: the item comes back, and the claim decides then.
+        await d.nak(this.o.leaseMs ?? DEFAULT_LEASE_MS).catch(() => {});
       })
       .finally(() => {
-        this.pumping = false;
-      });
-  }
-
-  private async pump(): Promise<void> {
-    clearTimeout(this.timer);
-    let busy = false;
-    do {
-      this.again = false;
-      const s = this.o.dispatcher.stats();
-      const freeSlots = s.slots - s.running - s.queued;
-      const room = Math.min(this.o.maxInFlight - this.inflight.size, freeSlots);
-      busy = freeSlots <= 0 && this.inflight.size < this.o.maxInFlight;
-      if (room > 0) {
-        const due = await this.o.repo.due(Date.now(), room, this.inflight);
-        for (const st of due) this.startAttempt(st);
-      }
-    } while (this.again && !this.closed);
-    if (this.closed) return;
-    if (busy) {
-      this.timer = setTimeout(() => this.kick(), BUSY_POLL_MS);
-    } else if (this.inflight.size < this.o.maxInFlight) {
-      const next = await this.o.repo.nextDueAt();
-      if (next !== null) {
-        const delay = Math.min(MAX_SLEEP_MS, Math.max(0, next - Date.now()));
-        this.timer = setTimeout(() => this.kick(), delay);
-      }
-    }
-  }
-
-  private startAttempt(st: AsyncState): void {
-    this.inflight.add(st.id);
-    const p = this.attempt(st)
-      .catch((e) => this.o.logger.error({ err: e, invocation: st.id }, 'async queue: attempt failed'))
-      .finally(() => {
-        this.inflight.delete(st.id);
+        this.inflight.delete(id);
         this.attempts.delete(p);
         this.kick();
       });
     this.attempts.add(p);
   }
 
-  private async attempt(st: AsyncState): Promise<void> {
+  /** what a delivery does when it may not run now: ack what is done, hand back what is not yet */
+  private async handBack(d: Delivery, st: AsyncState | undefined): Promise<void> {
+    if (!st) return d.term();
+    if (st.settledAt !== null) return d.ack();
+    const now = Date.now();
+    if (st.owner !== null && st.leaseUntil !== null && st.leaseUntil >= now) {
+      // Held by a live owner (another server, or this one before a restart): look again when
+      // its lease would have run out; if it finished by then, that delivery acks.
+      return d.nak(st.leaseUntil - now + 100);
+    }
+    if (st.nextAttemptAt !== null && st.nextAttemptAt > now) return d.nak(st.nextAttemptAt - now);
+    // Between two writes of an attempt's end (released, status not yet queued): soon.
+    return d.nak(BUSY_NAK_MS);
+  }
+
+  private async attempt(d: Delivery): Promise<void> {
     const { store, repo } = this.o;
-    const record = await store.getInvocation(st.id);
-    if (!record) return;
-    const attempt = await repo.claim(st.id, this.lease());
-    // Another owner took it first (or it is no longer queued): theirs to run.
-    if (attempt === undefined) return;
+    const id = d.item.invocationId;
+    const st = await repo.get(id);
+    const record = st ? await store.getInvocation(id) : undefined;
+    if (!st || !record) return d.term();
+    if (st.settledAt !== null) return d.ack();
+    if (st.nextAttemptAt !== null && st.nextAttemptAt > Date.now()) return this.handBack(d, st);
+    const attempt = (await repo.claim(id, this.lease())) ?? (await repo.takeOver(id, this.lease()));
+    // Another owner holds it, or it is not queued: theirs to run, or not yet.
+    if (attempt === undefined) return this.handBack(d, await repo.get(id));
     const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
     const renewal = setInterval(() => {
+      d.inProgress();
       repo
-        .renew(st.id, this.lease())
+        .renew(id, this.lease())
         .catch((e) => this.o.logger.warn({ err: e }, 'async queue: lease renewal failed'));
-    }, leaseMs / 3);
+    }, Math.min(leaseMs, this.work.ackWaitMs) / 3);
     renewal.unref();
     try {
-      await this.runAttempt(st, record, attempt);
+      await this.runAttempt(st, record, attempt, d);
     } finally {
       clearInterval(renewal);
     }
   }
 
-  private async runAttempt(st: AsyncState, record: InvocationRecord, attempt: number): Promise<void> {
+  private async runAttempt(
+    st: AsyncState,
+    record: InvocationRecord,
+    attempt: number,
+    d: Delivery,
+  ): Promise<void> {
     const { store, repo } = this.o;
     const fn = await store.getVersion(record.function, record.version);
     let payload: Buffer | undefined;
@@ -394,6 +499,7 @@ export class AsyncQueue implements AsyncSubmitter {
         : 'its payload file is missing from the async store';
       await store.updateInvocation(st.id, { status: 'error', error: why });
       await this.settle(st, true);
+      await d.ack();
       return;
     }
     // Each attempt keeps when it was received and queued, and stamps the rest afresh.
@@ -405,8 +511,9 @@ export class AsyncQueue implements AsyncSubmitter {
     const out = await this.o.blobs.writer(asyncOutputKey(st.id), { limit: this.maxOutput });
     const t0 = performance.now();
     let after: InvocationRecord;
+    let failure: unknown;
     try {
-      ({ record: after } = await this.o.invoker.run(
+      ({ record: after, error: failure } = await this.o.invoker.run(
         record,
         fn,
         payload,
@@ -424,22 +531,44 @@ export class AsyncQueue implements AsyncSubmitter {
       after.stderrTail = `${after.stderrTail.slice(-(TAIL_BYTES - note.length))}${after.stderrTail.endsWith('\n') || after.stderrTail === '' ? '' : '\n'}${note}`;
       await store.updateInvocation(st.id, { stderrTail: after.stderrTail });
     }
-    if (this.closed) {
-      // Stopped by a shutdown, not by the function: run it again after the restart.
-      await store.updateInvocation(st.id, { status: 'queued' });
+    const lost = isNodeLost(failure);
+    if (lost && d.deliveries >= this.work.maxDeliveries) {
+      await out.abort();
+      await store.updateInvocation(st.id, {
+        status: 'error',
+        error: `its node was lost on each of ${d.deliveries} deliveries (${after.error ?? 'node lost'}); given up`,
+      });
+      await this.settle(st, true);
+      await d.ack();
+      return;
+    }
+    if (this.closed || lost) {
+      // Stopped by a shutdown or a lost node, not by the function: not an attempt of it; run it
+      // again (elsewhere at once on a shared queue; in-process after the restart).
+      await store.updateInvocation(st.id, {
+        status: 'queued',
+        error: lost ? `interrupted: ${after.error ?? 'its node was lost'}; delivered again` : null,
+      });
       await repo.update(st.id, { attempts: attempt - 1, nextAttemptAt: Date.now(), release: true });
       await out.abort();
+      await d.nak(0);
       return;
     }
     const v = verdict(after.status === 'succeeded', attempt, st.maxAttempts);
     if (v === 'retry') {
       const delay = retryDelayMs(attempt, fn.manifest.backoff);
-      await repo.update(st.id, { nextAttemptAt: Date.now() + delay, release: true });
+      const at = Date.now() + delay;
+      await repo.update(st.id, { nextAttemptAt: at, release: true });
       await store.updateInvocation(st.id, {
         status: 'queued',
         error: `attempt ${attempt} of ${st.maxAttempts} ended ${after.status}${after.exitCode === null ? '' : ` (exit ${after.exitCode})`}; next attempt in ${delay} ms`,
       });
       await out.abort();
+      // A fresh item for the next attempt, so the delivery bound counts lost deliveries of one
+      // attempt, not the function's retries; a crash between the two leaves a duplicate, which
+      // the claim turns away.
+      await this.work.enqueue(workItem(st.id, at));
+      await d.ack();
       return;
     }
     // After retries the error field still tells of the attempt before ("next attempt in ..."):
@@ -448,6 +577,35 @@ export class AsyncQueue implements AsyncSubmitter {
       await store.updateInvocation(st.id, { error: v === 'dead' ? lastAttemptNote(after, attempt) : null });
     await out.commit();
     await this.settle(st, v === 'dead');
+    await d.ack();
+  }
+
+  /**
+   * The queue gave an item up: delivered `maxDeliveries` times, each time its server died before
+   * ending the delivery. Dead-lettered, saying why, unless a live owner still runs it.
+   */
+  private async exhausted(item: WorkItem, deliveries: number): Promise<void> {
+    const id = item.invocationId;
+    let st = await this.o.repo.get(id);
+    if (!st || st.settledAt !== null) return;
+    const held = st.leaseUntil;
+    if (st.owner !== null && held !== null && held >= Date.now()) {
+      // The lease outlives the ack wait: look again once it ran out, unless its owner renewed it.
+      await new Promise((r) => setTimeout(r, Math.min(held - Date.now() + 100, MAX_LEASE_WAIT_MS)));
+      st = await this.o.repo.get(id);
+      if (!st || st.settledAt !== null) return;
+      if (st.owner !== null && st.leaseUntil !== null && st.leaseUntil >= Date.now()) {
+        // Alive after all (a slow server): its end needs an item to ack or hand back.
+        await this.work.enqueue(workItem(id));
+        return;
+      }
+    }
+    await this.o.store.updateInvocation(id, {
+      status: 'error',
+      error: `delivered ${deliveries} times and never finished (each time its server or node was lost); given up`,
+    });
+    this.o.logger.warn({ invocation: id, deliveries }, 'async queue: an invocation was delivered too often');
+    await this.settle(st, true);
   }
 
   private async settle(st: AsyncState, dead: boolean): Promise<void> {
@@ -464,13 +622,11 @@ export class AsyncQueue implements AsyncSubmitter {
     if (!dead) await this.o.blobs.delete(asyncPayloadKey(st.id));
     const rec = await this.o.store.getInvocation(st.id);
     if (!rec) return;
-    for (const w of [...(this.waiters.get(st.id) ?? [])]) w(rec);
-    for (const l of this.listeners) {
-      try {
-        l(rec);
-      } catch (e) {
-        this.o.logger.error({ err: e }, 'async queue: a settle listener threw');
-      }
+    this.tell(rec);
+    try {
+      this.o.announceSettled?.(st.id);
+    } catch (e) {
+      this.o.logger.warn({ err: e }, 'async queue: announcing a settle failed');
     }
     if (dead) {
       this.o.logger.warn(
@@ -479,4 +635,24 @@ export class AsyncQueue implements AsyncSubmitter {
       );
     }
   }
+
+  private tell(rec: InvocationRecord): void {
+    for (const w of [...(this.waiters.get(rec.id) ?? [])]) w(rec);
+    for (const l of this.listeners) {
+      try {
+        l(rec);
+      } catch (e) {
+        this.o.logger.error({ err: e }, 'async queue: a settle listener threw');
+      }
+    }
+  }
+}
+
+function workItem(invocationId: string, notBefore?: number | null): WorkItem {
+  return notBefore ? { invocationId, notBefore } : { invocationId };
+}
+
+/** a dispatch that failed because its node was lost: a redelivery, not an attempt of the function */
+function isNodeLost(e: unknown): boolean {
+  return (e as { code?: unknown } | undefined)?.code === 'node_lost';
 }
