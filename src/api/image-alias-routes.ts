@@ -10,7 +10,7 @@ import { normaliseImageName } from '../image/oci/image-alias.js';
 import type { ImageAliasRepository } from '../store/image-alias-repo.js';
 import { jsonRequest } from './json-body.js';
 
-const SetBody = z
+export const SetBody = z
   .object({ canonical: z.string().min(1), arch: z.string().min(1), image: z.string().min(1) })
   .strict();
 

@@ -9,7 +9,7 @@ import { AgniError } from '../core/errors.js';
 import type { ImageInsight, ImageKind } from '../image/image-insight.js';
 import { jsonRequest } from './json-body.js';
 
-const PruneBody = z.object({ all: z.boolean().optional(), dryRun: z.boolean().optional() });
+export const PruneBody = z.object({ all: z.boolean().optional(), dryRun: z.boolean().optional() });
 
 function kindOf(q: unknown): ImageKind | undefined {
   const k = (q as { kind?: string }).kind;

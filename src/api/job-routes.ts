@@ -18,10 +18,10 @@ const concurrency = z
   .min(1, 'at least 1')
   .max(MAX_JOB_CONCURRENCY, `at most ${MAX_JOB_CONCURRENCY}`);
 
-const createSchema = z
+export const createSchema = z
   .object({ function: fnName, concurrency: concurrency.default(4), reduce: fnName.optional() })
   .strict();
-const retrySchema = z.object({ concurrency: concurrency.optional() }).strict();
+export const retrySchema = z.object({ concurrency: concurrency.optional() }).strict();
 
 const ITEM_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'settled'] as const;
 

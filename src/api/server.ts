@@ -12,6 +12,7 @@ import type { Releases } from '../app/releases.js';
 import type { AddressAllowList } from '../core/address-policy.js';
 import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError } from '../core/errors.js';
+import type { InvocationEventSource } from '../core/invocation-events.js';
 import type { UnpackLimits } from '../core/limits.js';
 import { stamp } from '../core/phases.js';
 import { parseTarget } from '../core/qualifier.js';
@@ -34,8 +35,14 @@ import { registerDiskGuard } from './disk-hook.js';
 import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
+import { registerInvocationStream } from './invocation-stream.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerLambdaRoutes, signatureAuth } from './lambda-routes.js';
+import {
+  type MetricsRenderer,
+  type RegisteredRoute,
+  registerObservabilityRoutes,
+} from './observability-routes.js';
 import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
 import { registerReleaseRoutes } from './release-routes.js';
@@ -94,6 +101,10 @@ export interface ApiDeps {
   lambdaRegion?: string;
   /** the region signed Lambda API requests must be scoped to (an operator-set --lambda-region); any when unset */
   signedRegion?: string;
+  /** GET /metrics (Prometheus text format, same auth as the API); absent: no such route */
+  metrics?: MetricsRenderer;
+  /** invocation events: GET /v1/invocations/stream (`agni logs -f`) exists only when set */
+  invocationEvents?: InvocationEventSource;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -174,7 +185,15 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     reply.status(404).send(e.toJSON());
   });
 
+  // Every route, as registered: /openapi.json describes exactly these (observability-routes.ts).
+  const routes: RegisteredRoute[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
+  });
+
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
+  registerObservabilityRoutes(app, { metrics: d.metrics, routes });
+  if (d.invocationEvents) registerInvocationStream(app, d.invocationEvents);
   registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token);
   registerReleaseRoutes(app, d);
   registerJobRoutes(app, d);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AccessKeys } from '../app/access-keys.js';
 import { jsonRequest } from './json-body.js';
 
-const CreateToken = z.object({
+export const CreateToken = z.object({
   name: z.string(),
   kind: z.literal('aws', { message: 'expected "aws" (the only kind of token so far)' }),
 });

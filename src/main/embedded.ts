@@ -17,9 +17,12 @@ import { buildApi } from '../api/server.js';
 import { AccessKeys } from '../app/access-keys.js';
 import { Deployer } from '../app/deployer.js';
 import { DiskGuard } from '../app/disk-guard.js';
+import { InvocationFeed } from '../app/invocation-feed.js';
+import { logInvocations, meterInvocations } from '../app/invocation-observers.js';
 import { Invoker } from '../app/invoker.js';
 import { OciRuntime } from '../app/oci-runtime.js';
 import { Pipeline } from '../app/pipeline.js';
+import { PromMetrics } from '../app/prom-metrics.js';
 import { Releases } from '../app/releases.js';
 import { SecretBox } from '../app/secret-box.js';
 import { parseAllowList } from '../core/address-policy.js';
@@ -37,6 +40,7 @@ import type { Platform } from '../image/oci/media-types.js';
 import { nodePlatforms } from '../image/oci/node-platforms.js';
 import { OciImages } from '../image/oci/pull-service.js';
 import type { Backend } from '../sandbox/backend.js';
+import { meteredBackend } from '../sandbox/metered-backend.js';
 import { createBackend } from '../sandbox/select.js';
 import { SqlAccessKeyRepository } from '../store/access-key-repo.js';
 import { SqlAsyncRepo } from '../store/async-sql.js';
@@ -138,14 +142,21 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   };
   const disk = new DiskGuard(o.home, o.minFree ?? DEFAULT_LIMITS.minFree);
   const images = new LocalImages(store, o.home, unpack);
-  const oci = new OciImages(o.home, new SqlOciImageRepository(store.db), (msg) => logger.debug(msg));
+  const metrics = new PromMetrics();
+  // One JSON line per invocation event; the same events feed the metrics and `agni logs -f`.
+  const feed = new InvocationFeed((err) => logger.error({ err }, 'invocation event listener failed'));
+  logInvocations(feed, logger.child({ component: 'invocations' }));
+  meterInvocations(feed, metrics);
+  const oci = new OciImages(o.home, new SqlOciImageRepository(store.db), (msg) => logger.debug(msg), metrics);
   const ociRootfs = new ImageRootfsResolver(o.home, oci.content, unpack);
   const platforms = o.platforms ?? nodePlatforms();
   const node = hostname();
+  // Sandboxes made and failed are counted here; recover and shutdown still go to the backend itself.
+  const sandboxes = meteredBackend(backend, node, metrics);
   const imageSource = new NodeImageSource(images, ociRootfs, platforms, node);
   // Prewarmed sandboxes: at most one per slot, and a quarter of the machine's memory in limits.
-  const prewarm = backend.prepare
-    ? new PrewarmPool(backend, {
+  const prewarm = sandboxes.prepare
+    ? new PrewarmPool(sandboxes, {
         maxSandboxes: o.slots,
         memoryBudgetBytes: Math.floor(totalmem() * 0.25),
         logger,
@@ -156,12 +167,12 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     region: lambdaRegion,
     ...(backend.isolated ? { socketDir: join(o.home, 'run', 'lambda') } : {}),
   });
-  const warm = backend.startWorker
-    ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) }, undefined, logger, lambda)
+  const warm = sandboxes.startWorker
+    ? new WarmWorkers({ startWorker: sandboxes.startWorker.bind(sandboxes) }, undefined, logger, lambda)
     : undefined;
   // A streamed payload (a pipe stage's input) is buffered for warm workers up to the payload limit.
   const agent = new Agent(
-    backend,
+    sandboxes,
     (id, what) => imageSource.resolve(id, what),
     { node, platforms, slots: o.slots },
     { prewarm, warm },
@@ -170,8 +181,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const dispatcher = new LocalDispatcher(agent, o.maxQueue);
   const functionAliases = new SqlFunctionAliasRepository(store.db);
   const resolver = new VersionResolver(store, functionAliases);
-  const invoker = new Invoker(store, dispatcher, resolver);
-  const pipeline = new Pipeline(resolver, dispatcher, (d) => new Invoker(store, d, resolver));
+  const invoker = new Invoker(store, dispatcher, resolver, feed);
+  const pipeline = new Pipeline(resolver, dispatcher, (d) => new Invoker(store, d, resolver, feed));
   const asyncRepo = new SqlAsyncRepo(store.db);
   // Payloads, outputs and job inputs live under $AGNI_HOME, by key (async/..., jobs/...).
   const blobs = new FileBlobStore(o.home);
@@ -187,6 +198,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     maxQueued: o.maxAsyncQueue ?? DEFAULT_LIMITS.maxAsyncQueue,
     maxOutputBytes: o.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes,
     disk,
+    metrics,
   });
   const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
   queue.onSettled(() => callbacks.kick());
@@ -198,6 +210,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     resolver,
     maxPayloadBytes: o.maxPayloadBytes,
     logger,
+    metrics,
   });
   const triggers = new TriggerManager({
     store,
@@ -237,6 +250,17 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     (await deployer.sweep()) + (await removeChildren(join(o.home, 'build'))) + (await images.gc());
   if (swept) logger.warn({ swept }, 'removed staging directories left by the last run');
   const openRequests = new OpenRequests();
+  metrics.watch({
+    nodes: [
+      {
+        node,
+        dispatcher: () => dispatcher.stats(),
+        ...(prewarm ? { prewarm: () => prewarm.stats() } : {}),
+        ...(warm ? { warm: () => warm.totals() } : {}),
+      },
+    ],
+    asyncBacklog: () => queue.backlog(),
+  });
   const api = buildApi({
     store,
     invoker,
@@ -265,6 +289,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     lambdaRegion,
     // Set by the operator, the region is this server's: signatures must name it; unset, any.
     signedRegion: o.lambdaRegion ? lambdaRegion : undefined,
+    metrics,
+    invocationEvents: feed,
     info: () => ({
       mode: 'embedded',
       backend: backend.name,

@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { Metrics } from '../core/metrics.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
 import {
@@ -39,6 +40,8 @@ export interface JobRunnerOptions {
   /** the reduce payload is every succeeded output at once; it may not be larger than this */
   maxPayloadBytes: number;
   logger: Logger;
+  /** settled items are counted here */
+  metrics?: Pick<Metrics, 'jobItemSettled'>;
 }
 
 export interface NewJob {
@@ -428,6 +431,7 @@ export class JobRunner {
       outputBytes: rec.stdoutBytes,
       finishedAt: Date.now(),
     });
+    this.o.metrics?.jobItemSettled(rec.function, ok ? 'succeeded' : 'failed');
   }
 
   /** what a previous process left: submitted items are watched again, the rest goes on */
