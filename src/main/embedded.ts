@@ -108,6 +108,8 @@ export interface Embedded {
   recovered: number;
   /** prewarmed pools (absent when the backend cannot prepare sandboxes ahead) */
   prewarm?: PrewarmPool;
+  /** invocation events (the log, metrics and GET /v1/invocations/stream read them) */
+  events: InvocationFeed;
   /** Stops everything; requests still open after the grace period are cut, and listed. */
   close(): Promise<CloseReport>;
 }
@@ -343,5 +345,5 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     })();
     return closing;
   };
-  return { url: address, backend, store, api, recovered, prewarm, close };
+  return { url: address, backend, store, api, recovered, prewarm, events: feed, close };
 }
