@@ -176,7 +176,7 @@ describe('metrics', () => {
           '  - job_name: agni',
           '    authorization:',
           '      type: Bearer',
-          '      credentials_file: ' + join(dir, 'token'),
+          `      credentials_file: ${join(dir, 'token')}`,
           '    static_configs:',
           `      - targets: ['${target}']`,
           '',
@@ -213,9 +213,7 @@ describe('metrics', () => {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    async function query(
-      q: string,
-    ): Promise<{
+    async function query(q: string): Promise<{
       status: string;
       data: { result: { metric: Record<string, string>; value: [number, string] }[] };
     }> {
