@@ -1,20 +1,24 @@
 /**
  * What every route of the API is, for /openapi.json (openapi.ts) and docs/api.md (generated from
  * it): keyed by `METHOD URL` exactly as the route is registered. Body and query schemas are the
- * zod schemas the routes validate with, imported from the route files; routes that check a query
- * parameter by hand describe the same rules here (`query`). The OpenAPI test starts a server and
+ * zod schemas the routes validate with (json-body.ts, query.ts), imported from the route files;
+ * the few parameters parsed by a parser of their own (pipe's `f`, core/pipe.ts; the Lambda API's
+ * `Qualifier`, core/lambda-names.ts) are described here as that parser takes them. The OpenAPI test starts a server and
  * fails on a registered route without an entry and on an entry without a route.
  */
 import { z } from 'zod';
-import { ARCHIVE_FORMATS } from '../image/oci/archive-write.js';
+import { LoadQuery, SaveQuery } from './archive-routes.js';
+import { FailedQuery, ResultQuery } from './async-routes.js';
 import { BuildQuery } from './build-routes.js';
-import { SetBody } from './image-alias-routes.js';
-import { PruneBody } from './image-insight-routes.js';
+import { AliasListQuery, AliasRemoveQuery, SetBody } from './image-alias-routes.js';
+import { KindQuery, PruneBody, SimilarityQuery } from './image-insight-routes.js';
 import { LoginBody, LogoutBody, PullBody, PushBody } from './image-registry-routes.js';
 import { StreamQuery } from './invocation-stream.js';
-import { createSchema, retrySchema } from './job-routes.js';
+import { createSchema, ItemsQuery, JobsQuery, retrySchema } from './job-routes.js';
+import { InvocationsQuery } from './query.js';
 import { aliasSchema, rollbackSchema } from './release-routes.js';
 import { CreateToken } from './token-routes.js';
+import { HookQuery, TriggersQuery } from './trigger-routes.js';
 
 /** a JSON body (its zod schema), a tar stream, or raw bytes (a function's stdin) */
 export type RouteBody = z.ZodType | 'tar' | 'bytes';
@@ -38,10 +42,7 @@ export function routeKey(method: string, url: string): string {
   return `${method.toUpperCase()} ${url}`;
 }
 
-const limit = (max = 1000, dflt = 20) =>
-  z.object({ limit: z.coerce.number().int().min(1).max(max).default(dflt).optional() });
 const qualifier = z.object({ Qualifier: z.string().optional() });
-const kind = z.object({ kind: z.enum(['rootfs', 'oci']).optional() });
 
 export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /healthz': { tag: 'server', summary: 'liveness, mode, backend and dispatcher counts', open: true },
@@ -98,9 +99,13 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /v1/functions/:name/invocations': {
     tag: 'invocations',
     summary: "a function's recent invocations, newest first",
-    query: limit(),
+    query: InvocationsQuery,
   },
-  'GET /v1/invocations': { tag: 'invocations', summary: 'recent invocations, newest first', query: limit() },
+  'GET /v1/invocations': {
+    tag: 'invocations',
+    summary: 'recent invocations, newest first',
+    query: InvocationsQuery,
+  },
   'GET /v1/invocations/stream': {
     tag: 'invocations',
     summary: 'server-sent events: received, placed, finished of every new invocation (`agni logs -f`)',
@@ -112,13 +117,13 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /v1/invocations/:id/result': {
     tag: 'async',
     summary: 'the output of an async invocation once settled (202 until then)',
-    query: z.object({ wait: z.coerce.number().min(0).max(600).optional() }),
+    query: ResultQuery,
     reply: 'bytes',
   },
   'GET /v1/failed': {
     tag: 'async',
     summary: 'dead letters: async invocations that failed every attempt',
-    query: limit(1000, 50).extend({ function: z.string().optional() }),
+    query: FailedQuery,
   },
   'POST /v1/failed/:id/retry': {
     tag: 'async',
@@ -134,7 +139,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   },
 
   'POST /v1/jobs': { tag: 'jobs', summary: 'create a fan-out job', body: createSchema, status: 201 },
-  'GET /v1/jobs': { tag: 'jobs', summary: 'list jobs', query: limit() },
+  'GET /v1/jobs': { tag: 'jobs', summary: 'list jobs', query: JobsQuery },
   'GET /v1/jobs/:id': { tag: 'jobs', summary: 'one job with its counts, rate and ETA' },
   'DELETE /v1/jobs/:id': { tag: 'jobs', summary: 'forget a job that is not running' },
   'POST /v1/jobs/:id/inputs': {
@@ -152,13 +157,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /v1/jobs/:id/items': {
     tag: 'jobs',
     summary: "a page of a job's items (with since and wait: held until one settles)",
-    query: z.object({
-      status: z.enum(['pending', 'running', 'succeeded', 'failed', 'settled']).optional(),
-      from: z.coerce.number().int().min(0).optional(),
-      since: z.coerce.number().int().min(0).optional(),
-      limit: z.coerce.number().int().min(1).max(10_000).optional(),
-      wait: z.coerce.number().int().min(0).max(60).optional(),
-    }),
+    query: ItemsQuery,
   },
   'GET /v1/jobs/:id/items/:index/output': { tag: 'jobs', summary: "an item's output", reply: 'bytes' },
   'GET /v1/jobs/:id/reduce/output': { tag: 'jobs', summary: "the reduce's output", reply: 'bytes' },
@@ -166,13 +165,13 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /v1/triggers': {
     tag: 'triggers',
     summary: 'triggers of live versions, with next fire and history',
-    query: z.object({ function: z.string().optional() }),
+    query: TriggersQuery,
   },
   'POST /hooks/*': {
     tag: 'triggers',
     summary: "a webhook trigger's URL (its own secret, not the token)",
     body: 'bytes',
-    query: z.object({ async: z.enum(['1', '0', 'true', 'false', '']).optional() }),
+    query: HookQuery,
     reply: 'bytes',
     open: true,
   },
@@ -204,13 +203,13 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   },
   'POST /v1/registries/logout': { tag: 'images', summary: 'forget registry credentials', body: LogoutBody },
   'GET /v1/oci/images': { tag: 'images', summary: 'every stored image (rootfs and OCI) with sizes' },
-  'GET /v1/oci/images/:name/inspect': { tag: 'images', summary: 'one image in detail', query: kind },
-  'DELETE /v1/oci/images/:name': { tag: 'images', summary: 'remove a stored image', query: kind },
+  'GET /v1/oci/images/:name/inspect': { tag: 'images', summary: 'one image in detail', query: KindQuery },
+  'DELETE /v1/oci/images/:name': { tag: 'images', summary: 'remove a stored image', query: KindQuery },
   'POST /v1/oci/prune': { tag: 'images', summary: 'remove unused images and blobs', body: PruneBody },
   'GET /v1/oci/similarity': {
     tag: 'images',
     summary: 'shared layers and files between images (comma-separated names)',
-    query: z.object({ images: z.string().optional() }),
+    query: SimilarityQuery,
   },
   'POST /v1/oci/build': {
     tag: 'images',
@@ -223,19 +222,19 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     tag: 'images',
     summary: 'load an OCI or docker archive (tar)',
     body: 'tar',
-    query: z.object({ name: z.string().optional(), platform: z.string().optional() }),
+    query: LoadQuery,
     status: 201,
   },
   'GET /v1/oci/save': {
     tag: 'images',
     summary: 'a stored image as an archive',
-    query: z.object({ name: z.string(), format: z.enum(ARCHIVE_FORMATS).optional() }),
+    query: SaveQuery,
     reply: 'tar',
   },
   'GET /v1/image-aliases': {
     tag: 'images',
     summary: 'per-architecture image aliases',
-    query: z.object({ canonical: z.string().optional() }),
+    query: AliasListQuery,
   },
   'PUT /v1/image-aliases': {
     tag: 'images',
@@ -245,7 +244,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'DELETE /v1/image-aliases': {
     tag: 'images',
     summary: 'remove an alias for one arch',
-    query: z.object({ canonical: z.string(), arch: z.string() }),
+    query: AliasRemoveQuery,
   },
 
   'POST /v1/tokens': {

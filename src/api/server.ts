@@ -45,6 +45,7 @@ import {
 } from './observability-routes.js';
 import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
+import { InvocationsQuery, parseQuery } from './query.js';
 import { registerReleaseRoutes } from './release-routes.js';
 import { guardRequest } from './request-guard.js';
 import { scrubPaths } from './scrub-paths.js';
@@ -121,12 +122,7 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === want.length && timingSafeEqual(given, want);
 }
 
-function limitOf(q: unknown): number {
-  const n = Number((q as { limit?: string }).limit ?? 20);
-  if (!Number.isInteger(n) || n < 1 || n > 1000)
-    throw new AgniError('bad_request', 'query `limit`: expected a whole number from 1 to 1000');
-  return n;
-}
+const limitOf = (q: unknown): number => parseQuery(q, InvocationsQuery).limit;
 
 export function buildApi(d: ApiDeps): FastifyInstance {
   const uploadIdleMs = d.uploadIdleMs ?? DEFAULT_UPLOAD_IDLE_MS;
