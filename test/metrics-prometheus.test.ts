@@ -11,6 +11,11 @@ import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ContentStore } from '../src/image/oci/content-store.js';
+import { pushImage } from '../src/image/oci/push.js';
+import { parseReference } from '../src/image/oci/reference.js';
+import { RegistryClient } from '../src/image/oci/registry-client.js';
+import { busyboxLayer, startRegistry, storeImage } from './helpers/registry.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
 
@@ -48,15 +53,16 @@ async function scrape(): Promise<string> {
   return r.text();
 }
 
-/** the value of the sample `name{labels…}` (labels in any order, others allowed), or 0 */
+/** the sum of the samples `name{labels…}` (labels in any order, others allowed; none: 0) */
 function sample(text: string, name: string, labels: Record<string, string>): number {
+  let sum = 0;
   for (const line of text.split('\n')) {
     const m = /^([a-z_:]+)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m || m[1] !== name) continue;
     const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
   }
-  return 0;
+  return sum;
 }
 
 async function until<T>(get: () => Promise<T | undefined>, what: string, ms = 90_000): Promise<T> {
@@ -150,6 +156,65 @@ describe('metrics', () => {
         sample(text, 'agni_invocation_phase_seconds_count', { phase, function: 'm-cold', node: NODE }) >= 1,
         `phase ${phase} observed`,
       );
+  });
+
+  test('counts async retries and dead letters, job items, and image pulls with their bytes', async () => {
+    const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+      fetch(`${s.url}${path}`, { method: 'POST', headers: { ...auth, ...headers }, body });
+    // async: two attempts, both fail: one retry, one dead letter
+    await deploy({
+      'agni.yaml': yaml('m-doomed', ['sh', '-c', 'exit 4'], 'retries: 1\nbackoff: {initial: 100ms}\n'),
+    });
+    const sub = (await (await post('/v1/functions/m-doomed/async', '')).json()) as { id: string };
+    const res = await fetch(`${s.url}/v1/invocations/${sub.id}/result?wait=120`, { headers: auth });
+    await res.arrayBuffer();
+    assert.equal(res.headers.get('agni-dead-letter'), 'true');
+    // a job of two items over m-cold
+    const json = { 'content-type': 'application/json' };
+    const job = (await (await post('/v1/jobs', JSON.stringify({ function: 'm-cold' }), json)).json()) as {
+      id: string;
+    };
+    assert.equal(
+      (await post(`/v1/jobs/${job.id}/inputs`, 'a\nb\n', { 'agni-input-split': 'lines' })).status,
+      201,
+    );
+    assert.equal((await post(`/v1/jobs/${job.id}/start`, '')).status, 200);
+    await until(async () => {
+      const j = (await (await fetch(`${s.url}/v1/jobs/${job.id}`, { headers: auth })).json()) as {
+        status: string;
+      };
+      return j.status === 'succeeded' ? true : undefined;
+    }, 'the job to finish');
+    // an image pulled from a real registry, and one that is not there
+    const reg = await startRegistry();
+    const scratch = mkdtempSync(join(tmpdir(), 'agni-metrics-img-'));
+    try {
+      const src = new ContentStore(join(scratch, 'src'));
+      const img = await storeImage(src, await busyboxLayer());
+      await pushImage(
+        new RegistryClient({ host: reg.host }),
+        src,
+        img.manifestDigest,
+        parseReference(`${reg.host}/m/img:v1`),
+      );
+      const pull = async (ref: string) =>
+        (await post('/v1/oci/pull', JSON.stringify({ ref, insecure: true }), json)).text();
+      assert.match(await pull(`${reg.host}/m/img:v1`), /"type":"done"/);
+      assert.match(await pull(`${reg.host}/m/absent:v1`), /"error"/);
+      const text = await scrape();
+      assert.equal(sample(text, 'agni_image_pulls_total', { result: 'ok' }), 1);
+      assert.equal(sample(text, 'agni_image_pulls_total', { result: 'failed' }), 1);
+      assert.ok(sample(text, 'agni_image_pull_bytes_total', {}) >= img.layerSize, 'the layer was fetched');
+      assert.equal(sample(text, 'agni_async_retries_total', { function: 'm-doomed' }), 1);
+      assert.equal(sample(text, 'agni_async_dead_letters_total', { function: 'm-doomed' }), 1);
+      assert.equal(sample(text, 'agni_async_backlog', {}), 0);
+      assert.equal(sample(text, 'agni_job_items_total', { function: 'm-cold', status: 'succeeded' }), 2);
+      // each attempt ended (the second may have found a prepared sandbox: any mode)
+      assert.equal(sample(text, 'agni_invocations_total', { function: 'm-doomed', status: 'failed' }), 2);
+    } finally {
+      await reg.close();
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 
   describe('scraped by Prometheus', () => {
