@@ -110,6 +110,8 @@ describe('observability routes', () => {
     const undocumented = ops.filter((o) => o.op['x-undocumented']).map((o) => `${o.m.toUpperCase()} ${o.p}`);
     assert.deepEqual(undocumented, [], 'add these to src/api/route-docs.ts');
     assert.equal(ops.length, Object.keys(ROUTE_DOCS).length, 'route-docs.ts lists a route the server lacks');
+    const ids = ops.map((o) => (o.op as { operationId?: string }).operationId);
+    assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
     // the zod schemas the routes validate with made it in
     const rollback = doc.paths['/v1/functions/{name}/rollback']!.post!.requestBody as {
       content: Record<string, { schema: { properties: Record<string, unknown> } }>;

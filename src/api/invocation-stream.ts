@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { crossSiteProblem } from '../core/allowed-hosts.js';
 import { AgniError } from '../core/errors.js';
 import type { InvocationEvent, InvocationEventSource } from '../core/invocation-events.js';
-import { jsonBody } from './json-body.js';
+import { parseQuery } from './query.js';
 
 export const STREAM_PATH = '/v1/invocations/stream';
 export const StreamQuery = z.object({
@@ -38,7 +38,7 @@ export function registerInvocationStream(app: FastifyInstance, source: Invocatio
         hint: 'follow invocations with `agni logs -f`, or from a page this server serves',
       });
     }
-    const q = jsonBody(req.query, StreamQuery, 'query');
+    const q = parseQuery(req.query, StreamQuery);
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {

@@ -77,6 +77,14 @@ function responses(doc: RouteDoc): Json {
   };
 }
 
+/** `get /v1/functions/{name}` to `getV1FunctionsName`; a trailing slash is a route of its own */
+export function operationId(method: string, url: string): string {
+  const words = openApiPath(url).replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) =>
+    (c ?? '').toUpperCase(),
+  );
+  return `${method.toLowerCase()}${words}${url.endsWith('/') ? 'Slash' : ''}`;
+}
+
 function operation(method: string, url: string, doc: RouteDoc | undefined): Json {
   const params: Json[] = pathParams(url).map((name) => ({
     name,
@@ -98,7 +106,7 @@ function operation(method: string, url: string, doc: RouteDoc | undefined): Json
   }
   const body = requestBody(doc.body);
   return {
-    operationId: `${method.toLowerCase()}${openApiPath(url).replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ?? '').toUpperCase())}`,
+    operationId: operationId(method, url),
     summary: doc.summary,
     tags: [doc.tag],
     ...(doc.open ? { security: [] } : {}),
@@ -122,7 +130,8 @@ export function openApiDocument(routes: { method: string; url: string }[], versi
       version,
       description: 'The HTTP API of an Agni server (`agni up`). docs/api.md is generated from this document.',
     },
-    servers: [{ url: 'http://127.0.0.1:8080' }],
+    // relative: the document is served by the server it describes
+    servers: [{ url: '/' }],
     security: [{ bearer: [] }],
     paths,
     components: {
