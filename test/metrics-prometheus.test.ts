@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,13 +26,25 @@ let s: TestServer;
 
 const yaml = (name: string, command: string[], extra = '') =>
   `name: ${name}\nruntime: host\ncommand: ${JSON.stringify(command)}\n${extra}`;
+// A Lambda custom runtime that echoes each event back (curl against the Runtime API).
+const ECHO_BOOTSTRAP = `#!/bin/bash
+API="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime"
+while true; do
+  H=$(mktemp)
+  EV=$(curl -sS -D "$H" "$API/invocation/next")
+  ID=$(grep -Fi Lambda-Runtime-Aws-Request-Id "$H" | tr -d '[:space:]' | cut -d: -f2)
+  curl -sS -X POST -d "$EV" "$API/invocation/$ID/response" >/dev/null
+done
+`;
 const SH_WORKER = '. "$AGNI_RUNTIMES/shell/agni-warm.sh"\nhandle() { cat; }\nagni_serve handle\n';
 
-async function deploy(files: Record<string, string>): Promise<void> {
+async function deploy(files: Record<string, string>, executable: string[] = []): Promise<void> {
+  const dir = fnDir(files);
+  for (const f of executable) chmodSync(join(dir, f), 0o755);
   const r = await fetch(`${s.url}/v1/functions`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/gzip' },
-    body: new Uint8Array(await tarOf(fnDir(files))),
+    body: new Uint8Array(await tarOf(dir)),
   });
   assert.equal(r.status, 201, await r.text());
 }
@@ -108,6 +120,13 @@ describe('metrics', () => {
       'agni.yaml': yaml('m-warm', ['sh', '/fn/main.sh'], 'lifecycle: warm\n'),
       'main.sh': SH_WORKER,
     });
+    await deploy(
+      {
+        'agni.yaml': yaml('m-lambda', ['/bin/bash', '/fn/bootstrap'], 'protocol: lambda\n'),
+        bootstrap: ECHO_BOOTSTRAP,
+      },
+      ['bootstrap'],
+    );
   });
   after(async () => {
     await s?.close();
@@ -119,14 +138,25 @@ describe('metrics', () => {
     assert.equal(await invoke('m-fail'), 502);
     assert.equal(await invoke('m-warm'), 200);
     assert.equal(await invoke('m-warm'), 200);
+    const lam = await fetch(`${s.url}/v1/functions/m-lambda/invoke`, {
+      method: 'POST',
+      headers: auth,
+      body: '{"a":1}',
+    });
+    assert.equal(lam.status, 200, await lam.clone().text());
+    assert.equal(await lam.text(), '{"a":1}');
     // Read before the worker's idle timeout can stop it.
     const warm = await scrape();
     assert.ok(
       sample(warm, 'agni_warm_hits_total', { node: NODE }) >= 1,
       'the second warm call reused the worker',
     );
-    assert.equal(sample(warm, 'agni_warm_starts_total', { node: NODE }), 1);
-    assert.equal(sample(warm, 'agni_warm_workers', { node: NODE }), 1);
+    assert.equal(
+      sample(warm, 'agni_warm_starts_total', { node: NODE }),
+      2,
+      'one warm worker, one Lambda worker',
+    );
+    assert.equal(sample(warm, 'agni_warm_workers', { node: NODE }), 2);
     // The first call makes the pool (it runs fresh: a miss); the next one, once a sandbox waits, takes it.
     assert.equal(await invoke('m-pool'), 200);
     await until(async () => (waitingOf('m-pool-v1-p') ? true : undefined), 'a prepared sandbox of m-pool');
@@ -137,6 +167,7 @@ describe('metrics', () => {
     assert.equal(inv('m-cold', 'succeeded', 'cold'), 1);
     assert.equal(inv('m-fail', 'failed', 'cold'), 1);
     assert.equal(inv('m-warm', 'succeeded', 'warm'), 2);
+    assert.equal(inv('m-lambda', 'succeeded', 'lambda'), 1);
     assert.equal(sample(text, 'agni_prewarm_hits_total', { node: NODE }), 1);
     // m-cold, m-fail and m-pool's first call found no sandbox waiting
     assert.equal(sample(text, 'agni_prewarm_misses_total', { node: NODE }), 3);
@@ -144,7 +175,7 @@ describe('metrics', () => {
     assert.equal(inv('m-pool', 'succeeded', 'cold'), 1);
     assert.ok(sample(text, 'agni_sandbox_creations_total', { node: NODE, kind: 'run' }) >= 2);
     assert.ok(sample(text, 'agni_sandbox_creations_total', { node: NODE, kind: 'prepared' }) >= 1);
-    assert.equal(sample(text, 'agni_sandbox_creations_total', { node: NODE, kind: 'worker' }), 1);
+    assert.equal(sample(text, 'agni_sandbox_creations_total', { node: NODE, kind: 'worker' }), 2);
     assert.equal(sample(text, 'agni_slots', { node: NODE }), 4);
     assert.equal(sample(text, 'agni_slots_in_use', { node: NODE }), 0);
     assert.equal(
