@@ -186,11 +186,13 @@ export class Agent implements NodeAgent {
       ...(req.lambda ? { lambda: req.lambda } : {}),
     };
     if (v.manifest.lifecycle === 'warm' && this.runners.warm) {
-      if (Buffer.isBuffer(ch.payload)) return this.runners.warm.run(v, base, inv);
+      const mode = v.manifest.protocol === 'lambda' ? 'lambda' : 'warm';
+      if (Buffer.isBuffer(ch.payload)) return { ...(await this.runners.warm.run(v, base, inv)), mode };
       // A warm call's frame starts with the payload's length, so a stream is read whole first.
       const got = await bufferPayload(ch.payload, this.maxBufferedPayload, deadline, ch.io.signal, v);
       if (!Buffer.isBuffer(got)) return got;
-      return { ...(await this.runners.warm.run(v, base, { ...inv, payload: got })), stdinBytes: got.length };
+      const r = await this.runners.warm.run(v, base, { ...inv, payload: got });
+      return { ...r, stdinBytes: got.length, mode };
     }
     if (v.manifest.pool.max > 0 && this.runners.prewarm) return this.runners.prewarm.run(v, base, inv);
     const spec: SandboxSpec = {
@@ -199,7 +201,7 @@ export class Agent implements NodeAgent {
       limits: { ...base.limits, timeoutMs },
       env: { ...base.env, ...env, AGNI_INVOCATION_ID: req.invocationId, AGNI_DEADLINE_MS: String(deadline) },
     };
-    return this.backend.run(spec, { stdin: ch.payload, ...ch.io }, ch.hooks);
+    return { ...(await this.backend.run(spec, { stdin: ch.payload, ...ch.io }, ch.hooks)), mode: 'cold' };
   }
 
   /** "fn@version" held warm or prewarmed on this node now (its heartbeat's `warm`) */

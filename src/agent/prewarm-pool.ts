@@ -105,13 +105,14 @@ export class PrewarmPool implements SandboxRunner {
         this.counts.hits++;
         pool.failures = 0;
         inv.hooks.onReady?.();
-        return await sb.start({
+        const r = await sb.start({
           env,
           stdin: inv.payload,
           io: inv.io,
           deadline: inv.deadline,
           hooks: inv.hooks,
         });
+        return { ...r, mode: 'prewarmed' };
       }
       // Nothing waiting: a fresh sandbox starts sooner than preparing one and then starting it.
       this.counts.misses++;
@@ -122,7 +123,10 @@ export class PrewarmPool implements SandboxRunner {
         limits: { ...base.limits, timeoutMs: Math.max(1, inv.deadline - Date.now()) },
         env: { ...base.env, ...env },
       };
-      return await this.backend.run(spec, { stdin: inv.payload, ...inv.io }, inv.hooks);
+      return {
+        ...(await this.backend.run(spec, { stdin: inv.payload, ...inv.io }, inv.hooks)),
+        mode: 'cold',
+      };
     } finally {
       pool.inflight--;
       pool.lastUsed = Date.now();

@@ -365,6 +365,8 @@ export class WarmWorkers implements SandboxRunner {
   private closed = false;
   /** workers retired for what a call left behind, and the stray output bytes dropped */
   private readonly retired = { workers: 0, strayBytes: 0 };
+  /** calls that found a worker already running (hits), and workers started for a call (starts) */
+  private readonly counts = { hits: 0, starts: 0 };
 
   private readonly warmKind: WorkerKind;
 
@@ -451,6 +453,7 @@ export class WarmWorkers implements SandboxRunner {
       if (idle) {
         clearTimeout(idle.idleTimer);
         idle.state = 'busy';
+        this.counts.hits++;
         return idle;
       }
       if (g.workers.size + g.starting < g.max) return this.start(g, base, inv);
@@ -468,7 +471,10 @@ export class WarmWorkers implements SandboxRunner {
         if (i >= 0) g.waiters.splice(i, 1);
         return { outcome: 'timeout', exitCode: null, signal: null };
       }
-      if (handed) return handed;
+      if (handed) {
+        this.counts.hits++;
+        return handed;
+      }
     }
   }
 
@@ -478,6 +484,7 @@ export class WarmWorkers implements SandboxRunner {
     inv: InvocationContext,
   ): Promise<PooledWorker | SandboxResult> {
     g.starting++;
+    this.counts.starts++;
     let sandbox: WorkerSandbox;
     let prepared: PreparedWorker;
     try {
@@ -606,6 +613,17 @@ export class WarmWorkers implements SandboxRunner {
 
   held(): string[] {
     return [...this.groups.values()].filter((g) => g.workers.size > 0).map((g) => g.key);
+  }
+
+  /** Node-wide totals for metrics: workers running and idle now, hits and starts so far. */
+  totals(): { workers: number; idle: number; hits: number; starts: number } {
+    let workers = 0;
+    let idle = 0;
+    for (const g of this.groups.values()) {
+      workers += g.workers.size;
+      idle += g.idle.length;
+    }
+    return { workers, idle, ...this.counts };
   }
 
   /** Workers per function version (diagnostics, tests). */

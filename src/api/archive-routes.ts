@@ -6,6 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 import { normaliseName } from '../image/oci/archive-plan.js';
 import { loadArchive } from '../image/oci/archive-read.js';
@@ -13,6 +14,7 @@ import { ARCHIVE_FORMATS, type ArchiveFormat, saveArchive } from '../image/oci/a
 import { nodePlatforms } from '../image/oci/node-platforms.js';
 import { parsePlatform } from '../image/oci/platform.js';
 import type { OciImages } from '../image/oci/pull-service.js';
+import { parseQuery } from './query.js';
 import { requireTar } from './tar-body.js';
 
 /** Reads what is left of a refused upload, so the client gets the error instead of a reset. */
@@ -26,12 +28,13 @@ async function drain(s: Readable): Promise<void> {
   });
 }
 
-function queryString(q: unknown, field: string): string | undefined {
-  const v = (q as Record<string, unknown>)[field];
-  if (v === undefined || v === '') return undefined;
-  if (typeof v !== 'string') throw new AgniError('bad_request', `query \`${field}\`: give it once, as text`);
-  return v;
-}
+/** absent or empty: undefined; repeated (an array) is refused */
+const onceText = z.preprocess(
+  (v) => (v === '' ? undefined : v),
+  z.string({ message: 'give it once, as text' }).optional(),
+);
+export const LoadQuery = z.object({ name: onceText, platform: onceText });
+export const SaveQuery = z.object({ name: onceText, format: onceText });
 
 export function registerArchiveRoutes(app: FastifyInstance, oci: OciImages | undefined): void {
   const need = (): OciImages => {
@@ -43,8 +46,7 @@ export function registerArchiveRoutes(app: FastifyInstance, oci: OciImages | und
     const body = requireTar(req);
     try {
       const o = need();
-      const name = queryString(req.query, 'name');
-      const platform = queryString(req.query, 'platform');
+      const { name, platform } = parseQuery(req.query, LoadQuery);
       // Bad options fail before a byte of a possibly large upload is parsed.
       if (name) normaliseName(name, '--name');
       const platforms = platform ? [parsePlatform(platform)] : nodePlatforms();
@@ -59,9 +61,10 @@ export function registerArchiveRoutes(app: FastifyInstance, oci: OciImages | und
 
   app.get('/v1/oci/save', async (req, reply) => {
     const o = need();
-    const name = queryString(req.query, 'name');
+    const q = parseQuery(req.query, SaveQuery);
+    const name = q.name;
     if (!name) throw new AgniError('bad_request', 'query `name`: which stored image to save');
-    const format = (queryString(req.query, 'format') ?? 'oci-archive') as ArchiveFormat;
+    const format = (q.format ?? 'oci-archive') as ArchiveFormat;
     if (!ARCHIVE_FORMATS.includes(format)) {
       throw new AgniError(
         'bad_request',

@@ -3,28 +3,26 @@
  * dead-letter list and its retry.
  */
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { type AddressAllowList, NOTHING_ALLOWED, urlRefusal } from '../core/address-policy.js';
 import { AgniError } from '../core/errors.js';
 import { parseTarget } from '../core/qualifier.js';
 import type { AsyncQueue } from '../triggers/async-queue.js';
 import type { AsyncSubmitter } from '../triggers/async-types.js';
 import { callOptions } from './call-options.js';
+import { limitQuery, parseQuery } from './query.js';
 
 /** the longest a `?wait=` may hold a request open */
 export const MAX_WAIT_S = 600;
 
-function waitSeconds(q: unknown): number {
-  const raw = (q as { wait?: string }).wait;
-  if (raw === undefined || raw === '') return 0;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0 || n > MAX_WAIT_S) {
-    throw new AgniError(
-      'bad_request',
-      `query \`wait\`: expected seconds from 0 to ${MAX_WAIT_S}, got ${raw}`,
-    );
-  }
-  return n;
-}
+const waitMessage = `expected seconds from 0 to ${MAX_WAIT_S}`;
+export const ResultQuery = z.object({
+  wait: z.preprocess(
+    (v) => (v === undefined || v === '' ? 0 : typeof v === 'string' ? Number(v) : v),
+    z.number({ message: waitMessage }).min(0, waitMessage).max(MAX_WAIT_S, waitMessage),
+  ),
+});
+export const FailedQuery = limitQuery(50).extend({ function: z.string().optional() });
 
 function callbackUrl(v: unknown, allow: AddressAllowList): string | undefined {
   if (v === undefined || v === '') return undefined;
@@ -104,7 +102,7 @@ export function registerAsyncRoutes(
 
   app.get<{ Params: { id: string } }>('/v1/invocations/:id/result', async (req, reply) => {
     const id = req.params.id;
-    const wait = waitSeconds(req.query);
+    const { wait } = parseQuery(req.query, ResultQuery);
     if (!(await queue.state(id))) throw notAsync(id);
     await settles.wait(id, wait * 1000);
     const s = (await queue.state(id))!;
@@ -142,11 +140,8 @@ export function registerAsyncRoutes(
   });
 
   app.get('/v1/failed', async (req) => {
-    const q = req.query as { function?: string; limit?: string };
-    const limit = Number(q.limit ?? 50);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-      throw new AgniError('bad_request', 'query `limit`: expected a whole number from 1 to 1000');
-    return { failed: await queue.deadLetters({ function: q.function || undefined, limit }) };
+    const q = parseQuery(req.query, FailedQuery);
+    return { failed: await queue.deadLetters({ function: q.function || undefined, limit: q.limit }) };
   });
 
   app.post<{ Params: { id: string } }>('/v1/failed/:id/retry', async (req, reply) => {

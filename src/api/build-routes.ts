@@ -28,7 +28,7 @@ const flag = z
   .optional()
   .transform((v) => v === '1' || v === 'true');
 
-const BuildQuery = z.object({
+export const BuildQuery = z.object({
   tag: z.string().min(1).optional(),
   platform: z.string().min(1).optional(),
   pull: flag,

@@ -9,22 +9,19 @@ import { AgniError } from '../core/errors.js';
 import { normaliseImageName } from '../image/oci/image-alias.js';
 import type { ImageAliasRepository } from '../store/image-alias-repo.js';
 import { jsonRequest } from './json-body.js';
+import { parseQuery } from './query.js';
 
-const SetBody = z
+export const SetBody = z
   .object({ canonical: z.string().min(1), arch: z.string().min(1), image: z.string().min(1) })
   .strict();
 
-function queryText(q: unknown, name: string): string | undefined {
-  const v = (q as Record<string, unknown>)[name];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v === '')
-    throw new AgniError('bad_request', `query \`${name}\`: expected one non-empty value`);
-  return v;
-}
+const oneValue = z.string({ message: 'expected one non-empty value' }).min(1, 'expected one non-empty value');
+export const AliasListQuery = z.object({ canonical: oneValue.optional() });
+export const AliasRemoveQuery = z.object({ canonical: oneValue.optional(), arch: oneValue.optional() });
 
 export function registerImageAliasRoutes(app: FastifyInstance, aliases: ImageAliasRepository): void {
   app.get('/v1/image-aliases', async (req) => {
-    const canonical = queryText(req.query, 'canonical');
+    const { canonical } = parseQuery(req.query, AliasListQuery);
     const all = await aliases.list();
     if (canonical === undefined) return { aliases: all };
     const name = normaliseImageName(canonical);
@@ -37,8 +34,7 @@ export function registerImageAliasRoutes(app: FastifyInstance, aliases: ImageAli
   });
 
   app.delete('/v1/image-aliases', async (req) => {
-    const canonical = queryText(req.query, 'canonical');
-    const arch = queryText(req.query, 'arch');
+    const { canonical, arch } = parseQuery(req.query, AliasRemoveQuery);
     if (canonical === undefined)
       throw new AgniError('bad_request', 'query `canonical`: required, the name whose aliases go', {
         hint: 'DELETE /v1/image-aliases?canonical=NAME[&arch=ARCH]',

@@ -8,14 +8,20 @@ import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 import type { ImageInsight, ImageKind } from '../image/image-insight.js';
 import { jsonRequest } from './json-body.js';
+import { parseQuery } from './query.js';
 
-const PruneBody = z.object({ all: z.boolean().optional(), dryRun: z.boolean().optional() });
+export const PruneBody = z.object({ all: z.boolean().optional(), dryRun: z.boolean().optional() });
+
+export const KindQuery = z.object({
+  kind: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.enum(['rootfs', 'oci'], { message: 'expected rootfs or oci' }).optional(),
+  ),
+});
+export const SimilarityQuery = z.object({ images: z.string().optional() });
 
 function kindOf(q: unknown): ImageKind | undefined {
-  const k = (q as { kind?: string }).kind;
-  if (k === undefined || k === '') return undefined;
-  if (k === 'rootfs' || k === 'oci') return k;
-  throw new AgniError('bad_request', `query \`kind\`: expected rootfs or oci (got "${k}")`);
+  return parseQuery(q, KindQuery).kind;
 }
 
 export function registerImageInsightRoutes(app: FastifyInstance, insight: ImageInsight | undefined): void {
@@ -40,7 +46,7 @@ export function registerImageInsightRoutes(app: FastifyInstance, insight: ImageI
   });
 
   app.get('/v1/oci/similarity', async (req) => {
-    const raw = (req.query as { images?: string }).images ?? '';
+    const raw = parseQuery(req.query, SimilarityQuery).images ?? '';
     const names = raw
       .split(',')
       .map((s) => s.trim())

@@ -11,23 +11,23 @@ import { parseReference } from '../image/oci/reference.js';
 import { jsonRequest } from './json-body.js';
 import { ProgressThrottle } from './progress-throttle.js';
 
-const PullBody = z.object({
+export const PullBody = z.object({
   ref: z.string().min(1),
   platform: z.string().optional(),
   insecure: z.boolean().optional(),
 });
-const PushBody = z.object({
+export const PushBody = z.object({
   name: z.string().min(1),
   ref: z.string().min(1),
   insecure: z.boolean().optional(),
 });
-const LoginBody = z.object({
+export const LoginBody = z.object({
   registry: z.string().min(1),
   username: z.string().min(1),
   password: z.string().min(1),
   insecure: z.boolean().optional(),
 });
-const LogoutBody = z.object({ registry: z.string().min(1) });
+export const LogoutBody = z.object({ registry: z.string().min(1) });
 
 async function ndjson(
   reply: FastifyReply,

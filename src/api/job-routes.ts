@@ -6,6 +6,7 @@ import type { AsyncOutput } from '../triggers/async-types.js';
 import type { JobRunner } from '../triggers/jobs.js';
 import { MAX_JOB_CONCURRENCY } from '../triggers/jobs-inputs.js';
 import { jsonRequest } from './json-body.js';
+import { limitQuery, parseQuery, wholeNumber, wholeNumberOr } from './query.js';
 
 export interface JobRouteDeps {
   jobs?: JobRunner;
@@ -18,12 +19,20 @@ const concurrency = z
   .min(1, 'at least 1')
   .max(MAX_JOB_CONCURRENCY, `at most ${MAX_JOB_CONCURRENCY}`);
 
-const createSchema = z
+export const createSchema = z
   .object({ function: fnName, concurrency: concurrency.default(4), reduce: fnName.optional() })
   .strict();
-const retrySchema = z.object({ concurrency: concurrency.optional() }).strict();
+export const retrySchema = z.object({ concurrency: concurrency.optional() }).strict();
 
 const ITEM_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'settled'] as const;
+export const JobsQuery = limitQuery(20);
+export const ItemsQuery = z.object({
+  status: z.enum(ITEM_STATUSES, { message: `expected one of ${ITEM_STATUSES.join(', ')}` }).optional(),
+  from: wholeNumber(0, Number.MAX_SAFE_INTEGER),
+  since: wholeNumber(0, Number.MAX_SAFE_INTEGER),
+  limit: wholeNumberOr(1, 10_000, 1000),
+  wait: wholeNumberOr(0, 60, 0),
+});
 
 function intParam(v: unknown, name: string, min: number, max: number, dflt?: number): number | undefined {
   if (v === undefined || v === '') return dflt;
@@ -54,7 +63,7 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
   });
 
   app.get('/v1/jobs', async (req) => {
-    const limit = intParam((req.query as { limit?: string }).limit, 'limit', 1, 1000, 20)!;
+    const { limit } = parseQuery(req.query, JobsQuery);
     return { jobs: await jobs.list(limit) };
   });
 
@@ -93,20 +102,11 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/items', async (req) => {
-    const q = req.query as Record<string, string | undefined>;
-    const status = q.status;
-    if (status !== undefined && !(ITEM_STATUSES as readonly string[]).includes(status))
-      throw new AgniError('bad_request', `query \`status\`: expected one of ${ITEM_STATUSES.join(', ')}`);
-    const waitS = intParam(q.wait, 'wait', 0, 60, 0)!;
+    const q = parseQuery(req.query, ItemsQuery);
     const items = await jobs.items(
       req.params.id,
-      {
-        status: status as (typeof ITEM_STATUSES)[number] | undefined,
-        from: intParam(q.from, 'from', 0, Number.MAX_SAFE_INTEGER),
-        since: intParam(q.since, 'since', 0, Number.MAX_SAFE_INTEGER),
-        limit: intParam(q.limit, 'limit', 1, 10_000, 1000)!,
-      },
-      waitS * 1000,
+      { status: q.status, from: q.from, since: q.since, limit: q.limit },
+      q.wait * 1000,
     );
     return { items };
   });

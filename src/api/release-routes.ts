@@ -15,8 +15,8 @@ export interface ReleaseRouteDeps {
 }
 
 const version = z.number().int('a whole number').min(1, 'a version number from 1');
-const rollbackSchema = z.object({ to: version.optional() }).strict();
-const aliasSchema = z
+export const rollbackSchema = z.object({ to: version.optional() }).strict();
+export const aliasSchema = z
   .object({
     version,
     split: z

@@ -36,6 +36,10 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   'GET /ui/server.json': { need: 'public' },
   // The latest benchmark results the dashboard charts
   'GET /v1/bench/latest': { need: READ },
+  // Observability: metrics (what Prometheus scrapes), this API's description, the live event feed
+  'GET /metrics': { need: READ },
+  'GET /openapi.json': { need: READ },
+  'GET /v1/invocations/stream': { need: READ },
 
   // Functions and their versions
   'POST /v1/functions': { need: DEPLOY, fn: 'manifest' },

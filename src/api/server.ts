@@ -14,6 +14,7 @@ import type { NodeAdmin } from '../cluster/node-admin.js';
 import type { AddressAllowList } from '../core/address-policy.js';
 import { type HostPolicy, hostPolicy } from '../core/allowed-hosts.js';
 import { AgniError } from '../core/errors.js';
+import type { InvocationEventSource } from '../core/invocation-events.js';
 import type { UnpackLimits } from '../core/limits.js';
 import { stamp } from '../core/phases.js';
 import { parseTarget } from '../core/qualifier.js';
@@ -40,11 +41,18 @@ import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
 import { invocationQuery } from './invocation-query.js';
+import { registerInvocationStream } from './invocation-stream.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerLambdaRoutes, signatureAuth } from './lambda-routes.js';
 import { registerNodeRoutes } from './node-routes.js';
+import {
+  type MetricsRenderer,
+  type RegisteredRoute,
+  registerObservabilityRoutes,
+} from './observability-routes.js';
 import type { OpenRequests } from './open-requests.js';
 import { type Pipeline, registerPipeRoutes } from './pipe-routes.js';
+import { InvocationsQuery, parseQuery } from './query.js';
 import { registerReleaseRoutes } from './release-routes.js';
 import { guardRequest } from './request-guard.js';
 import { routeKey, scopeOf } from './route-scopes.js';
@@ -116,6 +124,10 @@ export interface ApiDeps {
   uiDir?: string;
   /** where the bench scripts write their results (default bench/results of this checkout) */
   benchDir?: string;
+  /** GET /metrics (Prometheus text format, same auth as the API); absent: no such route */
+  metrics?: MetricsRenderer;
+  /** invocation events: GET /v1/invocations/stream (`agni logs -f`) exists only when set */
+  invocationEvents?: InvocationEventSource;
 }
 
 const MAX_UPLOAD = 4 * 1024 ** 3;
@@ -133,12 +145,7 @@ declare module 'fastify' {
   }
 }
 
-function limitOf(q: unknown): number {
-  const n = Number((q as { limit?: string }).limit ?? 20);
-  if (!Number.isInteger(n) || n < 1 || n > 1000)
-    throw new AgniError('bad_request', 'query `limit`: expected a whole number from 1 to 1000');
-  return n;
-}
+const limitOf = (q: unknown): number => parseQuery(q, InvocationsQuery).limit;
 
 export function buildApi(d: ApiDeps): FastifyInstance {
   const uploadIdleMs = d.uploadIdleMs ?? DEFAULT_UPLOAD_IDLE_MS;
@@ -205,7 +212,15 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     reply.status(404).send(e.toJSON());
   });
 
+  // Every route, as registered: /openapi.json describes exactly these (observability-routes.ts).
+  const described: RegisteredRoute[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') described.push({ method, url: r.url });
+  });
+
   app.get('/healthz', async () => ({ ok: true, ...d.info() }));
+  registerObservabilityRoutes(app, { metrics: d.metrics, routes: described });
+  if (d.invocationEvents) registerInvocationStream(app, d.invocationEvents);
   registerAsyncRoutes(app, d.queue, d.callbackAllow, d.token, d.settles);
   registerReleaseRoutes(app, d);
   registerJobRoutes(app, d);

@@ -9,7 +9,7 @@ import type { ApiTokens } from '../app/api-tokens.js';
 import { AgniError } from '../core/errors.js';
 import { jsonRequest } from './json-body.js';
 
-const CreateToken = z.union([
+export const CreateToken = z.union([
   z.object({ name: z.string(), kind: z.literal('aws') }).strict(),
   z
     .object({

@@ -3,19 +3,25 @@
  * (POST /hooks/<path>), which skip the bearer token but check the trigger's own secret.
  */
 import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
 import { AgniError } from '../core/errors.js';
 import type { TriggerManager } from '../triggers/trigger-manager.js';
 import { SECRET_HEADER, SIGNATURE_HEADER, webhookDenied } from '../triggers/webhook-auth.js';
 import { callOptions } from './call-options.js';
+import { parseQuery } from './query.js';
 import { replyStreamed } from './stream-reply.js';
 
 export const HOOKS_PREFIX = '/hooks/';
 
+export const TriggersQuery = z.object({ function: z.string().optional() });
+/** `?async`, `?async=1` or `=true` queue the call; absent, `0` or `false` run it now */
+export const HookQuery = z.object({
+  async: z.enum(['1', 'true', '', '0', 'false'], { message: 'expected 1 or 0' }).optional(),
+});
+
 function wantsAsync(q: unknown): boolean {
-  const raw = (q as { async?: string }).async;
-  if (raw === undefined || raw === '0' || raw === 'false') return false;
-  if (raw === '1' || raw === 'true' || raw === '') return true;
-  throw new AgniError('bad_request', `query \`async\`: expected 1 or 0, got ${JSON.stringify(raw)}`);
+  const raw = parseQuery(q, HookQuery).async;
+  return raw === '1' || raw === 'true' || raw === '';
 }
 
 export function registerTriggerRoutes(
@@ -25,7 +31,7 @@ export function registerTriggerRoutes(
   token?: string,
 ): void {
   app.get('/v1/triggers', async (req) => {
-    const fn = (req.query as { function?: string }).function;
+    const fn = parseQuery(req.query, TriggersQuery).function;
     return triggers.list(fn || undefined);
   });
 

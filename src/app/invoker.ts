@@ -6,8 +6,9 @@ import type { Readable } from 'node:stream';
 import { callTimeout } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { InvocationEvent, InvocationEventSink, InvocationEventType } from '../core/invocation-events.js';
 import type { LambdaCaller } from '../core/lambda.js';
-import { type PhaseTimes, stamp } from '../core/phases.js';
+import { type PhaseTimes, stamp, totalMs } from '../core/phases.js';
 import { LIVE, type Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
 import { TailBuffer } from '../core/tail.js';
@@ -116,6 +117,34 @@ export function lambdaErrorLine(type: string | undefined, doc: Buffer): string {
   return line.length > 1024 ? `${line.slice(0, 1021)}...` : line;
 }
 
+/** The event of `type` for `r` as it is now (a copy: later changes to the record do not leak in). */
+export function invocationEvent(
+  type: InvocationEventType,
+  r: InvocationRecord,
+  mode?: SandboxResult['mode'],
+): InvocationEvent {
+  const base: InvocationEvent = {
+    type,
+    id: r.id,
+    function: r.function,
+    version: r.version,
+    alias: r.alias,
+    node: r.node,
+    at: Date.now(),
+    status: r.status,
+  };
+  if (type !== 'finished') return base;
+  const duration = totalMs(r.phases);
+  return {
+    ...base,
+    mode: mode ?? 'none',
+    exitCode: r.exitCode,
+    error: r.error,
+    ...(duration === undefined ? {} : { durationMs: duration }),
+    phases: { ...r.phases },
+  };
+}
+
 /** A queued invocation of `fn`, not yet stored. */
 export function newRecord(
   fn: VersionRecord,
@@ -150,7 +179,14 @@ export class Invoker {
     private readonly store: Store,
     private readonly dispatcher: Dispatcher,
     private readonly resolver: VersionResolver,
+    /** received, placed and finished events of every invocation (the log, metrics, `agni logs -f`) */
+    private readonly events?: InvocationEventSink,
   ) {}
+
+  /** Announces a recorded invocation (the async queue records its own, then calls this). */
+  received(record: InvocationRecord): void {
+    this.events?.publish(invocationEvent('received', record));
+  }
 
   /**
    * Runs `name` at `opts.qualifier` (the live version when absent). Throws function_not_found,
@@ -177,6 +213,7 @@ export class Invoker {
     record.timeoutMs = timeoutMs;
     record.phases.queued = stamp();
     await this.store.createInvocation(record);
+    this.received(record);
     sink.onQueued?.(record.id, { version: fn.version, alias });
     return this.run(record, fn, payload, sink, opts.request);
   }
@@ -231,6 +268,7 @@ export class Invoker {
               record.node = p.node;
               record.backend = p.backend;
               record.status = 'running';
+              this.events?.publish(invocationEvent('placed', record));
               running = this.store
                 .updateInvocation(record.id, { status: 'running', node: p.node, backend: p.backend, phases })
                 .catch(() => {
@@ -272,6 +310,7 @@ export class Invoker {
       stderrTail: stderr.toString(),
     });
     await this.store.updateInvocation(record.id, record);
+    this.events?.publish(invocationEvent('finished', record, result?.mode));
     return { record, version: fn, result, error };
   }
 }

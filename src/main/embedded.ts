@@ -18,10 +18,13 @@ import { AccessKeys } from '../app/access-keys.js';
 import { ApiTokens } from '../app/api-tokens.js';
 import { Deployer } from '../app/deployer.js';
 import { DiskGuard } from '../app/disk-guard.js';
+import { InvocationFeed } from '../app/invocation-feed.js';
+import { logInvocations, meterInvocations } from '../app/invocation-observers.js';
 import { Invoker } from '../app/invoker.js';
 import { followLiveChanges, publishLiveChange } from '../app/live-changes.js';
 import { OciRuntime } from '../app/oci-runtime.js';
 import { Pipeline } from '../app/pipeline.js';
+import { PromMetrics } from '../app/prom-metrics.js';
 import { Releases } from '../app/releases.js';
 import { SecretBox } from '../app/secret-box.js';
 import { Secrets } from '../app/secrets.js';
@@ -44,6 +47,7 @@ import type { Platform } from '../image/oci/media-types.js';
 import { nodePlatforms } from '../image/oci/node-platforms.js';
 import { OciImages } from '../image/oci/pull-service.js';
 import type { Backend } from '../sandbox/backend.js';
+import { meteredBackend } from '../sandbox/metered-backend.js';
 import { createBackend } from '../sandbox/select.js';
 import { SqlAccessKeyRepository } from '../store/access-key-repo.js';
 import { SqlApiTokenRepository } from '../store/api-token-repo.js';
@@ -121,6 +125,8 @@ export interface Embedded {
   recovered: number;
   /** prewarmed pools (absent when the backend cannot prepare sandboxes ahead) */
   prewarm?: PrewarmPool;
+  /** invocation events (the log, metrics and GET /v1/invocations/stream read them) */
+  events: InvocationFeed;
   /** Stops everything; requests still open after the grace period are cut, and listed. */
   close(): Promise<CloseReport>;
 }
@@ -156,15 +162,22 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     maxFiles: o.maxUnpackFiles ?? DEFAULT_LIMITS.unpack.maxFiles,
   };
   const disk = new DiskGuard(o.home, o.minFree ?? DEFAULT_LIMITS.minFree);
-  const oci = new OciImages(o.home, new SqlOciImageRepository(store.db), (msg) => logger.debug(msg));
+  const metrics = new PromMetrics();
+  // One JSON line per invocation event; the same events feed the metrics and `agni logs -f`.
+  const feed = new InvocationFeed((err) => logger.error({ err }, 'invocation event listener failed'));
+  logInvocations(feed, logger.child({ component: 'invocations' }));
+  meterInvocations(feed, metrics);
+  const oci = new OciImages(o.home, new SqlOciImageRepository(store.db), (msg) => logger.debug(msg), metrics);
   const ociRootfs = new ImageRootfsResolver(o.home, oci.content, unpack);
   const platforms = o.platforms ?? nodePlatforms();
   const images = new LocalImages(store, o.home, unpack, oci, platforms[0]);
   const node = hostname();
+  // Sandboxes made and failed are counted here; recover and shutdown still go to the backend itself.
+  const sandboxes = meteredBackend(backend, node, metrics);
   const imageSource = new NodeImageSource(images, ociRootfs, platforms, node);
   // Prewarmed sandboxes: at most one per slot, and a quarter of the machine's memory in limits.
-  const prewarm = backend.prepare
-    ? new PrewarmPool(backend, {
+  const prewarm = sandboxes.prepare
+    ? new PrewarmPool(sandboxes, {
         maxSandboxes: o.slots,
         memoryBudgetBytes: Math.floor(totalmem() * 0.25),
         logger,
@@ -175,8 +188,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     region: lambdaRegion,
     ...(backend.isolated ? { socketDir: join(o.home, 'run', 'lambda') } : {}),
   });
-  const warm = backend.startWorker
-    ? new WarmWorkers({ startWorker: backend.startWorker.bind(backend) }, undefined, logger, lambda)
+  const warm = sandboxes.startWorker
+    ? new WarmWorkers({ startWorker: sandboxes.startWorker.bind(sandboxes) }, undefined, logger, lambda)
     : undefined;
   const box = new SecretBox(o.home);
   // A secret set again: prewarmed sandboxes and warm workers holding the old value go, so the
@@ -192,7 +205,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   );
   // A streamed payload (a pipe stage's input) is buffered for warm workers up to the payload limit.
   const agent = new Agent(
-    backend,
+    sandboxes,
     (id, what) => imageSource.resolve(id, what),
     { node, platforms, slots: o.slots },
     { prewarm, warm },
@@ -202,8 +215,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const dispatcher = new LocalDispatcher(agent, o.maxQueue);
   const functionAliases = new SqlFunctionAliasRepository(store.db);
   const resolver = new VersionResolver(store, functionAliases);
-  const invoker = new Invoker(store, dispatcher, resolver);
-  const pipeline = new Pipeline(resolver, dispatcher, (d) => new Invoker(store, d, resolver));
+  const invoker = new Invoker(store, dispatcher, resolver, feed);
+  const pipeline = new Pipeline(resolver, dispatcher, (d) => new Invoker(store, d, resolver, feed));
   const asyncRepo = new SqlAsyncRepo(store.db);
   // Payloads, outputs and job inputs live under $AGNI_HOME, by key (async/..., jobs/...).
   const blobs = new FileBlobStore(o.home);
@@ -219,6 +232,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     maxQueued: o.maxAsyncQueue ?? DEFAULT_LIMITS.maxAsyncQueue,
     maxOutputBytes: o.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes,
     disk,
+    metrics,
   });
   const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
   // Settles reach their listeners through the event bus, as in cluster mode (one process here).
@@ -233,6 +247,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     maxPayloadBytes: o.maxPayloadBytes,
     logger,
     events: bus,
+    metrics,
   });
   const triggers = new TriggerManager({
     store,
@@ -286,6 +301,17 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     (await deployer.sweep()) + (await removeChildren(join(o.home, 'build'))) + (await images.gc());
   if (swept) logger.warn({ swept }, 'removed staging directories left by the last run');
   const openRequests = new OpenRequests();
+  metrics.watch({
+    nodes: [
+      {
+        node,
+        dispatcher: () => dispatcher.stats(),
+        ...(prewarm ? { prewarm: () => prewarm.stats() } : {}),
+        ...(warm ? { warm: () => warm.totals() } : {}),
+      },
+    ],
+    asyncBacklog: () => queue.backlog(),
+  });
   const api = buildApi({
     benchDir: o.benchDir,
     store,
@@ -332,6 +358,8 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
         warm: () => agent.warmVersions(),
       }),
     ),
+    metrics,
+    invocationEvents: feed,
     info: () => ({
       mode: 'embedded',
       backend: backend.name,
@@ -388,5 +416,5 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     })();
     return closing;
   };
-  return { url: address, backend, store, api, recovered, prewarm, close };
+  return { url: address, backend, store, api, recovered, prewarm, events: feed, close };
 }

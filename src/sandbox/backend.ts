@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { RunMode } from '../core/metrics.js';
 
 /**
  * A Backend makes isolated sandboxes. The agent only ever talks to this interface, so the
@@ -86,6 +87,8 @@ export type SandboxOutcome = 'ok' | 'failed' | 'timeout' | 'oom';
 
 export interface SandboxResult {
   outcome: SandboxOutcome;
+  /** how the sandbox was had (set by the agent and its runners; metrics and the invocation log) */
+  mode?: RunMode;
   exitCode: number | null;
   signal: string | null;
   /** set for a streamed payload only: the bytes the sandbox actually took (a buffer's size is known) */

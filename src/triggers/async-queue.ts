@@ -14,6 +14,7 @@ import type { Invoker } from '../app/invoker.js';
 import { newRecord, TAIL_BYTES } from '../app/invoker.js';
 import { callTimeout } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
 import { stamp } from '../core/phases.js';
 import { lastAttemptNote, retryDelayMs, verdict } from '../core/retry.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
@@ -60,6 +61,8 @@ export interface AsyncQueueOptions {
   sweepMs?: number;
   /** told each invocation this queue settles (cluster: publish it so other servers' waiters wake) */
   announceSettled?: (id: string) => void;
+  /** retries and dead letters are counted here */
+  metrics?: Pick<Metrics, 'asyncRetried' | 'asyncDeadLettered'>;
 }
 
 export const DEFAULT_OWNER = 'embedded';
@@ -222,6 +225,11 @@ export class AsyncQueue implements AsyncSubmitter {
     }
   }
 
+  /** invocations accepted and not yet settled (the backlog metrics show) */
+  backlog(): number {
+    return this.unsettled;
+  }
+
   /** refuses (429) when the queue is full, so a route can answer before it reads the payload */
   assertRoom(): void {
     if (this.unsettled >= this.maxQueued) {
@@ -279,6 +287,7 @@ export class AsyncQueue implements AsyncSubmitter {
       this.unsettled++; // the caller's catch takes it back
       throw new AgniError('conflict', 'the invocation could not be stored; try again');
     }
+    this.o.invoker.received(record);
     await this.enqueue(record.id);
     return { record, duplicate: false };
   }
@@ -556,6 +565,7 @@ export class AsyncQueue implements AsyncSubmitter {
     }
     const v = verdict(after.status === 'succeeded', attempt, st.maxAttempts);
     if (v === 'retry') {
+      this.o.metrics?.asyncRetried(record.function);
       const delay = retryDelayMs(attempt, fn.manifest.backoff);
       const at = Date.now() + delay;
       await repo.update(st.id, { nextAttemptAt: at, release: true });
@@ -610,6 +620,7 @@ export class AsyncQueue implements AsyncSubmitter {
 
   private async settle(st: AsyncState, dead: boolean): Promise<void> {
     const now = Date.now();
+    if (dead) this.o.metrics?.asyncDeadLettered(st.function);
     this.unsettled = Math.max(0, this.unsettled - 1);
     await this.o.repo.update(st.id, {
       settledAt: now,

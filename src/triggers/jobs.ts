@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import type { Metrics } from '../core/metrics.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
 import type { EventBus } from '../events/event-bus.js';
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
@@ -42,6 +43,8 @@ export interface JobRunnerOptions {
   logger: Logger;
   /** tells long polls on other servers that a job changed, and hears theirs (cluster mode) */
   events?: EventBus;
+  /** settled items are counted here */
+  metrics?: Pick<Metrics, 'jobItemSettled'>;
 }
 
 export const JOB_CHANGED = 'job.changed';
@@ -447,6 +450,7 @@ export class JobRunner {
       outputBytes: rec.stdoutBytes,
       finishedAt: Date.now(),
     });
+    this.o.metrics?.jobItemSettled(rec.function, ok ? 'succeeded' : 'failed');
   }
 
   /** what a previous process left: submitted items are watched again, the rest goes on */

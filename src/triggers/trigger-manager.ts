@@ -92,7 +92,9 @@ export class TriggerManager {
       );
     });
     // One failed reconcile must not stop later ones; the caller still sees its own failure.
-    this.chain = next.catch((e) => this.o.logger.error({ err: e, fn }, 'triggers: reconcile failed'));
+    this.chain = next.catch((e) =>
+      this.o.logger.error({ err: e, function: fn }, 'triggers: reconcile failed'),
+    );
     return next;
   }
 
@@ -272,7 +274,7 @@ export class TriggerManager {
       a.outside = outsidePrefix(t, a.fn, this.prefix);
       if (a.outside) {
         this.o.logger.warn(
-          { fn: a.fn, subject: t.subject, prefix: this.prefix },
+          { function: a.fn, subject: t.subject, prefix: this.prefix },
           'triggers: subject trigger outside the subject prefix; not subscribing',
         );
         return a;
@@ -284,7 +286,7 @@ export class TriggerManager {
           this.fires.track(
             replyFor(msg, nc, t, (payload, sink) => this.fires.invoke(a, payload, stamp(), sink)).catch((e) =>
               this.o.logger.warn(
-                { fn: a.fn, subject: t.subject, err: (e as Error).message },
+                { function: a.fn, subject: t.subject, err: (e as Error).message },
                 'triggers: could not answer a NATS message',
               ),
             ),
@@ -295,7 +297,7 @@ export class TriggerManager {
       if (owner && owner.fn !== a.fn) {
         a.conflictWith = owner.fn;
         this.o.logger.warn(
-          { fn: a.fn, webhook: t.webhook, owner: owner.fn },
+          { function: a.fn, webhook: t.webhook, owner: owner.fn },
           'triggers: webhook path already served by another function; not serving it',
         );
       } else this.webhooks.set(t.webhook, a);
@@ -344,7 +346,7 @@ export class TriggerManager {
         });
       })().catch((e) => {
         this.o.logger.warn(
-          { fn: a.fn, trigger: a.index, err: (e as Error).message },
+          { function: a.fn, trigger: a.index, err: (e as Error).message },
           'triggers: cron tick refused',
         );
       }),

@@ -4,6 +4,7 @@ import { renderWaterfall, totalMs } from '../../core/phases.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { InvocationRecord } from '../../store/store.js';
 import { ApiClient, errorFromBody } from '../client.js';
+import { followLogs } from '../follow-logs.js';
 import { failedOutcome } from '../outcome.js';
 import { ago, printJson, printTable } from '../output.js';
 import { readPayload } from '../payload.js';
@@ -103,11 +104,19 @@ export function registerInvoke(program: Command): void {
   program
     .command('logs')
     .argument('[name]', 'function name (default: all functions)')
-    .description('list recent invocations, newest first')
+    .description('list recent invocations, newest first; with -f, follow new ones live')
     .option('-n, --limit <n>', 'how many', '20')
-    .option('--json', 'print as JSON')
-    .addHelpText('after', '\nExamples:\n  agni logs wordcount\n  agni logs -n 100 --json')
-    .action(async (name: string | undefined, o: { limit: string; json?: boolean }) => {
+    .option(
+      '-f, --follow',
+      'print each new invocation event (received, placed, finished) as it happens, until Ctrl-C',
+    )
+    .option('--json', 'print as JSON (with -f: one JSON event per line)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  agni logs wordcount\n  agni logs -n 100 --json\n  agni logs -f\n  agni logs -f wordcount --json',
+    )
+    .action(async (name: string | undefined, o: { limit: string; json?: boolean; follow?: boolean }) => {
+      if (o.follow) return followLogs(new ApiClient(), name, o.json ?? false);
       const path = name ? `/v1/functions/${encodeURIComponent(name)}/invocations` : '/v1/invocations';
       const { invocations } = await new ApiClient().json<{ invocations: InvocationRecord[] }>(
         'GET',

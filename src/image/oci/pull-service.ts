@@ -3,6 +3,7 @@
  * registry clients with the right host, scheme and stored credentials, and keeps image records.
  */
 import { AgniError } from '../../core/errors.js';
+import type { Metrics } from '../../core/metrics.js';
 import type { OciImageRecord, OciImageRepository } from '../../store/oci-image-repo.js';
 import { CredentialStore, type Credentials } from './auth.js';
 import { ContentStore } from './content-store.js';
@@ -26,6 +27,8 @@ export class OciImages {
     home: string,
     readonly repo: OciImageRepository,
     debug: (msg: string) => void = () => {},
+    /** pulls from registries (ok or failed) and the bytes they fetched are counted here */
+    private readonly metrics?: Pick<Metrics, 'imagePulled'>,
   ) {
     this.content = new ContentStore(home);
     this.credentials = new CredentialStore(home, undefined, debug);
@@ -53,10 +56,9 @@ export class OciImages {
   ): Promise<OciImageRecord> {
     const ref = parseReference(refText);
     const platform = o.platform ? parsePlatform(o.platform) : undefined;
-    const img = await pullImage(await this.client(ref, o.insecure ?? false), this.content, ref, {
-      platform,
-      onEvent: o.onEvent,
-    });
+    const img = await this.counted(o.onEvent, async (onEvent) =>
+      pullImage(await this.client(ref, o.insecure ?? false), this.content, ref, { platform, onEvent }),
+    );
     const record = imageRecord(img.reference, img);
     await this.repo.put(record);
     return record;
@@ -89,13 +91,31 @@ export class OciImages {
       if (await this.complete(have)) return have;
     }
     const ref = parseReference(refText);
-    const img = await pullImage(await this.client(ref, o.insecure ?? false), this.content, ref, {
-      runsOn,
-      onEvent: o.onEvent,
-    });
+    const img = await this.counted(o.onEvent, async (onEvent) =>
+      pullImage(await this.client(ref, o.insecure ?? false), this.content, ref, { runsOn, onEvent }),
+    );
     const record = imageRecord(img.reference, img);
     await this.repo.put(record);
     return record;
+  }
+
+  /** one registry pull, counted with the bytes its blobs fetched (what the store had, or a resumed blob had, is not) */
+  private async counted<T>(
+    onEvent: ((e: PullEvent) => void) | undefined,
+    pull: (onEvent: (e: PullEvent) => void) => Promise<T>,
+  ): Promise<T> {
+    let bytes = 0;
+    try {
+      const out = await pull((e) => {
+        if (e.type === 'blob-done') bytes += e.fetched;
+        onEvent?.(e);
+      });
+      this.metrics?.imagePulled('ok', bytes);
+      return out;
+    } catch (err) {
+      this.metrics?.imagePulled('failed', bytes);
+      throw err;
+    }
   }
 
   /** every blob of the record is in the content store (a prune may have raced a removal) */
