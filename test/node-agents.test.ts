@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { Agent } from '../src/agent/agent.js';
@@ -54,10 +54,17 @@ after(async () => {
   }
 });
 
-async function remote(backend: Backend, extra: ConstructorParameters<typeof NatsNodeAgent>[2] = { logger }): Promise<Remote> {
+async function remote(
+  backend: Backend,
+  extra: ConstructorParameters<typeof NatsNodeAgent>[2] = { logger },
+): Promise<Remote> {
   const local = agentOn(backend);
-  const [agentConn, serverConn] = await Promise.all([connect({ servers: NATS_URL }), connect({ servers: NATS_URL })]);
+  const [agentConn, serverConn] = await Promise.all([
+    connect({ servers: NATS_URL }),
+    connect({ servers: NATS_URL }),
+  ]);
   const service = serveNodeAgent(agentConn, local.info.node, local, { logger });
+  await service.ready;
   const node = new NatsNodeAgent(serverConn, local.info, { ...extra, backend: backend.name });
   const r = { node, service, agentConn, serverConn };
   remotes.push(r);
@@ -109,11 +116,18 @@ describe('a remote node lost mid-call', () => {
     const mine = await remote(processBackend);
     const v = version(['/bin/sh', '-c', 'echo up; sleep 60']);
     let started = false;
-    const running = call(mine.node, v, Buffer.alloc(0), { onStdout: () => void (started = true) });
+    const running = call(mine.node, v, Buffer.alloc(0), {
+      onStdout: () => {
+        started = true;
+      },
+    }).then(
+      () => assert.fail('it finished'),
+      (err: unknown) => err,
+    );
     while (!started) await sleep(50);
     const t0 = Date.now();
     await mine.agentConn.close();
-    const e = await running.then(() => assert.fail('it finished'), (err: unknown) => err);
+    const e = await running;
     assertLost(e, mine.node.info.node);
     assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
     await mine.service.close();
@@ -132,12 +146,17 @@ describe('a remote node lost mid-call', () => {
     });
     let started = false;
     const running = call(watched, version(['/bin/sh', '-c', 'echo up; sleep 60']), Buffer.alloc(0), {
-      onStdout: () => void (started = true),
+      onStdout: () => {
+        started = true;
+      },
     });
     while (!started) await sleep(50);
     lost = true;
     for (const cb of listeners) cb();
-    const e = await running.then(() => assert.fail('it finished'), (err: unknown) => err);
+    const e = await running.then(
+      () => assert.fail('it finished'),
+      (err: unknown) => err,
+    );
     assertLost(e, r.node.info.node);
     assert.match((e as Error).message, /heartbeats stopped/);
     assert.equal(listeners.size, 0, 'the call stopped listening');
@@ -150,7 +169,11 @@ describe('a remote node lost mid-call', () => {
   });
 
   test('a node nobody serves answers node_lost at once', async () => {
-    const ghost: NodeAgent = new NatsNodeAgent(r.serverConn, { node: 'ghost-node', platforms: nodePlatforms(), slots: 1 }, { logger });
+    const ghost: NodeAgent = new NatsNodeAgent(
+      r.serverConn,
+      { node: 'ghost-node', platforms: nodePlatforms(), slots: 1 },
+      { logger },
+    );
     const e = await call(ghost, version(['true']), Buffer.alloc(0)).catch((err: unknown) => err);
     assertLost(e, 'ghost-node');
     assert.match((e as Error).message, /nothing answers on agni\.cluster\.node\.ghost-node\.run/);
@@ -160,7 +183,9 @@ describe('a remote node lost mid-call', () => {
     const mine = await remote(processBackend);
     let started = false;
     const running = call(mine.node, version(['/bin/sh', '-c', 'echo up; sleep 60']), Buffer.alloc(0), {
-      onStdout: () => void (started = true),
+      onStdout: () => {
+        started = true;
+      },
     }).catch((e: unknown) => e);
     while (!started) await sleep(50);
     assert.equal(mine.service.calls().length, 1);

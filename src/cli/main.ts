@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { registerAgent } from './commands/agent.js';
 import { registerAsync } from './commands/async.js';
 import { registerBench } from './commands/bench.js';
 import { registerBuild } from './commands/build.js';
@@ -16,6 +17,7 @@ import { registerJobs } from './commands/jobs.js';
 import { registerMap } from './commands/map.js';
 import { registerPipe } from './commands/pipe.js';
 import { registerReleases } from './commands/releases.js';
+import { registerServer } from './commands/server.js';
 import { registerToken } from './commands/token.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
@@ -43,6 +45,8 @@ Quick tour:
   );
 
 registerUp(program);
+registerServer(program);
+registerAgent(program);
 registerFunctions(program);
 registerInvoke(program);
 registerReleases(program);

@@ -9,8 +9,8 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isAgniError } from '../../src/core/errors.js';
 import { parseManifest } from '../../src/core/manifest.js';
 import { type DispatchHooks, dispatchRequest } from '../../src/dispatch/dispatch-request.js';
@@ -106,7 +106,8 @@ export function countedSource(bytes: number): { stream: Readable; pulled: () => 
   let pulled = 0;
   const block = Buffer.alloc(16 * 1024, 'abcdefgh');
   const hash = createHash('sha256');
-  for (let i = 0; i < bytes; i += block.length) hash.update(block.subarray(0, Math.min(block.length, bytes - i)));
+  for (let i = 0; i < bytes; i += block.length)
+    hash.update(block.subarray(0, Math.min(block.length, bytes - i)));
   const stream = new Readable({
     highWaterMark: 16 * 1024,
     read() {
@@ -149,7 +150,11 @@ export function nodeAgentContract(t: ContractTarget): void {
 
     test('stderr and the exit code come back', async () => {
       const { node } = t.node();
-      const r = await call(node, version(['/bin/sh', '-c', 'echo out; echo oops >&2; exit 3']), Buffer.alloc(0));
+      const r = await call(
+        node,
+        version(['/bin/sh', '-c', 'echo out; echo oops >&2; exit 3']),
+        Buffer.alloc(0),
+      );
       assert.equal(r.result.outcome, 'failed');
       assert.equal(r.result.exitCode, 3);
       assert.equal(r.stdout.toString(), 'out\n');
@@ -175,7 +180,7 @@ export function nodeAgentContract(t: ContractTarget): void {
       assert.match(r.stderr, /agni: killed: the next stage ended/);
     });
 
-    test("an AgniError of the node arrives with its code, hint and details", async () => {
+    test('an AgniError of the node arrives with its code, hint and details', async () => {
       const { node } = t.node();
       const v = version(['true'], { codeDir: join(codeDir, 'gone') });
       const e = await call(node, v, Buffer.alloc(0)).then(
@@ -188,7 +193,9 @@ export function nodeAgentContract(t: ContractTarget): void {
       assert.equal(e.hint, 'deploy it again with `agni deploy DIR`');
     });
 
-    test('a slow reader of stdout holds the sandbox: it cannot write ahead', { skip: !t.sharesHostFiles }, async () => {
+    test('a slow reader of stdout holds the sandbox: it cannot write ahead', {
+      skip: !t.sharesHostFiles,
+    }, async () => {
       const { node } = t.node();
       const dir = mkdtempSync(join(tmpdir(), 'agni-bp-'));
       const mark = join(dir, 'wrote-all');

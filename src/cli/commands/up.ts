@@ -4,7 +4,7 @@ import { AgniError } from '../../core/errors.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
 
-function intOption(flag: string, raw: string, min: number): number {
+export function intOption(flag: string, raw: string, min: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min)
     throw new AgniError(
@@ -14,12 +14,12 @@ function intOption(flag: string, raw: string, min: number): number {
   return n;
 }
 
-function collect(v: string, prev: string[] | undefined): string[] {
+export function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
 
 /** Repeated flags plus a comma-separated AGNI_* variable. */
-function listOption(flags: string[] = [], env: string | undefined): string[] {
+export function listOption(flags: string[] = [], env: string | undefined): string[] {
   return [...flags, ...(env ?? '').split(',')].map((x) => x.trim()).filter(Boolean);
 }
 

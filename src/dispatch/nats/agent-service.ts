@@ -33,6 +33,8 @@ export interface ServeOptions {
 }
 
 export interface NodeService {
+  /** settles once NATS has the subscription: from then on, calls reach this node */
+  ready: Promise<void>;
   /** the calls running now, with what their payloads hold on this side (for tests and stats) */
   calls(): { invocationId: string; maxPendingBytes: number }[];
   /** stops answering, kills the calls still running (their callers get their results) and waits for them */
@@ -59,9 +61,7 @@ class ServedCall {
   ) {
     this.subjects = callSubjects(call);
     this.payload = new InboundPayload((seq) => this.send({ t: 'ack', seq }));
-    this.out = new ChunkSender((seq, piece, fd) =>
-      this.send({ t: 'out', seq, fd: fd === 2 ? 2 : 1 }, piece),
-    );
+    this.out = new ChunkSender((seq, piece, fd) => this.send({ t: 'out', seq, fd: fd === 2 ? 2 : 1 }, piece));
     this.sub = nc.subscribe(this.subjects.toAgent, { callback: (err, m) => err || this.onMessage(m) });
     if (aborted !== undefined) this.abort(aborted);
   }
@@ -99,7 +99,10 @@ class ServedCall {
       this.send({ t: 'keepalive' });
       if (Date.now() - this.lastHeard > SILENCE_MS) {
         // The caller is gone: nobody will read the output or send the rest of the payload.
-        this.logger.warn({ invocation: this.request.invocationId }, 'cluster call: the server went silent, killing the call');
+        this.logger.warn(
+          { invocation: this.request.invocationId },
+          'cluster call: the server went silent, killing the call',
+        );
         this.abort('the server that made this call stopped answering');
         this.out.stop(new Error('the server is gone'));
         this.payload.finish();
@@ -171,6 +174,7 @@ export function serveNodeAgent(
   const sub = nc.subscribe(runSubject(name), { callback: (err, m) => err || onStart(m) });
   let closed: Promise<void> | undefined;
   return {
+    ready: nc.flush(),
     calls: () =>
       [...running.values()].map(({ call }) => ({
         invocationId: call.request.invocationId,

@@ -70,7 +70,9 @@ export class NatsNodeAgent implements NodeAgent {
     const node = this.info.node;
     const what = `${req.version.function} v${req.version.version} ran (invocation ${req.invocationId})`;
     if (this.opts.isLost?.())
-      return Promise.reject(this.lost(`${req.version.function} v${req.version.version} was sent to it`, 'it is lost'));
+      return Promise.reject(
+        this.lost(`${req.version.function} v${req.version.version} was sent to it`, 'it is lost'),
+      );
     const call = randomUUID().replaceAll('-', '');
     const { toAgent, toServer } = callSubjects(call);
     const log = this.opts.logger;
@@ -97,7 +99,10 @@ export class NatsNodeAgent implements NodeAgent {
         outcome();
       };
       const fail = (e: AgniError) => {
-        log.debug({ node, invocation: req.invocationId, code: e.code, err: e.message }, 'cluster call: failed');
+        log.debug(
+          { node, invocation: req.invocationId, code: e.code, err: e.message },
+          'cluster call: failed',
+        );
         finish(() => reject(e));
       };
       const nodeLost = (why: string) => {
@@ -119,7 +124,10 @@ export class NatsNodeAgent implements NodeAgent {
                 if (meta.fd === 2) ch.io.onStderr(chunk);
                 else await ch.io.onStdout(chunk);
               } catch (e) {
-                log.debug({ invocation: req.invocationId, err: (e as Error).message }, 'cluster call: output sink failed');
+                log.debug(
+                  { invocation: req.invocationId, err: (e as Error).message },
+                  'cluster call: output sink failed',
+                );
               }
               send({ t: 'ack', seq: meta.seq });
             });

@@ -83,7 +83,10 @@ export function resultToWire(r: SandboxResult): WireResult {
 
 export function resultFromWire(w: WireResult): SandboxResult {
   const { errorDocument, ...rest } = w;
-  return { ...rest, ...(errorDocument !== undefined ? { errorDocument: Buffer.from(errorDocument, 'base64') } : {}) };
+  return {
+    ...rest,
+    ...(errorDocument !== undefined ? { errorDocument: Buffer.from(errorDocument, 'base64') } : {}),
+  };
 }
 
 export interface WireError {
