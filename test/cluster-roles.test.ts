@@ -191,3 +191,63 @@ test('agni server refuses a SQLite store, naming the flag', async () => {
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /--store: agni server needs a PostgreSQL store/);
 });
+
+test('agni server --agent runs calls on its own agent too, and every role stops cleanly on SIGTERM', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'agni-cluster-server2-'));
+  const store = await testStoreFor(join(home, '..', 'shared'), true);
+  // A second server on its own database would not see the first one's functions: deploy again here.
+  const name = `${tag}-s2`;
+  const s2 = await start(
+    process.execPath,
+    [
+      CLI,
+      'server',
+      '--store',
+      store!,
+      '--nats',
+      natsUrl,
+      '--port',
+      '0',
+      '--home',
+      home,
+      '--agent',
+      '--name',
+      name,
+      '--backend',
+      'process',
+      '--slots',
+      '2',
+    ],
+    /agent \S+ in this process/,
+    'agni server --agent',
+  );
+  const url2 = /listening on (http:\/\/\S+)/.exec(s2.out())![1]!;
+  await deployFiles(url2, {
+    'agni.yaml': 'name: echo\nruntime: host\ncommand: ["/bin/sh", "-c", "cat; sleep 0.5"]\n',
+  });
+  let ranHere = false;
+  for (let round = 0; round < 5 && !ranHere; round++) {
+    const ids = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const r = await fetch(`${url2}/v1/functions/echo/invoke`, { method: 'POST', body: 'x' });
+        assert.equal(r.status, 200, await r.clone().text());
+        assert.equal(await r.text(), 'x');
+        return r.headers.get('agni-invocation-id')!;
+      }),
+    );
+    for (const id of ids) {
+      const r = await fetch(`${url2}/v1/invocations/${id}`);
+      if (((await r.json()) as { node?: string }).node === name) ranHere = true;
+    }
+  }
+  assert.ok(ranHere, "no call ran on the server's own agent");
+  const live = procs.filter((p) => p.exitCode === null && p.signalCode === null && p.spawnargs.includes(CLI));
+  assert.ok(live.length >= 3, `${live.length} roles running`);
+  const exits = live.map((p) => new Promise<number | null>((r) => p.once('exit', (code) => r(code))));
+  for (const p of live) p.kill('SIGTERM');
+  assert.deepEqual(
+    await Promise.all(exits),
+    live.map(() => 0),
+  );
+  assert.match(s2.out(), /agni server: stopped cleanly/);
+});

@@ -9,11 +9,11 @@ import { HEARTBEAT_SUBJECT } from '../cluster/subjects.js';
 
 export const HEARTBEAT_MS = 1_000;
 
-/** publishes `beat()` now and every HEARTBEAT_MS; returns the stop */
+/** publishes `beat()` now and every HEARTBEAT_MS; `send` publishes one more now (a change of state) */
 export function publishHeartbeats(
   nc: NatsConnection,
   beat: () => Omit<NodeHeartbeat, 'sentAt' | 'memoryBytes'>,
-): () => void {
+): { send(): void; stop(): void } {
   const send = () => {
     if (nc.isClosed()) return;
     const hb: NodeHeartbeat = { ...beat(), memoryBytes: freemem(), sentAt: Date.now() };
@@ -21,5 +21,5 @@ export function publishHeartbeats(
   };
   send();
   const timer = setInterval(send, HEARTBEAT_MS);
-  return () => clearInterval(timer);
+  return { send, stop: () => clearInterval(timer) };
 }

@@ -74,7 +74,7 @@ export async function startAgentOn(nc: NatsConnection, o: AgentOptions): Promise
   await service.ready;
   const startedAt = Date.now();
   let state: 'ready' | 'draining' = 'ready';
-  const stopBeats = publishHeartbeats(nc, () => {
+  const beats = publishHeartbeats(nc, () => {
     const s = node.dispatcher.stats();
     return {
       node: name,
@@ -100,7 +100,8 @@ export async function startAgentOn(nc: NatsConnection, o: AgentOptions): Promise
       closing ??= (async () => {
         // Said once more as draining, so servers stop placing here before the calls are killed.
         state = 'draining';
-        stopBeats();
+        beats.send();
+        beats.stop();
         await service.close();
         await node.dispatcher.close();
         await node.stop();

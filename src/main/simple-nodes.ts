@@ -29,6 +29,8 @@ export class SimpleNodes implements Dispatcher {
   private readonly nodes = new Map<string, LiveNode>();
   private readonly running = new Set<Promise<unknown>>();
   private closing = false;
+  /** aborted at close: calls still running are killed, as `agni up` kills its sandboxes */
+  private readonly stopping = new AbortController();
   private readonly sub;
   private readonly timer: NodeJS.Timeout;
 
@@ -118,7 +120,10 @@ export class SimpleNodes implements Dispatcher {
   private runOn(n: LiveNode, job: DispatchJob): Promise<SandboxResult> {
     n.inFlight++;
     job.channel.hooks.onPlaced?.(n.agent.placement);
-    const run = n.agent.run(job.request, job.channel).finally(() => {
+    const own = job.channel.io.signal;
+    const signal = own ? AbortSignal.any([own, this.stopping.signal]) : this.stopping.signal;
+    const channel = { ...job.channel, io: { ...job.channel.io, signal } };
+    const run = n.agent.run(job.request, channel).finally(() => {
       n.inFlight--;
       this.running.delete(run);
     });
@@ -158,8 +163,9 @@ export class SimpleNodes implements Dispatcher {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.stopping.abort(new AgniError('backend_unavailable', 'the server is shutting down'));
+    await Promise.allSettled([...this.running]);
     clearInterval(this.timer);
     this.sub.unsubscribe();
-    await Promise.allSettled([...this.running]);
   }
 }
