@@ -4,6 +4,7 @@ import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { AgniError } from '../../core/errors.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 import { DEFAULT_NATS_URL } from '../../triggers/trigger-manager.js';
+import { backendOption } from '../role-options.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { intOption } from './up.js';
 
@@ -14,11 +15,12 @@ export function checkBackend(b: string): 'auto' | 'runc' | 'process' {
 }
 
 export function registerAgent(program: Command): void {
-  program
+  const agent = program
     .command('agent')
     .description(
       'run sandboxes for a cluster: serve calls from `agni server` over NATS (never opens the database)',
-    )
+    );
+  backendOption(agent)
     .option('--nats <url>', "the cluster's NATS (default $AGNI_NATS_URL or nats://127.0.0.1:4222)")
     .option('--name <name>', "this node's name in the cluster (default: the host name)")
     .option('--slots <n>', 'calls run at once on this node (default: cores)')
@@ -28,7 +30,6 @@ export function registerAgent(program: Command): void {
       'platforms this node runs, best first (default $AGNI_PLATFORMS, else the host + qemu-emulated ones)',
     )
     .option('--home <dir>', 'state directory: sandboxes, pulled images (default $AGNI_HOME or ~/.agni)')
-    .option('--backend <name>', 'sandbox backend: auto, runc or process', 'auto')
     .option('--registry <host:port>', "the cluster's OCI registry, to pull code and images from")
     .option('--queue <n>', 'calls that may wait for a slot on this node', '256')
     .addHelpText(

@@ -1,18 +1,20 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
+import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { AgniError } from '../../core/errors.js';
 import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
+import { backendOption, listenOptions } from '../role-options.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { checkBackend } from './agent.js';
 import { collect, intOption, listOption } from './up.js';
 
 export function registerServer(program: Command): void {
-  program
+  const server = program
     .command('server')
     .description(
       'run a cluster server: API, placement, triggers and jobs over PostgreSQL and NATS (run two or more)',
-    )
+    );
+  backendOption(listenOptions(server), "the --agent's ")
     .option(
       '--store <url>',
       'the PostgreSQL database every server shares: postgres://… (default $AGNI_STORE)',
@@ -24,9 +26,6 @@ export function registerServer(program: Command): void {
       '--home <dir>',
       "state directory: uploads, images, the --agent's sandboxes (default $AGNI_HOME or ~/.agni)",
     )
-    .option('--host <addr>', 'address to listen on', '127.0.0.1')
-    .option('--port <n>', 'port to listen on (0 picks a free one)', String(DEFAULT_PORT))
-    .option('--backend <name>', "the --agent's sandbox backend: auto, runc or process", 'auto')
     .option('--slots <n>', "the --agent's slots, and async calls in flight from this server (default: cores)")
     .option('--name <name>', "the --agent's node name (default: the host name)")
     .option(
