@@ -5,7 +5,7 @@
  * node can do: get lost mid-call.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,8 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { Agent } from '../src/agent/agent.js';
-import { isAgniError } from '../src/core/errors.js';
-import { type NodeService, serveNodeAgent } from '../src/dispatch/nats/agent-service.js';
+import { AgniError, isAgniError } from '../src/core/errors.js';
+import { type NodeService, type ServeOptions, serveNodeAgent } from '../src/dispatch/nats/agent-service.js';
 import { NatsNodeAgent } from '../src/dispatch/nats/nats-node-agent.js';
 import type { NodeAgent } from '../src/dispatch/node-agent.js';
 import { nodePlatforms } from '../src/image/oci/node-platforms.js';
@@ -57,13 +57,17 @@ after(async () => {
 async function remote(
   backend: Backend,
   extra: ConstructorParameters<typeof NatsNodeAgent>[2] = { logger },
+  prepare?: ServeOptions['prepare'],
 ): Promise<Remote> {
   const local = agentOn(backend);
   const [agentConn, serverConn] = await Promise.all([
     connect({ servers: NATS_URL }),
     connect({ servers: NATS_URL }),
   ]);
-  const service = serveNodeAgent(agentConn, local.info.node, local, { logger });
+  const service = serveNodeAgent(agentConn, local.info.node, local, {
+    logger,
+    ...(prepare ? { prepare } : {}),
+  });
   await service.ready;
   const node = new NatsNodeAgent(serverConn, local.info, { ...extra, backend: backend.name });
   const r = { node, service, agentConn, serverConn };
@@ -71,13 +75,17 @@ async function remote(
   return r;
 }
 
+// Every remote made before the first test is declared: the runner may end the file's root (and
+// run its after hooks) at a top-level await with no test pending.
+const procRemote = await remote(processBackend);
+const runcRemote = runcOk ? await remote(runc) : undefined;
+
 nodeAgentContract({
   name: 'in-process Agent, process backend',
   sharesHostFiles: true,
   node: () => ({ node: agentOn(processBackend) }),
 });
 
-const procRemote = await remote(processBackend);
 nodeAgentContract({
   name: 'NATS → Agent, process backend',
   sharesHostFiles: true,
@@ -87,8 +95,7 @@ nodeAgentContract({
   }),
 });
 
-if (runcOk) {
-  const runcRemote = await remote(runc);
+if (runcRemote)
   nodeAgentContract({
     name: 'NATS → Agent, runc backend',
     sharesHostFiles: false,
@@ -97,7 +104,7 @@ if (runcOk) {
       maxPendingBytes: () => runcRemote.service.calls()[0]?.maxPendingBytes,
     }),
   });
-} else test('NATS → Agent, runc backend', { skip: 'runc is not available here' }, () => {});
+else test('NATS → Agent, runc backend', { skip: 'runc is not available here' }, () => {});
 
 describe('a remote node lost mid-call', () => {
   let r: Remote;
@@ -193,5 +200,32 @@ describe('a remote node lost mid-call', () => {
     for (let i = 0; i < 150 && mine.service.calls().length > 0; i++) await sleep(100);
     assert.deepEqual(mine.service.calls(), [], 'the call still runs on the node');
     assertLost(await running, mine.node.info.node);
+  });
+});
+
+describe("the agent's prepare hook", () => {
+  test('rewrites the request before it runs (the code this node holds), and its errors pass through', async () => {
+    const here = mkdtempSync(join(tmpdir(), 'agni-prepared-'));
+    mkdirSync(join(here, 'fn'));
+    writeFileSync(join(here, 'fn', 'note.txt'), 'from the node\n');
+    const r = await remote(processBackend, { logger }, async (req) => {
+      if (req.version.function.endsWith('refused'))
+        throw new AgniError('image_not_found', `no code for ${req.version.function} on this node`, {
+          hint: 'push it again',
+          details: { ref: 'x' },
+        });
+      return { ...req, version: { ...req.version, codeDir: join(here, 'fn') } };
+    });
+    // The server's code dir does not exist on this node: only the prepared one does.
+    const v = version(['cat', '/fn/note.txt'], { codeDir: join(here, 'elsewhere') });
+    const ran = await call(r.node, v, Buffer.alloc(0));
+    assert.equal(ran.result.outcome, 'ok');
+    assert.equal(ran.stdout.toString(), 'from the node\n');
+    const refused = { ...version(['true']), function: 'x-refused' };
+    const e = await call(r.node, refused, Buffer.alloc(0)).catch((err: unknown) => err);
+    assert.ok(isAgniError(e), String(e));
+    assert.equal(e.code, 'image_not_found');
+    assert.equal(e.hint, 'push it again');
+    assert.deepEqual(e.details, { ref: 'x' });
   });
 });
