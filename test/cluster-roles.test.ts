@@ -1,8 +1,9 @@
 /**
  * The cluster roles as an operator runs them: a real NATS (its own nats-server on a free port, so
  * other clusters on this machine cannot join), a throwaway PostgreSQL database, `agni server` and
- * two `agni agent` processes spawned through the CLI. Calls through the server land on both
- * agents; SIGKILL of an agent mid-call ends the call with an error naming it within seconds.
+ * two `agni agent` processes spawned through the CLI, each agent in a network namespace of its own
+ * (test/helpers/netns-hosts.ts) reaching NATS over its link. Calls through the server land on both
+ * agents; a cut link or SIGKILL of an agent mid-call ends the call with an error naming it.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -14,6 +15,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
+import { createNetnsHosts, type NetnsHosts } from './helpers/netns-hosts.js';
 import { testStoreFor } from './helpers/pg-store.js';
 
 const freePort = (): Promise<number> =>
@@ -33,6 +35,7 @@ interface Proc {
 }
 
 const procs: ChildProcess[] = [];
+let hosts: NetnsHosts | undefined;
 after(async () => {
   for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
   await Promise.all(
@@ -40,14 +43,16 @@ after(async () => {
       p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => p.once('exit', r)),
     ),
   );
+  await hosts?.destroy();
 });
 
 /** spawns `cmd args`, resolving once its output matches `ready` */
-function start(cmd: string, args: string[], ready: RegExp, what: string): Promise<Proc> {
-  const p = spawn(cmd, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
+function start(cmd: string, args: string[], ready: RegExp, what: string, inHost?: number): Promise<Proc> {
+  const opts = {
+    stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[],
     env: { ...process.env, AGNI_LOG_LEVEL: 'warn' },
-  });
+  };
+  const p = inHost === undefined ? spawn(cmd, args, opts) : hosts!.spawn(inHost, cmd, args, opts);
   procs.push(p);
   let out = '';
   return new Promise((resolve, reject) => {
@@ -72,12 +77,14 @@ function start(cmd: string, args: string[], ready: RegExp, what: string): Promis
 const tag = `t${process.pid}`;
 let url = '';
 let natsUrl = '';
-const agents = new Map<string, Proc>();
+const agents = new Map<string, Proc & { host: number }>();
 
 before(async () => {
   const natsPort = await freePort();
   natsUrl = `nats://127.0.0.1:${natsPort}`;
   await start('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], /Server is ready/, 'nats-server');
+  hosts = await createNetnsHosts(2);
+  await hosts.forward(natsPort);
   const home = mkdtempSync(join(tmpdir(), 'agni-cluster-server-'));
   const store = await testStoreFor(home, true);
   const server = await start(
@@ -87,31 +94,28 @@ before(async () => {
     'agni server',
   );
   url = server.match[1]!;
-  for (const n of ['a1', 'a2']) {
+  for (const [host, n] of ['a1', 'a2'].entries()) {
     const name = `${tag}-${n}`;
     const home = mkdtempSync(join(tmpdir(), `agni-cluster-${n}-`));
-    agents.set(
+    const nats = `nats://${hosts.hosts[host]!.gateway}:${natsPort}`;
+    const args = [
+      CLI,
+      'agent',
+      '--nats',
+      nats,
+      '--name',
       name,
-      await start(
-        process.execPath,
-        [
-          CLI,
-          'agent',
-          '--nats',
-          natsUrl,
-          '--name',
-          name,
-          '--slots',
-          '2',
-          '--home',
-          home,
-          '--backend',
-          'process',
-        ],
-        /serving/,
-        `agni agent ${name}`,
-      ),
-    );
+      '--slots',
+      '2',
+      '--home',
+      home,
+      '--backend',
+      'process',
+    ];
+    agents.set(name, {
+      ...(await start(process.execPath, args, /serving/, `agni agent ${name}`, host)),
+      host,
+    });
   }
   // The server knows a node from its first heartbeat.
   for (let i = 0; i < 100; i++) {
@@ -159,18 +163,47 @@ test('calls through the server run on both agents, crossing to them as a phase',
   }
 });
 
-test('SIGKILL of an agent during a sync call ends it with an error naming the node', async () => {
-  await deployFiles(url, {
-    'agni.yaml': 'name: slow\nruntime: host\ncommand: ["/bin/sh", "-c", "echo up; sleep 120"]\n',
-  });
+/** starts a call of `slow` that prints and then sleeps; resolves with its id, node and body reader */
+async function slowCall() {
   const res = await fetch(`${url}/v1/functions/slow/invoke`, { method: 'POST', body: '' });
   assert.equal(res.status, 200);
   const id = res.headers.get('agni-invocation-id')!;
   const reader = res.body!.getReader();
   assert.equal(Buffer.from((await reader.read()).value!).toString(), 'up\n');
   const { node } = await record(id);
-  const victim = agents.get(node!);
-  assert.ok(victim, `ran on ${node}`);
+  const agent = agents.get(node!);
+  assert.ok(agent, `ran on ${node}`);
+  return { id, node: node!, agent, reader };
+}
+
+async function liveNodes(): Promise<string[]> {
+  return ((await (await fetch(`${url}/healthz`)).json()) as { nodes?: string[] }).nodes ?? [];
+}
+
+test('an agent whose link is cut mid-call is lost: the call ends naming it, and it rejoins once healed', async () => {
+  await deployFiles(url, {
+    'agni.yaml': 'name: slow\nruntime: host\ncommand: ["/bin/sh", "-c", "echo up; sleep 120"]\n',
+  });
+  const { id, node, agent, reader } = await slowCall();
+  const t0 = Date.now();
+  await hosts!.cut(agent.host);
+  try {
+    while (!(await reader.read()).done);
+    const took = Date.now() - t0;
+    const r = await record(id);
+    assert.equal(r.status, 'error');
+    assert.match(r.error ?? '', new RegExp(`node ${node} was lost while`));
+    assert.ok(took < 10_000, `the call ended ${took} ms after the cut`);
+  } finally {
+    await hosts!.heal(agent.host);
+  }
+  // nats.js reconnects the agent; its heartbeats make it live again.
+  for (let i = 0; i < 300 && !(await liveNodes()).includes(node); i++) await sleep(100);
+  assert.ok((await liveNodes()).includes(node), `${node} did not rejoin`);
+});
+
+test('SIGKILL of an agent during a sync call ends it with an error naming the node', async () => {
+  const { id, node, agent: victim, reader } = await slowCall();
   const t0 = Date.now();
   victim.p.kill('SIGKILL');
   while (!(await reader.read()).done);
