@@ -82,12 +82,14 @@ const runcRemote = runcOk ? await remote(runc) : undefined;
 
 nodeAgentContract({
   name: 'in-process Agent, process backend',
+  backend: 'process',
   sharesHostFiles: true,
   node: () => ({ node: agentOn(processBackend) }),
 });
 
 nodeAgentContract({
   name: 'NATS → Agent, process backend',
+  backend: 'process',
   sharesHostFiles: true,
   node: () => ({
     node: procRemote.node,
@@ -98,6 +100,7 @@ nodeAgentContract({
 if (runcRemote)
   nodeAgentContract({
     name: 'NATS → Agent, runc backend',
+    backend: 'runc',
     sharesHostFiles: false,
     node: () => ({
       node: runcRemote.node,

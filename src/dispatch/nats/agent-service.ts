@@ -127,11 +127,14 @@ class ServedCall {
           onStarted: () => this.send({ t: 'hook', hook: 'started' }),
         },
       });
-      // The result goes after the last output chunk, which may still wait for credit.
+      // The result goes after the last output chunk. The sandbox is gone, so what is left is at most
+      // the chunk it was held on: it goes without credit, as a local run ends even if nobody reads.
+      this.out.window.open();
       await this.out.idle();
       this.send({ t: 'end' }, jsonBody(resultToWire(r)));
       this.logger.debug({ invocation: id, outcome: r.outcome }, 'cluster call: done');
     } catch (e) {
+      this.out.window.open();
       await this.out.idle();
       this.send({ t: 'fail' }, jsonBody(errorToWire(e)));
       this.logger.debug({ invocation: id, err: (e as Error).message }, 'cluster call: failed');

@@ -37,6 +37,15 @@ export class CreditWindow {
     return this.sent - this.acked;
   }
 
+  /**
+   * No more waiting for credit: what is left goes at once. For the end of a call, when what is
+   * left is bounded (the sandbox exited) and must not wait on a reader that stopped reading.
+   */
+  open(): void {
+    (this as { size: number }).size = Number.POSITIVE_INFINITY;
+    this.wake();
+  }
+
   /** ends waiting for credit: whoever waits, or takes later, gets `e` */
   fail(e: Error): void {
     this.failure ??= e;

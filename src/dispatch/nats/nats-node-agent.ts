@@ -85,6 +85,12 @@ export class NatsNodeAgent implements NodeAgent {
       let lastHeard = Date.now();
       // Output is handed on one chunk at a time, in order; the agent gets credit only after each.
       let delivering: Promise<void> = Promise.resolve();
+      // Once the result is in, a sink that holds its chunk (a reader that stopped reading) holds
+      // nothing more: the rest is handed on at once and the call ends, as a local run does.
+      let ended!: () => void;
+      const resultIn = new Promise<void>((r) => {
+        ended = r;
+      });
       const payload = new ChunkSender((seq, piece) => send({ t: 'in', seq }, piece));
       const signal = ch.io.signal;
 
@@ -122,7 +128,10 @@ export class NatsNodeAgent implements NodeAgent {
               if (settled) return;
               try {
                 if (meta.fd === 2) ch.io.onStderr(chunk);
-                else await ch.io.onStdout(chunk);
+                else {
+                  const held = ch.io.onStdout(chunk);
+                  if (held instanceof Promise) await Promise.race([held.catch(() => {}), resultIn]);
+                }
               } catch (e) {
                 log.debug(
                   { invocation: req.invocationId, err: (e as Error).message },
@@ -144,6 +153,7 @@ export class NatsNodeAgent implements NodeAgent {
             break;
           case 'end': {
             const r = resultFromWire(parseBody<WireResult>(m));
+            ended();
             void delivering.then(() => {
               log.debug({ node, invocation: req.invocationId, outcome: r.outcome }, 'cluster call: done');
               finish(() => resolve(r));
@@ -152,6 +162,7 @@ export class NatsNodeAgent implements NodeAgent {
           }
           case 'fail': {
             const e = errorFromWire(parseBody<WireError>(m));
+            ended();
             void delivering.then(() => fail(e));
             break;
           }
