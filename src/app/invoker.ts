@@ -264,7 +264,8 @@ export class Invoker {
           },
           hooks: {
             onPlaced: (p) => {
-              phases.placed = stamp();
+              // In a cluster the node confirms the placement once more (with its backend): the first counts.
+              phases.placed ??= stamp();
               record.node = p.node;
               record.backend = p.backend;
               record.status = 'running';
@@ -274,6 +275,9 @@ export class Invoker {
                 .catch(() => {
                   // only a display of progress: the final update below still records the outcome
                 });
+            },
+            onDispatched: () => {
+              phases.dispatched = stamp();
             },
             onReady: () => {
               phases.sandbox_ready = stamp();

@@ -2,6 +2,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { registerAgent } from './commands/agent.js';
 import { registerAsync } from './commands/async.js';
 import { registerBench } from './commands/bench.js';
 import { registerBuild } from './commands/build.js';
@@ -18,6 +19,7 @@ import { registerNodes } from './commands/nodes.js';
 import { registerPipe } from './commands/pipe.js';
 import { registerReleases } from './commands/releases.js';
 import { registerSecret } from './commands/secret.js';
+import { registerServer } from './commands/server.js';
 import { registerToken } from './commands/token.js';
 import { registerTriggers } from './commands/triggers.js';
 import { registerUp } from './commands/up.js';
@@ -45,6 +47,8 @@ Quick tour:
   );
 
 registerUp(program);
+registerServer(program);
+registerAgent(program);
 registerFunctions(program);
 registerInvoke(program);
 registerReleases(program);

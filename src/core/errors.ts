@@ -53,6 +53,8 @@ export const ERROR_STATUS = {
   /** $AGNI_HOME's filesystem has less free space than `agni up --min-free`: work that writes is refused */
   insufficient_storage: 507,
   server_unreachable: 503,
+  /** the cluster node running a call stopped answering (died, lost its link, or stopped) */
+  node_lost: 503,
   /** the state store (`agni up --store postgres://…`) cannot be reached or used */
   store_unavailable: 503,
   internal: 500,

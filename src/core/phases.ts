@@ -8,6 +8,8 @@ export const PHASES = [
   'received',
   'queued',
   'placed',
+  /** cluster mode: the call reached its node; placed → dispatched is the time crossing to it */
+  'dispatched',
   'sandbox_ready',
   'started',
   'first_byte',

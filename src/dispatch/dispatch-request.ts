@@ -37,7 +37,10 @@ export interface DispatchRequest {
 }
 
 export interface DispatchHooks extends SandboxHooks {
+  /** a node took the call (may come twice across nodes: the server's choice, then the node's own queue) */
   onPlaced?(p: Placement): void;
+  /** the call crossed to a remote node and the node took it (cluster mode only) */
+  onDispatched?(): void;
   /** the absolute deadline (Unix ms) the sandbox will be killed at, set as it is placed */
   onDeadline?(deadline: number): void;
 }

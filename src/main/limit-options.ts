@@ -5,7 +5,7 @@
 import { AgniError } from '../core/errors.js';
 import { parseMinFree } from '../core/limits.js';
 import { parseBytes, parseDuration } from '../core/units.js';
-import type { EmbeddedOptions } from './embedded.js';
+import type { ControlOptions as EmbeddedOptions } from './control.js';
 
 export interface LimitFlags {
   asyncQueue?: string;

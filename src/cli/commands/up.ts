@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
-import { agniHome, DEFAULT_PORT, defaultSlots, maxPayloadBytes } from '../../app/config.js';
+import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { AgniError } from '../../core/errors.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
+import { backendOption, listenOptions } from '../role-options.js';
 
-function intOption(flag: string, raw: string, min: number): number {
+export function intOption(flag: string, raw: string, min: number): number {
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min)
     throw new AgniError(
@@ -14,27 +15,25 @@ function intOption(flag: string, raw: string, min: number): number {
   return n;
 }
 
-function collect(v: string, prev: string[] | undefined): string[] {
+export function collect(v: string, prev: string[] | undefined): string[] {
   return [...(prev ?? []), v];
 }
 
 /** Repeated flags plus a comma-separated AGNI_* variable. */
-function listOption(flags: string[] = [], env: string | undefined): string[] {
+export function listOption(flags: string[] = [], env: string | undefined): string[] {
   return [...flags, ...(env ?? '').split(',')].map((x) => x.trim()).filter(Boolean);
 }
 
 export function registerUp(program: Command): void {
-  program
+  const up = program
     .command('up')
-    .description('start Agni on this machine: API, dispatcher, agent and SQLite store in one process')
+    .description('start Agni on this machine: API, dispatcher, agent and SQLite store in one process');
+  backendOption(listenOptions(up))
     .option('--home <dir>', 'state directory (default $AGNI_HOME or ~/.agni)')
     .option(
       '--store <path|url>',
       'state store: a SQLite file, or a postgres:// URL of a database only this server uses (default $AGNI_STORE or $AGNI_HOME/agni.db)',
     )
-    .option('--host <addr>', 'address to listen on', '127.0.0.1')
-    .option('--port <n>', 'port to listen on (0 picks a free one)', String(DEFAULT_PORT))
-    .option('--backend <name>', 'sandbox backend: auto, runc or process', 'auto')
     .option('--slots <n>', 'invocations run at once on this node (default: cores)')
     .option('--queue <n>', 'invocations that may wait for a slot; past it the API answers 429', '256')
     .option(

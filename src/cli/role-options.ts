@@ -1,0 +1,15 @@
+/** Flags the long-running verbs (`agni up`, `agni server`, `agni agent`) spell the same way. */
+import type { Command } from 'commander';
+import { DEFAULT_PORT } from '../app/config.js';
+
+/** --host and --port of a verb that serves the API */
+export function listenOptions(c: Command): Command {
+  return c
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', String(DEFAULT_PORT));
+}
+
+/** --backend, for `whose` sandboxes (e.g. "the --agent's ") */
+export function backendOption(c: Command, whose = ''): Command {
+  return c.option('--backend <name>', `${whose}sandbox backend: auto, runc or process`, 'auto');
+}
