@@ -2,6 +2,7 @@
  * Composition root of embedded mode: one process with the API, an in-process dispatcher, a
  * local agent and the SQLite store. Cluster mode will swap the store and dispatcher here only.
  */
+
 import { mkdir } from 'node:fs/promises';
 import { hostname, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { Deployer } from '../app/deployer.js';
 import { DiskGuard } from '../app/disk-guard.js';
 import { Invoker } from '../app/invoker.js';
 import { followLiveChanges, publishLiveChange } from '../app/live-changes.js';
+import { checkVolumeDirs } from '../app/node-volumes.js';
 import { OciRuntime } from '../app/oci-runtime.js';
 import { Pipeline } from '../app/pipeline.js';
 import { Releases } from '../app/releases.js';
@@ -33,6 +35,7 @@ import { AgniError } from '../core/errors.js';
 import { regionOf } from '../core/lambda.js';
 import { DEFAULT_LIMITS, type MinFree, type UnpackLimits } from '../core/limits.js';
 import { subjectPrefixOf } from '../core/trigger-spec.js';
+import { checkVolumeNames, type VolumeDecl } from '../core/volumes.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
 import type { EventBus } from '../events/event-bus.js';
 import { InProcessEventBus } from '../events/in-process-event-bus.js';
@@ -110,6 +113,8 @@ export interface EmbeddedOptions {
   bus?: EventBus;
   /** who this server is among several on one database (default `embedded`): owner of its sync invocations' rows */
   instance?: string;
+  /** named host directories functions may mount (`agni up --volume NAME=/path[:ro|:rw]`) */
+  volumes?: VolumeDecl[];
 }
 
 export interface Embedded {
@@ -139,6 +144,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
   const callbackAllow = parseAllowList(o.callbackAllow ?? []);
   const subjectPrefix = subjectPrefixOf(o.subjectPrefix);
   const lambdaRegion = regionOf(o.lambdaRegion);
+  const volumes = await checkVolumeDirs(o.volumes ?? []);
   await mkdir(o.home, { recursive: true, mode: 0o700 });
   const store = await openStore(o.store || join(o.home, 'agni.db'), { owner: o.instance });
   const backend = await createBackend(o.backend, o.home).catch(async (e) => {
@@ -198,6 +204,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     { prewarm, warm },
     o.maxPayloadBytes,
     (refs, what) => secrets.values(refs, what),
+    volumes,
   );
   const dispatcher = new LocalDispatcher(agent, o.maxQueue);
   const functionAliases = new SqlFunctionAliasRepository(store.db);
@@ -277,6 +284,10 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     async (m) => {
       await triggers.checkClaims(m);
       await secrets.checkRefs(m);
+      checkVolumeNames(
+        m.volumes,
+        volumes.map((d) => d.name),
+      );
     },
     new OciRuntime(oci, ociRootfs, platforms, (canonical) => aliases.forCanonical(canonical)),
     { limits: unpack, whenIdle: (fn) => dispatcher.whenIdle(fn) },
@@ -330,6 +341,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
         startedAt: Date.now(),
         load: () => dispatcher.stats(),
         warm: () => agent.warmVersions(),
+        volumes: volumes.map((d) => d.name),
       }),
     ),
     info: () => ({
