@@ -150,6 +150,21 @@ export interface InputRef {
   path: string;
 }
 
+/** `VOLUME:/path`, as stored and shown (an item's name) */
+export function refText(ref: InputRef): string {
+  return `${ref.volume}:/${ref.path}`;
+}
+
+/** the InputRef of refText's form; undefined when `text` is not one */
+export function refOf(text: string | null | undefined): InputRef | undefined {
+  if (!text) return undefined;
+  const m = /^([a-z0-9][a-z0-9_-]{0,62}):\/(.+)$/.exec(text);
+  if (!m) return undefined;
+  const path = m[2]!;
+  if (posix.normalize(path) !== path || path.startsWith('../') || path === '..') return undefined;
+  return { volume: m[1]!, path };
+}
+
 /** `VOLUME:/glob` of `agni map --ref`; throws naming `field`. */
 export function parseRefSpec(raw: string, field = '--ref'): { volume: string; pattern: string } {
   const bad = (why: string) =>

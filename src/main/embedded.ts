@@ -27,6 +27,7 @@ import { Pipeline } from '../app/pipeline.js';
 import { Releases } from '../app/releases.js';
 import { SecretBox } from '../app/secret-box.js';
 import { Secrets } from '../app/secrets.js';
+import { VolumeFiles } from '../app/volume-files.js';
 import { localHeartbeat } from '../cluster/local-heartbeat.js';
 import { LocalNodeAdmin } from '../cluster/node-admin.js';
 import { parseAllowList } from '../core/address-policy.js';
@@ -240,6 +241,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     maxPayloadBytes: o.maxPayloadBytes,
     logger,
     events: bus,
+    refs: new VolumeFiles(volumes),
   });
   const triggers = new TriggerManager({
     store,
