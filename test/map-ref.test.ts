@@ -68,6 +68,16 @@ describe('agni map --ref (runc)', () => {
       ),
     ]);
     await ok(['deploy', deployDir('no-volume', "runtime: host\ncommand: 'cat'\n")]);
+    // a warm worker gets AGNI_INPUT in each call's environment (the helpers ask for `env`)
+    await ok([
+      'deploy',
+      fnDir({
+        'agni.yaml':
+          'name: count-warm\nruntime: host\ncommand: ["/bin/sh", "/fn/w.sh"]\nlifecycle: warm\nvolumes: [{name: data, path: /srv}]\n',
+        'w.sh':
+          '. "$AGNI_RUNTIMES/shell/agni-warm.sh"\nhandle() { echo "warm $AGNI_INPUT $(wc -l < "$AGNI_INPUT")"; }\nagni_serve handle\n',
+      }),
+    ]);
   });
 
   after(async () => {
@@ -102,6 +112,11 @@ describe('agni map --ref (runc)', () => {
   test('input: stdin gets the file on stdin; outputs to stdout in input order', async () => {
     const stdout = await ok(['map', 'count-stdin', '--ref', 'data:/shards/*.smi']);
     assert.equal(stdout, '3 /mnt/shards/a.smi\n5 /mnt/shards/b.smi\n1 /mnt/shards/c.smi\n');
+  });
+
+  test('warm workers read their input by reference too', async () => {
+    const stdout = await ok(['map', 'count-warm', '--ref', 'data:/shards/[ab].smi', '-c', '1']);
+    assert.equal(stdout, 'warm /srv/shards/a.smi 3\nwarm /srv/shards/b.smi 5\n');
   });
 
   test('hostile references are refused: .., braces, a symlink out of the volume, an unknown volume', async () => {
