@@ -118,7 +118,8 @@ export class Agent implements NodeAgent {
     v: VersionRecord,
     ref: InputRef,
   ): Promise<{ env: Record<string, string>; payload?: import('node:stream').Readable }> {
-    const mount = (v.manifest.volumes ?? []).find((m) => m.name === ref.volume);
+    const index = (v.manifest.volumes ?? []).findIndex((m) => m.name === ref.volume);
+    const mount = v.manifest.volumes?.[index];
     const decl = this.volumes.find((d) => d.name === ref.volume);
     if (!mount)
       throw new AgniError(
@@ -126,12 +127,14 @@ export class Agent implements NodeAgent {
         `${v.function} v${v.version} does not mount volume ${ref.volume}, which its input is on`,
         { hint: `add \`volumes: [{name: ${ref.volume}, path: /data}]\` to its agni.yaml` },
       );
-    if (!decl) throw unknownVolumeError(0, ref.volume, this.volumeNames(), `node ${this.placement.node}`);
+    if (!decl) throw unknownVolumeError(index, ref.volume, this.volumeNames(), `node ${this.placement.node}`);
     const env = { AGNI_INPUT: insidePath(mount.path, ref) };
     if (v.manifest.input !== 'stdin') return { env };
     const top = await realpath(decl.hostPath);
     const real = await realpath(join(decl.hostPath, ref.path)).catch(() => undefined);
-    if (!real?.startsWith(top + sep))
+    // a regular file only: a FIFO planted on the volume would hold the call open
+    const isFile = real?.startsWith(top + sep) && (await stat(real)).isFile();
+    if (!isFile || !real)
       throw new AgniError('not_found', `input ${ref.volume}:/${ref.path} is not a file on the volume`);
     return { env, payload: createReadStream(real) };
   }
