@@ -4,6 +4,9 @@
  * embedded Agni (runc), beside the same search on the bare host (`ls | xargs -P 2 -n 1 grep -c`
  * and a sum), in one run on the same shards. Rounds alternate the two so drift hits both alike;
  * every round's totals must agree or the bench fails. Also `-c 1` / `-P 1` unless BENCH_C1=0.
+ * Beside the upload path, the same search by reference: the shards directory is a server volume
+ * (`--volume shards=DIR`) and `agni map smiles-grep-ref --ref 'shards:/*.smi'` greps each file
+ * where it is (AGNI_INPUT), nothing uploaded.
  *
  * BENCH_LINES (3000000), BENCH_SHARDS (24), BENCH_ROUNDS (5). Data: bench/.data (git-ignored).
  */
@@ -36,6 +39,31 @@ const SEED = 42;
 const CLI = resolve('dist/src/cli/main.js');
 const GREP_DIR = resolve('examples/smiles-grep');
 const COUNT_DIR = resolve('examples/smiles-count');
+
+const UPLOAD_C2 = 'agni map -c 2 --reduce';
+const XARGS_P2 = 'xargs -P 2 grep -c + sum';
+const REF_C2 = 'agni map --ref -c 2 --reduce';
+const UPLOAD_C1 = 'agni map -c 1 --reduce';
+const XARGS_P1 = 'xargs -P 1 grep -c + sum';
+
+/**
+ * smiles-grep by reference: the example's manifest (same pattern, locale, limits) with the shards
+ * volume mounted at /data, grepping the file AGNI_INPUT names instead of stdin.
+ */
+function refFunction(home: string, exampleYaml: string): string {
+  const dir = join(home, 'smiles-grep-ref');
+  mkdirSync(dir, { recursive: true });
+  const yaml = exampleYaml
+    .replace(/^name: .*$/m, 'name: smiles-grep-ref')
+    .replace(/^command: .*$/m, 'command: ["/bin/sh", "/fn/grep-ref.sh"]');
+  writeFileSync(join(dir, 'agni.yaml'), `${yaml}\nvolumes: [{name: shards, path: /data}]\n`);
+  // grep exits 1 when no line matched: a count of 0, not a failure (as grep.sh)
+  writeFileSync(
+    join(dir, 'grep-ref.sh'),
+    '#!/bin/sh\ngrep -c -E -e "$PATTERN" "$AGNI_INPUT"\nstatus=$?\n[ "$status" -le 1 ] && exit 0\nexit "$status"\n',
+  );
+  return dir;
+}
 
 interface Run {
   ms: number;
@@ -121,11 +149,13 @@ async function main(): Promise<void> {
     slots: availableParallelism(),
     maxPayloadBytes: Math.max(16 << 20, 2 * largest),
     logger: pino({ level: 'warn' }),
+    volumes: [{ name: 'shards', hostPath: dir, mode: 'ro' }],
   });
+  const refDir = refFunction(home, readFileSync(join(GREP_DIR, 'agni.yaml'), 'utf8'));
   try {
     const env = { ...process.env, AGNI_URL: server.url };
     const agni = (args: string[]) => timed(process.execPath, [CLI, ...args], env);
-    for (const fn of [GREP_DIR, COUNT_DIR]) await exec(process.execPath, [CLI, 'deploy', fn], env);
+    for (const fn of [GREP_DIR, COUNT_DIR, refDir]) await exec(process.execPath, [CLI, 'deploy', fn], env);
 
     // The bare host: the same grep, same shards, same locale, -P parallel processes, then a sum.
     const host = (p: number) =>
@@ -144,12 +174,15 @@ async function main(): Promise<void> {
     const mapped = (c: number) =>
       agni(['map', 'smiles-grep', dir, '-c', String(c), '--reduce', 'smiles-count']);
 
+    const byRef = (c: number) =>
+      agni(['map', 'smiles-grep-ref', '--ref', 'shards:/*.smi', '-c', String(c), '--reduce', 'smiles-count']);
+
     const variants: [string, () => Promise<Run>][] = [
-      ['agni map -c 2 --reduce', () => mapped(2)],
-      ['xargs -P 2 grep -c + sum', () => host(2)],
+      [UPLOAD_C2, () => mapped(2)],
+      [XARGS_P2, () => host(2)],
+      [REF_C2, () => byRef(2)],
     ];
-    if (WITH_C1)
-      variants.push(['agni map -c 1 --reduce', () => mapped(1)], ['xargs -P 1 grep -c + sum', () => host(1)]);
+    if (WITH_C1) variants.push([UPLOAD_C1, () => mapped(1)], [XARGS_P1, () => host(1)]);
 
     process.stderr.write(
       `bench:map: ${LINES} lines, ${(bytes / 1e6).toFixed(1)} MB in ${SHARDS} shards, pattern ${pattern}, ` +
@@ -158,6 +191,8 @@ async function main(): Promise<void> {
     const samples = new Map<string, number[]>(variants.map(([k]) => [k, []]));
     const spans: Record<string, number[]> = {};
     const perShard: Record<string, number[]> = {};
+    const refSpans: Record<string, number[]> = {};
+    const refPerShard: Record<string, number[]> = {};
     let expected: number | undefined;
     for (let round = 0; round <= ROUNDS; round++) {
       for (const [label, run] of variants) {
@@ -169,9 +204,10 @@ async function main(): Promise<void> {
           );
         if (round === 0) continue; // warm-up: page cache, prewarmed pools, JIT
         samples.get(label)!.push(r.ms);
-        if (label === 'agni map -c 2 --reduce') {
+        if (label === UPLOAD_C2 || label === REF_C2) {
           if (!r.job) throw new Error(`${label}: no job id in agni map's report`);
-          await collectJob(server.url, r.job, r.ms, spans, perShard);
+          const ref = label === REF_C2;
+          await collectJob(server.url, r.job, r.ms, ref ? refSpans : spans, ref ? refPerShard : perShard);
         }
       }
       if (round > 0) process.stderr.write(`  round ${round}/${ROUNDS} done\n`);
@@ -186,8 +222,10 @@ async function main(): Promise<void> {
     }
 
     const rows: [string, Summary][] = [...samples].map(([k, v]) => [k, summarize(v)]);
-    const agniMed = rows[0]![1].median;
-    const hostMed = rows[1]![1].median;
+    const med = (label: string) => rows.find(([k]) => k === label)![1].median;
+    const agniMed = med(UPLOAD_C2);
+    const hostMed = med(XARGS_P2);
+    const refMed = med(REF_C2);
     const out = process.stdout;
     out.write(`\nmatches: ${expected} of ${LINES} lines (every run agreed)\n\n`);
     out.write(
@@ -208,10 +246,14 @@ async function main(): Promise<void> {
       `${'agni --version (CLI start)'.padEnd(28)} ${formatMs(cli.median).padStart(9)} ${formatMs(cli.p90).padStart(9)}\n`,
     );
     out.write(`\nratio agni map / xargs (-c 2 vs -P 2, medians): ${(agniMed / hostMed).toFixed(2)}x\n`);
+    out.write(`ratio agni map --ref / xargs (-c 2 vs -P 2, medians): ${(refMed / hostMed).toFixed(2)}x\n`);
+    out.write(`ratio agni map upload / --ref (-c 2, medians): ${(agniMed / refMed).toFixed(2)}x\n`);
     const summaries = (acc: Record<string, number[]>) =>
       Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, summarize(v)]));
     const jobSpans = summaries(spans);
     const phases = summaries(perShard);
+    const refJobSpans = summaries(refSpans);
+    const refPhases = summaries(refPerShard);
     out.write('\nwhere an agni map -c 2 run goes (job record timestamps):\n');
     for (const [k, s] of Object.entries(jobSpans))
       out.write(
@@ -219,6 +261,11 @@ async function main(): Promise<void> {
       );
     out.write(`per shard inside agni (map -c 2, ${SHARDS * ROUNDS} invocations):\n`);
     for (const [k, s] of Object.entries(phases))
+      out.write(
+        `  ${k.padEnd(44)} median ${formatMs(s.median).padStart(9)}  p90 ${formatMs(s.p90).padStart(9)}\n`,
+      );
+    out.write('\nwhere an agni map --ref -c 2 run goes (job record timestamps):\n');
+    for (const [k, s] of [...Object.entries(refJobSpans), ...Object.entries(refPhases)])
       out.write(
         `  ${k.padEnd(44)} median ${formatMs(s.median).padStart(9)}  p90 ${formatMs(s.p90).padStart(9)}\n`,
       );
@@ -234,14 +281,18 @@ async function main(): Promise<void> {
       cli_start: cli,
       ratios: {
         agni_map_c2_vs_xargs_p2: agniMed / hostMed,
+        agni_map_ref_c2_vs_xargs_p2: refMed / hostMed,
+        agni_map_upload_vs_ref_c2: agniMed / refMed,
         ...(WITH_C1 && {
-          agni_map_c1_vs_xargs_p1: rows[2]![1].median / rows[3]![1].median,
-          agni_map_c1_vs_c2: rows[2]![1].median / agniMed,
-          xargs_p1_vs_p2: rows[3]![1].median / hostMed,
+          agni_map_c1_vs_xargs_p1: med(UPLOAD_C1) / med(XARGS_P1),
+          agni_map_c1_vs_c2: med(UPLOAD_C1) / agniMed,
+          xargs_p1_vs_p2: med(XARGS_P1) / hostMed,
         }),
       },
       job_spans: jobSpans,
       phases,
+      ref_job_spans: refJobSpans,
+      ref_phases: refPhases,
     };
     const resultsDir = resolve('bench/results');
     mkdirSync(resultsDir, { recursive: true });

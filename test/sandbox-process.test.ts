@@ -93,3 +93,21 @@ test('createBackend honours explicit process and auto', async () => {
   assert.equal(auto.name, process.getuid?.() === 0 ? 'runc' : 'process');
   await auto.shutdown();
 });
+
+test('volumes without a mount namespace: their paths in argv and env (AGNI_INPUT) point at the host dirs', async () => {
+  const vol = mkdtempSync(join(tmpdir(), 'agni-proc-vol-'));
+  try {
+    writeFileSync(join(vol, 'in.smi'), 'CCO\nCCN\n');
+    const s: SandboxSpec = {
+      ...spec(['sh', '-c', 'wc -l < "$AGNI_INPUT"; cat /data/in.smi | head -1'], 5000, {
+        AGNI_INPUT: '/data/in.smi',
+      }),
+      volumes: [{ source: vol, destination: '/data', readOnly: true }],
+    };
+    const r = await run(s);
+    assert.equal(r.result.outcome, 'ok');
+    assert.equal(r.stdout, '2\nCCO\n');
+  } finally {
+    rmSync(vol, { recursive: true, force: true });
+  }
+});

@@ -3,10 +3,19 @@
  * local root filesystem, adds the platform's environment, and picks how the sandbox is made:
  * a warm worker (lifecycle: warm), a prewarmed pool, or a fresh sandbox from the backend.
  */
-import { stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
 import { AgniError } from '../core/errors.js';
 import { contextEnv } from '../core/request-context.js';
 import type { SecretRef } from '../core/secret-refs.js';
+import {
+  effectiveMode,
+  type InputRef,
+  insidePath,
+  unknownVolumeError,
+  type VolumeDecl,
+} from '../core/volumes.js';
 import type { DispatchRequest, LocalChannel, Placement } from '../dispatch/dispatch-request.js';
 import type { NodeAgent, NodeInfo } from '../dispatch/node-agent.js';
 import { type ImageFiles, resolveProcess, resolveUser } from '../image/oci/image-config.js';
@@ -66,19 +75,68 @@ export class Agent implements NodeAgent {
     private readonly maxBufferedPayload = DEFAULT_MAX_BUFFERED_PAYLOAD,
     /** where secrets' values come from; a version that names secrets cannot run without it */
     private readonly secrets?: SecretSource,
+    /** the volumes the operator declared on this node (`--volume NAME=/host/path[:ro|:rw]`) */
+    private readonly volumes: readonly VolumeDecl[] = [],
   ) {
     this.placement = { node: info.node, backend: backend.name };
   }
 
   /** The version's sandbox spec without per-invocation values (shared by pools and workers). */
   async baseSpec(v: VersionRecord): Promise<SandboxSpec> {
-    const spec = await this.imageSpec(v);
+    const spec = this.withVolumes(await this.imageSpec(v), v);
     const refs = v.manifest.secrets ?? [];
     if (refs.length === 0) return spec;
     const what = `${v.function} v${v.version}`;
     if (!this.secrets)
       throw new AgniError('backend_unavailable', `${what} needs secrets, and this node has no secret store`);
     return { ...spec, secrets: await this.secrets(refs, what) };
+  }
+
+  /** the names of this node's volumes (its heartbeat's `volumes`) */
+  volumeNames(): string[] {
+    return this.volumes.map((d) => d.name).sort();
+  }
+
+  /** The version's `volumes:` bound from this node's declarations; an unknown name is refused. */
+  private withVolumes(spec: SandboxSpec, v: VersionRecord): SandboxSpec {
+    const wanted = v.manifest.volumes ?? [];
+    if (wanted.length === 0) return spec;
+    const volumes = wanted.map((m, i) => {
+      const decl = this.volumes.find((d) => d.name === m.name);
+      if (!decl) throw unknownVolumeError(i, m.name, this.volumeNames(), `node ${this.placement.node}`);
+      return { source: decl.hostPath, destination: m.path, readOnly: effectiveMode(m, decl) === 'ro' };
+    });
+    return { ...spec, volumes };
+  }
+
+  /**
+   * A by-reference input: its in-sandbox path (AGNI_INPUT), and with `input: stdin` its bytes, read
+   * from the volume on this node. The path was checked when the job was made; a symlink put there
+   * since is resolved again and refused when it leads off the volume (stdin is read as root).
+   */
+  private async refInput(
+    v: VersionRecord,
+    ref: InputRef,
+  ): Promise<{ env: Record<string, string>; payload?: import('node:stream').Readable }> {
+    const index = (v.manifest.volumes ?? []).findIndex((m) => m.name === ref.volume);
+    const mount = v.manifest.volumes?.[index];
+    const decl = this.volumes.find((d) => d.name === ref.volume);
+    if (!mount)
+      throw new AgniError(
+        'bad_request',
+        `${v.function} v${v.version} does not mount volume ${ref.volume}, which its input is on`,
+        { hint: `add \`volumes: [{name: ${ref.volume}, path: /data}]\` to its agni.yaml` },
+      );
+    if (!decl) throw unknownVolumeError(index, ref.volume, this.volumeNames(), `node ${this.placement.node}`);
+    const env = { AGNI_INPUT: insidePath(mount.path, ref) };
+    if (v.manifest.input !== 'stdin') return { env };
+    const top = await realpath(decl.hostPath);
+    const real = await realpath(join(decl.hostPath, ref.path)).catch(() => undefined);
+    // a regular file only: a FIFO planted on the volume would hold the call open
+    const isFile = real?.startsWith(top + sep) && (await stat(real)).isFile();
+    if (!isFile || !real)
+      throw new AgniError('not_found', `input ${ref.volume}:/${ref.path} is not a file on the volume`);
+    return { env, payload: createReadStream(real) };
   }
 
   private async imageSpec(v: VersionRecord): Promise<SandboxSpec> {
@@ -175,21 +233,48 @@ export class Agent implements NodeAgent {
     const timeoutMs = Math.min(req.timeoutMs ?? limit, limit);
     const deadline = Date.now() + timeoutMs;
     ch.hooks.onDeadline?.(deadline);
-    const env = contextEnv(req.http);
+    let env = contextEnv(req.http);
+    let payload = ch.payload;
+    const ref = req.input ? await this.refInput(v, req.input) : undefined;
+    if (ref) {
+      env = { ...env, ...ref.env };
+      if (ref.payload) payload = ref.payload;
+    }
+    try {
+      return await this.start(req, ch, base, { env, payload, deadline, timeoutMs });
+    } finally {
+      // the file we opened for stdin is ours to close, however the sandbox ended
+      ref?.payload?.destroy();
+    }
+  }
+
+  private async start(
+    req: DispatchRequest,
+    ch: LocalChannel,
+    base: SandboxSpec,
+    o: {
+      env: Record<string, string>;
+      payload: Buffer | import('node:stream').Readable;
+      deadline: number;
+      timeoutMs: number;
+    },
+  ): Promise<SandboxResult> {
+    const v = req.version;
+    const { env, payload, deadline, timeoutMs } = o;
     const inv = {
       id: req.invocationId,
       deadline,
       env,
-      payload: ch.payload,
+      payload,
       io: ch.io,
       hooks: ch.hooks,
       ...(req.lambda ? { lambda: req.lambda } : {}),
     };
     if (v.manifest.lifecycle === 'warm' && this.runners.warm) {
       const mode = v.manifest.protocol === 'lambda' ? 'lambda' : 'warm';
-      if (Buffer.isBuffer(ch.payload)) return { ...(await this.runners.warm.run(v, base, inv)), mode };
+      if (Buffer.isBuffer(payload)) return { ...(await this.runners.warm.run(v, base, inv)), mode };
       // A warm call's frame starts with the payload's length, so a stream is read whole first.
-      const got = await bufferPayload(ch.payload, this.maxBufferedPayload, deadline, ch.io.signal, v);
+      const got = await bufferPayload(payload, this.maxBufferedPayload, deadline, ch.io.signal, v);
       if (!Buffer.isBuffer(got)) return got;
       const r = await this.runners.warm.run(v, base, { ...inv, payload: got });
       return { ...r, stdinBytes: got.length, mode };
@@ -201,7 +286,7 @@ export class Agent implements NodeAgent {
       limits: { ...base.limits, timeoutMs },
       env: { ...base.env, ...env, AGNI_INVOCATION_ID: req.invocationId, AGNI_DEADLINE_MS: String(deadline) },
     };
-    return { ...(await this.backend.run(spec, { stdin: ch.payload, ...ch.io }, ch.hooks)), mode: 'cold' };
+    return { ...(await this.backend.run(spec, { stdin: payload, ...ch.io }, ch.hooks)), mode: 'cold' };
   }
 
   /** "fn@version" held warm or prewarmed on this node now (its heartbeat's `warm`) */

@@ -22,6 +22,9 @@ const concurrency = z
 export const createSchema = z
   .object({ function: fnName, concurrency: concurrency.default(4), reduce: fnName.optional() })
   .strict();
+export const refsSchema = z
+  .object({ ref: z.string().min(1, 'VOLUME:/glob, e.g. data:/shards/*.smi').max(4096) })
+  .strict();
 export const retrySchema = z.object({ concurrency: concurrency.optional() }).strict();
 
 const ITEM_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'settled'] as const;
@@ -88,6 +91,14 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
       }
     }
     const r = await jobs.addInputs(req.params.id, body, { name, lines: split === 'lines' });
+    reply.status(201);
+    return r;
+  });
+
+  // Files already on a volume (`VOLUME:/glob`), by reference: nothing is uploaded.
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/refs', async (req, reply) => {
+    const { ref } = jsonRequest(req, refsSchema);
+    const r = await jobs.addRefs(req.params.id, ref);
     reply.status(201);
     return r;
   });

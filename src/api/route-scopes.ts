@@ -70,6 +70,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   'GET /v1/jobs': { need: READ },
   'GET /v1/jobs/:id': { need: READ },
   'POST /v1/jobs/:id/inputs': { need: INVOKE },
+  'POST /v1/jobs/:id/refs': { need: INVOKE },
   'DELETE /v1/jobs/:id': { need: INVOKE },
   'POST /v1/jobs/:id/start': { need: INVOKE },
   'POST /v1/jobs/:id/retry-failed': { need: INVOKE },

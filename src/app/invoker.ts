@@ -2,6 +2,7 @@
  * One invocation from request to record: look up the function, record it, dispatch it, stamp
  * each phase and keep bounded tails of its output. Streaming to the caller goes through `sink`.
  */
+
 import type { Readable } from 'node:stream';
 import { callTimeout } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
@@ -12,6 +13,7 @@ import { type PhaseTimes, stamp, totalMs } from '../core/phases.js';
 import { LIVE, type Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
 import { TailBuffer } from '../core/tail.js';
+import type { InputRef } from '../core/volumes.js';
 import { dispatchRequest } from '../dispatch/dispatch-request.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
@@ -229,6 +231,8 @@ export class Invoker {
     payload: Buffer | Readable,
     sink: InvokeSink,
     request?: RequestContext,
+    /** a by-reference input (async job items): the agent gives the sandbox the file on its volume */
+    input?: InputRef,
   ): Promise<InvokeOutcome> {
     const phases = record.phases;
     const stdout = new TailBuffer(TAIL_BYTES);
@@ -246,6 +250,7 @@ export class Invoker {
           http: request,
           timeoutMs: record.timeoutMs,
           lambda: sink.lambda,
+          input,
         }),
         channel: {
           payload,

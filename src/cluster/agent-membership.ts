@@ -24,6 +24,8 @@ export interface AgentMembershipOptions {
   slots: number;
   memoryBytes: number;
   labels?: Record<string, string>;
+  /** names of the volumes declared on this node (`agni agent --volume`), sent in each heartbeat */
+  volumes?: readonly string[];
   /** the in-process agent (Agent) */
   agent: NodeAgent;
   /** "fn@version" held warm or prewarmed (Agent.warmVersions) */
@@ -61,6 +63,7 @@ export async function startAgentMembership(
     slots: o.slots,
     memoryBytes: o.memoryBytes,
     ...(o.labels ? { labels: o.labels } : {}),
+    ...(o.volumes ? { volumes: o.volumes } : {}),
     startedAt: Date.now(),
     load: o.load ?? (() => ({ running: agent.active, queued: 0 })),
     warm: o.warm,

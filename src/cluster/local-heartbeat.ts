@@ -14,6 +14,8 @@ export interface LocalNodeSource {
   slots: number;
   memoryBytes: number;
   labels?: Record<string, string>;
+  /** names of the volumes declared on this node */
+  volumes?: readonly string[];
   startedAt: number;
   /** calls running and waiting on this node now (its dispatcher's stats) */
   load(): { running: number; queued: number };
@@ -37,6 +39,7 @@ export function localHeartbeat(s: LocalNodeSource): () => NodeHeartbeat {
       memoryBytes: s.memoryBytes,
       labels: { ...(s.labels ?? {}) },
       warm: s.warm(),
+      ...(s.volumes && s.volumes.length > 0 ? { volumes: [...s.volumes] } : {}),
       state: s.state?.() ?? 'ready',
       startedAt: s.startedAt,
       sentAt: Date.now(),

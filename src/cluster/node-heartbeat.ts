@@ -4,6 +4,7 @@
  * it passed the schema below, so one bad agent cannot break placement for the others.
  */
 import { z } from 'zod';
+import { VOLUME_NAME_RE } from '../core/volumes.js';
 
 export const HEARTBEAT_SUBJECT = 'agni.cluster.hb';
 /** how often an agent publishes */
@@ -22,6 +23,8 @@ export interface NodeHeartbeat {
   labels: Record<string, string>;
   /** "fn@version" held warm or prewarmed */
   warm: string[];
+  /** the names of the volumes the operator declared on the node (`agni agent --volume`); absent: none */
+  volumes?: string[];
   state: 'ready' | 'draining';
   startedAt: number;
   sentAt: number;
@@ -44,6 +47,7 @@ export const nodeHeartbeatSchema = z
     memoryBytes: count,
     labels: z.record(z.string().max(128), z.string().max(256)),
     warm: z.array(z.string().max(200)).max(10_000),
+    volumes: z.array(z.string().regex(VOLUME_NAME_RE)).max(256).optional(),
     state: z.enum(['ready', 'draining']),
     startedAt: count,
     sentAt: count,

@@ -20,6 +20,7 @@ export function versionNeeds(platformsOf: ImagePlatforms): VersionNeeds {
     const base: PlacementNeed = {
       key: warmKey(v.function, v.version),
       ...(v.manifest.placement ? { placement: v.manifest.placement } : {}),
+      ...(v.manifest.volumes?.length ? { volumes: v.manifest.volumes.map((m) => m.name) } : {}),
     };
     if (v.imageId === 'host') return base;
     const platforms = await platformsOf(v.imageId);

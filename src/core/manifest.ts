@@ -8,6 +8,7 @@ import { AgniError } from './errors.js';
 import { parseSecretRefs, type SecretRef } from './secret-refs.js';
 import { parseTriggers, type Trigger } from './trigger-spec.js';
 import { parseBytes, parseDuration } from './units.js';
+import { VOLUME_NAME_RE, type VolumeMount, volumeMountsProblem } from './volumes.js';
 
 export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -105,6 +106,21 @@ const rawSchema = z
     triggers: z.unknown().optional(),
     // Checked by parseSecretRefs (names, the optional env form).
     secrets: z.unknown().optional(),
+    volumes: z
+      .array(
+        z
+          .object({
+            name: z
+              .string()
+              .regex(VOLUME_NAME_RE, 'a volume the operator declared (`agni up --volume NAME=…`)'),
+            path: z.string().min(1, 'an absolute path inside the sandbox, e.g. /data'),
+            mode: z.enum(['ro', 'rw']).optional(),
+          })
+          .strict(),
+      )
+      .max(32)
+      .optional(),
+    input: z.enum(['path', 'stdin']).optional(),
     description: z.string().optional(),
   })
   .strict();
@@ -166,6 +182,13 @@ export interface Manifest {
   placement?: { platforms?: string[]; labels?: Record<string, string> };
   /** secrets mounted at /run/secrets/NAME (absent: none); values live only in the secret store */
   secrets?: SecretRef[];
+  /** named host directories (declared by the operator) mounted at `path`; read-only unless both say rw */
+  volumes?: VolumeMount[];
+  /**
+   * How a by-reference job input (`agni map --ref`) reaches the function: `path` (absent: the file's
+   * in-sandbox path in AGNI_INPUT, stdin empty) or `stdin` (its bytes on stdin, AGNI_INPUT set too).
+   */
+  input?: 'stdin';
   description?: string;
 }
 
@@ -218,7 +241,13 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   const r = rawSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    const field = issue.path.map(String).join('.') || '(document)';
+    // `volumes[0].name`, as the deploy-time check of a volume's name says it
+    const field =
+      (issue.path[0] === 'volumes'
+        ? issue.path
+            .map((p, i) => (typeof p === 'number' ? `[${p}]` : i > 0 ? `.${String(p)}` : String(p)))
+            .join('')
+        : issue.path.map(String).join('.')) || '(document)';
     let expected = issue.message;
     if (issue.code === 'unrecognized_keys') {
       const key = issue.keys[0]!;
@@ -282,6 +311,9 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     return undefined;
   });
   if (!Array.isArray(secrets)) throw invalid(file, secrets.field, secrets.expected, secrets.got);
+  const volumes = (m.volumes ?? []).map((v) => ({ name: v.name, path: v.path, mode: v.mode ?? 'ro' }));
+  const vp = volumeMountsProblem(volumes);
+  if (vp) throw invalid(file, vp[0], vp[1], vp[2]);
   return {
     name: m.name,
     runtime: m.runtime,
@@ -309,6 +341,8 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
         }
       : {}),
     ...(secrets.length > 0 ? { secrets } : {}),
+    ...(volumes.length > 0 ? { volumes } : {}),
+    ...(m.input === 'stdin' ? { input: 'stdin' as const } : {}),
     ...(m.description ? { description: m.description } : {}),
   };
 }

@@ -152,3 +152,39 @@ test('chooseNode waits when every eligible node is full, and skips full ones', (
   assert.ok(c !== 'wait' && c.node === 'free');
   assert.equal(chooseNode([nodes[0]!], [need()]), 'wait');
 });
+
+test('a version that mounts volumes goes only to nodes that declared every one of them', () => {
+  const nodes = [
+    node('bare'),
+    node('data-only', { volumes: ['data'] }),
+    node('both', { volumes: ['data', 'scratch'], running: 3 }),
+  ];
+  assert.deepEqual(names(rankNodes(nodes, [need({ volumes: ['data'] })])), ['data-only', 'both']);
+  assert.deepEqual(names(rankNodes(nodes, [need({ volumes: ['data', 'scratch'] })])), ['both']);
+  // no volumes needed: every node, the least loaded first
+  assert.deepEqual(names(rankNodes(nodes, [need()])), ['bare', 'data-only', 'both']);
+});
+
+test('no node with the volume: no_node names the missing volume and what nodes have', () => {
+  const nodes = [node('a', { volumes: ['data'] }), node('b')];
+  assert.throws(
+    () => rankNodes(nodes, [need({ volumes: ['data', 'refs'] })]),
+    (e: unknown) => {
+      assert.ok(isAgniError(e));
+      assert.equal(e.code, 'no_node');
+      assert.match(e.message, /no ready node has volume refs/);
+      assert.match(e.message, /volumes data\b/);
+      assert.match(e.hint ?? '', /--volume refs=/);
+      assert.deepEqual((e.details as { missing_volumes: string[] }).missing_volumes, ['refs']);
+      return true;
+    },
+  );
+});
+
+test('a volume only a drained node has: placement waits on no ready node', () => {
+  const nodes = [node('a', { volumes: ['data'], state: 'draining' }), node('b')];
+  assert.throws(
+    () => rankNodes(nodes, [need({ volumes: ['data'] })]),
+    (e: unknown) => isAgniError(e) && /a \(draining\)/.test(e.message),
+  );
+});

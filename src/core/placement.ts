@@ -29,6 +29,8 @@ export interface CandidateNode {
   labels: Readonly<Record<string, string>>;
   /** "fn@version" held warm or prewarmed */
   warm: readonly string[];
+  /** names of the volumes declared on the node (absent: none) */
+  volumes?: readonly string[];
   state: 'ready' | 'draining' | 'lost';
   /** calls this server has running there */
   inflight: number;
@@ -48,6 +50,8 @@ export interface PlacementNeed {
   /** backends that can run it; undefined: any */
   backends?: readonly string[];
   placement?: PlacementSpec;
+  /** volumes (agni.yaml `volumes:` names) the node must have, every one */
+  volumes?: readonly string[];
 }
 
 /** calls on the node: what the heartbeat shows, with this server's calls since then */
@@ -63,6 +67,7 @@ export function freeSlots(c: CandidateNode): number {
 /** how the node would run it: 0 natively, 1 emulated; undefined when it cannot */
 function fit(c: CandidateNode, need: PlacementNeed): number | undefined {
   if (need.backends && !need.backends.some((b) => c.backends.includes(b))) return undefined;
+  if (need.volumes?.some((v) => !(c.volumes ?? []).includes(v))) return undefined;
   for (const [k, v] of Object.entries(need.placement?.labels ?? {})) if (c.labels[k] !== v) return undefined;
   const wanted = need.placement?.platforms?.map(parsePlatformLoose);
   // The host runtime runs the node's own programs: only its native platform counts.
@@ -154,6 +159,8 @@ function describeNeed(needs: readonly PlacementNeed[]): string {
   if (labels.size > 0) parts.push(`labels ${[...labels].join(', ')}`);
   const backends = new Set(needs.flatMap((n) => n.backends ?? []));
   if (backends.size > 0) parts.push(`a ${[...backends].join(' or ')} backend`);
+  const volumes = new Set(needs.flatMap((n) => n.volumes ?? []));
+  if (volumes.size > 0) parts.push(`volumes ${[...volumes].join(', ')}`);
   return parts.length > 0 ? parts.join('; ') : 'any ready node';
 }
 
@@ -164,6 +171,9 @@ function noNode(candidates: readonly CandidateNode[], needs: readonly PlacementN
     ...new Set(ready.flatMap((c) => Object.entries(c.labels).map(([k, v]) => `${k}=${v}`))),
   ].sort();
   const backends = [...new Set(ready.flatMap((c) => c.backends))].sort();
+  const volumes = [...new Set(ready.flatMap((c) => c.volumes ?? []))].sort();
+  // A volume no ready node has is the likely reason: named first, on its own.
+  const missing = [...new Set(needs.flatMap((n) => n.volumes ?? []))].filter((v) => !volumes.includes(v));
   // Nodes that would fit but are out of service are worth naming: waiting may be the answer.
   const resting = candidates
     .filter((c) => c.state !== 'ready' && needs.every((n) => fit(c, n) !== undefined))
@@ -172,20 +182,25 @@ function noNode(candidates: readonly CandidateNode[], needs: readonly PlacementN
   const offer =
     ready.length === 0
       ? 'no node is ready'
-      : `ready nodes offer platforms ${platforms.join(', ') || 'none'}; labels ${labels.join(', ') || 'none'}; backends ${backends.join(', ') || 'none'}`;
+      : `ready nodes offer platforms ${platforms.join(', ') || 'none'}; labels ${labels.join(', ') || 'none'}; backends ${backends.join(', ') || 'none'}${volumes.length > 0 || missing.length > 0 ? `; volumes ${volumes.join(', ') || 'none'}` : ''}`;
+  const lacking = missing.length > 0 ? `no ready node has volume ${missing.join(', ')}; ` : '';
   return new AgniError(
     'no_node',
-    `no node can run ${what}: it needs ${describeNeed(needs)}, and ${offer}${resting.length ? `; would fit but out of service: ${resting.join(', ')}` : ''}`,
+    `no node can run ${what}: ${lacking}it needs ${describeNeed(needs)}, and ${offer}${resting.length ? `; would fit but out of service: ${resting.join(', ')}` : ''}`,
     {
       hint: resting.length
         ? 'resume a drained node with `agni node resume NAME`, or wait for a lost one to come back'
-        : 'start an agent that fits (`agni agent --platforms … --labels k=v`), or change `placement:` in agni.yaml',
+        : missing.length > 0
+          ? `declare the volume on the nodes that have it: \`agni agent --volume ${missing[0]}=/path\``
+          : 'start an agent that fits (`agni agent --platforms … --labels k=v`), or change `placement:` in agni.yaml',
       details: {
         wanted: {
           platforms: [...new Set(needs.flatMap((n) => n.imagePlatforms ?? []))],
           placement: needs.map((n) => n.placement ?? {}),
+          volumes: [...new Set(needs.flatMap((n) => n.volumes ?? []))],
         },
-        available: { platforms, labels, backends },
+        available: { platforms, labels, backends, ...(volumes.length > 0 ? { volumes } : {}) },
+        ...(missing.length > 0 ? { missing_volumes: missing } : {}),
         out_of_service: resting,
       },
     },

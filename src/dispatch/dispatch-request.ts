@@ -7,6 +7,7 @@
 import type { Readable } from 'node:stream';
 import type { LambdaCaller } from '../core/lambda.js';
 import type { RequestContext } from '../core/request-context.js';
+import type { InputRef } from '../core/volumes.js';
 import type { SandboxHooks, SandboxIO } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 
@@ -34,6 +35,11 @@ export interface DispatchRequest {
   timeoutMs?: number;
   /** protocol: lambda only: the caller's client context / identity, as event headers */
   lambda?: LambdaCaller;
+  /**
+   * a by-reference job input: a file on a volume the version mounts. The agent gives the sandbox its
+   * path in AGNI_INPUT (and its bytes on stdin with `input: stdin`); the payload is then empty.
+   */
+  input?: InputRef;
 }
 
 export interface DispatchHooks extends SandboxHooks {
@@ -71,6 +77,7 @@ export function dispatchRequest(o: {
   http?: RequestContext | undefined;
   timeoutMs?: number | null | undefined;
   lambda?: LambdaCaller | undefined;
+  input?: InputRef | undefined;
 }): DispatchRequest {
   return {
     invocationId: o.invocationId,
@@ -79,5 +86,6 @@ export function dispatchRequest(o: {
     ...(o.http ? { http: o.http } : {}),
     ...(o.timeoutMs !== undefined && o.timeoutMs !== null ? { timeoutMs: o.timeoutMs } : {}),
     ...(o.lambda ? { lambda: o.lambda } : {}),
+    ...(o.input ? { input: o.input } : {}),
   };
 }

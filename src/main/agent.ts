@@ -10,10 +10,12 @@ import pino, { type Logger } from 'pino';
 import { CodeFetcher } from '../agent/code-fetcher.js';
 import { NodeImageSource } from '../agent/image-source.js';
 import { followLiveChanges } from '../app/live-changes.js';
+import { checkVolumeDirs } from '../app/node-volumes.js';
 import { startAgentMembership } from '../cluster/agent-membership.js';
 import { checkNodeName } from '../cluster/subjects.js';
 import { regionOf } from '../core/lambda.js';
 import { DEFAULT_LIMITS, type UnpackLimits } from '../core/limits.js';
+import type { VolumeDecl } from '../core/volumes.js';
 import type { DispatchRequest } from '../dispatch/dispatch-request.js';
 import { serveNodeAgent } from '../dispatch/nats/agent-service.js';
 import type { NodeAgent } from '../dispatch/node-agent.js';
@@ -47,6 +49,8 @@ export interface AgentOptions {
   insecureRegistry?: boolean;
   /** what one image layer may unpack to */
   unpack?: UnpackLimits;
+  /** named host directories functions may mount here (`agni agent --volume`; a shared filesystem) */
+  volumes?: VolumeDecl[];
   logger?: Logger;
 }
 
@@ -62,6 +66,7 @@ export interface RunningAgent {
 export async function startAgentOn(nc: NatsConnection, o: AgentOptions): Promise<RunningAgent> {
   const logger = o.logger ?? pino({ level: process.env.AGNI_LOG_LEVEL ?? 'info' }, pino.destination(2));
   const name = checkNodeName(o.name);
+  const volumes = await checkVolumeDirs(o.volumes ?? []);
   await mkdir(o.home, { recursive: true, mode: 0o700 });
   const limits = o.unpack ?? DEFAULT_LIMITS.unpack;
   // No database here: every image and every version's code comes from the cluster registry, by
@@ -93,6 +98,7 @@ export async function startAgentOn(nc: NatsConnection, o: AgentOptions): Promise
     lambdaRegion: regionOf(o.lambdaRegion),
     logger,
     resolveRootfs: (id, what) => images.resolve(id, what),
+    volumes,
   });
   // The node's own queue: calls from every server wait here for its slots.
   const queued: NodeAgent = {
@@ -113,6 +119,7 @@ export async function startAgentOn(nc: NatsConnection, o: AgentOptions): Promise
     agent: queued,
     warm: () => node.agent.warmVersions(),
     load: () => node.dispatcher.stats(),
+    volumes: volumes.map((d) => d.name),
     logger,
   });
   const service = serveNodeAgent(nc, name, membership.agent, {

@@ -22,12 +22,14 @@ import { InvocationFeed } from '../app/invocation-feed.js';
 import { logInvocations, meterInvocations } from '../app/invocation-observers.js';
 import { Invoker } from '../app/invoker.js';
 import { followLiveChanges, publishLiveChange } from '../app/live-changes.js';
+import { checkVolumeDirs } from '../app/node-volumes.js';
 import { OciRuntime } from '../app/oci-runtime.js';
 import { Pipeline } from '../app/pipeline.js';
 import { PromMetrics } from '../app/prom-metrics.js';
 import { Releases } from '../app/releases.js';
 import { SecretBox } from '../app/secret-box.js';
 import { Secrets } from '../app/secrets.js';
+import { VolumeFiles } from '../app/volume-files.js';
 import type { NodeAdmin } from '../cluster/node-admin.js';
 import { parseAllowList } from '../core/address-policy.js';
 import { hostPolicy } from '../core/allowed-hosts.js';
@@ -36,6 +38,7 @@ import { regionOf } from '../core/lambda.js';
 import { DEFAULT_LIMITS, type MinFree, type UnpackLimits } from '../core/limits.js';
 import type { Metrics, NodeSources } from '../core/metrics.js';
 import { subjectPrefixOf } from '../core/trigger-spec.js';
+import { checkVolumeNames, type VolumeDecl } from '../core/volumes.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { EventBus } from '../events/event-bus.js';
 import { InProcessEventBus } from '../events/in-process-event-bus.js';
@@ -78,6 +81,8 @@ export interface ControlOptions {
   instance?: string;
   /** settles, job changes and live-version changes between servers (default: in this process only) */
   bus?: EventBus;
+  /** named host directories functions may mount (`--volume NAME=/path[:ro|:rw]`): this node's, and what `agni map --ref` expands */
+  volumes?: VolumeDecl[];
   /** the state store (`agni up --store`): a SQLite file (default $AGNI_HOME/agni.db) or a postgres:// URL */
   store?: string;
   host: string;
@@ -148,6 +153,8 @@ export interface Execution {
   nodes?: NodeAdmin;
   /** per-node state the metrics read at each scrape */
   metricNodes?(): NodeSources[];
+  /** the volumes a deployed function may name: this node's, or those of any node of the cluster */
+  volumeNames?(): string[];
 }
 
 export interface ExecutionContext {
@@ -165,6 +172,8 @@ export interface ExecutionContext {
   metrics: Metrics;
   /** the values of the secrets a version names (embedded mode: from this store) */
   secrets: SecretSource;
+  /** the volumes declared here, checked (their directories exist) */
+  volumes: VolumeDecl[];
   /** where a node's kept sandboxes of a function go when one of its secrets changes (set by the execution) */
   onSecretChanged?: (fn: string) => Promise<void>;
 }
@@ -201,6 +210,7 @@ export async function startControl(
   const callbackAllow = parseAllowList(o.callbackAllow ?? []);
   const subjectPrefix = subjectPrefixOf(o.subjectPrefix);
   const lambdaRegion = regionOf(o.lambdaRegion);
+  const volumes = await checkVolumeDirs(o.volumes ?? []);
   await mkdir(o.home, { recursive: true, mode: 0o700 });
   const store = await openStore(o.store || join(o.home, 'agni.db'), { owner: o.instance });
 
@@ -250,6 +260,7 @@ export async function startControl(
     resolveRootfs: (id, what) => imageSource.resolve(id, what),
     metrics,
     secrets: (refs, what) => secrets.values(refs, what),
+    volumes,
   }).catch(async (e) => {
     await store.close();
     throw e;
@@ -297,6 +308,7 @@ export async function startControl(
     logger,
     events: bus,
     metrics,
+    refs: new VolumeFiles(volumes),
   });
   const triggers = new TriggerManager({
     store,
@@ -341,6 +353,11 @@ export async function startControl(
     async (m) => {
       await triggers.checkClaims(m);
       await secrets.checkRefs(m);
+      checkVolumeNames(
+        m.volumes,
+        exec.volumeNames?.() ?? volumes.map((d) => d.name),
+        exec.volumeNames ? 'any node' : undefined,
+      );
     },
     new OciRuntime(
       oci,

@@ -49,6 +49,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
       resolveRootfs: ctx.resolveRootfs,
       metrics: ctx.metrics,
       secrets: ctx.secrets,
+      volumes: ctx.volumes,
     });
     local = n;
     return {
@@ -65,6 +66,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
           startedAt: Date.now(),
           load: () => n.dispatcher.stats(),
           warm: () => n.agent.warmVersions(),
+          volumes: ctx.volumes.map((d) => d.name),
         }),
       ),
       metricNodes: () => [n.metricSources()],

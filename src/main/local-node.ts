@@ -11,6 +11,7 @@ import { LambdaKind } from '../agent/lambda-worker.js';
 import { PrewarmPool } from '../agent/prewarm-pool.js';
 import { WarmWorkers } from '../agent/warm-workers.js';
 import type { Metrics, NodeSources } from '../core/metrics.js';
+import type { VolumeDecl } from '../core/volumes.js';
 import { LocalDispatcher } from '../dispatch/local-dispatcher.js';
 import type { Platform } from '../image/oci/media-types.js';
 import type { Backend } from '../sandbox/backend.js';
@@ -34,6 +35,8 @@ export interface LocalNodeOptions {
   metrics?: Metrics;
   /** the values of the secrets a version names (absent: such versions are refused here) */
   secrets?: SecretSource;
+  /** named host directories functions may mount here */
+  volumes?: VolumeDecl[];
 }
 
 export interface LocalNode {
@@ -78,6 +81,7 @@ export async function startLocalNode(o: LocalNodeOptions): Promise<LocalNode> {
     { prewarm, warm },
     o.maxPayloadBytes,
     o.secrets,
+    o.volumes ?? [],
   );
   const dispatcher = new LocalDispatcher(agent, o.maxQueue);
   return {

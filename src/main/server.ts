@@ -120,6 +120,8 @@ export async function startServer(o: ServerOptions): Promise<Server> {
         info: () => ({ mode: 'server', nodes: p.directory.list().map((n) => n.heartbeat.node) }),
         recovered: agent?.recovered ?? 0,
         nodes: p.nodes,
+        // A function may name a volume some node has: placement then picks only such nodes.
+        volumeNames: () => [...new Set(p.directory.list().flatMap((n) => n.heartbeat.volumes ?? []))],
         metricNodes: () =>
           p.directory.list().map((n) => ({
             node: n.heartbeat.node,

@@ -22,6 +22,13 @@ export interface SandboxSecret {
   env?: string;
 }
 
+/** A host directory bound into the sandbox (a volume); never named by a function, only by the operator. */
+export interface SandboxVolume {
+  source: string;
+  destination: string;
+  readOnly: boolean;
+}
+
 export interface SandboxSpec {
   /** unique, [a-z0-9-], also used as the runc container id and cgroup leaf */
   id: string;
@@ -37,6 +44,11 @@ export interface SandboxSpec {
   cwd: string;
   limits: SandboxLimits;
   network: NetworkMode;
+  /**
+   * Operator-declared host directories (agni.yaml `volumes:`), bound at `destination`; read-only
+   * ones are remounted read-only recursively, so a write fails with EROFS even on submounts.
+   */
+  volumes?: SandboxVolume[];
   /** platform files bind-mounted read-only (e.g. the prewarm gate, warm-protocol helpers) */
   extraMounts?: { source: string; destination: string }[];
   /**

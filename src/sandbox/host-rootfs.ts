@@ -76,7 +76,22 @@ export function hostSkeletonDir(home: string): string {
  * read-only without exposing anything else of the host. Returns the bind mounts to add.
  */
 export function ensureHostSkeleton(dir: string): HostMount[] {
-  for (const d of ['usr', 'etc', 'tmp', 'proc', 'dev', 'sys', 'fn', 'run', 'var/tmp', 'etc/alternatives']) {
+  // mnt, srv, data: empty mount points for volumes (runc must never make one in this shared root)
+  for (const d of [
+    'usr',
+    'etc',
+    'tmp',
+    'proc',
+    'dev',
+    'sys',
+    'fn',
+    'run',
+    'var/tmp',
+    'etc/alternatives',
+    'mnt',
+    'srv',
+    'data',
+  ]) {
     mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
   }
   // runc keeps the mountpoint's mode for the /tmp tmpfs; it must be world-writable + sticky.

@@ -117,3 +117,26 @@ test('a prepared network namespace is joined by path; without one a fresh one is
   ]);
   assert.deepEqual(network(buildOciSpec(spec(), ctx)), [{ type: 'network' }]);
 });
+
+test('volumes: read-only ones recursively (rro), rw only as asked, after /tmp, nosuid and nodev', () => {
+  const c = build(
+    spec({
+      volumes: [
+        { source: '/srv/data', destination: '/data', readOnly: true },
+        { source: '/srv/scratch', destination: '/tmp/out', readOnly: false },
+      ],
+    }),
+  );
+  const dests: string[] = c.mounts.map((m: { destination: string }) => m.destination);
+  const data = c.mounts.find((m: { destination: string }) => m.destination === '/data');
+  const out = c.mounts.find((m: { destination: string }) => m.destination === '/tmp/out');
+  assert.deepEqual(data, {
+    destination: '/data',
+    type: 'bind',
+    source: '/srv/data',
+    options: ['rbind', 'ro', 'rro', 'nosuid', 'nodev'],
+  });
+  assert.deepEqual(out.options, ['rbind', 'rw', 'nosuid', 'nodev']);
+  // a mount point under /tmp is made in the sandbox's own tmpfs, so /tmp comes first
+  assert.ok(dests.indexOf('/tmp') < dests.indexOf('/tmp/out'));
+});

@@ -106,6 +106,17 @@ const roBind = (source: string, destination: string): OciMount => ({
   options: ['rbind', 'ro', 'nosuid', 'nodev'],
 });
 
+/**
+ * A volume: `rro` makes a read-only bind read-only recursively (mount_setattr), so a filesystem
+ * mounted below the volume's host directory is not writable through it either.
+ */
+const volumeBind = (v: { source: string; destination: string; readOnly: boolean }): OciMount => ({
+  destination: v.destination,
+  type: 'bind',
+  source: v.source,
+  options: v.readOnly ? ['rbind', 'ro', 'rro', 'nosuid', 'nodev'] : ['rbind', 'rw', 'nosuid', 'nodev'],
+});
+
 function envList(env: Record<string, string>): string[] {
   const list = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   if (!('PATH' in env)) list.push(DEFAULT_PATH);
@@ -121,6 +132,8 @@ export function buildOciSpec(spec: SandboxSpec, ctx: OciContext): Record<string,
   mounts.push(roBind(spec.codeDir, '/fn'));
   if (spec.hostRuntime) for (const m of ctx.hostMounts) mounts.push(roBind(m.source, m.destination));
   for (const m of spec.extraMounts ?? []) mounts.push(roBind(m.source, m.destination));
+  // After /tmp (a mount point under it is made in the fresh tmpfs) and the platform's own binds.
+  for (const v of spec.volumes ?? []) mounts.push(volumeBind(v));
 
   const namespaces: { type: string; path?: string }[] = [
     { type: 'pid' },

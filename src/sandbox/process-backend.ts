@@ -57,12 +57,15 @@ export class ProcessBackend implements Backend {
   async run(spec: SandboxSpec, io: SandboxIO, hooks: SandboxHooks = {}): Promise<SandboxResult> {
     if (this.closed) throw new AgniError('sandbox_error', 'the process backend is shut down');
     refuseSecrets(spec);
-    const [cmd, ...args] = spec.args.map((a) => mapFnPaths(a, spec.codeDir));
+    const vols = spec.volumes ?? [];
+    const [cmd, ...args] = spec.args.map((a) => mapMountPaths(mapFnPaths(a, spec.codeDir), vols));
     if (cmd === undefined) throw new AgniError('sandbox_error', 'sandbox has no command');
+    // Volumes are not mounted: their in-sandbox paths (AGNI_INPUT too) point at the host dirs.
+    const env = Object.fromEntries(Object.entries(spec.env).map(([k, v]) => [k, mapMountPaths(v, vols)]));
     hooks.onReady?.();
     const child = spawn(cmd, args, {
       cwd: spec.codeDir, // there is no /fn without a mount namespace
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', ...spec.env },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', ...env },
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -125,7 +128,8 @@ export class ProcessBackend implements Backend {
         'sandbox_error',
         'the process backend has no network namespaces for a loopback forward',
       );
-    const map = (v: string) => mapMountPaths(mapFnPaths(v, spec.codeDir), spec.extraMounts ?? []);
+    const map = (v: string) =>
+      mapMountPaths(mapFnPaths(v, spec.codeDir), [...(spec.extraMounts ?? []), ...(spec.volumes ?? [])]);
     const [cmd, ...args] = spec.args.map(map);
     if (cmd === undefined) throw new AgniError('sandbox_error', 'sandbox has no command');
     const env = Object.fromEntries(Object.entries(spec.env).map(([k, v]) => [k, map(v)]));

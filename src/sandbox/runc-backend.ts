@@ -215,6 +215,7 @@ export class RuncBackend implements Backend {
     }
     const overlay = !spec.hostRuntime && (spec.layers?.length ?? 0) > 0;
     if (!overlay) await this.checkCwd(spec, rootfs);
+    if (!overlay) await this.checkVolumePoints(spec, rootfs);
     if (!overlay && !this.tmpChecked.has(rootfs)) {
       await ensureStickyTmp(rootfs);
       this.tmpChecked.add(rootfs);
@@ -249,6 +250,30 @@ export class RuncBackend implements Backend {
       });
     }
     return { bundle, logFile };
+  }
+
+  /**
+   * A volume's mount point, like a cwd: runc would MkdirAll a missing one in a root other sandboxes
+   * share, so it must exist there already (or be under /tmp, the sandbox's own tmpfs).
+   */
+  private async checkVolumePoints(spec: SandboxSpec, rootfs: string): Promise<void> {
+    const binds = [
+      { source: spec.codeDir, destination: '/fn' },
+      ...(spec.hostRuntime ? (this.hostMounts ?? []) : []),
+      ...(spec.extraMounts ?? []),
+    ];
+    for (const [i, v] of (spec.volumes ?? []).entries()) {
+      const problem = await workdirProblem(v.destination, { root: rootfs, binds });
+      if (problem)
+        throw new AgniError(
+          'manifest_invalid',
+          `agni.yaml: field \`volumes[${i}].path\`: ${JSON.stringify(v.destination)} cannot be a mount point: ${problem}`,
+          {
+            hint: 'use a directory the image has (e.g. /mnt, /srv, /data with the host runtime), or one under /tmp',
+            details: { file: 'agni.yaml', field: `volumes[${i}].path` },
+          },
+        );
+    }
   }
 
   /** runc would MkdirAll a missing cwd in a root other sandboxes share: never let it (src/sandbox/workdir.ts). */

@@ -5,6 +5,7 @@
  */
 import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import { parseStoredContext, type RequestContext } from '../core/request-context.js';
+import { type InputRef, refOf, refText } from '../core/volumes.js';
 import type { AsyncTable, Database } from './schema.js';
 import { invocationRow, toInvocation } from './sql-store.js';
 import type { InvocationRecord } from './store.js';
@@ -32,6 +33,8 @@ export interface AsyncState {
    * timeout is on the invocation's record: every attempt runs with it)
    */
   request: RequestContext | null;
+  /** a by-reference input (a file on a volume): every attempt gets it; the payload is empty */
+  input: InputRef | null;
   /** who holds the current attempt; null when nobody does */
   owner: string | null;
   leaseUntil: number | null;
@@ -55,6 +58,7 @@ export function newAsyncState(over: Partial<AsyncState> & Pick<AsyncState, 'id' 
     settledAt: null,
     createdAt: now,
     request: null,
+    input: null,
     owner: null,
     leaseUntil: null,
     ...over,
@@ -69,7 +73,10 @@ export interface Lease {
 }
 
 export type AsyncPatch = Partial<
-  Omit<AsyncState, 'id' | 'function' | 'createdAt' | 'idempotencyKey' | 'request' | 'owner' | 'leaseUntil'>
+  Omit<
+    AsyncState,
+    'id' | 'function' | 'createdAt' | 'idempotencyKey' | 'request' | 'input' | 'owner' | 'leaseUntil'
+  >
 > & {
   /** release: the attempt ended (retry scheduled, settled or stopped), nobody holds it now */
   release?: true;
@@ -150,6 +157,7 @@ function toState(r: Row): AsyncState {
     createdAt: Number(r.created_at),
     // absent from the dead-letter listing, which does not select it
     request: parseStoredContext(r.request ?? null) ?? null,
+    input: refOf(r.input_ref) ?? null,
     owner: r.owner ?? null,
     leaseUntil: r.lease_until == null ? null : Number(r.lease_until),
   };
@@ -173,6 +181,7 @@ function toRow(s: AsyncState): Row {
     settled_at: s.settledAt,
     created_at: s.createdAt,
     request: s.request ? JSON.stringify(s.request) : null,
+    input_ref: s.input ? refText(s.input) : null,
     owner: s.owner,
     lease_until: s.leaseUntil,
   };

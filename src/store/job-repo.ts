@@ -2,7 +2,9 @@
  * Durable state of fan-out jobs and their items. Counts are derived from the items, so a job's
  * figures can never drift from what its items say.
  */
+
 import type { Kysely, Selectable } from 'kysely';
+import { type InputRef, refOf, refText } from '../core/volumes.js';
 import type { ItemStatus, JobCounts, JobItem, JobStatus, ReduceStatus } from '../triggers/jobs-types.js';
 import type { Database, JobTables } from './schema.js';
 
@@ -55,6 +57,8 @@ export function newJobRow(over: Partial<JobRow> & Pick<JobRow, 'id' | 'function'
 export interface ItemRow extends JobItem {
   inputFile: string;
   inputOffset: number;
+  /** a by-reference input: the file on a volume (inputFile is then empty) */
+  inputRef: InputRef | null;
 }
 
 export interface NewItem {
@@ -62,6 +66,7 @@ export interface NewItem {
   inputFile: string;
   inputOffset: number;
   inputBytes: number;
+  inputRef?: InputRef;
 }
 
 export type JobPatch = Partial<
@@ -170,6 +175,7 @@ function toItem(r: Item): ItemRow {
     seq: num(r.settled_seq),
     inputFile: r.input_file,
     inputOffset: Number(r.input_offset),
+    inputRef: refOf(r.input_ref) ?? null,
   };
 }
 
@@ -275,6 +281,7 @@ export class SqlJobRepository implements JobRepository {
             input_file: it.inputFile,
             input_offset: it.inputOffset,
             input_bytes: it.inputBytes,
+            input_ref: it.inputRef ? refText(it.inputRef) : null,
             invocation_id: null,
             attempts: 0,
             outcome: null,

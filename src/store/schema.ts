@@ -101,6 +101,8 @@ export interface AsyncTable {
     created_at: number;
     /** the HTTP request's context (JSON, bounded, credentials removed), passed to every attempt */
     request: string | null;
+    /** a by-reference input, `VOLUME:/path` (0017): the payload is empty, the file is on the volume */
+    input_ref: string | null;
     /** who runs the current attempt (a queue's owner id); null when nobody does */
     owner: string | null;
     /** until when (ms since the epoch) the owner holds it; past that, recovery may take it over */
@@ -168,6 +170,8 @@ export interface JobTables {
     input_file: string;
     input_offset: number;
     input_bytes: number;
+    /** a by-reference input, `VOLUME:/path` (0017); null: the bytes are in input_file */
+    input_ref: string | null;
     invocation_id: string | null;
     attempts: number;
     outcome: string | null;
@@ -552,6 +556,12 @@ export const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .addColumn('updated_at', 'bigint', (c) => c.notNull())
         .execute();
+    },
+  },
+  '0017_input_refs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('job_items').addColumn('input_ref', 'text').execute();
+      await db.schema.alterTable('async_invocations').addColumn('input_ref', 'text').execute();
     },
   },
 };

@@ -276,6 +276,7 @@ export class AsyncQueue implements AsyncSubmitter {
         callbackUrl: req.callbackUrl ?? null,
         source: req.source ?? 'api',
         request: req.request ?? null,
+        input: req.input ?? null,
       }),
     );
     if (!created) {
@@ -528,6 +529,7 @@ export class AsyncQueue implements AsyncSubmitter {
         payload,
         { onStdout: (chunk) => out.write(chunk) },
         st.request ?? undefined,
+        st.input ?? undefined,
       ));
     } catch (e) {
       await out.abort();

@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
+import type { InputRef } from '../core/volumes.js';
 import type { InvocationRecord } from '../store/store.js';
 
 export interface SubmitRequest {
@@ -25,6 +26,15 @@ export interface SubmitRequest {
   request?: RequestContext;
   /** a per-call timeout (ms) for every attempt, at most the function's limits.timeout (else 400) */
   timeoutMs?: number;
+  /** a by-reference input (a file on a volume the function mounts); the payload is then empty */
+  input?: InputRef;
+}
+
+/** Expands `VOLUME:/glob` into the files it names on this server's volumes (src/app/volume-files.ts). */
+export interface RefExpander {
+  names(): string[];
+  /** sorted; throws naming `field`; more than `limit` files is refused */
+  expand(ref: string, limit: number, field?: string): Promise<InputRef[]>;
 }
 
 export interface Submitted {

@@ -11,6 +11,7 @@ import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Metrics } from '../core/metrics.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
+import { parseRefSpec } from '../core/volumes.js';
 import type { EventBus } from '../events/event-bus.js';
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
 import {
@@ -22,7 +23,7 @@ import {
 } from '../store/job-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { VersionResolver } from '../store/version-resolver.js';
-import type { AsyncOutput, AsyncSubmitter } from './async-types.js';
+import type { AsyncOutput, AsyncSubmitter, RefExpander } from './async-types.js';
 import { jobBlobKey, jobPrefix } from './blob-keys.js';
 import { inputNameProblem, lineSpans, MAX_JOB_INPUTS, type Span } from './jobs-inputs.js';
 import { etaMsOf, rateOf } from './jobs-progress.js';
@@ -45,6 +46,8 @@ export interface JobRunnerOptions {
   events?: EventBus;
   /** settled items are counted here */
   metrics?: Pick<Metrics, 'jobItemSettled'>;
+  /** by-reference inputs: expands `VOLUME:/glob` on the server's volumes; absent: refused */
+  refs?: RefExpander;
 }
 
 export const JOB_CHANGED = 'job.changed';
@@ -224,6 +227,50 @@ export class JobRunner {
     });
   }
 
+  /**
+   * Adds, as inputs of an open job, the files on a volume that `ref` (`VOLUME:/glob`) matches:
+   * nothing is uploaded or copied, each item's sandbox reads its file from the volume. The job's
+   * function must mount that volume. Returns their indexes.
+   */
+  addRefs(id: string, ref: string): Promise<{ first: number; count: number }> {
+    return this.lanes.run(id, async () => {
+      const job = await this.mustGet(id);
+      if (job.status !== 'open') {
+        throw new AgniError(
+          'conflict',
+          `job ${id} is ${job.status}: inputs can only be added before it starts`,
+        );
+      }
+      const { volume } = parseRefSpec(ref, 'ref');
+      const t = submitTarget(job.function, job.version);
+      const { version: v } = await this.o.resolver.resolve(t.function, t.qualifier);
+      if (!(v.manifest.volumes ?? []).some((m) => m.name === volume))
+        throw new AgniError(
+          'bad_request',
+          `ref: ${v.function} v${v.version} does not mount volume ${volume}, so its sandboxes could not read these inputs`,
+          { hint: `add \`volumes: [{name: ${volume}, path: /data}]\` to its agni.yaml and deploy again` },
+        );
+      if (!this.o.refs)
+        throw new AgniError('bad_request', 'ref: this server has no volumes to take inputs from', {
+          hint: 'start it with `agni up --volume NAME=/host/path`',
+        });
+      const refs = await this.o.refs.expand(ref, MAX_JOB_INPUTS - job.inputs, 'ref');
+      const first = job.inputs;
+      await this.o.repo.addItems(
+        id,
+        // VOLUME/PATH: a relative name, so `--out DIR` writes DIR/VOLUME/PATH.out
+        refs.map((r) => ({
+          name: `${r.volume}/${r.path}`,
+          inputFile: '',
+          inputOffset: 0,
+          inputBytes: 0,
+          inputRef: r,
+        })),
+      );
+      return { first, count: refs.length };
+    });
+  }
+
   start(id: string): Promise<Job> {
     return this.changing(id, async () => {
       const job = await this.mustGet(id);
@@ -305,7 +352,8 @@ export class JobRunner {
    * the job changes (at most `waitMs`), so a follower sees each settle at once without busy polling.
    */
   async items(id: string, q: ItemQuery, waitMs = 0): Promise<JobItem[]> {
-    const strip = (rows: ItemRow[]) => rows.map(({ inputFile: _f, inputOffset: _o, ...item }) => item);
+    const strip = (rows: ItemRow[]) =>
+      rows.map(({ inputFile: _f, inputOffset: _o, inputRef: _r, ...item }) => item);
     const job = await this.mustGet(id);
     if (waitMs <= 0 || q.since === undefined || job.status === 'succeeded' || job.status === 'failed')
       return strip(await this.o.repo.items(id, q));
@@ -515,11 +563,12 @@ export class JobRunner {
   }
 
   private async submitItem(job: JobRow, item: ItemRow): Promise<'submitted' | 'failed' | 'later'> {
-    let payload: Buffer;
+    let payload: Buffer = Buffer.alloc(0);
     try {
-      payload = await readBlob(this.o.blobs, jobBlobKey(job.id, item.inputFile), {
-        range: { start: item.inputOffset, length: item.inputBytes },
-      });
+      if (!item.inputRef)
+        payload = await readBlob(this.o.blobs, jobBlobKey(job.id, item.inputFile), {
+          range: { start: item.inputOffset, length: item.inputBytes },
+        });
     } catch (e) {
       await this.failUnsubmitted(job.id, item.index, `its input could not be read: ${(e as Error).message}`);
       return 'failed';
@@ -531,6 +580,7 @@ export class JobRunner {
         sub = await this.o.queue.submit({
           ...submitTarget(job.function, job.version),
           payload,
+          ...(item.inputRef ? { input: item.inputRef } : {}),
           source: `job:${job.id}`,
           // The same key after a crash between submit and markRunning finds the first submission.
           idempotencyKey: `job:${job.id}:${item.index}:${item.attempts + 1}`,

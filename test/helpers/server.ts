@@ -25,6 +25,8 @@ export async function startTestServer(
     home?: string;
     /** bench results the dashboard charts (default bench/results of this checkout) */
     benchDir?: string;
+    /** `agni up --volume`: named host directories functions may mount */
+    volumes?: EmbeddedOptions['volumes'];
     /** default runc */
     backend?: 'runc' | 'process';
     /** resource bounds (`agni up --async-queue`, `--max-output`, `--max-unpack`, `--max-files`, `--min-free`) */
@@ -50,6 +52,7 @@ export async function startTestServer(
     subjectPrefix: opts.subjectPrefix,
     lambdaRegion: opts.lambdaRegion,
     benchDir: opts.benchDir,
+    volumes: opts.volumes,
     maxPayloadBytes: opts.maxPayloadBytes ?? 1024 * 1024,
     logger: pino({ level: 'silent' }),
   });

@@ -32,6 +32,11 @@ export function registerAgent(program: Command): void {
     .option('--home <dir>', 'state directory: sandboxes, pulled images (default $AGNI_HOME or ~/.agni)')
     .option('--registry <host:port>', "the cluster's OCI registry, to pull code and images from")
     .option('--insecure-registry', 'talk http to a registry that is not on loopback')
+    .option(
+      '--volume <name=path[:ro|:rw]>',
+      'a shared directory functions may mount by name, the same on every node that has it (repeatable; also $AGNI_VOLUMES)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--queue <n>', 'calls that may wait for a slot on this node', '256')
     .addHelpText(
       'after',
@@ -48,11 +53,13 @@ export function registerAgent(program: Command): void {
         backend: string;
         registry?: string;
         insecureRegistry?: boolean;
+        volume?: string[];
         queue: string;
       }) => {
         const backend = checkBackend(o.backend);
         const { startAgent } = await import('../../main/agent.js');
         const { parseLabels } = await import('../../core/node-labels.js');
+        const { parseVolumeFlags } = await import('../../core/volumes.js');
         const { nodePlatforms, parsePlatformList } = await import('../../image/oci/node-platforms.js');
         const platforms = o.platforms ? parsePlatformList(o.platforms, '--platforms') : nodePlatforms();
         const agent = await startAgent({
@@ -70,6 +77,9 @@ export function registerAgent(program: Command): void {
             ? { registry: o.registry || process.env.AGNI_REGISTRY }
             : {}),
           ...(o.insecureRegistry ? { insecureRegistry: true } : {}),
+          volumes: parseVolumeFlags(
+            o.volume ?? (process.env.AGNI_VOLUMES ? process.env.AGNI_VOLUMES.split(',') : []),
+          ),
         });
         process.stdout.write(`agni agent: node ${agent.name} serving (backend ${agent.backend.name})\n`);
         process.stdout.write(`agni agent: platforms ${platforms.map(formatPlatform).join(', ')}\n`);

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { AgniError } from '../../core/errors.js';
 import { formatMs } from '../../core/units.js';
+import { parseRefSpec } from '../../core/volumes.js';
 import { MAX_JOB_CONCURRENCY } from '../../triggers/jobs-inputs.js';
 import { formatRate } from '../../triggers/jobs-progress.js';
 import type { Job, JobItem } from '../../triggers/jobs-types.js';
@@ -21,6 +22,7 @@ interface MapOptions {
   detach?: boolean;
   json?: boolean;
   retryFailed?: string;
+  ref?: string[];
 }
 
 /** failures listed one per line; past this many, a pointer to the rest */
@@ -63,7 +65,7 @@ async function submitNew(
   const concurrency = parseConcurrency(o.concurrency) ?? 4;
   // Stdin is read up to its first line before a job exists, so an empty stdin creates nothing.
   let lines: AsyncIterable<Buffer> | undefined;
-  if (inputs.kind === 'stdin') {
+  if (inputs.kind === 'stdin' && !o.ref?.length) {
     const it = lineBatches(process.stdin);
     let first = await it.next();
     while (!first.done && !hasContent(first.value)) first = await it.next();
@@ -89,7 +91,11 @@ async function submitNew(
   };
   process.once('SIGINT', onInterrupt);
   try {
-    if (inputs.kind === 'files') await uploadFiles(client, job.id, inputs.files, progress);
+    if (o.ref?.length) {
+      // By reference: the server expands each glob on its volume; no byte of input is sent.
+      for (const ref of o.ref)
+        await client.json('POST', `/v1/jobs/${encodeURIComponent(job.id)}/refs`, { ref });
+    } else if (inputs.kind === 'files') await uploadFiles(client, job.id, inputs.files, progress);
     else await uploadLines(client, job.id, lines!);
   } catch (e) {
     progress.stop();
@@ -123,6 +129,11 @@ export function registerMap(program: Command): void {
     .option('--detach', 'print the job id and return; the job runs on without the CLI')
     .option('--json', 'print a summary object as JSON instead of outputs and progress')
     .option('--retry-failed <job>', 'run the failed inputs of a finished job again')
+    .option(
+      '--ref <volume:/glob>',
+      "inputs by reference: files already on a server volume, e.g. 'data:/shards/*.smi' (repeatable; nothing is uploaded)",
+      (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+    )
     .addHelpText(
       'after',
       `
@@ -137,8 +148,14 @@ A job runs one version throughout: NAME is pinned to the live version when the j
 (a deploy or rollback meanwhile does not change its later inputs); NAME@ALIAS is resolved for
 each input as it starts, so moving the alias moves the rest of the job.
 
+With --ref 'VOLUME:/glob' the inputs are files already on a volume of the server (agni up
+--volume): the server expands the glob inside the volume, nothing is uploaded, and each sandbox
+reads its file where it is (its path in AGNI_INPUT; on stdin with \`input: stdin\` in agni.yaml).
+The function must mount the volume (agni.yaml volumes:). Outputs are named VOLUME/PATH.
+
 Examples:
   agni map wordcount notes/*.txt
+  agni map count-smiles --ref 'data:/shards/*.smi' --out results/
   agni map wordcount@prod notes/*.txt --reduce sum-counts@2
   agni map wordcount 'data/**/*.csv' -c 8 --out results/
   agni map wordcount data/ --reduce sum-counts
@@ -166,7 +183,12 @@ Examples:
       } else {
         if (!fn) throw bad('missing FUNCTION', 'agni map FUNCTION INPUTS...  (see agni map --help)');
         parseConcurrency(o.concurrency);
-        const inputs = expandInputs(args, process.cwd(), Boolean(process.stdin.isTTY));
+        if (o.ref?.length && args.length)
+          throw bad('--ref takes no INPUTS: give either files to upload or references, not both');
+        if (o.ref?.length) for (const r of o.ref) parseRefSpec(r, '--ref');
+        const inputs = o.ref?.length
+          ? ({ kind: 'stdin' } as Inputs)
+          : expandInputs(args, process.cwd(), Boolean(process.stdin.isTTY));
         if (o.out && inputs.kind === 'files') checkDistinctNames(inputs.files);
         out = o.out ? await checkOut(o.out) : undefined;
         job = await submitNew(client, fn, inputs, o, progress);

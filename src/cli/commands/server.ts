@@ -26,6 +26,11 @@ export function registerServer(program: Command): void {
     )
     .option('--insecure-registry', 'talk http to a registry that is not on loopback')
     .option('--labels <k=v,…>', "the --agent's labels")
+    .option(
+      '--volume <name=path[:ro|:rw]>',
+      'a shared directory agni map --ref expands here (mounted at the same place on the agents that have it; repeatable; also $AGNI_VOLUMES)',
+      collect,
+    )
     .option('--agent', 'also run an agent (sandboxes) in this process')
     .option(
       '--home <dir>',
@@ -51,6 +56,7 @@ export function registerServer(program: Command): void {
           registry?: string;
           insecureRegistry?: boolean;
           labels?: string;
+          volume?: string[];
           agent?: boolean;
           home?: string;
           host: string;
@@ -76,6 +82,7 @@ export function registerServer(program: Command): void {
         const registry = o.registry ?? process.env.AGNI_REGISTRY ?? '';
         const backend = checkBackend(o.backend);
         const { parseLabels } = await import('../../core/node-labels.js');
+        const { parseVolumeFlags } = await import('../../core/volumes.js');
         const labels = parseLabels(o.labels ?? '');
         const slots = o.slots ? intOption('--slots', o.slots, 1) : defaultSlots();
         const { startServer } = await import('../../main/server.js');
@@ -86,6 +93,7 @@ export function registerServer(program: Command): void {
           natsUrl: nats,
           registry,
           ...(o.insecureRegistry ? { insecureRegistry: true } : {}),
+          volumes: parseVolumeFlags(listOption(o.volume, process.env.AGNI_VOLUMES)),
           host: o.host,
           port: intOption('--port', o.port, 0),
           slots,

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { AgniError } from '../../core/errors.js';
+import { parseVolumeFlags } from '../../core/volumes.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
 import { backendOption, listenOptions } from '../role-options.js';
@@ -90,9 +91,14 @@ export function registerUp(program: Command): void {
       '--lambda-region <region>',
       'AWS_REGION and the ARN region that protocol: lambda functions see, and the region AWS-signed Lambda API calls must name (default $AGNI_LAMBDA_REGION, else us-east-1 and calls may name any)',
     )
+    .option(
+      '--volume <name=path[:ro|:rw]>',
+      'a host directory functions may mount by name (agni.yaml volumes:); read-only unless :rw here and mode: rw there (repeatable; also $AGNI_VOLUMES, comma-separated)',
+      collect,
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni up\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0   # the server token, an admin token (more: agni token create)\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --lambda-region eu-west-1   # what Lambda functions read as AWS_REGION\n  agni up --store postgres://agni@127.0.0.1:5432/agni   # state in PostgreSQL',
+      '\nExamples:\n  agni up\n  agni up --volume data=/srv/data --volume scratch=/srv/scratch:rw   # for agni.yaml volumes: and agni map --ref\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0   # the server token, an admin token (more: agni token create)\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --lambda-region eu-west-1   # what Lambda functions read as AWS_REGION\n  agni up --store postgres://agni@127.0.0.1:5432/agni   # state in PostgreSQL',
     )
     .action(
       async (
@@ -110,6 +116,7 @@ export function registerUp(program: Command): void {
           callbackAllow?: string[];
           subjectPrefix?: string;
           lambdaRegion?: string;
+          volume?: string[];
         } & LimitFlags,
       ) => {
         if (!['auto', 'runc', 'process'].includes(o.backend)) {
@@ -122,6 +129,7 @@ export function registerUp(program: Command): void {
         const { startEmbedded } = await import('../../main/embedded.js');
         const { nodePlatforms, parsePlatformList } = await import('../../image/oci/node-platforms.js');
         const platforms = o.platforms ? parsePlatformList(o.platforms, '--platforms') : nodePlatforms();
+        const volumes = parseVolumeFlags(listOption(o.volume, process.env.AGNI_VOLUMES));
         const server = await startEmbedded({
           home: o.home ?? agniHome(),
           store: o.store ?? process.env.AGNI_STORE,
@@ -139,6 +147,7 @@ export function registerUp(program: Command): void {
           maxPayloadBytes: maxPayloadBytes(),
           ...limitOptions(o),
           lambdaRegion: o.lambdaRegion ?? process.env.AGNI_LAMBDA_REGION,
+          volumes,
         });
         const b = server.backend;
         process.stdout.write(`agni up: listening on ${server.url}\n`);

@@ -1,0 +1,77 @@
+/**
+ * The files a by-reference job input names (`agni map --ref 'VOLUME:/glob'`), expanded on the
+ * server under the volume's host directory and never outside it: no `..`, no absolute escape, and
+ * a symlink that leads off the volume refuses the whole reference (one inside it is followed, and
+ * the item names the file it leads to, which is what the sandbox will see; each file once).
+ */
+import { realpath, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { glob } from 'tinyglobby';
+import { AgniError } from '../core/errors.js';
+import { type InputRef, parseRefSpec, type VolumeDecl } from '../core/volumes.js';
+import type { RefExpander } from '../triggers/async-types.js';
+
+export class VolumeFiles implements RefExpander {
+  constructor(private readonly decls: readonly VolumeDecl[]) {}
+
+  names(): string[] {
+    return this.decls.map((d) => d.name).sort();
+  }
+
+  async expand(ref: string, limit: number, field = 'ref'): Promise<InputRef[]> {
+    const { volume, pattern } = parseRefSpec(ref, field);
+    // Brace and extglob forms can spell `..` without a `..` segment: none anywhere.
+    if (pattern.includes('..'))
+      throw new AgniError(
+        'bad_request',
+        `${field}: the glob may not contain \`..\`: it never leaves the volume`,
+      );
+    const decl = this.decls.find((d) => d.name === volume);
+    if (!decl) {
+      const list = this.names().join(', ') || 'none';
+      throw new AgniError(
+        'bad_request',
+        `${field}: no volume ${JSON.stringify(volume)} here; volumes that exist: ${list}`,
+        {
+          hint: 'the operator declares volumes with `agni up --volume NAME=/host/path`',
+        },
+      );
+    }
+    const top = await realpath(decl.hostPath);
+    const found = await glob(pattern.slice(1), {
+      cwd: top,
+      onlyFiles: true,
+      // Followed, so a link is seen and checked below (not silently skipped); loops end in fdir.
+      followSymbolicLinks: true,
+      expandDirectories: false,
+      dot: false,
+    });
+    const out: InputRef[] = [];
+    const seen = new Set<string>();
+    for (const rel of found.sort()) {
+      const lexical = join(top, rel);
+      if (!lexical.startsWith(top + sep)) throw escapes(field, ref, rel);
+      const real = await realpath(lexical).catch(() => undefined);
+      if (!real) continue; // gone since the listing, or a dangling link
+      if (!real.startsWith(top + sep)) throw escapes(field, ref, rel);
+      if (!(await stat(real)).isFile() || seen.has(real)) continue;
+      seen.add(real);
+      out.push({ volume, path: relative(top, real).split(sep).join('/') });
+      if (out.length > limit)
+        throw new AgniError('bad_request', `${field}: matches more than ${limit} files`, {
+          hint: 'split the inputs over several jobs (a narrower glob each)',
+        });
+    }
+    if (out.length === 0)
+      throw new AgniError('bad_request', `${field}: no file on volume ${volume} matches ${pattern}`);
+    return out;
+  }
+}
+
+function escapes(field: string, ref: string, rel: string): AgniError {
+  return new AgniError(
+    'bad_request',
+    `${field}: ${JSON.stringify(ref)} matches ${rel}, which leads outside the volume (a symbolic link?)`,
+    { hint: 'a reference names only files on the volume itself' },
+  );
+}
