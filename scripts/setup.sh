@@ -99,3 +99,26 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
     -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null && break; sleep 0.1; done
 fi
+
+# The cluster's OCI registry for a one-machine cluster (README, Cluster mode): Debian's
+# docker-registry on 127.0.0.1:5000, loopback only and without auth, started when nothing answers
+# there. Tests start registries of their own on free ports; this one is for people.
+if ! (exec 3<>/dev/tcp/127.0.0.1/5000) 2>/dev/null && command -v docker-registry >/dev/null; then
+  echo "setup: starting docker-registry on 127.0.0.1:5000"
+  mkdir -p /var/lib/agni-registry/data
+  cat >/var/lib/agni-registry/config.yml <<'YML'
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: /var/lib/agni-registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+YML
+  start-stop-daemon --start --oknodo --background --exec "$(command -v docker-registry)" \
+    -- serve /var/lib/agni-registry/config.yml
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/5000) 2>/dev/null && break; sleep 0.1; done
+fi
