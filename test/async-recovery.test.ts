@@ -35,6 +35,9 @@ test('after SIGKILL mid-run every accepted async invocation runs again and finis
 
   const second = await spawnAgniUp(home, ['--slots', '2']);
   try {
+    // The log line goes to stderr, which may arrive after the start banner on stdout.
+    for (let i = 0; i < 100 && !/queued again/.test(second.out()); i++)
+      await new Promise((r) => setTimeout(r, 100));
     assert.match(second.out(), /queued again/, 'the interrupted attempts are re-queued at start');
     for (const [i, id] of ids.entries()) {
       const r = await fetch(`${second.url}/v1/invocations/${id}/result?wait=30`);
