@@ -20,8 +20,9 @@ import type { SandboxResult } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 import type { DispatchJob, LocalChannel } from './dispatch-request.js';
 import type { Dispatcher, DispatcherStats } from './dispatcher.js';
+import { cancelQueuedOf, FunctionRuns } from './function-runs.js';
 import type { NodeAgent } from './node-agent.js';
-import { countByFunction, groupRefusal, type SlotNeed } from './slot-groups.js';
+import { countByFunction, groupRefusal, needOf, type SlotNeed } from './slot-groups.js';
 
 const MAX_REPLACEMENTS = 3;
 
@@ -67,11 +68,6 @@ interface NodeLoad {
 
 const cacheKey = (v: VersionRecord) => `${v.function}@${v.version}#${v.imageId}`;
 
-const needOf = (j: DispatchJob): SlotNeed => ({
-  function: j.request.version.function,
-  concurrency: j.request.version.manifest.concurrency,
-});
-
 /** whether a streamed payload was read from: then it cannot be sent to another node */
 const replayable = (payload: Buffer | Readable): boolean =>
   Buffer.isBuffer(payload) || !(payload as Readable & { readableDidRead?: boolean }).readableDidRead;
@@ -84,8 +80,7 @@ export class ClusterDispatcher implements Dispatcher {
   private readonly loads = new Map<string, NodeLoad>();
   private readonly agents = new Map<string, { startedAt: number; agent: NodeAgent }>();
   private readonly inflight = new Set<Promise<unknown>>();
-  private readonly idleWaiters = new Map<string, (() => void)[]>();
-  private readonly runningByFn = new Map<string, number>();
+  private readonly runs = new FunctionRuns();
   private readonly needsCache = new Map<string, PlacementNeed>();
   /** nodes that refused a call, by the heartbeat (lastSeen) they refused under */
   private readonly refused = new Map<string, number>();
@@ -330,7 +325,7 @@ export class ClusterDispatcher implements Dispatcher {
     load.inflight++;
     load.byFn.set(fn, (load.byFn.get(fn) ?? 0) + 1);
     this.running++;
-    this.runningByFn.set(fn, (this.runningByFn.get(fn) ?? 0) + 1);
+    this.runs.started(fn);
     p.placements++;
     let released = false;
     const release = () => {
@@ -341,12 +336,7 @@ export class ClusterDispatcher implements Dispatcher {
       if (n === 0) load.byFn.delete(fn);
       else load.byFn.set(fn, n);
       this.running--;
-      const r = (this.runningByFn.get(fn) ?? 1) - 1;
-      if (r === 0) {
-        this.runningByFn.delete(fn);
-        for (const wake of this.idleWaiters.get(fn) ?? []) wake();
-        this.idleWaiters.delete(fn);
-      } else this.runningByFn.set(fn, r);
+      this.runs.ended(fn);
     };
 
     const ch = p.job.channel;
@@ -445,25 +435,14 @@ export class ClusterDispatcher implements Dispatcher {
 
   /** A removed function's calls still waiting never start: each is rejected with `reason`. */
   cancelQueued(fn: string, reason: AgniError): number {
-    let n = 0;
-    for (const e of [...this.queue]) {
-      if (!e.members.some((m) => m.job.request.version.function === fn)) continue;
-      this.remove(e);
-      for (const m of e.members) m.reject(reason);
-      n += e.members.length;
-    }
+    const n = cancelQueuedOf(this.queue, fn, reason, (e) => this.remove(e));
     if (n > 0) this.pump();
     return n;
   }
 
   /** undefined when none of this server's calls of `fn` runs; else resolves once the last ended */
   whenIdle(fn: string): Promise<void> | undefined {
-    if (!this.runningByFn.has(fn)) return undefined;
-    return new Promise((resolve) => {
-      const list = this.idleWaiters.get(fn) ?? [];
-      list.push(resolve);
-      this.idleWaiters.set(fn, list);
-    });
+    return this.runs.whenIdle(fn);
   }
 
   stats(): DispatcherStats {

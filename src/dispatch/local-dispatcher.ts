@@ -2,8 +2,9 @@ import { AgniError } from '../core/errors.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { DispatchJob } from './dispatch-request.js';
 import type { Dispatcher, DispatcherStats } from './dispatcher.js';
+import { cancelQueuedOf, FunctionRuns } from './function-runs.js';
 import type { NodeAgent } from './node-agent.js';
-import { groupRefusal, placeGroup, type SlotNeed } from './slot-groups.js';
+import { groupRefusal, needOf, placeGroup, type SlotNeed } from './slot-groups.js';
 
 interface Pending {
   job: DispatchJob;
@@ -19,11 +20,6 @@ interface Entry {
   unlisten(): void;
 }
 
-const needOf = (j: DispatchJob): SlotNeed => ({
-  function: j.request.version.function,
-  concurrency: j.request.version.manifest.concurrency,
-});
-
 /**
  * FIFO with two limits: node slots (default: cores) and each function's `concurrency`. A job
  * whose function is at its limit waits without blocking jobs of other functions behind it. A group
@@ -32,12 +28,10 @@ const needOf = (j: DispatchJob): SlotNeed => ({
 export class LocalDispatcher implements Dispatcher {
   private readonly queue: Entry[] = [];
   private queuedJobs = 0;
-  private readonly runningByFn = new Map<string, number>();
+  private readonly runs = new FunctionRuns();
   private running = 0;
   private closing = false;
   private readonly inflight = new Set<Promise<unknown>>();
-  /** who waits for a function to have no call running (a removal, before it deletes the code) */
-  private readonly idleWaiters = new Map<string, (() => void)[]>();
 
   private avgRunMs = 100;
 
@@ -98,11 +92,7 @@ export class LocalDispatcher implements Dispatcher {
     const signals = jobs.map((j) => j.channel.io.signal).filter((s): s is AbortSignal => s !== undefined);
     // A job aborted while it waits leaves the queue with its whole group: none of them has run.
     const onAbort = (ev: Event) => {
-      const i = this.queue.indexOf(entry);
-      if (i < 0) return;
-      this.queue.splice(i, 1);
-      this.queuedJobs -= members.length;
-      entry.unlisten();
+      if (!this.remove(entry)) return;
       const reason = (ev.target as AbortSignal).reason;
       const err =
         reason instanceof Error ? reason : new AgniError('sandbox_error', 'cancelled before it started');
@@ -125,18 +115,26 @@ export class LocalDispatcher implements Dispatcher {
     return results;
   }
 
+  /** takes `e` out of the queue; false when it had already left */
+  private remove(e: Entry): boolean {
+    const i = this.queue.indexOf(e);
+    if (i < 0) return false;
+    this.queue.splice(i, 1);
+    this.queuedJobs -= e.members.length;
+    e.unlisten();
+    return true;
+  }
+
   private pump(): void {
     for (let i = 0; i < this.queue.length && this.running < this.slots; ) {
       const e = this.queue[i]!;
-      const place = placeGroup(e.needs, this.slots - this.running, this.runningByFn);
+      const place = placeGroup(e.needs, this.slots - this.running, this.runs.byFunction);
       if (place === 'wait_function') {
         i++;
         continue;
       }
       if (place === 'wait_slots') break;
-      this.queue.splice(i, 1);
-      this.queuedJobs -= e.members.length;
-      e.unlisten();
+      this.remove(e);
       for (const p of e.members) this.start(p);
     }
   }
@@ -144,7 +142,7 @@ export class LocalDispatcher implements Dispatcher {
   private start(p: Pending): void {
     const fn = p.job.request.version.function;
     this.running++;
-    this.runningByFn.set(fn, (this.runningByFn.get(fn) ?? 0) + 1);
+    this.runs.started(fn);
     p.job.channel.hooks.onPlaced?.(this.agent.placement);
     const t0 = performance.now();
     const run = this.agent
@@ -153,12 +151,7 @@ export class LocalDispatcher implements Dispatcher {
       .finally(() => {
         this.avgRunMs = this.avgRunMs * 0.9 + (performance.now() - t0) * 0.1;
         this.running--;
-        const n = (this.runningByFn.get(fn) ?? 1) - 1;
-        if (n === 0) {
-          this.runningByFn.delete(fn);
-          for (const wake of this.idleWaiters.get(fn) ?? []) wake();
-          this.idleWaiters.delete(fn);
-        } else this.runningByFn.set(fn, n);
+        this.runs.ended(fn);
         this.inflight.delete(run);
         this.pump();
       });
@@ -170,27 +163,14 @@ export class LocalDispatcher implements Dispatcher {
    * `reason` (a group with one of them goes as a whole, none of it has run). Returns how many.
    */
   cancelQueued(fn: string, reason: AgniError): number {
-    let n = 0;
-    for (const e of [...this.queue]) {
-      if (!e.members.some((m) => m.job.request.version.function === fn)) continue;
-      this.queue.splice(this.queue.indexOf(e), 1);
-      this.queuedJobs -= e.members.length;
-      e.unlisten();
-      for (const m of e.members) m.reject(reason);
-      n += e.members.length;
-    }
+    const n = cancelQueuedOf(this.queue, fn, reason, (e) => this.remove(e));
     if (n > 0) this.pump();
     return n;
   }
 
   /** undefined when no call of `fn` runs; else resolves once the last one ended */
   whenIdle(fn: string): Promise<void> | undefined {
-    if (!this.runningByFn.has(fn)) return undefined;
-    return new Promise((resolve) => {
-      const list = this.idleWaiters.get(fn) ?? [];
-      list.push(resolve);
-      this.idleWaiters.set(fn, list);
-    });
+    return this.runs.whenIdle(fn);
   }
 
   stats(): DispatcherStats {
