@@ -20,9 +20,10 @@ import type { SandboxResult } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 import type { DispatchJob, LocalChannel } from './dispatch-request.js';
 import type { Dispatcher, DispatcherStats } from './dispatcher.js';
-import { cancelQueuedOf, FunctionRuns } from './function-runs.js';
+import { FunctionRuns } from './function-runs.js';
 import type { NodeAgent } from './node-agent.js';
 import { countByFunction, groupRefusal, needOf, type SlotNeed } from './slot-groups.js';
+import { WaitQueue } from './wait-queue.js';
 
 const MAX_REPLACEMENTS = 3;
 
@@ -73,8 +74,7 @@ const replayable = (payload: Buffer | Readable): boolean =>
   Buffer.isBuffer(payload) || !(payload as Readable & { readableDidRead?: boolean }).readableDidRead;
 
 export class ClusterDispatcher implements Dispatcher {
-  private readonly queue: Entry[] = [];
-  private queuedJobs = 0;
+  private readonly queue = new WaitQueue<Entry>();
   private running = 0;
   private closing = false;
   private readonly loads = new Map<string, NodeLoad>();
@@ -106,7 +106,7 @@ export class ClusterDispatcher implements Dispatcher {
 
   admit(): void {
     if (this.closing) throw new AgniError('backend_unavailable', 'the server is shutting down');
-    if (this.queuedJobs >= this.maxQueue) {
+    if (this.queue.queuedJobs >= this.maxQueue) {
       throw new AgniError(
         'overloaded',
         `the queue is full (${this.maxQueue} invocations waiting for ${this.stats().slots} slots in the cluster)`,
@@ -120,7 +120,7 @@ export class ClusterDispatcher implements Dispatcher {
 
   retryAfterSeconds(): number {
     const slots = Math.max(1, this.stats().slots);
-    return Math.max(1, Math.ceil((this.queuedJobs / slots) * (this.avgRunMs / 1000)));
+    return Math.max(1, Math.ceil((this.queue.queuedJobs / slots) * (this.avgRunMs / 1000)));
   }
 
   dispatch(job: DispatchJob): Promise<SandboxResult> {
@@ -187,7 +187,7 @@ export class ClusterDispatcher implements Dispatcher {
       .map((m) => m.job.channel.io.signal)
       .filter((s): s is AbortSignal => s !== undefined);
     const onAbort = (ev: Event) => {
-      if (!this.remove(entry)) return;
+      if (!this.queue.remove(entry)) return;
       const reason = (ev.target as AbortSignal).reason;
       const err =
         reason instanceof Error ? reason : new AgniError('sandbox_error', 'cancelled before it started');
@@ -203,23 +203,11 @@ export class ClusterDispatcher implements Dispatcher {
         for (const s of signals) s.removeEventListener('abort', onAbort);
       },
     };
-    if (front) this.queue.unshift(entry);
-    else this.queue.push(entry);
-    this.queuedJobs += members.length;
+    this.queue.add(entry, front);
     for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
     const aborted = signals.find((s) => s.aborted);
     if (aborted) onAbort({ target: aborted } as unknown as Event);
     else this.pump();
-  }
-
-  /** takes `e` out of the queue; false when it had already left */
-  private remove(e: Entry): boolean {
-    const i = this.queue.indexOf(e);
-    if (i < 0) return false;
-    this.queue.splice(i, 1);
-    this.queuedJobs -= e.members.length;
-    e.unlisten();
-    return true;
   }
 
   private load(node: string): NodeLoad {
@@ -261,13 +249,13 @@ export class ClusterDispatcher implements Dispatcher {
   }
 
   private pump(): void {
-    if (this.queue.length === 0 || this.closing) return;
+    if (this.queue.entries.length === 0 || this.closing) return;
     const cands = this.candidates();
     // Nodes an earlier waiting entry could use: later ones may not take their slots first, so a
     // pipe waiting for several slots on a node is not starved by single calls.
     const held = new Set<string>();
-    for (let i = 0; i < this.queue.length; ) {
-      const e = this.queue[i]!;
+    for (let i = 0; i < this.queue.entries.length; ) {
+      const e = this.queue.entries[i]!;
       let ranked: CandidateNode[];
       try {
         ranked = rankNodes(cands, e.needs);
@@ -278,7 +266,7 @@ export class ClusterDispatcher implements Dispatcher {
           i++;
           continue;
         }
-        this.remove(e);
+        this.queue.remove(e);
         for (const m of e.members) m.reject(err);
         continue;
       }
@@ -290,7 +278,7 @@ export class ClusterDispatcher implements Dispatcher {
         i++;
         continue;
       }
-      this.remove(e);
+      this.queue.remove(e);
       pick.inflight += e.members.length;
       const hb = this.o.directory.get(pick.node)!.heartbeat;
       e.members.forEach((m, k) => {
@@ -435,7 +423,7 @@ export class ClusterDispatcher implements Dispatcher {
 
   /** A removed function's calls still waiting never start: each is rejected with `reason`. */
   cancelQueued(fn: string, reason: AgniError): number {
-    const n = cancelQueuedOf(this.queue, fn, reason, (e) => this.remove(e));
+    const n = this.queue.cancelFunction(fn, reason);
     if (n > 0) this.pump();
     return n;
   }
@@ -450,7 +438,7 @@ export class ClusterDispatcher implements Dispatcher {
       .list()
       .filter((e) => e.state === 'ready')
       .reduce((n, e) => n + e.heartbeat.slots, 0);
-    return { queued: this.queuedJobs, running: this.running, slots, maxQueue: this.maxQueue };
+    return { queued: this.queue.queuedJobs, running: this.running, slots, maxQueue: this.maxQueue };
   }
 
   async close(): Promise<void> {
@@ -458,11 +446,7 @@ export class ClusterDispatcher implements Dispatcher {
     this.offChange();
     clearTimeout(this.graceTimer);
     const err = new AgniError('backend_unavailable', 'the server is shutting down');
-    for (const e of this.queue.splice(0)) {
-      e.unlisten();
-      for (const p of e.members) p.reject(err);
-    }
-    this.queuedJobs = 0;
+    this.queue.rejectAll(err);
     await Promise.allSettled([...this.inflight]);
   }
 }

@@ -37,29 +37,3 @@ export class FunctionRuns {
     });
   }
 }
-
-/** What cancelQueued needs of a queue entry; both dispatchers' entries have it. */
-interface QueuedEntry {
-  members: { job: { request: { version: { function: string } } }; reject(e: unknown): void }[];
-}
-
-/**
- * Takes every entry with a call of `fn` out of `queue` (through `remove`, which also unlistens)
- * and rejects all its members with `reason`: a group with one of them goes as a whole, none of it
- * has run. Returns how many calls were rejected.
- */
-export function cancelQueuedOf<E extends QueuedEntry>(
-  queue: readonly E[],
-  fn: string,
-  reason: Error,
-  remove: (e: E) => void,
-): number {
-  let n = 0;
-  for (const e of [...queue]) {
-    if (!e.members.some((m) => m.job.request.version.function === fn)) continue;
-    remove(e);
-    for (const m of e.members) m.reject(reason);
-    n += e.members.length;
-  }
-  return n;
-}

@@ -2,9 +2,10 @@ import { AgniError } from '../core/errors.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { DispatchJob } from './dispatch-request.js';
 import type { Dispatcher, DispatcherStats } from './dispatcher.js';
-import { cancelQueuedOf, FunctionRuns } from './function-runs.js';
+import { FunctionRuns } from './function-runs.js';
 import type { NodeAgent } from './node-agent.js';
 import { groupRefusal, needOf, placeGroup, type SlotNeed } from './slot-groups.js';
+import { WaitQueue } from './wait-queue.js';
 
 interface Pending {
   job: DispatchJob;
@@ -26,8 +27,7 @@ interface Entry {
  * (dispatchGroup) takes all its slots at once or waits, and holds back what queued after it.
  */
 export class LocalDispatcher implements Dispatcher {
-  private readonly queue: Entry[] = [];
-  private queuedJobs = 0;
+  private readonly queue = new WaitQueue<Entry>();
   private readonly runs = new FunctionRuns();
   private running = 0;
   private closing = false;
@@ -47,7 +47,7 @@ export class LocalDispatcher implements Dispatcher {
 
   admit(): void {
     if (this.closing) throw new AgniError('backend_unavailable', 'the server is shutting down');
-    if (this.queuedJobs >= this.maxQueue) {
+    if (this.queue.queuedJobs >= this.maxQueue) {
       throw new AgniError(
         'overloaded',
         `the queue is full (${this.maxQueue} invocations waiting for ${this.slots} slots)`,
@@ -61,7 +61,7 @@ export class LocalDispatcher implements Dispatcher {
 
   /** A rough wait: the queue ahead spread over the slots at the recent run time, at least 1 s. */
   retryAfterSeconds(): number {
-    return Math.max(1, Math.ceil((this.queuedJobs / this.slots) * (this.avgRunMs / 1000)));
+    return Math.max(1, Math.ceil((this.queue.queuedJobs / this.slots) * (this.avgRunMs / 1000)));
   }
 
   dispatch(job: DispatchJob): Promise<SandboxResult> {
@@ -92,7 +92,7 @@ export class LocalDispatcher implements Dispatcher {
     const signals = jobs.map((j) => j.channel.io.signal).filter((s): s is AbortSignal => s !== undefined);
     // A job aborted while it waits leaves the queue with its whole group: none of them has run.
     const onAbort = (ev: Event) => {
-      if (!this.remove(entry)) return;
+      if (!this.queue.remove(entry)) return;
       const reason = (ev.target as AbortSignal).reason;
       const err =
         reason instanceof Error ? reason : new AgniError('sandbox_error', 'cancelled before it started');
@@ -106,8 +106,7 @@ export class LocalDispatcher implements Dispatcher {
         for (const s of signals) s.removeEventListener('abort', onAbort);
       },
     };
-    this.queue.push(entry);
-    this.queuedJobs += members.length;
+    this.queue.add(entry);
     for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
     const aborted = signals.find((s) => s.aborted);
     if (aborted) onAbort({ target: aborted } as unknown as Event);
@@ -115,26 +114,16 @@ export class LocalDispatcher implements Dispatcher {
     return results;
   }
 
-  /** takes `e` out of the queue; false when it had already left */
-  private remove(e: Entry): boolean {
-    const i = this.queue.indexOf(e);
-    if (i < 0) return false;
-    this.queue.splice(i, 1);
-    this.queuedJobs -= e.members.length;
-    e.unlisten();
-    return true;
-  }
-
   private pump(): void {
-    for (let i = 0; i < this.queue.length && this.running < this.slots; ) {
-      const e = this.queue[i]!;
+    for (let i = 0; i < this.queue.entries.length && this.running < this.slots; ) {
+      const e = this.queue.entries[i]!;
       const place = placeGroup(e.needs, this.slots - this.running, this.runs.byFunction);
       if (place === 'wait_function') {
         i++;
         continue;
       }
       if (place === 'wait_slots') break;
-      this.remove(e);
+      this.queue.remove(e);
       for (const p of e.members) this.start(p);
     }
   }
@@ -163,7 +152,7 @@ export class LocalDispatcher implements Dispatcher {
    * `reason` (a group with one of them goes as a whole, none of it has run). Returns how many.
    */
   cancelQueued(fn: string, reason: AgniError): number {
-    const n = cancelQueuedOf(this.queue, fn, reason, (e) => this.remove(e));
+    const n = this.queue.cancelFunction(fn, reason);
     if (n > 0) this.pump();
     return n;
   }
@@ -174,17 +163,18 @@ export class LocalDispatcher implements Dispatcher {
   }
 
   stats(): DispatcherStats {
-    return { queued: this.queuedJobs, running: this.running, slots: this.slots, maxQueue: this.maxQueue };
+    return {
+      queued: this.queue.queuedJobs,
+      running: this.running,
+      slots: this.slots,
+      maxQueue: this.maxQueue,
+    };
   }
 
   async close(): Promise<void> {
     this.closing = true;
     const err = new AgniError('backend_unavailable', 'the server is shutting down');
-    for (const e of this.queue.splice(0)) {
-      e.unlisten();
-      for (const p of e.members) p.reject(err);
-    }
-    this.queuedJobs = 0;
+    this.queue.rejectAll(err);
     await Promise.allSettled([...this.inflight]);
   }
 }
