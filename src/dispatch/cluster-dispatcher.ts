@@ -56,7 +56,6 @@ interface Entry {
   slotNeeds: SlotNeed[];
   /** a pipe's stages: never placed again one by one */
   group: boolean;
-  unlisten(): void;
 }
 
 interface NodeLoad {
@@ -183,31 +182,8 @@ export class ClusterDispatcher implements Dispatcher {
       for (const m of members) m.reject(err);
       return;
     }
-    const signals = members
-      .map((m) => m.job.channel.io.signal)
-      .filter((s): s is AbortSignal => s !== undefined);
-    const onAbort = (ev: Event) => {
-      if (!this.queue.remove(entry)) return;
-      const reason = (ev.target as AbortSignal).reason;
-      const err =
-        reason instanceof Error ? reason : new AgniError('sandbox_error', 'cancelled before it started');
-      for (const m of members) m.reject(err);
-      this.pump();
-    };
-    const entry: Entry = {
-      members,
-      needs,
-      slotNeeds: members.map((m) => needOf(m.job)),
-      group,
-      unlisten: () => {
-        for (const s of signals) s.removeEventListener('abort', onAbort);
-      },
-    };
-    this.queue.add(entry, front);
-    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
-    const aborted = signals.find((s) => s.aborted);
-    if (aborted) onAbort({ target: aborted } as unknown as Event);
-    else this.pump();
+    const entry: Entry = { members, needs, slotNeeds: members.map((m) => needOf(m.job)), group };
+    if (this.queue.add(entry, front, () => this.pump())) this.pump();
   }
 
   private load(node: string): NodeLoad {

@@ -17,8 +17,6 @@ interface Pending {
 interface Entry {
   members: Pending[];
   needs: SlotNeed[];
-  /** removes the abort listeners once the entry left the queue */
-  unlisten(): void;
 }
 
 /**
@@ -89,28 +87,8 @@ export class LocalDispatcher implements Dispatcher {
     const results = jobs.map(
       (job) => new Promise<SandboxResult>((resolve, reject) => members.push({ job, resolve, reject })),
     );
-    const signals = jobs.map((j) => j.channel.io.signal).filter((s): s is AbortSignal => s !== undefined);
     // A job aborted while it waits leaves the queue with its whole group: none of them has run.
-    const onAbort = (ev: Event) => {
-      if (!this.queue.remove(entry)) return;
-      const reason = (ev.target as AbortSignal).reason;
-      const err =
-        reason instanceof Error ? reason : new AgniError('sandbox_error', 'cancelled before it started');
-      for (const m of members) m.reject(err);
-      this.pump();
-    };
-    const entry: Entry = {
-      members,
-      needs: jobs.map(needOf),
-      unlisten: () => {
-        for (const s of signals) s.removeEventListener('abort', onAbort);
-      },
-    };
-    this.queue.add(entry);
-    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
-    const aborted = signals.find((s) => s.aborted);
-    if (aborted) onAbort({ target: aborted } as unknown as Event);
-    else this.pump();
+    if (this.queue.add({ members, needs: jobs.map(needOf) }, false, () => this.pump())) this.pump();
     return results;
   }
 
