@@ -31,6 +31,16 @@ function archMatches(alias: string, p: Platform): boolean {
   return variant === undefined || variant === (p.variant ?? (p.architecture === 'arm64' ? 'v8' : undefined));
 }
 
+/** An AgniError about resolving `image` as the field agni.yaml's `runtime` names; anything else as it is. */
+function asRuntimeFieldError(image: string, e: unknown): unknown {
+  if (!(e instanceof AgniError)) return e;
+  return new AgniError(e.code, `agni.yaml: field \`runtime\` (${image}): ${e.message}`, {
+    ...(e.hint ? { hint: e.hint } : {}),
+    details: { ...(e.details ?? {}), file: 'agni.yaml', field: 'runtime' },
+    cause: e,
+  });
+}
+
 export class OciRuntime {
   constructor(
     private readonly oci: OciImages,
@@ -119,12 +129,7 @@ export class OciRuntime {
       }
       return { imageId: ociImageId(manifestDigest), image, config: root.config, files: root.files };
     } catch (e) {
-      if (!(e instanceof AgniError)) throw e;
-      throw new AgniError(e.code, `agni.yaml: field \`runtime\` (${image}): ${e.message}`, {
-        ...(e.hint ? { hint: e.hint } : {}),
-        details: { ...(e.details ?? {}), file: 'agni.yaml', field: 'runtime' },
-        cause: e,
-      });
+      throw asRuntimeFieldError(image, e);
     }
   }
 
@@ -134,12 +139,7 @@ export class OciRuntime {
       const root = await this.rootfs.resolve(rec.manifestDigest);
       return { imageId: ociImageId(rec.manifestDigest), image, config: root.config, files: root.files };
     } catch (e) {
-      if (!(e instanceof AgniError)) throw e;
-      throw new AgniError(e.code, `agni.yaml: field \`runtime\` (${image}): ${e.message}`, {
-        ...(e.hint ? { hint: e.hint } : {}),
-        details: { ...(e.details ?? {}), file: 'agni.yaml', field: 'runtime' },
-        cause: e,
-      });
+      throw asRuntimeFieldError(image, e);
     }
   }
 }

@@ -6,26 +6,17 @@
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { NodeAgent } from '../dispatch/node-agent.js';
-import type { Platform } from '../image/oci/media-types.js';
 import { DrainState } from './drain-state.js';
 import { DrainingAgent } from './draining-agent.js';
 import { type HeartbeatPublisher, publishHeartbeats } from './heartbeat-publisher.js';
-import { localHeartbeat } from './local-heartbeat.js';
+import { localHeartbeat, type NodeDescription } from './local-heartbeat.js';
 import { serveNodeControl } from './node-control.js';
 import type { NodeHeartbeat } from './node-heartbeat.js';
 
-export interface AgentMembershipOptions {
+export interface AgentMembershipOptions extends NodeDescription {
   /** the agent's home: the drained state is kept there */
   home: string;
   name: string;
-  address: string;
-  platforms: readonly Platform[];
-  backends: readonly string[];
-  slots: number;
-  memoryBytes: number;
-  labels?: Record<string, string>;
-  /** names of the volumes declared on this node (`agni agent --volume`), sent in each heartbeat */
-  volumes?: readonly string[];
   /** the in-process agent (Agent) */
   agent: NodeAgent;
   /** "fn@version" held warm or prewarmed (Agent.warmVersions) */

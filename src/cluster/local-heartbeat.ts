@@ -6,16 +6,20 @@ import type { Platform } from '../image/oci/media-types.js';
 import { formatPlatform } from '../image/oci/platform.js';
 import type { NodeHeartbeat } from './node-heartbeat.js';
 
-export interface LocalNodeSource {
-  node: string;
+/** What a node says of itself that does not change while it runs: its heartbeat's fixed fields. */
+export interface NodeDescription {
   address: string;
   platforms: readonly Platform[];
   backends: readonly string[];
   slots: number;
   memoryBytes: number;
   labels?: Record<string, string>;
-  /** names of the volumes declared on this node */
+  /** names of the volumes declared on this node (`agni agent --volume`) */
   volumes?: readonly string[];
+}
+
+export interface LocalNodeSource extends NodeDescription {
+  node: string;
   startedAt: number;
   /** calls running and waiting on this node now (its dispatcher's stats) */
   load(): { running: number; queued: number };

@@ -20,8 +20,10 @@ import type { SandboxResult } from '../sandbox/backend.js';
 import type { VersionRecord } from '../store/store.js';
 import type { DispatchJob, LocalChannel } from './dispatch-request.js';
 import type { Dispatcher, DispatcherStats } from './dispatcher.js';
+import { FunctionRuns } from './function-runs.js';
 import type { NodeAgent } from './node-agent.js';
-import { countByFunction, groupRefusal, type SlotNeed } from './slot-groups.js';
+import { countByFunction, groupRefusal, needOf, type SlotNeed } from './slot-groups.js';
+import { WaitQueue } from './wait-queue.js';
 
 const MAX_REPLACEMENTS = 3;
 
@@ -54,7 +56,6 @@ interface Entry {
   slotNeeds: SlotNeed[];
   /** a pipe's stages: never placed again one by one */
   group: boolean;
-  unlisten(): void;
 }
 
 interface NodeLoad {
@@ -67,25 +68,18 @@ interface NodeLoad {
 
 const cacheKey = (v: VersionRecord) => `${v.function}@${v.version}#${v.imageId}`;
 
-const needOf = (j: DispatchJob): SlotNeed => ({
-  function: j.request.version.function,
-  concurrency: j.request.version.manifest.concurrency,
-});
-
 /** whether a streamed payload was read from: then it cannot be sent to another node */
 const replayable = (payload: Buffer | Readable): boolean =>
   Buffer.isBuffer(payload) || !(payload as Readable & { readableDidRead?: boolean }).readableDidRead;
 
 export class ClusterDispatcher implements Dispatcher {
-  private readonly queue: Entry[] = [];
-  private queuedJobs = 0;
+  private readonly queue = new WaitQueue<Entry>();
   private running = 0;
   private closing = false;
   private readonly loads = new Map<string, NodeLoad>();
   private readonly agents = new Map<string, { startedAt: number; agent: NodeAgent }>();
   private readonly inflight = new Set<Promise<unknown>>();
-  private readonly idleWaiters = new Map<string, (() => void)[]>();
-  private readonly runningByFn = new Map<string, number>();
+  private readonly runs = new FunctionRuns();
   private readonly needsCache = new Map<string, PlacementNeed>();
   /** nodes that refused a call, by the heartbeat (lastSeen) they refused under */
   private readonly refused = new Map<string, number>();
@@ -111,7 +105,7 @@ export class ClusterDispatcher implements Dispatcher {
 
   admit(): void {
     if (this.closing) throw new AgniError('backend_unavailable', 'the server is shutting down');
-    if (this.queuedJobs >= this.maxQueue) {
+    if (this.queue.queuedJobs >= this.maxQueue) {
       throw new AgniError(
         'overloaded',
         `the queue is full (${this.maxQueue} invocations waiting for ${this.stats().slots} slots in the cluster)`,
@@ -125,7 +119,7 @@ export class ClusterDispatcher implements Dispatcher {
 
   retryAfterSeconds(): number {
     const slots = Math.max(1, this.stats().slots);
-    return Math.max(1, Math.ceil((this.queuedJobs / slots) * (this.avgRunMs / 1000)));
+    return Math.max(1, Math.ceil((this.queue.queuedJobs / slots) * (this.avgRunMs / 1000)));
   }
 
   dispatch(job: DispatchJob): Promise<SandboxResult> {
@@ -188,43 +182,8 @@ export class ClusterDispatcher implements Dispatcher {
       for (const m of members) m.reject(err);
       return;
     }
-    const signals = members
-      .map((m) => m.job.channel.io.signal)
-      .filter((s): s is AbortSignal => s !== undefined);
-    const onAbort = (ev: Event) => {
-      if (!this.remove(entry)) return;
-      const reason = (ev.target as AbortSignal).reason;
-      const err =
-        reason instanceof Error ? reason : new AgniError('sandbox_error', 'cancelled before it started');
-      for (const m of members) m.reject(err);
-      this.pump();
-    };
-    const entry: Entry = {
-      members,
-      needs,
-      slotNeeds: members.map((m) => needOf(m.job)),
-      group,
-      unlisten: () => {
-        for (const s of signals) s.removeEventListener('abort', onAbort);
-      },
-    };
-    if (front) this.queue.unshift(entry);
-    else this.queue.push(entry);
-    this.queuedJobs += members.length;
-    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
-    const aborted = signals.find((s) => s.aborted);
-    if (aborted) onAbort({ target: aborted } as unknown as Event);
-    else this.pump();
-  }
-
-  /** takes `e` out of the queue; false when it had already left */
-  private remove(e: Entry): boolean {
-    const i = this.queue.indexOf(e);
-    if (i < 0) return false;
-    this.queue.splice(i, 1);
-    this.queuedJobs -= e.members.length;
-    e.unlisten();
-    return true;
+    const entry: Entry = { members, needs, slotNeeds: members.map((m) => needOf(m.job)), group };
+    if (this.queue.add(entry, front, () => this.pump())) this.pump();
   }
 
   private load(node: string): NodeLoad {
@@ -266,13 +225,13 @@ export class ClusterDispatcher implements Dispatcher {
   }
 
   private pump(): void {
-    if (this.queue.length === 0 || this.closing) return;
+    if (this.queue.entries.length === 0 || this.closing) return;
     const cands = this.candidates();
     // Nodes an earlier waiting entry could use: later ones may not take their slots first, so a
     // pipe waiting for several slots on a node is not starved by single calls.
     const held = new Set<string>();
-    for (let i = 0; i < this.queue.length; ) {
-      const e = this.queue[i]!;
+    for (let i = 0; i < this.queue.entries.length; ) {
+      const e = this.queue.entries[i]!;
       let ranked: CandidateNode[];
       try {
         ranked = rankNodes(cands, e.needs);
@@ -283,7 +242,7 @@ export class ClusterDispatcher implements Dispatcher {
           i++;
           continue;
         }
-        this.remove(e);
+        this.queue.remove(e);
         for (const m of e.members) m.reject(err);
         continue;
       }
@@ -295,7 +254,7 @@ export class ClusterDispatcher implements Dispatcher {
         i++;
         continue;
       }
-      this.remove(e);
+      this.queue.remove(e);
       pick.inflight += e.members.length;
       const hb = this.o.directory.get(pick.node)!.heartbeat;
       e.members.forEach((m, k) => {
@@ -330,7 +289,7 @@ export class ClusterDispatcher implements Dispatcher {
     load.inflight++;
     load.byFn.set(fn, (load.byFn.get(fn) ?? 0) + 1);
     this.running++;
-    this.runningByFn.set(fn, (this.runningByFn.get(fn) ?? 0) + 1);
+    this.runs.started(fn);
     p.placements++;
     let released = false;
     const release = () => {
@@ -341,12 +300,7 @@ export class ClusterDispatcher implements Dispatcher {
       if (n === 0) load.byFn.delete(fn);
       else load.byFn.set(fn, n);
       this.running--;
-      const r = (this.runningByFn.get(fn) ?? 1) - 1;
-      if (r === 0) {
-        this.runningByFn.delete(fn);
-        for (const wake of this.idleWaiters.get(fn) ?? []) wake();
-        this.idleWaiters.delete(fn);
-      } else this.runningByFn.set(fn, r);
+      this.runs.ended(fn);
     };
 
     const ch = p.job.channel;
@@ -445,25 +399,14 @@ export class ClusterDispatcher implements Dispatcher {
 
   /** A removed function's calls still waiting never start: each is rejected with `reason`. */
   cancelQueued(fn: string, reason: AgniError): number {
-    let n = 0;
-    for (const e of [...this.queue]) {
-      if (!e.members.some((m) => m.job.request.version.function === fn)) continue;
-      this.remove(e);
-      for (const m of e.members) m.reject(reason);
-      n += e.members.length;
-    }
+    const n = this.queue.cancelFunction(fn, reason);
     if (n > 0) this.pump();
     return n;
   }
 
   /** undefined when none of this server's calls of `fn` runs; else resolves once the last ended */
   whenIdle(fn: string): Promise<void> | undefined {
-    if (!this.runningByFn.has(fn)) return undefined;
-    return new Promise((resolve) => {
-      const list = this.idleWaiters.get(fn) ?? [];
-      list.push(resolve);
-      this.idleWaiters.set(fn, list);
-    });
+    return this.runs.whenIdle(fn);
   }
 
   stats(): DispatcherStats {
@@ -471,7 +414,7 @@ export class ClusterDispatcher implements Dispatcher {
       .list()
       .filter((e) => e.state === 'ready')
       .reduce((n, e) => n + e.heartbeat.slots, 0);
-    return { queued: this.queuedJobs, running: this.running, slots, maxQueue: this.maxQueue };
+    return { queued: this.queue.queuedJobs, running: this.running, slots, maxQueue: this.maxQueue };
   }
 
   async close(): Promise<void> {
@@ -479,11 +422,7 @@ export class ClusterDispatcher implements Dispatcher {
     this.offChange();
     clearTimeout(this.graceTimer);
     const err = new AgniError('backend_unavailable', 'the server is shutting down');
-    for (const e of this.queue.splice(0)) {
-      e.unlisten();
-      for (const p of e.members) p.reject(err);
-    }
-    this.queuedJobs = 0;
+    this.queue.rejectAll(err);
     await Promise.allSettled([...this.inflight]);
   }
 }

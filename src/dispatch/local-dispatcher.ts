@@ -2,8 +2,10 @@ import { AgniError } from '../core/errors.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { DispatchJob } from './dispatch-request.js';
 import type { Dispatcher, DispatcherStats } from './dispatcher.js';
+import { FunctionRuns } from './function-runs.js';
 import type { NodeAgent } from './node-agent.js';
-import { groupRefusal, placeGroup, type SlotNeed } from './slot-groups.js';
+import { groupRefusal, needOf, placeGroup, type SlotNeed } from './slot-groups.js';
+import { WaitQueue } from './wait-queue.js';
 
 interface Pending {
   job: DispatchJob;
@@ -15,14 +17,7 @@ interface Pending {
 interface Entry {
   members: Pending[];
   needs: SlotNeed[];
-  /** removes the abort listeners once the entry left the queue */
-  unlisten(): void;
 }
-
-const needOf = (j: DispatchJob): SlotNeed => ({
-  function: j.request.version.function,
-  concurrency: j.request.version.manifest.concurrency,
-});
 
 /**
  * FIFO with two limits: node slots (default: cores) and each function's `concurrency`. A job
@@ -30,14 +25,11 @@ const needOf = (j: DispatchJob): SlotNeed => ({
  * (dispatchGroup) takes all its slots at once or waits, and holds back what queued after it.
  */
 export class LocalDispatcher implements Dispatcher {
-  private readonly queue: Entry[] = [];
-  private queuedJobs = 0;
-  private readonly runningByFn = new Map<string, number>();
+  private readonly queue = new WaitQueue<Entry>();
+  private readonly runs = new FunctionRuns();
   private running = 0;
   private closing = false;
   private readonly inflight = new Set<Promise<unknown>>();
-  /** who waits for a function to have no call running (a removal, before it deletes the code) */
-  private readonly idleWaiters = new Map<string, (() => void)[]>();
 
   private avgRunMs = 100;
 
@@ -53,7 +45,7 @@ export class LocalDispatcher implements Dispatcher {
 
   admit(): void {
     if (this.closing) throw new AgniError('backend_unavailable', 'the server is shutting down');
-    if (this.queuedJobs >= this.maxQueue) {
+    if (this.queue.queuedJobs >= this.maxQueue) {
       throw new AgniError(
         'overloaded',
         `the queue is full (${this.maxQueue} invocations waiting for ${this.slots} slots)`,
@@ -67,7 +59,7 @@ export class LocalDispatcher implements Dispatcher {
 
   /** A rough wait: the queue ahead spread over the slots at the recent run time, at least 1 s. */
   retryAfterSeconds(): number {
-    return Math.max(1, Math.ceil((this.queuedJobs / this.slots) * (this.avgRunMs / 1000)));
+    return Math.max(1, Math.ceil((this.queue.queuedJobs / this.slots) * (this.avgRunMs / 1000)));
   }
 
   dispatch(job: DispatchJob): Promise<SandboxResult> {
@@ -95,48 +87,21 @@ export class LocalDispatcher implements Dispatcher {
     const results = jobs.map(
       (job) => new Promise<SandboxResult>((resolve, reject) => members.push({ job, resolve, reject })),
     );
-    const signals = jobs.map((j) => j.channel.io.signal).filter((s): s is AbortSignal => s !== undefined);
     // A job aborted while it waits leaves the queue with its whole group: none of them has run.
-    const onAbort = (ev: Event) => {
-      const i = this.queue.indexOf(entry);
-      if (i < 0) return;
-      this.queue.splice(i, 1);
-      this.queuedJobs -= members.length;
-      entry.unlisten();
-      const reason = (ev.target as AbortSignal).reason;
-      const err =
-        reason instanceof Error ? reason : new AgniError('sandbox_error', 'cancelled before it started');
-      for (const m of members) m.reject(err);
-      this.pump();
-    };
-    const entry: Entry = {
-      members,
-      needs: jobs.map(needOf),
-      unlisten: () => {
-        for (const s of signals) s.removeEventListener('abort', onAbort);
-      },
-    };
-    this.queue.push(entry);
-    this.queuedJobs += members.length;
-    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
-    const aborted = signals.find((s) => s.aborted);
-    if (aborted) onAbort({ target: aborted } as unknown as Event);
-    else this.pump();
+    if (this.queue.add({ members, needs: jobs.map(needOf) }, false, () => this.pump())) this.pump();
     return results;
   }
 
   private pump(): void {
-    for (let i = 0; i < this.queue.length && this.running < this.slots; ) {
-      const e = this.queue[i]!;
-      const place = placeGroup(e.needs, this.slots - this.running, this.runningByFn);
+    for (let i = 0; i < this.queue.entries.length && this.running < this.slots; ) {
+      const e = this.queue.entries[i]!;
+      const place = placeGroup(e.needs, this.slots - this.running, this.runs.byFunction);
       if (place === 'wait_function') {
         i++;
         continue;
       }
       if (place === 'wait_slots') break;
-      this.queue.splice(i, 1);
-      this.queuedJobs -= e.members.length;
-      e.unlisten();
+      this.queue.remove(e);
       for (const p of e.members) this.start(p);
     }
   }
@@ -144,7 +109,7 @@ export class LocalDispatcher implements Dispatcher {
   private start(p: Pending): void {
     const fn = p.job.request.version.function;
     this.running++;
-    this.runningByFn.set(fn, (this.runningByFn.get(fn) ?? 0) + 1);
+    this.runs.started(fn);
     p.job.channel.hooks.onPlaced?.(this.agent.placement);
     const t0 = performance.now();
     const run = this.agent
@@ -153,12 +118,7 @@ export class LocalDispatcher implements Dispatcher {
       .finally(() => {
         this.avgRunMs = this.avgRunMs * 0.9 + (performance.now() - t0) * 0.1;
         this.running--;
-        const n = (this.runningByFn.get(fn) ?? 1) - 1;
-        if (n === 0) {
-          this.runningByFn.delete(fn);
-          for (const wake of this.idleWaiters.get(fn) ?? []) wake();
-          this.idleWaiters.delete(fn);
-        } else this.runningByFn.set(fn, n);
+        this.runs.ended(fn);
         this.inflight.delete(run);
         this.pump();
       });
@@ -170,41 +130,29 @@ export class LocalDispatcher implements Dispatcher {
    * `reason` (a group with one of them goes as a whole, none of it has run). Returns how many.
    */
   cancelQueued(fn: string, reason: AgniError): number {
-    let n = 0;
-    for (const e of [...this.queue]) {
-      if (!e.members.some((m) => m.job.request.version.function === fn)) continue;
-      this.queue.splice(this.queue.indexOf(e), 1);
-      this.queuedJobs -= e.members.length;
-      e.unlisten();
-      for (const m of e.members) m.reject(reason);
-      n += e.members.length;
-    }
+    const n = this.queue.cancelFunction(fn, reason);
     if (n > 0) this.pump();
     return n;
   }
 
   /** undefined when no call of `fn` runs; else resolves once the last one ended */
   whenIdle(fn: string): Promise<void> | undefined {
-    if (!this.runningByFn.has(fn)) return undefined;
-    return new Promise((resolve) => {
-      const list = this.idleWaiters.get(fn) ?? [];
-      list.push(resolve);
-      this.idleWaiters.set(fn, list);
-    });
+    return this.runs.whenIdle(fn);
   }
 
   stats(): DispatcherStats {
-    return { queued: this.queuedJobs, running: this.running, slots: this.slots, maxQueue: this.maxQueue };
+    return {
+      queued: this.queue.queuedJobs,
+      running: this.running,
+      slots: this.slots,
+      maxQueue: this.maxQueue,
+    };
   }
 
   async close(): Promise<void> {
     this.closing = true;
     const err = new AgniError('backend_unavailable', 'the server is shutting down');
-    for (const e of this.queue.splice(0)) {
-      e.unlisten();
-      for (const p of e.members) p.reject(err);
-    }
-    this.queuedJobs = 0;
+    this.queue.rejectAll(err);
     await Promise.allSettled([...this.inflight]);
   }
 }

@@ -4,12 +4,18 @@
  * while each holds part of what it needs.
  */
 import { AgniError } from '../core/errors.js';
+import type { DispatchJob } from './dispatch-request.js';
 
 export interface SlotNeed {
   function: string;
   /** the function's `concurrency` (per node) */
   concurrency: number;
 }
+
+export const needOf = (j: DispatchJob): SlotNeed => ({
+  function: j.request.version.function,
+  concurrency: j.request.version.manifest.concurrency,
+});
 
 /** Jobs per function in the group, with the function's limit. */
 export function countByFunction(needs: readonly SlotNeed[]): Map<string, { n: number; limit: number }> {

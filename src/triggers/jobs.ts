@@ -185,13 +185,7 @@ export class JobRunner {
     opts: { name?: string; lines?: boolean },
   ): Promise<{ first: number; count: number }> {
     return this.lanes.run(id, async () => {
-      const job = await this.mustGet(id);
-      if (job.status !== 'open') {
-        throw new AgniError(
-          'conflict',
-          `job ${id} is ${job.status}: inputs can only be added before it starts`,
-        );
-      }
+      const job = await this.mustBeOpen(id);
       let spans: Span[] = [{ offset: 0, length: body.length }];
       if (opts.lines) {
         if (opts.name !== undefined)
@@ -234,13 +228,7 @@ export class JobRunner {
    */
   addRefs(id: string, ref: string): Promise<{ first: number; count: number }> {
     return this.lanes.run(id, async () => {
-      const job = await this.mustGet(id);
-      if (job.status !== 'open') {
-        throw new AgniError(
-          'conflict',
-          `job ${id} is ${job.status}: inputs can only be added before it starts`,
-        );
-      }
+      const job = await this.mustBeOpen(id);
       const { volume } = parseRefSpec(ref, 'ref');
       const t = submitTarget(job.function, job.version);
       const { version: v } = await this.o.resolver.resolve(t.function, t.qualifier);
@@ -426,6 +414,18 @@ export class JobRunner {
         hint: invocationId ? `see \`agni inspect ${invocationId}\`` : undefined,
       });
     return output;
+  }
+
+  /** the job, while inputs may still be added to it (before it starts) */
+  private async mustBeOpen(id: string): Promise<JobRow> {
+    const job = await this.mustGet(id);
+    if (job.status !== 'open') {
+      throw new AgniError(
+        'conflict',
+        `job ${id} is ${job.status}: inputs can only be added before it starts`,
+      );
+    }
+    return job;
   }
 
   private async mustGet(id: string): Promise<JobRow> {

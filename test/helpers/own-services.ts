@@ -76,6 +76,17 @@ export async function startOwnNats(): Promise<OwnService> {
   };
 }
 
+/** `pg_ctl stop` as the postgres user; a cluster already down is no error */
+function pgCtlStop(data: string, mode: 'fast' | 'immediate'): void {
+  try {
+    execFileSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-m', mode, 'stop'], {
+      stdio: 'ignore',
+    });
+  } catch {
+    /* not running */
+  }
+}
+
 /**
  * A PostgreSQL 15 cluster of its own (initdb as the postgres user, trust auth on loopback), with one
  * database `agni`. Its URL is postgres://postgres@127.0.0.1:PORT/agni.
@@ -140,33 +151,11 @@ export async function startOwnPostgres(): Promise<OwnService> {
     start,
     // SIGTERM to runuser is passed on to postgres (smart shutdown would wait for clients: use fast).
     stop: async () => {
-      if (child?.pid) {
-        try {
-          execFileSync(
-            'runuser',
-            ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-m', 'fast', 'stop'],
-            {
-              stdio: 'ignore',
-            },
-          );
-        } catch {
-          /* already down */
-        }
-      }
+      if (child?.pid) pgCtlStop(data, 'fast');
       await stopChild(child);
     },
     async destroy() {
-      try {
-        execFileSync(
-          'runuser',
-          ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, '-m', 'immediate', 'stop'],
-          {
-            stdio: 'ignore',
-          },
-        );
-      } catch {
-        /* not running */
-      }
+      pgCtlStop(data, 'immediate');
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },

@@ -154,22 +154,35 @@ export function buildManifest(base: BaseImage, layer: LayerBlob, spec: BuildSpec
       `base ${base.digest}: ${base.diffIds.length} diff_ids for ${base.manifest.layers.length} layers`,
     );
   }
-  const config = Buffer.from(JSON.stringify(imageConfig(base, layer, spec)));
-  const configDigest = sha256Digest(config);
   const layers: Descriptor[] = [
     ...base.manifest.layers.map(descriptor),
     { mediaType: layer.mediaType, digest: layer.digest, size: layer.size },
   ];
+  return sealManifest(imageConfig(base, layer, spec), layers, base.platform, {
+    'org.opencontainers.image.base.name': spec.baseName,
+    'org.opencontainers.image.base.digest': base.digest,
+  });
+}
+
+/**
+ * The config and manifest bytes of one platform's image and their digests, from the config's
+ * object and the layers' descriptors. Annotations go in the manifest only when there are some.
+ */
+export function sealManifest(
+  configObject: Record<string, unknown>,
+  layers: Descriptor[],
+  platform: Platform,
+  annotations?: Record<string, string>,
+): BuiltManifest {
+  const config = Buffer.from(JSON.stringify(configObject));
+  const configDigest = sha256Digest(config);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: MT.ociManifest,
       config: { mediaType: MT.ociConfig, digest: configDigest, size: config.length },
       layers,
-      annotations: {
-        'org.opencontainers.image.base.name': spec.baseName,
-        'org.opencontainers.image.base.digest': base.digest,
-      },
+      ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
     }),
   );
   return {
@@ -178,7 +191,7 @@ export function buildManifest(base: BaseImage, layer: LayerBlob, spec: BuildSpec
     config,
     configDigest,
     layers,
-    platform: base.platform,
+    platform,
     sizeBytes: config.length + layers.reduce((n, l) => n + l.size, 0),
   };
 }

@@ -4,9 +4,8 @@
  * Pure: the same layer and fields give the same config and manifest bytes, so the same digests.
  */
 
-import type { LayerBlob } from './build.js';
-import { sha256Digest } from './content-store.js';
-import { type Descriptor, MT, type Platform } from './media-types.js';
+import { type BuiltManifest, type LayerBlob, sealManifest } from './build.js';
+import type { Platform } from './media-types.js';
 
 export interface OneLayerSpec {
   /** where the image runs; `any` as architecture for a layer of files that run anywhere (a function's /fn) */
@@ -21,20 +20,11 @@ export interface OneLayerSpec {
   annotations?: Record<string, string>;
 }
 
-export interface OneLayerImage {
-  manifest: Buffer;
-  manifestDigest: string;
-  config: Buffer;
-  configDigest: string;
-  layers: Descriptor[];
-  platform: Platform;
-  /** config and layer */
-  sizeBytes: number;
-}
+export type OneLayerImage = BuiltManifest;
 
 export function oneLayerImage(layer: LayerBlob, spec: OneLayerSpec): OneLayerImage {
-  const config = Buffer.from(
-    JSON.stringify({
+  return sealManifest(
+    {
       created: spec.created,
       architecture: spec.platform.architecture,
       os: spec.platform.os,
@@ -42,26 +32,9 @@ export function oneLayerImage(layer: LayerBlob, spec: OneLayerSpec): OneLayerIma
       config: spec.process ?? {},
       rootfs: { type: 'layers', diff_ids: [layer.diffId] },
       history: [{ created: spec.created, created_by: spec.createdBy }],
-    }),
+    },
+    [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
+    spec.platform,
+    spec.annotations,
   );
-  const configDigest = sha256Digest(config);
-  const layers: Descriptor[] = [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }];
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MT.ociManifest,
-      config: { mediaType: MT.ociConfig, digest: configDigest, size: config.length },
-      layers,
-      ...(spec.annotations && Object.keys(spec.annotations).length ? { annotations: spec.annotations } : {}),
-    }),
-  );
-  return {
-    manifest,
-    manifestDigest: sha256Digest(manifest),
-    config,
-    configDigest,
-    layers,
-    platform: spec.platform,
-    sizeBytes: config.length + layer.size,
-  };
 }
