@@ -14,7 +14,7 @@ import { AliasListQuery, AliasRemoveQuery, SetBody } from './image-alias-routes.
 import { KindQuery, PruneBody, SimilarityQuery } from './image-insight-routes.js';
 import { LoginBody, LogoutBody, PullBody, PushBody } from './image-registry-routes.js';
 import { StreamQuery } from './invocation-stream.js';
-import { createSchema, ItemsQuery, JobsQuery, retrySchema } from './job-routes.js';
+import { createSchema, ItemsQuery, JobsQuery, refsSchema, retrySchema } from './job-routes.js';
 import { InvocationsQuery } from './query.js';
 import { aliasSchema, rollbackSchema } from './release-routes.js';
 import { CreateToken } from './token-routes.js';
@@ -146,6 +146,12 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     tag: 'jobs',
     summary: 'add inputs (one file, or lines with Agni-Input-Split: lines)',
     body: 'bytes',
+    status: 201,
+  },
+  'POST /v1/jobs/:id/refs': {
+    tag: 'jobs',
+    summary: 'add inputs by reference: the files of a volume a glob names (VOLUME:/glob), no upload',
+    body: refsSchema,
     status: 201,
   },
   'POST /v1/jobs/:id/start': { tag: 'jobs', summary: 'start running the items' },
