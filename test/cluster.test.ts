@@ -52,13 +52,33 @@ after(async () => {
   await pgs?.destroy();
 });
 
-/** spawns `cmd args` (in host `inHost` when given), resolving once its output matches `ready` */
-function start(cmd: string, args: string[], ready: RegExp, what: string, inHost?: number): Promise<Proc> {
+/**
+ * spawns `cmd args` (in host `inHost` when given), resolving once its output matches `ready`.
+ * `ip netns exec` (hosts.spawn) mounts a sysfs of the namespace's own over /sys, hiding the
+ * cgroup mounts runc needs: a runc agent enters only the network namespace (nsenter), with the
+ * harness's owner mark so hosts.destroy() still finds it.
+ */
+function start(
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  what: string,
+  inHost?: number,
+  netOnly = false,
+): Promise<Proc> {
   const opts = {
     stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[],
     env: { ...process.env, AGNI_LOG_LEVEL: 'warn' },
   };
-  const p = inHost === undefined ? spawn(cmd, args, opts) : hosts!.spawn(inHost, cmd, args, opts);
+  const p =
+    inHost === undefined
+      ? spawn(cmd, args, opts)
+      : netOnly
+        ? spawn('nsenter', [`--net=/run/netns/${hosts!.hosts[inHost]!.ns}`, cmd, ...args], {
+            ...opts,
+            env: { ...opts.env, AGNI_NETNS_OWNER: String(process.pid) },
+          })
+        : hosts!.spawn(inHost, cmd, args, opts);
   procs.push(p);
   let out = '';
   return new Promise((resolve, reject) => {
@@ -149,13 +169,13 @@ before(async () => {
   url1 = s1.match[1]!;
   s2 = await startServer(mkdtempSync(join(tmpdir(), 'agni-cluster-s2-')));
   url2 = s2.match[1]!;
-  const specs: [string, number, string[]][] = [
+  const specs: [string, number, string[], boolean?][] = [
     [X1, 0, ['--backend', 'process', '--labels', 'pool=x86', '--platforms', 'linux/amd64']],
     [X2, 1, ['--backend', 'process', '--labels', 'pool=x86', '--platforms', 'linux/amd64']],
-    [ARM, 2, ['--backend', 'runc', '--platforms', 'linux/arm64']],
+    [ARM, 2, ['--backend', 'runc', '--platforms', 'linux/arm64'], true],
   ];
   await Promise.all(
-    specs.map(async ([name, host, extra]) => {
+    specs.map(async ([name, host, extra, netOnly]) => {
       const home = mkdtempSync(join(tmpdir(), `agni-cluster-${name}-`));
       const gw = hosts!.hosts[host]!.gateway;
       const args = [
@@ -175,7 +195,7 @@ before(async () => {
         ...extra,
       ];
       agents.set(name, {
-        ...(await start(process.execPath, args, /serving/, `agni agent ${name}`, host)),
+        ...(await start(process.execPath, args, /serving/, `agni agent ${name}`, host, netOnly)),
         host,
         home,
       });
@@ -210,7 +230,7 @@ async function record(url: string, id: string): Promise<Rec> {
 
 async function submit(url: string, fn: string, body = ''): Promise<string> {
   const r = await fetch(`${url}/v1/functions/${fn}/async`, { method: 'POST', body });
-  assert.equal(r.status, 202, await r.clone().text());
+  assert.equal(r.status, 202, `${await r.clone().text()}\n${s1.out().slice(-4000)}`);
   return ((await r.json()) as { id: string }).id;
 }
 
