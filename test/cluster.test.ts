@@ -38,14 +38,24 @@ let hosts: NetnsHosts | undefined;
 let nats: OwnService | undefined;
 let pgs: OwnService | undefined;
 let registry: TestRegistry | undefined;
-let db: pg.Client | undefined;
+
+/** a query on the test's own PostgreSQL, on a connection of its own (the database restarts mid-file) */
+async function query<R extends pg.QueryResultRow>(sql: string): Promise<R[]> {
+  const c = new pg.Client({ connectionString: pgs!.url });
+  c.on('error', () => undefined);
+  await c.connect();
+  try {
+    return (await c.query<R>(sql)).rows;
+  } finally {
+    await c.end();
+  }
+}
 
 const alive = (p: ChildProcess) => p.exitCode === null && p.signalCode === null;
 
 after(async () => {
   for (const p of procs) if (alive(p)) p.kill('SIGTERM');
   await Promise.all(procs.map((p) => (alive(p) ? new Promise((r) => p.once('exit', r)) : undefined)));
-  await db?.end().catch(() => undefined);
   await hosts?.destroy();
   await registry?.close();
   await nats?.destroy();
@@ -147,8 +157,6 @@ before(async () => {
   const problem = arm64EmulationProblem();
   assert.equal(problem, undefined, `arm64 emulation: ${problem}; run scripts/setup.sh as root`);
   [nats, pgs, registry] = await Promise.all([startOwnNats(), startOwnPostgres(), startRegistry()]);
-  db = new pg.Client({ connectionString: pgs.url });
-  await db.connect();
   // An arm64-only image (Debian's arm64 busybox), pushed as the test's registry's arm/busybox:1.
   const scratch = mkdtempSync(join(tmpdir(), 'agni-cluster-img-'));
   const src = new ContentStore(scratch);
@@ -282,10 +290,10 @@ test('a per-second cron fires once per tick across two servers, and one SIGKILLe
   });
   const ticks = async () =>
     (
-      await db!.query<{ k: string }>(
+      await query<{ k: string }>(
         "SELECT idempotency_key AS k FROM async_invocations WHERE function = 'ticker'",
       )
-    ).rows.map((r) => r.k);
+    ).map((r) => r.k);
   await until('several ticks before the kill', async () => ((await ticks()).length >= 4 ? true : undefined));
   const killedAt = Date.now();
   s2.p.kill('SIGKILL');
@@ -310,12 +318,28 @@ test('a per-second cron fires once per tick across two servers, and one SIGKILLe
     keys.join(' '),
   );
   const fires = Number(
-    (await db!.query<{ fires: string }>("SELECT fires FROM trigger_state WHERE function = 'ticker'")).rows[0]
-      ?.fires ?? 0,
+    (await query<{ fires: string }>("SELECT fires FROM trigger_state WHERE function = 'ticker'"))[0]?.fires ??
+      0,
   );
   assert.ok(fires <= keys.length, `${fires} fires counted for ${keys.length} invocations`);
   assert.ok(afterKill(keys) >= 4, `ticks after the kill: ${keys.join(' ')}`);
 });
+
+/**
+ * submits until accepted; while NATS or the database is away a refusal must be 503 with
+ * Retry-After (never a bare 500), and it is then tried again
+ */
+async function submitRetrying(url: string, fn: string): Promise<{ id: string; refused: number }> {
+  for (let refused = 0; ; refused++) {
+    const r = await fetch(`${url}/v1/functions/${fn}/async`, { method: 'POST', body: '' });
+    const text = await r.text();
+    if (r.status === 202) return { id: (JSON.parse(text) as { id: string }).id, refused };
+    assert.equal(r.status, 503, text);
+    assert.ok(Number(r.headers.get('retry-after')) > 0, `Retry-After: ${r.headers.get('retry-after')}`);
+    if (refused > 200) assert.fail(`still refused: ${text}`);
+    await sleep(250);
+  }
+}
 
 test('NATS and PostgreSQL restarted mid-run: nothing accepted is lost; the API answers 503 with Retry-After meanwhile', async () => {
   await deployFiles(url1, x86Sleeper('nap', 1));
@@ -326,29 +350,43 @@ test('NATS and PostgreSQL restarted mid-run: nothing accepted is lost; the API a
       : undefined,
   );
   await nats!.stop();
+  // Submissions while NATS is away and while it comes back: refused 503, or accepted.
+  const duringNats = (async () => {
+    const ids: string[] = [];
+    let refused = 0;
+    for (let i = 0; i < 4; i++) {
+      const s = await submitRetrying(url1, 'nap');
+      ids.push(s.id);
+      refused += s.refused;
+    }
+    console.log(`while NATS restarted: ${refused} submissions refused 503, ${ids.length} accepted`);
+    return ids;
+  })();
   await sleep(1000);
   await nats!.start();
-  const middle = await Promise.all(Array.from({ length: 4 }, () => submit(url1, 'nap')));
+  const middle = await duringNats;
   await pgs!.stop();
+  let refusedByDb = 0;
   try {
     const r = await until('the API answers 503 while the database is down', async () => {
       const r = await fetch(`${url1}/v1/functions/nap/async`, { method: 'POST', body: '' });
-      if (r.status === 503) return r;
       await r.body?.cancel();
-      return undefined;
+      return r.status === 503 ? r : undefined;
     });
     assert.ok(Number(r.headers.get('retry-after')) > 0, `Retry-After: ${r.headers.get('retry-after')}`);
-    await r.body?.cancel();
+    refusedByDb++;
   } finally {
     await pgs!.start();
   }
-  const ids = [...before, ...middle];
+  const after = await submitRetrying(url1, 'nap');
+  const ids = [...before, ...middle, after.id];
   const recs = await allFinished(url1, ids, 150_000);
   assert.deepEqual(
     recs.map((r) => r.status),
     ids.map(() => 'succeeded'),
     JSON.stringify(recs),
   );
+  assert.equal(refusedByDb, 1);
 });
 
 test('an agent whose link is cut is marked lost and its async work is redelivered to the other agent', async () => {
