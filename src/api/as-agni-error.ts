@@ -1,6 +1,7 @@
 /** Any error a route or hook threw, as the AgniError the client is shown (one rule for every error handler). */
 import type { FastifyBaseLogger } from 'fastify';
 import { AgniError, isAgniError } from '../core/errors.js';
+import { isNatsUnavailable, natsUnavailable } from '../events/nats-unavailable.js';
 import { isStoreUnavailable, storeUnavailable } from '../store/store-errors.js';
 
 export function asAgniError(err: unknown, maxPayloadBytes: number, log: FastifyBaseLogger): AgniError {
@@ -18,6 +19,11 @@ export function asAgniError(err: unknown, maxPayloadBytes: number, log: FastifyB
   if (isStoreUnavailable(err)) {
     log.warn({ err: (err as Error).message }, 'the state store cannot be reached');
     return storeUnavailable(err);
+  }
+  // NATS is restarting or unreachable (cluster mode): the same, for the bus, queue and blobs.
+  if (isNatsUnavailable(err)) {
+    log.warn({ err: (err as Error).message }, 'NATS cannot be reached');
+    return natsUnavailable(err);
   }
   const status = (err as { statusCode?: number }).statusCode;
   if (status && status < 500) return new AgniError('bad_request', (err as Error).message);

@@ -17,6 +17,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   backend_unavailable: 69,
   no_node: 69,
   store_unavailable: 69,
+  nats_unavailable: 69,
   unauthorized: 77,
   forbidden: 77,
   signature_missing: 77,

@@ -57,6 +57,8 @@ export const ERROR_STATUS = {
   node_lost: 503,
   /** the state store (`agni up --store postgres://…`) cannot be reached or used */
   store_unavailable: 503,
+  /** cluster mode: NATS (the bus, work queue and blobs) cannot be reached just now */
+  nats_unavailable: 503,
   internal: 500,
 } as const;
 

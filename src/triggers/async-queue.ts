@@ -562,7 +562,7 @@ export class AsyncQueue implements AsyncSubmitter {
       });
       await repo.update(st.id, { attempts: attempt - 1, nextAttemptAt: Date.now(), release: true });
       await out.abort();
-      await d.nak(0);
+      await d.nak(lost ? lostRedeliveryMs(d.deliveries) : 0);
       return;
     }
     const v = verdict(after.status === 'succeeded', attempt, st.maxAttempts);
@@ -665,7 +665,23 @@ function workItem(invocationId: string, notBefore?: number | null): WorkItem {
   return notBefore ? { invocationId, notBefore } : { invocationId };
 }
 
-/** a dispatch that failed because its node was lost: a redelivery, not an attempt of the function */
-function isNodeLost(e: unknown): boolean {
-  return (e as { code?: unknown } | undefined)?.code === 'node_lost';
+/**
+ * A dispatch that failed because its node was lost, or found no node because every node that
+ * would fit is lost just now (a NATS restart, a cut link: they come back): a redelivery, not an
+ * attempt of the function. A node that has just died looks idle until its heartbeats are missed,
+ * so placement may pick it again; `lostRedeliveryMs` spaces the redeliveries out.
+ */
+export function isNodeLost(e: unknown): boolean {
+  const x = e as { code?: unknown; details?: { out_of_service?: unknown } } | undefined;
+  if (x?.code === 'node_lost') return true;
+  const resting = x?.code === 'no_node' ? x.details?.out_of_service : undefined;
+  return Array.isArray(resting) && resting.some((n) => typeof n === 'string' && n.endsWith('(lost)'));
+}
+
+/**
+ * the wait before delivering again after the `deliveries`-th lost node: short at first, doubling
+ * up to 5 s, so the bounded deliveries outlast the seconds until a dead node is marked lost
+ */
+export function lostRedeliveryMs(deliveries: number): number {
+  return Math.min(250 * 2 ** Math.max(0, deliveries - 1), 5_000);
 }
