@@ -133,15 +133,46 @@ async function record(url: string, id: string): Promise<Rec> {
  * N sequential calls after WARMUP; with `gapMs`, an untimed pause before each so a prewarmed pool
  * has refilled (as `agni bench cold` does for its prewarmed mode)
  */
-async function latency(url: string, fn: string, gapMs: number): Promise<number[]> {
+async function latency(
+  url: string,
+  fn: string,
+  gapMs: number,
+): Promise<{ s: number[]; phases: Record<string, Summary> }> {
   for (let i = 0; i < WARMUP; i++) await invoke(url, fn);
   const s: number[] = [];
+  const deltas: Record<string, number[]> = {};
+  const ids: string[] = [];
   for (let i = 0; i < N; i++) {
     if (gapMs > 0) await sleep(gapMs);
-    s.push((await invoke(url, fn)).ms);
+    const r = await invoke(url, fn);
+    s.push(r.ms);
+    ids.push(r.id);
   }
-  return s;
+  // where the time goes: consecutive phases of each record, and the client's time outside them
+  for (const [i, id] of ids.entries()) {
+    const p = (await record(url, id)).phases;
+    const reached = PHASES.filter((k) => p[k] !== undefined);
+    const add = (k: string, v: number) => {
+      deltas[k] ??= [];
+      deltas[k].push(v);
+    };
+    for (let j = 1; j < reached.length; j++)
+      add(`${reached[j - 1]} → ${reached[j]}`, p[reached[j]!]! - p[reached[j - 1]!]!);
+    if (p.received !== undefined && p.finished !== undefined)
+      add('client, outside received → finished', s[i]! - (p.finished - p.received));
+  }
+  return { s, phases: Object.fromEntries(Object.entries(deltas).map(([k, v]) => [k, summarize(v)])) };
 }
+
+const PHASES = [
+  'received',
+  'placed',
+  'dispatched',
+  'sandbox_ready',
+  'started',
+  'first_byte',
+  'finished',
+] as const;
 
 /** the nodes the server would place a call on now (a stopped agent stays listed, draining or lost) */
 async function nodes(url: string): Promise<string[]> {
@@ -192,6 +223,9 @@ async function main(): Promise<void> {
       '0',
       '--home',
       serverHome,
+      // async calls in flight from this server (default: its cores); room for 4 agents of 4 slots
+      '--slots',
+      '16',
     ],
     /listening on (http:\/\/\S+)/,
     'agni server',
@@ -244,7 +278,16 @@ async function main(): Promise<void> {
   };
   const runcAgent = await agent(0, `${tag}-runc`, 'runc');
   await waitNodes(url, 1);
-  const lat: Record<string, { up: Summary; cluster: Summary; overhead: number; gapMs: number }> = {};
+  const lat: Record<
+    string,
+    {
+      up: Summary;
+      cluster: Summary;
+      overhead: number;
+      gapMs: number;
+      phases: Record<string, Record<string, Summary>>;
+    }
+  > = {};
   for (const [fn, files] of Object.entries(fns)) {
     await deploy(upUrl, files);
     await deploy(url, files);
@@ -253,13 +296,14 @@ async function main(): Promise<void> {
     log(`  ${fn} in agni up: ${N} calls done`);
     const c = await latency(url, fn, gapMs);
     log(`  ${fn} through the server: ${N} calls done`);
-    const su = summarize(u);
-    const sc = summarize(c);
+    const su = summarize(u.s);
+    const sc = summarize(c.s);
     lat[fn] = {
       up: su,
       cluster: sc,
       overhead: sc.median - su.median,
       gapMs,
+      phases: { up: u.phases, cluster: c.phases },
     };
   }
   await stop(up.p);
@@ -316,18 +360,18 @@ async function main(): Promise<void> {
     return ((await r.json()) as { id: string }).id;
   };
   const settled = async (ids: string[]): Promise<Rec[]> => {
+    const end = Date.now() + 60_000;
     for (;;) {
       const recs = await Promise.all(ids.map((id) => record(url, id)));
-      if (recs.every((r) => !['queued', 'running'].includes(r.status))) return recs;
+      const open = recs.filter((r) => ['queued', 'running'].includes(r.status));
+      if (open.length === 0) return recs;
+      if (Date.now() > end) throw new Error(`not settled after 60 s: ${JSON.stringify(open.slice(0, 3))}`);
       await sleep(100);
     }
   };
-  const pending = async (fn: string): Promise<number> => {
-    const r = await fetch(`${url}/v1/invocations?function=${fn}&status=queued,running&limit=1000`);
-    return ((await r.json()) as { invocations: unknown[] }).invocations.length;
-  };
-  for (let i = 0; i < 8; i++) await submitAsync('nop'); // warm every agent's code cache
-  while ((await pending('nop')) > 0) await sleep(100);
+  const warmIds: string[] = [];
+  for (let i = 0; i < 8; i++) warmIds.push(await submitAsync('nop')); // warm every agent's code cache
+  await settled(warmIds);
   const a0 = stamp();
   const asyncIds: string[] = [];
   for (let i = 0; i < ASYNC_N; i += 20)
@@ -335,7 +379,6 @@ async function main(): Promise<void> {
       ...(await Promise.all(Array.from({ length: Math.min(20, ASYNC_N - i) }, () => submitAsync('nop')))),
     );
   const submitted = stamp() - a0;
-  while ((await pending('nop')) > 0) await sleep(50);
   const recs = await settled(asyncIds);
   const lastFinished = Math.max(...recs.map((r) => r.phases.finished ?? 0));
   const asyncMs = lastFinished - a0;
@@ -353,14 +396,16 @@ async function main(): Promise<void> {
 
   // 3b. SIGKILL of an agent during a batch of 1 s sleeps
   const batch = await Promise.all(Array.from({ length: 32 }, () => submitAsync('nap1')));
+  // the victim: a node once it runs all 4 of its slots of the batch
   let victim: string | undefined;
   let onVictim: string[] = [];
-  for (let i = 0; i < 200 && onVictim.length === 0; i++) {
-    await sleep(50);
+  for (let i = 0; i < 200 && onVictim.length < 4; i++) {
+    await sleep(25);
     const rs = await Promise.all(batch.map((id) => record(url, id)));
-    const running = rs.filter((r) => r.status === 'running' && r.node);
-    victim = running[0]?.node;
-    onVictim = running.filter((r) => r.node === victim).map((r) => r.id);
+    const by = new Map<string, string[]>();
+    for (const r of rs)
+      if (r.status === 'running' && r.node) by.set(r.node, [...(by.get(r.node) ?? []), r.id]);
+    [victim, onVictim] = [...by.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? [undefined, []];
   }
   if (!victim) throw new Error('no invocation of the batch ever ran');
   const idx = names.indexOf(victim);
@@ -397,6 +442,13 @@ async function main(): Promise<void> {
       `${`${fn}, overhead`.padEnd(26)} ${formatMs(r.overhead).padStart(9)}  (target ≤ 2 ms: ${r.overhead <= 2 ? 'met' : 'MISSED'})${r.gapMs ? `; ${r.gapMs} ms untimed gap before each call (the pool refills)` : ''}\n`,
     );
   }
+  out.write('\nwhere the time goes (median per phase step, from the invocation records)\n');
+  for (const [fn, r] of Object.entries(lat))
+    for (const [k, ph] of Object.entries(r.phases))
+      for (const [step, sm] of Object.entries(ph))
+        out.write(
+          `  ${`${fn}, ${k}`.padEnd(20)} ${step.padEnd(38)} ${formatMs(sm.median).padStart(9)}  p90 ${formatMs(sm.p90).padStart(9)}\n`,
+        );
   out.write(`\nscale-out, 0.5 s sleeps, 4 slots per agent, ${PER_CLIENT} calls per client\n`);
   out.write(
     `${'agents'.padEnd(8)} ${'clients'.padStart(8)} ${'calls'.padStart(6)} ${'seconds'.padStart(8)} ${'calls/s'.padStart(8)} ${'vs linear'.padStart(10)}\n`,
