@@ -275,11 +275,20 @@ export class Invoker {
               record.backend = p.backend;
               record.status = 'running';
               this.events?.publish(invocationEvent('placed', record));
-              running = this.store
-                .updateInvocation(record.id, { status: 'running', node: p.node, backend: p.backend, phases })
-                .catch(() => {
+              // Chained, never side by side: in a cluster this runs twice, and two updates on two pool
+              // connections may land in either order, so an earlier one could overwrite the final
+              // update below (which waits only for the last) and leave a finished call `running`.
+              const update = {
+                status: 'running' as const,
+                node: p.node,
+                backend: p.backend,
+                phases: { ...phases },
+              };
+              running = (running ?? Promise.resolve()).then(() =>
+                this.store.updateInvocation(record.id, update).catch(() => {
                   // only a display of progress: the final update below still records the outcome
-                });
+                }),
+              );
             },
             onDispatched: () => {
               phases.dispatched = stamp();

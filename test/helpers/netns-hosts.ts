@@ -252,9 +252,14 @@ async function setUp(count: number): Promise<NetnsHosts> {
     hosts,
     async forward(port, listenPort = port) {
       for (const h of hosts) {
+        // nodelay on both legs: without it the relay's small writes wait on Nagle and the peer's
+        // delayed ACK, about 40 ms per request/reply, which a real link between machines does not add
         const child = spawn(
           'socat',
-          [`TCP-LISTEN:${listenPort},bind=${h.gateway},reuseaddr,fork`, `TCP:127.0.0.1:${port}`],
+          [
+            `TCP-LISTEN:${listenPort},bind=${h.gateway},reuseaddr,fork,nodelay`,
+            `TCP:127.0.0.1:${port},nodelay`,
+          ],
           { stdio: 'ignore', env: { ...process.env, [OWNER_ENV]: String(pid) } },
         );
         // a test that forgets destroy() must still exit: the exit hook below sweeps instead
