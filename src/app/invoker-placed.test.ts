@@ -1,0 +1,72 @@
+/**
+ * In a cluster a call is reported placed twice (by the server's dispatcher, then by the agent's own
+ * queue across NATS). The "running" updates those make must never land after the final update:
+ * a finished call once stayed `running` for ever when the first of them was slow.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseManifest } from '../core/manifest.js';
+import type { DispatchJob } from '../dispatch/dispatch-request.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { SandboxResult } from '../sandbox/backend.js';
+import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
+import type { InvocationPatch, Store } from '../store/store.js';
+import { openTestDb } from '../store/test-stores.js';
+import { VersionResolver } from '../store/version-resolver.js';
+import { Invoker } from './invoker.js';
+
+/** Places each call twice, as a server and then its agent do, and runs nothing: the call exits 0. */
+class TwicePlaced implements Dispatcher {
+  admit(): void {}
+  async dispatch(job: DispatchJob): Promise<SandboxResult> {
+    job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'remote' });
+    job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'process' });
+    job.channel.io.onStdout(Buffer.from('ok'));
+    return { outcome: 'ok', exitCode: 0, signal: null, durationMs: 1 } as SandboxResult;
+  }
+  dispatchGroup(jobs: DispatchJob[]): Promise<SandboxResult>[] {
+    return jobs.map((j) => this.dispatch(j));
+  }
+  stats() {
+    return { queued: 0, running: 0, slots: 1, maxQueue: 1 };
+  }
+  async close(): Promise<void> {}
+}
+
+test('a call placed twice ends recorded as it ended, however slow the first running update is', async () => {
+  const db = await openTestDb('sqlite');
+  try {
+    const real = db.store;
+    await real.addVersion({
+      function: 'f',
+      manifest: parseManifest('name: f\nruntime: host\ncommand: run\n'),
+      codeDir: '/code/f',
+      imageId: 'host',
+    });
+    // The real store, with its first "running" update held back 200 ms (a slow pool connection).
+    let held = false;
+    const store = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'updateInvocation') return Reflect.get(target, prop, receiver);
+        return async (id: string, patch: InvocationPatch) => {
+          if (patch.status === 'running' && !held) {
+            held = true;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          return target.updateInvocation(id, patch);
+        };
+      },
+    }) as Store;
+    const invoker = new Invoker(
+      store,
+      new TwicePlaced(),
+      new VersionResolver(real, new SqlFunctionAliasRepository(real.db)),
+    );
+    const out = await invoker.invoke('f', Buffer.from('x'), Date.now(), { onStdout() {}, onStderr() {} });
+    assert.equal(out.record.status, 'succeeded');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await real.getInvocation(out.record.id))!.status, 'succeeded');
+  } finally {
+    await db.close();
+  }
+});
