@@ -269,12 +269,14 @@ export class Invoker {
           },
           hooks: {
             onPlaced: (p) => {
-              // In a cluster the node confirms the placement once more (with its backend): the first counts.
+              // In a cluster the node confirms the placement once more (with its backend): the first
+              // counts, and is the only `placed` event (a second one showed twice in `agni logs -f`).
+              const first = phases.placed === undefined;
               phases.placed ??= stamp();
               record.node = p.node;
               record.backend = p.backend;
               record.status = 'running';
-              this.events?.publish(invocationEvent('placed', record));
+              if (first) this.events?.publish(invocationEvent('placed', record));
               running = this.store
                 .updateInvocation(record.id, { status: 'running', node: p.node, backend: p.backend, phases })
                 .catch(() => {
