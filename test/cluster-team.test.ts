@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,14 +53,21 @@ const dirs: string[] = [];
 
 after(async () => {
   await snoop?.close().catch(() => {});
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+  const exited = (p: ChildProcess) => p.exitCode !== null || p.signalCode !== null;
+  for (const p of procs) if (!exited(p)) p.kill('SIGTERM');
+  // A role that does not stop within its grace period is killed: the test must never hang here.
   await Promise.all(
     procs.map((p) =>
-      p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => p.once('exit', r)),
+      exited(p)
+        ? undefined
+        : Promise.race([
+            new Promise((r) => p.once('exit', r)),
+            sleep(30_000, undefined, { ref: false }).then(() => p.kill('SIGKILL')),
+          ]),
     ),
   );
   await registry?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
 /** spawns `cmd args` (logging at debug), resolving once its output matches `ready` */
