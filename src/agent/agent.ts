@@ -34,7 +34,12 @@ const ABORTED: SandboxResult = { outcome: 'failed', exitCode: null, signal: 'SIG
  * The values of the secrets a version names, read when a sandbox is made (cold, prewarmed or warm):
  * a secret set again later reaches the sandboxes made after it. `what` names the version in errors.
  */
-export type SecretSource = (refs: readonly SecretRef[], what: string) => Promise<SandboxSecret[]>;
+export type SecretSource = (
+  refs: readonly SecretRef[],
+  what: string,
+  /** the version whose manifest names them (a cluster agent asks the servers for that version's) */
+  of: { function: string; version: number },
+) => Promise<SandboxSecret[]>;
 
 /** a directory (local rootfs image) or an OCI image's layers and config; `what` names the version in errors */
 export type RootfsResolver = (imageId: string, what: string) => Promise<string | ImageRootfs | undefined>;
@@ -89,7 +94,7 @@ export class Agent implements NodeAgent {
     const what = `${v.function} v${v.version}`;
     if (!this.secrets)
       throw new AgniError('backend_unavailable', `${what} needs secrets, and this node has no secret store`);
-    return { ...spec, secrets: await this.secrets(refs, what) };
+    return { ...spec, secrets: await this.secrets(refs, what, { function: v.function, version: v.version }) };
   }
 
   /** the names of this node's volumes (its heartbeat's `volumes`) */

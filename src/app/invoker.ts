@@ -269,12 +269,14 @@ export class Invoker {
           },
           hooks: {
             onPlaced: (p) => {
-              // In a cluster the node confirms the placement once more (with its backend): the first counts.
+              // In a cluster the node confirms the placement once more (with its backend): the first
+              // counts, and is the only `placed` event (a second one showed twice in `agni logs -f`).
+              const first = phases.placed === undefined;
               phases.placed ??= stamp();
               record.node = p.node;
               record.backend = p.backend;
               record.status = 'running';
-              this.events?.publish(invocationEvent('placed', record));
+              if (first) this.events?.publish(invocationEvent('placed', record));
               // Chained, never side by side: in a cluster this runs twice, and two updates on two pool
               // connections may land in either order, so an earlier one could overwrite the final
               // update below (which waits only for the last) and leave a finished call `running`.

@@ -21,6 +21,9 @@ export function checkNodeName(name: string, field = '--name'): string {
   return name;
 }
 
+/** an agent asks the servers (a queue group) for the secrets a version names, sealed for it */
+export const SECRETS_SUBJECT = `${CLUSTER_PREFIX}secrets`;
+
 /** a sync call to one agent starts here (request/reply) */
 export const runSubject = (node: string): string => `${CLUSTER_PREFIX}node.${node}.run`;
 /** drain/resume commands to one agent */

@@ -12,6 +12,7 @@ import { NodeImageSource } from '../agent/image-source.js';
 import { followLiveChanges } from '../app/live-changes.js';
 import { checkVolumeDirs } from '../app/node-volumes.js';
 import { startAgentMembership } from '../cluster/agent-membership.js';
+import { NatsSecretSource } from '../cluster/secret-service.js';
 import { checkNodeName } from '../cluster/subjects.js';
 import { regionOf } from '../core/lambda.js';
 import { DEFAULT_LIMITS, type UnpackLimits } from '../core/limits.js';
@@ -98,6 +99,8 @@ export async function startAgentOn(nc: NatsConnection, o: AgentOptions): Promise
     lambdaRegion: regionOf(o.lambdaRegion),
     logger,
     resolveRootfs: (id, what) => images.resolve(id, what),
+    // No database here: the servers send a version's secrets, sealed for this agent's key.
+    secrets: new NatsSecretSource(nc, logger).source,
     volumes,
   });
   // The node's own queue: calls from every server wait here for its slots.
@@ -127,8 +130,8 @@ export async function startAgentOn(nc: NatsConnection, o: AgentOptions): Promise
     prepare: o.prepare ?? fetcher.prepare,
   });
   await service.ready;
-  // A new live version (or a removal) on any server: kept sandboxes of the function go; the next
-  // call makes new ones of the version it names.
+  // A new live version (or a removal), or a secret it names set again, on any server: kept
+  // sandboxes of the function go; the next call makes new ones of the version it names.
   const bus = new NatsEventBus(nc, { logger });
   const unfollow = followLiveChanges(bus, `agent:${name}`, (fn) => node.agent.drain(fn, undefined), logger);
   logger.info({ node: name, backend: node.backend.name, slots: o.slots }, 'agent serving');

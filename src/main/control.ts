@@ -20,6 +20,7 @@ import { Deployer } from '../app/deployer.js';
 import { DiskGuard } from '../app/disk-guard.js';
 import { InvocationFeed } from '../app/invocation-feed.js';
 import { logInvocations, meterInvocations } from '../app/invocation-observers.js';
+import { shareInvocations } from '../app/invocation-sharing.js';
 import { Invoker } from '../app/invoker.js';
 import { followLiveChanges, publishLiveChange } from '../app/live-changes.js';
 import { checkVolumeDirs } from '../app/node-volumes.js';
@@ -241,14 +242,20 @@ export async function startControl(
   const imageSource = new NodeImageSource(images, ociRootfs, platforms, node);
   const box = new SecretBox(o.home);
   let made: Execution | undefined;
+  // Settles, jobs, live changes (and in a cluster invocation events) between servers and agents.
+  const bus = o.bus ?? new InProcessEventBus(logger);
   // A secret set again: prewarmed sandboxes and warm workers holding the old value go, so the
-  // next call's sandbox is made with the new one (docs/security.md).
+  // next call's sandbox is made with the new one (docs/security.md); in a cluster the agents
+  // (and other servers) hear it as a change of each function that names it.
   const secrets = new Secrets(
     new SqlSecretRepository(store.db),
     box,
     store,
     async (_name, usedBy) => {
-      for (const fn of usedBy) await made?.drain(fn, undefined);
+      for (const fn of usedBy) {
+        await made?.drain(fn, undefined);
+        publishLiveChange(bus, fn, store.owner, logger);
+      }
     },
     logger,
   );
@@ -296,7 +303,6 @@ export async function startControl(
   });
   const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
   // Settles reach their listeners through the event bus, also across servers in a cluster.
-  const bus = o.bus ?? new InProcessEventBus(logger);
   const settling = settlesOverBus({ queue, bus, logger, onAnySettle: () => callbacks.kick() });
   const jobs = new JobRunner({
     blobs,
@@ -372,6 +378,8 @@ export async function startControl(
   const swept =
     (await deployer.sweep()) + (await removeChildren(join(o.home, 'build'))) + (await images.gc());
   if (swept) logger.warn({ swept }, 'removed staging directories left by the last run');
+  // GET /v1/invocations/stream shows every server's invocations in a cluster; logs and metrics stay this server's.
+  const shared = o.bus ? shareInvocations(feed, bus, store.owner, logger) : { feed, close: () => {} };
   const openRequests = new OpenRequests();
   metrics.watch({
     get nodes() {
@@ -413,7 +421,7 @@ export async function startControl(
     signedRegion: o.lambdaRegion ? lambdaRegion : undefined,
     ...(exec.nodes ? { nodes: exec.nodes } : {}),
     metrics,
-    invocationEvents: feed,
+    invocationEvents: shared.feed,
     info: () => ({ ...exec.info(), ...dispatcher.stats() }),
   });
   const address = await api.listen({ host: o.host, port: o.port });
@@ -457,6 +465,7 @@ export async function startControl(
       await callbacks.close();
       await triggers.close();
       unfollow();
+      shared.close();
       if (!o.bus) await bus.close();
       await exec.close?.();
       await instance.stop();

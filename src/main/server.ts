@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { RegistryCodePublisher } from '../app/code-publisher.js';
+import { serveSecrets } from '../cluster/secret-service.js';
 import { type ServerPlacement, startServerPlacement } from '../cluster/server-placement.js';
 import { recordedImagePlatforms } from '../cluster/version-needs.js';
 import { AgniError } from '../core/errors.js';
@@ -66,8 +67,10 @@ export async function startServer(o: ServerOptions): Promise<Server> {
   let cluster: ClusterAsync | undefined;
   let placement: ServerPlacement | undefined;
   let agent: RunningAgent | undefined;
+  let secretService: { close(): void } | undefined;
   const release = async () => {
     await agent?.close().catch(() => {});
+    secretService?.close();
     await placement?.close().catch(() => {});
     await cluster?.close().catch(() => {});
     await bus.close().catch(() => {});
@@ -100,6 +103,8 @@ export async function startServer(o: ServerOptions): Promise<Server> {
         ...(o.maxQueue !== undefined ? { maxQueue: o.maxQueue } : {}),
       });
       placement = p;
+      // Agents have no database: they ask the servers for the secrets a version names, sealed for them.
+      secretService = serveSecrets(nc, { store: ctx.store, values: ctx.secrets, logger });
       if (o.agent)
         agent = await startAgentOn(nc, {
           ...o.agent,
