@@ -66,8 +66,14 @@ describe('real root filesystems and function directories', () => {
   before(async () => {
     up = await spawnAgniUp(home);
   });
-  after(() => {
-    if (up?.p.exitCode === null) up.p.kill('SIGKILL');
+  // A clean stop: SIGKILL left the prewarmed sandboxes' overlays mounted under the test's home.
+  after(async () => {
+    if (up?.p.exitCode !== null || up.p.signalCode !== null) return;
+    const exited = new Promise((r) => up.p.once('exit', r));
+    up.p.kill('SIGTERM');
+    const force = setTimeout(() => up.p.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(force);
   });
 
   test('a debootstrap minbase imports through the CLI and runs, absolute symlinks resolved in the sandbox', async () => {
