@@ -21,6 +21,7 @@ import { formatMs } from '../src/core/units.js';
 import { TEST_PG_URL } from '../src/store/test-stores.js';
 import { CLI } from '../test/helpers/agni-up.js';
 import { createNetnsHosts, type NetnsHosts } from '../test/helpers/netns-hosts.js';
+import { untilReady } from '../test/helpers/ready-process.js';
 import { freePort, startRegistry, type TestRegistry } from '../test/helpers/registry.js';
 import { fnDir, tarOf } from '../test/helpers/tarball.js';
 
@@ -60,24 +61,7 @@ function start(cmd: string, args: string[], ready: RegExp, what: string, inHost?
           env: { ...opts.env, AGNI_NETNS_OWNER: String(process.pid) },
         });
   procs.push(p);
-  let text = '';
-  return new Promise<{ p: ChildProcess; match: RegExpExecArray }>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${what} did not start: ${text}`)), 60_000);
-    const onData = (d: Buffer) => {
-      text += d;
-      const m = ready.exec(text);
-      if (m) {
-        clearTimeout(timer);
-        res({ p, match: m });
-      }
-    };
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`${what} exited ${code}: ${text}`));
-    });
-  });
+  return untilReady(p, ready, what, 60_000);
 }
 
 async function stop(p: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

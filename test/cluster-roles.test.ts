@@ -17,6 +17,7 @@ import { CLI } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
 import { createNetnsHosts, type NetnsHosts } from './helpers/netns-hosts.js';
 import { testStoreFor } from './helpers/pg-store.js';
+import { type ReadyProcess, untilReady } from './helpers/ready-process.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 
 const freePort = (): Promise<number> =>
@@ -29,11 +30,7 @@ const freePort = (): Promise<number> =>
     });
   });
 
-interface Proc {
-  p: ChildProcess;
-  out(): string;
-  match: RegExpExecArray;
-}
+type Proc = ReadyProcess;
 
 const procs: ChildProcess[] = [];
 let hosts: NetnsHosts | undefined;
@@ -56,24 +53,7 @@ function start(cmd: string, args: string[], ready: RegExp, what: string, inHost?
   };
   const p = inHost === undefined ? spawn(cmd, args, opts) : hosts!.spawn(inHost, cmd, args, opts);
   procs.push(p);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out}`)), 30_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ p, out: () => out, match: m });
-      }
-    };
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited ${code}: ${out}`));
-    });
-  });
+  return untilReady(p, ready, what, 30_000);
 }
 
 const tag = `t${process.pid}`;

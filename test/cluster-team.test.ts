@@ -22,6 +22,7 @@ import { SECRETS_SUBJECT } from '../src/cluster/subjects.js';
 import { CLI, runCli } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
 import { testStoreFor } from './helpers/pg-store.js';
+import { type ReadyProcess, untilReady, watchOutput } from './helpers/ready-process.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
 
 const freePort = (): Promise<number> =>
@@ -36,11 +37,7 @@ const freePort = (): Promise<number> =>
 
 const sha = (b: string) => createHash('sha256').update(b).digest('hex');
 
-interface Proc {
-  p: ChildProcess;
-  out(): string;
-  match: RegExpExecArray;
-}
+type Proc = ReadyProcess;
 
 const procs: ChildProcess[] = [];
 let registry: TestRegistry | undefined;
@@ -77,25 +74,9 @@ function start(cmd: string, args: string[], ready: RegExp, what: string): Promis
     env: { ...process.env, AGNI_LOG_LEVEL: 'debug' },
   });
   procs.push(p);
-  let out = '';
-  outputs.push(() => out);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out.slice(-4000)}`)), 60_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ p, out: () => out, match: m });
-      }
-    };
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited ${code}: ${out.slice(-4000)}`));
-    });
-  });
+  const out = watchOutput(p);
+  outputs.push(out);
+  return untilReady(p, ready, what, 60_000, out);
 }
 
 const tag = `t${process.pid}`;

@@ -24,14 +24,11 @@ import { arm64BusyboxLayer, arm64EmulationProblem } from './helpers/arm64-busybo
 import { deployFiles } from './helpers/deploy.js';
 import { createNetnsHosts, type NetnsHosts, netnsLeftovers } from './helpers/netns-hosts.js';
 import { type OwnService, startOwnNats, startOwnPostgres } from './helpers/own-services.js';
+import { type ReadyProcess, untilReady } from './helpers/ready-process.js';
 import { startRegistry, storeImage, type TestRegistry } from './helpers/registry.js';
 import { tarOf } from './helpers/tarball.js';
 
-interface Proc {
-  p: ChildProcess;
-  out(): string;
-  match: RegExpExecArray;
-}
+type Proc = ReadyProcess;
 
 const procs: ChildProcess[] = [];
 let hosts: NetnsHosts | undefined;
@@ -90,24 +87,7 @@ function start(
           })
         : hosts!.spawn(inHost, cmd, args, opts);
   procs.push(p);
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out}`)), 60_000);
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = ready.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ p, out: () => out, match: m });
-      }
-    };
-    p.stdout!.on('data', onData);
-    p.stderr!.on('data', onData);
-    p.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited ${code}: ${out}`));
-    });
-  });
+  return untilReady(p, ready, what, 60_000);
 }
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
