@@ -27,6 +27,10 @@ if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok ins
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
+# The corn-yield study's Python and R packages: only for its test (and `npm run bench:study`),
+# so only in CI, where the full suite runs that test; the test also calls it when run alone.
+if [ "${CI:-}" = true ]; then bash scripts/setup-study.sh; fi
+
 # arm64 (and arm) binaries run through qemu-user-static, and the multi-arch test's arm64 busybox.
 bash scripts/setup-binfmt.sh
 bash scripts/fetch-arm64-busybox.sh
