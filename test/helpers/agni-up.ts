@@ -10,10 +10,15 @@ export interface AgniUp {
   out(): string;
 }
 
-/** Runs a real `agni up` on a free port with `home`; resolves once its start banner (URL and backend) is out. */
-export function spawnAgniUp(home: string, extra: string[] = []): Promise<AgniUp> {
+/** Runs a real `agni up` on a free port with `home` (and `env` added to ours); resolves once its start banner (URL and backend) is out. */
+export function spawnAgniUp(
+  home: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<AgniUp> {
   const p = spawn(process.execPath, [CLI, 'up', '--port', '0', '--home', home, ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let out = '';
   return new Promise((res, rej) => {
