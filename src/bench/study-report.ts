@@ -1,0 +1,246 @@
+/**
+ * docs/study.md from the corn-yield study's sweeps (`npm run bench:study`, issue 14): method,
+ * machine, per-language tables of the study's steps by mode and level, the charts, and what the
+ * numbers say, each statement computed from the medians (nothing in it is written by hand).
+ * Pure: summaries and facts in, markdown out.
+ */
+
+/** the part of `agni bench sweep --json` this report reads */
+export interface StudyCell {
+  metric: string;
+  mode: string;
+  concurrency: number;
+  n: number;
+  failed: number;
+  median: number;
+  p90: number;
+  min: number;
+  max: number;
+  ratio_to_host: number | null;
+}
+
+export interface StudySweep {
+  function: string;
+  date: string;
+  n: number;
+  levels: number[];
+  modes: string[];
+  metrics: string[];
+  cells: StudyCell[];
+  notes: string[];
+}
+
+export interface StudyLanguage {
+  /** Python, R */
+  name: string;
+  /** the example's directory, relative to the repository */
+  dir: string;
+  sweep: StudySweep;
+  /** charts relative to docs/, by metric */
+  charts: Record<string, string>;
+  /** the sweep's own markdown (every metric and phase), for the appendix */
+  fullMarkdown: string;
+}
+
+export interface StudyInput {
+  date: string;
+  /** the command that made this page, to rerun it */
+  command: string;
+  machine: [label: string, value: string][];
+  table: { rows: number; columns: number; sqliteBytes: number; seed: number };
+  payload: string;
+  languages: StudyLanguage[];
+}
+
+/** the study's own steps, in the order a replicate runs them */
+export const STEP_METRICS = [
+  'dbread_time_sec',
+  'fread_time_sec',
+  'fwrite_time_sec',
+  'training_time_sec',
+  'evaluation_time_sec',
+];
+export const SCORE_METRICS = ['r_squared', 'rf_r_squared', 'overall_accuracy'];
+/** the charts shown inline (the sweep draws one per metric) */
+export const CHART_METRICS = ['wall_ms', ...STEP_METRICS];
+
+const MODE_TEXT: Record<string, string> = {
+  host: 'the same command on the bare host (`/fn` and `/data` rewritten to the host directories)',
+  process: 'Agni with the process backend (no isolation, development only)',
+  runc: 'a fresh runc sandbox per call (`pool.max: 0`)',
+  prewarmed: 'a runc sandbox created ahead of the call, the call pays an exec (`pool.min` = the level)',
+  warm: 'one runc sandbox per concurrent caller, kept; the command still starts per call under the shell warm helper',
+  docker: '`docker run --rm` of the same command',
+};
+
+function num(v: number): string {
+  const a = Math.abs(v);
+  if (a === 0) return '0';
+  if (a >= 1000) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 0.01) return v.toFixed(3);
+  return v.toPrecision(2);
+}
+
+const ratio = (r: number | null | undefined) => (r === null || r === undefined ? '' : ` ×${r.toFixed(2)}`);
+
+function cell(s: StudySweep, metric: string, mode: string, level: number): StudyCell | undefined {
+  return s.cells.find((c) => c.metric === metric && c.mode === mode && c.concurrency === level);
+}
+
+/** modes that have any cell, host first */
+function modesOf(s: StudySweep): string[] {
+  const present = s.modes.filter((m) => s.cells.some((c) => c.mode === m));
+  return [...present.filter((m) => m === 'host'), ...present.filter((m) => m !== 'host')];
+}
+
+/** one table per level: the study's steps and wall time down, modes across; median (× host) */
+function stepTables(lang: StudyLanguage): string[] {
+  const s = lang.sweep;
+  const modes = modesOf(s);
+  const out: string[] = [];
+  const metrics = ['wall_ms', ...STEP_METRICS].filter((m) => s.metrics.includes(m));
+  for (const level of s.levels) {
+    out.push(`**${lang.name}, ${level} at once** (median, × the host's median)`, '');
+    out.push(`| metric | ${modes.join(' | ')} |`, `| --- | ${modes.map(() => '---:').join(' | ')} |`);
+    for (const m of metrics) {
+      const row = modes.map((mode) => {
+        const c = cell(s, m, mode, level);
+        if (!c || c.n === 0) return '–';
+        return `${num(c.median)}${mode === 'host' ? '' : ratio(c.ratio_to_host)}${c.failed > 0 ? ` ⚠${c.failed} failed` : ''}`;
+      });
+      out.push(`| ${m} | ${row.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  return out;
+}
+
+/** the statements of "What the numbers say" for one language, each from the medians */
+export function findings(lang: StudyLanguage): string[] {
+  const s = lang.sweep;
+  const modes = modesOf(s).filter((m) => m !== 'host');
+  const out: string[] = [];
+  const failed = s.cells.filter((c) => c.metric === 'wall_ms').reduce((a, c) => a + c.failed, 0);
+  if (failed > 0) out.push(`${failed} replicates failed; the medians below are of the others.`);
+  // where sandboxing costs: time per call outside the function's own steps
+  for (const level of s.levels) {
+    const host = cell(s, 'wall_ms', 'host', level);
+    if (!host || host.n === 0) continue;
+    const parts = modes.flatMap((mode) => {
+      const c = cell(s, 'wall_ms', mode, level);
+      if (!c || c.n === 0) return [];
+      const extra = (c.median - host.median) / 1000;
+      return [
+        `${mode} ${extra >= 0 ? '+' : '−'}${num(Math.abs(extra))} s (×${(c.median / host.median).toFixed(2)})`,
+      ];
+    });
+    if (parts.length > 0)
+      out.push(
+        `At ${level} at once, a whole replicate takes ${num(host.median / 1000)} s on the bare host (median); against that: ${parts.join(', ')}.`,
+      );
+  }
+  // where it does not: the steps the function times itself
+  const stepRatios = s.cells.filter(
+    (c) => STEP_METRICS.includes(c.metric) && c.mode !== 'host' && c.n > 0 && c.ratio_to_host !== null,
+  );
+  for (const metric of STEP_METRICS) {
+    const rs = stepRatios.filter((c) => c.metric === metric).map((c) => c.ratio_to_host!);
+    if (rs.length === 0) continue;
+    const lo = Math.min(...rs);
+    const hi = Math.max(...rs);
+    const verdict =
+      hi <= 1.1 && lo >= 0.9
+        ? 'within 10 % of the host in every mode and level'
+        : hi > 1.1
+          ? `up to ×${hi.toFixed(2)} the host's (${stepRatios
+              .filter((c) => c.metric === metric && c.ratio_to_host === hi)
+              .map((c) => `${c.mode} at ${c.concurrency}`)
+              .join(', ')})`
+          : `as low as ×${lo.toFixed(2)} the host's`;
+    out.push(`\`${metric}\`: ×${lo.toFixed(2)}–×${hi.toFixed(2)} the host's median, ${verdict}.`);
+  }
+  // the same computation everywhere: scores do not depend on the mode
+  for (const metric of SCORE_METRICS) {
+    const cs = s.cells.filter((c) => c.metric === metric && c.n > 0);
+    if (cs.length === 0) continue;
+    const lo = Math.min(...cs.map((c) => c.min));
+    const hi = Math.max(...cs.map((c) => c.max));
+    out.push(
+      lo === hi
+        ? `\`${metric}\` is ${num(lo)} in every replicate of every mode: the same fit everywhere.`
+        : `\`${metric}\` ranges ${num(lo)}–${num(hi)} across replicates and modes.`,
+    );
+  }
+  return out;
+}
+
+export function studyMarkdown(o: StudyInput): string {
+  const first = o.languages[0]?.sweep;
+  const out = [
+    '# The corn-yield study: what does a sandbox cost a data-science workload?',
+    '',
+    `Generated by \`${o.command}\` on ${o.date}; every number below comes from that run (rerun it to`,
+    "refresh this page; `-n 200` for the published study's replicate count). The question, from",
+    'issue 14: a scientist moving a model fit into a sandbox wants to know what it costs. The',
+    'workload is [examples/corn-yield](../examples/corn-yield/README.md): a random forest and a',
+    'Poisson GLM fitted to a climate table, in Python and in R, timing each step itself.',
+    '',
+    '## Method',
+    '',
+    `- **Table**: ${o.table.rows.toLocaleString('en')} rows × ${o.table.columns} columns (12 monthly mean temperatures, 12 monthly`,
+    `  precipitation totals, their annual mean and total, a 0–10 "years grown" target), seed ${o.table.seed},`,
+    `  ${(o.table.sqliteBytes / 1e6).toFixed(1)} MB as SQLite on a read-only volume and the same rows in PostgreSQL.`,
+    '- **One replicate**: `dbread` (the table from PostgreSQL over TCP), `fread` (from SQLite on the',
+    "  volume), `fwrite` (a SQLite copy to the sandbox's /tmp), `training` (random forest + GLM by",
+    '  IRLS, up to 50 steps), `evaluation` (held-out R², exact-class accuracy). The function prints',
+    '  its step times; `wall_ms` is the whole call as the caller sees it (request to response for',
+    "  Agni, spawn to exit on the host), so it adds the interpreter's start and imports.",
+    `- **Payload** of every replicate: \`${o.payload}\`.`,
+    `- **Sweep**: \`agni bench sweep\`, ${first ? `${first.n} replicates per mode and level, levels ${first.levels.join(', ')}` : ''}; levels`,
+    '  interleaved, rounds over the modes, so drift on this shared machine hits every column alike.',
+    '- **Modes**:',
+    ...[...new Set(o.languages.flatMap((l) => modesOf(l.sweep)))].map(
+      (m) => `  - \`${m}\`: ${MODE_TEXT[m] ?? m}`,
+    ),
+    "- **Network**: the functions reach PostgreSQL on the host's network (`network: host`) until",
+    '  controlled egress lands; then `network: egress` with `allow:` the database only.',
+    '',
+    '## Machine',
+    '',
+    '| | |',
+    '| --- | --- |',
+    ...o.machine.map(([k, v]) => `| ${k} | ${v} |`),
+    '',
+  ];
+  for (const lang of o.languages) {
+    out.push(`## ${lang.name} (\`${lang.dir}\`)`, '');
+    for (const note of lang.sweep.notes) out.push(`- ${note}`);
+    if (lang.sweep.notes.length > 0) out.push('');
+    out.push(...stepTables(lang));
+    const charts = CHART_METRICS.filter((m) => lang.charts[m]);
+    if (charts.length > 0) {
+      out.push('Box plots by mode across levels (box: quartiles, bar: median, whiskers: min and max):', '');
+      for (const m of charts) out.push(`![${lang.name}: ${m}](${lang.charts[m]})`);
+      out.push('');
+    }
+  }
+  out.push('## What the numbers say', '');
+  for (const lang of o.languages) {
+    out.push(`**${lang.name}**`, '');
+    for (const f of findings(lang)) out.push(`- ${f}`);
+    out.push('');
+  }
+  out.push('## Every metric and phase', '');
+  for (const lang of o.languages) {
+    out.push(
+      `<details><summary>${lang.name}: the sweep's full report</summary>`,
+      '',
+      lang.fullMarkdown.replace(/^## /m, '### ').replace(/^### (?!agni)/gm, '#### '),
+      '',
+      '</details>',
+      '',
+    );
+  }
+  return `${out.join('\n').trimEnd()}\n`;
+}
