@@ -8,24 +8,26 @@
  * Agni API does not.
  *
  * Network: with `network: egress` in this build, the functions run as the example says to switch
- * them (`network: egress`, `allow:` the database's address), PostgreSQL reached at a host address
- * through a forwarder (the database listens on loopback only, which no sandbox may be allowed),
- * and the API listening on every address so a refusal is the firewall's doing. Without it they
- * run on `network: host`, as the example ships, and the API test is skipped, saying why.
+ * them (`network: egress`, `allow:` the database's address only), the database on another
+ * "machine" (a network namespace relaying to the real PostgreSQL, which listens on loopback), and
+ * the API listening on every address (behind a token), so a refusal is the sandbox's network.
+ * Without it they run on `network: host`, as the example ships, and the API test is skipped,
+ * saying why.
  *
  * Needs the Debian packages of scripts/setup-study.sh (called here; a no-op once installed).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseManifest } from '../src/core/manifest.js';
 import { TEST_PG_URL } from '../src/store/test-stores.js';
 import { type AgniUp, runCli, spawnAgniUp } from './helpers/agni-up.js';
+import { createNetnsHosts, type NetnsHosts } from './helpers/netns-hosts.js';
 
 const EXAMPLE = resolve('examples/corn-yield');
 const METRICS = [
@@ -66,17 +68,6 @@ function hostAddress(): string | undefined {
   for (const list of Object.values(networkInterfaces()))
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   return undefined;
-}
-
-function freePort(host: string): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, host, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
 }
 
 /** true when a TCP connection to host:port opens within 3 s */
@@ -137,7 +128,9 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
   const hostIp = hostAddress();
   const token = randomBytes(16).toString('hex');
   let up: AgniUp;
-  let forwarder: ChildProcess | undefined;
+  /** with egress: the database's "machine" and the relays to PostgreSQL */
+  let dbHost: NetnsHosts | undefined;
+  const relays: ChildProcess[] = [];
   /** where the sandboxes find PostgreSQL */
   let pg = { host: '127.0.0.1', port: Number(new URL(TEST_PG_URL).port || 5432) };
   const cliEnv: Record<string, string> = egress ? { AGNI_TOKEN: token } : {};
@@ -173,21 +166,36 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
       { encoding: 'utf8' },
     );
     assert.match(made, /10000 rows/);
+    // the sandbox runs as 65534: let it write where the directory's permissions alone would allow,
+    // so only the read-only mount stands in the way
+    chmodSync(data, 0o777);
     if (egress) {
-      assert.ok(hostIp, 'network: egress needs a host address that is not loopback');
-      // PostgreSQL listens on loopback, which no allow entry may name: a forwarder on the host's
-      // address stands where a database server on the network would be.
-      const port = await freePort(hostIp);
-      forwarder = spawn(
-        'socat',
-        [`TCP-LISTEN:${port},bind=${hostIp},fork,reuseaddr`, `TCP:127.0.0.1:${pg.port}`],
-        {
+      // PostgreSQL listens on the host's loopback, and no sandbox may reach any host address: the
+      // database stands on another "machine", a network namespace (test/helpers/netns-hosts.ts),
+      // where a relay listens on that machine's address and passes each connection through a unix
+      // socket (which crosses namespaces) to a relay on the host, and so to the real PostgreSQL.
+      dbHost = await createNetnsHosts(1);
+      const h = dbHost.hosts[0]!;
+      const sock = join(root, 'pg.sock');
+      relays.push(
+        spawn('socat', [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP:127.0.0.1:${pg.port}`], {
           stdio: 'ignore',
-        },
+        }),
       );
-      for (let i = 0; i < 50 && !(await reachable(hostIp, port)); i++)
+      for (let i = 0; i < 50 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
+      relays.push(
+        dbHost.spawn(
+          0,
+          'socat',
+          [`TCP-LISTEN:5432,bind=${h.address},fork,reuseaddr`, `UNIX-CONNECT:${sock}`],
+          {
+            stdio: 'ignore',
+          },
+        ),
+      );
+      for (let i = 0; i < 50 && !(await reachable(h.address, 5432)); i++)
         await new Promise((r) => setTimeout(r, 100));
-      pg = { host: hostIp, port };
+      pg = { host: h.address, port: 5432 };
     }
     up = await spawnAgniUp(
       home,
@@ -212,7 +220,8 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
       await exited;
       clearTimeout(force);
     }
-    forwarder?.kill();
+    for (const r of relays) r.kill();
+    await dbHost?.destroy();
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -276,7 +285,12 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
       : 'this build has no `network: egress` (the study runs on network: host until it lands)',
   }, async () => {
     const apiPort = Number(new URL(up.url).port);
-    const targets = [`127.0.0.1:${apiPort}`, `${hostIp}:${apiPort}`];
+    // the host's loopback, its own address, and its side of the database's link
+    const targets = [
+      `127.0.0.1:${apiPort}`,
+      ...(hostIp ? [`${hostIp}:${apiPort}`] : []),
+      `${dbHost!.hosts[0]!.gateway}:${apiPort}`,
+    ];
     // from the host it answers on both: a refusal in the sandbox is the sandbox's network
     for (const t of targets) {
       const [h, p] = t.split(':');
