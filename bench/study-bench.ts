@@ -109,6 +109,7 @@ async function main(): Promise<void> {
       'this build has no `agni bench sweep` (issue 14); merge the branch that adds it, then run this again',
     );
   const machineFacts = machine();
+  const loadStart = loadavg()[0]!;
   const made = execFileSync(
     process.execPath,
     [
@@ -182,6 +183,7 @@ async function main(): Promise<void> {
       },
       payload: PAYLOAD,
       languages: out,
+      load: { start: loadStart, end: loadavg()[0]!, cores: cpus().length },
     }),
   );
   process.stderr.write(`study: wrote ${relative(process.cwd(), DOC)} and ${relative(process.cwd(), IMG)}/\n`);

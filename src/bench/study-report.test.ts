@@ -29,6 +29,8 @@ function lang(extra: StudyCell[] = []): StudyLanguage {
   const cells = [
     c('wall_ms', 'host', 1, 2000),
     c('wall_ms', 'runc', 1, 2500, { ratio_to_host: 1.25 }),
+    c('phase_sandbox_ready_ms', 'runc', 1, 60),
+    c('phase_started_ms', 'runc', 1, 40),
     c('dbread_time_sec', 'host', 1, 0.2),
     c('dbread_time_sec', 'runc', 1, 0.3, { ratio_to_host: 1.5 }),
     c('training_time_sec', 'host', 1, 1),
@@ -59,6 +61,7 @@ test('findings: the cost per call against the host, which steps stay at the host
   const f = findings(lang());
   assert.deepEqual(f, [
     'At 1 at once, a whole replicate takes 2.000 s on the bare host (median); against that: runc +0.500 s (×1.25).',
+    "At 1 at once, Agni's own work before the command runs (received → started, the sum of those phases' medians): runc 100.0 ms (5.0 % of the host's replicate).",
     "`dbread_time_sec`: ×1.50–×1.50 the host's median, up to ×1.50 the host's (runc at 1).",
     "`training_time_sec`: ×1.02–×1.02 the host's median, within 10 % of the host in every mode and level.",
     '`r_squared` is 0.280 in every replicate of every mode: the same fit everywhere.',
@@ -81,6 +84,7 @@ test('the page: host first in the tables, notes, charts, the full report demoted
     table: { rows: 40000, columns: 29, sqliteBytes: 9_700_000, seed: 14 },
     payload: '{}',
     languages: [lang()],
+    load: { start: 3.5, end: 1, cores: 2 },
   });
   assert.match(md, /\| metric \| host \| runc \|/);
   assert.match(md, /\| wall_ms \| 2000 \| 2500 ×1\.25 \|/);
@@ -89,4 +93,5 @@ test('the page: host first in the tables, notes, charts, the full report demoted
   assert.match(md, /### agni bench sweep corn-yield-py\n\n#### wall_ms/);
   assert.match(md, /40,000 rows × 29 columns/);
   assert.match(md, /9\.7 MB as SQLite/);
+  assert.match(md, /busy with other work during this run \(load average 3\.5 on 2 cores\)/);
 });

@@ -50,6 +50,8 @@ export interface StudyInput {
   table: { rows: number; columns: number; sqliteBytes: number; seed: number };
   payload: string;
   languages: StudyLanguage[];
+  /** the 1-minute load average when the run started and ended, beside the core count */
+  load: { start: number; end: number; cores: number };
 }
 
 /** the study's own steps, in the order a replicate runs them */
@@ -61,6 +63,14 @@ export const STEP_METRICS = [
   'evaluation_time_sec',
 ];
 export const SCORE_METRICS = ['r_squared', 'rf_r_squared', 'overall_accuracy'];
+/** Agni's phases from receiving a call to starting its command (each the time since the previous) */
+export const PRESTART_PHASES = [
+  'phase_queued_ms',
+  'phase_placed_ms',
+  'phase_dispatched_ms',
+  'phase_sandbox_ready_ms',
+  'phase_started_ms',
+];
 /** the charts shown inline (the sweep draws one per metric) */
 export const CHART_METRICS = ['wall_ms', ...STEP_METRICS];
 
@@ -138,6 +148,22 @@ export function findings(lang: StudyLanguage): string[] {
     if (parts.length > 0)
       out.push(
         `At ${level} at once, a whole replicate takes ${num(host.median / 1000)} s on the bare host (median); against that: ${parts.join(', ')}.`,
+      );
+  }
+  // what Agni itself adds before the command runs, measured directly by its phases
+  for (const level of s.levels) {
+    const host = cell(s, 'wall_ms', 'host', level);
+    const parts = modes.flatMap((mode) => {
+      const cs = PRESTART_PHASES.map((p) => cell(s, p, mode, level)).filter((c) => c && c.n > 0);
+      if (cs.length === 0) return [];
+      const ms = cs.reduce((a, c) => a + c!.median, 0);
+      const share =
+        host && host.n > 0 ? ` (${((100 * ms) / host.median).toFixed(1)} % of the host's replicate)` : '';
+      return [`${mode} ${num(ms)} ms${share}`];
+    });
+    if (parts.length > 0)
+      out.push(
+        `At ${level} at once, Agni's own work before the command runs (received → started, the sum of those phases' medians): ${parts.join(', ')}.`,
       );
   }
   // where it does not: the steps the function times itself
@@ -226,6 +252,14 @@ export function studyMarkdown(o: StudyInput): string {
     }
   }
   out.push('## What the numbers say', '');
+  const busiest = Math.max(o.load.start, o.load.end);
+  if (busiest > o.load.cores)
+    out.push(
+      `The machine was busy with other work during this run (load average ${busiest.toFixed(1)} on ${o.load.cores} cores),`,
+      "so the function's own step times differ between columns by more than any sandbox explains;",
+      "Agni's phases, timed around the command, are the direct measure of what the sandbox adds.",
+      '',
+    );
   for (const lang of o.languages) {
     out.push(`**${lang.name}**`, '');
     for (const f of findings(lang)) out.push(`- ${f}`);
