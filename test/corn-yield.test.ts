@@ -102,7 +102,7 @@ except OSError as e:
 try:
     import psycopg2
     c = psycopg2.connect(host=os.environ["STUDY_PG_HOST"], port=int(os.environ["STUDY_PG_PORT"]),
-                         dbname=os.environ["STUDY_PG_DB"], user="postgres", connect_timeout=5)
+                         dbname=os.environ["STUDY_PG_DB"], user=os.environ["STUDY_PG_USER"], connect_timeout=5)
     cur = c.cursor()
     cur.execute("SELECT count(*) FROM corn_yield")
     out["pg_rows"] = cur.fetchone()[0]
@@ -148,7 +148,13 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
       assert.match(yaml, /^network: host$/m);
       yaml = yaml.replace(/^network: host$/m, `network: egress\nallow: ["${pg.host}:${pg.port}"]`);
     }
-    const vars = { STUDY_PG_DB: PG_DB, STUDY_PG_HOST: pg.host, STUDY_PG_PORT: String(pg.port), ...env };
+    const vars = {
+      STUDY_PG_DB: PG_DB,
+      STUDY_PG_HOST: pg.host,
+      STUDY_PG_PORT: String(pg.port),
+      STUDY_PG_USER: decodeURIComponent(new URL(TEST_PG_URL).username) || 'postgres',
+      ...env,
+    };
     for (const [k, v] of Object.entries(vars)) {
       const line = new RegExp(`^ {2}${k}: .*$`, 'm');
       const set = `  ${k}: ${JSON.stringify(v)}`;
