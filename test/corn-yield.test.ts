@@ -132,7 +132,7 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
   let dbHost: NetnsHosts | undefined;
   const relays: ChildProcess[] = [];
   /** where the sandboxes find PostgreSQL */
-  let pg = { host: '127.0.0.1', port: Number(new URL(TEST_PG_URL).port || 5432) };
+  let pg = { host: new URL(TEST_PG_URL).hostname, port: Number(new URL(TEST_PG_URL).port || 5432) };
   const cliEnv: Record<string, string> = egress ? { AGNI_TOKEN: token } : {};
   const agni = (...args: string[]) => runCli(up.url, args, undefined, cliEnv);
 
@@ -184,7 +184,7 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
       const h = dbHost.hosts[0]!;
       const sock = join(root, 'pg.sock');
       relays.push(
-        spawn('socat', [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP:127.0.0.1:${pg.port}`], {
+        spawn('socat', [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP:${pg.host}:${pg.port}`], {
           stdio: 'ignore',
         }),
       );
