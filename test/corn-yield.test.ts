@@ -134,6 +134,8 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
   /** where the sandboxes find PostgreSQL */
   let pg = { host: new URL(TEST_PG_URL).hostname, port: Number(new URL(TEST_PG_URL).port || 5432) };
   const cliEnv: Record<string, string> = egress ? { AGNI_TOKEN: token } : {};
+  /** the cold Python replicate's metrics, for the warm worker's to match */
+  let coldPython: Record<string, number> | undefined;
   const agni = (...args: string[]) => runCli(up.url, args, undefined, cliEnv);
 
   /**
@@ -260,11 +262,37 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
       );
       results[name] = m;
     }
+    coldPython = results.python;
     // the same Poisson GLM by IRLS on the same rows: one answer, whichever language fitted it
     assert.ok(
       Math.abs(results.python!.r_squared! - results.r!.r_squared!) < 1e-4,
       `python ${results.python!.r_squared} vs R ${results.r!.r_squared}`,
     );
+  });
+
+  test('the Python replicate as a warm worker (python/warm.py): the same scores as a cold one; a bad payload fails alone', async () => {
+    assert.ok(coldPython, 'the cold replicates ran first');
+    const dir = variant(join(EXAMPLE, 'python'));
+    writeFileSync(
+      join(dir, 'agni.yaml'),
+      `${readFileSync(join(dir, 'agni.yaml'), 'utf8')
+        .replace(/^name: .*$/m, 'name: corn-yield-py-warm')
+        .replace(
+          /^command: .*$/m,
+          'command: ["/usr/bin/python3", "/fn/warm.py"]',
+        )}lifecycle: warm\npool: {max: 1}\n`,
+    );
+    assert.equal((await agni('deploy', dir)).code, 0);
+    // a bad payload fails that call only, with the reason (the worker stays for the next)
+    const bad = await agni('invoke', 'corn-yield-py-warm', '--data', '{"tree": 5}');
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /unknown key 'tree'/);
+    const r = await agni('invoke', 'corn-yield-py-warm', '--data', PAYLOAD);
+    assert.equal(r.code, 0, r.stderr);
+    const m = JSON.parse(r.stdout) as Record<string, number>;
+    assert.deepEqual(Object.keys(m).sort(), [...METRICS].sort());
+    for (const k of ['r_squared', 'rf_r_squared', 'overall_accuracy'])
+      assert.equal(m[k], coldPython[k], `${k}: a warm call fits what a cold one fits`);
   });
 
   test('in the sandbox: a write into the read-only volume fails, PostgreSQL answers', async () => {

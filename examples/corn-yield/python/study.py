@@ -4,7 +4,7 @@ and a Poisson GLM by iteratively reweighted least squares (training), score both
 (evaluation), and print one JSON line of step times and scores.
 
 Knobs, from agni.yaml's env and overridden by a JSON payload on stdin (see README.md):
-trees, train_rows, irls_steps, seed.
+trees, train_rows, irls_steps, seed. warm.py serves the same replicate from a warm worker.
 """
 
 import json
@@ -23,21 +23,24 @@ TARGET = "years_grown"
 NOT_FEATURES = ("id", "site", "year", TARGET)
 
 
-def config():
+def config(raw):
     cfg = {
         "trees": int(os.environ.get("STUDY_TREES", "20")),
         "train_rows": int(os.environ.get("STUDY_TRAIN_ROWS", "4000")),
         "irls_steps": int(os.environ.get("STUDY_IRLS_STEPS", "50")),
         "seed": int(os.environ.get("STUDY_SEED", "14")),
     }
-    raw = sys.stdin.read().strip()
+    raw = raw.strip()
     if raw:
-        payload = json.loads(raw)
+        try:
+            payload = json.loads(raw)
+        except ValueError as e:
+            raise ValueError(f"payload: not JSON ({e})") from None
         if not isinstance(payload, dict):
-            raise SystemExit("payload: expected a JSON object such as {\"trees\": 50}")
+            raise ValueError("payload: expected a JSON object such as {\"trees\": 50}")
         for k, v in payload.items():
             if k not in cfg:
-                raise SystemExit(f"payload: unknown key {k!r}; known: {', '.join(cfg)}")
+                raise ValueError(f"payload: unknown key {k!r}; known: {', '.join(cfg)}")
             cfg[k] = int(v)
     return cfg
 
@@ -118,8 +121,9 @@ def r2(y, pred):
     return float(1 - np.sum((y - pred) ** 2) / np.sum((y - np.mean(y)) ** 2))
 
 
-def main():
-    cfg = config()
+def replicate(raw):
+    """One replicate for the payload text `raw`: its JSON line."""
+    cfg = config(raw)
     table = os.environ.get("STUDY_TABLE", "corn_yield")
     t = {}
 
@@ -132,7 +136,7 @@ def main():
     t["fread_time_sec"] = time.perf_counter() - t0
 
     if df.shape != df_file.shape or int(df[TARGET].sum()) != int(df_file[TARGET].sum()):
-        raise SystemExit(
+        raise ValueError(
             f"the SQLite table {df_file.shape} and the PostgreSQL table {df.shape} differ: "
             "run make-data.mjs again so both hold the same rows"
         )
@@ -179,8 +183,15 @@ def main():
     }
     t["evaluation_time_sec"] = time.perf_counter() - t0
 
-    out = {k: round(v, 6) for k, v in {**t, **scores}.items()}
-    print(json.dumps(out), flush=True)
+    return json.dumps({k: round(v, 6) for k, v in {**t, **scores}.items()})
+
+
+def main():
+    try:
+        print(replicate(sys.stdin.read()), flush=True)
+    except ValueError as e:
+        print(f"study.py: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":
