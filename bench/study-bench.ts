@@ -14,11 +14,20 @@
  * bench/results/ (git-ignored), the data in bench/.data/study/.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type StudyLanguage, type StudySweep, studyMarkdown } from '../src/bench/study-report.js';
+import { type StudyLanguage, type StudySweep, studyMarkdown, withMode } from '../src/bench/study-report.js';
 
 const CLI = resolve('dist/src/cli/main.js');
 const EXAMPLE = resolve('examples/corn-yield');
@@ -101,6 +110,48 @@ function machine(): [string, string][] {
   ];
 }
 
+/** `agni bench sweep DIR` with the study's levels, replicates, volume and payload; outputs at BASE.* */
+async function sweepOnce(dir: string, base: string, svgDir: string, modes: string[]): Promise<void> {
+  process.stderr.write(
+    `study: agni bench sweep ${relative(process.cwd(), dir)} -n ${args.n} -c ${args.concurrency} ${modes.join(' ')}\n`,
+  );
+  await agni([
+    'bench',
+    'sweep',
+    dir,
+    '-c',
+    args.concurrency!,
+    '-n',
+    args.n!,
+    ...modes,
+    '--volume',
+    `study=${DATA}:ro`,
+    '--payload',
+    PAYLOAD,
+    '--csv',
+    `${base}.csv`,
+    '--json',
+    `${base}.json`,
+    '--md',
+    `${base}.md`,
+    '--svg-dir',
+    svgDir,
+    ...(args.resume ? ['--resume'] : []),
+  ]);
+}
+
+/** examples/corn-yield/python as a warm worker (python/warm.py), in a scratch copy under DATA */
+function warmVariant(): string {
+  const dir = join(DATA, 'python-warm');
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(join(EXAMPLE, 'python'), dir, { recursive: true });
+  const yaml = readFileSync(join(dir, 'agni.yaml'), 'utf8')
+    .replace(/^name: .*$/m, 'name: corn-yield-py-warm')
+    .replace(/^command: .*$/m, 'command: ["/usr/bin/python3", "/fn/warm.py"]');
+  writeFileSync(join(dir, 'agni.yaml'), `${yaml}lifecycle: warm\n`);
+  return dir;
+}
+
 async function main(): Promise<void> {
   const langs = args.lang ? LANGS.filter((l) => l.key === args.lang) : LANGS;
   if (langs.length === 0) throw new Error(`--lang: python or r, got ${args.lang}`);
@@ -133,34 +184,25 @@ async function main(): Promise<void> {
     const base = join(RESULTS, `study-${l.key}`);
     const svgDir = join(IMG, l.key);
     mkdirSync(svgDir, { recursive: true });
-    process.stderr.write(`study: ${l.name}: agni bench sweep ${l.dir} -n ${args.n} -c ${args.concurrency}\n`);
-    await agni([
-      'bench',
-      'sweep',
-      l.dir,
-      '-c',
-      args.concurrency!,
-      '-n',
-      args.n!,
+    await sweepOnce(l.dir, base, svgDir, [
       '--modes',
       args.modes!,
       '--baseline',
       docker ? 'host,docker' : 'host',
-      '--volume',
-      `study=${DATA}:ro`,
-      '--payload',
-      PAYLOAD,
-      '--csv',
-      `${base}.csv`,
-      '--json',
-      `${base}.json`,
-      '--md',
-      `${base}.md`,
-      '--svg-dir',
-      svgDir,
-      ...(args.resume ? ['--resume'] : []),
     ]);
-    const sweep = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as StudySweep;
+    let sweep = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as StudySweep;
+    if (l.key === 'python' && args.modes!.split(',').includes('warm')) {
+      // the same replicate from a warm worker that keeps its imports: no host command to compare
+      // it with, so it is swept alone and shown as one more column of the Python table
+      await sweepOnce(warmVariant(), `${base}-warm`, `${base}-warm-svg`, [
+        '--modes',
+        'warm',
+        '--baseline',
+        'none',
+      ]);
+      const warm = JSON.parse(readFileSync(`${base}-warm.json`, 'utf8')) as StudySweep;
+      sweep = withMode(sweep, warm, 'warm', 'warm-imports');
+    }
     const charts = Object.fromEntries(
       readdirSync(svgDir)
         .filter((f) => f.endsWith('.svg'))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { findings, type StudyCell, type StudyLanguage, studyMarkdown } from './study-report.js';
+import { findings, type StudyCell, type StudyLanguage, studyMarkdown, withMode } from './study-report.js';
 
 function c(
   metric: string,
@@ -94,4 +94,23 @@ test('the page: host first in the tables, notes, charts, the full report demoted
   assert.match(md, /40,000 rows × 29 columns/);
   assert.match(md, /9\.7 MB as SQLite/);
   assert.match(md, /busy with other work during this run \(load average 3\.5 on 2 cores\)/);
+});
+
+test('withMode: a variant swept alone becomes one more column, its ratios against the base host', () => {
+  const base = lang().sweep;
+  const extra = {
+    ...base,
+    modes: ['warm'],
+    metrics: ['wall_ms', 'import_sec'],
+    cells: [c('wall_ms', 'warm', 1, 1500), c('import_sec', 'warm', 1, 0.1)],
+    notes: ['no host baseline'],
+  };
+  const merged = withMode(base, extra, 'warm', 'warm-imports');
+  assert.deepEqual(merged.modes, ['runc', 'host', 'warm-imports']);
+  assert.deepEqual(merged.metrics, [...base.metrics, 'import_sec']);
+  const wall = merged.cells.find((x) => x.mode === 'warm-imports' && x.metric === 'wall_ms');
+  assert.equal(wall?.ratio_to_host, 0.75);
+  assert.equal(merged.cells.find((x) => x.metric === 'import_sec')?.ratio_to_host, null);
+  assert.deepEqual(merged.notes.at(-1), 'warm-imports: no host baseline');
+  assert.equal(base.cells.length, 10, 'the base is left as it was');
 });

@@ -81,7 +81,36 @@ const MODE_TEXT: Record<string, string> = {
   prewarmed: 'a runc sandbox created ahead of the call, the call pays an exec (`pool.min` = the level)',
   warm: 'one runc sandbox per concurrent caller, kept; the command still starts per call under the shell warm helper',
   docker: '`docker run --rm` of the same command',
+  'warm-imports':
+    'Python only: a warm worker that imports numpy, pandas, scikit-learn and psycopg2 once and runs each replicate as a call (`python/warm.py`, `lifecycle: warm`)',
 };
+
+/**
+ * `base` with `extra`'s cells of mode `from` added as mode `as`, their ratios recomputed against
+ * base's host medians: a variant of the function swept on its own (a warm worker has no host
+ * command) shown as one more column beside the function it stands for.
+ */
+export function withMode(base: StudySweep, extra: StudySweep, from: string, as: string): StudySweep {
+  const added = extra.cells
+    .filter((c) => c.mode === from)
+    .map((c) => {
+      const host = base.cells.find(
+        (h) => h.metric === c.metric && h.mode === 'host' && h.concurrency === c.concurrency,
+      );
+      return {
+        ...c,
+        mode: as,
+        ratio_to_host: host && host.n > 0 && host.median !== 0 ? c.median / host.median : null,
+      };
+    });
+  return {
+    ...base,
+    modes: [...base.modes, as],
+    metrics: [...base.metrics, ...extra.metrics.filter((m) => !base.metrics.includes(m))],
+    cells: [...base.cells, ...added],
+    notes: [...base.notes, ...extra.notes.map((n) => `${as}: ${n}`)],
+  };
+}
 
 function num(v: number): string {
   const a = Math.abs(v);
