@@ -82,7 +82,7 @@ const MODE_TEXT: Record<string, string> = {
   warm: 'one runc sandbox per concurrent caller, kept; the command still starts per call under the shell warm helper',
   docker: '`docker run --rm` of the same command',
   'warm-imports':
-    'Python only: a warm worker that imports numpy, pandas, scikit-learn and psycopg2 once and runs each replicate as a call (`python/warm.py`, `lifecycle: warm`)',
+    'Python only: a warm worker that imports numpy, pandas, scikit-learn and psycopg2 once and runs each replicate as a call (`python/warm.py`, `lifecycle: warm`); swept right after the others, not interleaved with them, and its first call starts the worker',
 };
 
 /**
@@ -90,7 +90,7 @@ const MODE_TEXT: Record<string, string> = {
  * base's host medians: a variant of the function swept on its own (a warm worker has no host
  * command) shown as one more column beside the function it stands for.
  */
-export function withMode(base: StudySweep, extra: StudySweep, from: string, as: string): StudySweep {
+export function withMode<T extends StudySweep>(base: T, extra: T, from: string, as: string): T {
   const added = extra.cells
     .filter((c) => c.mode === from)
     .map((c) => {
@@ -107,7 +107,7 @@ export function withMode(base: StudySweep, extra: StudySweep, from: string, as: 
     ...base,
     modes: [...base.modes, as],
     metrics: [...base.metrics, ...extra.metrics.filter((m) => !base.metrics.includes(m))],
-    cells: [...base.cells, ...added],
+    cells: [...base.cells, ...added] as T['cells'],
     notes: [...base.notes, ...extra.notes.map((n) => `${as}: ${n}`)],
   };
 }
