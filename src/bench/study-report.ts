@@ -258,8 +258,10 @@ export function studyMarkdown(o: StudyInput): string {
     ...[...new Set(o.languages.flatMap((l) => modesOf(l.sweep)))].map(
       (m) => `  - \`${m}\`: ${MODE_TEXT[m] ?? m}`,
     ),
-    "- **Network**: the functions reach PostgreSQL on the host's network (`network: host`) until",
-    '  controlled egress lands; then `network: egress` with `allow:` the database only.',
+    "- **Network**: PostgreSQL listens on this machine's loopback, so the functions run with",
+    '  `network: host`, as the example ships. With the database on another machine, `network: egress`',
+    "  with `allow:` its address only is the switch (see the example's README; tested in",
+    '  test/corn-yield.test.ts).',
     '',
     '## Machine',
     '',
