@@ -14,7 +14,9 @@
  * Without it they run on `network: host`, as the example ships, and the API test is skipped,
  * saying why.
  *
- * Needs the Debian packages of scripts/setup-study.sh (called here; a no-op once installed).
+ * Needs the Debian packages of scripts/setup-study.sh (called here; a no-op once installed). The
+ * table stays in PostgreSQL's agni_study_test between runs, like a cache: make-data.mjs reloads it
+ * only when its seed, size or generator changed.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
