@@ -69,11 +69,14 @@ export function cidrsOverlap(a: string, ap: number, b: string, bp: number): bool
   return networkOf(a, p) === networkOf(b, p);
 }
 
-/** why the address range cannot be allowed, or undefined */
+/**
+ * why the address range cannot be allowed, or undefined: a range inside a never-range is refused;
+ * a wider one (`0.0.0.0/0`, "anywhere") is fine, since the firewall rejects never-ranges first.
+ */
 function neverProblem(ip: string, prefix: number): string | undefined {
-  if (prefix === 0) return undefined; // "anywhere": the never-ranges are still rejected first
   for (const [net, p, why] of NEVER) {
-    if (cidrsOverlap(ip, prefix, net, p)) return `an address outside ${net}/${p} (${why}, never reachable)`;
+    if (prefix >= p && cidrsOverlap(ip, prefix, net, p))
+      return `an address outside ${net}/${p} (${why}, never reachable)`;
   }
   return undefined;
 }
@@ -85,11 +88,13 @@ export function parseAllowEntry(raw: unknown): AllowEntry | { problem: string } 
   const text = raw.trim();
   let rest = text;
   let port: number | undefined;
+  if (text.split(':').length > 2)
+    return { problem: 'an IPv4 address or a host name (IPv6 is not supported)' };
   const colon = text.lastIndexOf(':');
   if (colon >= 0) {
     const p = text.slice(colon + 1);
     if (!/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)
-      return { problem: 'a port from 1 to 65535 after the `:` (IPv6 is not supported)' };
+      return { problem: 'a port from 1 to 65535 after the `:`' };
     port = Number(p);
     rest = text.slice(0, colon);
   }

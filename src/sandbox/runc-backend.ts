@@ -186,7 +186,13 @@ export class RuncBackend implements Backend {
     this.secretsRoot = secretsRoot(home);
     const pool = parsePool(opts.egressPool ?? DEFAULT_EGRESS_POOL);
     if (typeof pool === 'string')
-      throw new AgniError('bad_request', `egress pool ${opts.egressPool}: expected ${pool}`);
+      throw new AgniError(
+        'bad_request',
+        `--egress-pool: expected ${pool}, got ${JSON.stringify(opts.egressPool)}`,
+        {
+          hint: 'a private range no network of this host uses, e.g. --egress-pool 10.89.0.0/16',
+        },
+      );
     this.egress = new EgressNetwork(this.netnsPrefix.slice(5, 13), this.netnsPrefix, pool);
   }
 
