@@ -16,8 +16,10 @@ import { parseAllowList } from '../src/core/egress-allow.js';
 import type { SandboxSpec } from '../src/sandbox/backend.js';
 import { netnsPrefix } from '../src/sandbox/loopback-forward.js';
 import { RuncBackend } from '../src/sandbox/runc-backend.js';
+import { type AgniUp, spawnAgniUp } from './helpers/agni-up.js';
 import { makeBusyboxRootfs } from './helpers/busybox-rootfs.js';
 import { createLab, egressLeftovers, egressLinks, type Lab, METADATA } from './helpers/egress-lab.js';
+import { fnDir, tarOf } from './helpers/tarball.js';
 
 const home = resolve(mkdtempSync(join(tmpdir(), 'agni-egress-test-')));
 const rootfs = makeBusyboxRootfs(join(home, 'busybox'));
@@ -25,13 +27,16 @@ const codeDir = join(home, 'code');
 mkdirSync(codeDir, { recursive: true });
 const tag = netnsPrefix(home).slice(5, 13);
 const LAB_PORT = 7001;
+/** what busybox nc says when the firewall refuses (a reset or ICMP unreachable) */
+const REFUSED =
+  /^nc: can't connect to remote host \([\d.]+\): (Connection refused|No route to host|Network unreachable)$/;
 const SB_PORT = 9000;
 
 /** Each target `host:port` on a line `host:port => what it answered`; the sandbox's gateway added as `gw:PORT`. */
 const PROBE = `gw=$(busybox ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')
 for t in "$@" "gw:$HOSTPORT"; do
   h=\${t%:*}; p=\${t#*:}; [ "$h" = gw ] && h=$gw
-  out=$(busybox nc -w 2 "$h" "$p" </dev/null 2>&1 | head -c 60)
+  out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 "$h" "$p" 2>&1 | head -c 60)
   echo "$t => $out"
 done`;
 
@@ -182,6 +187,15 @@ describe('network: egress (real runc, iptables, listeners)', { concurrency: fals
     });
   });
 
+  test('allow 0.0.0.0/0 ("anywhere") opens the lab, never the host, metadata or the pool', async () => {
+    const anywhere = parseAllowList(['0.0.0.0/0']);
+    assert.ok(Array.isArray(anywhere));
+    expectConfined(await cold(probe(['10.89.0.1:80'], { allow: anywhere })), {
+      [`${lab.forbidden}:${LAB_PORT}`]: true,
+      '10.89.0.1:80': false,
+    });
+  });
+
   test('prewarmed and warm sandboxes are confined alike; no sandbox reaches another', async () => {
     // A listening egress sandbox (a warm worker) the host reaches, so only the firewall stops a peer.
     const listenerSpec = spec([
@@ -252,6 +266,171 @@ describe('network: egress (real runc, iptables, listeners)', { concurrency: fals
   test('nothing of the sandboxes is left after they end and after shutdown', async () => {
     await backend.shutdown();
     assert.deepEqual(egressLeftovers(tag), []);
+    assert.deepEqual(egressLinks(), []);
+  });
+});
+
+describe('network: egress through agni up (deploy, cold, prewarmed, warm; SIGKILL and restart)', {
+  concurrency: false,
+}, () => {
+  const upHome = resolve(mkdtempSync(join(tmpdir(), 'agni-egress-up-')));
+  const upTag = netnsPrefix(upHome).slice(5, 13);
+  const TOKEN = `egress-${process.pid}`;
+  let lab: Lab;
+  let up: AgniUp | undefined;
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  async function start(): Promise<AgniUp> {
+    process.env.AGNI_TOKEN = TOKEN;
+    try {
+      return await spawnAgniUp(upHome, ['--backend', 'runc', '--host', '0.0.0.0']);
+    } finally {
+      delete process.env.AGNI_TOKEN;
+    }
+  }
+
+  async function stop(signal: NodeJS.Signals): Promise<void> {
+    const p = up?.p;
+    up = undefined;
+    if (!p || p.exitCode !== null) return;
+    const gone = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await gone;
+  }
+
+  async function invoke(url: string, name: string): Promise<{ status: number; text: string; id: string }> {
+    const r = await fetch(`${url}/v1/functions/${name}/invoke`, { method: 'POST', headers: auth, body: '' });
+    return { status: r.status, text: await r.text(), id: r.headers.get('agni-invocation-id') ?? '' };
+  }
+
+  async function deploy(url: string, files: Record<string, string>): Promise<void> {
+    const r = await fetch(`${url}/v1/functions`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/gzip' },
+      body: new Uint8Array(await tarOf(fnDir(files))),
+    });
+    assert.equal(r.status, 201, await r.text());
+  }
+
+  /** the probe as a shell function over the targets, for the host runtime (host busybox) */
+  function probeScript(targets: string[]): string {
+    return `probe() {
+  gw=$(busybox ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')
+  for t in ${targets.join(' ')}; do
+    h=\${t%:*}; p=\${t#*:}; case $h in gw) h=$gw ;; esac
+    out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 "$h" "$p" 2>&1 | head -c 60)
+    echo "$t => $out"
+  done
+}
+`;
+  }
+
+  before(async () => {
+    lab = createLab();
+    await lab.listen(lab.allowed, LAB_PORT, 'allowed');
+    await lab.listen(lab.forbidden, LAB_PORT, 'forbidden');
+    await lab.listen(METADATA, 80, 'metadata');
+  });
+
+  after(async () => {
+    await stop('SIGTERM');
+    lab?.destroy();
+    rmSync(upHome, { recursive: true, force: true });
+  });
+
+  test('allowed reachable, forbidden, metadata and the Agni API not, in each mode; nothing left after a stop or a SIGKILL', async () => {
+    up = await start();
+    const apiPort = new URL(up.url).port;
+    // the API listens on every address: the host reaches it on the one the probe tries
+    assert.ok((await fetch(`http://${hostAddress()}:${apiPort}/v1/functions`)).status > 0);
+    const targets = [
+      `${lab.allowed}:${LAB_PORT}`,
+      `${lab.forbidden}:${LAB_PORT}`,
+      `${METADATA}:80`,
+      `gw:${apiPort}`,
+      `${hostAddress()}:${apiPort}`,
+      `127.0.0.1:${apiPort}`,
+    ];
+    const yaml = (name: string, extra: string) =>
+      `name: ${name}\nruntime: host\nnetwork: egress\nallow: ["${lab.allowed}:${LAB_PORT}"]\nlimits: {timeout: 20s}\n${extra}`;
+    const script = probeScript(targets);
+    await deploy(up.url, {
+      'agni.yaml': yaml('eg-cold', 'command: ["/bin/sh", "/fn/main.sh"]\npool: {max: 0}\n'),
+      'main.sh': `${script}probe\n`,
+    });
+    await deploy(up.url, {
+      'agni.yaml': yaml('eg-pre', 'command: ["/bin/sh", "/fn/main.sh"]\npool: {min: 1, max: 1}\n'),
+      'main.sh': `${script}probe\n`,
+    });
+    await deploy(up.url, {
+      'agni.yaml': yaml('eg-warm', 'command: ["/bin/sh", "/fn/main.sh"]\nlifecycle: warm\npool: {max: 1}\n'),
+      'main.sh': `. "$AGNI_RUNTIMES/shell/agni-warm.sh"\n${script}handle() { cat >/dev/null; probe; }\nagni_serve handle\n`,
+    });
+    const check = (what: string, text: string) => {
+      const got = parseProbe(text);
+      assert.equal(
+        got.get(`${lab.allowed}:${LAB_PORT}`)?.startsWith('ok-'),
+        true,
+        `${what}: allowed reachable\n${text}`,
+      );
+      for (const t of targets.slice(1)) {
+        const a = got.get(t);
+        assert.ok(a !== undefined, `${what}: ${t} probed\n${text}`);
+        // the API answers HTTP, the lab listeners ok-…: either would be text; a refusal is an nc error
+        assert.match(
+          a,
+          /can't connect|Connection refused|No route|^$/,
+          `${what}: ${t} unreachable, got "${a}"`,
+        );
+      }
+    };
+    const coldRun = await invoke(up.url, 'eg-cold');
+    assert.equal(coldRun.status, 200, coldRun.text);
+    check('cold', coldRun.text);
+    await invoke(up.url, 'eg-pre'); // makes the pool
+    // the metrics count calls by how their sandbox was had
+    const prewarmedCalls = async () => {
+      const text = await (await fetch(`${up?.url}/metrics`, { headers: auth })).text();
+      const line = text
+        .split('\n')
+        .find(
+          (l) =>
+            /^agni_invocations_total\{/.test(l) &&
+            l.includes('function="eg-pre"') &&
+            l.includes('mode="prewarmed"'),
+        );
+      return Number(line?.split(' ').pop() ?? 0);
+    };
+    for (let i = 0; i < 50 && (await prewarmedCalls()) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const r = await invoke(up.url, 'eg-pre');
+      assert.equal(r.status, 200, r.text);
+      check('prewarmed', r.text);
+    }
+    assert.ok((await prewarmedCalls()) > 0, 'a call ran in a prewarmed sandbox');
+    for (let i = 0; i < 2; i++) {
+      const r = await invoke(up.url, 'eg-warm');
+      assert.equal(r.status, 200, r.text);
+      check('warm', r.text);
+    }
+    assert.ok(egressLeftovers(upTag).length > 0, 'the live pool and worker have their namespaces and rules');
+
+    // A crash: the waiting prewarmed sandbox and the warm worker leave their network behind...
+    await stop('SIGKILL');
+    const left = egressLeftovers(upTag);
+    assert.ok(
+      left.some((l) => l.startsWith('netns')) && left.some((l) => l.startsWith('iptables')),
+      left.join('\n'),
+    );
+    // ...which the next start removes before anything else runs.
+    up = await start();
+    assert.deepEqual(egressLeftovers(upTag), []);
+    const again = await invoke(up.url, 'eg-cold');
+    assert.equal(again.status, 200, again.text);
+    check('cold after restart', again.text);
+    await invoke(up.url, 'eg-warm');
+    await stop('SIGTERM');
+    assert.deepEqual(egressLeftovers(upTag), []);
     assert.deepEqual(egressLinks(), []);
   });
 });
