@@ -122,32 +122,37 @@ export class EgressNetwork {
     return out;
   }
 
-  /** a free slot's link, created with its peer already in namespace `name` */
+  /**
+   * Namespace `name` and a free slot's veth pair (peer `eth0` inside it), the host side addressed
+   * and up: one `ip -b` per try, since each process spawn costs milliseconds on a busy host.
+   */
   private async claimSlot(name: string): Promise<number> {
     const slots = poolSlots(this.pool);
+    let nsMade = false;
     for (let tries = 0; tries < Math.min(slots, 256); tries++) {
       let slot = this.next;
       while (this.used.has(slot)) slot = (slot + 1) % slots;
       this.next = (slot + 1) % slots;
       this.used.add(slot);
+      const link = linkName(slot);
+      const { host } = slotAddresses(this.pool, slot);
+      const batch = [
+        ...(nsMade ? [] : [`netns add ${name}`]),
+        `link add ${link} type veth peer name eth0 netns ${name}`,
+        `addr add ${host}/30 dev ${link}`,
+        `link set ${link} up`,
+      ];
       try {
-        await execFileP('ip', [
-          'link',
-          'add',
-          linkName(slot),
-          'type',
-          'veth',
-          'peer',
-          'name',
-          'eth0',
-          'netns',
-          name,
-        ]);
+        await withInput('ip', ['-b', '-'], `${batch.join('\n')}\n`);
         return slot;
       } catch (e) {
         this.used.delete(slot);
-        // Another Agni process (or a leftover being swept) holds it: try the next one.
-        if (!/File exists/.test(String((e as { stderr?: string }).stderr ?? e))) throw e;
+        const msg = (e as Error).message;
+        const linkLine = batch.findIndex((l) => l.startsWith('link add')) + 1;
+        nsMade = existsSync(`/run/netns/${name}`);
+        // Another Agni process (or a leftover being swept) holds the link name: try the next slot.
+        // Any other failure is thrown; deleting the namespace then removes whatever pair was made.
+        if (!nsMade || !/File exists/.test(msg) || !msg.includes(`Command failed -:${linkLine}`)) throw e;
       }
     }
     throw new Error(`no free address in the egress pool ${poolCidr(this.pool)}`);
@@ -168,34 +173,45 @@ export class EgressNetwork {
             ),
           );
         }
-        if (slot !== undefined) await execFileP('ip', ['link', 'del', linkName(slot)]).catch(() => {});
-        await execFileP('ip', ['netns', 'delete', name]).catch(() => {});
+        // the link first: deleting only the namespace frees the veth pair later, in the kernel's own time
+        const del = [...(slot === undefined ? [] : [`link del ${linkName(slot)}`]), `netns delete ${name}`];
+        await withInput('ip', ['-force', '-b', '-'], `${del.join('\n')}\n`).catch(() => {});
         if (slot !== undefined) this.used.delete(slot);
       })().catch(() => {});
       return closed;
     };
     try {
-      const resolved = await this.resolve(allow);
       await this.ensureForwarding();
-      await execFileP('ip', ['netns', 'add', name]);
+      // Independent steps run side by side: each is a process spawn, slow on a busy host.
+      const resolving = this.resolve(allow);
+      resolving.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
       slot = await this.claimSlot(name);
       const link = linkName(slot);
       const { host, sandbox } = slotAddresses(this.pool, slot);
-      await withInput('ip', ['-b', '-'], `addr add ${host}/30 dev ${link}\nlink set ${link} up\n`);
       // No IPv6 on the host side: the sandbox could otherwise reach the host's link-local address
       // and sockets bound to [::] by multicast. The sandbox's process does not exist yet.
-      await writeFile(`/proc/sys/net/ipv6/conf/${link}/disable_ipv6`, '1').catch(() => {});
-      await withInput(
-        'ip',
-        ['-n', name, '-b', '-'],
-        `link set lo up\naddr add ${sandbox}/30 dev eth0\nlink set eth0 up\nroute add default via ${host}\n`,
-      );
-      rules = { tag: this.tag, owner: name, slot, pool: this.pool, allow: allowedDests(allow, resolved) };
-      const plan = rules;
-      await this.iptables(setupRules(plan)).catch((e) => {
-        rules = undefined; // a failed commit installed nothing
-        throw e;
+      await writeFile(`/proc/sys/net/ipv6/conf/${link}/disable_ipv6`, '1').catch((e) => {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // ENOENT: no IPv6 in this kernel
       });
+      const plan: EgressPlan = {
+        tag: this.tag,
+        owner: name,
+        slot,
+        pool: this.pool,
+        allow: allowedDests(allow, await resolving),
+      };
+      rules = plan;
+      await Promise.all([
+        withInput(
+          'ip',
+          ['-n', name, '-b', '-'],
+          `link set lo up\naddr add ${sandbox}/30 dev eth0\nlink set eth0 up\nroute add default via ${host}\n`,
+        ),
+        this.iptables(setupRules(plan)).catch((e) => {
+          rules = undefined; // a failed commit installed nothing
+          throw e;
+        }),
+      ]);
       return { netns: `/run/netns/${name}`, address: sandbox, close };
     } catch (e) {
       await close();
