@@ -36,7 +36,7 @@ const SB_PORT = 9000;
 const PROBE = `gw=$(busybox ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')
 for t in "$@" "gw:$HOSTPORT"; do
   h=\${t%:*}; p=\${t#*:}; [ "$h" = gw ] && h=$gw
-  out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 "$h" "$p" 2>&1 | head -c 60)
+  out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 5 "$h" "$p" 2>&1 | head -c 60)
   echo "$t => $out"
 done`;
 
@@ -218,14 +218,25 @@ describe('network: egress (real runc, iptables, listeners)', { concurrency: fals
       // From inside its own namespace (the host's own connections in are refused like the sandbox's out)
       let own = '';
       for (let i = 0; i < 100 && !own.startsWith('ok-'); i++) {
-        own = execFileSync(
-          'ip',
-          ['netns', 'exec', backend.netnsName(listenerId), 'busybox', 'nc', '-w', '1', addr, String(SB_PORT)],
-          {
-            encoding: 'utf8',
-            stdio: ['ignore', 'pipe', 'ignore'],
-          },
-        ).trim();
+        try {
+          own = execFileSync(
+            'ip',
+            [
+              'netns',
+              'exec',
+              backend.netnsName(listenerId),
+              'busybox',
+              'nc',
+              '-w',
+              '1',
+              addr,
+              String(SB_PORT),
+            ],
+            { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+          ).trim();
+        } catch {
+          own = ''; // not listening yet
+        }
         if (!own) await new Promise((r) => setTimeout(r, 20));
       }
       assert.equal(own, 'ok-sandbox', 'the listening sandbox answers');
@@ -318,7 +329,7 @@ describe('network: egress through agni up (deploy, cold, prewarmed, warm; SIGKIL
   gw=$(busybox ip route | sed -n 's/^default via \\([0-9.]*\\).*/\\1/p')
   for t in ${targets.join(' ')}; do
     h=\${t%:*}; p=\${t#*:}; case $h in gw) h=$gw ;; esac
-    out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 2 "$h" "$p" 2>&1 | head -c 60)
+    out=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 5 "$h" "$p" 2>&1 | head -c 60)
     echo "$t => $out"
   done
 }
