@@ -60,7 +60,10 @@ async function prewarmed(network: 'none' | 'egress'): Promise<{ prepare: number;
 }
 
 const times: Record<string, number[]> = {};
-const add = (k: string, v: number) => (times[k] ??= []).push(v);
+const add = (k: string, v: number) => {
+  times[k] ??= [];
+  times[k].push(v);
+};
 await backend.recover();
 for (let i = 0; i <= N; i++) {
   for (const network of ['none', 'egress'] as const) {
