@@ -263,12 +263,36 @@ describe('network: egress (real runc, iptables, listeners)', { concurrency: fals
     }
   });
 
-  test('each sandbox has its own address while they run side by side', async () => {
-    const s = ['/bin/sh', '-c', 'busybox ip -4 -o addr show eth0 | sed "s/.*inet \\([0-9.]*\\).*/\\1/"'];
-    const outs = await Promise.all([0, 1, 2, 3].map(() => cold(spec(s))));
-    const addrs = outs.map((o) => o.trim());
-    for (const a of addrs) assert.match(a, /^10\.89\.\d+\.\d+$/);
-    assert.equal(new Set(addrs).size, addrs.length, addrs.join(' '));
+  test('each sandbox has its own address, also across two Agni homes (processes) at once', async () => {
+    // A second backend (another home, its own slot counter from 0): only the kernel's link-name
+    // lock keeps the two from handing out one address.
+    const home2 = resolve(mkdtempSync(join(tmpdir(), 'agni-egress-test2-')));
+    const other = new RuncBackend({ home: home2 });
+    const s = [
+      '/bin/sh',
+      '-c',
+      'busybox ip -4 -o addr show eth0 | sed "s/.*inet \\([0-9.]*\\).*/\\1/"; sleep 2',
+    ];
+    // each stays 2 s after printing, so all six hold their addresses at once
+    const runOn = async (b: RuncBackend) => {
+      const out: Buffer[] = [];
+      const r = await b.run(spec(s), {
+        stdin: Buffer.alloc(0),
+        onStdout: (c) => out.push(c),
+        onStderr: () => {},
+      });
+      assert.equal(r.outcome, 'ok');
+      return Buffer.concat(out).toString().trim();
+    };
+    try {
+      const addrs = await Promise.all([backend, other, backend, other, backend, other].map(runOn));
+      for (const a of addrs) assert.match(a, /^10\.89\.\d+\.\d+$/);
+      assert.equal(new Set(addrs).size, addrs.length, addrs.join(' '));
+    } finally {
+      await other.shutdown();
+      rmSync(home2, { recursive: true, force: true });
+    }
+    assert.deepEqual(egressLeftovers(netnsPrefix(home2).slice(5, 13)), []);
   });
 
   test('nothing of the sandboxes is left after they end and after shutdown', async () => {
