@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cellKey } from './sweep-csv.js';
-import { planSweep, plannedReplicates } from './sweep-plan.js';
+import { plannedReplicates, planSweep } from './sweep-plan.js';
 
 test('levels in order; per level, rounds over the modes, each round starting one mode later', () => {
   const p = planSweep([1, 2], ['host', 'runc'], 2);

@@ -3,8 +3,9 @@
  * mode and concurrency level, the distribution of its successful replicates and the ratio of its
  * median to the bare host's at the same level. Pure: rows in, summary out.
  */
-import { PHASE_COLUMNS, type SweepRow } from './sweep-csv.js';
+
 import { quantile } from './stats.js';
+import { PHASE_COLUMNS, type SweepRow } from './sweep-csv.js';
 
 /** modes that run outside Agni: the ratios' reference and its container counterpart */
 export const BASELINE_MODES = ['host', 'docker'] as const;
