@@ -19,6 +19,9 @@ function step(range: number, ticks = 5): number {
   return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
 }
 
+/** an axis tick: as many digits as the step needs, no trailing zeros */
+const tick = (v: number) => String(Number(v.toPrecision(6)));
+
 export function sweepSvg(s: SweepSummary, metric: string): string {
   const cells = s.cells.filter((c) => c.metric === metric);
   const modes = s.modes.filter((m) => cells.some((c) => c.mode === m));
@@ -48,7 +51,7 @@ export function sweepSvg(s: SweepSummary, metric: string): string {
       `<line x1="${left}" y1="${py(v).toFixed(1)}" x2="${left + pw}" y2="${py(v).toFixed(1)}" stroke="#eee"/>`,
     );
     out.push(
-      `<text x="${left - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${fmt(Math.abs(v) < st / 1e6 ? 0 : v)}</text>`,
+      `<text x="${left - 6}" y="${(py(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${tick(Math.abs(v) < st / 1e6 ? 0 : v)}</text>`,
     );
   }
   out.push(`<line x1="${left}" y1="${top + ph}" x2="${left + pw}" y2="${top + ph}" stroke="#333"/>`);
