@@ -30,6 +30,7 @@ export function sweepVariant(
     out.command = [
       '/bin/sh',
       '-c',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
       '. "${AGNI_RUNTIMES:-/agni/runtimes}/shell/agni-warm.sh"; agni_serve "$@"',
       'agni-sweep',
       ...argv,
