@@ -117,35 +117,3 @@ export function summarizeSweep(rows: readonly SweepRow[], o: SummaryInput): Swee
     notes: [...o.notes],
   };
 }
-
-/** Shape check for a summary that arrives from outside (the API): a string names what is wrong. */
-export function sweepSummaryProblem(v: unknown): string | undefined {
-  if (typeof v !== 'object' || v === null) return 'a JSON object (agni bench sweep --json)';
-  const s = v as Partial<SweepSummary>;
-  if (s.kind !== 'agni-bench-sweep') return 'field `kind`: expected "agni-bench-sweep"';
-  if (typeof s.function !== 'string' || s.function.length === 0 || s.function.length > 200)
-    return 'field `function`: expected a name';
-  if (typeof s.date !== 'string' || Number.isNaN(Date.parse(s.date))) return 'field `date`: expected a date';
-  if (!Array.isArray(s.levels) || !s.levels.every((x) => Number.isInteger(x) && x > 0))
-    return 'field `levels`: expected whole numbers';
-  if (!Array.isArray(s.modes) || !s.modes.every((x) => typeof x === 'string'))
-    return 'field `modes`: expected names';
-  if (!Array.isArray(s.metrics) || !s.metrics.every((x) => typeof x === 'string'))
-    return 'field `metrics`: expected names';
-  if (!Array.isArray(s.cells)) return 'field `cells`: expected a list';
-  for (const [i, c] of s.cells.entries()) {
-    const cell = c as Partial<SweepCell> | null;
-    if (
-      typeof cell !== 'object' ||
-      cell === null ||
-      typeof cell.metric !== 'string' ||
-      typeof cell.mode !== 'string' ||
-      !Number.isInteger(cell.concurrency) ||
-      !['median', 'p90', 'q1', 'q3', 'min', 'max', 'n'].every(
-        (k) => typeof (cell as Record<string, unknown>)[k] === 'number',
-      )
-    )
-      return `cells[${i}]: expected metric, mode, concurrency, n, median, p90, q1, q3, min, max`;
-  }
-  return undefined;
-}
