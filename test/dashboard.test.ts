@@ -74,7 +74,10 @@ const SWEEP_SUMMARY = summarizeSweep(
         wall_ms: (k + 1) * (20 + c * r),
         status: 'ok',
         metrics: { fit_sec: 1 + 0.1 * r * c, r_squared: 0.8 },
-        phases: (mode === 'host' ? {} : { agni_ms: 18 + c * r, phase_sandbox_ready_ms: 9 + r }) as Record<string, number>,
+        phases: (mode === 'host' ? {} : { agni_ms: 18 + c * r, phase_sandbox_ready_ms: 9 + r }) as Record<
+          string,
+          number
+        >,
       })),
     ),
   ),
