@@ -3,8 +3,8 @@
  * `docker run --rm` when a Docker engine answers. "The same command" is what the process backend
  * would run: argv = agni.yaml's entrypoint + command, `/fn` and each volume's mount path rewritten
  * to host directories (a copy of the function directory; the volumes' host paths), working
- * directory the function's copy, environment agni.yaml's `env` plus PATH, HOME=/tmp and
- * AGNI_FUNCTION, the payload on stdin, the function's timeout as a kill.
+ * directory the function's copy, environment agni.yaml's `env` plus a sandbox's PATH (not this
+ * shell's: it may find another interpreter first), HOME=/tmp and AGNI_FUNCTION, the payload on stdin, the function's timeout as a kill.
  */
 import { spawn } from 'node:child_process';
 import { AgniError } from '../core/errors.js';
@@ -13,6 +13,7 @@ import { stamp } from '../core/phases.js';
 import type { VolumeDecl } from '../core/volumes.js';
 import { mapFnPaths, mapMountPaths } from '../sandbox/process-backend.js';
 import { dockerImage } from './baselines.js';
+import { SANDBOX_PATH } from './sweep-variant.js';
 
 /** one replicate's outcome, as an invocation's is read */
 export interface RunOutcome {
@@ -99,7 +100,7 @@ export function hostRunner(o: BaselineSetup): BaselineRunner | string {
   const map = (s: string) => mapMountPaths(mapFnPaths(s, o.fnDir), mounts);
   const [cmd, ...args] = argv.map(map);
   const env = {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    PATH: SANDBOX_PATH,
     HOME: '/tmp',
     ...Object.fromEntries(Object.entries(o.manifest.env).map(([k, v]) => [k, map(v)])),
     AGNI_FUNCTION: o.manifest.name,

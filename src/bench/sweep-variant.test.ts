@@ -18,6 +18,7 @@ test('each mode is the same agni.yaml with its lifecycle and pool; a cold comman
   assert.deepEqual(v('runc').pool, { min: 0, max: 0 });
   assert.equal(v('runc').triggers, undefined);
   assert.equal(v('process').runtime, 'host');
+  assert.match(String((v('process').env as Record<string, string>).PATH), /^\/usr\/local\/sbin:/);
   assert.deepEqual(v('prewarmed').pool, { min: 4, max: 4, idle: '30m' });
   const w = v('warm');
   assert.equal(w.name, 'fit-warm');

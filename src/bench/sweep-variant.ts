@@ -5,7 +5,11 @@
  * Pure: a parsed agni.yaml in, the mode's agni.yaml out (or why the mode cannot run it).
  */
 import type { Manifest } from '../core/manifest.js';
+import { DEFAULT_PATH } from '../sandbox/oci-spec.js';
 import type { SweepMode } from './sweep-modes.js';
+
+/** the PATH a runc sandbox gets when neither the image nor agni.yaml sets one */
+export const SANDBOX_PATH = DEFAULT_PATH.slice('PATH='.length);
 
 /** a scratch function's name: the function's (shortened to fit NAME_RE) and the mode */
 export const variantName = (m: Manifest, mode: SweepMode) =>
@@ -42,7 +46,11 @@ export function sweepVariant(
   out.lifecycle = 'cold';
   out.pool = mode === 'prewarmed' ? { min: maxLevel, max: maxLevel, idle: '30m' } : { min: 0, max: 0 };
   // The process backend gives no function a root of its own (as in `agni bench cold`): the same
-  // command runs on the host runtime.
-  if (mode === 'process') out.runtime = 'host';
+  // command runs on the host runtime, with a sandbox's PATH rather than the server's own (which
+  // may find another interpreter first: a pyenv shim costs a second per start).
+  if (mode === 'process') {
+    out.runtime = 'host';
+    if (m.env.PATH === undefined) out.env = { ...m.env, PATH: SANDBOX_PATH };
+  }
   return out;
 }
