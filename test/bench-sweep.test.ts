@@ -15,6 +15,7 @@ import { quantile } from '../src/bench/stats.js';
 import { parseSweepCsv, type SweepRow } from '../src/bench/sweep-csv.js';
 import type { SweepSummary } from '../src/bench/sweep-summary.js';
 import { CLI } from './helpers/agni-up.js';
+import { startTestServer } from './helpers/server.js';
 import { fnDir } from './helpers/tarball.js';
 
 const run = promisify(execFile);
@@ -164,8 +165,24 @@ describe('agni bench sweep', { timeout: 90_000 }, () => {
       const before = dataRows();
       assert.ok(before >= 3 && before < 12, `killed after ${before} of 12 rows`);
 
-      const r = await agni([...args, '--resume', '--json']);
-      const s = JSON.parse(r.stdout) as SweepSummary;
+      // the resumed run publishes its summary to a server with a token (a deploy-scoped one would do)
+      const server = await startTestServer({ token: 'sweep-test-token', backend: 'process' });
+      let s: SweepSummary;
+      try {
+        const r = await run(process.execPath, [CLI, ...args, '--resume', '--json', '--publish'], {
+          env: { ...env, AGNI_URL: server.url, AGNI_TOKEN: 'sweep-test-token' },
+        });
+        s = JSON.parse(r.stdout) as SweepSummary;
+        const latest = (await (
+          await fetch(`${server.url}/v1/bench/sweeps/latest`, {
+            headers: { authorization: 'Bearer sweep-test-token' },
+          })
+        ).json()) as { sweep: { function: string; summary: SweepSummary } };
+        assert.equal(latest.sweep.function, 'tiny');
+        assert.deepEqual(latest.sweep.summary, s);
+      } finally {
+        await server.close();
+      }
       const parsed = parseSweepCsv(readFileSync(csv, 'utf8'));
       assert.ok(typeof parsed !== 'string', String(parsed));
       const keys = parsed.rows.map((x) => `${x.mode}/${x.concurrency}/${x.replicate}`);
