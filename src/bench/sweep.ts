@@ -46,8 +46,6 @@ export interface SweepOptions {
   /** how long a prewarmed batch waits for its pool to refill before it runs anyway */
   refillMs?: number;
   onProgress?(done: number, total: number, label: string): void;
-  /** after each batch's rows are on disk (tests stop a sweep here) */
-  onBatch?(b: Batch): void;
   /** stops the sweep after the batch in flight (Ctrl-C): its rows are kept, the scratch cleaned */
   signal?: AbortSignal;
 }
@@ -238,7 +236,6 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       } else await appendFile(o.csvPath, batch.map((r) => csvRow(r, metricCols)).join(''));
       count += batch.length;
       o.onProgress?.(count, total, `${b.mode} @${b.concurrency}`);
-      o.onBatch?.(b);
     }
     const summary = summarizeSweep(rows, {
       function: manifest.name,
