@@ -8,13 +8,14 @@
  * show them); otherwise the screenshots go to a temporary directory, so they are still taken.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { summarizeSweep } from '../src/bench/sweep-summary.js';
 import { phaseDurations } from '../src/core/phases.js';
 import { ContentStore } from '../src/image/oci/content-store.js';
 import { pushImage } from '../src/image/oci/push.js';
@@ -61,6 +62,34 @@ const SWEEP = {
     latency: { ...summary(30 + c), p99: 60 + c },
   })),
 };
+
+/** `agni bench sweep --json` of a two-mode sweep, as `--publish` posts it (built by the sweep's own summarizer) */
+const SWEEP_SUMMARY = summarizeSweep(
+  ['host', 'runc'].flatMap((mode, k) =>
+    [1, 2].flatMap((c) =>
+      [1, 2, 3, 4].map((r) => ({
+        mode,
+        concurrency: c,
+        replicate: r,
+        wall_ms: (k + 1) * (20 + c * r),
+        status: 'ok',
+        metrics: { fit_sec: 1 + 0.1 * r * c, r_squared: 0.8 },
+        phases: (mode === 'host' ? {} : { agni_ms: 18 + c * r, phase_sandbox_ready_ms: 9 + r }) as Record<
+          string,
+          number
+        >,
+      })),
+    ),
+  ),
+  {
+    function: 'fit',
+    n: 4,
+    levels: [1, 2],
+    modes: ['host', 'runc'],
+    metricCols: ['fit_sec', 'r_squared'],
+    notes: [],
+  },
+);
 
 const CHROMIUM = process.env.AGNI_CHROMIUM ?? '/usr/bin/chromium';
 const TOKEN = 'dashboard-test-token-5d1f';
@@ -140,6 +169,16 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
       } else writeFileSync(join(benchDir, `${name}-latest.json`), JSON.stringify(fixture));
     }
     server = await startTestServer({ token: TOKEN, benchDir });
+    // The latest sweep, as `agni bench sweep --publish` sends it (for the docs: a real one, if run)
+    const realSweep = resolve('bench/results/sweep.json');
+    const sweep =
+      SHOTS && existsSync(realSweep) ? readFileSync(realSweep, 'utf8') : JSON.stringify(SWEEP_SUMMARY);
+    const published = await fetch(`${server.url}/v1/bench/sweeps`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: sweep,
+    });
+    assert.equal(published.status, 201, await published.clone().text());
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       // root in a container: Chromium's own sandbox needs user namespaces it may not have
@@ -179,6 +218,17 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
 
     assert.equal((await fetch(`${server.url}/v1/functions`)).status, 401, 'no data without the token');
     assert.equal((await fetch(`${server.url}/v1/bench/latest`)).status, 401);
+    assert.equal((await fetch(`${server.url}/v1/bench/sweeps/latest`)).status, 401);
+    const post = (body: string, headers: Record<string, string>) =>
+      fetch(`${server.url}/v1/bench/sweeps`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
+    assert.equal((await post(JSON.stringify(SWEEP_SUMMARY), {})).status, 401);
+    const bad = await post(JSON.stringify({ ...SWEEP_SUMMARY, levels: [0] }), auth);
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /levels/);
     const info = await (await fetch(`${server.url}/ui/server.json`)).json();
     assert.equal(info.tokenRequired, true);
     assert.equal(info.features.nodes, true, 'agni up lists its own node: the Nodes page is there');
@@ -464,6 +514,20 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
         assert.equal(await row.locator('[data-state]').textContent(), api.nodes[0]!.state);
       }
       if (label === 'Bench') {
+        // the published sweep comes first on the page (its own screenshot for docs/dashboard.md)
+        await page.locator('[data-bench="sweep"] [data-chart="sweep-wall_ms"] canvas').waitFor();
+        // its header and first metric (the rest repeats the shape)
+        const box = await page.locator('[data-bench="sweep"]').evaluate((e) => {
+          const r = e.getBoundingClientRect();
+          const first = e.querySelector('figure')!.getBoundingClientRect();
+          return {
+            x: r.left + scrollX,
+            y: r.top + scrollY,
+            width: r.width,
+            height: first.bottom - r.top + 8,
+          };
+        });
+        await page.screenshot({ path: join(shotDir, 'dashboard-sweep.png'), fullPage: true, clip: box });
         // one chart per group of summaries, each drawn (uPlot draws on a canvas)
         await page.locator('[data-bench="core"] [data-chart] canvas').first().waitFor();
         if (!SHOTS) {
@@ -477,6 +541,26 @@ describe('web dashboard in headless Chromium', { timeout: 120_000 }, () => {
           // a load sweep: one line chart against concurrency, no bar chart per level
           await page.locator('[data-bench="load"] [data-chart="sweep"] canvas').waitFor();
           assert.equal(await page.locator('[data-bench="load"] [data-chart]').count(), 1);
+          // the published sweep: a box chart per metric of its own, Agni's phases folded away
+          await page.locator('[data-bench="sweep"] [data-chart="sweep-wall_ms"] canvas').waitFor();
+          assert.deepEqual(
+            await page
+              .locator('[data-bench="sweep"] [data-chart]')
+              .evaluateAll((c) => c.map((e) => e.getAttribute('data-chart'))),
+            ['sweep-wall_ms', 'sweep-fit_sec', 'sweep-r_squared'],
+          );
+          const runc2 = await page
+            .locator('[data-table="sweep-wall_ms"] tr', { hasText: /^2/ })
+            .locator('[data-mode="runc"]')
+            .textContent();
+          const cell = SWEEP_SUMMARY.cells.find(
+            (c) => c.metric === 'wall_ms' && c.mode === 'runc' && c.concurrency === 2,
+          )!;
+          assert.match(runc2 ?? '', new RegExp(`×${cell.ratio_to_host!.toFixed(2)}`));
+          assert.equal(cell.ratio_to_host, 2);
+          await page.locator('[data-sweep-phases] summary').click();
+          await page.locator('[data-bench="sweep"] [data-chart="sweep-agni_ms"] canvas').waitFor();
+          assert.equal(await page.locator('[data-bench="sweep"] [data-chart] canvas').count(), 5);
         }
       }
       if (label !== 'Triggers') await shot(label.toLowerCase(), label === 'Bench');

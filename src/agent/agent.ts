@@ -164,6 +164,7 @@ export class Agent implements NodeAgent {
       codeDir: v.codeDir,
       limits: m.limits,
       network: m.network,
+      ...(m.allow ? { allow: m.allow } : {}),
     };
     const platformEnv = { AGNI_FUNCTION: v.function, AGNI_FUNCTION_VERSION: String(v.version) };
     if (typeof image !== 'string') {

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { LoadQuery, SaveQuery } from './archive-routes.js';
 import { FailedQuery, ResultQuery } from './async-routes.js';
+import { SweepSummaryBody } from './bench-routes.js';
 import { BuildQuery } from './build-routes.js';
 import { AliasListQuery, AliasRemoveQuery, SetBody } from './image-alias-routes.js';
 import { KindQuery, PruneBody, SimilarityQuery } from './image-insight-routes.js';
@@ -275,6 +276,16 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'POST /v1/nodes/:name/resume': { tag: 'nodes', summary: 'a drained node takes calls again' },
 
   'GET /v1/bench/latest': { tag: 'server', summary: "the latest results of the repository's benchmarks" },
+  'POST /v1/bench/sweeps': {
+    tag: 'server',
+    summary: 'publish an `agni bench sweep` summary for the dashboard (the newest 20 are kept)',
+    body: SweepSummaryBody,
+    status: 201,
+  },
+  'GET /v1/bench/sweeps/latest': {
+    tag: 'server',
+    summary: 'the latest published sweep summary (null when none)',
+  },
   'GET /ui': { tag: 'dashboard', summary: 'redirect to /ui/', open: true, reply: 'text' },
   'GET /ui/': { tag: 'dashboard', summary: 'the web dashboard', open: true, reply: 'text' },
   'GET /ui/*': {

@@ -36,6 +36,9 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   'GET /ui/server.json': { need: 'public' },
   // The latest benchmark results the dashboard charts
   'GET /v1/bench/latest': { need: READ },
+  // `agni bench sweep --publish` posts its summary; the dashboard charts the latest
+  'POST /v1/bench/sweeps': { need: DEPLOY },
+  'GET /v1/bench/sweeps/latest': { need: READ },
   // Observability: metrics (what Prometheus scrapes), this API's description, the live event feed
   'GET /metrics': { need: READ },
   'GET /openapi.json': { need: READ },

@@ -21,6 +21,7 @@ import { parseTarget } from '../core/qualifier.js';
 import type { ImageInsight } from '../image/image-insight.js';
 import type { LocalImages } from '../image/local-images.js';
 import type { OciImages } from '../image/oci/pull-service.js';
+import type { BenchSweepRepository } from '../store/bench-sweep-repo.js';
 import type { ImageAliasRepository } from '../store/image-alias-repo.js';
 import type { Store } from '../store/store.js';
 import type { VersionResolver } from '../store/version-resolver.js';
@@ -124,6 +125,8 @@ export interface ApiDeps {
   uiDir?: string;
   /** where the bench scripts write their results (default bench/results of this checkout) */
   benchDir?: string;
+  /** published `agni bench sweep` summaries: /v1/bench/sweeps exists only when set */
+  sweeps?: BenchSweepRepository;
   /** GET /metrics (Prometheus text format, same auth as the API); absent: no such route */
   metrics?: MetricsRenderer;
   /** invocation events: GET /v1/invocations/stream (`agni logs -f`) exists only when set */
@@ -250,7 +253,7 @@ export function buildApi(d: ApiDeps): FastifyInstance {
     }),
     d.uiDir,
   );
-  registerBenchRoutes(app, d.benchDir);
+  registerBenchRoutes(app, d.benchDir, d.sweeps);
   registerLambdaRoutes(app, {
     ...d,
     keys: d.accessKeys,

@@ -45,7 +45,7 @@ export function timeCommand(cmd: string, args: string[]): Promise<number> {
   });
 }
 
-async function dockerImage(rootfs: string): Promise<string | { unavailable: string }> {
+export async function dockerImage(rootfs: string): Promise<string | { unavailable: string }> {
   try {
     await execFileP('docker', ['info', '--format', '{{.ServerVersion}}'], { timeout: 5000 });
   } catch {

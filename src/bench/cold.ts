@@ -102,7 +102,11 @@ function phaseSummaries(records: InvocationRecord[]): Partial<Record<Phase, Summ
   return Object.fromEntries(Object.entries(deltas).map(([p, v]) => [p, summarize(v!)]));
 }
 
-async function resolveRootfs(o: ColdOptions, m: Manifest, scratch: string): Promise<string | undefined> {
+export async function resolveRootfs(
+  o: { rootfs?: string },
+  m: Manifest,
+  scratch: string,
+): Promise<string | undefined> {
   if (m.runtime === 'host') return undefined;
   if (!o.rootfs) {
     if (m.runtime !== 'busybox') {
@@ -126,7 +130,7 @@ async function resolveRootfs(o: ColdOptions, m: Manifest, scratch: string): Prom
   return dir;
 }
 
-async function upload(server: Embedded, path: string, dir: string): Promise<void> {
+export async function upload(server: Embedded, path: string, dir: string): Promise<void> {
   const chunks: Buffer[] = [];
   for await (const c of Readable.from(create({ cwd: dir, gzip: true, portable: false }, ['.'])))
     chunks.push(c as Buffer);

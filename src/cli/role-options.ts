@@ -11,5 +11,10 @@ export function listenOptions(c: Command): Command {
 
 /** --backend, for `whose` sandboxes (e.g. "the --agent's ") */
 export function backendOption(c: Command, whose = ''): Command {
-  return c.option('--backend <name>', `${whose}sandbox backend: auto, runc or process`, 'auto');
+  return c
+    .option('--backend <name>', `${whose}sandbox backend: auto, runc or process`, 'auto')
+    .option(
+      '--egress-pool <cidr>',
+      `addresses of ${whose}\`network: egress\` sandboxes, a /30 each (default 10.89.0.0/16; also $AGNI_EGRESS_POOL)`,
+    );
 }

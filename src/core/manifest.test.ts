@@ -310,3 +310,39 @@ test('placement: platforms and labels, checked field by field', () => {
   );
   fails('name: a\nruntime: host\ncommand: x\nplacement: linux/arm64\n', /field `placement`: expected/);
 });
+
+test('network: egress takes an allow list; allow without egress and bad entries are refused by field', () => {
+  const m = parseManifest(
+    'name: a\nruntime: host\ncommand: x\nnetwork: egress\nallow: [10.0.0.5:5432, 192.168.0.0/16, db.lab:5432]\n',
+  );
+  assert.equal(m.network, 'egress');
+  assert.deepEqual(
+    m.allow?.map((a) => [a.host, a.prefix, a.port]),
+    [
+      ['10.0.0.5', 32, 5432],
+      ['192.168.0.0', 16, undefined],
+      ['db.lab', undefined, 5432],
+    ],
+  );
+  assert.deepEqual(parseManifest('name: a\nruntime: host\ncommand: x\nnetwork: egress\n').allow, []);
+  assert.equal(parseManifest('name: a\nruntime: host\ncommand: x\n').allow, undefined);
+  fails(
+    'name: a\nruntime: host\ncommand: x\nallow: [10.0.0.5]\n',
+    /field `allow`: expected no `allow` unless `network: egress`/,
+  );
+  fails('name: a\nruntime: host\ncommand: x\nnetwork: host\nallow: [10.0.0.5]\n', /field `allow`/);
+  fails(
+    'name: a\nruntime: host\ncommand: x\nnetwork: egress\nallow: [10.0.0.5, "10.0.0.5:99999"]\n',
+    /field `allow\[1\]`: expected a port from 1 to 65535/,
+  );
+  fails(
+    'name: a\nruntime: host\ncommand: x\nnetwork: egress\nallow: [169.254.169.254:80]\n',
+    /field `allow\[0\]`: .*link-local/,
+  );
+  fails(
+    'name: a\nruntime: host\ncommand: x\nnetwork: egress\nallow: 10.0.0.5\n',
+    /field `allow`: expected a list/,
+  );
+  fails('name: a\nruntime: host\ncommand: x\nnetwork: bridge\n', /field `network`/);
+  fails('name: a\nruntime: host\nprotocol: lambda\nnetwork: egress\n', /field `network`: expected none/);
+});

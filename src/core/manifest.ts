@@ -4,6 +4,7 @@
  */
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { type AllowEntry, parseAllowList } from './egress-allow.js';
 import { AgniError } from './errors.js';
 import { parseSecretRefs, type SecretRef } from './secret-refs.js';
 import { parseTriggers, type Trigger } from './trigger-spec.js';
@@ -65,7 +66,9 @@ const rawSchema = z
       .strict()
       .optional(),
     concurrency: z.number().int().min(1).max(10_000).optional(),
-    network: z.enum(['none', 'host']).optional(),
+    network: z.enum(['none', 'host', 'egress']).optional(),
+    // Checked by parseAllowList, so each error names the entry (`allow[2]`).
+    allow: z.unknown().optional(),
     lifecycle: z.enum(['cold', 'warm']).optional(),
     protocol: z.enum(['agni', 'lambda']).optional(),
     handler: z.string().min(1).max(256).optional(),
@@ -160,7 +163,12 @@ export interface Manifest {
   env: Record<string, string>;
   limits: { memoryBytes: number; cpus: number; pids: number; timeoutMs: number };
   concurrency: number;
-  network: 'none' | 'host';
+  network: 'none' | 'host' | 'egress';
+  /**
+   * `network: egress` only: the destinations the sandbox may reach (docs/network.md); empty: none.
+   * Absent for the other modes.
+   */
+  allow?: AllowEntry[];
   /** cold: a fresh sandbox per invocation; warm: one sandbox serves many invocations in turn */
   lifecycle: 'cold' | 'warm';
   /**
@@ -314,6 +322,7 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   const volumes = (m.volumes ?? []).map((v) => ({ name: v.name, path: v.path, mode: v.mode ?? 'ro' }));
   const vp = volumeMountsProblem(volumes);
   if (vp) throw invalid(file, vp[0], vp[1], vp[2]);
+  const allow = allowOf(file, m.network, m.allow);
   return {
     name: m.name,
     runtime: m.runtime,
@@ -325,6 +334,7 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
     limits: { memoryBytes, cpus: limits.cpus, pids: limits.pids, timeoutMs },
     concurrency: m.concurrency ?? 4,
     network: m.network ?? 'none',
+    ...(allow ? { allow } : {}),
     lifecycle: m.lifecycle ?? (lambda ? 'warm' : 'cold'),
     ...(lambda ? { protocol: 'lambda' as const } : {}),
     ...(m.handler !== undefined ? { handler: m.handler } : {}),
@@ -347,6 +357,24 @@ export function validateManifest(raw: unknown, file = 'agni.yaml'): Manifest {
   };
 }
 
+/** `allow:` is only for `network: egress`, where it lists every destination the sandbox may reach. */
+function allowOf(file: string, network: string | undefined, raw: unknown): AllowEntry[] | undefined {
+  if (network !== 'egress') {
+    if (raw !== undefined)
+      throw invalid(
+        file,
+        'allow',
+        'no `allow` unless `network: egress` (it lists what an egress sandbox reaches)',
+      );
+    return undefined;
+  }
+  if (raw === undefined || raw === null) return [];
+  const r = parseAllowList(raw);
+  if (Array.isArray(r)) return r;
+  const field = r.index === undefined ? 'allow' : `allow[${r.index}]`;
+  throw invalid(file, field, r.problem, r.index === undefined ? raw : (raw as unknown[])[r.index]);
+}
+
 /** Set by the platform in a `protocol: lambda` sandbox (AWS reserves the same names). */
 const LAMBDA_RESERVED_ENV =
   /^(_HANDLER|_X_AMZN_TRACE_ID|AWS_REGION|AWS_DEFAULT_REGION|AWS_EXECUTION_ENV|AWS_LAMBDA_.*|LAMBDA_TASK_ROOT|LAMBDA_RUNTIME_DIR)$/;
@@ -360,8 +388,9 @@ function checkLambda(file: string, m: { lifecycle?: string; network?: string; ha
       'warm or nothing with `protocol: lambda` (one sandbox serves many events)',
       m.lifecycle,
     );
-  // On the host's network the Runtime API would be a loopback port every host process can reach.
-  if (m.network === 'host')
+  // On the host's network the Runtime API would be a loopback port every host process can reach;
+  // its namespace holds only the forward (an egress namespace is made for the sandbox's veth).
+  if (m.network !== undefined && m.network !== 'none')
     throw invalid(
       file,
       'network',

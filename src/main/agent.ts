@@ -36,6 +36,8 @@ export interface AgentOptions {
   labels: Record<string, string>;
   platforms: Platform[];
   backend: BackendKind;
+  /** the `network: egress` address pool (absent: the backend's default) */
+  egressPool?: string;
   maxPayloadBytes: number;
   /** calls that may wait for a slot on this node */
   maxQueue?: number;
@@ -91,6 +93,7 @@ export async function startAgentOn(nc: NatsConnection, o: AgentOptions): Promise
   const node = await startLocalNode({
     home: o.home,
     backend: o.backend,
+    ...(o.egressPool ? { egressPool: o.egressPool } : {}),
     node: name,
     platforms: o.platforms,
     slots: o.slots,

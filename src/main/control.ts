@@ -53,6 +53,7 @@ import { OciImages } from '../image/oci/pull-service.js';
 import { SqlAccessKeyRepository } from '../store/access-key-repo.js';
 import { SqlApiTokenRepository } from '../store/api-token-repo.js';
 import { SqlAsyncRepo } from '../store/async-sql.js';
+import { SqlBenchSweepRepository } from '../store/bench-sweep-repo.js';
 import type { BlobStore } from '../store/blob/blob-store.js';
 import { FileBlobStore } from '../store/blob/file-blob-store.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
@@ -389,6 +390,7 @@ export async function startControl(
   });
   const api = buildApi({
     benchDir: o.benchDir,
+    sweeps: new SqlBenchSweepRepository(store.db),
     store,
     invoker,
     deployer,

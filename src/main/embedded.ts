@@ -22,6 +22,7 @@ export type { CloseReport } from './control.js';
 
 export interface EmbeddedOptions extends ControlOptions {
   backend: BackendKind;
+  egressPool?: string;
 }
 
 export interface Embedded extends Control {
@@ -39,6 +40,7 @@ export async function startEmbedded(o: EmbeddedOptions): Promise<Embedded> {
     const n = await startLocalNode({
       home: o.home,
       backend: o.backend,
+      ...(o.egressPool ? { egressPool: o.egressPool } : {}),
       node: ctx.node,
       platforms: ctx.platforms,
       slots: o.slots,

@@ -21,6 +21,8 @@ import { type BackendKind, createBackend } from '../sandbox/select.js';
 export interface LocalNodeOptions {
   home: string;
   backend: BackendKind;
+  /** the runc backend's `network: egress` address pool (absent: its default) */
+  egressPool?: string;
   node: string;
   platforms: Platform[];
   slots: number;
@@ -53,7 +55,7 @@ export interface LocalNode {
 }
 
 export async function startLocalNode(o: LocalNodeOptions): Promise<LocalNode> {
-  const backend = await createBackend(o.backend, o.home);
+  const backend = await createBackend(o.backend, o.home, o.egressPool);
   const recovered = await backend.recover();
   // Sandboxes made and failed are counted here; recover and shutdown still go to the backend itself.
   const sandboxes = o.metrics ? meteredBackend(backend, o.node, o.metrics) : backend;

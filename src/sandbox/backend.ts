@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { AllowEntry } from '../core/egress-allow.js';
 import type { RunMode } from '../core/metrics.js';
 
 /**
@@ -13,7 +14,8 @@ export interface SandboxLimits {
   timeoutMs: number;
 }
 
-export type NetworkMode = 'none' | 'host';
+/** none: only lo; host: the host's network; egress: own namespace, NAT, only `allow` reachable (docs/network.md) */
+export type NetworkMode = 'none' | 'host' | 'egress';
 
 /** A secret a sandbox gets as /run/secrets/NAME (and, with `env`, as that variable). In clear: never logged. */
 export interface SandboxSecret {
@@ -44,6 +46,8 @@ export interface SandboxSpec {
   cwd: string;
   limits: SandboxLimits;
   network: NetworkMode;
+  /** network egress only: the destinations it may reach (names are resolved when it is set up) */
+  allow?: AllowEntry[];
   /**
    * Operator-declared host directories (agni.yaml `volumes:`), bound at `destination`; read-only
    * ones are remounted read-only recursively, so a write fails with EROFS even on submounts.

@@ -116,6 +116,12 @@ test('a prepared network namespace is joined by path; without one a fresh one is
     { type: 'network', path: '/run/netns/agni-x' },
   ]);
   assert.deepEqual(network(buildOciSpec(spec(), ctx)), [{ type: 'network' }]);
+  // egress joins its prepared namespace; without one it would silently be network none: refused
+  const egress = spec({ network: 'egress' });
+  assert.deepEqual(network(buildOciSpec(egress, { ...ctx, netns: '/run/netns/agni-e' })), [
+    { type: 'network', path: '/run/netns/agni-e' },
+  ]);
+  assert.throws(() => buildOciSpec(egress, ctx), /network egress needs its namespace/);
 });
 
 test('volumes: read-only ones recursively (rro), rw only as asked, after /tmp, nosuid and nodev', () => {

@@ -10,7 +10,7 @@ export interface OciContext {
   uid: number;
   gid: number;
   seccomp: SeccompProfile;
-  /** path of a network namespace made beforehand (/run/netns/NAME) to join; network none only */
+  /** path of a network namespace made beforehand (/run/netns/NAME) to join: a loopback forward's, or egress's */
   netns?: string;
 }
 
@@ -128,6 +128,9 @@ function envList(env: Record<string, string>): string[] {
 export function buildOciSpec(spec: SandboxSpec, ctx: OciContext): Record<string, unknown> {
   // A prepared namespace (with its loopback forward) is joined instead of a fresh one.
   const network = ctx.netns ? { type: 'network', path: ctx.netns } : { type: 'network' };
+  // Egress without its prepared namespace would silently be network none: a caller's bug.
+  if (spec.network === 'egress' && !ctx.netns)
+    throw new Error(`sandbox '${spec.id}': network egress needs its namespace`);
   const mounts = baseMounts();
   mounts.push(roBind(spec.codeDir, '/fn'));
   if (spec.hostRuntime) for (const m of ctx.hostMounts) mounts.push(roBind(m.source, m.destination));

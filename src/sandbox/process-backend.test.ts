@@ -14,3 +14,30 @@ test('other paths that merely contain fn are left alone', () => {
   assert.equal(mapFnPaths('/fnord', '/h'), '/fnord');
   assert.equal(mapFnPaths('echo fn', '/h'), 'echo fn');
 });
+
+test('network: egress is refused, naming it, before anything runs (a plain process is on the host network)', async () => {
+  const { ProcessBackend } = await import('./process-backend.js');
+  const { isAgniError } = await import('../core/errors.js');
+  const b = new ProcessBackend();
+  const spec = {
+    id: 'p-egress',
+    rootfs: '',
+    hostRuntime: true,
+    codeDir: '/tmp',
+    args: ['/bin/sh', '-c', 'touch /tmp/agni-process-egress-ran'],
+    env: {},
+    cwd: '/tmp',
+    limits: { memoryBytes: 1 << 26, cpus: 1, pids: 16, timeoutMs: 5000 },
+    network: 'egress' as const,
+    allow: [],
+  };
+  const io = { stdin: Buffer.alloc(0), onStdout: () => {}, onStderr: () => {} };
+  for (const attempt of [() => b.run(spec, io), () => b.startWorker(spec)])
+    await assert.rejects(
+      attempt,
+      (e: unknown) => isAgniError(e) && e.code === 'backend_unavailable' && /network: egress/.test(e.message),
+    );
+  const { existsSync } = await import('node:fs');
+  assert.equal(existsSync('/tmp/agni-process-egress-ran'), false);
+  await b.shutdown();
+});

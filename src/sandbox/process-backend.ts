@@ -38,6 +38,13 @@ function refuseSecrets(spec: SandboxSpec): void {
         hint: 'start the server with `agni up --backend runc` (as root, with runc installed)',
       },
     );
+  // A plain process is on the host's network: it cannot be held to an allow list.
+  if (spec.network === 'egress')
+    throw new AgniError(
+      'backend_unavailable',
+      'this function has `network: egress`, which the process backend cannot confine (no network namespaces)',
+      { hint: 'start the server with `agni up --backend runc` (as root, with runc installed)' },
+    );
 }
 
 /**

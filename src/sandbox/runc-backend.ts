@@ -16,6 +16,8 @@ import type {
   WorkerSandbox,
 } from './backend.js';
 import { readOomKills, removeCgroupLeaves, removeEmptyPrefix, removeLeftoverCgroups } from './cgroups.js';
+import { type EgressNamespace, EgressNetwork } from './egress-net.js';
+import { parsePool } from './egress-rules.js';
 import { ensureHostSkeleton, type HostMount, hostSkeletonDir } from './host-rootfs.js';
 import { netnsPrefix, removeLeftoverForwards } from './loopback-forward.js';
 import { buildOciSpec } from './oci-spec.js';
@@ -39,7 +41,12 @@ const ID_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
 export interface RuncBackendOptions {
   home: string;
   runc?: string;
+  /** the addresses of `network: egress` sandboxes, a /30 each (default DEFAULT_EGRESS_POOL) */
+  egressPool?: string;
 }
+
+/** private, and outside what Agni's own test harnesses (10.231/16) and CNI's default (10.88/16) use */
+export const DEFAULT_EGRESS_POOL = '10.89.0.0/16';
 
 interface Active {
   child: ChildProcess;
@@ -164,6 +171,10 @@ export class RuncBackend implements Backend {
   private readonly netnsPrefix: string;
   /** sandboxes' /run/secrets dirs, on /dev/shm (src/sandbox/secret-files.ts) */
   private readonly secretsRoot: string;
+  /** `network: egress`: namespaces, veths and firewall rules (src/sandbox/egress-net.ts) */
+  private readonly egress: EgressNetwork;
+  /** egress namespaces of live sandboxes, closed by cleanupLater after `runc delete` */
+  private readonly egressOf = new Map<string, EgressNamespace>();
 
   constructor(opts: RuncBackendOptions) {
     const home = resolve(opts.home);
@@ -173,6 +184,16 @@ export class RuncBackend implements Backend {
     this.skeletonDir = hostSkeletonDir(home);
     this.netnsPrefix = netnsPrefix(home);
     this.secretsRoot = secretsRoot(home);
+    const pool = parsePool(opts.egressPool ?? DEFAULT_EGRESS_POOL);
+    if (typeof pool === 'string')
+      throw new AgniError(
+        'bad_request',
+        `--egress-pool: expected ${pool}, got ${JSON.stringify(opts.egressPool)}`,
+        {
+          hint: 'a private range no network of this host uses, e.g. --egress-pool 10.89.0.0/16',
+        },
+      );
+    this.egress = new EgressNetwork(this.netnsPrefix.slice(5, 13), this.netnsPrefix, pool);
   }
 
   /** The network namespace name of sandbox `id` when it has a loopback forward. */
@@ -227,6 +248,13 @@ export class RuncBackend implements Backend {
         this.overlays.set(spec.id, root);
         rootfs = root.merged;
         await ensureStickyTmp(rootfs); // per sandbox: a fix copies up into its own upper dir only
+      }
+      if (spec.network === 'egress') {
+        if (netns)
+          throw new AgniError('sandbox_error', `sandbox '${spec.id}': a loopback forward needs network none`);
+        const ns = await this.egress.open(this.netnsName(spec.id), spec.allow ?? []);
+        this.egressOf.set(spec.id, ns);
+        netns = ns.netns;
       }
       let sandboxSpec = spec;
       if ((spec.secrets?.length ?? 0) > 0) {
@@ -380,6 +408,9 @@ export class RuncBackend implements Backend {
       this.overlays.delete(id);
       await overlay?.unmount().catch(() => {});
       await removeSecretFiles(this.secretsRoot, id);
+      const ns = this.egressOf.get(id);
+      this.egressOf.delete(id);
+      await ns?.close();
       await removeBundle(bundle);
     })();
     this.cleanups.add(p);
@@ -425,6 +456,11 @@ export class RuncBackend implements Backend {
     // A crash leaves loopback forwards (namespace and socat) behind: they hold nothing of a live sandbox.
     count += await removeLeftoverForwards(this.netnsPrefix, (name) =>
       this.active.has(name.slice(this.netnsPrefix.length)),
+    );
+    const liveSlots = this.egress.slotsInUse();
+    count += await this.egress.sweep(
+      (owner) => !this.active.has(owner.slice(this.netnsPrefix.length)),
+      (slot) => !liveSlots.has(slot),
     );
     count += await removeLeftoverSecretFiles(this.secretsRoot, (id) => this.active.has(id));
     return count + removeLeftoverCgroups(ours);

@@ -5,9 +5,9 @@ import { RuncBackend } from './runc-backend.js';
 
 export type BackendKind = 'auto' | 'runc' | 'process';
 
-export async function createBackend(kind: BackendKind, home: string): Promise<Backend> {
+export async function createBackend(kind: BackendKind, home: string, egressPool?: string): Promise<Backend> {
   if (kind === 'process') return new ProcessBackend();
-  const runc = new RuncBackend({ home });
+  const runc = new RuncBackend({ home, ...(egressPool ? { egressPool } : {}) });
   const status = await runc.available();
   if (status.ok) return runc;
   if (kind === 'auto') return new ProcessBackend();

@@ -11,7 +11,8 @@ export interface Database
     FunctionAliasTable,
     AccessKeyTable,
     ApiTokenTable,
-    SecretTable {
+    SecretTable,
+    BenchSweepTable {
   /**
    * latest_version is the live version: what a call without a version or alias runs. A deploy makes
    * its new version live; `agni rollback` moves it back to an older one without a new version.
@@ -262,6 +263,18 @@ export interface SecretTable {
     size: number;
     created_at: number;
     updated_at: number;
+  };
+}
+
+/** published `agni bench sweep` summaries (src/store/bench-sweep-repo.ts), for the dashboard's charts */
+export interface BenchSweepTable {
+  bench_sweeps: {
+    id: string;
+    /** the swept function's name, as the summary says */
+    function: string;
+    /** the summary, JSON */
+    summary: string;
+    created_at: number;
   };
 }
 
@@ -562,6 +575,18 @@ export const migrations: Record<string, Migration> = {
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('job_items').addColumn('input_ref', 'text').execute();
       await db.schema.alterTable('async_invocations').addColumn('input_ref', 'text').execute();
+    },
+  },
+  '0020_bench_sweeps': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('bench_sweeps')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('function', 'text', (c) => c.notNull())
+        .addColumn('summary', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('bench_sweeps_created').on('bench_sweeps').column('created_at').execute();
     },
   },
 };

@@ -51,6 +51,7 @@ export function registerAgent(program: Command): void {
         platforms?: string;
         home?: string;
         backend: string;
+        egressPool?: string;
         registry?: string;
         insecureRegistry?: boolean;
         volume?: string[];
@@ -70,6 +71,7 @@ export function registerAgent(program: Command): void {
           labels: parseLabels(o.labels ?? process.env.AGNI_LABELS ?? ''),
           platforms,
           backend,
+          egressPool: o.egressPool || process.env.AGNI_EGRESS_POOL || undefined,
           maxQueue: intOption('--queue', o.queue, 0),
           maxPayloadBytes: maxPayloadBytes(),
           lambdaRegion: process.env.AGNI_LAMBDA_REGION,

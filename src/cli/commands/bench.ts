@@ -10,17 +10,21 @@ import { AgniError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { ApiClient } from '../client.js';
 import { printJson } from '../output.js';
+import { registerBenchSweep } from './bench-sweep.js';
 
 const DEFAULT_LEVELS = '1,2,3,5,7,11,13,17,19,23,29';
 
 export function registerBench(program: Command): void {
   const bench = program
     .command('bench')
-    .description('measure Agni: cold starts against baselines, load over HTTP')
+    .description(
+      'measure Agni: cold starts against baselines, load over HTTP, sweeps of a function across modes',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  agni bench cold examples/noop\n  agni bench load noop -c 1,4,16 --svg load.svg',
+      '\nExamples:\n  agni bench cold examples/noop\n  agni bench load noop -c 1,4,16 --svg load.svg\n  agni bench sweep examples/python-stats -c 1,2,4 -n 20 --md sweep.md',
     );
+  registerBenchSweep(bench);
 
   bench
     .command('cold')

@@ -108,6 +108,7 @@ export function registerUp(program: Command): void {
           host: string;
           port: string;
           backend: string;
+          egressPool?: string;
           slots?: string;
           queue: string;
           nats?: string;
@@ -136,6 +137,7 @@ export function registerUp(program: Command): void {
           host: o.host,
           port: intOption('--port', o.port, 0),
           backend: o.backend as 'auto' | 'runc' | 'process',
+          egressPool: o.egressPool || process.env.AGNI_EGRESS_POOL || undefined,
           slots: o.slots ? intOption('--slots', o.slots, 1) : defaultSlots(),
           maxQueue: intOption('--queue', o.queue, 0),
           token: process.env.AGNI_TOKEN || undefined,

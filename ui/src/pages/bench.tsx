@@ -10,6 +10,7 @@ import { api } from '../api.js';
 import { formatMs, formatTime } from '../format.js';
 import { usePoll } from '../poll.js';
 import { ErrorBox, Loading, Section } from '../widgets.js';
+import { SweepResults } from './bench-sweep.js';
 
 interface Summary {
   median: number;
@@ -177,6 +178,7 @@ export function BenchPage() {
   return (
     <Section title="Benchmarks">
       <ErrorBox error={error} />
+      <SweepResults />
       {!data ? (
         <Loading what="results" />
       ) : data.results.length === 0 ? (
