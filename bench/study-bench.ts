@@ -18,16 +18,19 @@ import {
   cpSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { cpus, loadavg, release, totalmem } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type StudyLanguage, type StudySweep, studyMarkdown, withMode } from '../src/bench/study-report.js';
+import { type StudyLanguage, studyMarkdown, withMode } from '../src/bench/study-report.js';
+import type { SweepSummary } from '../src/bench/sweep-summary.js';
+import { svgFileName, sweepSvg } from '../src/bench/sweep-svg.js';
 
 const CLI = resolve('dist/src/cli/main.js');
 const EXAMPLE = resolve('examples/corn-yield');
@@ -140,10 +143,9 @@ async function sweepOnce(dir: string, base: string, svgDir: string, modes: strin
   ]);
 }
 
-/** examples/corn-yield/python as a warm worker (python/warm.py), in a scratch copy under DATA */
+/** examples/corn-yield/python as a warm worker (python/warm.py), in a scratch copy (the caller removes its parent) */
 function warmVariant(): string {
-  const dir = join(DATA, 'python-warm');
-  rmSync(dir, { recursive: true, force: true });
+  const dir = join(mkdtempSync(join(tmpdir(), 'agni-study-')), 'python-warm');
   cpSync(join(EXAMPLE, 'python'), dir, { recursive: true });
   const yaml = readFileSync(join(dir, 'agni.yaml'), 'utf8')
     .replace(/^name: .*$/m, 'name: corn-yield-py-warm')
@@ -190,18 +192,21 @@ async function main(): Promise<void> {
       '--baseline',
       docker ? 'host,docker' : 'host',
     ]);
-    let sweep = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as StudySweep;
+    let sweep = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as SweepSummary;
     if (l.key === 'python' && args.modes!.split(',').includes('warm')) {
       // the same replicate from a warm worker that keeps its imports: no host command to compare
       // it with, so it is swept alone and shown as one more column of the Python table
-      await sweepOnce(warmVariant(), `${base}-warm`, `${base}-warm-svg`, [
+      const warmDir = warmVariant();
+      await sweepOnce(warmDir, `${base}-warm`, `${base}-warm-svg`, [
         '--modes',
         'warm',
         '--baseline',
         'none',
-      ]);
-      const warm = JSON.parse(readFileSync(`${base}-warm.json`, 'utf8')) as StudySweep;
+      ]).finally(() => rmSync(dirname(warmDir), { recursive: true, force: true }));
+      const warm = JSON.parse(readFileSync(`${base}-warm.json`, 'utf8')) as SweepSummary;
       sweep = withMode(sweep, warm, 'warm', 'warm-imports');
+      // the charts again, with the warm worker's column
+      for (const m of sweep.metrics) writeFileSync(join(svgDir, svgFileName(m)), sweepSvg(sweep, m));
     }
     const charts = Object.fromEntries(
       readdirSync(svgDir)

@@ -3,16 +3,12 @@
  * the study's table on a read-only volume, both replicates (Python: scikit-learn; R:
  * randomForest + glm) deployed from the example's directories through the CLI, each reading
  * SQLite from the volume and the same table from the real PostgreSQL, printing every metric with
- * sane scores. A probe in a sandbox of the same shape shows what the sandbox can and cannot do:
- * a write into the volume fails, PostgreSQL answers, and, once `network: egress` exists, the
- * Agni API does not.
- *
- * Network: with `network: egress` in this build, the functions run as the example says to switch
- * them (`network: egress`, `allow:` the database's address only), the database on another
- * "machine" (a network namespace relaying to the real PostgreSQL, which listens on loopback), and
- * the API listening on every address (behind a token), so a refusal is the sandbox's network.
- * Without it they run on `network: host`, as the example ships, and the API test is skipped,
- * saying why.
+ * sane scores. They run as the example's agni.yaml says to switch them for a database on the
+ * network: `network: egress` with `allow:` the database's address only. The database stands on
+ * another "machine" (a network namespace relaying to the real PostgreSQL, which listens on
+ * loopback), and the API listens on every address (behind a token), so a refusal is the sandbox's
+ * network. A probe in a sandbox of the same shape shows what it can and cannot do: a write into
+ * the volume fails, PostgreSQL answers, the Agni API does not.
  *
  * Needs the Debian packages of scripts/setup-study.sh (called here; a no-op once installed). The
  * table stays in PostgreSQL's agni_study_test between runs, like a cache: make-data.mjs reloads it
@@ -26,7 +22,6 @@ import { connect } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseManifest } from '../src/core/manifest.js';
 import { TEST_PG_URL } from '../src/store/test-stores.js';
 import { type AgniUp, runCli, spawnAgniUp } from './helpers/agni-up.js';
 import { createNetnsHosts, type NetnsHosts } from './helpers/netns-hosts.js';
@@ -53,16 +48,6 @@ function pgUrl(db: string): string {
   const u = new URL(TEST_PG_URL);
   u.pathname = `/${db}`;
   return u.toString();
-}
-
-/** does this build know `network: egress` with `allow:`? (the net branch of issue 14's "Data where it lives") */
-function egressSupported(): boolean {
-  try {
-    parseManifest('name: x\nruntime: host\ncommand: ["true"]\nnetwork: egress\nallow: ["192.0.2.1:5432"]\n');
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** the host's first non-loopback IPv4 address: where a sandbox with its own network finds the host */
@@ -126,32 +111,29 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
   const root = mkdtempSync(join(tmpdir(), 'agni-corn-'));
   const data = join(root, 'study-data');
   const home = join(root, 'home');
-  const egress = egressSupported();
   const hostIp = hostAddress();
   const token = randomBytes(16).toString('hex');
   let up: AgniUp;
-  /** with egress: the database's "machine" and the relays to PostgreSQL */
+  /** the database's "machine" and the relays to PostgreSQL */
   let dbHost: NetnsHosts | undefined;
   const relays: ChildProcess[] = [];
   /** where the sandboxes find PostgreSQL */
   let pg = { host: new URL(TEST_PG_URL).hostname, port: Number(new URL(TEST_PG_URL).port || 5432) };
-  const cliEnv: Record<string, string> = egress ? { AGNI_TOKEN: token } : {};
+  const cliEnv = { AGNI_TOKEN: token };
   /** the cold Python replicate's metrics, for the warm worker's to match */
   let coldPython: Record<string, number> | undefined;
   const agni = (...args: string[]) => runCli(up.url, args, undefined, cliEnv);
 
   /**
-   * The example's directory as deployed here: the test's database, and with egress the switch
-   * its agni.yaml describes (network and allow, the database's address). `env` sets more.
+   * The example's directory as deployed here: the switch its agni.yaml describes (network and
+   * allow), the test's database and its address. `env` sets more.
    */
   function variant(dir: string, env: Record<string, string> = {}): string {
     const out = mkdtempSync(join(root, 'fn-'));
     cpSync(dir, out, { recursive: true, verbatimSymlinks: true });
     let yaml = readFileSync(join(out, 'agni.yaml'), 'utf8');
-    if (egress) {
-      assert.match(yaml, /^network: host$/m);
-      yaml = yaml.replace(/^network: host$/m, `network: egress\nallow: ["${pg.host}:${pg.port}"]`);
-    }
+    assert.match(yaml, /^network: host$/m);
+    yaml = yaml.replace(/^network: host$/m, `network: egress\nallow: ["${pg.host}:${pg.port}"]`);
     const vars = {
       STUDY_PG_DB: PG_DB,
       STUDY_PG_HOST: pg.host,
@@ -179,34 +161,27 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
     // the sandbox runs as 65534: let it write where the directory's permissions alone would allow,
     // so only the read-only mount stands in the way
     chmodSync(data, 0o777);
-    if (egress) {
-      // PostgreSQL listens on the host's loopback, and no sandbox may reach any host address: the
-      // database stands on another "machine", a network namespace (test/helpers/netns-hosts.ts),
-      // where a relay listens on that machine's address and passes each connection through a unix
-      // socket (which crosses namespaces) to a relay on the host, and so to the real PostgreSQL.
-      dbHost = await createNetnsHosts(1);
-      const h = dbHost.hosts[0]!;
-      const sock = join(root, 'pg.sock');
-      relays.push(
-        spawn('socat', [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP:${pg.host}:${pg.port}`], {
-          stdio: 'ignore',
-        }),
-      );
-      for (let i = 0; i < 50 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
-      relays.push(
-        dbHost.spawn(
-          0,
-          'socat',
-          [`TCP-LISTEN:5432,bind=${h.address},fork,reuseaddr`, `UNIX-CONNECT:${sock}`],
-          {
-            stdio: 'ignore',
-          },
-        ),
-      );
-      for (let i = 0; i < 50 && !(await reachable(h.address, 5432)); i++)
-        await new Promise((r) => setTimeout(r, 100));
-      pg = { host: h.address, port: 5432 };
-    }
+    // PostgreSQL listens on the host's loopback, and no sandbox may reach any host address: the
+    // database stands on another "machine", a network namespace (test/helpers/netns-hosts.ts),
+    // where a relay listens on that machine's address and passes each connection through a unix
+    // socket (which crosses namespaces) to a relay on the host, and so to the real PostgreSQL.
+    dbHost = await createNetnsHosts(1);
+    const h = dbHost.hosts[0]!;
+    const sock = join(root, 'pg.sock');
+    relays.push(
+      spawn('socat', [`UNIX-LISTEN:${sock},fork,mode=600`, `TCP:${pg.host}:${pg.port}`], {
+        stdio: 'ignore',
+      }),
+    );
+    for (let i = 0; i < 50 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 100));
+    relays.push(
+      dbHost.spawn(0, 'socat', [`TCP-LISTEN:5432,bind=${h.address},fork,reuseaddr`, `UNIX-CONNECT:${sock}`], {
+        stdio: 'ignore',
+      }),
+    );
+    for (let i = 0; i < 50 && !(await reachable(h.address, 5432)); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    pg = { host: h.address, port: 5432 };
     up = await spawnAgniUp(
       home,
       [
@@ -215,9 +190,10 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
         '--slots',
         '2',
         // on every address (behind a token) so that the sandbox's failure to reach it is the network's doing
-        ...(egress ? ['--host', '0.0.0.0'] : []),
+        '--host',
+        '0.0.0.0',
       ],
-      egress ? { AGNI_TOKEN: token } : {},
+      { AGNI_TOKEN: token },
     );
     assert.match(up.out(), /agni up: backend runc/);
   });
@@ -315,11 +291,7 @@ describe('corn-yield study (runc, read-only volume, PostgreSQL)', () => {
     assert.equal(out.pg_rows, ROWS, out.pg_error);
   });
 
-  test('in the sandbox: the Agni API is not reachable (network: egress, allow: PostgreSQL only)', {
-    skip: egress
-      ? false
-      : 'this build has no `network: egress` (the study runs on network: host until it lands)',
-  }, async () => {
+  test('in the sandbox: the Agni API is not reachable (network: egress, allow: PostgreSQL only)', async () => {
     const apiPort = Number(new URL(up.url).port);
     // the host's loopback, its own address, and its side of the database's link
     const targets = [
