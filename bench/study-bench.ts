@@ -8,6 +8,7 @@
  *   npm run bench:study -- -n 200 -c 1,2,4,6,8  # the published study's replicate count
  *   npm run bench:study -- --resume           # continue an interrupted run from its CSVs
  *   npm run bench:study -- --lang python      # one language (docs/study.md then shows only it)
+ *   npm run bench:study -- --report-only      # docs/study.md again from the last run's results
  *
  * Environment: STUDY_PAYLOAD (every replicate's payload, default below), STUDY_PG_URL (where the
  * table is loaded; the functions' agni.yaml must point there too). CSV and JSON land in
@@ -54,6 +55,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', short: 'c', default: '1,2' },
     modes: { type: 'string', default: 'runc,prewarmed,warm' },
     resume: { type: 'boolean', default: false },
+    'report-only': { type: 'boolean', default: false },
     lang: { type: 'string' },
   },
 });
@@ -154,31 +156,45 @@ function warmVariant(): string {
   return dir;
 }
 
+/** what the page says about the run itself: kept beside the sweeps' JSON for --report-only */
+interface RunFacts {
+  date: string;
+  argv: string;
+  machine: [string, string][];
+  loadStart: number;
+  loadEnd: number;
+  cores: number;
+  sqliteBytes: number;
+}
+
 async function main(): Promise<void> {
   const langs = args.lang ? LANGS.filter((l) => l.key === args.lang) : LANGS;
   if (langs.length === 0) throw new Error(`--lang: python or r, got ${args.lang}`);
-  if (!sh(process.execPath, [CLI, 'bench', 'sweep', '--help']).includes('--replicates'))
+  const reportOnly = args['report-only'] === true;
+  if (!reportOnly && !sh(process.execPath, [CLI, 'bench', 'sweep', '--help']).includes('--replicates'))
     throw new Error(
       'this build has no `agni bench sweep` (issue 14); merge the branch that adds it, then run this again',
     );
-  const machineFacts = machine();
+  const factsFile = join(RESULTS, 'study-run.json');
+  const machineFacts = reportOnly ? [] : machine();
   const loadStart = loadavg()[0]!;
-  const made = execFileSync(
-    process.execPath,
-    [
-      join(EXAMPLE, 'make-data.mjs'),
-      '--out',
-      DATA,
-      '--rows',
-      String(ROWS),
-      '--seed',
-      String(SEED),
-      ...(process.env.STUDY_PG_URL ? ['--pg', process.env.STUDY_PG_URL] : []),
-    ],
-    { encoding: 'utf8' },
-  );
-  process.stderr.write(made);
-  const sqlite = join(DATA, 'corn-yield.sqlite');
+  if (!reportOnly) {
+    const made = execFileSync(
+      process.execPath,
+      [
+        join(EXAMPLE, 'make-data.mjs'),
+        '--out',
+        DATA,
+        '--rows',
+        String(ROWS),
+        '--seed',
+        String(SEED),
+        ...(process.env.STUDY_PG_URL ? ['--pg', process.env.STUDY_PG_URL] : []),
+      ],
+      { encoding: 'utf8' },
+    );
+    process.stderr.write(made);
+  }
   mkdirSync(RESULTS, { recursive: true });
   const docker = sh('docker', ['info', '--format', '{{.ServerVersion}}']) !== '';
   const out: StudyLanguage[] = [];
@@ -186,23 +202,26 @@ async function main(): Promise<void> {
     const base = join(RESULTS, `study-${l.key}`);
     const svgDir = join(IMG, l.key);
     mkdirSync(svgDir, { recursive: true });
-    await sweepOnce(l.dir, base, svgDir, [
-      '--modes',
-      args.modes!,
-      '--baseline',
-      docker ? 'host,docker' : 'host',
-    ]);
+    if (!reportOnly)
+      await sweepOnce(l.dir, base, svgDir, [
+        '--modes',
+        args.modes!,
+        '--baseline',
+        docker ? 'host,docker' : 'host',
+      ]);
     let sweep = JSON.parse(readFileSync(`${base}.json`, 'utf8')) as SweepSummary;
-    if (l.key === 'python' && args.modes!.split(',').includes('warm')) {
+    if (l.key === 'python' && sweep.modes.includes('warm')) {
       // the same replicate from a warm worker that keeps its imports: no host command to compare
       // it with, so it is swept alone and shown as one more column of the Python table
-      const warmDir = warmVariant();
-      await sweepOnce(warmDir, `${base}-warm`, `${base}-warm-svg`, [
-        '--modes',
-        'warm',
-        '--baseline',
-        'none',
-      ]).finally(() => rmSync(dirname(warmDir), { recursive: true, force: true }));
+      if (!reportOnly) {
+        const warmDir = warmVariant();
+        await sweepOnce(warmDir, `${base}-warm`, `${base}-warm-svg`, [
+          '--modes',
+          'warm',
+          '--baseline',
+          'none',
+        ]).finally(() => rmSync(dirname(warmDir), { recursive: true, force: true }));
+      }
       const warm = JSON.parse(readFileSync(`${base}-warm.json`, 'utf8')) as SweepSummary;
       sweep = withMode(sweep, warm, 'warm', 'warm-imports');
       // the charts again, with the warm worker's column
@@ -216,21 +235,29 @@ async function main(): Promise<void> {
     out.push({ name: l.name, dir: l.dir, sweep, charts, fullMarkdown: readFileSync(`${base}.md`, 'utf8') });
   }
   const argv = process.argv.slice(2).join(' ');
+  const sqlite = join(DATA, 'corn-yield.sqlite');
+  const facts: RunFacts = reportOnly
+    ? (JSON.parse(readFileSync(factsFile, 'utf8')) as RunFacts)
+    : {
+        date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+        argv,
+        machine: machineFacts,
+        loadStart,
+        loadEnd: loadavg()[0]!,
+        cores: cpus().length,
+        sqliteBytes: existsSync(sqlite) ? statSync(sqlite).size : 0,
+      };
+  if (!reportOnly) writeFileSync(factsFile, `${JSON.stringify(facts, null, 2)}\n`);
   writeFileSync(
     DOC,
     studyMarkdown({
-      date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-      command: `npm run bench:study${argv ? ` -- ${argv}` : ''}`,
-      machine: machineFacts,
-      table: {
-        rows: ROWS,
-        columns: 29,
-        sqliteBytes: existsSync(sqlite) ? statSync(sqlite).size : 0,
-        seed: SEED,
-      },
+      date: facts.date,
+      command: `npm run bench:study${facts.argv ? ` -- ${facts.argv}` : ''}`,
+      machine: facts.machine,
+      table: { rows: ROWS, columns: 29, sqliteBytes: facts.sqliteBytes, seed: SEED },
       payload: PAYLOAD,
       languages: out,
-      load: { start: loadStart, end: loadavg()[0]!, cores: cpus().length },
+      load: { start: facts.loadStart, end: facts.loadEnd, cores: facts.cores },
     }),
   );
   process.stderr.write(`study: wrote ${relative(process.cwd(), DOC)} and ${relative(process.cwd(), IMG)}/\n`);

@@ -289,6 +289,10 @@ export function studyMarkdown(o: StudyInput): string {
       `The machine was busy with other work during this run (load average ${busiest.toFixed(1)} on ${o.load.cores} cores),`,
       "so the function's own step times differ between columns by more than any sandbox explains;",
       "Agni's phases, timed around the command, are the direct measure of what the sandbox adds.",
+      'One cost does show on a busy machine: every sandbox sits under one `agni` cgroup, whose CPU',
+      "weight (cgroup v1 `cpu.shares` 1024) is one process's, so oversubscribed, all sandboxes together",
+      "get about what one host process gets, and the host baseline's processes each get their own.",
+      'That, most likely, rather than isolation itself, is why the sandboxed columns slow most at 2 at once.',
       '',
     );
   for (const lang of o.languages) {
