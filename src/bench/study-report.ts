@@ -289,10 +289,11 @@ export function studyMarkdown(o: StudyInput): string {
       `The machine was busy with other work during this run (load average ${busiest.toFixed(1)} on ${o.load.cores} cores),`,
       "so the function's own step times differ between columns by more than any sandbox explains;",
       "Agni's phases, timed around the command, are the direct measure of what the sandbox adds.",
-      'One cost does show on a busy machine: every sandbox sits under one `agni` cgroup, whose CPU',
-      "weight (cgroup v1 `cpu.shares` 1024) is one process's, so oversubscribed, all sandboxes together",
-      "get about what one host process gets, and the host baseline's processes each get their own.",
-      'That, most likely, rather than isolation itself, is why the sandboxed columns slow most at 2 at once.',
+      "Beyond Agni's phases, the sandboxed columns' extra time is the command itself running slower.",
+      'One reason to expect that on a busy machine: every sandbox sits under one `agni` cgroup whose',
+      "CPU weight (cgroup v1 `cpu.shares` 1024) is one process's, so when the machine is oversubscribed",
+      'all sandboxes together get about what one host process gets, while each host-baseline process',
+      'gets its own.',
       '',
     );
   for (const lang of o.languages) {
