@@ -19,6 +19,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { InvocationRecord, InvocationStatus, Store, VersionRecord } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
+import { RecordWrites } from './record-writes.js';
 
 export const TAIL_BYTES = 64 * 1024;
 
@@ -214,10 +215,11 @@ export class Invoker {
     );
     record.timeoutMs = timeoutMs;
     record.phases.queued = stamp();
-    await this.store.createInvocation(record);
+    // A sync call's record is written lazily (see WriteOptions): its outcome goes to its caller.
+    await this.store.createInvocation(record, { lazy: true });
     this.received(record);
     sink.onQueued?.(record.id, { version: fn.version, alias });
-    return this.run(record, fn, payload, sink, opts.request);
+    return this.execute(record, fn, payload, sink, opts.request, undefined, true);
   }
 
   /**
@@ -234,13 +236,27 @@ export class Invoker {
     /** a by-reference input (async job items): the agent gives the sandbox the file on its volume */
     input?: InputRef,
   ): Promise<InvokeOutcome> {
+    return this.execute(record, fn, payload, sink, request, input, false);
+  }
+
+  /** `lazy`: the record's writes may commit lazily (a sync call's; never accepted async work) */
+  private async execute(
+    record: InvocationRecord,
+    fn: VersionRecord,
+    payload: Buffer | Readable,
+    sink: InvokeSink,
+    request: RequestContext | undefined,
+    input: InputRef | undefined,
+    lazy: boolean,
+  ): Promise<InvokeOutcome> {
     const phases = record.phases;
     const stdout = new TailBuffer(TAIL_BYTES);
     const stderr = new TailBuffer(TAIL_BYTES);
     let result: SandboxResult | undefined;
     let error: unknown;
-    // Written when a sandbox takes the invocation, so `agni logs` tells running from queued.
-    let running: Promise<void> | undefined;
+    // `running` is written when a sandbox takes the invocation, so `agni logs` tells running from
+    // queued; a short call's folds into its final write (record-writes.ts).
+    const writes = new RecordWrites((p) => this.store.updateInvocation(record.id, p, { lazy }));
     try {
       result = await this.dispatcher.dispatch({
         request: dispatchRequest({
@@ -277,20 +293,12 @@ export class Invoker {
               record.backend = p.backend;
               record.status = 'running';
               if (first) this.events?.publish(invocationEvent('placed', record));
-              // Chained, never side by side: in a cluster this runs twice, and two updates on two pool
-              // connections may land in either order, so an earlier one could overwrite the final
-              // update below (which waits only for the last) and leave a finished call `running`.
-              const update = {
-                status: 'running' as const,
-                node: p.node,
-                backend: p.backend,
-                phases: { ...phases },
-              };
-              running = (running ?? Promise.resolve()).then(() =>
-                this.store.updateInvocation(record.id, update).catch(() => {
+              // In a cluster this runs twice: RecordWrites keeps the two in order, before the final.
+              writes
+                .update({ status: 'running', node: p.node, backend: p.backend, phases: { ...phases } })
+                .catch(() => {
                   // only a display of progress: the final update below still records the outcome
-                }),
-              );
+                });
             },
             onDispatched: () => {
               phases.dispatched = stamp();
@@ -322,14 +330,13 @@ export class Invoker {
       record.error = e instanceof Error ? e.message : String(e);
     }
     phases.finished = stamp();
-    await running;
     Object.assign(record, {
       stdoutBytes: stdout.total,
       stderrBytes: stderr.total,
       stdoutTail: stdout.toString(),
       stderrTail: stderr.toString(),
     });
-    await this.store.updateInvocation(record.id, record);
+    await writes.final(record);
     this.events?.publish(invocationEvent('finished', record, result?.mode));
     return { record, version: fn, result, error };
   }
