@@ -116,38 +116,46 @@ async function record(url: string, id: string): Promise<Rec> {
 }
 
 /**
- * N sequential calls after WARMUP; with `gapMs`, an untimed pause before each so a prewarmed pool
- * has refilled (as `agni bench cold` does for its prewarmed mode)
+ * N sequential calls to each of `urls` after WARMUP, interleaved (A B, B A, A B, …) so both sides
+ * see the same load of a shared machine; with `gapMs`, an untimed pause before each call so a
+ * prewarmed pool has refilled (as `agni bench cold` does for its prewarmed mode)
  */
 async function latency(
-  url: string,
+  urls: readonly string[],
   fn: string,
   gapMs: number,
-): Promise<{ s: number[]; phases: Record<string, Summary> }> {
-  for (let i = 0; i < WARMUP; i++) await invoke(url, fn);
-  const s: number[] = [];
-  const deltas: Record<string, number[]> = {};
-  const ids: string[] = [];
+): Promise<{ s: number[]; phases: Record<string, Summary> }[]> {
+  for (let i = 0; i < WARMUP; i++) for (const url of urls) await invoke(url, fn);
+  const runs = urls.map(() => ({ s: [] as number[], ids: [] as string[] }));
   for (let i = 0; i < N; i++) {
-    if (gapMs > 0) await sleep(gapMs);
-    const r = await invoke(url, fn);
-    s.push(r.ms);
-    ids.push(r.id);
+    const order = urls.map((_, k) => k);
+    if (i % 2 === 1) order.reverse();
+    for (const k of order) {
+      if (gapMs > 0) await sleep(gapMs);
+      const r = await invoke(urls[k]!, fn);
+      runs[k]!.s.push(r.ms);
+      runs[k]!.ids.push(r.id);
+    }
   }
   // where the time goes: consecutive phases of each record, and the client's time outside them
-  for (const [i, id] of ids.entries()) {
-    const p = (await record(url, id)).phases;
-    const reached = PHASES.filter((k) => p[k] !== undefined);
-    const add = (k: string, v: number) => {
-      deltas[k] ??= [];
-      deltas[k].push(v);
-    };
-    for (let j = 1; j < reached.length; j++)
-      add(`${reached[j - 1]} → ${reached[j]}`, p[reached[j]!]! - p[reached[j - 1]!]!);
-    if (p.received !== undefined && p.finished !== undefined)
-      add('client, outside received → finished', s[i]! - (p.finished - p.received));
-  }
-  return { s, phases: Object.fromEntries(Object.entries(deltas).map(([k, v]) => [k, summarize(v)])) };
+  return Promise.all(
+    runs.map(async ({ s, ids }, k) => {
+      const deltas: Record<string, number[]> = {};
+      for (const [i, id] of ids.entries()) {
+        const p = (await record(urls[k]!, id)).phases;
+        const reached = PHASES.filter((x) => p[x] !== undefined);
+        const add = (x: string, v: number) => {
+          deltas[x] ??= [];
+          deltas[x].push(v);
+        };
+        for (let j = 1; j < reached.length; j++)
+          add(`${reached[j - 1]} → ${reached[j]}`, p[reached[j]!]! - p[reached[j - 1]!]!);
+        if (p.received !== undefined && p.finished !== undefined)
+          add('client, outside received → finished', s[i]! - (p.finished - p.received));
+      }
+      return { s, phases: Object.fromEntries(Object.entries(deltas).map(([x, v]) => [x, summarize(v)])) };
+    }),
+  );
 }
 
 const PHASES = [
@@ -247,6 +255,7 @@ async function main(): Promise<void> {
       up: Summary;
       cluster: Summary;
       overhead: number;
+      pairedOverhead: number;
       gapMs: number;
       phases: Record<string, Record<string, Summary>>;
     }
@@ -279,18 +288,18 @@ async function main(): Promise<void> {
       await deploy(upUrl, files);
       await deploy(url, files);
       const gapMs = fn === 'noop-pre' ? GAP_MS : 0;
-      const u = await latency(upUrl, fn, gapMs);
-      log(`  ${fn} in agni up: ${N} calls done`);
-      const c = await latency(url, fn, gapMs);
-      log(`  ${fn} through the server: ${N} calls done`);
-      const su = summarize(u.s);
-      const sc = summarize(c.s);
+      const [u, c] = await latency([upUrl, url], fn, gapMs);
+      log(`  ${fn}: ${N} calls each in agni up and through the server, interleaved`);
+      const su = summarize(u!.s);
+      const sc = summarize(c!.s);
       lat[fn] = {
         up: su,
         cluster: sc,
         overhead: sc.median - su.median,
+        // the same, call by call: the nth cluster call less the nth agni up call next to it
+        pairedOverhead: summarize(c!.s.map((x, i) => x - u!.s[i]!)).median,
         gapMs,
-        phases: { up: u.phases, cluster: c.phases },
+        phases: { up: u!.phases, cluster: c!.phases },
       };
     }
     await stop(up.p);
@@ -438,7 +447,7 @@ async function main(): Promise<void> {
   // tables
   if (PARTS.has('latency')) {
     out.write(
-      `\nno-op latency, N=${N} sequential after ${WARMUP} warm-ups (cluster: server → agent in a netns, runc)\n`,
+      `\nno-op latency, N=${N} sequential calls each after ${WARMUP} warm-ups, agni up and cluster interleaved (cluster: server → agent in a netns, runc)\n`,
     );
     out.write(`${'what'.padEnd(26)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'mean'.padStart(9)}\n`);
     for (const [fn, r] of Object.entries(lat)) {
@@ -450,7 +459,7 @@ async function main(): Promise<void> {
           `${`${fn}, ${k}`.padEnd(26)} ${formatMs(s.median).padStart(9)} ${formatMs(s.p90).padStart(9)} ${formatMs(s.mean).padStart(9)}\n`,
         );
       out.write(
-        `${`${fn}, overhead`.padEnd(26)} ${formatMs(r.overhead).padStart(9)}  (target ≤ 2 ms: ${r.overhead <= 2 ? 'met' : 'MISSED'})${r.gapMs ? `; ${r.gapMs} ms untimed gap before each call (the pool refills)` : ''}\n`,
+        `${`${fn}, overhead`.padEnd(26)} ${formatMs(r.overhead).padStart(9)}  (target ≤ 2 ms: ${r.overhead <= 2 ? 'met' : 'MISSED'}; median of paired differences ${formatMs(r.pairedOverhead)})${r.gapMs ? `; ${r.gapMs} ms untimed gap before each call (the pool refills)` : ''}\n`,
       );
     }
     out.write('\nwhere the time goes (median per phase step, from the invocation records)\n');
