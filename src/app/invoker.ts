@@ -19,12 +19,13 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { InvocationRecord, InvocationStatus, Store, VersionRecord } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
+import { InsertGate } from './insert-gate.js';
 import { RecordWrites } from './record-writes.js';
 
 export const TAIL_BYTES = 64 * 1024;
 
 export interface InvokeSink {
-  /** the invocation is recorded and about to be dispatched; `ran` says which version (and alias) it runs */
+  /** the invocation has its id and is about to be dispatched (its record is being written); `ran` says which version (and alias) it runs */
   onQueued?(id: string, ran?: { version: number; alias: string | null }): void;
   /** a returned promise holds the function's stdout until it settles (backpressure) */
   onStdout(chunk: Buffer, firstByte: boolean): unknown;
@@ -215,11 +216,12 @@ export class Invoker {
     );
     record.timeoutMs = timeoutMs;
     record.phases.queued = stamp();
-    // A sync call's record is written lazily (see WriteOptions): its outcome goes to its caller.
-    await this.store.createInvocation(record, { lazy: true });
+    // A sync call's record is written lazily (see WriteOptions): its outcome goes to its caller. Its
+    // insert goes out beside the dispatch; the gate holds the call's output until it is in.
+    const gate = new InsertGate(this.store.createInvocation(record, { lazy: true }), sink.signal);
     this.received(record);
     sink.onQueued?.(record.id, { version: fn.version, alias });
-    return this.execute(record, fn, payload, sink, opts.request, undefined, true);
+    return this.execute(record, fn, payload, sink, opts.request, undefined, gate);
   }
 
   /**
@@ -236,10 +238,10 @@ export class Invoker {
     /** a by-reference input (async job items): the agent gives the sandbox the file on its volume */
     input?: InputRef,
   ): Promise<InvokeOutcome> {
-    return this.execute(record, fn, payload, sink, request, input, false);
+    return this.execute(record, fn, payload, sink, request, input);
   }
 
-  /** `lazy`: the record's writes may commit lazily (a sync call's; never accepted async work) */
+  /** with `gate`, a sync call: its record is being inserted, and its writes may commit lazily */
   private async execute(
     record: InvocationRecord,
     fn: VersionRecord,
@@ -247,7 +249,7 @@ export class Invoker {
     sink: InvokeSink,
     request: RequestContext | undefined,
     input: InputRef | undefined,
-    lazy: boolean,
+    gate?: InsertGate,
   ): Promise<InvokeOutcome> {
     const phases = record.phases;
     const stdout = new TailBuffer(TAIL_BYTES);
@@ -256,7 +258,10 @@ export class Invoker {
     let error: unknown;
     // `running` is written when a sandbox takes the invocation, so `agni logs` tells running from
     // queued; a short call's folds into its final write (record-writes.ts).
-    const writes = new RecordWrites((p) => this.store.updateInvocation(record.id, p, { lazy }));
+    const writes = new RecordWrites(async (p) => {
+      await gate?.inserted;
+      await this.store.updateInvocation(record.id, p, { lazy: gate !== undefined });
+    });
     try {
       result = await this.dispatcher.dispatch({
         request: dispatchRequest({
@@ -275,13 +280,13 @@ export class Invoker {
               const first = stdout.total === 0;
               if (first) phases.first_byte = stamp();
               stdout.push(chunk);
-              return sink.onStdout(chunk, first);
+              return gate ? gate.pass(() => sink.onStdout(chunk, first)) : sink.onStdout(chunk, first);
             },
             onStderr: (chunk) => {
               stderr.push(chunk);
               sink.onStderr?.(chunk);
             },
-            signal: sink.signal,
+            signal: gate?.signal ?? sink.signal,
           },
           hooks: {
             onPlaced: (p) => {
@@ -330,6 +335,11 @@ export class Invoker {
       record.error = e instanceof Error ? e.message : String(e);
     }
     phases.finished = stamp();
+    if (gate) {
+      // An insert that failed ends the call as it did when it came first: with the store's error.
+      await gate.inserted;
+      await gate.drained();
+    }
     Object.assign(record, {
       stdoutBytes: stdout.total,
       stderrBytes: stderr.total,
