@@ -293,11 +293,14 @@ export class Invoker {
               // In a cluster the node confirms the placement once more (with its backend): the first
               // counts, and is the only `placed` event (a second one showed twice in `agni logs -f`).
               const first = phases.placed === undefined;
+              // A confirmation that says nothing new is not written: one database write less per call.
+              const same = !first && p.node === record.node && p.backend === record.backend;
               phases.placed ??= stamp();
               record.node = p.node;
               record.backend = p.backend;
               record.status = 'running';
               if (first) this.events?.publish(invocationEvent('placed', record));
+              if (same) return;
               // In a cluster this runs twice: RecordWrites keeps the two in order, before the final.
               writes
                 .update({ status: 'running', node: p.node, backend: p.backend, phases: { ...phases } })
