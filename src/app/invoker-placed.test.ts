@@ -70,3 +70,48 @@ test('a call placed twice ends recorded as it ended, however slow the first runn
     await db.close();
   }
 });
+
+/** Places the call, and confirms the same placement 30 ms later, as a node whose heartbeat was right does. */
+class ConfirmedLater extends TwicePlaced {
+  override async dispatch(job: DispatchJob): Promise<SandboxResult> {
+    job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'runc' });
+    await new Promise((r) => setTimeout(r, 30));
+    job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'runc' });
+    await new Promise((r) => setTimeout(r, 30));
+    return { outcome: 'ok', exitCode: 0, signal: null, durationMs: 1 } as SandboxResult;
+  }
+}
+
+test('a confirmation of the same placement is not written again: one running update, then the final one', async () => {
+  const db = await openTestDb('sqlite');
+  try {
+    const real = db.store;
+    await real.addVersion({
+      function: 'f',
+      manifest: parseManifest('name: f\nruntime: host\ncommand: run\n'),
+      codeDir: '/code/f',
+      imageId: 'host',
+    });
+    const statuses: (string | undefined)[] = [];
+    const store = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'updateInvocation') return Reflect.get(target, prop, receiver);
+        return (id: string, patch: InvocationPatch) => {
+          statuses.push(patch.status);
+          return target.updateInvocation(id, patch);
+        };
+      },
+    }) as Store;
+    const invoker = new Invoker(
+      store,
+      new ConfirmedLater(),
+      new VersionResolver(real, new SqlFunctionAliasRepository(real.db)),
+    );
+    const out = await invoker.invoke('f', Buffer.from('x'), Date.now(), { onStdout() {} });
+    assert.equal(out.record.status, 'succeeded');
+    assert.deepEqual(statuses, ['running', 'succeeded']);
+    assert.equal((await real.getInvocation(out.record.id))!.backend, 'runc');
+  } finally {
+    await db.close();
+  }
+});
