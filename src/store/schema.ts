@@ -103,6 +103,11 @@ export interface AsyncTable {
     request: string | null;
     /** a by-reference input, `VOLUME:/path` (0017): the payload is empty, the file is on the volume */
     input_ref: string | null;
+    /**
+     * the payload is a range of a blob that outlives the invocation (a job's stored inputs), as JSON
+     * `{key, offset, length}` (0022): nothing was copied, and the settle does not delete it
+     */
+    payload_ref: string | null;
     /** who runs the current attempt (a queue's owner id); null when nobody does */
     owner: string | null;
     /** until when (ms since the epoch) the owner holds it; past that, recovery may take it over */
@@ -153,6 +158,8 @@ export interface JobTables {
     input_bytes: number;
     /** the last settle sequence number given to an item */
     settle_seq: number;
+    /** 1 while a started job still takes inputs (a streaming upload, 0023); it finishes only once closed */
+    inputs_open: number;
     created_at: number;
     started_at: number | null;
     finished_at: number | null;
@@ -562,6 +569,19 @@ export const migrations: Record<string, Migration> = {
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('job_items').addColumn('input_ref', 'text').execute();
       await db.schema.alterTable('async_invocations').addColumn('input_ref', 'text').execute();
+    },
+  },
+  '0022_payload_refs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('async_invocations').addColumn('payload_ref', 'text').execute();
+    },
+  },
+  '0023_open_jobs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('jobs')
+        .addColumn('inputs_open', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
     },
   },
 };

@@ -259,13 +259,16 @@ export class AsyncQueue implements AsyncSubmitter {
     received: number,
   ): Promise<Submitted> {
     await this.o.disk?.check('storing an async payload');
-    const record = newRecord(fn, req.payload.length, { received, queued: stamp() }, alias);
+    const bytes = req.payloadRef?.length ?? req.payload.length;
+    const record = newRecord(fn, bytes, { received, queued: stamp() }, alias);
     // Every attempt, and a retry from the dead-letter list, runs with this timeout and request.
     if (req.timeoutMs !== undefined) record.timeoutMs = req.timeoutMs;
     // The payload is on disk (fsynced) before the row that points at it, and the row is
-    // committed before we answer: what was accepted survives a SIGKILL.
+    // committed before we answer: what was accepted survives a SIGKILL. A payload that is
+    // stored already (a job's inputs), or empty (an input by reference), has no blob of its own:
+    // one fsync per item less.
     const payloadKey = asyncPayloadKey(record.id);
-    await this.o.blobs.put(payloadKey, req.payload);
+    if (ownsPayload(req)) await this.o.blobs.put(payloadKey, req.payload);
     const created = await this.o.repo.create(
       record,
       newAsyncState({
@@ -277,6 +280,7 @@ export class AsyncQueue implements AsyncSubmitter {
         source: req.source ?? 'api',
         request: req.request ?? null,
         input: req.input ?? null,
+        payloadRef: req.payloadRef ?? null,
       }),
     );
     if (!created) {
@@ -489,6 +493,18 @@ export class AsyncQueue implements AsyncSubmitter {
     }
   }
 
+  /** its own blob, the range of a blob it points at, or nothing for an empty payload (none stored) */
+  private async payloadOf(st: AsyncState, record: InvocationRecord): Promise<Buffer> {
+    const ref = st.payloadRef;
+    if (ref) return readBlob(this.o.blobs, ref.key, { range: { start: ref.offset, length: ref.length } });
+    const own = await readBlob(this.o.blobs, asyncPayloadKey(st.id)).catch((e) => {
+      // Submitted empty: no blob was written (older servers wrote an empty one).
+      if (record.payloadBytes === 0 && st.input !== null) return Buffer.alloc(0);
+      throw e;
+    });
+    return own;
+  }
+
   private async runAttempt(
     st: AsyncState,
     record: InvocationRecord,
@@ -499,7 +515,7 @@ export class AsyncQueue implements AsyncSubmitter {
     const fn = await store.getVersion(record.function, record.version);
     let payload: Buffer | undefined;
     try {
-      payload = await readBlob(this.o.blobs, asyncPayloadKey(st.id));
+      payload = await this.payloadOf(st, record);
     } catch {
       // handled below: an invocation without its payload cannot run
     }
@@ -631,8 +647,9 @@ export class AsyncQueue implements AsyncSubmitter {
       release: true,
       ...(st.callbackUrl ? { callbackState: 'pending' as const, callbackNextAt: now } : {}),
     });
-    // A dead-lettered invocation keeps its payload so `agni failed --retry` can run it again.
-    if (!dead) await this.o.blobs.delete(asyncPayloadKey(st.id));
+    // A dead-lettered invocation keeps its payload so `agni failed --retry` can run it again;
+    // one it does not own (a job's inputs) stays with its owner.
+    if (!dead && st.payloadRef === null) await this.o.blobs.delete(asyncPayloadKey(st.id));
     const rec = await this.o.store.getInvocation(st.id);
     if (!rec) return;
     this.tell(rec);
@@ -659,6 +676,11 @@ export class AsyncQueue implements AsyncSubmitter {
       }
     }
   }
+}
+
+/** whether the invocation gets a payload blob of its own (not for a stored range or a by-reference input) */
+function ownsPayload(req: SubmitRequest): boolean {
+  return req.payloadRef === undefined && !(req.input !== undefined && req.payload.length === 0);
 }
 
 function workItem(invocationId: string, notBefore?: number | null): WorkItem {
