@@ -6,7 +6,8 @@
  * RSS while each job ran (sampled VmRSS) and over its whole life (VmHWM), and a sample of items'
  * received → placed (queue pickup). Every item's output is checked by count (the job must succeed).
  *
- * BENCH_ITEMS (100000), BENCH_CONCURRENCY (4), BENCH_VARIANTS (ref,inline). Data: bench/.data.
+ * BENCH_ITEMS (100000), BENCH_CONCURRENCY (4), BENCH_VARIANTS (ref,inline), BENCH_NODE_ARGS (for the
+ * server, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`). Data: bench/.data.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,10 +47,29 @@ function memOf(pid: number): { rss: number; hwm: number } {
   return { rss: kib(s, 'VmRSS'), hwm: kib(s, 'VmHWM') };
 }
 
+/** CPU time (ms) the process used so far, user + system (/proc/PID/stat, clock ticks of 10 ms) */
+function cpuMsOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(rest[11]) + Number(rest[12])) * 10;
+}
+
 function startServer(home: string, data: string): Promise<{ p: ChildProcess; url: string }> {
   const p = spawn(
     process.execPath,
-    [CLI, 'up', '--port', '0', '--home', home, '--backend', 'runc', '--volume', `tiny=${data}:ro`],
+    [
+      ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+      CLI,
+      'up',
+      '--port',
+      '0',
+      '--home',
+      home,
+      '--backend',
+      'runc',
+      '--volume',
+      `tiny=${data}:ro`,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -128,6 +148,7 @@ async function main(): Promise<void> {
     const lines = Buffer.from(Array.from({ length: ITEMS }, (_, i) => `${i}\n`).join(''));
     for (const variant of VARIANTS) {
       const before = memOf(pid);
+      const cpu0 = cpuMsOf(pid);
       const t0 = performance.now();
       const job = await api<Job>('POST', '/v1/jobs', { function: 'echo-warm', concurrency: CONCURRENCY });
       if (variant === 'ref') await api('POST', `/v1/jobs/${job.id}/refs`, { ref: 'tiny:/*.txt' });
@@ -135,10 +156,17 @@ async function main(): Promise<void> {
       const created = performance.now() - t0;
       await api('POST', `/v1/jobs/${job.id}/start`);
       let peak = before.rss;
-      const end = await waitDone(api, job.id, () => {
+      let ticks = 0;
+      const end = await waitDone(api, job.id, (j) => {
         peak = Math.max(peak, memOf(pid).rss);
+        // Every 10 s a line, so a long run shows where it is.
+        if (j && ++ticks % 50 === 0)
+          process.stderr.write(
+            `  ${variant}: ${j.counts.succeeded + j.counts.failed} of ${ITEMS} settled, ${j.rate?.toFixed(0) ?? '-'} items/s, RSS peak ${(peak / 1024).toFixed(0)} MiB\n`,
+          );
       });
       const after = memOf(pid);
+      const cpuPerItem = (cpuMsOf(pid) - cpu0) / ITEMS;
       if (end.status !== 'succeeded' || end.counts.succeeded !== ITEMS)
         throw new Error(
           `${variant}: job ${job.id} ended ${end.status}: ${JSON.stringify(end.counts)} ${end.error}`,
@@ -172,6 +200,7 @@ async function main(): Promise<void> {
         rss_peak_kib: peak,
         rss_after_kib: after.rss,
         hwm_kib: after.hwm,
+        server_cpu_ms_per_item: cpuPerItem,
         pickup_ms: summarize(pickup),
         received_to_finished_ms: summarize(total),
       };
@@ -180,7 +209,7 @@ async function main(): Promise<void> {
         `${variant.padEnd(7)} ${ITEMS} items in ${formatMs(ms)}: ${Math.round(row.items_per_s).toLocaleString('en-US')} items/s ` +
           `(floor ${FLOOR}: ${row.items_per_s >= FLOOR ? 'met' : 'missed'}); inputs added in ${formatMs(created)}; ` +
           `server RSS ${(before.rss / 1024).toFixed(0)} MiB before, peak ${(peak / 1024).toFixed(0)} MiB, VmHWM ${(after.hwm / 1024).toFixed(0)} MiB; ` +
-          `received → placed median ${formatMs(row.pickup_ms.median)} p90 ${formatMs(row.pickup_ms.p90)}, received → finished median ${formatMs(row.received_to_finished_ms.median)}\n`,
+          `server CPU ${cpuPerItem.toFixed(2)} ms/item; received → placed median ${formatMs(row.pickup_ms.median)} p90 ${formatMs(row.pickup_ms.p90)}, received → finished median ${formatMs(row.received_to_finished_ms.median)}\n`,
       );
     }
     const result = {
@@ -204,11 +233,11 @@ async function main(): Promise<void> {
 async function waitDone(
   api: <T>(method: string, path: string) => Promise<T>,
   id: string,
-  tick: () => void,
+  tick: (job?: Job) => void,
 ): Promise<Job> {
   for (;;) {
-    tick();
     const job = await api<Job>('GET', `/v1/jobs/${id}`);
+    tick(job);
     if (job.status === 'succeeded' || job.status === 'failed') return job;
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -163,8 +163,9 @@ export function registerMap(program: Command): void {
     .addHelpText(
       'after',
       `
-Inputs are files, the regular files of a directory (sorted by name), or globs (quote them to let
-agni expand them). With no INPUTS, or -, each non-blank line of stdin is one input.
+Inputs are files, the regular files of a directory (sorted by name), globs (quote them to let
+agni expand them), or named pipes. With no INPUTS, or -, each non-blank line of stdin is one input.
+The job starts once its first input is uploaded: inputs run while later ones still upload.
 Without --out the outputs go to stdout, concatenated in input order; with --reduce only the
 reduce output is printed (with --out: DIR/reduce.out, beside the per-input outputs). The job runs on the server: Ctrl-C
 leaves it running (follow it with \`agni jobs show ID\`). If any input fails, the failures are
