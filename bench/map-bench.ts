@@ -101,6 +101,7 @@ function warmFunction(home: string, exampleYaml: string): string {
     join(dir, 'grep-warm.sh'),
     [
       '#!/bin/sh',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
       '. "${AGNI_RUNTIMES:-/agni/runtimes}/shell/agni-warm.sh"',
       'handle() {',
       '  grep -c -E -e "$PATTERN" "$AGNI_INPUT"',
