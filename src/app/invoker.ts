@@ -147,6 +147,16 @@ export function invocationEvent(
   };
 }
 
+/**
+ * Why a call its caller stopped (e.g. an HTTP client that disconnected) ended, for the record's
+ * `error`: `cancelled: REASON`. Undefined when it was not stopped, or finished anyway.
+ */
+export function cancelReason(signal: AbortSignal | undefined, status: InvocationStatus): string | undefined {
+  if (!signal?.aborted || status === 'succeeded') return undefined;
+  const r: unknown = signal.reason;
+  return `cancelled: ${r instanceof Error ? r.message : 'stopped by the caller'}`;
+}
+
 /** A queued invocation of `fn`, not yet stored. */
 export function newRecord(
   fn: VersionRecord,
@@ -322,6 +332,8 @@ export class Invoker {
       record.error = e instanceof Error ? e.message : String(e);
     }
     phases.finished = stamp();
+    const cancelled = cancelReason(sink.signal, record.status);
+    if (cancelled) record.error = cancelled;
     await running;
     Object.assign(record, {
       stdoutBytes: stdout.total,
