@@ -17,10 +17,18 @@ import type { InputRef } from '../core/volumes.js';
 import { dispatchRequest } from '../dispatch/dispatch-request.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
-import type { InvocationRecord, InvocationStatus, Store, VersionRecord } from '../store/store.js';
+import type {
+  InvocationPatch,
+  InvocationRecord,
+  InvocationStatus,
+  Store,
+  VersionRecord,
+} from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 
 export const TAIL_BYTES = 64 * 1024;
+/** a call still running this long after it was placed is recorded `running` (shorter ones never are) */
+export const RUNNING_WRITE_DELAY_MS = 20;
 
 export interface InvokeSink {
   /** the invocation is recorded and about to be dispatched; `ran` says which version (and alias) it runs */
@@ -249,8 +257,26 @@ export class Invoker {
     const stderr = new TailBuffer(TAIL_BYTES);
     let result: SandboxResult | undefined;
     let error: unknown;
-    // Written when a sandbox takes the invocation, so `agni logs` tells running from queued.
+    // Written when a sandbox takes the invocation, so `agni logs` tells running from queued; but
+    // only once it has run RUNNING_WRITE_DELAY_MS: a short call then costs two store writes, not three.
     let running: Promise<void> | undefined;
+    let pending: InvocationPatch | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const writeRunning = () => {
+      timer = undefined;
+      const update = pending;
+      pending = undefined;
+      if (!update || settled) return;
+      // Chained, never side by side: in a cluster a call is placed twice, and two updates on two
+      // pool connections may land in either order, so an earlier one could overwrite the final
+      // update below (which waits only for the last) and leave a finished call `running`.
+      running = (running ?? Promise.resolve()).then(() =>
+        this.store.updateInvocation(record.id, update).catch(() => {
+          // only a display of progress: the final update below still records the outcome
+        }),
+      );
+    };
     try {
       result = await this.dispatcher.dispatch({
         request: dispatchRequest({
@@ -287,20 +313,8 @@ export class Invoker {
               record.backend = p.backend;
               record.status = 'running';
               if (first) this.events?.publish(invocationEvent('placed', record));
-              // Chained, never side by side: in a cluster this runs twice, and two updates on two pool
-              // connections may land in either order, so an earlier one could overwrite the final
-              // update below (which waits only for the last) and leave a finished call `running`.
-              const update = {
-                status: 'running' as const,
-                node: p.node,
-                backend: p.backend,
-                phases: { ...phases },
-              };
-              running = (running ?? Promise.resolve()).then(() =>
-                this.store.updateInvocation(record.id, update).catch(() => {
-                  // only a display of progress: the final update below still records the outcome
-                }),
-              );
+              pending = { status: 'running', node: p.node, backend: p.backend, phases: { ...phases } };
+              timer ??= setTimeout(writeRunning, RUNNING_WRITE_DELAY_MS);
             },
             onDispatched: () => {
               phases.dispatched = stamp();
@@ -332,6 +346,8 @@ export class Invoker {
       record.error = e instanceof Error ? e.message : String(e);
     }
     phases.finished = stamp();
+    settled = true;
+    clearTimeout(timer);
     const cancelled = cancelReason(sink.signal, record.status);
     if (cancelled) record.error = cancelled;
     await running;
