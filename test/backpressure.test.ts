@@ -171,7 +171,10 @@ describe('a sync call whose client goes away', () => {
   test('a slow reader holds the function: 200 MB of stdout never pile up in the server', async () => {
     const size = 200 * 1024 * 1024;
     const bound = 64 * 1024 * 1024;
-    await deploy(`name: flood\nruntime: host\ncommand: "head -c ${size} /dev/zero"\npool: {max: 0}\n`);
+    // A long timeout: on a busy machine the reading alone can take longer than the default.
+    await deploy(
+      `name: flood\nruntime: host\ncommand: "head -c ${size} /dev/zero"\npool: {max: 0}\nlimits: {timeout: 2m}\n`,
+    );
     const base = process.memoryUsage.rss();
     const call = rawInvoke('flood');
     const res = await call.response;
