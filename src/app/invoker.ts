@@ -258,7 +258,8 @@ export class Invoker {
     let result: SandboxResult | undefined;
     let error: unknown;
     // Written when a sandbox takes the invocation, so `agni logs` tells running from queued; but
-    // only once it has run RUNNING_WRITE_DELAY_MS: a short call then costs two store writes, not three.
+    // only once it has run RUNNING_WRITE_DELAY_MS or sent its first byte: a short call then costs
+    // two store writes, not three.
     let running: Promise<void> | undefined;
     let pending: InvocationPatch | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -293,7 +294,14 @@ export class Invoker {
           io: {
             onStdout: (chunk) => {
               const first = stdout.total === 0;
-              if (first) phases.first_byte = stamp();
+              if (first) {
+                phases.first_byte = stamp();
+                // Output is on its way to the caller, who may look the call up now: say it runs.
+                if (timer) {
+                  clearTimeout(timer);
+                  writeRunning();
+                }
+              }
               stdout.push(chunk);
               return sink.onStdout(chunk, first);
             },
