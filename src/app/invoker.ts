@@ -17,12 +17,20 @@ import type { InputRef } from '../core/volumes.js';
 import { dispatchRequest } from '../dispatch/dispatch-request.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
-import type { InvocationRecord, InvocationStatus, Store, VersionRecord } from '../store/store.js';
+import type {
+  InvocationPatch,
+  InvocationRecord,
+  InvocationStatus,
+  Store,
+  VersionRecord,
+} from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 import { InsertGate } from './insert-gate.js';
 import { RecordWrites } from './record-writes.js';
 
 export const TAIL_BYTES = 64 * 1024;
+/** a call still running this long after it was placed is recorded `running` (shorter ones never are) */
+export const RUNNING_WRITE_DELAY_MS = 20;
 
 export interface InvokeSink {
   /** the invocation has its id and is about to be dispatched (its record is being written); `ran` says which version (and alias) it runs */
@@ -149,6 +157,16 @@ export function invocationEvent(
   };
 }
 
+/**
+ * Why a call its caller stopped (e.g. an HTTP client that disconnected) ended, for the record's
+ * `error`: `cancelled: REASON`. Undefined when it was not stopped, or finished anyway.
+ */
+export function cancelReason(signal: AbortSignal | undefined, status: InvocationStatus): string | undefined {
+  if (!signal?.aborted || status === 'succeeded') return undefined;
+  const r: unknown = signal.reason;
+  return `cancelled: ${r instanceof Error ? r.message : 'stopped by the caller'}`;
+}
+
 /** A queued invocation of `fn`, not yet stored. */
 export function newRecord(
   fn: VersionRecord,
@@ -257,11 +275,23 @@ export class Invoker {
     let result: SandboxResult | undefined;
     let error: unknown;
     // `running` is written when a sandbox takes the invocation, so `agni logs` tells running from
-    // queued; a short call's folds into its final write (record-writes.ts).
+    // queued; but only once it has run RUNNING_WRITE_DELAY_MS or sent its first byte: a short call
+    // then costs two store writes, not three. Updates go in order through RecordWrites, before the final.
     const writes = new RecordWrites(async (p) => {
       await gate?.inserted;
       await this.store.updateInvocation(record.id, p, { lazy: gate !== undefined });
     });
+    let pending: InvocationPatch | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const writeRunning = () => {
+      timer = undefined;
+      const update = pending;
+      pending = undefined;
+      if (!update) return;
+      writes.update(update).catch(() => {
+        // only a display of progress: the final update below still records the outcome
+      });
+    };
     try {
       result = await this.dispatcher.dispatch({
         request: dispatchRequest({
@@ -278,7 +308,14 @@ export class Invoker {
           io: {
             onStdout: (chunk) => {
               const first = stdout.total === 0;
-              if (first) phases.first_byte = stamp();
+              if (first) {
+                phases.first_byte = stamp();
+                // Output is on its way to the caller, who may look the call up now: say it runs.
+                if (timer) {
+                  clearTimeout(timer);
+                  writeRunning();
+                }
+              }
               stdout.push(chunk);
               return gate ? gate.pass(() => sink.onStdout(chunk, first)) : sink.onStdout(chunk, first);
             },
@@ -301,12 +338,9 @@ export class Invoker {
               record.status = 'running';
               if (first) this.events?.publish(invocationEvent('placed', record));
               if (same) return;
-              // In a cluster this runs twice: RecordWrites keeps the two in order, before the final.
-              writes
-                .update({ status: 'running', node: p.node, backend: p.backend, phases: { ...phases } })
-                .catch(() => {
-                  // only a display of progress: the final update below still records the outcome
-                });
+              // In a cluster this runs twice: the latest placement wins, written in order.
+              pending = { status: 'running', node: p.node, backend: p.backend, phases: { ...phases } };
+              timer ??= setTimeout(writeRunning, RUNNING_WRITE_DELAY_MS);
             },
             onDispatched: () => {
               phases.dispatched = stamp();
@@ -338,11 +372,16 @@ export class Invoker {
       record.error = e instanceof Error ? e.message : String(e);
     }
     phases.finished = stamp();
+    clearTimeout(timer);
+    timer = undefined;
+    pending = undefined;
     if (gate) {
       // An insert that failed ends the call as it did when it came first: with the store's error.
       await gate.inserted;
       await gate.drained();
     }
+    const cancelled = cancelReason(sink.signal, record.status);
+    if (cancelled) record.error = cancelled;
     Object.assign(record, {
       stdoutBytes: stdout.total,
       stderrBytes: stderr.total,
