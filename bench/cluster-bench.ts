@@ -30,6 +30,8 @@ const WARMUP = 5;
 const ASYNC_N = Number(process.env.BENCH_ASYNC_N ?? 400);
 const GAP_MS = 200;
 const PER_CLIENT = 6; // sleeps each scale-out client makes in turn
+/** which parts run (default all): `BENCH_PARTS=latency` reruns only the no-op latency, in about 20 s */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'latency,scale').split(','));
 const out = process.stdout;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -114,38 +116,46 @@ async function record(url: string, id: string): Promise<Rec> {
 }
 
 /**
- * N sequential calls after WARMUP; with `gapMs`, an untimed pause before each so a prewarmed pool
- * has refilled (as `agni bench cold` does for its prewarmed mode)
+ * N sequential calls to each of `urls` after WARMUP, interleaved (A B, B A, A B, …) so both sides
+ * see the same load of a shared machine; with `gapMs`, an untimed pause before each call so a
+ * prewarmed pool has refilled (as `agni bench cold` does for its prewarmed mode)
  */
 async function latency(
-  url: string,
+  urls: readonly string[],
   fn: string,
   gapMs: number,
-): Promise<{ s: number[]; phases: Record<string, Summary> }> {
-  for (let i = 0; i < WARMUP; i++) await invoke(url, fn);
-  const s: number[] = [];
-  const deltas: Record<string, number[]> = {};
-  const ids: string[] = [];
+): Promise<{ s: number[]; phases: Record<string, Summary> }[]> {
+  for (let i = 0; i < WARMUP; i++) for (const url of urls) await invoke(url, fn);
+  const runs = urls.map(() => ({ s: [] as number[], ids: [] as string[] }));
   for (let i = 0; i < N; i++) {
-    if (gapMs > 0) await sleep(gapMs);
-    const r = await invoke(url, fn);
-    s.push(r.ms);
-    ids.push(r.id);
+    const order = urls.map((_, k) => k);
+    if (i % 2 === 1) order.reverse();
+    for (const k of order) {
+      if (gapMs > 0) await sleep(gapMs);
+      const r = await invoke(urls[k]!, fn);
+      runs[k]!.s.push(r.ms);
+      runs[k]!.ids.push(r.id);
+    }
   }
   // where the time goes: consecutive phases of each record, and the client's time outside them
-  for (const [i, id] of ids.entries()) {
-    const p = (await record(url, id)).phases;
-    const reached = PHASES.filter((k) => p[k] !== undefined);
-    const add = (k: string, v: number) => {
-      deltas[k] ??= [];
-      deltas[k].push(v);
-    };
-    for (let j = 1; j < reached.length; j++)
-      add(`${reached[j - 1]} → ${reached[j]}`, p[reached[j]!]! - p[reached[j - 1]!]!);
-    if (p.received !== undefined && p.finished !== undefined)
-      add('client, outside received → finished', s[i]! - (p.finished - p.received));
-  }
-  return { s, phases: Object.fromEntries(Object.entries(deltas).map(([k, v]) => [k, summarize(v)])) };
+  return Promise.all(
+    runs.map(async ({ s, ids }, k) => {
+      const deltas: Record<string, number[]> = {};
+      for (const [i, id] of ids.entries()) {
+        const p = (await record(urls[k]!, id)).phases;
+        const reached = PHASES.filter((x) => p[x] !== undefined);
+        const add = (x: string, v: number) => {
+          deltas[x] ??= [];
+          deltas[x].push(v);
+        };
+        for (let j = 1; j < reached.length; j++)
+          add(`${reached[j - 1]} → ${reached[j]}`, p[reached[j]!]! - p[reached[j - 1]!]!);
+        if (p.received !== undefined && p.finished !== undefined)
+          add('client, outside received → finished', s[i]! - (p.finished - p.received));
+      }
+      return { s, phases: Object.fromEntries(Object.entries(deltas).map(([x, v]) => [x, summarize(v)])) };
+    }),
+  );
 }
 
 const PHASES = [
@@ -239,73 +249,63 @@ async function main(): Promise<void> {
       `agni agent ${name}`,
       host,
     );
-  const upHome = tmp('agni-bench-up-');
-  const up = await start(
-    process.execPath,
-    [CLI, 'up', '--port', '0', '--home', upHome, '--backend', 'runc'],
-    /listening on (http:\/\/\S+)/,
-    'agni up',
-  );
-  const upUrl = up.match[1]!;
-
-  // 1. latency: the same functions in agni up and through the server to a runc agent in a netns
-  const fns: Record<string, Record<string, string>> = {
-    'noop-pre': {
-      'agni.yaml':
-        'name: noop-pre\nruntime: host\ncommand: ["/bin/true"]\npool:\n  min: 1\n  max: 2\nlimits:\n  memory: 32Mi\n  timeout: 5s\n',
-    },
-    'noop-warm': {
-      'agni.yaml':
-        'name: noop-warm\nruntime: host\ncommand: ["python3", "/fn/main.py"]\nlifecycle: warm\npool:\n  max: 2\nlimits:\n  memory: 64Mi\n  timeout: 5s\n',
-      'main.py': readFileSync(resolve('examples/noop-warm/main.py'), 'utf8'),
-    },
-  };
-  const runcAgent = await agent(0, `${tag}-runc`, 'runc');
-  await waitNodes(url, 1);
   const lat: Record<
     string,
     {
       up: Summary;
       cluster: Summary;
       overhead: number;
+      pairedOverhead: number;
       gapMs: number;
       phases: Record<string, Record<string, Summary>>;
     }
   > = {};
-  for (const [fn, files] of Object.entries(fns)) {
-    await deploy(upUrl, files);
-    await deploy(url, files);
-    const gapMs = fn === 'noop-pre' ? GAP_MS : 0;
-    const u = await latency(upUrl, fn, gapMs);
-    log(`  ${fn} in agni up: ${N} calls done`);
-    const c = await latency(url, fn, gapMs);
-    log(`  ${fn} through the server: ${N} calls done`);
-    const su = summarize(u.s);
-    const sc = summarize(c.s);
-    lat[fn] = {
-      up: su,
-      cluster: sc,
-      overhead: sc.median - su.median,
-      gapMs,
-      phases: { up: u.phases, cluster: c.phases },
-    };
-  }
-  await stop(up.p);
-  await stop(runcAgent.p);
-  await waitNodes(url, 0);
+  if (PARTS.has('latency')) {
+    const upHome = tmp('agni-bench-up-');
+    const up = await start(
+      process.execPath,
+      [CLI, 'up', '--port', '0', '--home', upHome, '--backend', 'runc'],
+      /listening on (http:\/\/\S+)/,
+      'agni up',
+    );
+    const upUrl = up.match[1]!;
 
-  // 2. scale-out: 4 clients per agent, each making PER_CLIENT calls of a 0.5 s sleep in turn
-  await deploy(url, {
-    'agni.yaml': 'name: nap\nruntime: host\ncommand: ["/bin/sleep", "0.5"]\nlimits:\n  timeout: 10s\n',
-  });
-  await deploy(url, {
-    'agni.yaml': 'name: nop\nruntime: host\ncommand: ["/bin/true"]\nlimits:\n  timeout: 10s\n',
-  });
-  await deploy(url, {
-    'agni.yaml': 'name: nap1\nruntime: host\ncommand: ["/bin/sleep", "1"]\nlimits:\n  timeout: 10s\n',
-  });
-  const agents: ChildProcess[] = [];
-  const names: string[] = [];
+    // 1. latency: the same functions in agni up and through the server to a runc agent in a netns
+    const fns: Record<string, Record<string, string>> = {
+      'noop-pre': {
+        'agni.yaml':
+          'name: noop-pre\nruntime: host\ncommand: ["/bin/true"]\npool:\n  min: 1\n  max: 2\nlimits:\n  memory: 32Mi\n  timeout: 5s\n',
+      },
+      'noop-warm': {
+        'agni.yaml':
+          'name: noop-warm\nruntime: host\ncommand: ["python3", "/fn/main.py"]\nlifecycle: warm\npool:\n  max: 2\nlimits:\n  memory: 64Mi\n  timeout: 5s\n',
+        'main.py': readFileSync(resolve('examples/noop-warm/main.py'), 'utf8'),
+      },
+    };
+    const runcAgent = await agent(0, `${tag}-runc`, 'runc');
+    await waitNodes(url, 1);
+    for (const [fn, files] of Object.entries(fns)) {
+      await deploy(upUrl, files);
+      await deploy(url, files);
+      const gapMs = fn === 'noop-pre' ? GAP_MS : 0;
+      const [u, c] = await latency([upUrl, url], fn, gapMs);
+      log(`  ${fn}: ${N} calls each in agni up and through the server, interleaved`);
+      const su = summarize(u!.s);
+      const sc = summarize(c!.s);
+      lat[fn] = {
+        up: su,
+        cluster: sc,
+        overhead: sc.median - su.median,
+        // the same, call by call: the nth cluster call less the nth agni up call next to it
+        pairedOverhead: summarize(c!.s.map((x, i) => x - u!.s[i]!)).median,
+        gapMs,
+        phases: { up: u!.phases, cluster: c!.phases },
+      };
+    }
+    await stop(up.p);
+    await stop(runcAgent.p);
+    await waitNodes(url, 0);
+  }
   const scale: {
     agents: number;
     clients: number;
@@ -314,143 +314,183 @@ async function main(): Promise<void> {
     callsPerSec: number;
     ratio: number;
   }[] = [];
-  for (const n of [1, 2, 4]) {
-    while (agents.length < n) {
-      const name = `${tag}-a${agents.length + 1}`;
-      agents.push((await agent(agents.length + 1, name, 'process')).p);
-      names.push(name);
+  let asyncRes:
+    | {
+        n: number;
+        submitMs: number;
+        totalMs: number;
+        itemsPerSec: number;
+        succeeded: number;
+        perNode: Record<string, number>;
+      }
+    | undefined;
+  let killRes:
+    | {
+        batch: number;
+        victim: string;
+        runningOnVictim: number;
+        redeliveredSucceeded: number;
+        redeliveredNodes: (string | undefined)[];
+        killToLastMs: number;
+        batchSucceeded: number;
+      }
+    | undefined;
+  if (PARTS.has('scale')) {
+    // 2. scale-out: 4 clients per agent, each making PER_CLIENT calls of a 0.5 s sleep in turn
+    await deploy(url, {
+      'agni.yaml': 'name: nap\nruntime: host\ncommand: ["/bin/sleep", "0.5"]\nlimits:\n  timeout: 10s\n',
+    });
+    await deploy(url, {
+      'agni.yaml': 'name: nop\nruntime: host\ncommand: ["/bin/true"]\nlimits:\n  timeout: 10s\n',
+    });
+    await deploy(url, {
+      'agni.yaml': 'name: nap1\nruntime: host\ncommand: ["/bin/sleep", "1"]\nlimits:\n  timeout: 10s\n',
+    });
+    const agents: ChildProcess[] = [];
+    const names: string[] = [];
+    for (const n of [1, 2, 4]) {
+      while (agents.length < n) {
+        const name = `${tag}-a${agents.length + 1}`;
+        agents.push((await agent(agents.length + 1, name, 'process')).p);
+        names.push(name);
+      }
+      await waitNodes(url, n);
+      // one round to warm the code caches of every agent
+      await Promise.all(Array.from({ length: 4 * n }, () => invoke(url, 'nap')));
+      const t0 = stamp();
+      await Promise.all(
+        Array.from({ length: 4 * n }, async () => {
+          for (let i = 0; i < PER_CLIENT; i++) await invoke(url, 'nap');
+        }),
+      );
+      const seconds = (stamp() - t0) / 1000;
+      const calls = 4 * n * PER_CLIENT;
+      const cps = calls / seconds;
+      const base = scale[0]?.callsPerSec ?? cps;
+      scale.push({ agents: n, clients: 4 * n, calls, seconds, callsPerSec: cps, ratio: cps / (n * base) });
+      log(`  scale-out over ${n} agent(s): ${calls} calls in ${seconds.toFixed(2)} s`);
     }
-    await waitNodes(url, n);
-    // one round to warm the code caches of every agent
-    await Promise.all(Array.from({ length: 4 * n }, () => invoke(url, 'nap')));
-    const t0 = stamp();
-    await Promise.all(
-      Array.from({ length: 4 * n }, async () => {
-        for (let i = 0; i < PER_CLIENT; i++) await invoke(url, 'nap');
-      }),
-    );
-    const seconds = (stamp() - t0) / 1000;
-    const calls = 4 * n * PER_CLIENT;
-    const cps = calls / seconds;
-    const base = scale[0]?.callsPerSec ?? cps;
-    scale.push({ agents: n, clients: 4 * n, calls, seconds, callsPerSec: cps, ratio: cps / (n * base) });
-    log(`  scale-out over ${n} agent(s): ${calls} calls in ${seconds.toFixed(2)} s`);
-  }
 
-  // 3a. async dispatch rate of no-ops over the 4 agents
-  const submitAsync = async (fn: string) => {
-    const r = await fetch(`${url}/v1/functions/${fn}/async`, { method: 'POST', body: '' });
-    if (r.status !== 202) throw new Error(`async submit failed: ${r.status} ${await r.text()}`);
-    return ((await r.json()) as { id: string }).id;
-  };
-  const settled = async (ids: string[]): Promise<Rec[]> => {
-    const end = Date.now() + 60_000;
-    for (;;) {
-      const recs = await Promise.all(ids.map((id) => record(url, id)));
-      const open = recs.filter((r) => ['queued', 'running'].includes(r.status));
-      if (open.length === 0) return recs;
-      if (Date.now() > end) throw new Error(`not settled after 60 s: ${JSON.stringify(open.slice(0, 3))}`);
-      await sleep(100);
+    // 3a. async dispatch rate of no-ops over the 4 agents
+    const submitAsync = async (fn: string) => {
+      const r = await fetch(`${url}/v1/functions/${fn}/async`, { method: 'POST', body: '' });
+      if (r.status !== 202) throw new Error(`async submit failed: ${r.status} ${await r.text()}`);
+      return ((await r.json()) as { id: string }).id;
+    };
+    const settled = async (ids: string[]): Promise<Rec[]> => {
+      const end = Date.now() + 60_000;
+      for (;;) {
+        const recs = await Promise.all(ids.map((id) => record(url, id)));
+        const open = recs.filter((r) => ['queued', 'running'].includes(r.status));
+        if (open.length === 0) return recs;
+        if (Date.now() > end) throw new Error(`not settled after 60 s: ${JSON.stringify(open.slice(0, 3))}`);
+        await sleep(100);
+      }
+    };
+    const warmIds: string[] = [];
+    for (let i = 0; i < 8; i++) warmIds.push(await submitAsync('nop')); // warm every agent's code cache
+    await settled(warmIds);
+    const a0 = stamp();
+    const asyncIds: string[] = [];
+    for (let i = 0; i < ASYNC_N; i += 20)
+      asyncIds.push(
+        ...(await Promise.all(Array.from({ length: Math.min(20, ASYNC_N - i) }, () => submitAsync('nop')))),
+      );
+    const submitted = stamp() - a0;
+    const recs = await settled(asyncIds);
+    const lastFinished = Math.max(...recs.map((r) => r.phases.finished ?? 0));
+    const asyncMs = lastFinished - a0;
+    const perNode: Record<string, number> = {};
+    for (const r of recs) perNode[r.node ?? '?'] = (perNode[r.node ?? '?'] ?? 0) + 1;
+    asyncRes = {
+      n: ASYNC_N,
+      submitMs: submitted,
+      totalMs: asyncMs,
+      itemsPerSec: ASYNC_N / (asyncMs / 1000),
+      succeeded: recs.filter((r) => r.status === 'succeeded').length,
+      perNode,
+    };
+    log(`  async: ${ASYNC_N} no-ops settled in ${asyncMs.toFixed(0)} ms`);
+
+    // 3b. SIGKILL of an agent during a batch of 1 s sleeps
+    const batch = await Promise.all(Array.from({ length: 32 }, () => submitAsync('nap1')));
+    // the victim: a node once it runs all 4 of its slots of the batch
+    let victim: string | undefined;
+    let onVictim: string[] = [];
+    for (let i = 0; i < 200 && onVictim.length < 4; i++) {
+      await sleep(25);
+      const rs = await Promise.all(batch.map((id) => record(url, id)));
+      const by = new Map<string, string[]>();
+      for (const r of rs)
+        if (r.status === 'running' && r.node) by.set(r.node, [...(by.get(r.node) ?? []), r.id]);
+      [victim, onVictim] = [...by.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? [undefined, []];
     }
-  };
-  const warmIds: string[] = [];
-  for (let i = 0; i < 8; i++) warmIds.push(await submitAsync('nop')); // warm every agent's code cache
-  await settled(warmIds);
-  const a0 = stamp();
-  const asyncIds: string[] = [];
-  for (let i = 0; i < ASYNC_N; i += 20)
-    asyncIds.push(
-      ...(await Promise.all(Array.from({ length: Math.min(20, ASYNC_N - i) }, () => submitAsync('nop')))),
-    );
-  const submitted = stamp() - a0;
-  const recs = await settled(asyncIds);
-  const lastFinished = Math.max(...recs.map((r) => r.phases.finished ?? 0));
-  const asyncMs = lastFinished - a0;
-  const perNode: Record<string, number> = {};
-  for (const r of recs) perNode[r.node ?? '?'] = (perNode[r.node ?? '?'] ?? 0) + 1;
-  const asyncRes = {
-    n: ASYNC_N,
-    submitMs: submitted,
-    totalMs: asyncMs,
-    itemsPerSec: ASYNC_N / (asyncMs / 1000),
-    succeeded: recs.filter((r) => r.status === 'succeeded').length,
-    perNode,
-  };
-  log(`  async: ${ASYNC_N} no-ops settled in ${asyncMs.toFixed(0)} ms`);
-
-  // 3b. SIGKILL of an agent during a batch of 1 s sleeps
-  const batch = await Promise.all(Array.from({ length: 32 }, () => submitAsync('nap1')));
-  // the victim: a node once it runs all 4 of its slots of the batch
-  let victim: string | undefined;
-  let onVictim: string[] = [];
-  for (let i = 0; i < 200 && onVictim.length < 4; i++) {
-    await sleep(25);
-    const rs = await Promise.all(batch.map((id) => record(url, id)));
-    const by = new Map<string, string[]>();
-    for (const r of rs)
-      if (r.status === 'running' && r.node) by.set(r.node, [...(by.get(r.node) ?? []), r.id]);
-    [victim, onVictim] = [...by.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? [undefined, []];
+    if (!victim) throw new Error('no invocation of the batch ever ran');
+    const idx = names.indexOf(victim);
+    const killAt = Date.now();
+    agents[idx]!.kill('SIGKILL');
+    const batchRecs = await settled(batch);
+    const redelivered = batchRecs.filter((r) => onVictim.includes(r.id));
+    const lastRedelivered = Math.max(...redelivered.map((r) => r.phases.finished ?? 0));
+    killRes = {
+      batch: batch.length,
+      victim,
+      runningOnVictim: onVictim.length,
+      redeliveredSucceeded: redelivered.filter((r) => r.status === 'succeeded').length,
+      redeliveredNodes: [...new Set(redelivered.map((r) => r.node))],
+      killToLastMs: lastRedelivered - killAt,
+      batchSucceeded: batchRecs.filter((r) => r.status === 'succeeded').length,
+    };
+    log(`  SIGKILL of ${victim}: its last redelivered invocation finished ${killRes.killToLastMs} ms later`);
   }
-  if (!victim) throw new Error('no invocation of the batch ever ran');
-  const idx = names.indexOf(victim);
-  const killAt = Date.now();
-  agents[idx]!.kill('SIGKILL');
-  const batchRecs = await settled(batch);
-  const redelivered = batchRecs.filter((r) => onVictim.includes(r.id));
-  const lastRedelivered = Math.max(...redelivered.map((r) => r.phases.finished ?? 0));
-  const killRes = {
-    batch: batch.length,
-    victim,
-    runningOnVictim: onVictim.length,
-    redeliveredSucceeded: redelivered.filter((r) => r.status === 'succeeded').length,
-    redeliveredNodes: [...new Set(redelivered.map((r) => r.node))],
-    killToLastMs: lastRedelivered - killAt,
-    batchSucceeded: batchRecs.filter((r) => r.status === 'succeeded').length,
-  };
-  log(`  SIGKILL of ${victim}: its last redelivered invocation finished ${killRes.killToLastMs} ms later`);
 
   // tables
-  out.write(
-    `\nno-op latency, N=${N} sequential after ${WARMUP} warm-ups (cluster: server → agent in a netns, runc)\n`,
-  );
-  out.write(`${'what'.padEnd(26)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'mean'.padStart(9)}\n`);
-  for (const [fn, r] of Object.entries(lat)) {
-    for (const [k, s] of [
-      ['agni up', r.up],
-      ['cluster', r.cluster],
-    ] as const)
-      out.write(
-        `${`${fn}, ${k}`.padEnd(26)} ${formatMs(s.median).padStart(9)} ${formatMs(s.p90).padStart(9)} ${formatMs(s.mean).padStart(9)}\n`,
-      );
+  if (PARTS.has('latency')) {
     out.write(
-      `${`${fn}, overhead`.padEnd(26)} ${formatMs(r.overhead).padStart(9)}  (target ≤ 2 ms: ${r.overhead <= 2 ? 'met' : 'MISSED'})${r.gapMs ? `; ${r.gapMs} ms untimed gap before each call (the pool refills)` : ''}\n`,
+      `\nno-op latency, N=${N} sequential calls each after ${WARMUP} warm-ups, agni up and cluster interleaved (cluster: server → agent in a netns, runc)\n`,
+    );
+    out.write(`${'what'.padEnd(26)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'mean'.padStart(9)}\n`);
+    for (const [fn, r] of Object.entries(lat)) {
+      for (const [k, s] of [
+        ['agni up', r.up],
+        ['cluster', r.cluster],
+      ] as const)
+        out.write(
+          `${`${fn}, ${k}`.padEnd(26)} ${formatMs(s.median).padStart(9)} ${formatMs(s.p90).padStart(9)} ${formatMs(s.mean).padStart(9)}\n`,
+        );
+      out.write(
+        `${`${fn}, overhead`.padEnd(26)} ${formatMs(r.overhead).padStart(9)}  (target ≤ 2 ms: ${r.overhead <= 2 ? 'met' : 'MISSED'}; median of paired differences ${formatMs(r.pairedOverhead)})${r.gapMs ? `; ${r.gapMs} ms untimed gap before each call (the pool refills)` : ''}\n`,
+      );
+    }
+    out.write('\nwhere the time goes (median per phase step, from the invocation records)\n');
+    for (const [fn, r] of Object.entries(lat))
+      for (const [k, ph] of Object.entries(r.phases))
+        for (const [step, sm] of Object.entries(ph))
+          out.write(
+            `  ${`${fn}, ${k}`.padEnd(20)} ${step.padEnd(38)} ${formatMs(sm.median).padStart(9)}  p90 ${formatMs(sm.p90).padStart(9)}\n`,
+          );
+  }
+  if (asyncRes && killRes) {
+    out.write(`\nscale-out, 0.5 s sleeps, 4 slots per agent, ${PER_CLIENT} calls per client\n`);
+    out.write(
+      `${'agents'.padEnd(8)} ${'clients'.padStart(8)} ${'calls'.padStart(6)} ${'seconds'.padStart(8)} ${'calls/s'.padStart(8)} ${'vs linear'.padStart(10)}\n`,
+    );
+    for (const s of scale)
+      out.write(
+        `${String(s.agents).padEnd(8)} ${String(s.clients).padStart(8)} ${String(s.calls).padStart(6)} ${s.seconds.toFixed(2).padStart(8)} ${s.callsPerSec.toFixed(2).padStart(8)} ${`${s.ratio.toFixed(2)}x`.padStart(10)}\n`,
+      );
+    out.write(`(target ≥ 0.9x: ${scale.every((s) => s.ratio >= 0.9) ? 'met' : 'MISSED'})\n`);
+    out.write(
+      `\nasync: ${ASYNC_N} no-ops over 4 agents: ${asyncRes.itemsPerSec.toFixed(1)} items/s (submitted in ${formatMs(asyncRes.submitMs)}, all settled after ${formatMs(asyncRes.totalMs)}), ${asyncRes.succeeded} succeeded, per node ${JSON.stringify(asyncRes.perNode)}\n`,
+    );
+    out.write(
+      `SIGKILL of ${killRes.victim} during ${killRes.batch} async 1 s sleeps: ${killRes.runningOnVictim} running on it, all redelivered and finished ${formatMs(killRes.killToLastMs)} after the kill (${killRes.redeliveredSucceeded} succeeded, on ${killRes.redeliveredNodes.join(', ')}); batch ${killRes.batchSucceeded}/${killRes.batch} succeeded\n`,
     );
   }
-  out.write('\nwhere the time goes (median per phase step, from the invocation records)\n');
-  for (const [fn, r] of Object.entries(lat))
-    for (const [k, ph] of Object.entries(r.phases))
-      for (const [step, sm] of Object.entries(ph))
-        out.write(
-          `  ${`${fn}, ${k}`.padEnd(20)} ${step.padEnd(38)} ${formatMs(sm.median).padStart(9)}  p90 ${formatMs(sm.p90).padStart(9)}\n`,
-        );
-  out.write(`\nscale-out, 0.5 s sleeps, 4 slots per agent, ${PER_CLIENT} calls per client\n`);
-  out.write(
-    `${'agents'.padEnd(8)} ${'clients'.padStart(8)} ${'calls'.padStart(6)} ${'seconds'.padStart(8)} ${'calls/s'.padStart(8)} ${'vs linear'.padStart(10)}\n`,
-  );
-  for (const s of scale)
-    out.write(
-      `${String(s.agents).padEnd(8)} ${String(s.clients).padStart(8)} ${String(s.calls).padStart(6)} ${s.seconds.toFixed(2).padStart(8)} ${s.callsPerSec.toFixed(2).padStart(8)} ${`${s.ratio.toFixed(2)}x`.padStart(10)}\n`,
-    );
-  out.write(`(target ≥ 0.9x: ${scale.every((s) => s.ratio >= 0.9) ? 'met' : 'MISSED'})\n`);
-  out.write(
-    `\nasync: ${ASYNC_N} no-ops over 4 agents: ${asyncRes.itemsPerSec.toFixed(1)} items/s (submitted in ${formatMs(asyncRes.submitMs)}, all settled after ${formatMs(asyncRes.totalMs)}), ${asyncRes.succeeded} succeeded, per node ${JSON.stringify(perNode)}\n`,
-  );
-  out.write(
-    `SIGKILL of ${victim} during ${batch.length} async 1 s sleeps: ${onVictim.length} running on it, all redelivered and finished ${formatMs(killRes.killToLastMs)} after the kill (${killRes.redeliveredSucceeded} succeeded, on ${killRes.redeliveredNodes.join(', ')}); batch ${killRes.batchSucceeded}/${batch.length} succeeded\n`,
-  );
 
   const result = {
     benchmark: 'cluster',
+    parts: [...PARTS],
     date: new Date().toISOString(),
     n: N,
     warmup: WARMUP,
@@ -468,9 +508,11 @@ async function main(): Promise<void> {
   };
   const dir = resolve('bench/results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `cluster-${result.date.replace(/[:.]/g, '-')}.json`);
+  // a partial run (BENCH_PARTS) never stands in for a whole one
+  const kind = PARTS.has('latency') && PARTS.has('scale') ? 'cluster' : `cluster-${[...PARTS].join('-')}`;
+  const file = join(dir, `${kind}-${result.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(join(dir, 'cluster-latest.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(dir, `${kind}-latest.json`), `${JSON.stringify(result, null, 2)}\n`);
   out.write(`\nJSON: ${file}\n`);
 }
 

@@ -8,7 +8,10 @@
  * (`--volume shards=DIR`) and `agni map smiles-grep-ref --ref 'shards:/*.smi'` greps each file
  * where it is (AGNI_INPUT), nothing uploaded.
  *
- * BENCH_LINES (3000000), BENCH_SHARDS (24), BENCH_ROUNDS (5). Data: bench/.data (git-ignored).
+ * Also by reference on warm workers (a shell worker per slot reads each shard's file).
+ *
+ * BENCH_LINES (3000000), BENCH_SHARDS (24), BENCH_ROUNDS (5), BENCH_ONLY (e.g. xargs,ref,warm).
+ * Data: bench/.data (git-ignored).
  */
 import { execFile, spawnSync } from 'node:child_process';
 import {
@@ -35,6 +38,19 @@ const LINES = Number(process.env.BENCH_LINES ?? 3_000_000);
 const SHARDS = Number(process.env.BENCH_SHARDS ?? 24);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WITH_C1 = process.env.BENCH_C1 !== '0';
+/** BENCH_ONLY: a comma-separated subset of the -c 2 variants' labels' keys: upload, xargs, ref, warm */
+const ONLY = (process.env.BENCH_ONLY ?? '')
+  .split(',')
+  .filter(Boolean)
+  .map(
+    (k) =>
+      ({
+        upload: 'agni map -c 2 --reduce',
+        xargs: 'xargs -P 2 grep -c + sum',
+        ref: 'agni map --ref -c 2 --reduce',
+        warm: 'agni map --ref -c 2 (warm workers)',
+      })[k] ?? k,
+  );
 const SEED = 42;
 const CLI = resolve('dist/src/cli/main.js');
 const GREP_DIR = resolve('examples/smiles-grep');
@@ -43,6 +59,7 @@ const COUNT_DIR = resolve('examples/smiles-count');
 const UPLOAD_C2 = 'agni map -c 2 --reduce';
 const XARGS_P2 = 'xargs -P 2 grep -c + sum';
 const REF_C2 = 'agni map --ref -c 2 --reduce';
+const WARM_C2 = 'agni map --ref -c 2 (warm workers)';
 const UPLOAD_C1 = 'agni map -c 1 --reduce';
 const XARGS_P1 = 'xargs -P 1 grep -c + sum';
 
@@ -61,6 +78,40 @@ function refFunction(home: string, exampleYaml: string): string {
   writeFileSync(
     join(dir, 'grep-ref.sh'),
     '#!/bin/sh\ngrep -c -E -e "$PATTERN" "$AGNI_INPUT"\nstatus=$?\n[ "$status" -le 1 ] && exit 0\nexit "$status"\n',
+  );
+  return dir;
+}
+
+/**
+ * The same search by reference on warm workers (lifecycle: warm, a shell worker per slot): each
+ * shard is one request to a running sandbox instead of a sandbox of its own.
+ */
+function warmFunction(home: string, exampleYaml: string): string {
+  const dir = join(home, 'smiles-grep-warm');
+  mkdirSync(dir, { recursive: true });
+  const yaml = exampleYaml
+    .replace(/^name: .*$/m, 'name: smiles-grep-warm')
+    .replace(/^command: .*$/m, 'command: ["/bin/sh", "/fn/grep-warm.sh"]');
+  writeFileSync(
+    join(dir, 'agni.yaml'),
+    `${yaml}\nvolumes: [{name: shards, path: /data}]\nlifecycle: warm\npool:\n  max: 2\n  idle: 300s\n`,
+  );
+  // grep exits 1 when no line matched: a count of 0, not a failure (as grep.sh)
+  writeFileSync(
+    join(dir, 'grep-warm.sh'),
+    [
+      '#!/bin/sh',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
+      '. "${AGNI_RUNTIMES:-/agni/runtimes}/shell/agni-warm.sh"',
+      'handle() {',
+      '  grep -c -E -e "$PATTERN" "$AGNI_INPUT"',
+      '  status=$?',
+      '  [ "$status" -le 1 ] && return 0',
+      '  return "$status"',
+      '}',
+      'agni_serve handle',
+      '',
+    ].join('\n'),
   );
   return dir;
 }
@@ -152,10 +203,12 @@ async function main(): Promise<void> {
     volumes: [{ name: 'shards', hostPath: dir, mode: 'ro' }],
   });
   const refDir = refFunction(home, readFileSync(join(GREP_DIR, 'agni.yaml'), 'utf8'));
+  const warmDir = warmFunction(home, readFileSync(join(GREP_DIR, 'agni.yaml'), 'utf8'));
   try {
     const env = { ...process.env, AGNI_URL: server.url };
     const agni = (args: string[]) => timed(process.execPath, [CLI, ...args], env);
-    for (const fn of [GREP_DIR, COUNT_DIR, refDir]) await exec(process.execPath, [CLI, 'deploy', fn], env);
+    for (const fn of [GREP_DIR, COUNT_DIR, refDir, warmDir])
+      await exec(process.execPath, [CLI, 'deploy', fn], env);
 
     // The bare host: the same grep, same shards, same locale, -P parallel processes, then a sum.
     const host = (p: number) =>
@@ -177,11 +230,24 @@ async function main(): Promise<void> {
     const byRef = (c: number) =>
       agni(['map', 'smiles-grep-ref', '--ref', 'shards:/*.smi', '-c', String(c), '--reduce', 'smiles-count']);
 
+    const byRefWarm = (c: number) =>
+      agni([
+        'map',
+        'smiles-grep-warm',
+        '--ref',
+        'shards:/*.smi',
+        '-c',
+        String(c),
+        '--reduce',
+        'smiles-count',
+      ]);
+
     const variants: [string, () => Promise<Run>][] = [
       [UPLOAD_C2, () => mapped(2)],
       [XARGS_P2, () => host(2)],
       [REF_C2, () => byRef(2)],
-    ];
+      [WARM_C2, () => byRefWarm(2)],
+    ].filter(([k]) => ONLY.length === 0 || ONLY.includes(k as string)) as [string, () => Promise<Run>][];
     if (WITH_C1) variants.push([UPLOAD_C1, () => mapped(1)], [XARGS_P1, () => host(1)]);
 
     process.stderr.write(
@@ -193,6 +259,8 @@ async function main(): Promise<void> {
     const perShard: Record<string, number[]> = {};
     const refSpans: Record<string, number[]> = {};
     const refPerShard: Record<string, number[]> = {};
+    const warmSpans: Record<string, number[]> = {};
+    const warmPerShard: Record<string, number[]> = {};
     let expected: number | undefined;
     for (let round = 0; round <= ROUNDS; round++) {
       for (const [label, run] of variants) {
@@ -204,10 +272,15 @@ async function main(): Promise<void> {
           );
         if (round === 0) continue; // warm-up: page cache, prewarmed pools, JIT
         samples.get(label)!.push(r.ms);
-        if (label === UPLOAD_C2 || label === REF_C2) {
+        if (label === UPLOAD_C2 || label === REF_C2 || label === WARM_C2) {
           if (!r.job) throw new Error(`${label}: no job id in agni map's report`);
-          const ref = label === REF_C2;
-          await collectJob(server.url, r.job, r.ms, ref ? refSpans : spans, ref ? refPerShard : perShard);
+          const [js, ps] =
+            label === UPLOAD_C2
+              ? [spans, perShard]
+              : label === REF_C2
+                ? [refSpans, refPerShard]
+                : [warmSpans, warmPerShard];
+          await collectJob(server.url, r.job, r.ms, js, ps);
         }
       }
       if (round > 0) process.stderr.write(`  round ${round}/${ROUNDS} done\n`);
@@ -222,10 +295,11 @@ async function main(): Promise<void> {
     }
 
     const rows: [string, Summary][] = [...samples].map(([k, v]) => [k, summarize(v)]);
-    const med = (label: string) => rows.find(([k]) => k === label)![1].median;
+    const med = (label: string) => rows.find(([k]) => k === label)?.[1].median ?? Number.NaN;
     const agniMed = med(UPLOAD_C2);
     const hostMed = med(XARGS_P2);
     const refMed = med(REF_C2);
+    const warmMed = med(WARM_C2);
     const out = process.stdout;
     out.write(`\nmatches: ${expected} of ${LINES} lines (every run agreed)\n\n`);
     out.write(
@@ -248,6 +322,9 @@ async function main(): Promise<void> {
     out.write(`\nratio agni map / xargs (-c 2 vs -P 2, medians): ${(agniMed / hostMed).toFixed(2)}x\n`);
     out.write(`ratio agni map --ref / xargs (-c 2 vs -P 2, medians): ${(refMed / hostMed).toFixed(2)}x\n`);
     out.write(`ratio agni map upload / --ref (-c 2, medians): ${(agniMed / refMed).toFixed(2)}x\n`);
+    out.write(
+      `ratio agni map --ref warm / xargs (-c 2 vs -P 2, medians): ${(warmMed / hostMed).toFixed(2)}x\n`,
+    );
     const summaries = (acc: Record<string, number[]>) =>
       Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, summarize(v)]));
     const jobSpans = summaries(spans);
@@ -261,6 +338,14 @@ async function main(): Promise<void> {
       );
     out.write(`per shard inside agni (map -c 2, ${SHARDS * ROUNDS} invocations):\n`);
     for (const [k, s] of Object.entries(phases))
+      out.write(
+        `  ${k.padEnd(44)} median ${formatMs(s.median).padStart(9)}  p90 ${formatMs(s.p90).padStart(9)}\n`,
+      );
+    out.write('\nwhere an agni map --ref -c 2 run on warm workers goes (job record timestamps):\n');
+    for (const [k, s] of [
+      ...Object.entries(summaries(warmSpans)),
+      ...Object.entries(summaries(warmPerShard)),
+    ])
       out.write(
         `  ${k.padEnd(44)} median ${formatMs(s.median).padStart(9)}  p90 ${formatMs(s.p90).padStart(9)}\n`,
       );
@@ -283,6 +368,7 @@ async function main(): Promise<void> {
         agni_map_c2_vs_xargs_p2: agniMed / hostMed,
         agni_map_ref_c2_vs_xargs_p2: refMed / hostMed,
         agni_map_upload_vs_ref_c2: agniMed / refMed,
+        agni_map_ref_warm_c2_vs_xargs_p2: warmMed / hostMed,
         ...(WITH_C1 && {
           agni_map_c1_vs_xargs_p1: med(UPLOAD_C1) / med(XARGS_P1),
           agni_map_c1_vs_c2: med(UPLOAD_C1) / agniMed,
@@ -293,6 +379,8 @@ async function main(): Promise<void> {
       phases,
       ref_job_spans: refJobSpans,
       ref_phases: refPhases,
+      warm_job_spans: summaries(warmSpans),
+      warm_phases: summaries(warmPerShard),
     };
     const resultsDir = resolve('bench/results');
     mkdirSync(resultsDir, { recursive: true });

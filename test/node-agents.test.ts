@@ -5,6 +5,7 @@
  * node can do: get lost mid-call.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +14,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
 import { Agent } from '../src/agent/agent.js';
+import { runSubject } from '../src/cluster/subjects.js';
 import { AgniError, isAgniError } from '../src/core/errors.js';
 import { type NodeService, type ServeOptions, serveNodeAgent } from '../src/dispatch/nats/agent-service.js';
 import { NatsNodeAgent } from '../src/dispatch/nats/nats-node-agent.js';
+import { INLINE_BYTES, type Meta, metaOf } from '../src/dispatch/nats/wire.js';
 import type { NodeAgent } from '../src/dispatch/node-agent.js';
 import { nodePlatforms } from '../src/image/oci/node-platforms.js';
 import type { Backend } from '../src/sandbox/backend.js';
@@ -230,5 +233,43 @@ describe("the agent's prepare hook", () => {
     assert.equal(e.code, 'image_not_found');
     assert.equal(e.hint, 'push it again');
     assert.deepEqual(e.details, { ref: 'x' });
+  });
+});
+
+describe('the payload on the wire', () => {
+  test('a small buffered payload rides in the start message (no `in` message), a larger one streams; both arrive whole', async () => {
+    const spy = await connect({ servers: NATS_URL });
+    const starts: Meta[] = [];
+    const ins: Meta[] = [];
+    const watch = (subject: string, into: Meta[]) =>
+      spy.subscribe(subject, {
+        callback: (err, m) => {
+          const meta = err ? undefined : metaOf(m);
+          if (meta && (meta.t === 'start' || meta.t === 'in')) into.push(meta);
+        },
+      });
+    const subs = [watch(runSubject(procRemote.node.info.node), starts), watch('agni.cluster.call.*.a', ins)];
+    await spy.flush();
+    try {
+      const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+      for (const bytes of [5, INLINE_BYTES, INLINE_BYTES + 1, 3 * INLINE_BYTES]) {
+        starts.length = 0;
+        ins.length = 0;
+        const payload = Buffer.alloc(bytes, 'xyz');
+        const r = await call(procRemote.node, version(['sha256sum']), payload);
+        assert.equal(r.result.outcome, 'ok');
+        assert.equal(r.stdout.toString().split(' ')[0], sha(payload), `${bytes} bytes arrive whole`);
+        // The node's first word marks the crossing, before anything the call did there.
+        assert.ok(r.hooks.indexOf('dispatched') < r.hooks.indexOf('ready'), r.hooks.join(' '));
+        await spy.flush();
+        const inline = bytes <= INLINE_BYTES;
+        assert.equal(starts.length, 1);
+        assert.equal((starts[0] as { inline?: number }).inline, inline ? bytes : undefined, `${bytes} bytes`);
+        assert.equal(ins.length, inline ? 0 : Math.ceil(bytes / INLINE_BYTES), `${bytes} bytes`);
+      }
+    } finally {
+      for (const s of subs) s.unsubscribe();
+      await spy.close();
+    }
   });
 });

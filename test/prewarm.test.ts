@@ -1,7 +1,7 @@
 /** Prewarmed pools end to end: real embedded server, real runc, prepared sandboxes behind a gate. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { existingCgroupLeaves } from '../src/sandbox/cgroups.js';
@@ -25,6 +25,17 @@ async function invoke(name: string, body = ''): Promise<{ status: number; text: 
   const r = await fetch(`${s.url}/v1/functions/${name}/invoke`, { method: 'POST', body });
   const text = await r.text();
   return { status: r.status, text, id: r.headers.get('agni-invocation-id') ?? '' };
+}
+
+/** a host process runs `sleep SECONDS` (a sandbox's process seen from the host) */
+function sleeping(seconds: string): boolean {
+  return readdirSync('/proc').some((d) => {
+    try {
+      return /^\d+$/.test(d) && readFileSync(`/proc/${d}/cmdline`, 'latin1') === `sleep\0${seconds}\0`;
+    } catch {
+      return false;
+    }
+  });
 }
 
 const manifest = (name: string, command: string | string[], extra = '') =>
@@ -170,6 +181,36 @@ describe('prewarmed pools', () => {
       if (name === 'pexit') assert.match(r.text, /bad|function_failed/);
       await rm(name);
     }
+  });
+
+  test('answered from the gate: all output, the exit code, and nothing the function left running', async () => {
+    // 300 KiB, more than a pipe holds, then a child left behind that would write later: the
+    // answer comes from the gate's report, with every byte written before the exit and none after.
+    const cmd = 'head -c 307200 /dev/zero | tr "\\0" x; (sleep 30.5; echo late) & echo bye >&2; exit 7';
+    await deploy({ 'agni.yaml': manifest('pgate', cmd, 'pool:\n  min: 1\n') });
+    await invoke('pgate'); // creates the pool
+    await until('pgate has a waiting sandbox', () => waitingOf(s.home, 'pgate-v1-p').length >= 1);
+    const hits = s.prewarm!.stats().hits;
+    const r = await fetch(`${s.url}/v1/functions/pgate/invoke`, { method: 'POST', body: '' });
+    const body = await r.text();
+    assert.equal(s.prewarm!.stats().hits, hits + 1, 'it ran prewarmed');
+    assert.equal(body.length, 307200);
+    assert.ok(/^x+$/.test(body));
+    assert.equal(r.headers.get('agni-invocation-id') !== null, true);
+    const rec = (await (
+      await fetch(`${s.url}/v1/invocations/${r.headers.get('agni-invocation-id')}`)
+    ).json()) as {
+      status: string;
+      exitCode: number;
+      stderrTail: string;
+      stdoutBytes: number;
+    };
+    assert.equal(rec.status, 'failed');
+    assert.equal(rec.exitCode, 7);
+    assert.equal(rec.stderrTail, 'bye\n');
+    assert.equal(rec.stdoutBytes, 307200);
+    await until('the child it left running is killed', () => !sleeping('30.5'));
+    await rm('pgate');
   });
 
   test('an idle pool with min 0 scales to zero', async () => {

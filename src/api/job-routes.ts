@@ -25,6 +25,7 @@ export const createSchema = z
 export const refsSchema = z
   .object({ ref: z.string().min(1, 'VOLUME:/glob, e.g. data:/shards/*.smi').max(4096) })
   .strict();
+export const startSchema = z.object({ more_inputs: z.boolean().optional() }).strict();
 export const retrySchema = z.object({ concurrency: concurrency.optional() }).strict();
 
 const ITEM_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'settled'] as const;
@@ -105,7 +106,13 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
 
   app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => jobs.remove(req.params.id));
 
-  app.post<{ Params: { id: string } }>('/v1/jobs/:id/start', async (req) => jobs.start(req.params.id));
+  // With more_inputs, items run while inputs are still added; POST .../close says none are left.
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/start', async (req) => {
+    const body = jsonRequest(req, startSchema);
+    return jobs.start(req.params.id, { moreInputs: body.more_inputs === true });
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/close', async (req) => jobs.closeInputs(req.params.id));
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/retry-failed', async (req) => {
     const { concurrency: c } = jsonRequest(req, retrySchema);

@@ -15,7 +15,7 @@ import { AliasListQuery, AliasRemoveQuery, SetBody } from './image-alias-routes.
 import { KindQuery, PruneBody, SimilarityQuery } from './image-insight-routes.js';
 import { LoginBody, LogoutBody, PullBody, PushBody } from './image-registry-routes.js';
 import { StreamQuery } from './invocation-stream.js';
-import { createSchema, ItemsQuery, JobsQuery, refsSchema, retrySchema } from './job-routes.js';
+import { createSchema, ItemsQuery, JobsQuery, refsSchema, retrySchema, startSchema } from './job-routes.js';
 import { InvocationsQuery } from './query.js';
 import { aliasSchema, rollbackSchema } from './release-routes.js';
 import { CreateToken } from './token-routes.js';
@@ -155,7 +155,15 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     body: refsSchema,
     status: 201,
   },
-  'POST /v1/jobs/:id/start': { tag: 'jobs', summary: 'start running the items' },
+  'POST /v1/jobs/:id/start': {
+    tag: 'jobs',
+    summary: 'start running the items (more_inputs: while more are still added, until close)',
+    body: startSchema,
+  },
+  'POST /v1/jobs/:id/close': {
+    tag: 'jobs',
+    summary: 'no more inputs for a job started with more_inputs: it finishes once its items have',
+  },
   'POST /v1/jobs/:id/retry-failed': {
     tag: 'jobs',
     summary: 'run failed items (and a failed reduce) again',

@@ -76,6 +76,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteScope>> = {
   'POST /v1/jobs/:id/refs': { need: INVOKE },
   'DELETE /v1/jobs/:id': { need: INVOKE },
   'POST /v1/jobs/:id/start': { need: INVOKE },
+  'POST /v1/jobs/:id/close': { need: INVOKE },
   'POST /v1/jobs/:id/retry-failed': { need: INVOKE },
   'GET /v1/jobs/:id/items': { need: READ },
   'GET /v1/jobs/:id/items/:index/output': { need: READ },

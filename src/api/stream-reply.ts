@@ -2,10 +2,31 @@
  * Answers with a sync invocation's stdout as it is produced. The status line waits for the first
  * byte (or the end), so errors before any output still get their proper status and JSON body
  * through the normal error handler; once streaming, the outcome goes out as trailers.
+ *
+ * The caller is the only reader: a slow one holds the function's stdout (the write's backpressure
+ * pauses the sandbox's pipe, so the server never buffers more than the socket's high-water mark),
+ * and one that goes away cancels the call (its sandbox is killed; the record says `cancelled`).
  */
 import type { FastifyReply } from 'fastify';
 import { describeFailure, type InvokeOutcome, type InvokeSink } from '../app/invoker.js';
 import { isAgniError } from '../core/errors.js';
+
+/** why an invocation whose HTTP caller disconnected was stopped (stderr tail and record) */
+export const CALLER_GONE = 'the caller went away';
+
+/** A promise that settles once `res` can take more (drain) or never will (close). */
+export function writable(res: NodeJS.WritableStream & { destroyed: boolean }): Promise<void> | undefined {
+  if (res.destroyed) return undefined;
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
 
 export async function replyStreamed(
   reply: FastifyReply,
@@ -16,6 +37,11 @@ export async function replyStreamed(
   let id = '';
   // Which version ran (an alias may split): known once recorded, sent before any output.
   let ran: Record<string, string> = {};
+  const stop = new AbortController();
+  const gone = () => {
+    if (!res.writableFinished) stop.abort(new Error(CALLER_GONE));
+  };
+  res.once('close', gone);
   const { record, version, error } = await run({
     onQueued(invocationId, v) {
       id = invocationId;
@@ -33,9 +59,17 @@ export async function replyStreamed(
           trailer: 'agni-status, agni-exit-code',
         });
       }
-      res.write(chunk);
+      if (res.destroyed || res.write(chunk)) return undefined;
+      return writable(res);
     },
-  });
+    signal: stop.signal,
+  }).finally(() => res.off('close', gone));
+  if (stop.signal.aborted) {
+    // Nobody to answer: the connection is gone (its record says why).
+    if (!streaming) reply.hijack();
+    res.destroy();
+    return reply;
+  }
   if (streaming) {
     res.addTrailers({ 'agni-status': record.status, 'agni-exit-code': String(record.exitCode ?? '') });
     res.end();

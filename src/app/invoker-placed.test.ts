@@ -13,14 +13,18 @@ import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationPatch, Store } from '../store/store.js';
 import { openTestDb } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
-import { Invoker } from './invoker.js';
+import { Invoker, RUNNING_WRITE_DELAY_MS } from './invoker.js';
 
 /** Places each call twice, as a server and then its agent do, and runs nothing: the call exits 0. */
 class TwicePlaced implements Dispatcher {
   admit(): void {}
   async dispatch(job: DispatchJob): Promise<SandboxResult> {
+    // Each placement outlives the delay before a call is recorded running: both are written.
+    const past = () => new Promise((r) => setTimeout(r, RUNNING_WRITE_DELAY_MS + 10));
     job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'remote' });
+    await past();
     job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'process' });
+    await past();
     job.channel.io.onStdout(Buffer.from('ok'));
     return { outcome: 'ok', exitCode: 0, signal: null, durationMs: 1 } as SandboxResult;
   }
@@ -64,8 +68,54 @@ test('a call placed twice ends recorded as it ended, however slow the first runn
     );
     const out = await invoker.invoke('f', Buffer.from('x'), Date.now(), { onStdout() {}, onStderr() {} });
     assert.equal(out.record.status, 'succeeded');
+    assert.ok(held, 'a running update was written (and held back)');
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await real.getInvocation(out.record.id))!.status, 'succeeded');
+  } finally {
+    await db.close();
+  }
+});
+
+/** Places the call, and confirms the same placement 30 ms later, as a node whose heartbeat was right does. */
+class ConfirmedLater extends TwicePlaced {
+  override async dispatch(job: DispatchJob): Promise<SandboxResult> {
+    job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'runc' });
+    await new Promise((r) => setTimeout(r, 30));
+    job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'runc' });
+    await new Promise((r) => setTimeout(r, 30));
+    return { outcome: 'ok', exitCode: 0, signal: null, durationMs: 1 } as SandboxResult;
+  }
+}
+
+test('a confirmation of the same placement is not written again: one running update, then the final one', async () => {
+  const db = await openTestDb('sqlite');
+  try {
+    const real = db.store;
+    await real.addVersion({
+      function: 'f',
+      manifest: parseManifest('name: f\nruntime: host\ncommand: run\n'),
+      codeDir: '/code/f',
+      imageId: 'host',
+    });
+    const statuses: (string | undefined)[] = [];
+    const store = new Proxy(real, {
+      get(target, prop, receiver) {
+        if (prop !== 'updateInvocation') return Reflect.get(target, prop, receiver);
+        return (id: string, patch: InvocationPatch) => {
+          statuses.push(patch.status);
+          return target.updateInvocation(id, patch);
+        };
+      },
+    }) as Store;
+    const invoker = new Invoker(
+      store,
+      new ConfirmedLater(),
+      new VersionResolver(real, new SqlFunctionAliasRepository(real.db)),
+    );
+    const out = await invoker.invoke('f', Buffer.from('x'), Date.now(), { onStdout() {} });
+    assert.equal(out.record.status, 'succeeded');
+    assert.deepEqual(statuses, ['running', 'succeeded']);
+    assert.equal((await real.getInvocation(out.record.id))!.backend, 'runc');
   } finally {
     await db.close();
   }

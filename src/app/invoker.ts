@@ -17,13 +17,23 @@ import type { InputRef } from '../core/volumes.js';
 import { dispatchRequest } from '../dispatch/dispatch-request.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
-import type { InvocationRecord, InvocationStatus, Store, VersionRecord } from '../store/store.js';
+import type {
+  InvocationPatch,
+  InvocationRecord,
+  InvocationStatus,
+  Store,
+  VersionRecord,
+} from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
+import { InsertGate } from './insert-gate.js';
+import { RecordWrites } from './record-writes.js';
 
 export const TAIL_BYTES = 64 * 1024;
+/** a call still running this long after it was placed is recorded `running` (shorter ones never are) */
+export const RUNNING_WRITE_DELAY_MS = 20;
 
 export interface InvokeSink {
-  /** the invocation is recorded and about to be dispatched; `ran` says which version (and alias) it runs */
+  /** the invocation has its id and is about to be dispatched (its record is being written); `ran` says which version (and alias) it runs */
   onQueued?(id: string, ran?: { version: number; alias: string | null }): void;
   /** a returned promise holds the function's stdout until it settles (backpressure) */
   onStdout(chunk: Buffer, firstByte: boolean): unknown;
@@ -147,6 +157,16 @@ export function invocationEvent(
   };
 }
 
+/**
+ * Why a call its caller stopped (e.g. an HTTP client that disconnected) ended, for the record's
+ * `error`: `cancelled: REASON`. Undefined when it was not stopped, or finished anyway.
+ */
+export function cancelReason(signal: AbortSignal | undefined, status: InvocationStatus): string | undefined {
+  if (!signal?.aborted || status === 'succeeded') return undefined;
+  const r: unknown = signal.reason;
+  return `cancelled: ${r instanceof Error ? r.message : 'stopped by the caller'}`;
+}
+
 /** A queued invocation of `fn`, not yet stored. */
 export function newRecord(
   fn: VersionRecord,
@@ -214,10 +234,12 @@ export class Invoker {
     );
     record.timeoutMs = timeoutMs;
     record.phases.queued = stamp();
-    await this.store.createInvocation(record);
+    // A sync call's record is written lazily (see WriteOptions): its outcome goes to its caller. Its
+    // insert goes out beside the dispatch; the gate holds the call's output until it is in.
+    const gate = new InsertGate(this.store.createInvocation(record, { lazy: true }), sink.signal);
     this.received(record);
     sink.onQueued?.(record.id, { version: fn.version, alias });
-    return this.run(record, fn, payload, sink, opts.request);
+    return this.execute(record, fn, payload, sink, opts.request, undefined, gate);
   }
 
   /**
@@ -234,13 +256,42 @@ export class Invoker {
     /** a by-reference input (async job items): the agent gives the sandbox the file on its volume */
     input?: InputRef,
   ): Promise<InvokeOutcome> {
+    return this.execute(record, fn, payload, sink, request, input);
+  }
+
+  /** with `gate`, a sync call: its record is being inserted, and its writes may commit lazily */
+  private async execute(
+    record: InvocationRecord,
+    fn: VersionRecord,
+    payload: Buffer | Readable,
+    sink: InvokeSink,
+    request: RequestContext | undefined,
+    input: InputRef | undefined,
+    gate?: InsertGate,
+  ): Promise<InvokeOutcome> {
     const phases = record.phases;
     const stdout = new TailBuffer(TAIL_BYTES);
     const stderr = new TailBuffer(TAIL_BYTES);
     let result: SandboxResult | undefined;
     let error: unknown;
-    // Written when a sandbox takes the invocation, so `agni logs` tells running from queued.
-    let running: Promise<void> | undefined;
+    // `running` is written when a sandbox takes the invocation, so `agni logs` tells running from
+    // queued; but only once it has run RUNNING_WRITE_DELAY_MS or sent its first byte: a short call
+    // then costs two store writes, not three. Updates go in order through RecordWrites, before the final.
+    const writes = new RecordWrites(async (p) => {
+      await gate?.inserted;
+      await this.store.updateInvocation(record.id, p, { lazy: gate !== undefined });
+    });
+    let pending: InvocationPatch | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const writeRunning = () => {
+      timer = undefined;
+      const update = pending;
+      pending = undefined;
+      if (!update) return;
+      writes.update(update).catch(() => {
+        // only a display of progress: the final update below still records the outcome
+      });
+    };
     try {
       result = await this.dispatcher.dispatch({
         request: dispatchRequest({
@@ -257,40 +308,39 @@ export class Invoker {
           io: {
             onStdout: (chunk) => {
               const first = stdout.total === 0;
-              if (first) phases.first_byte = stamp();
+              if (first) {
+                phases.first_byte = stamp();
+                // Output is on its way to the caller, who may look the call up now: say it runs.
+                if (timer) {
+                  clearTimeout(timer);
+                  writeRunning();
+                }
+              }
               stdout.push(chunk);
-              return sink.onStdout(chunk, first);
+              return gate ? gate.pass(() => sink.onStdout(chunk, first)) : sink.onStdout(chunk, first);
             },
             onStderr: (chunk) => {
               stderr.push(chunk);
               sink.onStderr?.(chunk);
             },
-            signal: sink.signal,
+            signal: gate?.signal ?? sink.signal,
           },
           hooks: {
             onPlaced: (p) => {
               // In a cluster the node confirms the placement once more (with its backend): the first
               // counts, and is the only `placed` event (a second one showed twice in `agni logs -f`).
               const first = phases.placed === undefined;
+              // A confirmation that says nothing new is not written: one database write less per call.
+              const same = !first && p.node === record.node && p.backend === record.backend;
               phases.placed ??= stamp();
               record.node = p.node;
               record.backend = p.backend;
               record.status = 'running';
               if (first) this.events?.publish(invocationEvent('placed', record));
-              // Chained, never side by side: in a cluster this runs twice, and two updates on two pool
-              // connections may land in either order, so an earlier one could overwrite the final
-              // update below (which waits only for the last) and leave a finished call `running`.
-              const update = {
-                status: 'running' as const,
-                node: p.node,
-                backend: p.backend,
-                phases: { ...phases },
-              };
-              running = (running ?? Promise.resolve()).then(() =>
-                this.store.updateInvocation(record.id, update).catch(() => {
-                  // only a display of progress: the final update below still records the outcome
-                }),
-              );
+              if (same) return;
+              // In a cluster this runs twice: the latest placement wins, written in order.
+              pending = { status: 'running', node: p.node, backend: p.backend, phases: { ...phases } };
+              timer ??= setTimeout(writeRunning, RUNNING_WRITE_DELAY_MS);
             },
             onDispatched: () => {
               phases.dispatched = stamp();
@@ -322,14 +372,23 @@ export class Invoker {
       record.error = e instanceof Error ? e.message : String(e);
     }
     phases.finished = stamp();
-    await running;
+    clearTimeout(timer);
+    timer = undefined;
+    pending = undefined;
+    if (gate) {
+      // An insert that failed ends the call as it did when it came first: with the store's error.
+      await gate.inserted;
+      await gate.drained();
+    }
+    const cancelled = cancelReason(sink.signal, record.status);
+    if (cancelled) record.error = cancelled;
     Object.assign(record, {
       stdoutBytes: stdout.total,
       stderrBytes: stderr.total,
       stdoutTail: stdout.toString(),
       stderrTail: stderr.toString(),
     });
-    await this.store.updateInvocation(record.id, record);
+    await writes.final(record);
     this.events?.publish(invocationEvent('finished', record, result?.mode));
     return { record, version: fn, result, error };
   }

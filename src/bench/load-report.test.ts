@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type LoadLevel, loadCsv, loadSvg, loadTable, parseLevels } from './load-report.js';
+import { ceilingTable, type LoadLevel, loadCsv, loadSvg, loadTable, parseLevels } from './load-report.js';
 
 const lvl = (c: number, rps: number, p50: number): LoadLevel => ({
   concurrency: c,
@@ -31,4 +31,12 @@ test('table, csv and svg carry every level', () => {
   assert.match(svg, /^<svg/);
   assert.match(svg, /noop &lt;load&gt;/);
   assert.equal((svg.match(/<polyline/g) ?? []).length, 3);
+});
+
+test('the ceiling table puts each level beside the bare Fastify one, with the ratio', () => {
+  const t = ceilingTable([lvl(1, 500, 2), lvl(8, 2000, 4)], [lvl(1, 1000, 1), lvl(8, 8000, 1)]);
+  const lines = t.split('\n');
+  assert.equal(lines.length, 3);
+  assert.match(lines[1]!, /^\s*1\s+500\.0\s+1000\.0\s+0\.50x/);
+  assert.match(lines[2]!, /^\s*8\s+2000\.0\s+8000\.0\s+0\.25x/);
 });

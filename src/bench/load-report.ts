@@ -143,3 +143,21 @@ export function parseLevels(raw: string): number[] | string {
   }
   return [...new Set(nums)].sort((a, b) => a - b);
 }
+
+/** Agni beside the bare Fastify ceiling, level by level: req/s of each and Agni's share of the ceiling. */
+export function ceilingTable(agni: LoadLevel[], ceiling: LoadLevel[]): string {
+  const head = ['conc', 'agni req/s', 'fastify req/s', 'agni/fastify', 'agni p50', 'fastify p50'];
+  const rows = agni.map((a) => {
+    const c = ceiling.find((l) => l.concurrency === a.concurrency);
+    return [
+      String(a.concurrency),
+      a.throughput.toFixed(1),
+      c ? c.throughput.toFixed(1) : '-',
+      c && c.throughput > 0 ? `${(a.throughput / c.throughput).toFixed(2)}x` : '-',
+      formatMs(a.latency.median),
+      c ? formatMs(c.latency.median) : '-',
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padStart(widths[i]!)).join('  ')).join('\n');
+}

@@ -38,11 +38,17 @@ function invokeOnce(
 }
 
 export async function runLoad(client: ApiClient, o: LoadOptions): Promise<LoadLevel[]> {
-  const url = new URL(`${client.url}/v1/functions/${encodeURIComponent(o.function)}/invoke`);
-  const headers: Record<string, string> = {
-    'content-type': 'application/octet-stream',
-    ...client.authHeaders(),
-  };
+  return runLoadAt(client.url, client.authHeaders(), o);
+}
+
+/** The same load against any server answering `POST /v1/functions/NAME/invoke` (e.g. the ceiling). */
+export async function runLoadAt(
+  base: string,
+  auth: Record<string, string>,
+  o: LoadOptions,
+): Promise<LoadLevel[]> {
+  const url = new URL(`${base}/v1/functions/${encodeURIComponent(o.function)}/invoke`);
+  const headers: Record<string, string> = { 'content-type': 'application/octet-stream', ...auth };
   const out: LoadLevel[] = [];
   for (const c of o.levels) {
     const agent = new http.Agent({ keepAlive: true, maxSockets: c });

@@ -27,7 +27,7 @@ import {
 } from './sweep-csv.js';
 import { parseMetrics } from './sweep-metrics.js';
 import type { SweepBaseline, SweepMode } from './sweep-modes.js';
-import { type Batch, plannedReplicates, planSweep } from './sweep-plan.js';
+import { plannedReplicates, planSweep } from './sweep-plan.js';
 import { type SweepSummary, summarizeSweep } from './sweep-summary.js';
 import { sweepVariant } from './sweep-variant.js';
 

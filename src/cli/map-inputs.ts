@@ -70,7 +70,8 @@ export function expandInputs(args: string[], cwd: string, stdinIsTTY: boolean): 
   for (const arg of args) {
     const abs = resolve(cwd, arg);
     const st = statSync(abs, { throwIfNoEntry: false });
-    if (st?.isFile()) {
+    // A named pipe too (`agni map fn <(zcat a.gz)`): streamed like a file as it is written.
+    if (st?.isFile() || st?.isFIFO()) {
       files.push({ name: inputName(abs, dirname(abs)), path: abs });
     } else if (st?.isDirectory()) {
       const names = regularFilesOf(abs);

@@ -1,4 +1,8 @@
-/** Sends the inputs of `agni map` to an open job: one request per file, stdin lines in batches. */
+/**
+ * Sends the inputs of `agni map` to a job: one request per file, stdin lines in batches. After the
+ * first, `started` runs (the CLI starts the job with more inputs to come), so the first inputs run
+ * while later ones still upload.
+ */
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AgniError } from '../core/errors.js';
@@ -37,6 +41,7 @@ export async function uploadFiles(
   jobId: string,
   files: FileInput[],
   progress: MapProgress,
+  started: () => Promise<void> = async () => {},
 ): Promise<number> {
   progress.start('uploading', files.length);
   // One at a time: the server numbers inputs in arrival order, which is input order.
@@ -52,6 +57,7 @@ export async function uploadFiles(
       { 'agni-input-name': encodeURIComponent(f.name) },
       `input ${f.path}`,
     );
+    if (i === 0) await started();
     progress.update({ done: i + 1, failed: 0, rate: null, etaMs: null });
   }
   progress.stop();
@@ -82,6 +88,7 @@ export async function uploadLines(
   client: ApiClient,
   jobId: string,
   batches: AsyncIterable<Buffer>,
+  started: () => Promise<void> = async () => {},
 ): Promise<number> {
   let count = 0;
   let lineNo = 1;
@@ -90,7 +97,9 @@ export async function uploadLines(
     for (const b of batch) if (b === 0x0a) lineNo++;
     if (!hasContent(batch)) continue;
     const what = `stdin lines ${firstLine}-${lineNo - 1}`;
+    const first = count === 0;
     count += (await post(client, jobId, batch, { 'agni-input-split': 'lines' }, what)).count;
+    if (first) await started();
   }
   return count;
 }

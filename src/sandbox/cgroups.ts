@@ -3,9 +3,16 @@ import { join } from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 
-/** Pure v2 ("unified") hierarchy mounted at the root; otherwise v1 or hybrid. */
+const v2 = new Map<string, boolean>();
+
+/** Pure v2 ("unified") hierarchy mounted at the root; otherwise v1 or hybrid. Fixed while we run. */
 export function isCgroupV2(root = CGROUP_ROOT): boolean {
-  return existsSync(join(root, 'cgroup.controllers'));
+  let known = v2.get(root);
+  if (known === undefined) {
+    known = existsSync(join(root, 'cgroup.controllers'));
+    v2.set(root, known);
+  }
+  return known;
 }
 
 function readCounter(file: string, key: string): number {

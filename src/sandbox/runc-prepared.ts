@@ -2,10 +2,16 @@
  * Prepared (prewarmed) runc sandboxes. The container is created and started ahead of demand with a
  * tiny gate as its process: host busybox (static) bind-mounted read-only at /.agni/busybox runs a
  * shell script that signals readiness on fd 3, then blocks reading KEY=VALUE lines from fd 3 until
- * an empty line, exports them, closes fd 3 and execs the function's command. An invocation thus
- * pays one exec instead of the whole container creation.
+ * an empty line, exports them and runs the function's command in a child (fd 3 closed for it). An
+ * invocation thus pays one fork and exec instead of the whole container creation.
+ *
+ * When the function exits, the gate kills whatever it left behind and writes `exit N` on fd 3: the
+ * result is known (and the output drained) without waiting for runc to notice the exit, reap, and
+ * tear down, which took about half of a prewarmed call. runc's exit, `runc delete`, the cgroup and
+ * the mounts are finished after the answer; the backend tracks them and its shutdown awaits them.
  */
-import type { Duplex } from 'node:stream';
+import { readSync } from 'node:fs';
+import type { Duplex, Readable } from 'node:stream';
 import { envLines } from '../core/env-lines.js';
 import { AgniError } from '../core/errors.js';
 import type { PreparedSandbox, PreparedStart, SandboxIO, SandboxResult, SandboxSpec } from './backend.js';
@@ -33,6 +39,9 @@ exec "$@"
  * the spec's environment (values the spec sets for them are re-sent on fd 3). busybox prefers its
  * applets over PATH for `exec name`, so names without a slash are looked up in PATH here, and the
  * program keeps its name as argv[0]. EOF on fd 3 (the pool let go) exits without running anything.
+ * The function runs in a subshell (it execs itself away) so the gate, still pid 1, sees it exit:
+ * like a function that is pid 1 itself, whatever it leaves running dies with it (`kill -9 -1`
+ * spares only the gate), then the status goes out on fd 3 before the gate exits with it.
  */
 export const GATE_SCRIPT = `unset SHLVL PWD OLDPWD
 echo >&3 || exit 111
@@ -40,9 +49,47 @@ while IFS= read -r l <&3 || exit 111; do
   [ -z "$l" ] && break
   export "$l"
 done
-exec 3<&-
 unset l
-${EXEC_ARGS_SCRIPT}`;
+(
+${EXEC_ARGS_SCRIPT}) 3<&-
+s=$?
+kill -9 -1 2>/dev/null
+echo "exit $s" >&3
+exit $s
+`;
+
+/** what the gate writes on fd 3 once the function exited */
+const EXIT_LINE = /exit (\d+)\n/;
+
+/** The fd behind a child's stdio pipe, to drain what is left in it without waiting for EOF. */
+function pipeFd(stream: Readable | null): number | undefined {
+  const fd = (stream as unknown as { _handle?: { fd?: number } } | null)?._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/**
+ * Reads what `stream`'s pipe holds now into `sink`, up to EAGAIN (nothing more yet) or EOF. After
+ * the gate reported the exit, the sandbox has nothing left that writes there: what is in the pipe
+ * is all there is. False when that cannot be done safely (the stream is paused by its consumer, or
+ * holds unread chunks): the caller then waits for EOF as before.
+ */
+function drainNow(stream: Readable | null, sink: (c: Buffer) => void): boolean {
+  if (!stream) return true;
+  if (stream.readableFlowing !== true || stream.readableLength > 0) return false;
+  const fd = pipeFd(stream);
+  if (fd === undefined) return false;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EAGAIN';
+    }
+    if (n === 0) return true;
+    sink(buf.subarray(0, n));
+  }
+}
 
 const SHELL_SET = ['SHLVL', 'PWD', 'OLDPWD'];
 
@@ -152,20 +199,63 @@ class RuncPrepared implements PreparedSandbox {
     const timer = setTimeout(() => void sb.kill(), Math.max(0, s.deadline - Date.now()));
     const unabort = onAbort(s.io.signal, () => void sb.kill());
     let feed: StdinFeed | undefined;
+    let early = false;
     try {
+      const reported = this.reportedExit();
       const env = { ...s.env };
       for (const k of SHELL_SET) if (k in this.shellEnv) env[k] = this.shellEnv[k]!;
       this.gate.end(gateInput(env));
       s.hooks?.onStarted?.();
       feed = feedStdin(s.stdin, sb.child.stdin);
+      const code = await Promise.race([reported, sb.exit.then(() => undefined)]);
+      if (code !== undefined && this.drained()) {
+        early = true;
+        const r = await outcomeOf(sb, { code, signal: null }, s.io);
+        return { ...r, ...stdinReport(s.stdin, feed) };
+      }
       const r = await outcomeOf(sb, await sb.exit, s.io);
       return { ...r, ...stdinReport(s.stdin, feed) };
     } finally {
       clearTimeout(timer);
       unabort();
       feed?.detach();
-      sb.finish();
+      if (early) {
+        // Answered from the gate's report: runc exits on its own right after (the gate is gone,
+        // nothing is left in the sandbox), and is untracked and torn down then.
+        this.out = undefined;
+        this.err = undefined;
+        void sb.exit.then(() => sb.finish());
+      } else sb.finish();
     }
+  }
+
+  /** The exit status the gate writes on fd 3; undefined if fd 3 ends without one (killed). */
+  private reportedExit(): Promise<number | undefined> {
+    return new Promise((resolve) => {
+      let text = '';
+      const onData = (c: Buffer) => {
+        text += c.toString('latin1');
+        const m = EXIT_LINE.exec(text);
+        if (m) done(Number(m[1]));
+        else if (text.length > 64) done(undefined);
+      };
+      const done = (code: number | undefined) => {
+        this.gate.off('data', onData);
+        this.gate.off('close', onClose);
+        resolve(code);
+      };
+      const onClose = () => done(undefined);
+      this.gate.on('data', onData);
+      this.gate.once('close', onClose);
+    });
+  }
+
+  /** Forwards what is left of stdout and stderr now; false when it has to wait for their EOF. */
+  private drained(): boolean {
+    const { child } = this.sb;
+    const out = this.out;
+    const err = this.err;
+    return drainNow(child.stdout, (c) => out?.(c)) && drainNow(child.stderr, (c) => err?.(c));
   }
 
   async destroy(): Promise<void> {

@@ -35,9 +35,24 @@ export interface AsyncState {
   request: RequestContext | null;
   /** a by-reference input (a file on a volume): every attempt gets it; the payload is empty */
   input: InputRef | null;
+  /** the payload is this range of a blob the invocation does not own (a job's inputs); null: its own blob */
+  payloadRef: PayloadRef | null;
   /** who holds the current attempt; null when nobody does */
   owner: string | null;
   leaseUntil: number | null;
+}
+
+/** bytes of a stored blob: where a job item's payload already is, so it is not copied per item */
+export interface PayloadRef {
+  key: string;
+  offset: number;
+  length: number;
+}
+
+function payloadRefOf(text: string | null): PayloadRef | null {
+  if (!text) return null;
+  const v = JSON.parse(text) as PayloadRef;
+  return { key: String(v.key), offset: Number(v.offset), length: Number(v.length) };
 }
 
 /** An async invocation's state as submitted: nothing attempted, unowned, no callback sent yet. */
@@ -59,6 +74,7 @@ export function newAsyncState(over: Partial<AsyncState> & Pick<AsyncState, 'id' 
     createdAt: now,
     request: null,
     input: null,
+    payloadRef: null,
     owner: null,
     leaseUntil: null,
     ...over,
@@ -75,7 +91,15 @@ export interface Lease {
 export type AsyncPatch = Partial<
   Omit<
     AsyncState,
-    'id' | 'function' | 'createdAt' | 'idempotencyKey' | 'request' | 'input' | 'owner' | 'leaseUntil'
+    | 'id'
+    | 'function'
+    | 'createdAt'
+    | 'idempotencyKey'
+    | 'request'
+    | 'input'
+    | 'payloadRef'
+    | 'owner'
+    | 'leaseUntil'
   >
 > & {
   /** release: the attempt ended (retry scheduled, settled or stopped), nobody holds it now */
@@ -158,6 +182,7 @@ function toState(r: Row): AsyncState {
     // absent from the dead-letter listing, which does not select it
     request: parseStoredContext(r.request ?? null) ?? null,
     input: refOf(r.input_ref) ?? null,
+    payloadRef: payloadRefOf(r.payload_ref ?? null),
     owner: r.owner ?? null,
     leaseUntil: r.lease_until == null ? null : Number(r.lease_until),
   };
@@ -182,6 +207,7 @@ function toRow(s: AsyncState): Row {
     created_at: s.createdAt,
     request: s.request ? JSON.stringify(s.request) : null,
     input_ref: s.input ? refText(s.input) : null,
+    payload_ref: s.payloadRef ? JSON.stringify(s.payloadRef) : null,
     owner: s.owner,
     lease_until: s.leaseUntil,
   };

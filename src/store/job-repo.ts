@@ -21,6 +21,8 @@ export interface JobRow {
   inputs: number;
   inputBytes: number;
   settleSeq: number;
+  /** a started job that still takes inputs (a streaming upload): it finishes only once closed */
+  inputsOpen: boolean;
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
@@ -43,6 +45,7 @@ export function newJobRow(over: Partial<JobRow> & Pick<JobRow, 'id' | 'function'
     inputs: 0,
     inputBytes: 0,
     settleSeq: 0,
+    inputsOpen: false,
     createdAt: Date.now(),
     startedAt: null,
     finishedAt: null,
@@ -73,6 +76,7 @@ export type JobPatch = Partial<
   Pick<
     JobRow,
     | 'status'
+    | 'inputsOpen'
     | 'version'
     | 'reduceVersion'
     | 'concurrency'
@@ -148,6 +152,7 @@ function toJob(r: Job): JobRow {
     inputs: Number(r.inputs),
     inputBytes: Number(r.input_bytes),
     settleSeq: Number(r.settle_seq),
+    inputsOpen: Number(r.inputs_open ?? 0) === 1,
     createdAt: Number(r.created_at),
     startedAt: num(r.started_at),
     finishedAt: num(r.finished_at),
@@ -181,6 +186,7 @@ function toItem(r: Item): ItemRow {
 
 const JOB_COLUMNS: Record<keyof JobPatch, keyof Job> = {
   status: 'status',
+  inputsOpen: 'inputs_open',
   version: 'version',
   reduceVersion: 'reduce_version',
   concurrency: 'concurrency',
@@ -213,6 +219,7 @@ export class SqlJobRepository implements JobRepository {
         inputs: j.inputs,
         input_bytes: j.inputBytes,
         settle_seq: j.settleSeq,
+        inputs_open: j.inputsOpen ? 1 : 0,
         created_at: j.createdAt,
         started_at: j.startedAt,
         finished_at: j.finishedAt,
@@ -239,7 +246,7 @@ export class SqlJobRepository implements JobRepository {
   async update(id: string, patch: JobPatch): Promise<void> {
     const set: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(patch))
-      if (v !== undefined) set[JOB_COLUMNS[k as keyof JobPatch]] = v;
+      if (v !== undefined) set[JOB_COLUMNS[k as keyof JobPatch]] = typeof v === 'boolean' ? Number(v) : v;
     if (Object.keys(set).length === 0) return;
     await this.db.updateTable('jobs').set(set).where('id', '=', id).execute();
   }

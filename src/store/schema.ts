@@ -104,6 +104,11 @@ export interface AsyncTable {
     request: string | null;
     /** a by-reference input, `VOLUME:/path` (0017): the payload is empty, the file is on the volume */
     input_ref: string | null;
+    /**
+     * the payload is a range of a blob that outlives the invocation (a job's stored inputs), as JSON
+     * `{key, offset, length}` (0022): nothing was copied, and the settle does not delete it
+     */
+    payload_ref: string | null;
     /** who runs the current attempt (a queue's owner id); null when nobody does */
     owner: string | null;
     /** until when (ms since the epoch) the owner holds it; past that, recovery may take it over */
@@ -154,6 +159,8 @@ export interface JobTables {
     input_bytes: number;
     /** the last settle sequence number given to an item */
     settle_seq: number;
+    /** 1 while a started job still takes inputs (a streaming upload, 0023); it finishes only once closed */
+    inputs_open: number;
     created_at: number;
     started_at: number | null;
     finished_at: number | null;
@@ -587,6 +594,19 @@ export const migrations: Record<string, Migration> = {
         .addColumn('created_at', 'bigint', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('bench_sweeps_created').on('bench_sweeps').column('created_at').execute();
+    },
+  },
+  '0022_payload_refs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('async_invocations').addColumn('payload_ref', 'text').execute();
+    },
+  },
+  '0023_open_jobs': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('jobs')
+        .addColumn('inputs_open', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute();
     },
   },
 };

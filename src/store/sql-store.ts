@@ -20,6 +20,7 @@ import type {
   Store,
   VersionCode,
   VersionRecord,
+  WriteOptions,
 } from './store.js';
 
 function toVersion(r: Selectable<Database['versions']>): VersionRecord {
@@ -117,7 +118,16 @@ export class SqlStore implements Store {
     readonly db: Kysely<Database>,
     /** this server instance: the owner of the sync invocations it records */
     readonly owner: string = DEFAULT_INSTANCE,
+    /**
+     * where `lazy` invocation writes go (WriteOptions): PostgreSQL connections of their own with
+     * synchronous_commit off; absent, they go to `db` like any other
+     */
+    readonly lazyDb?: Kysely<Database>,
   ) {}
+
+  private writer(o: WriteOptions | undefined): Kysely<Database> {
+    return o?.lazy && this.lazyDb ? this.lazyDb : this.db;
+  }
 
   async migrate(): Promise<void> {
     // Unordered: migrations are numbered per branch of work, so one may land after a higher number ran.
@@ -285,14 +295,14 @@ export class SqlStore implements Store {
     });
   }
 
-  async createInvocation(r: InvocationRecord): Promise<void> {
-    await this.db
+  async createInvocation(r: InvocationRecord, o?: WriteOptions): Promise<void> {
+    await this.writer(o)
       .insertInto('invocations')
       .values({ ...invocationRow(r), owner: this.owner })
       .execute();
   }
 
-  async updateInvocation(id: string, p: InvocationPatch): Promise<void> {
+  async updateInvocation(id: string, p: InvocationPatch, o?: WriteOptions): Promise<void> {
     const set: Partial<Database['invocations']> = {};
     if (p.status !== undefined) set.status = p.status;
     if (p.exitCode !== undefined) set.exit_code = p.exitCode;
@@ -308,7 +318,7 @@ export class SqlStore implements Store {
     if (p.timeoutMs !== undefined) set.timeout_ms = p.timeoutMs;
     if (p.deadline !== undefined) set.deadline = p.deadline;
     if (Object.keys(set).length === 0) return;
-    await this.db.updateTable('invocations').set(set).where('id', '=', id).execute();
+    await this.writer(o).updateTable('invocations').set(set).where('id', '=', id).execute();
   }
 
   async getInvocation(id: string): Promise<InvocationRecord | undefined> {
@@ -409,6 +419,6 @@ export class SqlStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.db.destroy();
+    await Promise.all([this.db.destroy(), this.lazyDb?.destroy()]);
   }
 }

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { type Kysely, sql } from 'kysely';
 import { newRecord } from '../app/invoker.js';
 import { parseManifest } from '../core/manifest.js';
 import { SqlAccessKeyRepository } from './access-key-repo.js';
@@ -13,6 +14,7 @@ import { SqlFunctionAliasRepository } from './function-alias-repo.js';
 import { imageUsers } from './image-usage.js';
 import { SqlJobRepository } from './job-repo.js';
 import { type OciImageRecord, SqlOciImageRepository } from './oci-image-repo.js';
+import type { Database } from './schema.js';
 import { SqlSecretRepository } from './secret-repo.js';
 import type { SqlStore } from './sql-store.js';
 import type { ImageRecord, InvocationRecord } from './store.js';
@@ -167,6 +169,28 @@ forEachDialect((db) => {
     const withNul = { ...newRecord(v, 0, {}), stdoutTail: '\0\0' };
     await store.createInvocation(withNul);
     assert.equal((await store.getInvocation(withNul.id))!.stdoutTail.length, 2);
+  });
+
+  test('lazy invocation writes (a sync call record) are read back at once, by this store and another, in the order made', async () => {
+    const { store, dialect, openAnother } = db();
+    const v = await deploy(store, 'lazy');
+    const r = newRecord(v, 3, { received: T });
+    await store.createInvocation(r, { lazy: true });
+    const other = await openAnother();
+    assert.deepEqual(await other.getInvocation(r.id), r);
+    await store.updateInvocation(r.id, { status: 'running', node: 'n1' }, { lazy: true });
+    await store.updateInvocation(r.id, { status: 'succeeded', exitCode: 0 }, { lazy: true });
+    const got = (await other.getInvocation(r.id))!;
+    assert.deepEqual([got.status, got.node, got.exitCode], ['succeeded', 'n1', 0]);
+    if (dialect === 'postgres') {
+      // On connections of their own that do not wait for the log's flush; every other write does.
+      const setting = async (k: Kysely<Database>) =>
+        (await sql<{ synchronous_commit: string }>`show synchronous_commit`.execute(k)).rows[0]!
+          .synchronous_commit;
+      assert.ok(store.lazyDb, 'PostgreSQL keeps lazy connections');
+      assert.equal(await setting(store.lazyDb), 'off');
+      assert.equal(await setting(store.db), 'on');
+    }
   });
 
   test('images: put replaces by name and returns the old one; ids in use come from versions', async () => {

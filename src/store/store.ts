@@ -87,6 +87,17 @@ export type InvocationPatch = Partial<
   Omit<InvocationRecord, 'id' | 'function' | 'version' | 'alias' | 'createdAt'>
 >;
 
+/**
+ * How a write of an invocation row commits. `lazy`: the database may acknowledge it before its log
+ * reaches the disk (PostgreSQL's synchronous_commit = off; SQLite ignores it). A crash of the
+ * database (not a restart, not a crash of Agni) may lose the last fraction of a second of such
+ * writes, never corrupt anything. For a sync call's record, whose outcome already went to its
+ * caller; never for accepted work (async invocations, jobs), whose rows stay durable.
+ */
+export interface WriteOptions {
+  lazy?: boolean;
+}
+
 export interface ImageRecord {
   id: string;
   name: string;
@@ -132,8 +143,8 @@ export interface Store {
     { removed: VersionRecord } | { live: true } | { aliases: string[] } | { jobs: string[] } | undefined
   >;
 
-  createInvocation(rec: InvocationRecord): Promise<void>;
-  updateInvocation(id: string, patch: InvocationPatch): Promise<void>;
+  createInvocation(rec: InvocationRecord, o?: WriteOptions): Promise<void>;
+  updateInvocation(id: string, patch: InvocationPatch, o?: WriteOptions): Promise<void>;
   getInvocation(id: string): Promise<InvocationRecord | undefined>;
   listInvocations(q: InvocationFilter & { limit: number }): Promise<InvocationRecord[]>;
   /** this server instance is alive: recovery elsewhere leaves its unfinished sync invocations alone */

@@ -25,7 +25,13 @@ import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 import type { AsyncOutput, AsyncSubmitter, SubmitRequest, Submitted } from './async-types.js';
 import { asyncOutputKey, asyncPayloadKey } from './blob-keys.js';
 import { InProcessWorkQueue } from './in-process-work-queue.js';
-import type { Delivery, WorkConsumer, WorkItem, WorkQueue } from './work-queue.js';
+import {
+  type Delivery,
+  IDLE_POLL_MS,
+  type WorkConsumer,
+  type WorkItem,
+  type WorkQueue,
+} from './work-queue.js';
 
 export interface AsyncQueueOptions {
   /** payloads and outputs, by key (src/triggers/blob-keys.ts) */
@@ -95,6 +101,18 @@ const BUSY_NAK_MS = 1_000;
 
 export class AsyncQueue implements AsyncSubmitter {
   private readonly inflight = new Set<string>();
+  /**
+   * attempts before or in their sandbox: what counts against maxInFlight. An attempt leaves it as
+   * soon as its sandbox ended, so the next one is picked up while this one's outcome is stored.
+   */
+  private readonly occupying = new Set<string>();
+  /**
+   * attempts taken ahead of a slot: their store work (claim, reads) runs while others' sandboxes
+   * do, and they wait at the gate (`slotFor`) before dispatching, so that work is off the path
+   * from one item's end to the next one's start
+   */
+  private readonly ahead = new Set<string>();
+  private readonly gateWaiters = new Set<() => void>();
   private readonly attempts = new Set<Promise<void>>();
   private readonly waiters = new Map<string, Set<(r: InvocationRecord) => void>>();
   private readonly listeners = new Set<(r: InvocationRecord) => void>();
@@ -177,7 +195,39 @@ export class AsyncQueue implements AsyncSubmitter {
     if (this.closed) return 0;
     const s = this.o.dispatcher.stats();
     const freeSlots = s.slots - s.running - s.queued;
-    return Math.max(0, Math.min(this.o.maxInFlight - this.inflight.size, freeSlots));
+    // As many taken ahead as may run at once, besides those that run (or may run now).
+    const max = this.o.maxInFlight;
+    const running = Math.min(max - this.occupying.size, freeSlots);
+    return Math.max(0, Math.min(running + max - this.ahead.size, 2 * max - this.inflight.size + max));
+  }
+
+  /** whether an attempt taken ahead may dispatch now: its share of async work, and a free slot */
+  private mayDispatch(): boolean {
+    const s = this.o.dispatcher.stats();
+    return this.occupying.size < this.o.maxInFlight && s.slots - s.running - s.queued > 0;
+  }
+
+  /**
+   * Waits until the attempt may take a slot (or the queue closes: false). Woken when an attempt
+   * vacates one; a slot that a sync call frees wakes nobody, hence the short poll.
+   */
+  private async slotFor(id: string): Promise<boolean> {
+    while (!this.closed && !this.mayDispatch()) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, IDLE_POLL_MS);
+        const waiters = this.gateWaiters;
+        function done() {
+          clearTimeout(t);
+          waiters.delete(done);
+          resolve();
+        }
+        waiters.add(done);
+      });
+    }
+    this.ahead.delete(id);
+    if (this.closed) return false;
+    this.occupying.add(id);
+    return true;
   }
 
   /** queued invocations long due that no item in the queue names are enqueued again */
@@ -258,14 +308,18 @@ export class AsyncQueue implements AsyncSubmitter {
     req: SubmitRequest,
     received: number,
   ): Promise<Submitted> {
-    await this.o.disk?.check('storing an async payload');
-    const record = newRecord(fn, req.payload.length, { received, queued: stamp() }, alias);
+    // Nothing of its own to write (a job's stored input, a file on a volume): nothing to check.
+    if (ownsPayload(req)) await this.o.disk?.check('storing an async payload');
+    const bytes = req.payloadRef?.length ?? req.payload.length;
+    const record = newRecord(fn, bytes, { received, queued: stamp() }, alias);
     // Every attempt, and a retry from the dead-letter list, runs with this timeout and request.
     if (req.timeoutMs !== undefined) record.timeoutMs = req.timeoutMs;
     // The payload is on disk (fsynced) before the row that points at it, and the row is
-    // committed before we answer: what was accepted survives a SIGKILL.
+    // committed before we answer: what was accepted survives a SIGKILL. A payload that is
+    // stored already (a job's inputs), or empty (an input by reference), has no blob of its own:
+    // one fsync per item less.
     const payloadKey = asyncPayloadKey(record.id);
-    await this.o.blobs.put(payloadKey, req.payload);
+    if (ownsPayload(req)) await this.o.blobs.put(payloadKey, req.payload);
     const created = await this.o.repo.create(
       record,
       newAsyncState({
@@ -277,6 +331,7 @@ export class AsyncQueue implements AsyncSubmitter {
         source: req.source ?? 'api',
         request: req.request ?? null,
         input: req.input ?? null,
+        payloadRef: req.payloadRef ?? null,
       }),
     );
     if (!created) {
@@ -410,6 +465,7 @@ export class AsyncQueue implements AsyncSubmitter {
 
   /** room may have grown: the consumer looks again now; safe to call any number of times */
   kick(): void {
+    for (const w of [...this.gateWaiters]) w();
     if (!this.closed) this.consumer?.wake();
   }
 
@@ -434,6 +490,7 @@ export class AsyncQueue implements AsyncSubmitter {
       return;
     }
     this.inflight.add(id);
+    this.ahead.add(id);
     const p = this.attempt(d)
       .catch(async (e) => {
         this.o.logger.error({ err: e, invocation: id }, 'async queue: attempt failed');
@@ -442,10 +499,16 @@ export class AsyncQueue implements AsyncSubmitter {
       })
       .finally(() => {
         this.inflight.delete(id);
+        this.occupying.delete(id);
+        this.ahead.delete(id);
         this.attempts.delete(p);
         this.kick();
       });
     this.attempts.add(p);
+  }
+
+  private vacate(id: string): void {
+    if (this.occupying.delete(id)) this.kick();
   }
 
   /** what a delivery does when it may not run now: ack what is done, hand back what is not yet */
@@ -489,6 +552,18 @@ export class AsyncQueue implements AsyncSubmitter {
     }
   }
 
+  /** its own blob, the range of a blob it points at, or nothing for an empty payload (none stored) */
+  private async payloadOf(st: AsyncState, record: InvocationRecord): Promise<Buffer> {
+    const ref = st.payloadRef;
+    if (ref) return readBlob(this.o.blobs, ref.key, { range: { start: ref.offset, length: ref.length } });
+    const own = await readBlob(this.o.blobs, asyncPayloadKey(st.id)).catch((e) => {
+      // Submitted empty: no blob was written (older servers wrote an empty one).
+      if (record.payloadBytes === 0 && st.input !== null) return Buffer.alloc(0);
+      throw e;
+    });
+    return own;
+  }
+
   private async runAttempt(
     st: AsyncState,
     record: InvocationRecord,
@@ -499,7 +574,7 @@ export class AsyncQueue implements AsyncSubmitter {
     const fn = await store.getVersion(record.function, record.version);
     let payload: Buffer | undefined;
     try {
-      payload = await readBlob(this.o.blobs, asyncPayloadKey(st.id));
+      payload = await this.payloadOf(st, record);
     } catch {
       // handled below: an invocation without its payload cannot run
     }
@@ -518,6 +593,13 @@ export class AsyncQueue implements AsyncSubmitter {
     // What the last attempt left there ("next attempt in ...") is no error of this one.
     record.error = null;
     // Only the first maxOutput bytes are kept; the function runs on, and the rest is counted.
+    if (!(await this.slotFor(st.id))) {
+      // Shut down while it waited for a slot: not an attempt; the next start runs it.
+      await store.updateInvocation(st.id, { status: 'queued' });
+      await repo.update(st.id, { attempts: attempt - 1, nextAttemptAt: Date.now(), release: true });
+      await d.nak(0);
+      return;
+    }
     const out = await this.o.blobs.writer(asyncOutputKey(st.id), { limit: this.maxOutput });
     const t0 = performance.now();
     let after: InvocationRecord;
@@ -535,6 +617,8 @@ export class AsyncQueue implements AsyncSubmitter {
       await out.abort();
       throw e;
     }
+    // The sandbox is done: the next attempt may start while this one's outcome is written.
+    this.vacate(st.id);
     const kept = out.kept;
     this.avgAttemptMs = this.avgAttemptMs * 0.9 + (performance.now() - t0) * 0.1;
     if (after.stdoutBytes > kept) {
@@ -631,8 +715,9 @@ export class AsyncQueue implements AsyncSubmitter {
       release: true,
       ...(st.callbackUrl ? { callbackState: 'pending' as const, callbackNextAt: now } : {}),
     });
-    // A dead-lettered invocation keeps its payload so `agni failed --retry` can run it again.
-    if (!dead) await this.o.blobs.delete(asyncPayloadKey(st.id));
+    // A dead-lettered invocation keeps its payload so `agni failed --retry` can run it again;
+    // one it does not own (a job's inputs) stays with its owner.
+    if (!dead && st.payloadRef === null) await this.o.blobs.delete(asyncPayloadKey(st.id));
     const rec = await this.o.store.getInvocation(st.id);
     if (!rec) return;
     this.tell(rec);
@@ -659,6 +744,11 @@ export class AsyncQueue implements AsyncSubmitter {
       }
     }
   }
+}
+
+/** whether the invocation gets a payload blob of its own (not for a stored range or a by-reference input) */
+function ownsPayload(req: SubmitRequest): boolean {
+  return req.payloadRef === undefined && !(req.input !== undefined && req.payload.length === 0);
 }
 
 function workItem(invocationId: string, notBefore?: number | null): WorkItem {

@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
 import type { InputRef } from '../core/volumes.js';
+import type { PayloadRef } from '../store/async-sql.js';
 import type { InvocationRecord } from '../store/store.js';
 
 export interface SubmitRequest {
@@ -28,6 +29,11 @@ export interface SubmitRequest {
   timeoutMs?: number;
   /** a by-reference input (a file on a volume the function mounts); the payload is then empty */
   input?: InputRef;
+  /**
+   * the payload is already stored durably, as this range of a blob that outlives the invocation (a
+   * job's inputs): nothing is copied or fsynced per submission, and `payload` is ignored
+   */
+  payloadRef?: PayloadRef;
 }
 
 /** Expands `VOLUME:/glob` into the files it names on this server's volumes (src/app/volume-files.ts). */

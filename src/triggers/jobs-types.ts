@@ -34,6 +34,11 @@ export interface Job {
   reduceVersion: number | null;
   concurrency: number;
   status: JobStatus;
+  /**
+   * started with `more_inputs`: items run while inputs are still appended (a streaming upload);
+   * the job finishes only after POST /v1/jobs/ID/close
+   */
+  inputsOpen: boolean;
   /** 1 for the first run; each retry-failed starts the next */
   run: number;
   counts: JobCounts;

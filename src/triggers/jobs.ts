@@ -13,7 +13,7 @@ import type { Metrics } from '../core/metrics.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
 import { parseRefSpec } from '../core/volumes.js';
 import type { EventBus } from '../events/event-bus.js';
-import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
+import type { BlobStore } from '../store/blob/blob-store.js';
 import {
   type ItemQuery,
   type ItemRow,
@@ -63,6 +63,14 @@ export interface NewJob {
 /** what a settled async invocation is waited for: an item of a job, or its reduce */
 type Watch = { jobId: string; index: number } | { jobId: string; index: 'reduce' };
 
+const EMPTY = Buffer.alloc(0);
+/**
+ * A job's counts are kept in memory between settles (one GROUP BY over 100,000 items per settle
+ * would dominate); read again from the store at least this often, and always before a job is
+ * judged finished, so they never decide anything on a stale view for long.
+ */
+const COUNTS_FRESH_MS = 1000;
+
 /** when the queue refuses for now (full, shutting down, disk low), the job tries again after this */
 const RETRY_SUBMIT_MS = 1000;
 /** settle events remembered while a submission's id is not yet known */
@@ -111,6 +119,8 @@ export class JobRunner {
   /** long polls waiting for a job to change */
   private readonly waiters = new Map<string, Set<() => void>>();
   private submitting = 0;
+  /** each pumped job's counts, as of `at` plus the changes this runner made since */
+  private readonly tallies = new Map<string, { c: JobCounts; at: number }>();
   private closed = false;
   private readonly unsubscribe: () => void;
   private readonly unfollow: () => void;
@@ -184,7 +194,7 @@ export class JobRunner {
     body: Buffer,
     opts: { name?: string; lines?: boolean },
   ): Promise<{ first: number; count: number }> {
-    return this.lanes.run(id, async () => {
+    return this.changing(id, async () => {
       const job = await this.mustBeOpen(id);
       let spans: Span[] = [{ offset: 0, length: body.length }];
       if (opts.lines) {
@@ -217,6 +227,7 @@ export class JobRunner {
           inputBytes: s.length,
         })),
       );
+      await this.added(job, spans.length);
       return { first, count: spans.length };
     });
   }
@@ -227,7 +238,7 @@ export class JobRunner {
    * function must mount that volume. Returns their indexes.
    */
   addRefs(id: string, ref: string): Promise<{ first: number; count: number }> {
-    return this.lanes.run(id, async () => {
+    return this.changing(id, async () => {
       const job = await this.mustBeOpen(id);
       const { volume } = parseRefSpec(ref, 'ref');
       const t = submitTarget(job.function, job.version);
@@ -255,20 +266,53 @@ export class JobRunner {
           inputRef: r,
         })),
       );
+      await this.added(job, refs.length);
       return { first, count: refs.length };
     });
   }
 
-  start(id: string): Promise<Job> {
+  /**
+   * Starts running the items. With `moreInputs` the job keeps taking inputs while its items run
+   * (a streaming upload: the first shards run while later ones still arrive), and finishes only
+   * once `closeInputs` says no more come.
+   */
+  start(id: string, opts: { moreInputs?: boolean } = {}): Promise<Job> {
     return this.changing(id, async () => {
       const job = await this.mustGet(id);
       if (job.status !== 'open') throw new AgniError('conflict', `job ${id} is already ${job.status}`);
-      if (job.inputs === 0) {
+      if (job.inputs === 0 && !opts.moreInputs) {
         throw new AgniError('bad_request', `job ${id} has no inputs`, {
-          hint: 'add some with POST /v1/jobs/ID/inputs first',
+          hint: 'add some with POST /v1/jobs/ID/inputs first, or start it with {"more_inputs": true}',
         });
       }
-      await this.o.repo.update(id, { status: 'running', run: 1, runBase: 0, startedAt: Date.now() });
+      await this.o.repo.update(id, {
+        status: 'running',
+        run: 1,
+        runBase: 0,
+        startedAt: Date.now(),
+        inputsOpen: opts.moreInputs === true,
+      });
+      await this.pump(id);
+      return this.view(await this.mustGet(id));
+    });
+  }
+
+  /** no more inputs come to a job started with `moreInputs`: it finishes once its items have */
+  closeInputs(id: string): Promise<Job> {
+    return this.changing(id, async () => {
+      const job = await this.mustGet(id);
+      if (!job.inputsOpen) {
+        if (job.status === 'open')
+          throw new AgniError('conflict', `job ${id} is not started; start it instead`, {
+            hint: `POST /v1/jobs/${id}/start`,
+          });
+        return this.view(job);
+      }
+      if (job.inputs === 0)
+        throw new AgniError('bad_request', `job ${id} has no inputs`, {
+          hint: 'add some with POST /v1/jobs/ID/inputs before closing it',
+        });
+      await this.o.repo.update(id, { inputsOpen: false });
       await this.pump(id);
       return this.view(await this.mustGet(id));
     });
@@ -287,6 +331,7 @@ export class JobRunner {
       const version = await this.pin(job.function, 'function');
       const reduceVersion = job.reduce === null ? null : await this.pin(job.reduce, 'reduce');
       const reset = await this.o.repo.resetFailed(id);
+      this.tallies.delete(id);
       if (reset === 0 && job.reduceStatus !== 'failed') {
         throw new AgniError('conflict', `job ${id} has no failed inputs and no failed reduce to retry`);
       }
@@ -321,6 +366,7 @@ export class JobRunner {
         });
       const view = await this.view(job);
       await this.o.repo.remove(id);
+      this.tallies.delete(id);
       await this.o.blobs.deletePrefix(jobPrefix(id));
       return view;
     });
@@ -416,16 +462,43 @@ export class JobRunner {
     return output;
   }
 
-  /** the job, while inputs may still be added to it (before it starts) */
+  /** the job, while inputs may still be added to it: before it starts, or started with more to come */
   private async mustBeOpen(id: string): Promise<JobRow> {
     const job = await this.mustGet(id);
-    if (job.status !== 'open') {
+    if (job.status !== 'open' && !(job.status === 'running' && job.inputsOpen)) {
       throw new AgniError(
         'conflict',
-        `job ${id} is ${job.status}: inputs can only be added before it starts`,
+        `job ${id} is ${job.status}: inputs can only be added before it starts, or while it was started with more_inputs and not closed`,
       );
     }
     return job;
+  }
+
+  /** new items of a job: counted, and run at once if it is running */
+  private async added(job: JobRow, n: number): Promise<void> {
+    const t = this.tallies.get(job.id);
+    if (t) {
+      t.c.total += n;
+      t.c.pending += n;
+    }
+    if (job.status === 'running') await this.pump(job.id);
+  }
+
+  /** the job's counts, from memory while fresh (see COUNTS_FRESH_MS) */
+  private async countsOf(id: string, fresh = false): Promise<JobCounts> {
+    const t = this.tallies.get(id);
+    if (t && !fresh && Date.now() - t.at < COUNTS_FRESH_MS) return t.c;
+    const c = await this.o.repo.counts(id);
+    this.tallies.set(id, { c, at: Date.now() });
+    return c;
+  }
+
+  /** an item of the job moved from one status to another (the store has it already) */
+  private tally(id: string, from: 'pending' | 'running', to: 'running' | 'succeeded' | 'failed'): void {
+    const t = this.tallies.get(id);
+    if (!t) return;
+    t.c[from]--;
+    t.c[to]++;
   }
 
   private async mustGet(id: string): Promise<JobRow> {
@@ -490,7 +563,7 @@ export class JobRunner {
     this.watching.delete(rec.id);
     if (w.index === 'reduce') return this.reduceSettled(w.jobId, rec);
     const ok = rec.status === 'succeeded';
-    await this.o.repo.settle(w.jobId, w.index, rec.id, {
+    const settled = await this.o.repo.settle(w.jobId, w.index, rec.id, {
       status: ok ? 'succeeded' : 'failed',
       outcome: rec.status,
       exitCode: rec.exitCode,
@@ -498,6 +571,7 @@ export class JobRunner {
       outputBytes: rec.stdoutBytes,
       finishedAt: Date.now(),
     });
+    if (settled) this.tally(w.jobId, 'running', ok ? 'succeeded' : 'failed');
     this.o.metrics?.jobItemSettled(rec.function, ok ? 'succeeded' : 'failed');
   }
 
@@ -542,7 +616,8 @@ export class JobRunner {
         finishedAt: Date.now(),
       };
       if (index === 'reduce') await this.finishReduce(jobId, 'failed', gone.error);
-      else await this.o.repo.settle(jobId, index, invocationId, gone);
+      else if (await this.o.repo.settle(jobId, index, invocationId, gone))
+        this.tally(jobId, 'running', 'failed');
     }
   }
 
@@ -551,8 +626,16 @@ export class JobRunner {
     const job = await this.o.repo.get(id);
     if (job?.status !== 'running') return;
     for (;;) {
-      const c = await this.o.repo.counts(id);
-      if (c.pending === 0 && c.running === 0) return this.finishItems(job, c);
+      let c = await this.countsOf(id);
+      if (c.pending === 0 && c.running === 0) {
+        // Judged on the store's counts, never on memory alone.
+        c = await this.countsOf(id, true);
+        if (c.pending === 0 && c.running === 0) {
+          if (job.inputsOpen) return;
+          this.tallies.delete(id);
+          return this.finishItems(job, c);
+        }
+      }
       const room = job.concurrency - c.running;
       if (room <= 0 || c.pending === 0) return;
       for (const item of await this.o.repo.nextPending(id, room)) {
@@ -563,24 +646,24 @@ export class JobRunner {
   }
 
   private async submitItem(job: JobRow, item: ItemRow): Promise<'submitted' | 'failed' | 'later'> {
-    let payload: Buffer = Buffer.alloc(0);
-    try {
-      if (!item.inputRef)
-        payload = await readBlob(this.o.blobs, jobBlobKey(job.id, item.inputFile), {
-          range: { start: item.inputOffset, length: item.inputBytes },
-        });
-    } catch (e) {
-      await this.failUnsubmitted(job.id, item.index, `its input could not be read: ${(e as Error).message}`);
-      return 'failed';
-    }
     this.submitting++;
     try {
       let sub: Awaited<ReturnType<AsyncSubmitter['submit']>>;
       try {
         sub = await this.o.queue.submit({
           ...submitTarget(job.function, job.version),
-          payload,
-          ...(item.inputRef ? { input: item.inputRef } : {}),
+          payload: EMPTY,
+          // The item's bytes are where the upload stored them (fsynced then): the invocation
+          // points at them instead of a copy, so a submission writes no file.
+          ...(item.inputRef
+            ? { input: item.inputRef }
+            : {
+                payloadRef: {
+                  key: jobBlobKey(job.id, item.inputFile),
+                  offset: item.inputOffset,
+                  length: item.inputBytes,
+                },
+              }),
           source: `job:${job.id}`,
           // The same key after a crash between submit and markRunning finds the first submission.
           idempotencyKey: `job:${job.id}:${item.index}:${item.attempts + 1}`,
@@ -592,6 +675,7 @@ export class JobRunner {
       }
       const id = sub.record.id;
       await this.o.repo.markRunning(job.id, item.index, id, Date.now());
+      this.tally(job.id, 'pending', 'running');
       this.watching.set(id, { jobId: job.id, index: item.index });
       if (this.early.has(id) || (sub.duplicate && isSettled(sub.record)))
         await this.catchUp(id, `input ${item.index}`, job.id, item.index);
@@ -602,7 +686,7 @@ export class JobRunner {
   }
 
   private async failUnsubmitted(jobId: string, index: number, error: string): Promise<void> {
-    await this.o.repo.settle(jobId, index, null, {
+    const settled = await this.o.repo.settle(jobId, index, null, {
       status: 'failed',
       outcome: 'error',
       exitCode: null,
@@ -610,6 +694,7 @@ export class JobRunner {
       outputBytes: null,
       finishedAt: Date.now(),
     });
+    if (settled) this.tally(jobId, 'pending', 'failed');
   }
 
   private async finishItems(job: JobRow, c: JobCounts): Promise<void> {

@@ -141,6 +141,15 @@ export class ClusterSettles implements AsyncSubmitter {
     for (const set of this.waiters.values()) for (const w of [...set]) w();
   }
 
+  /**
+   * A settle of this process's own queue, with its final record in hand: listeners get it at once,
+   * without waiting for the bus or reading the store back (the event that follows is a duplicate).
+   */
+  settledHere(rec: InvocationRecord): void {
+    for (const w of [...(this.waiters.get(rec.id) ?? [])]) w();
+    this.deliver(rec);
+  }
+
   /** an event named `id`: waiters look again; listeners get the record once the store says settled */
   private heard(id: string): void {
     for (const w of [...(this.waiters.get(id) ?? [])]) w();
@@ -204,7 +213,6 @@ export function settlesOverBus(o: {
   onAnySettle?: () => void;
   pollMs?: number;
 }): { settles: ClusterSettles; close(): void } {
-  const unpublish = publishSettles(o.queue, o.bus, o.logger);
   const settles = new ClusterSettles(
     o.queue,
     o.bus,
@@ -214,12 +222,16 @@ export function settlesOverBus(o: {
     },
     { logger: o.logger, pollMs: o.pollMs },
   );
+  // Local settles first, then the bus for everyone else's waiters (and other servers').
+  const unlocal = o.queue.onSettled((rec) => settles.settledHere(rec));
+  const unpublish = publishSettles(o.queue, o.bus, o.logger);
   const onAny = o.onAnySettle;
   const unkick = onAny ? o.bus.subscribe(INVOCATION_SETTLED, () => onAny()) : () => {};
   return {
     settles,
     close() {
       unkick();
+      unlocal();
       unpublish();
       settles.close();
     },

@@ -4,8 +4,9 @@ import type { Command } from 'commander';
 import { BASELINES, type BaselineName } from '../../bench/baselines.js';
 import { COLD_MODES, type ColdMode } from '../../bench/cold-modes.js';
 import { coldCsv, coldTable, phaseTable } from '../../bench/cold-report.js';
-import { runLoad } from '../../bench/load.js';
-import { loadCsv, loadSvg, loadTable, parseLevels } from '../../bench/load-report.js';
+import { runLoad, runLoadAt } from '../../bench/load.js';
+import { startCeiling } from '../../bench/load-ceiling.js';
+import { ceilingTable, loadCsv, loadSvg, loadTable, parseLevels } from '../../bench/load-report.js';
 import { AgniError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { ApiClient } from '../client.js';
@@ -117,9 +118,10 @@ export function registerBench(program: Command): void {
     .option('--json', 'print the results as JSON')
     .option('--csv [file]', 'print CSV (or write it to a file)')
     .option('--svg <file>', 'write a chart of throughput and latency against concurrency')
+    .option('--no-ceiling', 'skip the bare Fastify "hello" server measured after Agni as the ceiling')
     .addHelpText(
       'after',
-      `\nExamples:\n  agni bench load noop\n  agni bench load noop -c 1,2,4,8 --duration 5s --svg load.svg --csv load.csv\n  agni bench load wordcount --data "a b c" --json`,
+      `\nExamples:\n  agni bench load noop\n  agni bench load noop -c 1,2,4,8 --duration 5s --svg load.svg --csv load.csv\n  agni bench load wordcount --data "a b c" --json\n  agni bench load noop-warm -c 8 --no-ceiling\n\nThe ceiling is a bare Fastify server in a process of its own on this machine, driven by the same\nclients right after Agni: what HTTP alone costs here, in the same run.`,
     )
     .action(
       async (
@@ -131,6 +133,7 @@ export function registerBench(program: Command): void {
           json?: boolean;
           csv?: string | boolean;
           svg?: string;
+          ceiling: boolean;
         },
       ) => {
         const levels = parseLevels(o.concurrency);
@@ -172,11 +175,31 @@ export function registerBench(program: Command): void {
               })(),
         });
         if (!quiet) process.stderr.write('\r\x1b[K');
+        let ceiling: Awaited<ReturnType<typeof runLoadAt>> | undefined;
+        if (o.ceiling) {
+          if (!quiet) process.stderr.write('ceiling: a bare Fastify server, same levels...\n');
+          const hello = await startCeiling();
+          try {
+            ceiling = await runLoadAt(
+              hello.url,
+              {},
+              { function: fn, levels, durationMs, payload: Buffer.from(o.data) },
+            );
+          } finally {
+            await hello.stop();
+          }
+        }
         if (o.svg) await writeFile(o.svg, loadSvg(results, `agni bench load ${fn}`));
         if (typeof o.csv === 'string') await writeFile(o.csv, loadCsv(results));
-        if (o.json) printJson({ function: fn, durationMs, levels: results });
+        if (o.json) printJson({ function: fn, durationMs, levels: results, ...(ceiling ? { ceiling } : {}) });
         else if (o.csv === true) process.stdout.write(loadCsv(results));
-        else process.stdout.write(`${loadTable(results)}\n`);
+        else {
+          process.stdout.write(`${loadTable(results)}\n`);
+          if (ceiling)
+            process.stdout.write(
+              `\nbeside a bare Fastify "hello" server (the ceiling):\n${ceilingTable(results, ceiling)}\n`,
+            );
+        }
         if (!o.json && o.svg) process.stderr.write(`chart: ${o.svg}\n`);
       },
     );

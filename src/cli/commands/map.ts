@@ -82,9 +82,23 @@ async function submitNew(
     concurrency,
     ...(o.reduce ? { reduce: o.reduce } : {}),
   });
-  // A job whose inputs did not all arrive never starts: remove it rather than leave it behind.
-  const discard = () =>
-    client.json('DELETE', `/v1/jobs/${encodeURIComponent(job.id)}`).catch(() => undefined);
+  const path = `/v1/jobs/${encodeURIComponent(job.id)}`;
+  // Started after its first input, with more to come: the first inputs run while the rest upload.
+  let started = false;
+  const start = async () => {
+    await client.json<Job>('POST', `${path}/start`, { more_inputs: true });
+    started = true;
+  };
+  // A job whose inputs did not all arrive is removed rather than left behind; once started, after
+  // the inputs that did arrive have run (a running job cannot be removed).
+  const discard = async () => {
+    try {
+      if (started) await settleAbandoned(client, path);
+      await client.json('DELETE', path);
+    } catch {
+      // best effort: the error that brought us here is the one to report
+    }
+  };
   const onInterrupt = () => {
     progress.stop();
     void discard().finally(() => process.exit(130));
@@ -95,8 +109,10 @@ async function submitNew(
       // By reference: the server expands each glob on its volume; no byte of input is sent.
       for (const ref of o.ref)
         await client.json('POST', `/v1/jobs/${encodeURIComponent(job.id)}/refs`, { ref });
-    } else if (inputs.kind === 'files') await uploadFiles(client, job.id, inputs.files, progress);
-    else await uploadLines(client, job.id, lines!);
+      return client.json<Job>('POST', `${path}/start`);
+    }
+    if (inputs.kind === 'files') await uploadFiles(client, job.id, inputs.files, progress, start);
+    else await uploadLines(client, job.id, lines!, start);
   } catch (e) {
     progress.stop();
     await discard();
@@ -104,7 +120,17 @@ async function submitNew(
   } finally {
     process.off('SIGINT', onInterrupt);
   }
-  return client.json<Job>('POST', `/v1/jobs/${encodeURIComponent(job.id)}/start`);
+  return client.json<Job>('POST', `${path}/close`);
+}
+
+/** closes a job whose upload failed midway and waits for what it started to finish */
+async function settleAbandoned(client: ApiClient, path: string): Promise<void> {
+  let job = await client.json<Job>('POST', `${path}/close`);
+  const until = Date.now() + 60_000;
+  while ((job.status === 'running' || job.status === 'reducing') && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 100));
+    job = await client.json<Job>('GET', path);
+  }
 }
 
 function failureLine(it: JobItem): string {
@@ -137,8 +163,9 @@ export function registerMap(program: Command): void {
     .addHelpText(
       'after',
       `
-Inputs are files, the regular files of a directory (sorted by name), or globs (quote them to let
-agni expand them). With no INPUTS, or -, each non-blank line of stdin is one input.
+Inputs are files, the regular files of a directory (sorted by name), globs (quote them to let
+agni expand them), or named pipes. With no INPUTS, or -, each non-blank line of stdin is one input.
+The job starts once its first input is uploaded: inputs run while later ones still upload.
 Without --out the outputs go to stdout, concatenated in input order; with --reduce only the
 reduce output is printed (with --out: DIR/reduce.out, beside the per-input outputs). The job runs on the server: Ctrl-C
 leaves it running (follow it with \`agni jobs show ID\`). If any input fails, the failures are

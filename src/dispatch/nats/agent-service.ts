@@ -21,7 +21,7 @@ import {
   KEEPALIVE_MS,
   type Meta,
   metaOf,
-  parseBody,
+  parseStart,
   resultToWire,
   SILENCE_MS,
 } from './wire.js';
@@ -58,6 +58,8 @@ class ServedCall {
     readonly request: DispatchRequest,
     aborted: string | undefined,
     private readonly logger: Logger,
+    /** the whole payload, when it came in the start message */
+    private readonly inline?: Buffer,
   ) {
     this.subjects = callSubjects(call);
     this.payload = new InboundPayload((seq) => this.send({ t: 'ack', seq }));
@@ -111,7 +113,8 @@ class ServedCall {
     const id = this.request.invocationId;
     try {
       const req = prepare ? await prepare(this.request) : this.request;
-      const payload = req.payload.kind === 'buffer' ? await wholePayload(this.payload) : this.payload;
+      const payload =
+        this.inline ?? (req.payload.kind === 'buffer' ? await wholePayload(this.payload) : this.payload);
       this.logger.debug({ invocation: id, fn: req.version.function }, 'cluster call: running');
       const r: SandboxResult = await local.run(req, {
         payload,
@@ -161,14 +164,15 @@ export function serveNodeAgent(
     const meta = metaOf(m);
     if (meta?.t !== 'start' || closing) return;
     let request: DispatchRequest;
+    let inline: Buffer | undefined;
     try {
-      request = parseBody<DispatchRequest>(m);
+      ({ request, inline } = parseStart<DispatchRequest>(m, meta.inline));
     } catch {
       opts.logger.warn({ call: meta.call }, 'cluster call: a start whose request is not JSON, ignored');
       return;
     }
     opts.logger.debug({ call: meta.call, invocation: request.invocationId }, 'cluster call: accepted');
-    const call = new ServedCall(nc, meta.call, request, meta.aborted, opts.logger);
+    const call = new ServedCall(nc, meta.call, request, meta.aborted, opts.logger, inline);
     // Listening on the call's subject before the reply: the payload's first chunk cannot be missed.
     m.respond(EMPTY, { headers: hdrs({ t: 'accepted', node: name }) });
     const done = call.run(local, opts.prepare).finally(() => running.delete(meta.call));

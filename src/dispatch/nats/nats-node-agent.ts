@@ -19,13 +19,14 @@ import {
   bytesOf,
   errorFromWire,
   hdrs,
-  jsonBody,
+  INLINE_BYTES,
   KEEPALIVE_MS,
   type Meta,
   metaOf,
   parseBody,
   resultFromWire,
   SILENCE_MS,
+  startBody,
   type WireError,
   type WireResult,
 } from './wire.js';
@@ -93,6 +94,17 @@ export class NatsNodeAgent implements NodeAgent {
       });
       const payload = new ChunkSender((seq, piece) => send({ t: 'in', seq }, piece));
       const signal = ch.io.signal;
+      // A small buffered payload goes with the request, and the node runs the call without waiting.
+      const inline =
+        Buffer.isBuffer(ch.payload) && ch.payload.length <= INLINE_BYTES ? ch.payload : undefined;
+      // The call crossed once the node's first word is in: its answer, or (the call running at once
+      // with an inline payload) a hook that overtook the answer on its way to its own subscription.
+      let crossed = false;
+      const dispatched = () => {
+        if (crossed) return;
+        crossed = true;
+        ch.hooks.onDispatched?.();
+      };
 
       const finish = (outcome: () => void) => {
         if (settled) return;
@@ -121,6 +133,7 @@ export class NatsNodeAgent implements NodeAgent {
         lastHeard = Date.now();
         const meta = metaOf(m);
         if (!meta || settled) return;
+        dispatched();
         switch (meta.t) {
           case 'out': {
             const chunk = Buffer.from(bytesOf(m));
@@ -179,9 +192,14 @@ export class NatsNodeAgent implements NodeAgent {
       }, KEEPALIVE_MS);
 
       log.debug({ node, invocation: req.invocationId, call }, 'cluster call: sending');
-      const start: Meta = { t: 'start', call, ...(signal?.aborted ? { aborted: reasonOf(signal) } : {}) };
+      const start: Meta = {
+        t: 'start',
+        call,
+        ...(signal?.aborted ? { aborted: reasonOf(signal) } : {}),
+        ...(inline ? { inline: inline.length } : {}),
+      };
       this.nc
-        .request(runSubject(node), jsonBody(req), {
+        .request(runSubject(node), startBody(req, inline), {
           headers: hdrs(start),
           timeout: this.opts.acceptTimeoutMs ?? 5_000,
         })
@@ -190,8 +208,8 @@ export class NatsNodeAgent implements NodeAgent {
             if (settled) return;
             lastHeard = Date.now();
             if (metaOf(reply)?.t !== 'accepted') return nodeLost('it did not accept the call');
-            ch.hooks.onDispatched?.();
-            void this.sendPayload(ch.payload, payload, send, () => settled);
+            dispatched();
+            if (!inline) void this.sendPayload(ch.payload, payload, send, () => settled);
           },
           (e: { code?: string; message?: string }) => {
             const why =

@@ -20,8 +20,11 @@ export const KEEPALIVE_MS = 1_000;
 export const SILENCE_MS = 3_000;
 
 export type Meta =
-  /** server → agent on the run subject (request/reply): the body is the DispatchRequest */
-  | { t: 'start'; call: string; aborted?: string }
+  /**
+   * server → agent on the run subject (request/reply): the body is the DispatchRequest's JSON;
+   * with `inline`, followed by the whole payload, its last `inline` bytes (no `in` messages follow)
+   */
+  | { t: 'start'; call: string; aborted?: string; inline?: number }
   /** agent's reply to start: it listens on the call's subjects */
   | { t: 'accepted'; node: string }
   /** a payload chunk (server → agent) or an output chunk (agent → server), numbered from 1 */
@@ -71,6 +74,31 @@ export function pieces(chunk: Buffer): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0; i < chunk.length; i += CHUNK_BYTES) out.push(chunk.subarray(i, i + CHUNK_BYTES));
   return out;
+}
+
+/**
+ * A buffered payload up to this size rides in the start message: the agent can run the call at
+ * once instead of answering first and then waiting for the payload (a round trip and a half).
+ */
+export const INLINE_BYTES = CHUNK_BYTES;
+
+/** the start message's body: the request's JSON, then the inline payload when there is one */
+export function startBody(req: unknown, inline?: Buffer): Uint8Array {
+  const json = Buffer.from(JSON.stringify(req));
+  return inline ? Buffer.concat([json, inline]) : json;
+}
+
+/** the request and inline payload of a start message (throws when its JSON is not) */
+export function parseStart<T>(m: Msg, inline: number | undefined): { request: T; inline?: Buffer } {
+  const body = bytesOf(m);
+  const n = inline ?? 0;
+  if (!Number.isInteger(n) || n < 0 || n > body.length)
+    throw new Error(`inline: ${n} bytes in ${body.length}`);
+  const request = JSON.parse(body.subarray(0, body.length - n).toString('utf8')) as T;
+  // A copy: the message's buffer is the connection's to reuse.
+  return inline === undefined
+    ? { request }
+    : { request, inline: Buffer.from(body.subarray(body.length - n)) };
 }
 
 /** A SandboxResult as JSON: the Lambda error document travels as base64. */

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InsertGate } from './insert-gate.js';
+
+function deferred() {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const p = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { p, resolve, reject };
+}
+
+test('output made before the insert is in waits for it, in order; later output goes at once', async () => {
+  const insert = deferred();
+  const gate = new InsertGate(insert.p);
+  const got: string[] = [];
+  const held = gate.pass(() => got.push('a'));
+  gate.pass(() => got.push('b'));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(got.length, 0, 'nothing reaches the caller before the record exists');
+  assert.ok(held instanceof Promise, 'the producer is held meanwhile');
+  insert.resolve();
+  // A chunk made while the waiting ones are being handed on still comes after them.
+  await Promise.resolve();
+  gate.pass(() => got.push('c'));
+  await gate.drained();
+  assert.deepEqual(got, ['a', 'b', 'c']);
+  assert.equal(
+    gate.pass(() => got.push('d')),
+    4,
+    'once in and drained, at once',
+  );
+  assert.equal(gate.signal.aborted, false);
+});
+
+test("a failed insert stops the call (its signal), drops what waited, and keeps the caller's own abort", async () => {
+  const insert = deferred();
+  const gate = new InsertGate(insert.p);
+  const got: string[] = [];
+  const held = gate.pass(() => got.push('a'));
+  insert.reject(new Error('store away'));
+  await held;
+  assert.equal(got.length, 0);
+  assert.equal(gate.signal.aborted, true);
+  assert.match(String((gate.signal.reason as Error).message), /store away/);
+  await assert.rejects(gate.inserted, /store away/);
+
+  const caller = new AbortController();
+  const g2 = new InsertGate(Promise.resolve(), caller.signal);
+  caller.abort(new Error('client left'));
+  assert.equal(g2.signal.aborted, true);
+  assert.match((g2.signal.reason as Error).message, /client left/);
+});

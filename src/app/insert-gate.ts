@@ -1,0 +1,52 @@
+/**
+ * A sync call's record is inserted beside its dispatch, not before it: on PostgreSQL that is a
+ * database round trip off the call's path. The gate keeps the promise the old order gave: nothing
+ * of the call reaches its caller before its record exists. Output made before the insert is in
+ * waits (in order, holding the sandbox as a slow reader would); if the insert fails, the call is
+ * stopped, its output dropped, and the caller gets the store's error, as when the insert came first.
+ */
+export class InsertGate {
+  /** aborts when the caller's signal does, or when the insert failed */
+  readonly signal: AbortSignal;
+  private in = false;
+  private waiting = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    /** the insert of the record */
+    readonly inserted: Promise<void>,
+    caller?: AbortSignal,
+  ) {
+    const failed = new AbortController();
+    this.signal = caller ? AbortSignal.any([caller, failed.signal]) : failed.signal;
+    inserted.then(
+      () => {
+        this.in = true;
+      },
+      (e: unknown) => failed.abort(e),
+    );
+  }
+
+  /**
+   * Runs `deliver` at once when the record is in and nothing waits before it; else after the insert
+   * and what waits, returning a promise that holds the producer meanwhile. Never rejects: once the
+   * insert failed, deliveries are dropped.
+   */
+  pass<T>(deliver: () => T): T | Promise<unknown> {
+    if (this.in && this.waiting === 0) return deliver();
+    this.waiting++;
+    this.chain = this.chain
+      .then(() => this.inserted)
+      .then(deliver)
+      .catch(() => undefined)
+      .finally(() => {
+        this.waiting--;
+      });
+    return this.chain;
+  }
+
+  /** settles once every delivery waiting so far was made (or dropped) */
+  drained(): Promise<unknown> {
+    return this.chain;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * A sync call's record is inserted beside its dispatch (insert-gate.ts). What the old order
+ * promised still holds: nothing of the call reaches its caller before the record exists, and an
+ * insert that fails stops the call and answers with the store's error.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AgniError } from '../core/errors.js';
+import { parseManifest } from '../core/manifest.js';
+import type { DispatchJob } from '../dispatch/dispatch-request.js';
+import type { Dispatcher } from '../dispatch/dispatcher.js';
+import type { SandboxResult } from '../sandbox/backend.js';
+import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
+import type { InvocationRecord, Store } from '../store/store.js';
+import { openTestDb } from '../store/test-stores.js';
+import { VersionResolver } from '../store/version-resolver.js';
+import { Invoker } from './invoker.js';
+
+/** Writes `out` at once, then runs until its signal aborts or 100 ms pass. */
+class Writes implements Dispatcher {
+  aborted: unknown;
+  admit(): void {}
+  async dispatch(job: DispatchJob): Promise<SandboxResult> {
+    job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'process' });
+    await job.channel.io.onStdout(Buffer.from('out'));
+    const signal = job.channel.io.signal!;
+    if (signal.aborted) this.aborted = signal.reason;
+    else
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 100);
+        signal.addEventListener('abort', () => {
+          clearTimeout(t);
+          this.aborted = signal.reason;
+          r();
+        });
+      });
+    return {
+      outcome: signal.aborted ? 'failed' : 'ok',
+      exitCode: 0,
+      signal: null,
+      durationMs: 1,
+    } as SandboxResult;
+  }
+  dispatchGroup(jobs: DispatchJob[]): Promise<SandboxResult>[] {
+    return jobs.map((j) => this.dispatch(j));
+  }
+  stats() {
+    return { queued: 0, running: 0, slots: 1, maxQueue: 1 };
+  }
+  async close(): Promise<void> {}
+}
+
+async function setup(insert: (real: Store, r: InvocationRecord) => Promise<void>) {
+  const db = await openTestDb('sqlite');
+  const real = db.store;
+  await real.addVersion({
+    function: 'f',
+    manifest: parseManifest('name: f\nruntime: host\ncommand: run\n'),
+    codeDir: '/code/f',
+    imageId: 'host',
+  });
+  const store = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop === 'createInvocation') return (r: InvocationRecord) => insert(target, r);
+      return Reflect.get(target, prop, receiver);
+    },
+  }) as Store;
+  const dispatcher = new Writes();
+  const invoker = new Invoker(
+    store,
+    dispatcher,
+    new VersionResolver(real, new SqlFunctionAliasRepository(real.db)),
+  );
+  return { db, real, dispatcher, invoker };
+}
+
+test('output waits for the record: the caller sees none before the insert is in', async () => {
+  let inserted = false;
+  const { db, real, invoker } = await setup(async (target, r) => {
+    await new Promise((res) => setTimeout(res, 50));
+    await target.createInvocation(r);
+    inserted = true;
+  });
+  try {
+    const seen: boolean[] = [];
+    const out = await invoker.invoke('f', Buffer.alloc(0), Date.now(), {
+      onStdout: () => {
+        seen.push(inserted);
+      },
+    });
+    assert.deepEqual(seen, [true]);
+    assert.equal(out.record.status, 'succeeded');
+    assert.equal((await real.getInvocation(out.record.id))!.status, 'succeeded');
+  } finally {
+    await db.close();
+  }
+});
+
+test("a failed insert stops the call and answers with the store's error; its output never reaches the caller", async () => {
+  const away = new AgniError('store_unavailable', 'the database is away');
+  const { db, real, dispatcher, invoker } = await setup(async () => {
+    await new Promise((res) => setTimeout(res, 20));
+    throw away;
+  });
+  try {
+    let id = '';
+    const seen: Buffer[] = [];
+    await assert.rejects(
+      invoker.invoke('f', Buffer.alloc(0), Date.now(), {
+        onQueued: (i) => {
+          id = i;
+        },
+        onStdout: (c) => {
+          seen.push(c);
+        },
+      }),
+      (e) => e === away,
+    );
+    assert.equal(seen.length, 0);
+    assert.equal(dispatcher.aborted, away, 'the call was stopped');
+    assert.equal(await real.getInvocation(id), undefined);
+  } finally {
+    await db.close();
+  }
+});
