@@ -1,6 +1,6 @@
 /** Prewarmed pools end to end: real embedded server, real runc, prepared sandboxes behind a gate. */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -93,7 +93,7 @@ describe('prewarmed pools', () => {
     assert.deepEqual(runcList(s.home), []);
     assert.deepEqual(readdirSync(join(s.home, 'sandboxes')), []);
     // no leaf cgroup of any sandbox this suite made (timeouts and OOM kills included) is left
-    const mine = /^(warmish|envy|pnap|pexit|phog|idler|vers|victim|noop-pre|noop-fresh)-v\d+-p/;
+    const mine = /^(ptail|warmish|envy|pnap|pexit|phog|idler|vers|victim|noop-pre|noop-fresh)-v\d+-p/;
     for (const dir of ['memory', 'pids', 'cpu'].map((c) => `/sys/fs/cgroup/${c}/agni`)) {
       const left = existsSync(dir) ? readdirSync(dir).filter((n) => mine.test(n)) : [];
       assert.deepEqual(left, [], dir);
@@ -111,7 +111,10 @@ describe('prewarmed pools', () => {
     await deploy({ 'agni.yaml': manifest('warmish', cmd, 'pool:\n  min: 1\n  max: 2\n') });
     const first = await invoke('warmish', 'p0');
     assert.equal(first.status, 200, first.text);
-    await until('a prepared sandbox waits', () => waitingOf(s.home, 'warmish-v1-p').length >= 1);
+    // runc lists a sandbox as running before its gate said it waits: the pool's own view decides
+    const poolHolds = () =>
+      waitingOf(s.home, 'warmish-v1-p').length >= 1 && s.prewarm!.held().includes('warmish@1');
+    await until('a prepared sandbox waits', poolHolds);
     for (let i = 1; i <= 4; i++) {
       const waiting = waitingOf(s.home, 'warmish-v1-p').map((c) => c.id);
       assert.ok(waiting.length >= 1);
@@ -126,7 +129,7 @@ describe('prewarmed pools', () => {
       assert.equal(lines[2], `[a b] [it's "q"]`);
       assert.equal(lines[3], `payload ${i}`);
       assert.equal(s.prewarm!.stats().hits, hitsBefore + 1);
-      await until('the pool is refilled', () => waitingOf(s.home, 'warmish-v1-p').length >= 1);
+      await until('the pool is refilled', poolHolds);
     }
     // the function's environment is exactly the spec's: the gate adds nothing of its own
     await deploy({ 'agni.yaml': manifest('envy', ['env'], 'env:\n  FOO: "a b"\npool:\n  min: 1\n') });
@@ -211,6 +214,24 @@ describe('prewarmed pools', () => {
     assert.equal(rec.stdoutBytes, 307200);
     await until('the child it left running is killed', () => !sleeping('30.5'));
     await rm('pgate');
+  });
+
+  test('answered from the gate under CPU load: the last bytes before the exit are never lost', async () => {
+    // Regression: the function's output once went through runc's own copy of fds 1 and 2, which
+    // under load delivered the tail after the gate's exit report: answers lost their last line.
+    await deploy({ 'agni.yaml': manifest('ptail', 'cat; echo "$AGNI_INVOCATION_ID"', 'pool:\n  min: 1\n') });
+    await invoke('ptail');
+    const hogs = [0, 1, 2, 3].map(() => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    try {
+      for (let i = 0; i < 25; i++) {
+        await until('ptail has a waiting sandbox', () => s.prewarm!.held().includes('ptail@1'));
+        const r = await invoke('ptail', `line ${i}\n`);
+        assert.equal(r.text, `line ${i}\n${r.id}\n`);
+      }
+    } finally {
+      for (const h of hogs) h.kill('SIGKILL');
+    }
+    await rm('ptail');
   });
 
   test('an idle pool with min 0 scales to zero', async () => {

@@ -39,6 +39,9 @@ exec "$@"
  * the spec's environment (values the spec sets for them are re-sent on fd 3). busybox prefers its
  * applets over PATH for `exec name`, so names without a slash are looked up in PATH here, and the
  * program keeps its name as argv[0]. EOF on fd 3 (the pool let go) exits without running anything.
+ * The function's stdout and stderr are fds 4 and 5, sockets of the server's own that runc passes
+ * through untouched: runc copies the container's fds 1 and 2 through goroutines of its own, which
+ * can deliver output after the exit line below (that lost the tail of an answer under load).
  * The function runs in a subshell (it execs itself away) so the gate, still pid 1, sees it exit:
  * like a function that is pid 1 itself, whatever it leaves running dies with it (`kill -9 -1`
  * spares only the gate), then the status goes out on fd 3 before the gate exits with it.
@@ -51,7 +54,7 @@ while IFS= read -r l <&3 || exit 111; do
 done
 unset l
 (
-${EXEC_ARGS_SCRIPT}) 3<&-
+${EXEC_ARGS_SCRIPT}) 3<&- >&4 2>&5 4>&- 5>&-
 s=$?
 kill -9 -1 2>/dev/null
 echo "exit $s" >&3
@@ -116,6 +119,9 @@ type State = 'preparing' | 'waiting' | 'started' | 'dead';
 class RuncPrepared implements PreparedSandbox {
   private state: State = 'preparing';
   private readonly gate: Duplex;
+  /** the function's stdout and stderr (fds 4 and 5 in the sandbox) */
+  private readonly fnOut: Readable;
+  private readonly fnErr: Readable;
   private readonly lost: (() => void)[] = [];
   private out: SandboxIO['onStdout'] | undefined;
   private err: ((c: Buffer) => void) | undefined;
@@ -132,8 +138,13 @@ class RuncPrepared implements PreparedSandbox {
     const child = sb.child;
     this.gate = child.stdio[3] as Duplex;
     this.gate.on('error', () => {}); // the container is gone: its exit is handled below
-    const stdout = forwardStdout(child.stdout, (c) => this.out?.(c));
+    this.fnOut = (child.stdio as unknown as Readable[])[4]!;
+    this.fnErr = (child.stdio as unknown as Readable[])[5]!;
+    const stdout = forwardStdout(this.fnOut, (c) => this.out?.(c));
     child.once('exit', () => stdout.release());
+    this.fnErr.on('data', (c: Buffer) => this.err?.(c));
+    // runc's own stdout and stderr: only runc or the gate write there (the function has fds 4, 5)
+    child.stdout?.resume();
     child.stderr?.on('data', (c: Buffer) => {
       if (this.err) this.err(c);
       else if (this.early.length < 4096) this.early += c.toString();
@@ -252,10 +263,9 @@ class RuncPrepared implements PreparedSandbox {
 
   /** Forwards what is left of stdout and stderr now; false when it has to wait for their EOF. */
   private drained(): boolean {
-    const { child } = this.sb;
     const out = this.out;
     const err = this.err;
-    return drainNow(child.stdout, (c) => out?.(c)) && drainNow(child.stderr, (c) => err?.(c));
+    return drainNow(this.fnOut, (c) => out?.(c)) && drainNow(this.fnErr, (c) => err?.(c));
   }
 
   async destroy(): Promise<void> {
@@ -276,7 +286,7 @@ export async function prepareSandbox(
 ): Promise<PreparedSandbox> {
   const spec = gatedSpec(base, busybox);
   const { bundle, logFile } = await rt.writeBundle(spec);
-  const p = new RuncPrepared(rt.spawnSandbox(spec.id, bundle, logFile, 1), base.env);
+  const p = new RuncPrepared(rt.spawnSandbox(spec.id, bundle, logFile, 3), base.env);
   await p.ready;
   return p;
 }
