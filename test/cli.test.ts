@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,8 +12,21 @@ import { fnDir } from './helpers/tarball.js';
 
 const run = promisify(execFile);
 
-function freePort(): number {
-  return 20000 + Math.floor(Math.random() * 20000);
+/**
+ * A port that is free now and below the kernel's ephemeral range (32768 and up here), so no
+ * outgoing connection of another test can take it before the demo's server binds it: a random
+ * port once collided with one (EADDRINUSE in CI).
+ */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
 }
 
 describe('cli', () => {
@@ -221,7 +235,7 @@ describe('quick start demo', () => {
   test('scripts/demo.sh --once deploys and invokes the examples', async () => {
     const home = mkdtempSync(join(tmpdir(), 'agni-demo-'));
     const r = await run('bash', ['scripts/demo.sh', '--once'], {
-      env: { ...process.env, AGNI_HOME: home, AGNI_PORT: String(freePort()) },
+      env: { ...process.env, AGNI_HOME: home, AGNI_PORT: String(await freePort()) },
     });
     assert.match(r.stdout, /"words": 6/);
     assert.match(r.stdout, /"count": 100/);
