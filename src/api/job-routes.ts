@@ -108,7 +108,10 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
 
   // With more_inputs, items run while inputs are still added; POST .../close says none are left.
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/start', async (req) => {
-    const body = jsonRequest(req, startSchema);
+    // A bodiless start (what every client sent before more_inputs existed) is still a plain start,
+    // whatever Content-Type it names; a body must be JSON.
+    const empty = !Buffer.isBuffer(req.body) || req.body.length === 0;
+    const body = empty ? {} : jsonRequest(req, startSchema);
     return jobs.start(req.params.id, { moreInputs: body.more_inputs === true });
   });
 
