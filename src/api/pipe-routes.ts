@@ -9,6 +9,7 @@ import { type Pipeline, pipeFailure } from '../app/pipeline.js';
 import { parseCallTimeout, TIMEOUT_HEADER } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { pipeStages } from '../core/pipe.js';
+import { writable } from './stream-reply.js';
 import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
 export type { Pipeline };
@@ -77,15 +78,7 @@ export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void
               });
             }
             if (res.destroyed || res.write(chunk)) return undefined;
-            return new Promise<void>((resolve) => {
-              const done = () => {
-                res.off('drain', done);
-                res.off('close', done);
-                resolve();
-              };
-              res.on('drain', done);
-              res.on('close', done);
-            });
+            return writable(res);
           },
           signal: stop.signal,
         },
