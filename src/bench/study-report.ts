@@ -5,30 +5,15 @@
  * Pure: summaries and facts in, markdown out.
  */
 
-/** the part of `agni bench sweep --json` this report reads */
-export interface StudyCell {
-  metric: string;
-  mode: string;
-  concurrency: number;
-  n: number;
-  failed: number;
-  median: number;
-  p90: number;
-  min: number;
-  max: number;
-  ratio_to_host: number | null;
-}
+import type { SweepCell, SweepSummary } from './sweep-summary.js';
 
-export interface StudySweep {
-  function: string;
-  date: string;
-  n: number;
-  levels: number[];
-  modes: string[];
-  metrics: string[];
-  cells: StudyCell[];
-  notes: string[];
-}
+/** the part of `agni bench sweep --json` this report reads */
+export type StudyCell = Pick<
+  SweepCell,
+  'metric' | 'mode' | 'concurrency' | 'n' | 'failed' | 'median' | 'p90' | 'min' | 'max' | 'ratio_to_host'
+>;
+
+export type StudySweep = Omit<SweepSummary, 'kind' | 'cells'> & { cells: StudyCell[] };
 
 export interface StudyLanguage {
   /** Python, R */
