@@ -138,7 +138,11 @@ describe('a sync call whose client goes away', () => {
       const hits = s.prewarm?.stats().hits ?? 0;
       if (mode === 'prewarmed') {
         assert.equal((await invoke(name)).status, 200);
-        await until('a prepared sandbox', () => (s.prewarm?.stats().current ? true : undefined));
+        // `current` also counts one still being prepared, which a call would not wait for: only a
+        // ready sandbox makes the next call a hit.
+        await until('a prepared sandbox', () =>
+          s.prewarm?.held().some((k) => k.startsWith(`${name}@`)) ? true : undefined,
+        );
       }
       const call = rawInvoke(name, 'go\n');
       call.response.catch(() => {}); // destroyed below

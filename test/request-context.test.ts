@@ -132,7 +132,9 @@ describe('request context and per-call timeouts', () => {
     // prewarmed: the sandbox waited (created before the request existed) and got it through its gate
     await hook(pre).then((r) => r.text());
     const end = Date.now() + 10_000;
-    while (s.prewarm!.stats().current < 1 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    // held(), not stats().current: a sandbox still being prepared would not serve the call
+    while (!s.prewarm!.held().some((k) => k.startsWith(`${pre}@`)) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 50));
     const hits = s.prewarm!.stats().hits;
     const r = await hook(pre);
     const text = await r.text();
