@@ -5,7 +5,7 @@
  * unknown names, NUL in env values, durations longer than a timer can hold.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -29,13 +29,17 @@ async function deploy(yaml: string, extra: (dir: string) => void = () => {}): Pr
   writeFileSync(join(dir, 'agni.yaml'), yaml);
   mkdirSync(join(dir, 'sub'));
   writeFileSync(join(dir, 'sub', 'f'), 'x');
-  extra(dir);
-  const r = await fetch(`${s.url}/v1/functions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/gzip' },
-    body: new Uint8Array(await tarOf(dir)),
-  });
-  return { status: r.status, body: (await r.json()) as Answer['body'] };
+  try {
+    extra(dir);
+    const r = await fetch(`${s.url}/v1/functions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/gzip' },
+      body: new Uint8Array(await tarOf(dir)),
+    });
+    return { status: r.status, body: (await r.json()) as Answer['body'] };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 const fn = (runtime: string, extra: string, command = 'pwd; id -u') =>
