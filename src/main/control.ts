@@ -406,7 +406,7 @@ export async function startControl(
     insight: new ImageInsight({ home: o.home, store, db: store.db, local: images, oci }),
     logger,
     token: o.token,
-    apiTokens: new ApiTokens(new SqlApiTokenRepository(store.db), o.token),
+    apiTokens: new ApiTokens(new SqlApiTokenRepository(store.db, store.changeStamp), o.token),
     secrets,
     hosts: hostPolicy(o.host, o.allowedHosts ?? [], node),
     callbackAllow,

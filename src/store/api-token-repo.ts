@@ -1,5 +1,6 @@
 /** Named API tokens in the state store. Only each token's sha256 is stored, never the token. */
 import type { Kysely, Selectable } from 'kysely';
+import { type ChangeStamp, LocalCache } from './local-cache.js';
 import type { ApiTokenTable, Database } from './schema.js';
 
 export interface ApiTokenRow {
@@ -33,9 +34,26 @@ function fromRow(r: Selectable<ApiTokenTable['api_tokens']>): ApiTokenRow {
 }
 
 export class SqlApiTokenRepository implements ApiTokenRepository {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** whether any token exists, asked by every request of a server without a server token */
+  private readonly anyCache: LocalCache<'any', boolean> | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    /** SQLite's (local-cache.ts): `any()` comes from memory while nobody else wrote */
+    changeStamp?: ChangeStamp,
+  ) {
+    this.anyCache = changeStamp ? new LocalCache(changeStamp) : undefined;
+  }
 
   async insert(row: Omit<ApiTokenRow, 'lastUsedAt'>): Promise<boolean> {
+    try {
+      return await this.insertRow(row);
+    } finally {
+      this.anyCache?.clear();
+    }
+  }
+
+  private async insertRow(row: Omit<ApiTokenRow, 'lastUsedAt'>): Promise<boolean> {
     const r = await this.db
       .insertInto('api_tokens')
       .values({
@@ -64,12 +82,18 @@ export class SqlApiTokenRepository implements ApiTokenRepository {
   }
 
   async remove(name: string): Promise<boolean> {
-    const r = await this.db.deleteFrom('api_tokens').where('name', '=', name).executeTakeFirst();
-    return Number(r.numDeletedRows) > 0;
+    try {
+      const r = await this.db.deleteFrom('api_tokens').where('name', '=', name).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    } finally {
+      this.anyCache?.clear();
+    }
   }
 
-  async any(): Promise<boolean> {
-    return (await this.db.selectFrom('api_tokens').select('name').limit(1).executeTakeFirst()) !== undefined;
+  any(): Promise<boolean> {
+    const read = async () =>
+      (await this.db.selectFrom('api_tokens').select('name').limit(1).executeTakeFirst()) !== undefined;
+    return this.anyCache ? this.anyCache.get('any', read) : read();
   }
 
   async touch(name: string, at: number): Promise<void> {

@@ -7,6 +7,7 @@ import { DEFAULT_BACKOFF_MS, type Manifest } from '../core/manifest.js';
 
 const MANIFEST_DEFAULTS: Partial<Manifest> = { retries: 0, backoff: DEFAULT_BACKOFF_MS, triggers: [] };
 
+import { type ChangeStamp, LocalCache } from './local-cache.js';
 import type { Database } from './schema.js';
 import { migrations } from './schema.js';
 import type {
@@ -123,7 +124,25 @@ export class SqlStore implements Store {
      * synchronous_commit off; absent, they go to `db` like any other
      */
     readonly lazyDb?: Kysely<Database>,
-  ) {}
+    /**
+     * SQLite's: lets every call's live-version read come from memory while nobody else has written
+     * (local-cache.ts); absent on PostgreSQL, where other servers write
+     */
+    readonly changeStamp?: ChangeStamp,
+  ) {
+    this.live = changeStamp ? new LocalCache(changeStamp) : undefined;
+  }
+
+  private readonly live: LocalCache<string, VersionRecord | undefined> | undefined;
+
+  /** runs a write that may change what is live, then forgets the live versions read before it */
+  private async changingLive<T>(write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } finally {
+      this.live?.clear();
+    }
+  }
 
   private writer(o: WriteOptions | undefined): Kysely<Database> {
     return o?.lazy && this.lazyDb ? this.lazyDb : this.db;
@@ -142,39 +161,41 @@ export class SqlStore implements Store {
 
   async addVersion(v: Omit<VersionRecord, 'version' | 'createdAt'>): Promise<VersionRecord> {
     const now = Date.now();
-    return this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('functions')
-        .values({ name: v.function, latest_version: 0, version_seq: 0, created_at: now, updated_at: now })
-        .onConflict((oc) => oc.column('name').doNothing())
-        .execute();
-      // One statement takes the row lock and the next number, so concurrent deploys (other
-      // servers on PostgreSQL) each get their own; the lock holds until this version is in.
-      const r = await trx
-        .updateTable('functions')
-        .set((eb) => ({
-          version_seq: eb('version_seq', '+', 1),
-          latest_version: eb('version_seq', '+', 1),
-          updated_at: now,
-        }))
-        .where('name', '=', v.function)
-        .returning('version_seq')
-        .executeTakeFirstOrThrow();
-      const version = Number(r.version_seq);
-      await trx
-        .insertInto('versions')
-        .values({
-          function: v.function,
-          version,
-          manifest: JSON.stringify(v.manifest),
-          code_dir: v.codeDir,
-          image_id: v.imageId,
-          code: v.code ? JSON.stringify(v.code) : null,
-          created_at: now,
-        })
-        .execute();
-      return { ...v, version, createdAt: now };
-    });
+    return this.changingLive(() =>
+      this.db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('functions')
+          .values({ name: v.function, latest_version: 0, version_seq: 0, created_at: now, updated_at: now })
+          .onConflict((oc) => oc.column('name').doNothing())
+          .execute();
+        // One statement takes the row lock and the next number, so concurrent deploys (other
+        // servers on PostgreSQL) each get their own; the lock holds until this version is in.
+        const r = await trx
+          .updateTable('functions')
+          .set((eb) => ({
+            version_seq: eb('version_seq', '+', 1),
+            latest_version: eb('version_seq', '+', 1),
+            updated_at: now,
+          }))
+          .where('name', '=', v.function)
+          .returning('version_seq')
+          .executeTakeFirstOrThrow();
+        const version = Number(r.version_seq);
+        await trx
+          .insertInto('versions')
+          .values({
+            function: v.function,
+            version,
+            manifest: JSON.stringify(v.manifest),
+            code_dir: v.codeDir,
+            image_id: v.imageId,
+            code: v.code ? JSON.stringify(v.code) : null,
+            created_at: now,
+          })
+          .execute();
+        return { ...v, version, createdAt: now };
+      }),
+    );
   }
 
   async getFunction(name: string): Promise<FunctionRecord | undefined> {
@@ -188,7 +209,11 @@ export class SqlStore implements Store {
     return { ...v, versions: Number(count.n), newest: Number(count.newest) };
   }
 
-  async getLatestVersion(name: string): Promise<VersionRecord | undefined> {
+  getLatestVersion(name: string): Promise<VersionRecord | undefined> {
+    return this.live ? this.live.get(name, () => this.readLatestVersion(name)) : this.readLatestVersion(name);
+  }
+
+  private async readLatestVersion(name: string): Promise<VersionRecord | undefined> {
     const r = await this.db
       .selectFrom('functions')
       .innerJoin('versions', (j) =>
@@ -203,16 +228,18 @@ export class SqlStore implements Store {
   }
 
   async setLiveVersion(name: string, version: number): Promise<VersionRecord | undefined> {
-    return this.db.transaction().execute(async (trx) => {
-      const r = await versionRow(trx, name, version);
-      if (!r) return undefined;
-      await trx
-        .updateTable('functions')
-        .set({ latest_version: version, updated_at: Date.now() })
-        .where('name', '=', name)
-        .execute();
-      return toVersion(r);
-    });
+    return this.changingLive(() =>
+      this.db.transaction().execute(async (trx) => {
+        const r = await versionRow(trx, name, version);
+        if (!r) return undefined;
+        await trx
+          .updateTable('functions')
+          .set({ latest_version: version, updated_at: Date.now() })
+          .where('name', '=', name)
+          .execute();
+        return toVersion(r);
+      }),
+    );
   }
 
   async removeVersion(
@@ -221,42 +248,48 @@ export class SqlStore implements Store {
   ): Promise<
     { removed: VersionRecord } | { live: true } | { aliases: string[] } | { jobs: string[] } | undefined
   > {
-    return this.db.transaction().execute(async (trx) => {
-      const r = await versionRow(trx, name, version);
-      if (!r) return undefined;
-      const fn = await trx
-        .selectFrom('functions')
-        .select('latest_version')
-        .where('name', '=', name)
-        .executeTakeFirst();
-      if (Number(fn?.latest_version) === version) return { live: true as const };
-      const named = await trx
-        .selectFrom('function_aliases')
-        .select('name')
-        .where('function', '=', name)
-        .where((eb) => eb.or([eb('version', '=', version), eb('split_version', '=', version)]))
-        .orderBy('name')
-        .execute();
-      if (named.length > 0) return { aliases: named.map((a) => a.name) };
-      const pinned = `${name}@${version}`;
-      const jobs = await trx
-        .selectFrom('jobs')
-        .select('id')
-        .where('status', 'in', ['open', 'running', 'reducing'])
-        .where((eb) =>
-          eb.or([
-            eb.and([eb('function', '=', name), eb('version', '=', version)]),
-            eb('function', '=', pinned),
-            eb.and([eb('reduce', '=', name), eb('reduce_version', '=', version)]),
-            eb('reduce', '=', pinned),
-          ]),
-        )
-        .orderBy('id')
-        .execute();
-      if (jobs.length > 0) return { jobs: jobs.map((j) => j.id) };
-      await trx.deleteFrom('versions').where('function', '=', name).where('version', '=', version).execute();
-      return { removed: toVersion(r) };
-    });
+    return this.changingLive(() =>
+      this.db.transaction().execute(async (trx) => {
+        const r = await versionRow(trx, name, version);
+        if (!r) return undefined;
+        const fn = await trx
+          .selectFrom('functions')
+          .select('latest_version')
+          .where('name', '=', name)
+          .executeTakeFirst();
+        if (Number(fn?.latest_version) === version) return { live: true as const };
+        const named = await trx
+          .selectFrom('function_aliases')
+          .select('name')
+          .where('function', '=', name)
+          .where((eb) => eb.or([eb('version', '=', version), eb('split_version', '=', version)]))
+          .orderBy('name')
+          .execute();
+        if (named.length > 0) return { aliases: named.map((a) => a.name) };
+        const pinned = `${name}@${version}`;
+        const jobs = await trx
+          .selectFrom('jobs')
+          .select('id')
+          .where('status', 'in', ['open', 'running', 'reducing'])
+          .where((eb) =>
+            eb.or([
+              eb.and([eb('function', '=', name), eb('version', '=', version)]),
+              eb('function', '=', pinned),
+              eb.and([eb('reduce', '=', name), eb('reduce_version', '=', version)]),
+              eb('reduce', '=', pinned),
+            ]),
+          )
+          .orderBy('id')
+          .execute();
+        if (jobs.length > 0) return { jobs: jobs.map((j) => j.id) };
+        await trx
+          .deleteFrom('versions')
+          .where('function', '=', name)
+          .where('version', '=', version)
+          .execute();
+        return { removed: toVersion(r) };
+      }),
+    );
   }
 
   async getVersion(name: string, version: number): Promise<VersionRecord | undefined> {
@@ -285,14 +318,16 @@ export class SqlStore implements Store {
   }
 
   async removeFunction(name: string): Promise<VersionRecord[]> {
-    return this.db.transaction().execute(async (trx) => {
-      const rows = await trx.selectFrom('versions').selectAll().where('function', '=', name).execute();
-      await trx.deleteFrom('versions').where('function', '=', name).execute();
-      await trx.deleteFrom('functions').where('name', '=', name).execute();
-      // A later deploy of the same name starts without aliases to versions it never had.
-      await trx.deleteFrom('function_aliases').where('function', '=', name).execute();
-      return rows.map(toVersion);
-    });
+    return this.changingLive(() =>
+      this.db.transaction().execute(async (trx) => {
+        const rows = await trx.selectFrom('versions').selectAll().where('function', '=', name).execute();
+        await trx.deleteFrom('versions').where('function', '=', name).execute();
+        await trx.deleteFrom('functions').where('name', '=', name).execute();
+        // A later deploy of the same name starts without aliases to versions it never had.
+        await trx.deleteFrom('function_aliases').where('function', '=', name).execute();
+        return rows.map(toVersion);
+      }),
+    );
   }
 
   async createInvocation(r: InvocationRecord, o?: WriteOptions): Promise<void> {
