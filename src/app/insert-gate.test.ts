@@ -53,3 +53,11 @@ test("a failed insert stops the call (its signal), drops what waited, and keeps 
   assert.equal(g2.signal.aborted, true);
   assert.match((g2.signal.reason as Error).message, /client left/);
 });
+
+test('a caller that went away before the gate was made: its signal is aborted from the start', () => {
+  const caller = new AbortController();
+  caller.abort(new Error('gone already'));
+  const g = new InsertGate(Promise.resolve(), caller.signal);
+  assert.equal(g.signal.aborted, true);
+  assert.match((g.signal.reason as Error).message, /gone already/);
+});

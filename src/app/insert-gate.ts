@@ -17,13 +17,17 @@ export class InsertGate {
     readonly inserted: Promise<void>,
     caller?: AbortSignal,
   ) {
-    const failed = new AbortController();
-    this.signal = caller ? AbortSignal.any([caller, failed.signal]) : failed.signal;
+    // One controller fed by both, not AbortSignal.any: that one costs tens of µs a call in Node 20
+    // (weak references and a finalization registry), a share of a warm call's server time.
+    const stop = new AbortController();
+    if (caller?.aborted) stop.abort(caller.reason);
+    else caller?.addEventListener('abort', () => stop.abort(caller.reason), { once: true });
+    this.signal = stop.signal;
     inserted.then(
       () => {
         this.in = true;
       },
-      (e: unknown) => failed.abort(e),
+      (e: unknown) => stop.abort(e),
     );
   }
 
