@@ -10,10 +10,12 @@
  * Everything it starts (processes, namespaces, temp dirs, the database) goes at the end.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type NatsConnection, connect as natsConnect } from 'nats';
 import pg from 'pg';
 import { type Summary, summarize } from '../src/bench/stats.js';
 import { stamp } from '../src/core/phases.js';
@@ -32,6 +34,9 @@ const GAP_MS = 200;
 const PER_CLIENT = 6; // sleeps each scale-out client makes in turn
 /** which parts run (default all): `BENCH_PARTS=latency` reruns only the no-op latency, in about 20 s */
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'latency,scale').split(','));
+/** the servers' token: both roles check it in memory, as a deployment with a server token does */
+const TOKEN = randomBytes(24).toString('hex');
+const AUTH = { authorization: `Bearer ${TOKEN}` };
 const out = process.stdout;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -40,6 +45,7 @@ const dirs: string[] = [];
 let hosts: NetnsHosts | undefined;
 let registry: TestRegistry | undefined;
 let dbName: string | undefined;
+let nc: NatsConnection | undefined;
 
 function tmp(prefix: string): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
@@ -47,10 +53,15 @@ function tmp(prefix: string): string {
   return d;
 }
 
-function start(cmd: string, args: string[], ready: RegExp, what: string, inHost?: number) {
+/** node flags for the server, agents and agni up it starts (e.g. `--cpu-prof --cpu-prof-dir=DIR`) */
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+function start(cmd: string, argv: string[], ready: RegExp, what: string, inHost?: number) {
+  const args = cmd === process.execPath ? [...NODE_ARGS, ...argv] : argv;
   const opts = {
     stdio: ['ignore', 'pipe', 'pipe'] as ('ignore' | 'pipe')[],
-    env: { ...process.env, AGNI_LOG_LEVEL: 'warn' },
+    // every server here (agni up and agni server) needs the token, as one on a network would
+    env: { ...process.env, AGNI_LOG_LEVEL: 'warn', AGNI_TOKEN: TOKEN },
   };
   // `ip netns exec` (hosts.spawn) remounts /sys in a mount namespace of its own, which hides the
   // cgroup mounts runc needs ("no cgroup mount found in mountinfo"): enter only the network
@@ -87,7 +98,7 @@ async function admin(sql: string): Promise<void> {
 async function deploy(url: string, files: Record<string, string>): Promise<void> {
   const r = await fetch(`${url}/v1/functions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/gzip' },
+    headers: { 'content-type': 'application/gzip', ...AUTH },
     body: new Uint8Array(await tarOf(fnDir(files))),
   });
   if (r.status !== 201) throw new Error(`deploy failed: ${r.status} ${await r.text()}`);
@@ -95,7 +106,7 @@ async function deploy(url: string, files: Record<string, string>): Promise<void>
 
 async function invoke(url: string, fn: string): Promise<{ ms: number; id: string }> {
   const t0 = stamp();
-  const r = await fetch(`${url}/v1/functions/${fn}/invoke`, { method: 'POST', body: '' });
+  const r = await fetch(`${url}/v1/functions/${fn}/invoke`, { method: 'POST', body: '', headers: AUTH });
   const body = Buffer.from(await r.arrayBuffer());
   const ms = stamp() - t0;
   if (r.status !== 200 || r.headers.get('agni-status') === 'error')
@@ -112,7 +123,7 @@ interface Rec {
 }
 
 async function record(url: string, id: string): Promise<Rec> {
-  return (await (await fetch(`${url}/v1/invocations/${id}`)).json()) as Rec;
+  return (await (await fetch(`${url}/v1/invocations/${id}`, { headers: AUTH })).json()) as Rec;
 }
 
 /**
@@ -124,6 +135,9 @@ async function latency(
   urls: readonly string[],
   fn: string,
   gapMs: number,
+  /** one bare NATS round trip to the agent's namespace, timed between the calls (the floor) */
+  floor: () => Promise<number>,
+  floors: number[],
 ): Promise<{ s: number[]; phases: Record<string, Summary> }[]> {
   for (let i = 0; i < WARMUP; i++) for (const url of urls) await invoke(url, fn);
   const runs = urls.map(() => ({ s: [] as number[], ids: [] as string[] }));
@@ -136,6 +150,7 @@ async function latency(
       runs[k]!.s.push(r.ms);
       runs[k]!.ids.push(r.id);
     }
+    floors.push(await floor());
   }
   // where the time goes: consecutive phases of each record, and the client's time outside them
   return Promise.all(
@@ -170,7 +185,9 @@ const PHASES = [
 
 /** the nodes the server would place a call on now (a stopped agent stays listed, draining or lost) */
 async function nodes(url: string): Promise<string[]> {
-  const r = (await (await fetch(`${url}/v1/nodes`)).json()) as { nodes: { name: string; state: string }[] };
+  const r = (await (await fetch(`${url}/v1/nodes`, { headers: AUTH })).json()) as {
+    nodes: { name: string; state: string }[];
+  };
   return r.nodes.filter((n) => n.state === 'ready').map((n) => n.name);
 }
 
@@ -256,6 +273,7 @@ async function main(): Promise<void> {
       cluster: Summary;
       overhead: number;
       pairedOverhead: number;
+      natsRoundTrip: Summary;
       gapMs: number;
       phases: Record<string, Record<string, Summary>>;
     }
@@ -284,11 +302,33 @@ async function main(): Promise<void> {
     };
     const runcAgent = await agent(0, `${tag}-runc`, 'runc');
     await waitNodes(url, 1);
+    // The floor: a bare request/reply between this process and one in the agent's namespace over
+    // the same NATS and link. A cluster call crosses NATS at least that much (start out, result
+    // back), so no dispatcher can add less than this on this machine at this moment.
+    const echo = await start(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { connect } from 'nats'; const nc = await connect({ servers: process.argv[1] }); nc.subscribe('bench.echo', { callback: (e, m) => m.respond(m.data) }); await nc.flush(); console.log('echo ready');`,
+        `nats://${hosts!.hosts[0]!.gateway}:${natsPort}`,
+      ],
+      /echo ready/,
+      'nats echo',
+      0,
+    );
+    nc = await natsConnect({ servers: `nats://127.0.0.1:${natsPort}` });
+    const probe = async () => {
+      const t0 = performance.now();
+      await nc!.request('bench.echo', new Uint8Array(64), { timeout: 5_000 });
+      return performance.now() - t0;
+    };
     for (const [fn, files] of Object.entries(fns)) {
       await deploy(upUrl, files);
       await deploy(url, files);
       const gapMs = fn === 'noop-pre' ? GAP_MS : 0;
-      const [u, c] = await latency([upUrl, url], fn, gapMs);
+      const floors: number[] = [];
+      const [u, c] = await latency([upUrl, url], fn, gapMs, probe, floors);
       log(`  ${fn}: ${N} calls each in agni up and through the server, interleaved`);
       const su = summarize(u!.s);
       const sc = summarize(c!.s);
@@ -298,10 +338,14 @@ async function main(): Promise<void> {
         overhead: sc.median - su.median,
         // the same, call by call: the nth cluster call less the nth agni up call next to it
         pairedOverhead: summarize(c!.s.map((x, i) => x - u!.s[i]!)).median,
+        natsRoundTrip: summarize(floors),
         gapMs,
         phases: { up: u!.phases, cluster: c!.phases },
       };
     }
+    await nc.close();
+    nc = undefined;
+    await stop(echo.p);
     await stop(up.p);
     await stop(runcAgent.p);
     await waitNodes(url, 0);
@@ -373,7 +417,7 @@ async function main(): Promise<void> {
 
     // 3a. async dispatch rate of no-ops over the 4 agents
     const submitAsync = async (fn: string) => {
-      const r = await fetch(`${url}/v1/functions/${fn}/async`, { method: 'POST', body: '' });
+      const r = await fetch(`${url}/v1/functions/${fn}/async`, { method: 'POST', body: '', headers: AUTH });
       if (r.status !== 202) throw new Error(`async submit failed: ${r.status} ${await r.text()}`);
       return ((await r.json()) as { id: string }).id;
     };
@@ -461,6 +505,9 @@ async function main(): Promise<void> {
       out.write(
         `${`${fn}, overhead`.padEnd(26)} ${formatMs(r.overhead).padStart(9)}  (target ≤ 2 ms: ${r.overhead <= 2 ? 'met' : 'MISSED'}; median of paired differences ${formatMs(r.pairedOverhead)})${r.gapMs ? `; ${r.gapMs} ms untimed gap before each call (the pool refills)` : ''}\n`,
       );
+      out.write(
+        `${`${fn}, NATS floor`.padEnd(26)} ${formatMs(r.natsRoundTrip.median).padStart(9)} ${formatMs(r.natsRoundTrip.p90).padStart(9)} ${formatMs(r.natsRoundTrip.mean).padStart(9)}  (a bare request/reply to the agent's namespace between the calls; overhead = ${(r.pairedOverhead / r.natsRoundTrip.median).toFixed(1)}x it, paired)\n`,
+      );
     }
     out.write('\nwhere the time goes (median per phase step, from the invocation records)\n');
     for (const [fn, r] of Object.entries(lat))
@@ -517,6 +564,7 @@ async function main(): Promise<void> {
 }
 
 async function cleanup(): Promise<void> {
+  await nc?.close().catch(() => undefined);
   for (const p of [...procs].reverse()) await stop(p);
   await hosts?.destroy();
   await registry?.close();
