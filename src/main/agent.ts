@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import type { NatsConnection } from 'nats';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { CodeFetcher } from '../agent/code-fetcher.js';
 import { NodeImageSource } from '../agent/image-source.js';
 import { followLiveChanges } from '../app/live-changes.js';
@@ -28,6 +28,7 @@ import type { Backend } from '../sandbox/backend.js';
 import type { BackendKind } from '../sandbox/select.js';
 import { startLocalNode } from './local-node.js';
 import { connectCluster } from './nats-connect.js';
+import { roleLogger } from './role-logger.js';
 
 export interface AgentOptions {
   home: string;
@@ -67,7 +68,7 @@ export interface RunningAgent {
 
 /** Runs an agent on an open connection (the caller owns it: `agni server --agent` shares its own). */
 export async function startAgentOn(nc: NatsConnection, o: AgentOptions): Promise<RunningAgent> {
-  const logger = o.logger ?? pino({ level: process.env.AGNI_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const logger = o.logger ?? roleLogger();
   const name = checkNodeName(o.name);
   const volumes = await checkVolumeDirs(o.volumes ?? []);
   await mkdir(o.home, { recursive: true, mode: 0o700 });

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import type { SecretSource } from '../agent/agent.js';
 import { NodeImageSource } from '../agent/image-source.js';
 import { OpenRequests } from '../api/open-requests.js';
@@ -71,6 +71,7 @@ import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
 import { settlesOverBus } from '../triggers/settled-events.js';
 import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
+import { roleLogger } from './role-logger.js';
 
 export interface ControlOptions {
   home: string;
@@ -207,7 +208,7 @@ export async function startControl(
   makeExecution: (ctx: ExecutionContext) => Promise<Execution>,
   parts: ControlParts = {},
 ): Promise<Control> {
-  const logger = o.logger ?? pino({ level: process.env.AGNI_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const logger = o.logger ?? roleLogger();
   // Checked before anything is made, so a bad setting leaves nothing behind.
   const callbackAllow = parseAllowList(o.callbackAllow ?? []);
   const subjectPrefix = subjectPrefixOf(o.subjectPrefix);

@@ -10,7 +10,6 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { RegistryCodePublisher } from '../app/code-publisher.js';
 import { serveSecrets } from '../cluster/secret-service.js';
 import { type ServerPlacement, startServerPlacement } from '../cluster/server-placement.js';
@@ -25,6 +24,7 @@ import { type ClusterAsync, createClusterAsync } from '../triggers/cluster-async
 import { type AgentOptions, type RunningAgent, startAgentOn } from './agent.js';
 import { type Control, type ControlOptions, startControl } from './control.js';
 import { connectCluster } from './nats-connect.js';
+import { roleLogger } from './role-logger.js';
 
 export interface ServerOptions extends ControlOptions {
   store: string;
@@ -59,7 +59,7 @@ export async function startServer(o: ServerOptions): Promise<Server> {
       '--registry: agni server needs the cluster registry, --registry HOST:PORT (or $AGNI_REGISTRY)',
       { hint: 'every deploy is pushed there for the agents to pull, e.g. --registry 10.0.0.5:5000' },
     );
-  const logger = o.logger ?? pino({ level: process.env.AGNI_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const logger = o.logger ?? roleLogger();
   const nc = await connectCluster(o.natsUrl, 'agni-server');
   const bus = new NatsEventBus(nc, { logger });
   // One id per process: its sync invocation rows and async claims are its own, never another's.
