@@ -119,16 +119,11 @@ export function removeCgroupLeaves(id: string, prefix = 'agni', root = CGROUP_RO
 }
 
 /**
- * The pids (host namespace) in the container's leaf cgroup: every process of the sandbox, since a
- * process without privileges cannot leave its cgroup. v1 reads the pids controller's leaf. Rejects
- * when the leaf cannot be read: then nobody can say which processes the sandbox has.
+ * The container's leaf cgroup.procs: the pids (host namespace) of every process of the sandbox, since
+ * a process without privileges cannot leave its cgroup. v1 reads the pids controller's leaf.
  */
-export function cgroupPids(id: string, prefix = 'agni', root = CGROUP_ROOT): number[] {
-  const file = isCgroupV2(root)
+export function cgroupProcsFile(id: string, prefix = 'agni', root = CGROUP_ROOT): string {
+  return isCgroupV2(root)
     ? join(root, prefix, id, 'cgroup.procs')
     : join(root, 'pids', prefix, id, 'cgroup.procs');
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map(Number);
 }

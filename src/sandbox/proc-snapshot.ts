@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-interface Stat {
+export interface Stat {
   pid: number;
   pgrp: number;
   /** clock ticks since boot: with the pid, unique for the machine's uptime */
@@ -22,6 +22,11 @@ function readStat(pid: number, proc: string): Stat | undefined {
   } catch {
     return undefined; // exited meanwhile
   }
+  return parseStat(pid, text);
+}
+
+/** pid's stat from the text of /proc/PID/stat, undefined when it cannot be read */
+export function parseStat(pid: number, text: string): Stat | undefined {
   // comm (field 2) may hold spaces and parentheses: the fields that follow start after the last ')'
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const pgrp = Number(rest[2]);
@@ -30,13 +35,7 @@ function readStat(pid: number, proc: string): Stat | undefined {
   return { pid, pgrp, starttime };
 }
 
-const identity = (s: Stat) => `${s.pid}:${s.starttime}`;
-
-/** Identities of `pids` that still run. */
-export function processIdentities(pids: number[], proc = '/proc'): string[] {
-  const stats = pids.map((p) => readStat(p, proc));
-  return stats.filter((s): s is Stat => s !== undefined).map(identity);
-}
+export const identity = (s: Stat) => `${s.pid}:${s.starttime}`;
 
 /** Identities of the processes in process group `pgid` (the process backend's sandbox). */
 export function processGroupIdentities(pgid: number, proc = '/proc'): string[] {

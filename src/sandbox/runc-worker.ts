@@ -4,9 +4,9 @@
  */
 import { AgniError } from '../core/errors.js';
 import type { SandboxSpec, WorkerExit, WorkerSandbox } from './backend.js';
-import { cgroupPids } from './cgroups.js';
+import { CgroupProcesses } from './cgroup-processes.js';
+import { cgroupProcsFile } from './cgroups.js';
 import { type LoopbackForward, openLoopbackForward } from './loopback-forward.js';
-import { processIdentities } from './proc-snapshot.js';
 import { outcomeOf, type RuncBackend } from './runc-backend.js';
 import { workerOf } from './worker-sandbox.js';
 
@@ -51,11 +51,13 @@ export async function startRuncWorker(backend: RuncBackend, spec: SandboxSpec): 
       sb.finish();
     }
   })();
+  const procs = new CgroupProcesses(cgroupProcsFile(spec.id));
+  void exited.finally(() => procs.close());
   return workerOf(
     spec.id,
     child,
     exited,
     () => sb.kill(),
-    async () => processIdentities(cgroupPids(spec.id)),
+    async () => procs.identities(),
   );
 }
