@@ -305,7 +305,7 @@ export async function startControl(
   });
   const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
   // Settles reach their listeners through the event bus, also across servers in a cluster.
-  const settling = settlesOverBus({ queue, bus, logger, onAnySettle: () => callbacks.kick() });
+  const settling = settlesOverBus({ queue, bus, logger, onCallbackDue: () => callbacks.kick() });
   const jobs = new JobRunner({
     blobs,
     repo: new SqlJobRepository(store.db),

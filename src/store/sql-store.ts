@@ -131,9 +131,12 @@ export class SqlStore implements Store {
     readonly changeStamp?: ChangeStamp,
   ) {
     this.live = changeStamp ? new LocalCache(changeStamp) : undefined;
+    this.versions = changeStamp ? new LocalCache(changeStamp) : undefined;
   }
 
   private readonly live: LocalCache<string, VersionRecord | undefined> | undefined;
+  /** versions by `name@version`: every async attempt and job item reads its own twice */
+  private readonly versions: LocalCache<string, VersionRecord | undefined> | undefined;
 
   /** runs a write that may change what is live, then forgets the live versions read before it */
   private async changingLive<T>(write: () => Promise<T>): Promise<T> {
@@ -141,6 +144,7 @@ export class SqlStore implements Store {
       return await write();
     } finally {
       this.live?.clear();
+      this.versions?.clear();
     }
   }
 
@@ -292,9 +296,12 @@ export class SqlStore implements Store {
     );
   }
 
-  async getVersion(name: string, version: number): Promise<VersionRecord | undefined> {
-    const r = await versionRow(this.db, name, version);
-    return r ? toVersion(r) : undefined;
+  getVersion(name: string, version: number): Promise<VersionRecord | undefined> {
+    const read = async () => {
+      const r = await versionRow(this.db, name, version);
+      return r ? toVersion(r) : undefined;
+    };
+    return this.versions ? this.versions.get(`${name}@${version}`, read) : read();
   }
 
   async listFunctions(): Promise<FunctionRecord[]> {

@@ -45,9 +45,18 @@ test('sqlite live cache: every change is seen, its own and another connection’
     assert.equal((await a.getLatestVersion('f'))?.version, 1);
     await settle();
     assert.equal((await b.getLatestVersion('f'))?.version, 1);
+    assert.match(String((await a.getVersion('f', 2))?.manifest.command), /two/);
     await b.removeFunction('f');
     await settle();
     assert.equal(await a.getLatestVersion('f'), undefined);
+    assert.equal(await a.getVersion('f', 2), undefined, 'a removed version is gone from memory too');
+    await deploy(a, 'g', 'one');
+    await deploy(a, 'g', 'two');
+    assert.equal((await a.getVersion('g', 1))?.version, 1);
+    await a.setLiveVersion('g', 1);
+    assert.ok(!('removed' in ((await a.removeVersion('g', 1)) ?? {})), 'the live one stays');
+    assert.ok('removed' in ((await a.removeVersion('g', 2)) ?? {}));
+    assert.equal(await a.getVersion('g', 2), undefined, 'its own removal');
 
     const ta = new SqlApiTokenRepository(a.db, a.changeStamp);
     const tb = new SqlApiTokenRepository(b.db, b.changeStamp);

@@ -22,7 +22,7 @@ import { type AsyncRepo, type AsyncState, newAsyncState } from '../store/async-s
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
-import type { AsyncOutput, AsyncSubmitter, SubmitRequest, Submitted } from './async-types.js';
+import type { AsyncOutput, AsyncSubmitter, SettleInfo, SubmitRequest, Submitted } from './async-types.js';
 import { asyncOutputKey, asyncPayloadKey } from './blob-keys.js';
 import { InProcessWorkQueue } from './in-process-work-queue.js';
 import {
@@ -115,7 +115,7 @@ export class AsyncQueue implements AsyncSubmitter {
   private readonly gateWaiters = new Set<() => void>();
   private readonly attempts = new Set<Promise<void>>();
   private readonly waiters = new Map<string, Set<(r: InvocationRecord) => void>>();
-  private readonly listeners = new Set<(r: InvocationRecord) => void>();
+  private readonly listeners = new Set<(r: InvocationRecord, how?: SettleInfo) => void>();
   private closed = false;
   private readonly work: WorkQueue;
   private consumer: WorkConsumer | undefined;
@@ -388,7 +388,7 @@ export class AsyncQueue implements AsyncSubmitter {
     }
   }
 
-  onSettled(listener: (rec: InvocationRecord) => void): () => void {
+  onSettled(listener: (rec: InvocationRecord, how?: SettleInfo) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -720,7 +720,7 @@ export class AsyncQueue implements AsyncSubmitter {
     if (!dead && st.payloadRef === null) await this.o.blobs.delete(asyncPayloadKey(st.id));
     const rec = await this.o.store.getInvocation(st.id);
     if (!rec) return;
-    this.tell(rec);
+    this.tell(rec, { callback: st.callbackUrl !== null });
     try {
       this.o.announceSettled?.(st.id);
     } catch (e) {
@@ -734,11 +734,11 @@ export class AsyncQueue implements AsyncSubmitter {
     }
   }
 
-  private tell(rec: InvocationRecord): void {
+  private tell(rec: InvocationRecord, how?: SettleInfo): void {
     for (const w of [...(this.waiters.get(rec.id) ?? [])]) w(rec);
     for (const l of this.listeners) {
       try {
-        l(rec);
+        l(rec, how);
       } catch (e) {
         this.o.logger.error({ err: e }, 'async queue: a settle listener threw');
       }

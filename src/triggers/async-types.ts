@@ -49,13 +49,22 @@ export interface Submitted {
   duplicate: boolean;
 }
 
+/** what a settle made due besides the record */
+export interface SettleInfo {
+  /** a callback is to be sent (the invocation has a callback URL) */
+  callback: boolean;
+}
+
 export interface AsyncSubmitter {
   /** stores the invocation and its payload durably, then returns; it runs when a slot is free */
   submit(req: SubmitRequest): Promise<Submitted>;
   /** resolves with the record once it settled (succeeded, or failed every attempt), or at the timeout with the current record */
   wait(id: string, timeoutMs: number): Promise<InvocationRecord>;
-  /** called for every async invocation that settles (after its record is stored); returns an unsubscribe */
-  onSettled(listener: (rec: InvocationRecord) => void): () => void;
+  /**
+   * called for every async invocation that settles (after its record is stored), with how, when the
+   * settle happened here; returns an unsubscribe
+   */
+  onSettled(listener: (rec: InvocationRecord, how?: SettleInfo) => void): () => void;
   /** the invocation's stored stdout, once it settled; undefined when none is stored */
   output(id: string): Promise<AsyncOutput | undefined>;
 }

@@ -10,7 +10,7 @@ import { AgniError } from '../core/errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { InvocationRecord } from '../store/store.js';
 import type { AsyncQueue } from './async-queue.js';
-import type { AsyncOutput, AsyncSubmitter, SubmitRequest, Submitted } from './async-types.js';
+import type { AsyncOutput, AsyncSubmitter, SettleInfo, SubmitRequest, Submitted } from './async-types.js';
 
 export const INVOCATION_SETTLED = 'invocation.settled';
 
@@ -18,6 +18,8 @@ export const INVOCATION_SETTLED = 'invocation.settled';
 export interface InvocationSettledEvent {
   id: string;
   status: string;
+  /** a callback of it is due: the callback senders look (they would find nothing otherwise) */
+  callback?: true;
 }
 
 /** an async invocation as stored: its record, and whether it settled */
@@ -35,8 +37,12 @@ export function publishSettles(
   bus: EventBus,
   logger: Logger,
 ): () => void {
-  return source.onSettled((rec) => {
-    const e: InvocationSettledEvent = { id: rec.id, status: rec.status };
+  return source.onSettled((rec, how) => {
+    const e: InvocationSettledEvent = {
+      id: rec.id,
+      status: rec.status,
+      ...(how?.callback ? { callback: true as const } : {}),
+    };
     bus.publish(INVOCATION_SETTLED, e).catch((err) => {
       // The waiters' poll finds it anyway.
       logger.warn({ invocation: rec.id, err: (err as Error).message }, 'events: could not publish a settle');
@@ -92,7 +98,7 @@ export class ClusterSettles implements AsyncSubmitter {
     return this.inner.output(id);
   }
 
-  onSettled(listener: (rec: InvocationRecord) => void): () => void {
+  onSettled(listener: (rec: InvocationRecord, how?: SettleInfo) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -204,13 +210,14 @@ export class ClusterSettles implements AsyncSubmitter {
 /**
  * One server's settle plumbing, for a composition root: its queue's settles go out on the bus,
  * and what waits for settles (the returned `settles`, given to jobs, triggers and the API, and
- * `onAnySettle`, e.g. the callback sender's kick) follows every server's.
+ * `onCallbackDue`, the callback sender's kick) follows every server's.
  */
 export function settlesOverBus(o: {
   queue: AsyncSubmitter & Pick<AsyncQueue, 'state'>;
   bus: EventBus;
   logger: Logger;
-  onAnySettle?: () => void;
+  /** a settle (any server's) made a callback due; the others do not wake the callback senders */
+  onCallbackDue?: () => void;
   pollMs?: number;
 }): { settles: ClusterSettles; close(): void } {
   const settles = new ClusterSettles(
@@ -225,8 +232,12 @@ export function settlesOverBus(o: {
   // Local settles first, then the bus for everyone else's waiters (and other servers').
   const unlocal = o.queue.onSettled((rec) => settles.settledHere(rec));
   const unpublish = publishSettles(o.queue, o.bus, o.logger);
-  const onAny = o.onAnySettle;
-  const unkick = onAny ? o.bus.subscribe(INVOCATION_SETTLED, () => onAny()) : () => {};
+  const onDue = o.onCallbackDue;
+  const unkick = onDue
+    ? o.bus.subscribe(INVOCATION_SETTLED, (e) => {
+        if (e.callback === true) onDue();
+      })
+    : () => {};
   return {
     settles,
     close() {
