@@ -99,3 +99,21 @@ function rmdirQuiet(d: string): void {
     // the killed processes are still leaving the leaf
   }
 }
+
+test('cgroup processes: past 16 processes the rest are read afresh, not kept open', async () => {
+  const procs = join(dir, 'many.procs');
+  const kids = Array.from({ length: 20 }, () => spawn('sleep', ['30'], { stdio: 'ignore' }));
+  try {
+    writeFileSync(procs, kids.map((k) => `${k.pid}\n`).join(''));
+    const r = new CgroupProcesses(procs);
+    const fds = openFds();
+    assert.equal(r.identities().length, 20);
+    assert.equal(openFds(), fds + 16);
+    assert.equal(r.identities().length, 20);
+    assert.equal(openFds(), fds + 16);
+    r.close();
+    assert.equal(openFds(), fds);
+  } finally {
+    for (const k of kids) k.kill('SIGKILL');
+  }
+});

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { identity, parseStat } from './proc-snapshot.js';
 
 const BUF_BYTES = 64 * 1024;
+/** stat files kept open per sandbox; a worker with more processes has the rest read afresh */
+const MAX_OPEN = 16;
 
 export class CgroupProcesses {
   private readonly stats = new Map<number, number>();
@@ -76,7 +78,7 @@ export class CgroupProcesses {
       return undefined; // exited meanwhile
     }
     const id = this.read(pid, fd);
-    if (id === undefined) closeSync(fd);
+    if (id === undefined || this.stats.size >= MAX_OPEN) closeSync(fd);
     else this.stats.set(pid, fd);
     return id;
   }
