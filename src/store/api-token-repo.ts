@@ -45,12 +45,8 @@ export class SqlApiTokenRepository implements ApiTokenRepository {
     this.anyCache = changeStamp ? new LocalCache(changeStamp) : undefined;
   }
 
-  async insert(row: Omit<ApiTokenRow, 'lastUsedAt'>): Promise<boolean> {
-    try {
-      return await this.insertRow(row);
-    } finally {
-      this.anyCache?.clear();
-    }
+  insert(row: Omit<ApiTokenRow, 'lastUsedAt'>): Promise<boolean> {
+    return this.anyCache ? this.anyCache.around(() => this.insertRow(row)) : this.insertRow(row);
   }
 
   private async insertRow(row: Omit<ApiTokenRow, 'lastUsedAt'>): Promise<boolean> {
@@ -81,13 +77,12 @@ export class SqlApiTokenRepository implements ApiTokenRepository {
     return r ? fromRow(r) : undefined;
   }
 
-  async remove(name: string): Promise<boolean> {
-    try {
+  remove(name: string): Promise<boolean> {
+    const remove = async () => {
       const r = await this.db.deleteFrom('api_tokens').where('name', '=', name).executeTakeFirst();
       return Number(r.numDeletedRows) > 0;
-    } finally {
-      this.anyCache?.clear();
-    }
+    };
+    return this.anyCache ? this.anyCache.around(remove) : remove();
   }
 
   any(): Promise<boolean> {

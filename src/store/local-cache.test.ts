@@ -11,11 +11,11 @@ test('local cache: loads once while the stamp holds, again after it moves or aft
   assert.equal(await c.get('a', load), 1, 'served from memory');
   stamp = 2; // another connection committed
   assert.equal(await c.get('a', load), 2);
-  c.clear(); // this process wrote
+  await c.around(async () => {}); // this process wrote
   assert.equal(await c.get('a', load), 3);
 });
 
-test('local cache: a read that overlaps a clear() or a foreign commit is not kept', async () => {
+test('local cache: a read that overlaps a write or a foreign commit is not kept', async () => {
   let stamp = 1;
   let loads = 0;
   const c = new LocalCache<string, number>(() => stamp);
@@ -27,7 +27,7 @@ test('local cache: a read that overlaps a clear() or a foreign commit is not kep
     });
     return 0; // read before the write below: stale once it lands
   });
-  c.clear();
+  await c.around(async () => {});
   release();
   assert.equal(await slow, 0);
   assert.equal(await c.get('a', async () => ++loads), 2, 'the stale read was not cached');
@@ -48,4 +48,17 @@ test('local cache: keeps at most max rows', async () => {
     return 1;
   });
   assert.ok(loaded, 'the oldest row went');
+});
+
+test('local cache: while a write runs, nothing is served from memory (its commit may be in already)', async () => {
+  let row = 'old';
+  const c = new LocalCache<string, string>(() => 1);
+  const read = async () => row;
+  assert.equal(await c.get('k', read), 'old');
+  await c.around(async () => {
+    row = 'new'; // committed; the write's own code still runs
+    assert.equal(await c.get('k', read), 'new', 'not the cached old row');
+    assert.equal(await c.get('k', async () => 'other'), 'other', 'and nothing was kept meanwhile');
+  });
+  assert.equal(await c.get('k', read), 'new');
 });

@@ -21,7 +21,11 @@ export class LocalCache<K, V> {
     private readonly max = 1024,
   ) {}
 
+  /** writes of this process under way: reads go to the store meanwhile, and keep nothing */
+  private writing = 0;
+
   async get(key: K, load: () => Promise<V>): Promise<V> {
+    if (this.writing > 0) return load();
     const now = this.stamp();
     if (now !== this.stampSeen) {
       this.rows.clear();
@@ -38,8 +42,23 @@ export class LocalCache<K, V> {
     return v;
   }
 
-  /** after every write of this process that may change a cached row */
-  clear(): void {
+  /**
+   * Runs a write of this process that may change a cached row. From its start to its end no read
+   * is served from memory nor kept: a row read before its commit and served after it would be
+   * stale (between the commit and the end of `write` other calls run).
+   */
+  async around<T>(write: () => Promise<T>): Promise<T> {
+    this.clear();
+    this.writing++;
+    try {
+      return await write();
+    } finally {
+      this.writing--;
+      this.clear();
+    }
+  }
+
+  private clear(): void {
     this.generation++;
     this.rows.clear();
   }

@@ -138,14 +138,12 @@ export class SqlStore implements Store {
   /** versions by `name@version`: every async attempt and job item reads its own twice */
   private readonly versions: LocalCache<string, VersionRecord | undefined> | undefined;
 
-  /** runs a write that may change what is live, then forgets the live versions read before it */
-  private async changingLive<T>(write: () => Promise<T>): Promise<T> {
-    try {
-      return await write();
-    } finally {
-      this.live?.clear();
-      this.versions?.clear();
-    }
+  /** runs a write that may change what is live or which versions exist (LocalCache.around) */
+  private changingLive<T>(write: () => Promise<T>): Promise<T> {
+    const live = this.live;
+    const versions = this.versions;
+    if (!live || !versions) return write();
+    return live.around(() => versions.around(write));
   }
 
   private writer(o: WriteOptions | undefined): Kysely<Database> {
