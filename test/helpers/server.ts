@@ -1,13 +1,21 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { mountsUnder } from '../../src/image/oci/overlay.js';
 import { type Embedded, type EmbeddedOptions, startEmbedded } from '../../src/main/embedded.js';
 import { testStoreFor } from './pg-store.js';
 
 export interface TestServer extends Embedded {
   home: string;
 }
+
+const homes: string[] = [];
+// Fresh homes go with the test process (a restart test reuses one before that). One with anything
+// still mounted under it stays: a recursive rm would go through the mount.
+process.once('exit', () => {
+  for (const h of homes) if (mountsUnder(h).length === 0) rmSync(h, { recursive: true, force: true });
+});
 
 /** A real embedded Agni (runc backend, SQLite store) on a free loopback port and a fresh home. */
 export async function startTestServer(
@@ -36,7 +44,11 @@ export async function startTestServer(
     >;
   } = {},
 ): Promise<TestServer> {
-  const home = opts.home ?? mkdtempSync(join(tmpdir(), 'agni-test-'));
+  let home = opts.home;
+  if (home === undefined) {
+    home = mkdtempSync(join(tmpdir(), 'agni-test-'));
+    homes.push(home);
+  }
   const s = await startEmbedded({
     ...opts.limits,
     home,
