@@ -7,17 +7,15 @@
 import { cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { Readable } from 'node:stream';
-import pino from 'pino';
-import { create, extract } from 'tar';
+import { extract } from 'tar';
 import { parse, stringify } from 'yaml';
 import { AgniError } from '../core/errors.js';
 import { type Manifest, parseManifest } from '../core/manifest.js';
 import { PHASES, type Phase, stamp } from '../core/phases.js';
 import { makeBusyboxRootfs } from '../image/busybox-rootfs.js';
-import { type Embedded, startEmbedded } from '../main/embedded.js';
 import type { InvocationRecord } from '../store/store.js';
 import { type BaselineName, makeBaselines } from './baselines.js';
+import { type BenchBackend, BenchServers, upload } from './bench-servers.js';
 import { COLD_MODES, type ColdMode } from './cold-modes.js';
 import type { ColdRow } from './cold-report.js';
 import { type Summary, summarize } from './stats.js';
@@ -130,18 +128,6 @@ export async function resolveRootfs(
   return dir;
 }
 
-export async function upload(server: Embedded, path: string, dir: string): Promise<void> {
-  const chunks: Buffer[] = [];
-  for await (const c of Readable.from(create({ cwd: dir, gzip: true, portable: false }, ['.'])))
-    chunks.push(c as Buffer);
-  const r = await fetch(server.url + path, {
-    method: 'POST',
-    headers: { 'content-type': 'application/gzip' },
-    body: new Uint8Array(Buffer.concat(chunks)),
-  });
-  if (r.status !== 201) throw new AgniError('bad_request', `bench setup: ${path}: ${await r.text()}`);
-}
-
 export async function runCold(o: ColdOptions): Promise<ColdResult> {
   const text = await readFile(join(o.dir, 'agni.yaml'), 'utf8').catch(() => {
     throw new AgniError('manifest_invalid', `${join(o.dir, 'agni.yaml')}: not found`, {
@@ -150,27 +136,18 @@ export async function runCold(o: ColdOptions): Promise<ColdResult> {
   });
   const manifest = parseManifest(text, join(o.dir, 'agni.yaml'));
   const scratch = await mkdtemp(join(tmpdir(), 'agni-bench-cold-'));
-  const servers = new Map<'runc' | 'process', Embedded>();
+  let servers: BenchServers | undefined;
   const rows: ColdRow[] = [];
   try {
     const rootfs = await resolveRootfs(o, manifest, scratch);
-    const serverFor = async (backend: 'runc' | 'process') => {
-      let s = servers.get(backend);
-      if (!s) {
-        s = await startEmbedded({
-          home: join(scratch, `home-${backend}`),
-          host: '127.0.0.1',
-          port: 0,
-          backend,
-          slots: 2,
-          maxPayloadBytes: 16 * 1024 * 1024,
-          logger: pino({ level: 'silent' }),
-        });
-        servers.set(backend, s);
-        if (rootfs) await upload(s, `/v1/images/${manifest.runtime}`, rootfs);
-      }
-      return s;
-    };
+    const bench = new BenchServers({
+      scratch,
+      slots: 2,
+      maxPayloadBytes: 16 * 1024 * 1024,
+      ...(rootfs ? { image: { name: manifest.runtime, rootfs } } : {}),
+    });
+    servers = bench;
+    const serverFor = (backend: BenchBackend) => bench.get(backend);
 
     for (const mode of o.modes) {
       const other = otherDir(mode, manifest, o);
@@ -218,8 +195,7 @@ export async function runCold(o: ColdOptions): Promise<ColdResult> {
         phases: phaseSummaries(records),
       });
     }
-    for (const s of servers.values()) await s.close();
-    servers.clear();
+    await bench.close();
 
     const baselines = await makeBaselines(o.baselines, {
       rootfs,
@@ -242,7 +218,7 @@ export async function runCold(o: ColdOptions): Promise<ColdResult> {
     }
     return { function: manifest.name, runs: o.runs, rows };
   } finally {
-    for (const s of servers.values()) await s.close().catch(() => undefined);
+    await servers?.close(true);
     await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -5,6 +5,7 @@
  * Pure: summaries and facts in, markdown out.
  */
 
+import { fmt } from './sweep-report.js';
 import type { SweepCell, SweepSummary } from './sweep-summary.js';
 
 /** the part of `agni bench sweep --json` this report reads */
@@ -97,15 +98,6 @@ export function withMode<T extends StudySweep>(base: T, extra: T, from: string, 
   };
 }
 
-function num(v: number): string {
-  const a = Math.abs(v);
-  if (a === 0) return '0';
-  if (a >= 1000) return v.toFixed(0);
-  if (a >= 10) return v.toFixed(1);
-  if (a >= 0.01) return v.toFixed(3);
-  return v.toPrecision(2);
-}
-
 const ratio = (r: number | null | undefined) => (r === null || r === undefined ? '' : ` ×${r.toFixed(2)}`);
 
 function cell(s: StudySweep, metric: string, mode: string, level: number): StudyCell | undefined {
@@ -131,7 +123,7 @@ function stepTables(lang: StudyLanguage): string[] {
       const row = modes.map((mode) => {
         const c = cell(s, m, mode, level);
         if (!c || c.n === 0) return '–';
-        return `${num(c.median)}${mode === 'host' ? '' : ratio(c.ratio_to_host)}${c.failed > 0 ? ` ⚠${c.failed} failed` : ''}`;
+        return `${fmt(c.median)}${mode === 'host' ? '' : ratio(c.ratio_to_host)}${c.failed > 0 ? ` ⚠${c.failed} failed` : ''}`;
       });
       out.push(`| ${m} | ${row.join(' | ')} |`);
     }
@@ -156,12 +148,12 @@ export function findings(lang: StudyLanguage): string[] {
       if (!c || c.n === 0) return [];
       const extra = (c.median - host.median) / 1000;
       return [
-        `${mode} ${extra >= 0 ? '+' : '−'}${num(Math.abs(extra))} s (×${(c.median / host.median).toFixed(2)})`,
+        `${mode} ${extra >= 0 ? '+' : '−'}${fmt(Math.abs(extra))} s (×${(c.median / host.median).toFixed(2)})`,
       ];
     });
     if (parts.length > 0)
       out.push(
-        `At ${level} at once, a whole replicate takes ${num(host.median / 1000)} s on the bare host (median); against that: ${parts.join(', ')}.`,
+        `At ${level} at once, a whole replicate takes ${fmt(host.median / 1000)} s on the bare host (median); against that: ${parts.join(', ')}.`,
       );
   }
   // what Agni itself adds before the command runs, measured directly by its phases
@@ -173,7 +165,7 @@ export function findings(lang: StudyLanguage): string[] {
       const ms = cs.reduce((a, c) => a + c!.median, 0);
       const share =
         host && host.n > 0 ? ` (${((100 * ms) / host.median).toFixed(1)} % of the host's replicate)` : '';
-      return [`${mode} ${num(ms)} ms${share}`];
+      return [`${mode} ${fmt(ms)} ms${share}`];
     });
     if (parts.length > 0)
       out.push(
@@ -208,8 +200,8 @@ export function findings(lang: StudyLanguage): string[] {
     const hi = Math.max(...cs.map((c) => c.max));
     out.push(
       lo === hi
-        ? `\`${metric}\` is ${num(lo)} in every replicate of every mode: the same fit everywhere.`
-        : `\`${metric}\` ranges ${num(lo)}–${num(hi)} across replicates and modes.`,
+        ? `\`${metric}\` is ${fmt(lo)} in every replicate of every mode: the same fit everywhere.`
+        : `\`${metric}\` ranges ${fmt(lo)}–${fmt(hi)} across replicates and modes.`,
     );
   }
   return out;

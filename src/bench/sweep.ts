@@ -7,14 +7,14 @@
 import { appendFile, cp, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { parse, stringify } from 'yaml';
 import { AgniError } from '../core/errors.js';
 import { type Manifest, parseManifest } from '../core/manifest.js';
 import { PHASES, type PhaseTimes, stamp } from '../core/phases.js';
 import type { VolumeDecl } from '../core/volumes.js';
-import { type Embedded, startEmbedded } from '../main/embedded.js';
-import { resolveRootfs, upload } from './cold.js';
+import type { Embedded } from '../main/embedded.js';
+import { type BenchBackend, BenchServers, upload } from './bench-servers.js';
+import { resolveRootfs } from './cold.js';
 import { type BaselineRunner, dockerRunner, hostRunner, type RunOutcome } from './sweep-baselines.js';
 import {
   cellKey,
@@ -139,7 +139,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
   const { text, manifest } = await readManifest(o.dir);
   const maxLevel = Math.max(...o.levels);
   const scratch = await mkdtemp(join(tmpdir(), 'agni-bench-sweep-'));
-  const servers = new Map<'runc' | 'process', Embedded>();
+  let servers: BenchServers | undefined;
   const notes: string[] = [];
   try {
     const prior = await existingRows(o);
@@ -162,25 +162,16 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
       if (typeof r === 'string') notes.push(r);
       else runners.set(b, async (p) => ({ ...(await r.once(p)), phases: {} }));
     }
-    const serverFor = async (backend: 'runc' | 'process') => {
-      let s = servers.get(backend);
-      if (!s) {
-        s = await startEmbedded({
-          home: join(scratch, `home-${backend}`),
-          host: '127.0.0.1',
-          port: 0,
-          backend,
-          // every concurrent call gets a slot, and the prewarmed pool room for a full batch
-          slots: maxLevel + 2,
-          maxPayloadBytes: 64 * 1024 * 1024,
-          volumes: o.volumes,
-          logger: pino({ level: 'silent' }),
-        });
-        servers.set(backend, s);
-        if (rootfs) await upload(s, `/v1/images/${manifest.runtime}`, rootfs);
-      }
-      return s;
-    };
+    const bench = new BenchServers({
+      scratch,
+      // every concurrent call gets a slot, and the prewarmed pool room for a full batch
+      slots: maxLevel + 2,
+      maxPayloadBytes: 64 * 1024 * 1024,
+      volumes: o.volumes,
+      ...(rootfs ? { image: { name: manifest.runtime, rootfs } } : {}),
+    });
+    servers = bench;
+    const serverFor = (backend: BenchBackend) => bench.get(backend);
     const raw = parse(text) as Record<string, unknown>;
     const prewarmed = new Map<string, Embedded>();
     for (const mode of o.modes) {
@@ -247,7 +238,7 @@ export async function runSweep(o: SweepOptions): Promise<SweepResult> {
     });
     return { summary, rows, resumed: prior.rows.length, interrupted };
   } finally {
-    for (const s of servers.values()) await s.close().catch(() => undefined);
+    await servers?.close(true);
     await rm(scratch, { recursive: true, force: true });
   }
 }

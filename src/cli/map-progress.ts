@@ -1,6 +1,7 @@
 /** The progress bar of `agni map` on stderr: done, failed, rate and ETA. Silent when disabled. */
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import { formatEta, formatRate } from '../triggers/jobs-progress.js';
+import { stderrBar } from './progress-bar.js';
 
 export interface ProgressFigures {
   done: number;
@@ -28,16 +29,8 @@ export class MapProgress {
   }
 
   private open(): void {
-    this.bar = new cliProgress.SingleBar(
-      {
-        format: `${this.label.padEnd(9)} {bar} {value}/{total} | failed {failed} | {rateText} | ETA {etaText}`,
-        barCompleteChar: '█',
-        barIncompleteChar: '░',
-        hideCursor: true,
-        clearOnComplete: true,
-        stream: process.stderr,
-      },
-      cliProgress.Presets.shades_classic,
+    this.bar = stderrBar(
+      `${this.label.padEnd(9)} {bar} {value}/{total} | failed {failed} | {rateText} | ETA {etaText}`,
     );
     this.bar.start(this.total, this.last.done, this.payload(this.last));
   }

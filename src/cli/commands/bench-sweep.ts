@@ -1,7 +1,7 @@
 /** `agni bench sweep`: a function across modes and concurrency levels against the bare host. */
+
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { parseLevels } from '../../bench/load-report.js';
 import { SWEEP_BASELINES, SWEEP_MODES, type SweepBaseline, type SweepMode } from '../../bench/sweep-modes.js';
@@ -11,6 +11,7 @@ import { AgniError } from '../../core/errors.js';
 import { parseVolumeFlags } from '../../core/volumes.js';
 import { ApiClient } from '../client.js';
 import { printJson } from '../output.js';
+import { stderrBar } from '../progress-bar.js';
 import { collect, intOption } from './up.js';
 
 interface SweepFlags {
@@ -110,17 +111,7 @@ Examples:
       const quiet = o.json === true || !process.stderr.isTTY;
       const bar = quiet
         ? undefined
-        : new cliProgress.SingleBar(
-            {
-              format: 'sweep {bar} {value}/{total} replicates | {label} | ETA {eta_formatted}',
-              barCompleteChar: '█',
-              barIncompleteChar: '░',
-              hideCursor: true,
-              clearOnComplete: true,
-              stream: process.stderr,
-            },
-            cliProgress.Presets.shades_classic,
-          );
+        : stderrBar('sweep {bar} {value}/{total} replicates | {label} | ETA {eta_formatted}');
       // Loaded on use: it pulls in the whole embedded server, which other verbs never need.
       const { runSweep } = await import('../../bench/sweep.js');
       let started = false;
