@@ -9,7 +9,7 @@ import { type Pipeline, pipeFailure } from '../app/pipeline.js';
 import { parseCallTimeout, TIMEOUT_HEADER } from '../core/call-timeout.js';
 import { AgniError } from '../core/errors.js';
 import { pipeStages } from '../core/pipe.js';
-import { writable } from './stream-reply.js';
+import { writable } from '../core/writable.js';
 import { DEFAULT_UPLOAD_IDLE_MS, uploadIdleMessage, watchUploadIdle } from './upload-idle.js';
 
 export type { Pipeline };

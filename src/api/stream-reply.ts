@@ -10,23 +10,10 @@
 import type { FastifyReply } from 'fastify';
 import { describeFailure, type InvokeOutcome, type InvokeSink } from '../app/invoker.js';
 import { isAgniError } from '../core/errors.js';
+import { writable } from '../core/writable.js';
 
 /** why an invocation whose HTTP caller disconnected was stopped (stderr tail and record) */
 export const CALLER_GONE = 'the caller went away';
-
-/** A promise that settles once `res` can take more (drain) or never will (close). */
-export function writable(res: NodeJS.WritableStream & { destroyed: boolean }): Promise<void> | undefined {
-  if (res.destroyed) return undefined;
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
 
 export async function replyStreamed(
   reply: FastifyReply,

@@ -14,6 +14,7 @@ import { callTimeout } from '../core/call-timeout.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { failingStage } from '../core/pipe.js';
 import { formatTarget, type Target } from '../core/qualifier.js';
+import { writable } from '../core/writable.js';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
 import type { Dispatcher, DispatcherStats } from '../dispatch/dispatcher.js';
 import { groupRefusal } from '../dispatch/slot-groups.js';
@@ -108,19 +109,6 @@ class GroupGate implements Dispatcher {
   }
 
   async close(): Promise<void> {}
-}
-
-/** Resolves once `w` can take more (drain) or is gone (close): a writer never waits forever. */
-function writable(w: PassThrough): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      w.off('drain', done);
-      w.off('close', done);
-      resolve();
-    };
-    w.on('drain', done);
-    w.on('close', done);
-  });
 }
 
 export class Pipeline {
