@@ -6,13 +6,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AgniError } from '../core/errors.js';
-import { parseManifest } from '../core/manifest.js';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
-import { openTestDb } from '../store/test-stores.js';
+import { addHostVersion, openTestDb } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
 import { Invoker } from './invoker.js';
 
@@ -53,12 +52,7 @@ class Writes implements Dispatcher {
 async function setup(insert: (real: Store, r: InvocationRecord) => Promise<void>) {
   const db = await openTestDb('sqlite');
   const real = db.store;
-  await real.addVersion({
-    function: 'f',
-    manifest: parseManifest('name: f\nruntime: host\ncommand: run\n'),
-    codeDir: '/code/f',
-    imageId: 'host',
-  });
+  await addHostVersion(real, 'f');
   const store = new Proxy(real, {
     get(target, prop, receiver) {
       if (prop === 'createInvocation') return (r: InvocationRecord) => insert(target, r);

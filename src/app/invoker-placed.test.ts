@@ -5,13 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseManifest } from '../core/manifest.js';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationPatch, Store } from '../store/store.js';
-import { openTestDb } from '../store/test-stores.js';
+import { addHostVersion, openTestDb } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
 import { Invoker, RUNNING_WRITE_DELAY_MS } from './invoker.js';
 
@@ -41,12 +40,7 @@ test('a call placed twice ends recorded as it ended, however slow the first runn
   const db = await openTestDb('sqlite');
   try {
     const real = db.store;
-    await real.addVersion({
-      function: 'f',
-      manifest: parseManifest('name: f\nruntime: host\ncommand: run\n'),
-      codeDir: '/code/f',
-      imageId: 'host',
-    });
+    await addHostVersion(real, 'f');
     // The real store, with its first "running" update held back 200 ms (a slow pool connection).
     let held = false;
     const store = new Proxy(real, {
@@ -91,12 +85,7 @@ test('a confirmation of the same placement is not written again: one running upd
   const db = await openTestDb('sqlite');
   try {
     const real = db.store;
-    await real.addVersion({
-      function: 'f',
-      manifest: parseManifest('name: f\nruntime: host\ncommand: run\n'),
-      codeDir: '/code/f',
-      imageId: 'host',
-    });
+    await addHostVersion(real, 'f');
     const statuses: (string | undefined)[] = [];
     const store = new Proxy(real, {
       get(target, prop, receiver) {

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseManifest } from '../core/manifest.js';
 import { SqlApiTokenRepository } from './api-token-repo.js';
 import type { SqlStore } from './sql-store.js';
 import { CHANGE_STAMP_MS, openSqliteStore } from './sqlite.js';
+import { addHostVersion } from './test-stores.js';
 
 /** another connection's commit shows within CHANGE_STAMP_MS */
 const settle = () => sleep(CHANGE_STAMP_MS + 5);
@@ -20,13 +20,7 @@ const settle = () => sleep(CHANGE_STAMP_MS + 5);
 const dir = mkdtempSync(join(tmpdir(), 'agni-live-cache-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const deploy = (s: SqlStore, name: string, command: string) =>
-  s.addVersion({
-    function: name,
-    manifest: parseManifest(`name: ${name}\nruntime: host\ncommand: ${command}\n`),
-    codeDir: `/code/${name}`,
-    imageId: 'host',
-  });
+const deploy = (s: SqlStore, name: string, command: string) => addHostVersion(s, name, { command });
 
 test('sqlite live cache: every change is seen, its own and another connection’s', async () => {
   const file = join(dir, 'agni.db');

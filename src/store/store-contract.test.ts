@@ -18,20 +18,13 @@ import type { Database } from './schema.js';
 import { SqlSecretRepository } from './secret-repo.js';
 import type { SqlStore } from './sql-store.js';
 import type { ImageRecord, InvocationRecord } from './store.js';
-import { forEachDialect, newAsyncState, newJobRow } from './test-stores.js';
+import { addHostVersion, forEachDialect, newAsyncState, newJobRow } from './test-stores.js';
 import { SqlTriggerStateRepo } from './trigger-state.js';
 
 /** a moment past 2^31 ms and past 2^32, as every stored timestamp is */
 const T = 1_767_225_600_123;
 
-function deploy(store: SqlStore, name: string, imageId = 'host') {
-  return store.addVersion({
-    function: name,
-    manifest: parseManifest(`name: ${name}\nruntime: host\ncommand: run\n`),
-    codeDir: `/code/${name}`,
-    imageId,
-  });
-}
+const deploy = (store: SqlStore, name: string, imageId = 'host') => addHostVersion(store, name, { imageId });
 
 function asyncState(id: string, fn: string): AsyncState {
   return newAsyncState({ id, function: fn, nextAttemptAt: T, createdAt: T });

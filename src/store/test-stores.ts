@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe } from 'node:test';
 import pg from 'pg';
+import { parseManifest } from '../core/manifest.js';
 import { type AsyncState, newAsyncState as makeAsyncState } from './async-sql.js';
 import { type JobRow, newJobRow as makeJobRow } from './job-repo.js';
 import { openPostgresStore } from './postgres.js';
@@ -119,4 +120,18 @@ export function newJobRow(over: Partial<JobRow> & Pick<JobRow, 'id' | 'function'
 /** an async invocation's state as submitted, due at time 0 unless told otherwise */
 export function newAsyncState(over: Partial<AsyncState> & Pick<AsyncState, 'id' | 'function'>): AsyncState {
   return makeAsyncState({ nextAttemptAt: 0, ...over });
+}
+
+/** Stores a new version of `name`: `runtime: host` running `command`, code in /code/NAME, as a deploy would. */
+export function addHostVersion(
+  store: Pick<SqlStore, 'addVersion'>,
+  name: string,
+  o: { command?: string; imageId?: string } = {},
+) {
+  return store.addVersion({
+    function: name,
+    manifest: parseManifest(`name: ${name}\nruntime: host\ncommand: ${o.command ?? 'run'}\n`),
+    codeDir: `/code/${name}`,
+    imageId: o.imageId ?? 'host',
+  });
 }
