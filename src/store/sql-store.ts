@@ -10,6 +10,7 @@ const MANIFEST_DEFAULTS: Partial<Manifest> = { retries: 0, backoff: DEFAULT_BACK
 import { type ChangeStamp, LocalCache } from './local-cache.js';
 import type { Database } from './schema.js';
 import { migrations } from './schema.js';
+import type { SqliteGroupCommit } from './sqlite-group-commit.js';
 import type {
   FailUnfinishedOptions,
   FunctionRecord,
@@ -129,6 +130,8 @@ export class SqlStore implements Store {
      * (local-cache.ts); absent on PostgreSQL, where other servers write
      */
     readonly changeStamp?: ChangeStamp,
+    /** SQLite's: `lazy` invocation writes of one event-loop turn committed together */
+    private readonly groupCommit?: SqliteGroupCommit,
   ) {
     this.live = changeStamp ? new LocalCache(changeStamp) : undefined;
     this.versions = changeStamp ? new LocalCache(changeStamp) : undefined;
@@ -336,10 +339,11 @@ export class SqlStore implements Store {
   }
 
   async createInvocation(r: InvocationRecord, o?: WriteOptions): Promise<void> {
-    await this.writer(o)
+    const insert = this.writer(o)
       .insertInto('invocations')
-      .values({ ...invocationRow(r), owner: this.owner })
-      .execute();
+      .values({ ...invocationRow(r), owner: this.owner });
+    if (o?.lazy && this.groupCommit) return this.groupCommit.run(insert.compile());
+    await insert.execute();
   }
 
   async updateInvocation(id: string, p: InvocationPatch, o?: WriteOptions): Promise<void> {
@@ -358,7 +362,9 @@ export class SqlStore implements Store {
     if (p.timeoutMs !== undefined) set.timeout_ms = p.timeoutMs;
     if (p.deadline !== undefined) set.deadline = p.deadline;
     if (Object.keys(set).length === 0) return;
-    await this.writer(o).updateTable('invocations').set(set).where('id', '=', id).execute();
+    const update = this.writer(o).updateTable('invocations').set(set).where('id', '=', id);
+    if (o?.lazy && this.groupCommit) return this.groupCommit.run(update.compile());
+    await update.execute();
   }
 
   async getInvocation(id: string): Promise<InvocationRecord | undefined> {
@@ -459,6 +465,7 @@ export class SqlStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.groupCommit?.drain();
     await Promise.all([this.db.destroy(), this.lazyDb?.destroy()]);
   }
 }

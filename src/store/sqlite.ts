@@ -5,6 +5,7 @@ import { Kysely, SqliteDialect } from 'kysely';
 import type { ChangeStamp } from './local-cache.js';
 import type { Database as Schema } from './schema.js';
 import { SqlStore } from './sql-store.js';
+import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import { cachingDatabase } from './statement-cache.js';
 
 /** Opens (and migrates) the embedded store. WAL keeps readers off the writer's back. */
@@ -14,11 +15,14 @@ export async function openSqliteStore(file: string, o: { owner?: string } = {}):
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
+  const cached = cachingDatabase(sqlite);
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: cached }) });
   const store = new SqlStore(
-    new Kysely<Schema>({ dialect: new SqliteDialect({ database: cachingDatabase(sqlite) }) }),
+    db,
     o.owner,
     undefined,
     sqliteChangeStamp(sqlite),
+    new SqliteGroupCommit(db as Kysely<unknown>, cached),
   );
   await store.migrate();
   return store;
