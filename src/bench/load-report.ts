@@ -144,9 +144,9 @@ export function parseLevels(raw: string): number[] | string {
   return [...new Set(nums)].sort((a, b) => a - b);
 }
 
-/** Agni beside the bare Fastify ceiling, level by level: req/s of each and Agni's share of the ceiling. */
-export function ceilingTable(agni: LoadLevel[], ceiling: LoadLevel[]): string {
-  const head = ['conc', 'agni req/s', 'fastify req/s', 'agni/fastify', 'agni p50', 'fastify p50'];
+/** Agni beside a ceiling (`name`), level by level: req/s of each and Agni's share of the ceiling. */
+export function ceilingTable(agni: LoadLevel[], ceiling: LoadLevel[], name = 'fastify'): string {
+  const head = ['conc', 'agni req/s', `${name} req/s`, `agni/${name}`, 'agni p50', `${name} p50`];
   const rows = agni.map((a) => {
     const c = ceiling.find((l) => l.concurrency === a.concurrency);
     return [

@@ -1,12 +1,20 @@
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BASELINES, type BaselineName } from '../../bench/baselines.js';
 import { COLD_MODES, type ColdMode } from '../../bench/cold-modes.js';
 import { coldCsv, coldTable, phaseTable } from '../../bench/cold-report.js';
 import { runLoad, runLoadAt } from '../../bench/load.js';
-import { startCeiling } from '../../bench/load-ceiling.js';
-import { ceilingTable, loadCsv, loadSvg, loadTable, parseLevels } from '../../bench/load-report.js';
+import { CEILING_TITLES, CEILINGS, type Ceiling, startCeiling } from '../../bench/load-ceiling.js';
+import {
+  ceilingTable,
+  type LoadLevel,
+  loadCsv,
+  loadSvg,
+  loadTable,
+  parseLevels,
+} from '../../bench/load-report.js';
 import { AgniError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { ApiClient } from '../client.js';
@@ -118,10 +126,20 @@ export function registerBench(program: Command): void {
     .option('--json', 'print the results as JSON')
     .option('--csv [file]', 'print CSV (or write it to a file)')
     .option('--svg <file>', 'write a chart of throughput and latency against concurrency')
-    .option('--no-ceiling', 'skip the bare Fastify "hello" server measured after Agni as the ceiling')
+    .option(
+      '--ceilings <list>',
+      `what to measure after Agni, same clients and levels: hello (a bare Fastify server), worker (the same + a warm Python no-op worker per slot + a SQLite row per call)`,
+      'hello',
+    )
+    .option(
+      '--slots <n>',
+      "warm workers of the worker ceiling (Agni's --slots)",
+      String(availableParallelism()),
+    )
+    .option('--no-ceiling', 'skip the ceilings')
     .addHelpText(
       'after',
-      `\nExamples:\n  agni bench load noop\n  agni bench load noop -c 1,2,4,8 --duration 5s --svg load.svg --csv load.csv\n  agni bench load wordcount --data "a b c" --json\n  agni bench load noop-warm -c 8 --no-ceiling\n\nThe ceiling is a bare Fastify server in a process of its own on this machine, driven by the same\nclients right after Agni: what HTTP alone costs here, in the same run.`,
+      `\nExamples:\n  agni bench load noop\n  agni bench load noop -c 1,2,4,8 --duration 5s --svg load.svg --csv load.csv\n  agni bench load wordcount --data "a b c" --json\n  agni bench load noop-warm -c 8 --no-ceiling\n  agni bench load noop-warm -c 8 --ceilings hello,worker\n\nEach ceiling is a server in a process of its own on this machine, driven by the same clients right\nafter Agni, in the same run: hello is what HTTP alone costs here; worker is what a durable warm call\nneeds at the least (HTTP, a warm Python worker over the warm protocol, a SQLite row).`,
     )
     .action(
       async (
@@ -134,6 +152,8 @@ export function registerBench(program: Command): void {
           csv?: string | boolean;
           svg?: string;
           ceiling: boolean;
+          ceilings: string;
+          slots: string;
         },
       ) => {
         const levels = parseLevels(o.concurrency);
@@ -147,6 +167,13 @@ export function registerBench(program: Command): void {
           throw new AgniError(
             'bad_request',
             `--duration: expected ${durationMs}, got ${JSON.stringify(o.duration)}`,
+          );
+        const kinds = o.ceiling ? (listOption('--ceilings', o.ceilings, CEILINGS) as Ceiling[]) : [];
+        const slots = Number(o.slots);
+        if (!Number.isInteger(slots) || slots < 1 || slots > 256)
+          throw new AgniError(
+            'bad_request',
+            `--slots: expected a whole number from 1 to 256, got ${JSON.stringify(o.slots)}`,
           );
         const client = new ApiClient();
         await client.json('GET', `/v1/functions/${encodeURIComponent(fn)}`);
@@ -175,29 +202,37 @@ export function registerBench(program: Command): void {
               })(),
         });
         if (!quiet) process.stderr.write('\r\x1b[K');
-        let ceiling: Awaited<ReturnType<typeof runLoadAt>> | undefined;
-        if (o.ceiling) {
-          if (!quiet) process.stderr.write('ceiling: a bare Fastify server, same levels...\n');
-          const hello = await startCeiling();
+        const ceilings: Partial<Record<Ceiling, LoadLevel[]>> = {};
+        for (const kind of kinds) {
+          if (!quiet) process.stderr.write(`ceiling: ${CEILING_TITLES[kind]}, same levels...\n`);
+          const server = await startCeiling(kind, slots);
           try {
-            ceiling = await runLoadAt(
-              hello.url,
+            ceilings[kind] = await runLoadAt(
+              server.url,
               {},
               { function: fn, levels, durationMs, payload: Buffer.from(o.data) },
             );
           } finally {
-            await hello.stop();
+            await server.stop();
           }
         }
         if (o.svg) await writeFile(o.svg, loadSvg(results, `agni bench load ${fn}`));
         if (typeof o.csv === 'string') await writeFile(o.csv, loadCsv(results));
-        if (o.json) printJson({ function: fn, durationMs, levels: results, ...(ceiling ? { ceiling } : {}) });
+        if (o.json)
+          printJson({
+            function: fn,
+            durationMs,
+            levels: results,
+            // `ceiling`: the hello one, as before there were several
+            ...(ceilings.hello ? { ceiling: ceilings.hello } : {}),
+            ...(kinds.length > 0 ? { ceilings } : {}),
+          });
         else if (o.csv === true) process.stdout.write(loadCsv(results));
         else {
           process.stdout.write(`${loadTable(results)}\n`);
-          if (ceiling)
+          for (const kind of kinds)
             process.stdout.write(
-              `\nbeside a bare Fastify "hello" server (the ceiling):\n${ceilingTable(results, ceiling)}\n`,
+              `\nbeside ${CEILING_TITLES[kind]}:\n${ceilingTable(results, ceilings[kind] ?? [], kind)}\n`,
             );
         }
         if (!o.json && o.svg) process.stderr.write(`chart: ${o.svg}\n`);
