@@ -14,7 +14,7 @@ function deferred() {
 
 test('output made before the insert is in waits for it, in order; later output goes at once', async () => {
   const insert = deferred();
-  const gate = new InsertGate(insert.p);
+  const gate = new InsertGate(() => insert.p);
   const got: string[] = [];
   const held = gate.pass(() => got.push('a'));
   gate.pass(() => got.push('b'));
@@ -37,7 +37,7 @@ test('output made before the insert is in waits for it, in order; later output g
 
 test("a failed insert stops the call (its signal), drops what waited, and keeps the caller's own abort", async () => {
   const insert = deferred();
-  const gate = new InsertGate(insert.p);
+  const gate = new InsertGate(() => insert.p);
   const got: string[] = [];
   const held = gate.pass(() => got.push('a'));
   insert.reject(new Error('store away'));
@@ -48,7 +48,7 @@ test("a failed insert stops the call (its signal), drops what waited, and keeps 
   await assert.rejects(gate.inserted, /store away/);
 
   const caller = new AbortController();
-  const g2 = new InsertGate(Promise.resolve(), caller.signal);
+  const g2 = new InsertGate(async () => {}, caller.signal);
   caller.abort(new Error('client left'));
   assert.equal(g2.signal.aborted, true);
   assert.match((g2.signal.reason as Error).message, /client left/);
@@ -57,7 +57,34 @@ test("a failed insert stops the call (its signal), drops what waited, and keeps 
 test('a caller that went away before the gate was made: its signal is aborted from the start', () => {
   const caller = new AbortController();
   caller.abort(new Error('gone already'));
-  const g = new InsertGate(Promise.resolve(), caller.signal);
+  const g = new InsertGate(async () => {}, caller.signal);
   assert.equal(g.signal.aborted, true);
   assert.match((g.signal.reason as Error).message, /gone already/);
+});
+
+test('a delayed insert goes at now() (first output) or after its delay; a call that ends before is never inserted', async () => {
+  let calls = 0;
+  const insert = async () => {
+    calls++;
+  };
+  const early = new InsertGate(insert, undefined, 10_000);
+  assert.equal(calls, 0, 'waits for its delay');
+  early.now();
+  assert.equal(calls, 1, 'output on its way: at once');
+  early.now();
+  assert.equal(calls, 1, 'once');
+  assert.equal(early.skip(), false, 'already in: the caller updates the row');
+  await early.inserted;
+
+  const late = new InsertGate(insert, undefined, 5);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(calls, 2, 'outlived its delay: inserted');
+  assert.equal(late.skip(), false);
+
+  const short = new InsertGate(insert, undefined, 5);
+  assert.equal(short.skip(), true, 'ended before: written whole by the caller');
+  await short.inserted;
+  await new Promise((r) => setTimeout(r, 30));
+  short.now();
+  assert.equal(calls, 2, 'never inserted, not even later');
 });

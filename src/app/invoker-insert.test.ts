@@ -13,7 +13,7 @@ import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import { addHostVersion, openTestDb } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
-import { Invoker } from './invoker.js';
+import { Invoker, RUNNING_WRITE_DELAY_MS } from './invoker.js';
 
 /** Writes `out` at once, then runs until its signal aborts or 100 ms pass. */
 class Writes implements Dispatcher {
@@ -113,6 +113,68 @@ test("a failed insert stops the call and answers with the store's error; its out
     assert.equal(seen.length, 0);
     assert.equal(dispatcher.aborted, away, 'the call was stopped');
     assert.equal(await real.getInvocation(id), undefined);
+  } finally {
+    await db.close();
+  }
+});
+
+/** Runs `ms` without output, then succeeds. */
+class Quiet extends Writes {
+  constructor(private readonly ms: number) {
+    super();
+  }
+  override async dispatch(job: DispatchJob): Promise<SandboxResult> {
+    job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'process' });
+    await new Promise((r) => setTimeout(r, this.ms));
+    return { outcome: 'ok', exitCode: 0, signal: null, durationMs: this.ms } as SandboxResult;
+  }
+}
+
+test('a short call without output is written once, whole; a longer one is in the store while it runs', async () => {
+  const db = await openTestDb('sqlite');
+  const real = db.store;
+  await addHostVersion(real, 'f');
+  const writes: string[] = [];
+  const store = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop === 'createInvocation' || prop === 'updateInvocation')
+        return (...a: unknown[]) => {
+          writes.push(prop);
+          return (Reflect.get(target, prop, receiver) as (...x: unknown[]) => Promise<void>).apply(target, a);
+        };
+      return Reflect.get(target, prop, receiver);
+    },
+  }) as Store;
+  const resolver = new VersionResolver(real, new SqlFunctionAliasRepository(real.db));
+  try {
+    const short = await new Invoker(store, new Quiet(0), resolver).invoke('f', Buffer.alloc(0), Date.now(), {
+      onStdout: () => undefined,
+    });
+    assert.deepEqual(writes, ['createInvocation'], 'one write');
+    const rec = await real.getInvocation(short.record.id);
+    assert.equal(rec?.status, 'succeeded');
+    assert.equal(rec?.node, 'n1');
+    assert.ok(rec?.phases.finished, 'with its phases to the end');
+
+    writes.length = 0;
+    let id = '';
+    const long = new Invoker(store, new Quiet(RUNNING_WRITE_DELAY_MS * 4), resolver).invoke(
+      'f',
+      Buffer.alloc(0),
+      Date.now(),
+      {
+        onQueued: (i) => {
+          id = i;
+        },
+        onStdout: () => undefined,
+      },
+    );
+    await new Promise((r) => setTimeout(r, RUNNING_WRITE_DELAY_MS * 2));
+    assert.equal((await real.getInvocation(id))?.status, 'running', 'in the store while it runs');
+    await long;
+    assert.equal((await real.getInvocation(id))?.status, 'succeeded');
+    assert.equal(writes[0], 'createInvocation');
+    assert.ok(writes.slice(1).every((w) => w === 'updateInvocation'));
   } finally {
     await db.close();
   }

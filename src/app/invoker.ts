@@ -29,7 +29,10 @@ import { InsertGate } from './insert-gate.js';
 import { RecordWrites } from './record-writes.js';
 
 export const TAIL_BYTES = 64 * 1024;
-/** a call still running this long after it was placed is recorded `running` (shorter ones never are) */
+/**
+ * a sync call still running this long after it was queued is inserted, and this long after it was
+ * placed recorded `running`; a shorter one is recorded once, when it ends
+ */
 export const RUNNING_WRITE_DELAY_MS = 20;
 
 export interface InvokeSink {
@@ -235,8 +238,14 @@ export class Invoker {
     record.timeoutMs = timeoutMs;
     record.phases.queued = stamp();
     // A sync call's record is written lazily (see WriteOptions): its outcome goes to its caller. Its
-    // insert goes out beside the dispatch; the gate holds the call's output until it is in.
-    const gate = new InsertGate(this.store.createInvocation(record, { lazy: true }), sink.signal);
+    // insert goes out beside the dispatch, once the call has run RUNNING_WRITE_DELAY_MS or made
+    // output (a shorter call is written once, whole, at its end); the gate holds the output until
+    // the record is in.
+    const gate = new InsertGate(
+      () => this.store.createInvocation({ ...record, phases: { ...record.phases } }, { lazy: true }),
+      sink.signal,
+      RUNNING_WRITE_DELAY_MS,
+    );
     this.received(record);
     sink.onQueued?.(record.id, { version: fn.version, alias });
     return this.execute(record, fn, payload, sink, opts.request, undefined, gate);
@@ -285,6 +294,7 @@ export class Invoker {
     let timer: NodeJS.Timeout | undefined;
     const writeRunning = () => {
       timer = undefined;
+      gate?.now();
       const update = pending;
       pending = undefined;
       if (!update) return;
@@ -310,6 +320,7 @@ export class Invoker {
               const first = stdout.total === 0;
               if (first) {
                 phases.first_byte = stamp();
+                gate?.now();
                 // Output is on its way to the caller, who may look the call up now: say it runs.
                 if (timer) {
                   clearTimeout(timer);
@@ -375,7 +386,9 @@ export class Invoker {
     clearTimeout(timer);
     timer = undefined;
     pending = undefined;
-    if (gate) {
+    // Ended before its insert went: the record is written once, whole, below.
+    const whole = gate?.skip() ?? false;
+    if (gate && !whole) {
       // An insert that failed ends the call as it did when it came first: with the store's error.
       await gate.inserted;
       await gate.drained();
@@ -388,7 +401,8 @@ export class Invoker {
       stdoutTail: stdout.toString(),
       stderrTail: stderr.toString(),
     });
-    await writes.final(record);
+    if (whole) await this.store.createInvocation(record, { lazy: true });
+    else await writes.final(record);
     this.events?.publish(invocationEvent('finished', record, result?.mode));
     return { record, version: fn, result, error };
   }
