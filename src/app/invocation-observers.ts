@@ -8,6 +8,8 @@ import type { Metrics } from '../core/metrics.js';
 export interface InfoLogger {
   info(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
+  /** pino's: lets a line that would be dropped skip building its fields */
+  isLevelEnabled?(level: string): boolean;
 }
 
 /** the fields of an event's log line: `invocation` is the key every other Agni log line uses for an id */
@@ -40,7 +42,7 @@ export function logFields(e: InvocationEvent): Record<string, unknown> {
 export function logInvocations(source: InvocationEventSource, logger: InfoLogger): () => void {
   return source.subscribe((e) => {
     if (e.type === 'finished') logger.info(logFields(e), 'invocation finished');
-    else logger.debug(logFields(e), `invocation ${e.type}`);
+    else if (logger.isLevelEnabled?.('debug') ?? true) logger.debug(logFields(e), `invocation ${e.type}`);
   });
 }
 
