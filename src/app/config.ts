@@ -14,11 +14,16 @@ export function defaultSlots(): number {
   return availableParallelism();
 }
 
-export function maxPayloadBytes(): number {
-  const raw = process.env.AGNI_MAX_PAYLOAD;
-  if (!raw) return 16 * 1024 * 1024;
+/** a size (16Mi, 1G, bytes) from the environment variable `name`, else `fallback` */
+export function envBytes(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (!raw) return fallback;
   const n = parseBytes(raw);
   if (typeof n === 'string')
-    throw new AgniError('bad_request', `AGNI_MAX_PAYLOAD: expected ${n}, got ${JSON.stringify(raw)}`);
+    throw new AgniError('bad_request', `${name}: expected ${n}, got ${JSON.stringify(raw)}`);
   return n;
+}
+
+export function maxPayloadBytes(): number {
+  return envBytes('AGNI_MAX_PAYLOAD', 16 * 1024 * 1024);
 }
