@@ -75,7 +75,7 @@ async function direct(): Promise<void> {
       let out = '';
       let err = '';
       const t0 = stamp();
-      const r = await runner.run(version, base, {
+      const r = await runner.run(version, async () => base, {
         id: `b${i}`,
         deadline: Date.now() + 10_000,
         payload: Buffer.alloc(0),

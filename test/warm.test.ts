@@ -191,7 +191,7 @@ describe('warm workers on the process backend (dev mode), driven directly', () =
   });
   const call = async (w: WarmWorkers, v: VersionRecord, payload: string) => {
     let out = '';
-    const r = await w.run(v, base(v), {
+    const r = await w.run(v, async () => base(v), {
       id: `t${Math.random().toString(36).slice(2)}`,
       deadline: Date.now() + 5000,
       payload: Buffer.from(payload),
@@ -337,7 +337,7 @@ test("process backend: a process a call leaves in the worker's process group ret
   };
   const call = async (payload: string) => {
     let out = '';
-    await w.run(v, spec, {
+    await w.run(v, async () => spec, {
       id: `t${Math.random().toString(36).slice(2)}`,
       deadline: Date.now() + 5000,
       payload: Buffer.from(payload),

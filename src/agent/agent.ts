@@ -25,7 +25,7 @@ import type { Backend, SandboxResult, SandboxSecret, SandboxSpec } from '../sand
 import { HOST_GROUP, HOST_PASSWD } from '../sandbox/host-rootfs.js';
 import type { VersionRecord } from '../store/store.js';
 import { bufferPayload } from './buffer-payload.js';
-import type { SandboxRunner } from './runner.js';
+import type { BaseSpec, SandboxRunner } from './runner.js';
 
 export const DEFAULT_MAX_BUFFERED_PAYLOAD = 16 * 1024 * 1024;
 const ABORTED: SandboxResult = { outcome: 'failed', exitCode: null, signal: 'SIGKILL' };
@@ -226,14 +226,30 @@ export class Agent implements NodeAgent {
 
   private async runSandbox(req: DispatchRequest, ch: LocalChannel): Promise<SandboxResult> {
     const v = req.version;
-    // `agni rm` between the lookup and the start: say so, not what runc says of a missing mount.
-    // Synchronous: a local directory's stat is microseconds, a promise stat a thread-pool round trip.
-    if (!existsSync(v.codeDir)) {
-      throw new AgniError('function_not_found', `${v.function} was removed before this call could start`, {
-        hint: 'deploy it again with `agni deploy DIR`',
-      });
-    }
-    const base = await this.baseSpec(v);
+    let built: Promise<SandboxSpec> | undefined;
+    const base: BaseSpec = () => {
+      built ??= (async () => {
+        // `agni rm` between the lookup and the start: say so, not what runc says of a missing mount.
+        // Synchronous: a local directory's stat is microseconds, a promise stat a thread-pool round
+        // trip. (A call an idle warm worker takes needs no check: a removal drains the workers.)
+        if (!existsSync(v.codeDir)) {
+          throw new AgniError(
+            'function_not_found',
+            `${v.function} was removed before this call could start`,
+            {
+              hint: 'deploy it again with `agni deploy DIR`',
+            },
+          );
+        }
+        return this.baseSpec(v);
+      })();
+      return built;
+    };
+    // Built before the deadline is set (a cluster counts that as the start: till then a lost node's
+    // call is placed again, even while its image is still being fetched), unless an idle warm
+    // worker will take the call.
+    const warm = v.manifest.lifecycle === 'warm' ? this.runners.warm : undefined;
+    if (!warm?.idle?.(v)) await base();
     // The deadline is absolute (Unix ms), so a function can budget its own work against it. A
     // per-call timeout only ever shortens the function's limit.
     const limit = v.manifest.limits.timeoutMs;
@@ -258,7 +274,7 @@ export class Agent implements NodeAgent {
   private async start(
     req: DispatchRequest,
     ch: LocalChannel,
-    base: SandboxSpec,
+    base: BaseSpec,
     o: {
       env: Record<string, string>;
       payload: Buffer | import('node:stream').Readable;
@@ -287,11 +303,12 @@ export class Agent implements NodeAgent {
       return { ...r, stdinBytes: got.length, mode };
     }
     if (v.manifest.pool.max > 0 && this.runners.prewarm) return this.runners.prewarm.run(v, base, inv);
+    const cold = await base();
     const spec: SandboxSpec = {
-      ...base,
+      ...cold,
       id: req.invocationId,
-      limits: { ...base.limits, timeoutMs },
-      env: { ...base.env, ...env, AGNI_INVOCATION_ID: req.invocationId, AGNI_DEADLINE_MS: String(deadline) },
+      limits: { ...cold.limits, timeoutMs },
+      env: { ...cold.env, ...env, AGNI_INVOCATION_ID: req.invocationId, AGNI_DEADLINE_MS: String(deadline) },
     };
     return { ...(await this.backend.run(spec, { stdin: payload, ...ch.io }, ch.hooks)), mode: 'cold' };
   }

@@ -20,7 +20,7 @@ import {
   recordDemand,
   targetSize,
 } from './pool-sizing.js';
-import type { InvocationContext, SandboxRunner } from './runner.js';
+import type { BaseSpec, InvocationContext, SandboxRunner } from './runner.js';
 
 export interface PrewarmOptions {
   /** at most this many prepared sandboxes on the node (waiting or being prepared) */
@@ -90,8 +90,9 @@ export class PrewarmPool implements SandboxRunner {
     return [...this.pools.values()].filter((p) => p.ready.length > 0).map((p) => p.key);
   }
 
-  async run(v: VersionRecord, base: SandboxSpec, inv: InvocationContext): Promise<SandboxResult> {
+  async run(v: VersionRecord, spec: BaseSpec, inv: InvocationContext): Promise<SandboxResult> {
     if (this.closed) throw new AgniError('sandbox_error', 'the prewarm pool is shut down');
+    const base = await spec();
     const pool = this.poolFor(v, base);
     clearTimeout(pool.idleTimer);
     pool.inflight++;

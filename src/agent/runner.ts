@@ -21,16 +21,22 @@ export interface InvocationContext {
   lambda?: LambdaCaller;
 }
 
+/**
+ * The version's sandbox spec without per-invocation values: its id is a per-version prefix and its
+ * env lacks AGNI_INVOCATION_ID and AGNI_DEADLINE_MS (inv.id and inv.deadline carry them). Built
+ * only when asked: a warm call that finds an idle worker needs none (the spec, its image lookup and
+ * its secrets' decryption were a share of every warm call's server time).
+ */
+export type BaseSpec = () => Promise<SandboxSpec>;
+
 export interface SandboxRunner {
-  /**
-   * `base` has no per-invocation values: its id is a per-version prefix and its env lacks
-   * AGNI_INVOCATION_ID and AGNI_DEADLINE_MS (inv.id and inv.deadline carry them).
-   */
-  run(version: VersionRecord, base: SandboxSpec, inv: InvocationContext): Promise<SandboxResult>;
+  run(version: VersionRecord, base: BaseSpec, inv: InvocationContext): Promise<SandboxResult>;
   /** sandboxes of other versions of `fn` (or of all versions when `keep` is undefined) are removed */
   drain(fn: string, keep?: number): Promise<void>;
   /** stops every kept sandbox; safe to call twice */
   shutdown(): Promise<void>;
   /** "fn@version" of each version with a sandbox kept ready now (a cluster node's heartbeat) */
   held?(): string[];
+  /** whether a kept sandbox of this version waits idle now (a call would take it without a spec) */
+  idle?(version: VersionRecord): boolean;
 }

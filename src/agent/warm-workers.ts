@@ -16,7 +16,7 @@ import {
 import type { Backend, SandboxResult, SandboxSpec, WorkerExit, WorkerSandbox } from '../sandbox/backend.js';
 import { onAbort } from '../sandbox/stdio.js';
 import type { VersionRecord } from '../store/store.js';
-import type { InvocationContext, SandboxRunner } from './runner.js';
+import type { BaseSpec, InvocationContext, SandboxRunner } from './runner.js';
 
 /** The repo's runtimes/ (dist/src/agent/ → package root), mounted read-only into every warm sandbox. */
 export const RUNTIMES_DIR = fileURLToPath(new URL('../../../runtimes', import.meta.url));
@@ -402,7 +402,7 @@ export class WarmWorkers implements SandboxRunner {
     );
   }
 
-  async run(version: VersionRecord, base: SandboxSpec, inv: InvocationContext): Promise<SandboxResult> {
+  async run(version: VersionRecord, base: BaseSpec, inv: InvocationContext): Promise<SandboxResult> {
     const g = this.group(version);
     const got = await this.acquire(g, base, inv);
     if (!('send' in got)) return got;
@@ -413,6 +413,10 @@ export class WarmWorkers implements SandboxRunner {
       // Checked for leftovers before anyone else gets it; the next caller then finds it idle.
       await this.release(got);
     }
+  }
+
+  idle(v: VersionRecord): boolean {
+    return (this.groups.get(`${v.function}@${v.version}`)?.idle.length ?? 0) > 0;
   }
 
   private group(v: VersionRecord): Group {
@@ -444,7 +448,7 @@ export class WarmWorkers implements SandboxRunner {
   /** An idle worker, a new one once it is ready, or the invocation's result when that failed. */
   private async acquire(
     g: Group,
-    base: SandboxSpec,
+    base: BaseSpec,
     inv: InvocationContext,
   ): Promise<PooledWorker | SandboxResult> {
     for (;;) {
@@ -480,7 +484,7 @@ export class WarmWorkers implements SandboxRunner {
 
   private async start(
     g: Group,
-    base: SandboxSpec,
+    spec: BaseSpec,
     inv: InvocationContext,
   ): Promise<PooledWorker | SandboxResult> {
     g.starting++;
@@ -488,6 +492,7 @@ export class WarmWorkers implements SandboxRunner {
     let sandbox: WorkerSandbox;
     let prepared: PreparedWorker;
     try {
+      const base = await spec();
       prepared = await g.kind.prepare(
         { ...base, id: `${base.id.slice(0, 50)}-w${randomBytes(5).toString('hex')}` },
         g.record,
