@@ -1,14 +1,12 @@
 /** SIGKILL `agni up` while async invocations are queued and running: nothing accepted is lost. */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import { spawnAgniUp } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
+import { tempDir } from './helpers/tmp.js';
 
 test('after SIGKILL mid-run every accepted async invocation runs again and finishes', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-async-kill-'));
+  const home = tempDir('agni-async-kill-');
   const first = await spawnAgniUp(home, ['--slots', '2']);
   await deployFiles(first.url, {
     'agni.yaml': 'name: slow\nruntime: host\ncommand: "read x; sleep 1; echo done $x"\n',

@@ -4,11 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { newRecord } from '../src/app/invoker.js';
@@ -19,6 +16,7 @@ import { FileBlobStore } from '../src/store/blob/file-blob-store.js';
 import { newAsyncState, openTestDb } from '../src/store/test-stores.js';
 import { asyncOutputKey } from '../src/triggers/blob-keys.js';
 import { CallbackSender } from '../src/triggers/callbacks.js';
+import { tempDir } from './helpers/tmp.js';
 
 test('two servers deliver each pending callback once', async () => {
   const db = await openTestDb('postgres');
@@ -36,7 +34,7 @@ test('two servers deliver each pending callback once', async () => {
   receiver.listen(0, '127.0.0.1');
   await once(receiver, 'listening');
   const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/cb`;
-  const blobs = new FileBlobStore(mkdtempSync(join(tmpdir(), 'agni-cb-')));
+  const blobs = new FileBlobStore(tempDir('agni-cb-'));
   // What the queue answers: the stored stdout, by key.
   const outputs = {
     output: async (id: string) => {

@@ -1,14 +1,14 @@
 /** The CLI as a user runs it: a real `agni up` process, commands over HTTP, shell pipes, signals. */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { CLI, spawnAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 const run = promisify(execFile);
 
@@ -30,7 +30,7 @@ async function freePort(): Promise<number> {
 }
 
 describe('cli', () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-cli-'));
+  const home = tempDir('agni-cli-');
   let server: ChildProcess;
   let env: NodeJS.ProcessEnv;
 
@@ -233,7 +233,7 @@ describe('cli', () => {
 
 describe('quick start demo', () => {
   test('scripts/demo.sh --once deploys and invokes the examples', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'agni-demo-'));
+    const home = tempDir('agni-demo-');
     const r = await run('bash', ['scripts/demo.sh', '--once'], {
       env: { ...process.env, AGNI_HOME: home, AGNI_PORT: String(await freePort()) },
     });

@@ -7,9 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +17,7 @@ import { createNetnsHosts, type NetnsHosts } from './helpers/netns-hosts.js';
 import { testStoreFor } from './helpers/pg-store.js';
 import { type ReadyProcess, untilReady } from './helpers/ready-process.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { tempDir } from './helpers/tmp.js';
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -65,7 +64,7 @@ const agents = new Map<string, Proc & { host: number }>();
 before(async () => {
   const natsPort = await freePort();
   natsUrl = `nats://127.0.0.1:${natsPort}`;
-  const jsDir = mkdtempSync(join(tmpdir(), 'agni-cluster-js-'));
+  const jsDir = tempDir('agni-cluster-js-');
   await start(
     'nats-server',
     ['-js', '-sd', jsDir, '-a', '127.0.0.1', '-p', String(natsPort)],
@@ -77,7 +76,7 @@ before(async () => {
   hosts = await createNetnsHosts(2);
   await hosts.forward(natsPort);
   await hosts.forward(registryPort);
-  const home = mkdtempSync(join(tmpdir(), 'agni-cluster-server-'));
+  const home = tempDir('agni-cluster-server-');
   const store = await testStoreFor(home, true);
   const server = await start(
     process.execPath,
@@ -101,7 +100,7 @@ before(async () => {
   url = server.match[1]!;
   for (const [host, n] of ['a1', 'a2'].entries()) {
     const name = `${tag}-${n}`;
-    const home = mkdtempSync(join(tmpdir(), `agni-cluster-${n}-`));
+    const home = tempDir(`agni-cluster-${n}-`);
     const nats = `nats://${hosts.hosts[host]!.gateway}:${natsPort}`;
     const args = [
       CLI,
@@ -234,7 +233,7 @@ test('agni server refuses a SQLite store, naming the flag', async () => {
 });
 
 test('agni server --agent runs calls on its own agent too, and every role stops cleanly on SIGTERM', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-cluster-server2-'));
+  const home = tempDir('agni-cluster-server2-');
   const store = await testStoreFor(join(home, '..', 'shared'), true);
   // A second server on its own database would not see the first one's functions: deploy again here.
   const name = `${tag}-s2`;

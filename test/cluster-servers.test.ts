@@ -4,9 +4,6 @@
  * NATS event bus; each has its own home and its own instance id.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import pino from 'pino';
 import { type NatsEventBus, openNatsEventBus } from '../src/events/nats-event-bus.js';
@@ -14,6 +11,7 @@ import { type Embedded, startEmbedded } from '../src/main/embedded.js';
 import { openPostgresStore } from '../src/store/postgres.js';
 import { deployFiles } from './helpers/deploy.js';
 import { testStoreFor } from './helpers/pg-store.js';
+import { tempDir } from './helpers/tmp.js';
 
 const NATS = process.env.AGNI_TEST_NATS_URL || 'nats://127.0.0.1:4222';
 const logger = pino({ level: 'silent' });
@@ -24,7 +22,7 @@ after(async () => {
 });
 
 async function server(db: string, instance: string): Promise<Embedded> {
-  const home = mkdtempSync(join(tmpdir(), `agni-${instance}-`));
+  const home = tempDir(`agni-${instance}-`);
   const bus: NatsEventBus = await openNatsEventBus(NATS, logger);
   open.push(() => bus.close());
   const s = await startEmbedded({
@@ -67,7 +65,7 @@ async function invocations(s: Embedded, fn: string): Promise<Row[]> {
 
 describe('two servers on one database', () => {
   test('a server starting leaves the sync calls another server is running alone', async () => {
-    const db = (await testStoreFor(mkdtempSync(join(tmpdir(), 'agni-db-')), true))!;
+    const db = (await testStoreFor(tempDir('agni-db-'), true))!;
     const a = await server(db, 'server-a');
     await deployFiles(a.url, { 'agni.yaml': 'name: slow\nruntime: host\ncommand: "sleep 3; echo done"\n' });
     const call = fetch(`${a.url}/v1/functions/slow/invoke`, { method: 'POST', body: '' });
@@ -85,7 +83,7 @@ describe('two servers on one database', () => {
   });
 
   test('a per-second cron fires each tick once, though both servers run its schedule', async () => {
-    const db = (await testStoreFor(mkdtempSync(join(tmpdir(), 'agni-db-')), true))!;
+    const db = (await testStoreFor(tempDir('agni-db-'), true))!;
     const a = await server(db, 'server-a');
     const b = await server(db, 'server-b');
     // Deployed on A: B hears of it on the bus and starts the same schedule.
@@ -137,7 +135,7 @@ describe('two servers on one database', () => {
   });
 
   test("a long poll of a job's items on server B wakes when the job changes on server A", async () => {
-    const db = (await testStoreFor(mkdtempSync(join(tmpdir(), 'agni-db-')), true))!;
+    const db = (await testStoreFor(tempDir('agni-db-'), true))!;
     const a = await server(db, 'server-a');
     const b = await server(db, 'server-b');
     await deployFiles(a.url, { 'agni.yaml': 'name: later\nruntime: host\ncommand: "sleep 2; cat"\n' });

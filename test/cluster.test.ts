@@ -9,8 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +26,7 @@ import { type OwnService, startOwnNats, startOwnPostgres } from './helpers/own-s
 import { type ReadyProcess, untilReady } from './helpers/ready-process.js';
 import { startRegistry, storeImage, type TestRegistry } from './helpers/registry.js';
 import { tarOf } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 type Proc = ReadyProcess;
 
@@ -138,7 +138,7 @@ before(async () => {
   assert.equal(problem, undefined, `arm64 emulation: ${problem}; run scripts/setup.sh as root`);
   [nats, pgs, registry] = await Promise.all([startOwnNats(), startOwnPostgres(), startRegistry()]);
   // An arm64-only image (Debian's arm64 busybox), pushed as the test's registry's arm/busybox:1.
-  const scratch = mkdtempSync(join(tmpdir(), 'agni-cluster-img-'));
+  const scratch = tempDir('agni-cluster-img-');
   const src = new ContentStore(scratch);
   const arm = await storeImage(src, await arm64BusyboxLayer(), 'arm64', 'v8');
   await pushImage(
@@ -153,9 +153,9 @@ before(async () => {
   hosts = await createNetnsHosts(3);
   await hosts.forward(nats.port);
   await hosts.forward(registryPort);
-  s1 = await startServer(mkdtempSync(join(tmpdir(), 'agni-cluster-s1-')));
+  s1 = await startServer(tempDir('agni-cluster-s1-'));
   url1 = s1.match[1]!;
-  s2 = await startServer(mkdtempSync(join(tmpdir(), 'agni-cluster-s2-')));
+  s2 = await startServer(tempDir('agni-cluster-s2-'));
   url2 = s2.match[1]!;
   const specs: [string, number, string[], boolean?][] = [
     [X1, 0, ['--backend', 'process', '--labels', 'pool=x86', '--platforms', 'linux/amd64']],
@@ -164,7 +164,7 @@ before(async () => {
   ];
   await Promise.all(
     specs.map(async ([name, host, extra, netOnly]) => {
-      const home = mkdtempSync(join(tmpdir(), `agni-cluster-${name}-`));
+      const home = tempDir(`agni-cluster-${name}-`);
       const gw = hosts!.hosts[host]!.gateway;
       const args = [
         CLI,
@@ -239,7 +239,7 @@ const x86Sleeper = (name: string, secs: number) => ({
 });
 
 test('an arm64-only function runs only on the arm64 node, where uname -m says aarch64', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'agni-cluster-fn-'));
+  const dir = tempDir('agni-cluster-fn-');
   mkdirSync(join(dir, 'fn'));
   writeFileSync(
     join(dir, 'fn', 'agni.yaml'),

@@ -14,6 +14,7 @@ import { RuncBackend } from '../src/sandbox/runc-backend.js';
 import { makeBusyboxRootfs } from './helpers/busybox-rootfs.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { tarOf } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 let s: TestServer;
 let seq = 0;
@@ -192,9 +193,9 @@ describe('deploy checks', () => {
   });
 
   test('defence in depth: the runc backend never hands runc a missing cwd on a shared root', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'agni-cwd-'));
+    const home = tempDir('agni-cwd-');
     const backend = new RuncBackend({ home });
-    const code = mkdtempSync(join(tmpdir(), 'agni-code-'));
+    const code = tempDir('agni-code-');
     const run = (cwd: string) =>
       backend.run(
         {

@@ -6,16 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Command } from 'commander';
@@ -24,6 +15,7 @@ import { program } from '../src/cli/main.js';
 import { manifestFields, validateManifest } from '../src/core/manifest.js';
 import { TRIGGER_FIELDS } from '../src/core/trigger-spec.js';
 import { CLI, spawnAgniUp } from './helpers/agni-up.js';
+import { tempDir } from './helpers/tmp.js';
 
 const README = readFileSync('README.md', 'utf8');
 const DOCS = ['README.md', ...readdirSync('docs').map((f) => join('docs', f))].filter((f) =>
@@ -130,8 +122,8 @@ describe('docs match the code', () => {
 });
 
 describe('runnable doc blocks', () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-docs-'));
-  const work = mkdtempSync(join(tmpdir(), 'agni-docs-work-'));
+  const home = tempDir('agni-docs-');
+  const work = tempDir('agni-docs-work-');
   let server: ChildProcess;
   let env: NodeJS.ProcessEnv;
 
@@ -139,7 +131,7 @@ describe('runnable doc blocks', () => {
     const up = await spawnAgniUp(home);
     server = up.p;
     // `agni` on PATH as a user has it after `npm link`; examples/ where the docs expect it.
-    const bin = mkdtempSync(join(tmpdir(), 'agni-bin-'));
+    const bin = tempDir('agni-bin-');
     writeFileSync(join(bin, 'agni'), `#!/bin/sh\nexec ${process.execPath} ${CLI} "$@"\n`);
     chmodSync(join(bin, 'agni'), 0o755);
     symlinkSync(resolve('examples'), join(work, 'examples'));

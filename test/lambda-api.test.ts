@@ -4,8 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -19,6 +18,7 @@ import {
 import { CLI } from './helpers/agni-up.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 const run = promisify(execFile);
 
@@ -38,7 +38,7 @@ interface Key {
 describe('lambda invoke api', () => {
   let s: TestServer;
   let key: Key;
-  const work = mkdtempSync(join(tmpdir(), 'agni-lambda-'));
+  const work = tempDir('agni-lambda-');
 
   const v1 = (path: string, init: RequestInit = {}) =>
     fetch(`${s.url}${path}`, {

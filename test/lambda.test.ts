@@ -4,17 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +16,7 @@ import { arm64EmulationProblem, makeArm64BusyboxRootfs } from './helpers/arm64-b
 import { deployDir as deployTo } from './helpers/deploy.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 let s: TestServer;
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
@@ -341,7 +333,7 @@ while True:
   test('an arm64 image under qemu: the forward is the host’s, the runtime the image’s', async () => {
     const problem = arm64EmulationProblem();
     assert.equal(problem, undefined, `arm64 emulation: ${problem}; run scripts/setup.sh as root`);
-    const root = makeArm64BusyboxRootfs(join(mkdtempSync(join(tmpdir(), 'agni-arm64-')), 'rootfs'));
+    const root = makeArm64BusyboxRootfs(join(tempDir('agni-arm64-'), 'rootfs'));
     const up = await fetch(`${s.url}/v1/images/bb-arm64`, {
       method: 'POST',
       headers: { 'content-type': 'application/gzip' },
@@ -381,8 +373,8 @@ done
 });
 
 test('recover() removes a crashed run’s namespaces and forwarders, and only its own home’s', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-test-'));
-  const other = mkdtempSync(join(tmpdir(), 'agni-test-'));
+  const home = tempDir('agni-test-');
+  const other = tempDir('agni-test-');
   const sock = join(home, 'x.sock');
   writeFileSync(sock, '');
   const mine = await openLoopbackForward(`${netnsPrefix(home)}crashed`, 9001, sock);

@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,11 +24,12 @@ import type { Backend } from '../src/sandbox/backend.js';
 import { ProcessBackend } from '../src/sandbox/process-backend.js';
 import { RuncBackend } from '../src/sandbox/runc-backend.js';
 import { call, nodeAgentContract, version } from './helpers/node-agent-contract.js';
+import { tempDir } from './helpers/tmp.js';
 
 const NATS_URL = process.env.AGNI_TEST_NATS_URL || 'nats://127.0.0.1:4222';
 const logger = pino({ level: process.env.AGNI_LOG_LEVEL ?? 'silent' });
 const processBackend = new ProcessBackend();
-const runcHome = mkdtempSync(join(tmpdir(), 'agni-nodes-runc-'));
+const runcHome = tempDir('agni-nodes-runc-');
 const runc = new RuncBackend({ home: runcHome });
 const runcOk = (await runc.available()).ok;
 after(async () => {
@@ -211,7 +211,7 @@ describe('a remote node lost mid-call', () => {
 
 describe("the agent's prepare hook", () => {
   test('rewrites the request before it runs (the code this node holds), and its errors pass through', async () => {
-    const here = mkdtempSync(join(tmpdir(), 'agni-prepared-'));
+    const here = tempDir('agni-prepared-');
     mkdirSync(join(here, 'fn'));
     writeFileSync(join(here, 'fn', 'note.txt'), 'from the node\n');
     const r = await remote(processBackend, { logger }, async (req) => {

@@ -1,18 +1,24 @@
 /** A server killed with SIGKILL mid-invocation: the next start cleans up and records what happened. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { CLI, spawnAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 const run = promisify(execFile);
-test('after SIGKILL the next start removes stray sandboxes and marks the invocation interrupted', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-recovery-'));
+test('after SIGKILL the next start removes stray sandboxes and marks the invocation interrupted', async (t) => {
+  const home = tempDir('agni-recovery-');
   const first = await spawnAgniUp(home);
+  // Failed before the kill below: stopped all the same, or the test file would never end.
+  t.after(async () => {
+    if (first.p.exitCode !== null || first.p.signalCode !== null) return;
+    first.p.kill('SIGTERM');
+    await new Promise((r) => first.p.once('exit', r));
+  });
   const env = { ...process.env, AGNI_URL: first.url };
   await run(
     'node',
@@ -20,23 +26,17 @@ test('after SIGKILL the next start removes stray sandboxes and marks the invocat
     { env },
   );
   const inflight = run('node', [CLI, 'invoke', 'long', '--data', ''], { env }).catch((e) => e);
-  await new Promise((r) => setTimeout(r, 800));
   const runcRoot = join(home, 'run', 'runc');
-  assert.notEqual(
-    (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.trim(),
-    '',
-    'a sandbox is running',
-  );
+  const sandboxes = async () => (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.trim();
+  // The call's sandbox starts within a second or so, later on a busy machine.
+  for (let i = 0; i < 100 && (await sandboxes()) === ''; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.notEqual(await sandboxes(), '', 'a sandbox is running');
   first.p.kill('SIGKILL');
   await inflight;
 
   const second = await spawnAgniUp(home);
   try {
-    assert.equal(
-      (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.trim(),
-      '',
-      'the stray sandbox is gone',
-    );
+    assert.equal(await sandboxes(), '', 'the stray sandbox is gone');
     assert.deepEqual(readdirSync(join(home, 'sandboxes')), []);
     assert.match(second.out(), /cleaned up after an unclean stop/);
     const logs = JSON.parse(
@@ -54,7 +54,7 @@ test('after SIGKILL the next start removes stray sandboxes and marks the invocat
 });
 
 test('agni up --backend process says loudly that there is no isolation, and still runs functions', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-process-'));
+  const home = tempDir('agni-process-');
   const s = await spawnAgniUp(home, ['--backend', 'process']);
   try {
     assert.match(s.out(), /NO ISOLATION/);

@@ -3,9 +3,8 @@
  * peers (a loopback proxy in front of the registry that corrupts, truncates or cuts blobs).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { isAgniError } from '../src/core/errors.js';
@@ -22,12 +21,10 @@ import {
   storeIndex,
   type TestRegistry,
 } from './helpers/registry.js';
+import { tempDir } from './helpers/tmp.js';
 
-const tmp: string[] = [];
 function freshStore(): ContentStore {
-  const d = mkdtempSync(join(tmpdir(), 'agni-cs-'));
-  tmp.push(d);
-  return new ContentStore(d);
+  return new ContentStore(tempDir('agni-cs-'));
 }
 
 type Tamper = (req: IncomingMessage, status: number, body: Buffer, res: ServerResponse) => boolean;
@@ -116,7 +113,6 @@ describe('registry client against docker-registry (no auth)', () => {
   });
   after(async () => {
     await reg.close();
-    for (const d of tmp) rmSync(d, { recursive: true, force: true });
   });
 
   test('push a single-platform image, then pull it back byte for byte', async () => {

@@ -12,14 +12,12 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readlinkSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { list } from 'tar';
@@ -27,6 +25,7 @@ import { type AgniUp, runCli, spawnAgniUp } from './helpers/agni-up.js';
 import { makeBusyboxRootfs } from './helpers/busybox-rootfs.js';
 import { writeLayer } from './helpers/layer-tar.js';
 import { fnDir } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 const arch = execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim();
 const DEBIAN = `/var/cache/agni/debian-bookworm-minbase-${arch}.tar.gz`;
@@ -51,7 +50,7 @@ function ctimes(paths: string[]): Map<string, number> {
 }
 
 describe('real root filesystems and function directories', () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-rootfs-'));
+  const home = tempDir('agni-rootfs-');
   let up: AgniUp;
   const agni = (...args: string[]) => runCli(up.url, args);
   const ok = async (...args: string[]) => {
@@ -120,7 +119,7 @@ describe('real root filesystems and function directories', () => {
   test('a rootfs directory with devices, a FIFO and absolute symlinks imports (symlinks kept, devices left out)', {
     timeout: 60_000,
   }, async () => {
-    const root = makeBusyboxRootfs(mkdtempSync(join(tmpdir(), 'agni-rootfs-dir-')));
+    const root = makeBusyboxRootfs(tempDir('agni-rootfs-dir-'));
     mkdirSync(join(root, 'usr', 'bin'), { recursive: true });
     symlinkSync('/bin/busybox', join(root, 'usr', 'bin', 'echo')); // busybox runs the applet its name says
     execFileSync('mknod', [join(root, 'dev', 'null'), 'c', '1', '3']);
@@ -136,10 +135,13 @@ describe('real root filesystems and function directories', () => {
   });
 
   test('hostile rootfs tars are refused naming the entry, and nothing outside is touched', async () => {
-    const canary = mkdtempSync(join(tmpdir(), 'agni-canary-'));
+    // The tars beside the canary, not in it.
+    const around = tempDir('agni-canary-');
+    const canary = join(around, 'canary');
+    mkdirSync(canary);
     chmodSync(canary, 0o700);
     const imagesBefore = images();
-    const tgz = writeLayer(join(canary, '..', `${canary.split('/').pop()}-evil.tgz`), [
+    const tgz = writeLayer(join(around, 'evil.tgz'), [
       { path: 'bin/', type: 'Directory' },
       { path: 'etc', type: 'SymbolicLink', linkpath: canary },
       { path: 'etc/x', data: 'pwned' },
@@ -150,7 +152,7 @@ describe('real root filesystems and function directories', () => {
     assert.deepEqual(readdirSync(canary), []);
     assert.deepEqual(images(), imagesBefore, 'no stray image or staging dir');
     // `tmp` a symlink out: the import's own chmod of /tmp (1777 for runc) must not follow it.
-    const tmpLink = writeLayer(join(canary, '..', `${canary.split('/').pop()}-tmp.tgz`), [
+    const tmpLink = writeLayer(join(around, 'tmp.tgz'), [
       { path: 'bin/sh', data: '#!/bin/false\n', mode: 0o755 },
       { path: 'bin/ls', data: '#!/bin/false\n', mode: 0o755 },
       { path: 'tmp', type: 'SymbolicLink', linkpath: canary },

@@ -7,8 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +17,7 @@ import { secretsRoot } from '../src/sandbox/secret-files.js';
 import { runCli } from './helpers/agni-up.js';
 import { testStoreFor } from './helpers/pg-store.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 const TOKEN = 'secrets-test-server-token';
 const sha = (b: string | Buffer) => createHash('sha256').update(b).digest('hex');
@@ -80,7 +80,7 @@ describe('secrets', () => {
     `${[sha(pw), sha(pw), '400 65534', '65534', 'tmpfs', sha(apiKey)].join('\n')}\n`;
 
   before(async () => {
-    home = mkdtempSync(join(tmpdir(), 'agni-secrets-'));
+    home = tempDir('agni-secrets-');
     const sink = new Writable({
       write(chunk, _enc, done) {
         log.push(String(chunk));

@@ -4,16 +4,15 @@
  * going away; reopening it on the same port is the database coming back.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createConnection, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
 import { type Embedded, startEmbedded } from '../src/main/embedded.js';
 import { deployFiles } from './helpers/deploy.js';
 import { testStoreFor } from './helpers/pg-store.js';
+import { tempDir } from './helpers/tmp.js';
 
 class Relay {
   private server: Server | undefined;
@@ -63,12 +62,12 @@ let relay: Relay;
 let s: Embedded;
 
 before(async () => {
-  const db = new URL((await testStoreFor(mkdtempSync(join(tmpdir(), 'agni-outage-db-')), true))!);
+  const db = new URL((await testStoreFor(tempDir('agni-outage-db-'), true))!);
   relay = new Relay(db.hostname, Number(db.port || 5432));
   await relay.open();
   db.port = String(relay.port);
   s = await startEmbedded({
-    home: mkdtempSync(join(tmpdir(), 'agni-outage-')),
+    home: tempDir('agni-outage-'),
     store: db.toString(),
     host: '127.0.0.1',
     port: 0,
@@ -163,7 +162,7 @@ test('while PostgreSQL is away the API answers 503 store_unavailable with Retry-
 });
 
 test('async work due while PostgreSQL is away runs once it is back, with nothing else to wake the queue', async () => {
-  const mark = join(mkdtempSync(join(tmpdir(), 'agni-outage-mark-')), 'first-attempt-done');
+  const mark = join(tempDir('agni-outage-mark-'), 'first-attempt-done');
   // The first attempt fails; the retry is due 3 s later, inside the outage.
   await deployFiles(s.url, {
     'agni.yaml': `name: second\nruntime: host\nretries: 1\nbackoff:\n  initial: 3s\n  max: 3s\ncommand: "if [ -e ${mark} ]; then tr a-z A-Z; else touch ${mark}; exit 1; fi"\n`,

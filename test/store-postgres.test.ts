@@ -3,14 +3,14 @@
  * real CLI: deploys, sync and async calls, and a SIGKILL mid-run with nothing accepted lost.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pg from 'pg';
 import { CLI, spawnAgniUp } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
 import { testStoreFor } from './helpers/pg-store.js';
+import { tempDir } from './helpers/tmp.js';
 
 async function rows(url: string, q: string): Promise<Record<string, unknown>[]> {
   const c = new pg.Client({ connectionString: url });
@@ -26,7 +26,7 @@ const stopped = (p: { once(e: 'exit', f: () => void): unknown }) =>
   new Promise<void>((r) => p.once('exit', r));
 
 test('agni up --store postgres://: state in PostgreSQL, kept across a SIGKILL, async work resumed', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-pg-up-'));
+  const home = tempDir('agni-pg-up-');
   const store = (await testStoreFor(home, true))!;
   const first = await spawnAgniUp(home, ['--slots', '2', '--store', store]);
   let second: Awaited<ReturnType<typeof spawnAgniUp>> | undefined;
@@ -85,7 +85,7 @@ test('agni up --store postgres://: state in PostgreSQL, kept across a SIGKILL, a
 
 test('agni up --store with an unreachable database fails at start, exit 69, without showing the password', async () => {
   const { spawnSync } = await import('node:child_process');
-  const home = mkdtempSync(join(tmpdir(), 'agni-pg-down-'));
+  const home = tempDir('agni-pg-down-');
   const r = spawnSync(
     process.execPath,
     [CLI, 'up', '--port', '0', '--home', home, '--store', 'postgres://agni:s3cret@127.0.0.1:1/agni'],

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../../test/helpers/tmp.js';
 import { isAgniError } from '../core/errors.js';
 import { SERVER_KEY_FILE, SecretBox } from './secret-box.js';
 
 test('a sealed secret opens only with its label and this home key; the key file is 0600', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-box-'));
+  const home = tempDir('agni-box-');
   const box = new SecretBox(home);
   const sealed = await box.seal('wJalrXUtnFEMI/K7MDENG', 'AGNIKEY1');
   assert.ok(!sealed.includes('wJalrXUtnFEMI'));
@@ -18,10 +18,7 @@ test('a sealed secret opens only with its label and this home key; the key file 
     'wJalrXUtnFEMI/K7MDENG',
     'after a restart',
   );
-  assert.equal(
-    await new SecretBox(mkdtempSync(join(tmpdir(), 'agni-box-'))).open(sealed, 'AGNIKEY1'),
-    undefined,
-  );
+  assert.equal(await new SecretBox(tempDir('agni-box-')).open(sealed, 'AGNIKEY1'), undefined);
   const tampered = `${sealed.slice(0, -4)}AAA=`;
   assert.equal(await box.open(tampered, 'AGNIKEY1'), undefined);
   const file = join(home, SERVER_KEY_FILE);
@@ -30,7 +27,7 @@ test('a sealed secret opens only with its label and this home key; the key file 
 });
 
 test('a server key file others can read is refused', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-box-'));
+  const home = tempDir('agni-box-');
   await new SecretBox(home).seal('x', 'y');
   chmodSync(join(home, SERVER_KEY_FILE), 0o644);
   await assert.rejects(

@@ -6,12 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
+import { tempDir } from '../../test/helpers/tmp.js';
 import { Agent } from '../agent/agent.js';
 import { parseManifest } from '../core/manifest.js';
 import { dispatchRequest } from '../dispatch/dispatch-request.js';
@@ -22,7 +20,7 @@ import { type ServerPlacement, startServerPlacement } from './server-placement.j
 
 const logger = pino({ level: 'silent' });
 const backend = new ProcessBackend();
-const codeDir = mkdtempSync(join(tmpdir(), 'agni-membership-'));
+const codeDir = tempDir('agni-membership-');
 const run = randomUUID().slice(0, 8);
 let serverNc: NatsConnection;
 let agentNc: NatsConnection;
@@ -71,10 +69,10 @@ test('agents join, a drained one gets no calls, stays drained across a restart, 
 }, async () => {
   const a = `a-${run}`;
   const b = `b-${run}`;
-  const homeA = mkdtempSync(join(tmpdir(), 'agni-agent-a-'));
+  const homeA = tempDir('agni-agent-a-');
   const members = new Map<string, AgentMembership>();
   members.set(a, await agentOn(a, homeA));
-  members.set(b, await agentOn(b, mkdtempSync(join(tmpdir(), 'agni-agent-b-'))));
+  members.set(b, await agentOn(b, tempDir('agni-agent-b-')));
   let server: ServerPlacement | undefined;
   try {
     server = await startServerPlacement(serverNc, {

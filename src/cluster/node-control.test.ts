@@ -1,11 +1,11 @@
 /** Drain and resume over the real NATS, the drained state kept across a restart, and the admin view. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
+import { tempDir } from '../../test/helpers/tmp.js';
 import { Agent } from '../agent/agent.js';
 import { isAgniError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
@@ -46,7 +46,7 @@ const hb = (node: string): NodeHeartbeat => ({
 });
 
 test('drain over NATS holds, is saved in the home, survives a restart, and resume undoes it', async () => {
-  const home = mkdtempSync(join(tmpdir(), 'agni-drain-'));
+  const home = tempDir('agni-drain-');
   const name = uniqueName('n');
   let state = await DrainState.load(home);
   assert.equal(state.state(), 'ready');
@@ -82,9 +82,9 @@ test('a node that does not answer: the error names it', async () => {
 
 test('a draining agent refuses new calls with no_node and lets running ones finish', async () => {
   const backend = new ProcessBackend();
-  const codeDir = mkdtempSync(join(tmpdir(), 'agni-drain-code-'));
+  const codeDir = tempDir('agni-drain-code-');
   try {
-    const home = mkdtempSync(join(tmpdir(), 'agni-drain-'));
+    const home = tempDir('agni-drain-');
     const state = await DrainState.load(home);
     const agent = new DrainingAgent(
       new Agent(backend, async () => undefined, { node: 'd', platforms: nodePlatforms(), slots: 2 }),
@@ -127,7 +127,7 @@ test('a draining agent refuses new calls with no_node and lets running ones fini
 test('the cluster admin lists the directory, drains a known node, and names an unknown one', async () => {
   const name = uniqueName('adm');
   const dir = new NodeDirectory({ logger, now: () => 10_000 });
-  const home = mkdtempSync(join(tmpdir(), 'agni-drain-'));
+  const home = tempDir('agni-drain-');
   const state = await DrainState.load(home);
   const server = serveNodeControl(nc, name, state, { logger });
   try {

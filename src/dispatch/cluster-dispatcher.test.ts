@@ -4,12 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect, type NatsConnection } from 'nats';
 import pino from 'pino';
+import { tempDir } from '../../test/helpers/tmp.js';
 import { Agent } from '../agent/agent.js';
 import { DrainingAgent } from '../cluster/draining-agent.js';
 import { type HeartbeatPublisher, publishHeartbeats } from '../cluster/heartbeat-publisher.js';
@@ -27,7 +25,7 @@ import type { NodeAgent } from './node-agent.js';
 
 const logger = pino({ level: 'silent' });
 const backend = new ProcessBackend();
-const codeDir = mkdtempSync(join(tmpdir(), 'agni-cluster-dispatch-'));
+const codeDir = tempDir('agni-cluster-dispatch-');
 let nc: NatsConnection;
 before(async () => {
   nc = await connect({ servers: '127.0.0.1:4222' });

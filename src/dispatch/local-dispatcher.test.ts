@@ -1,9 +1,7 @@
 /** Groups in the in-process dispatcher, over a real agent and the process backend. */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { tempDir } from '../../test/helpers/tmp.js';
 import { Agent } from '../agent/agent.js';
 import { AgniError, isAgniError } from '../core/errors.js';
 import { parseManifest } from '../core/manifest.js';
@@ -14,7 +12,7 @@ import { type DispatchJob, dispatchRequest } from './dispatch-request.js';
 import { LocalDispatcher } from './local-dispatcher.js';
 
 const backend = new ProcessBackend();
-const codeDir = mkdtempSync(join(tmpdir(), 'agni-dispatch-'));
+const codeDir = tempDir('agni-dispatch-');
 after(() => backend.shutdown());
 
 const version = (name: string, command: string): VersionRecord => ({

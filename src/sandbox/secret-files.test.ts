@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../../test/helpers/tmp.js';
 import type { SandboxSpec } from './backend.js';
 import { GATE_PATH } from './runc-prepared.js';
 import {
@@ -44,7 +44,7 @@ test('withSecrets: files only → a bind at /run/secrets, args untouched; env fo
 
 test('writeSecretFiles: 0400 files and a 0500 dir owned by the user; removed, and leftovers swept', async () => {
   if (process.getuid?.() !== 0) return; // chown needs root (the runc backend runs as root)
-  const root = join(mkdtempSync(join(tmpdir(), 'agni-sf-')), 'secrets');
+  const root = join(tempDir('agni-sf-'), 'secrets');
   const dir = await writeSecretFiles(root, 'sb-1', [{ name: 'pw', value: Buffer.from('v\n') }], {
     uid: 65534,
     gid: 65534,

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../../test/helpers/tmp.js';
 import { type RootView, workdirProblem } from './workdir.js';
 
 // A root with links of every kind, a code dir bound at /fn and a host dir bound at /usr.
-const top = mkdtempSync(join(tmpdir(), 'agni-workdir-'));
+const top = tempDir('agni-workdir-');
 const root = join(top, 'root');
 const code = join(top, 'code');
 const usr = join(top, 'usr');

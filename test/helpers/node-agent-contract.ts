@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
@@ -18,6 +17,7 @@ import { LocalDispatcher } from '../../src/dispatch/local-dispatcher.js';
 import type { NodeAgent } from '../../src/dispatch/node-agent.js';
 import type { SandboxResult } from '../../src/sandbox/backend.js';
 import type { VersionRecord } from '../../src/store/store.js';
+import { tempDir } from './tmp.js';
 
 export interface ContractNode {
   node: NodeAgent;
@@ -34,7 +34,7 @@ export interface ContractTarget {
   node(): ContractNode;
 }
 
-const codeDir = mkdtempSync(join(tmpdir(), 'agni-contract-code-'));
+const codeDir = tempDir('agni-contract-code-');
 const MiB = 1024 * 1024;
 
 let seq = 0;
@@ -199,7 +199,7 @@ export function nodeAgentContract(t: ContractTarget): void {
       skip: !t.sharesHostFiles,
     }, async () => {
       const { node } = t.node();
-      const dir = mkdtempSync(join(tmpdir(), 'agni-bp-'));
+      const dir = tempDir('agni-bp-');
       const mark = join(dir, 'wrote-all');
       let release!: () => void;
       const held = new Promise<void>((r) => {

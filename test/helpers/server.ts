@@ -1,21 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pino from 'pino';
-import { mountsUnder } from '../../src/image/oci/overlay.js';
 import { type Embedded, type EmbeddedOptions, startEmbedded } from '../../src/main/embedded.js';
 import { testStoreFor } from './pg-store.js';
+import { tempDir } from './tmp.js';
 
 export interface TestServer extends Embedded {
   home: string;
 }
-
-const homes: string[] = [];
-// Fresh homes go with the test process (a restart test reuses one before that). One with anything
-// still mounted under it stays: a recursive rm would go through the mount.
-process.once('exit', () => {
-  for (const h of homes) if (mountsUnder(h).length === 0) rmSync(h, { recursive: true, force: true });
-});
 
 /** A real embedded Agni (runc backend, SQLite store) on a free loopback port and a fresh home. */
 export async function startTestServer(
@@ -44,11 +34,8 @@ export async function startTestServer(
     >;
   } = {},
 ): Promise<TestServer> {
-  let home = opts.home;
-  if (home === undefined) {
-    home = mkdtempSync(join(tmpdir(), 'agni-test-'));
-    homes.push(home);
-  }
+  // A fresh home goes with the test process (a restart test reuses it before that).
+  const home = opts.home ?? tempDir('agni-test-');
   const s = await startEmbedded({
     ...opts.limits,
     home,

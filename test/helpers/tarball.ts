@@ -1,19 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { create } from 'tar';
-
-const made: string[] = [];
-// A test or bench makes dozens of these: they go with the process instead of piling up in /tmp.
-process.once('exit', () => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
+import { tempDir } from './tmp.js';
 
 /** Writes `files` into a fresh directory (a function dir as a user would have it), removed at exit. */
 export function fnDir(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'agni-fn-'));
-  made.push(dir);
+  // A test or bench makes dozens of these: they go with the process instead of piling up in /tmp.
+  const dir = tempDir('agni-fn-');
   for (const [name, text] of Object.entries(files))
     writeFileSync(join(dir, name), text, { mode: name.endsWith('.sh') ? 0o755 : 0o644 });
   return dir;
