@@ -130,10 +130,7 @@ export class SqlStore implements Store {
      * (local-cache.ts); absent on PostgreSQL, where other servers write
      */
     readonly changeStamp?: ChangeStamp,
-    /**
-     * SQLite's: the invocation writes of one event-loop turn committed together (lazy or not: on
-     * SQLite each still commits before its promise settles, so nothing is any less durable)
-     */
+    /** SQLite's: `lazy` invocation writes of one event-loop turn committed together */
     private readonly groupCommit?: SqliteGroupCommit,
   ) {
     this.live = changeStamp ? new LocalCache(changeStamp) : undefined;
@@ -345,7 +342,7 @@ export class SqlStore implements Store {
     const insert = this.writer(o)
       .insertInto('invocations')
       .values({ ...invocationRow(r), owner: this.owner });
-    if (this.groupCommit) return this.groupCommit.run(insert.compile());
+    if (o?.lazy && this.groupCommit) return this.groupCommit.run(insert.compile());
     await insert.execute();
   }
 
@@ -366,7 +363,7 @@ export class SqlStore implements Store {
     if (p.deadline !== undefined) set.deadline = p.deadline;
     if (Object.keys(set).length === 0) return;
     const update = this.writer(o).updateTable('invocations').set(set).where('id', '=', id);
-    if (this.groupCommit) return this.groupCommit.run(update.compile());
+    if (o?.lazy && this.groupCommit) return this.groupCommit.run(update.compile());
     await update.execute();
   }
 

@@ -89,10 +89,10 @@ export type InvocationPatch = Partial<
 
 /**
  * How a write of an invocation row commits. `lazy`: the database may acknowledge it before its log
- * reaches the disk (PostgreSQL's synchronous_commit = off; SQLite ignores it, and commits every
- * invocation write of one event-loop turn together, each before its promise settles:
- * sqlite-group-commit.ts). A crash of the database (not a restart, not a crash of Agni) may lose
- * the last fraction of a second of such writes, never corrupt anything. For a sync call's record, whose outcome already went to its
+ * reaches the disk (PostgreSQL's synchronous_commit = off; SQLite commits the lazy writes of one
+ * event-loop turn together, sqlite-group-commit.ts). A crash of the
+ * database (not a restart, not a crash of Agni) may lose the last fraction of a second of such
+ * writes, never corrupt anything. For a sync call's record, whose outcome already went to its
  * caller; never for accepted work (async invocations, jobs), whose rows stay durable.
  */
 export interface WriteOptions {
