@@ -1,7 +1,7 @@
 /**
  * SQLite's `lazy` invocation writes (store.ts WriteOptions), committed together: every write asked
- * for in one turn of the event loop goes into one transaction. A sync call writes its record twice
- * (insert, final update); each write as its own commit cost as much as the statement itself, and
+ * for in one turn of the event loop goes into one transaction. A sync call writes its record once or
+ * twice (whole, or an insert and its final update); each write as its own commit cost as much as the statement itself, and
  * Kysely's per-query machinery as much again (a profile of warm calls under load), while several
  * calls' writes are always pending at once under load.
  *
@@ -9,6 +9,8 @@
  * (read-your-writes). A write that fails (say, a duplicate id) fails alone: the batch is rolled back
  * and its writes run again one by one. A batch never lands inside a transaction Kysely has open on
  * the same connection (it would be rolled back with it): it then waits, holding Kysely's connection.
+ * So no write may be asked for (and awaited) from inside such a transaction: it would wait for its
+ * end. Only sync calls' records come here (the Invoker's lazy writes), never from a transaction.
  */
 import type { Database } from 'better-sqlite3';
 import type { CompiledQuery, Kysely } from 'kysely';
