@@ -1,9 +1,9 @@
 /**
  * SQLite's `lazy` invocation writes (store.ts WriteOptions), committed together: every write asked
- * for in one turn of the event loop goes into one transaction. A sync call writes its record once or
- * twice (whole, or an insert and its final update); each write as its own commit cost as much as the statement itself, and
- * Kysely's per-query machinery as much again (a profile of warm calls under load), while several
- * calls' writes are always pending at once under load.
+ * for in one turn of the event loop goes into one transaction. A sync call writes its record once
+ * or twice (whole, or an insert and its final update); each write as its own commit cost as much as
+ * the statement itself, and Kysely's per-query machinery as much again (a profile of warm calls
+ * under load), while several calls' writes are always pending at once under load.
  *
  * Each promise settles once its write is committed, so an answer sent after it is readable at once
  * (read-your-writes). A write that fails (say, a duplicate id) fails alone: the batch is rolled back
