@@ -153,6 +153,9 @@ export async function outcomeOf(
   return { outcome: 'failed', exitCode: code, signal: signal ?? signalName(code) };
 }
 
+/** how long after a sandbox's answer its teardown begins (see cleanupLater) */
+export const TEARDOWN_DELAY_MS = 20;
+
 export class RuncBackend implements Backend {
   readonly name = 'runc' as const;
   readonly isolated = true;
@@ -395,9 +398,16 @@ export class RuncBackend implements Backend {
     }
   }
 
-  /** Off the critical path: the caller already has its result; shutdown() awaits these. */
+  /**
+   * Off the critical path: the caller already has its result; shutdown() awaits these. Begun
+   * TEARDOWN_DELAY_MS later: each step spawns a program (`runc delete`, `umount`), and a spawn from
+   * this process holds its event loop for milliseconds, which held the answer of the very call
+   * being torn down (a prewarmed no-op: 2.38x `unshare+chroot`, 1.7x with the delay). The sandbox
+   * runs nothing by then; only its files, cgroup, mount and namespace wait.
+   */
   private cleanupLater(id: string, bundle: string): void {
     const p = (async () => {
+      await new Promise((r) => setTimeout(r, TEARDOWN_DELAY_MS));
       try {
         await execFileP(this.runc, this.runcArgs('delete', '--force', id));
       } catch {
