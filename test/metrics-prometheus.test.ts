@@ -16,6 +16,7 @@ import { pushImage } from '../src/image/oci/push.js';
 import { parseReference } from '../src/image/oci/reference.js';
 import { RegistryClient } from '../src/image/oci/registry-client.js';
 import { busyboxLayer, startRegistry, storeImage } from './helpers/registry.js';
+import { runcList } from './helpers/runc-list.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
 
@@ -89,12 +90,7 @@ async function until<T>(get: () => Promise<T | undefined>, what: string, ms = 90
 
 /** a prepared sandbox whose id starts with `prefix` is running (waiting for its invocation) */
 function waitingOf(prefix: string): boolean {
-  const out = execFileSync('runc', ['--root', join(s.home, 'run', 'runc'), 'list', '--format', 'json'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  const list = (JSON.parse(out || 'null') as { id: string; status: string }[] | null) ?? [];
-  return list.some((c) => c.id.startsWith(prefix) && c.status === 'running');
+  return runcList(join(s.home, 'run', 'runc')).some((c) => c.id.startsWith(prefix) && c.status === 'running');
 }
 
 function freePort(): Promise<number> {

@@ -3,7 +3,7 @@
  * backends' streamed stdin with backpressure; the CLI.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -17,6 +17,7 @@ import { RuncBackend } from '../src/sandbox/runc-backend.js';
 import type { InvocationRecord } from '../src/store/store.js';
 import { type AgniUp, CLI, spawnAgniUp } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
+import { runcIds } from './helpers/runc-list.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { fnDir } from './helpers/tarball.js';
 
@@ -77,8 +78,7 @@ async function invocations(url: string, fn: string): Promise<InvocationRecord[]>
 
 /** Containers in a home's runc state root: what is still running (or not yet deleted). */
 function runcContainers(home: string): string[] {
-  const out = execFileSync('runc', ['--root', join(home, 'run', 'runc'), 'list', '-q'], { encoding: 'utf8' });
-  return out.split('\n').filter(Boolean);
+  return runcIds(join(home, 'run', 'runc'));
 }
 
 /** Fresh sandboxes are named after their invocation: none of these may outlive the pipe. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { existingCgroupLeaves } from '../src/sandbox/cgroups.js';
 import { RuncBackend } from '../src/sandbox/runc-backend.js';
+import { type RuncEntry, runcList as runcListOf } from './helpers/runc-list.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
 
@@ -41,25 +42,7 @@ function sleeping(seconds: string): boolean {
 const manifest = (name: string, command: string | string[], extra = '') =>
   `name: ${name}\nruntime: host\ncommand: ${JSON.stringify(command)}\n${extra}`;
 
-interface RuncEntry {
-  id: string;
-  status: string;
-}
-
-function runcList(home: string): RuncEntry[] {
-  // `runc list` fails when a container is deleted while it lists: try again
-  for (let i = 0; ; i++) {
-    try {
-      const out = execFileSync('runc', ['--root', join(home, 'run', 'runc'), 'list', '--format', 'json'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      return (JSON.parse(out || 'null') as RuncEntry[] | null) ?? [];
-    } catch (e) {
-      if (i >= 20) throw e;
-    }
-  }
-}
+const runcList = (home: string): RuncEntry[] => runcListOf(join(home, 'run', 'runc'));
 
 async function rm(name: string): Promise<void> {
   assert.equal((await fetch(`${s.url}/v1/functions/${name}`, { method: 'DELETE' })).status, 200);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { CLI, spawnAgniUp } from './helpers/agni-up.js';
+import { runcIds } from './helpers/runc-list.js';
 import { fnDir } from './helpers/tarball.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -27,7 +28,7 @@ test('after SIGKILL the next start removes stray sandboxes and marks the invocat
   );
   const inflight = run('node', [CLI, 'invoke', 'long', '--data', ''], { env }).catch((e) => e);
   const runcRoot = join(home, 'run', 'runc');
-  const sandboxes = async () => (await run('runc', ['--root', runcRoot, 'list', '-q'])).stdout.trim();
+  const sandboxes = async () => runcIds(runcRoot).join('\n');
   // The call's sandbox starts within a second or so, later on a busy machine.
   for (let i = 0; i < 100 && (await sandboxes()) === ''; i++) await new Promise((r) => setTimeout(r, 100));
   assert.notEqual(await sandboxes(), '', 'a sandbox is running');

@@ -5,7 +5,6 @@
  * error messages, the SQLite files, the sandboxes' bundles on disk, the whole $AGNI_HOME.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import { type Embedded, startEmbedded } from '../src/main/embedded.js';
 import { secretsRoot } from '../src/sandbox/secret-files.js';
 import { runCli } from './helpers/agni-up.js';
 import { testStoreFor } from './helpers/pg-store.js';
+import { runcList } from './helpers/runc-list.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -242,19 +242,8 @@ describe('secrets', () => {
 
 /** prepared sandboxes of `prefix` running (waiting at their gate) */
 function waiting(home: string, prefix: string): number {
-  for (let i = 0; ; i++) {
-    try {
-      const out = execFileSync('runc', ['--root', join(home, 'run', 'runc'), 'list', '--format', 'json'], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const list = (JSON.parse(out || 'null') as { id: string; status: string }[] | null) ?? [];
-      return list.filter((c) => c.id.startsWith(prefix) && c.status === 'running').length;
-    } catch (e) {
-      // `runc list` fails when a container is deleted while it lists: try again
-      if (i >= 20) throw e;
-    }
-  }
+  return runcList(join(home, 'run', 'runc')).filter((c) => c.id.startsWith(prefix) && c.status === 'running')
+    .length;
 }
 
 async function until(what: string, check: () => boolean, ms = 20000): Promise<void> {

@@ -3,7 +3,6 @@
  * within its grace period, cuts the connection, says what it cut, and leaves nothing behind.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -13,13 +12,13 @@ import { mountsUnder } from '../src/image/oci/overlay.js';
 import { existingCgroupLeaves } from '../src/sandbox/cgroups.js';
 import { spawnAgniUp } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
+import { runcIds } from './helpers/runc-list.js';
 
 const home = mkdtempSync(join(tmpdir(), 'agni-grace-'));
 after(() => rmSync(home, { recursive: true, force: true }));
 
 function containers(): string[] {
-  const out = execFileSync('runc', ['--root', join(home, 'run', 'runc'), 'list', '-q'], { encoding: 'utf8' });
-  return out.split('\n').filter(Boolean);
+  return runcIds(join(home, 'run', 'runc'));
 }
 
 test('SIGTERM with an idle pipe client: stops within the grace period and says what it cut', async () => {

@@ -3,7 +3,6 @@
  * (issue 10): a real `agni up --slots 2 --upload-idle 1s`, real runc sandboxes.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -13,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import type { InvocationRecord } from '../src/store/store.js';
 import { type AgniUp, spawnAgniUp } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
+import { runcIds } from './helpers/runc-list.js';
 
 const manifest = (name: string, command: string[]) =>
   `name: ${name}\nruntime: host\ncommand: ${JSON.stringify(command)}\nlimits:\n  timeout: 60s\n`;
@@ -46,8 +46,7 @@ function idlePipe(url: string, fn: string): Promise<Answer> {
 }
 
 function containers(home: string): string[] {
-  const out = execFileSync('runc', ['--root', join(home, 'run', 'runc'), 'list', '-q'], { encoding: 'utf8' });
-  return out.split('\n').filter(Boolean);
+  return runcIds(join(home, 'run', 'runc'));
 }
 
 async function eventually(what: string, check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
