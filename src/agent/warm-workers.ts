@@ -19,6 +19,9 @@ import type { VersionRecord } from '../store/store.js';
 import type { BaseSpec, InvocationContext, SandboxRunner } from './runner.js';
 
 /** The repo's runtimes/ (dist/src/agent/ → package root), mounted read-only into every warm sandbox. */
+/** a version's workers are grouped by `fn@version` (also the heartbeat's `warm` entries) */
+const groupKey = (v: VersionRecord): string => `${v.function}@${v.version}`;
+
 export const RUNTIMES_DIR = fileURLToPath(new URL('../../../runtimes', import.meta.url));
 export const RUNTIMES_MOUNT = '/agni/runtimes';
 const STARTUP_STDERR_MAX = 64 * 1024;
@@ -416,11 +419,11 @@ export class WarmWorkers implements SandboxRunner {
   }
 
   idle(v: VersionRecord): boolean {
-    return (this.groups.get(`${v.function}@${v.version}`)?.idle.length ?? 0) > 0;
+    return (this.groups.get(groupKey(v))?.idle.length ?? 0) > 0;
   }
 
   private group(v: VersionRecord): Group {
-    const key = `${v.function}@${v.version}`;
+    const key = groupKey(v);
     let g = this.groups.get(key);
     if (!g) {
       const { pool } = v.manifest;

@@ -4,6 +4,7 @@
  * Run as a script, it prints its URL on stdout once listening and stops on SIGTERM or stdin's end.
  */
 import Fastify from 'fastify';
+import { serveAsScript } from './ceiling-script.js';
 
 export async function startHello(): Promise<{ url: string; close(): Promise<void> }> {
   const app = Fastify({ logger: false });
@@ -13,10 +14,5 @@ export async function startHello(): Promise<{ url: string; close(): Promise<void
   return { url, close: () => app.close() };
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))) {
-  const h = await startHello();
-  process.stdout.write(`${h.url}\n`);
-  const stop = () => void h.close().then(() => process.exit(0));
-  process.once('SIGTERM', stop);
-  process.stdin.on('end', stop).resume();
-}
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/')))
+  await serveAsScript(startHello);

@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import { RUNTIMES_DIR } from '../agent/warm-workers.js';
 import { CompletionParser, encodeRequest } from '../core/warm-frames.js';
+import { serveAsScript } from './ceiling-script.js';
 
 const WORKER = `import sys; sys.path.insert(0, sys.argv[1]); import agni_warm; agni_warm.serve(lambda payload: b"")`;
 
@@ -104,10 +105,5 @@ export async function startWorkerServer(
   };
 }
 
-if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/'))) {
-  const s = await startWorkerServer(Number(process.argv[2]), String(process.argv[3]));
-  process.stdout.write(`${s.url}\n`);
-  const stop = () => void s.close().then(() => process.exit(0));
-  process.once('SIGTERM', stop);
-  process.stdin.on('end', stop).resume();
-}
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/^.*\//, '/')))
+  await serveAsScript(() => startWorkerServer(Number(process.argv[2]), String(process.argv[3])));
