@@ -101,6 +101,23 @@ export function blobStoreContract(name: string, factory: () => Promise<BlobStore
     assert.equal((await readBlob(b, 'async/results/r.out')).toString(), '0123456789');
   });
 
+  t('a writer past 64 KiB (a file store streams it) keeps every byte up to its limit', async (b) => {
+    const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(4096, i));
+    const whole = Buffer.concat(chunks);
+    const w = await b.writer('async/results/big.out', { limit: 150_000 });
+    for (const c of chunks) w.write(c);
+    assert.equal(w.seen, whole.length);
+    assert.deepEqual(await w.commit(), { bytes: 150_000 });
+    assert.ok((await readBlob(b, 'async/results/big.out')).equals(whole.subarray(0, 150_000)));
+    // Small and large ranges of a large blob; a range past its end fails.
+    const r = (start: number, length: number) =>
+      readBlob(b, 'async/results/big.out', { range: { start, length } });
+    assert.ok((await r(4090, 12)).equals(whole.subarray(4090, 4102)));
+    assert.ok((await r(1000, 100_000)).equals(whole.subarray(1000, 101_000)));
+    await assert.rejects(r(149_990, 20));
+    await assert.rejects(r(100_000, 60_000));
+  });
+
   t('an aborted writer leaves the key as it was', async (b) => {
     await b.put('async/results/r.out', Buffer.from('earlier'));
     const w = await b.writer('async/results/r.out', { limit: 100 });

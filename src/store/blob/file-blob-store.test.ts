@@ -49,3 +49,20 @@ test('FileBlobStore: the next writer of a key overwrites what a crashed one left
     await f.close();
   }
 });
+
+test('FileBlobStore: a writer still commits after its directory was removed since an earlier writer made it', async () => {
+  const f = fixture();
+  try {
+    const first = await f.blobs.writer('async/results/a.out', { limit: 100 });
+    first.write(Buffer.from('a'));
+    await first.commit();
+    await f.blobs.deletePrefix('async');
+    const next = await f.blobs.writer('async/results/b.out', { limit: 100 });
+    next.write(Buffer.from('b'));
+    await next.commit();
+    assert.equal((await readBlob(f.blobs, 'async/results/b.out')).toString(), 'b');
+    assert.deepEqual(readdirSync(join(f.root, 'async', 'results')), ['b.out']);
+  } finally {
+    await f.close();
+  }
+});
