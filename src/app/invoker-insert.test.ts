@@ -13,7 +13,7 @@ import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import { addHostVersion, openTestDb } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
-import { Invoker, RUNNING_WRITE_DELAY_MS } from './invoker.js';
+import { Invoker, newRecord, RUNNING_WRITE_DELAY_MS } from './invoker.js';
 
 /** Writes `out` at once, then runs until its signal aborts or 100 ms pass. */
 class Writes implements Dispatcher {
@@ -175,6 +175,48 @@ test('a short call without output is written once, whole; a longer one is in the
     assert.equal((await real.getInvocation(id))?.status, 'succeeded');
     assert.equal(writes[0], 'createInvocation');
     assert.ok(writes.slice(1).every((w) => w === 'updateInvocation'));
+  } finally {
+    await db.close();
+  }
+});
+
+/** Writes `out` and ends at once. */
+class WritesBriefly extends Writes {
+  override async dispatch(job: DispatchJob): Promise<SandboxResult> {
+    job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'process' });
+    await job.channel.io.onStdout(Buffer.from('out'));
+    return { outcome: 'ok', exitCode: 0, signal: null, durationMs: 1 } as SandboxResult;
+  }
+}
+
+test('an async attempt that makes output at once writes its record once, at its end: its output goes to its store, which nobody reads before it settles', async () => {
+  const db = await openTestDb('sqlite');
+  const real = db.store;
+  const fn = await addHostVersion(real, 'f');
+  const writes: string[] = [];
+  const store = new Proxy(real, {
+    get(target, prop, receiver) {
+      if (prop === 'updateInvocation')
+        return (...a: unknown[]) => {
+          writes.push(prop);
+          return (Reflect.get(target, prop, receiver) as (...x: unknown[]) => Promise<void>).apply(target, a);
+        };
+      return Reflect.get(target, prop, receiver);
+    },
+  }) as Store;
+  try {
+    // As the async queue has it: recorded (queued) first, then run.
+    const record = newRecord(fn, 0, { received: Date.now() });
+    await real.createInvocation(record);
+    const resolver = new VersionResolver(real, new SqlFunctionAliasRepository(real.db));
+    const out = await new Invoker(store, new WritesBriefly(), resolver).run(record, fn, Buffer.alloc(0), {
+      onStdout: () => undefined,
+    });
+    assert.equal(out.record.status, 'succeeded');
+    assert.deepEqual(writes, ['updateInvocation'], 'only the final write');
+    const rec = await real.getInvocation(record.id);
+    assert.equal(rec?.node, 'n1');
+    assert.ok(rec?.phases.first_byte && rec.phases.finished);
   } finally {
     await db.close();
   }

@@ -322,7 +322,9 @@ export class Invoker {
                 phases.first_byte = stamp();
                 gate?.now();
                 // Output is on its way to the caller, who may look the call up now: say it runs.
-                if (timer) {
+                // (An async attempt's output goes to its store, read by nobody before it settles,
+                // and its claim said `running` already: it waits for its timer like any attempt.)
+                if (gate && timer) {
                   clearTimeout(timer);
                   writeRunning();
                 }
