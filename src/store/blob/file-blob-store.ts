@@ -5,16 +5,8 @@
  * renamed into place, so a reader never sees half of one; a crash leaves only a leftover that no
  * key can name.
  */
-import {
-  closeSync,
-  createWriteStream,
-  openSync,
-  readSync,
-  renameSync,
-  type WriteStream,
-  writeFileSync,
-} from 'node:fs';
-import { type FileHandle, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { closeSync, createWriteStream, openSync, readSync, type WriteStream } from 'node:fs';
+import { type FileHandle, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { assertBlobKey } from './blob-key.js';
@@ -33,10 +25,11 @@ function isMissing(e: unknown): boolean {
 
 /**
  * Blobs up to this size are read with one `read` into a buffer, and outputs up to it are kept in
- * memory until commit and written with one `write`, both synchronously: for the tiny items of a
- * job, an fs stream's setup and teardown, and a thread-pool handoff per step, cost the event loop
- * more than the I/O itself (profiles of 3,000 items on warm workers; SQLite's own writes are
- * synchronous too).
+ * memory until commit and written with one `write`: for the tiny items of a job, an fs stream's
+ * setup and teardown cost the event loop more than the I/O itself (profiles of 3,000 items on warm
+ * workers). A small range is read synchronously (a thread-pool handoff per step cost more than the
+ * read of a file in the page cache), but a file is never created so: under other I/O, an open with
+ * O_CREAT blocked the event loop for a millisecond (the filesystem's journal).
  */
 export const SMALL_BLOB_BYTES = 64 * 1024;
 
@@ -213,13 +206,11 @@ export class FileBlobStore implements BlobStore {
     const writeHeld = async (): Promise<void> => {
       const data = Buffer.concat(held);
       held = [];
-      try {
-        writeFileSync(part, data, { mode: 0o600 });
-      } catch (e) {
+      await writeFile(part, data, { mode: 0o600 }).catch(async (e) => {
         if (!isMissing(e)) throw e;
         await this.parent(file);
-        writeFileSync(part, data, { mode: 0o600 });
-      }
+        await writeFile(part, data, { mode: 0o600 });
+      });
     };
     return {
       write(chunk: Buffer): void {
@@ -255,8 +246,7 @@ export class FileBlobStore implements BlobStore {
           throw failed;
         }
         // Not fsynced, as outputs never were: a crash before the settle runs the attempt again.
-        if (streamed) await rename(part, file);
-        else renameSync(part, file);
+        await rename(part, file);
         return { bytes: kept };
       },
       async abort(): Promise<void> {
