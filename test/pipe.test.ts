@@ -65,6 +65,27 @@ function pipe(
   });
 }
 
+/** POST /v1/pipe without a body; settles as soon as the response headers arrive. */
+function headersOf(
+  url: string,
+  names: string[],
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Promise<Buffer> }> {
+  const q = names.map((n) => `f=${encodeURIComponent(n)}`).join('&');
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/v1/pipe?${q}`, { method: 'POST' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      const body = new Promise<Buffer>((done, fail) => {
+        res.on('end', () => done(Buffer.concat(chunks)));
+        res.on('error', fail);
+      });
+      resolve({ status: res.statusCode!, headers: res.headers, body });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 async function record(url: string, id: string): Promise<InvocationRecord> {
   const r = await fetch(`${url}/v1/invocations/${id}`);
   assert.equal(r.status, 200);
@@ -152,6 +173,9 @@ describe('agni pipe over HTTP (runc)', () => {
       ['slow', 'echo first; sleep 2; echo second', 'pool: {max: 0}\n'],
       ['nap', 'cat; sleep 0.5', 'pool: {max: 0}\n'],
       ['solo', 'cat', 'concurrency: 1\npool: {max: 0}\n'],
+      ['hush', 'sleep 1; echo late'],
+      // prepared ahead: it answers as soon as a sandbox can
+      ['hi', 'echo hi', 'pool: {min: 1, max: 3}\n'],
     ];
     for (const [name, cmd, extra] of fns)
       await deployFiles(s.url, { 'agni.yaml': manifest(name, cmd, extra) });
@@ -187,6 +211,22 @@ describe('agni pipe over HTTP (runc)', () => {
         ['reverse', 'succeeded', input.length, input.length],
       ],
     );
+  });
+
+  test('every id in agni-invocation-ids names a stored record as soon as the headers arrive', async () => {
+    // `hi` answers at once, without reading its input, while `hush` before it is still silent: a
+    // stage's record is inserted lazily (invoker.ts), yet its id goes out with the first byte. The
+    // deterministic case (a stage answering within the insert's delay) is in pipeline-recorded.test.ts.
+    for (let k = 0; k < 3; k++) {
+      const r = await headersOf(s.url, ['hush', 'hi']);
+      const ids = String(r.headers['agni-invocation-ids']).split(',');
+      const found = await Promise.all(
+        ids.map(async (id) => (await fetch(`${s.url}/v1/invocations/${id}`)).status),
+      );
+      assert.deepEqual(found, [200, 200], `run ${k}: ${ids.join(',')}`);
+      assert.equal(r.status, 200);
+      assert.equal((await r.body).toString(), 'hi\n');
+    }
   });
 
   test('the body streams whatever its content type; other routes keep their body limit', async () => {

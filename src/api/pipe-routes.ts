@@ -73,6 +73,7 @@ export function registerPipeRoutes(app: FastifyInstance, d: PipeRouteDeps): void
               streaming = true;
               res.writeHead(200, {
                 'content-type': 'application/octet-stream',
+                // each in the store by now: the pipeline holds the first byte until they are
                 'agni-invocation-ids': ids.join(','),
                 trailer: TRAILERS,
               });

@@ -88,3 +88,37 @@ test('a delayed insert goes at now() (first output) or after its delay; a call t
   short.now();
   assert.equal(calls, 2, 'never inserted, not even later');
 });
+
+test('stored() settles once the record is in: inserted, or written whole after a skip; rejects as that write did', async () => {
+  const insert = deferred();
+  const waiting = new InsertGate(() => insert.p, undefined, 10_000);
+  let inserted = false;
+  const asked = waiting.stored().then(() => {
+    inserted = true;
+  });
+  waiting.now();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(inserted, false, 'not before the insert is in');
+  insert.resolve();
+  await asked;
+
+  // Asked before the call ended: a skip settles `inserted`, yet the whole write is what it waits for.
+  const short = new InsertGate(async () => {}, undefined, 10_000);
+  const whole = deferred();
+  let written = false;
+  const early = short.stored().then(() => {
+    written = true;
+  });
+  assert.equal(short.skip(), true);
+  void short.written(whole.p);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(written, false, 'not before the whole record is written');
+  whole.resolve();
+  await early;
+  await short.stored();
+
+  const failed = new InsertGate(async () => {}, undefined, 10_000);
+  failed.skip();
+  failed.written(Promise.reject(new Error('store away'))).catch(() => undefined);
+  await assert.rejects(failed.stored(), /store away/);
+});

@@ -20,6 +20,8 @@ export class InsertGate {
   private chain: Promise<unknown> = Promise.resolve();
   private start: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** the whole record's write, when skipped */
+  private whole: Promise<void> | undefined;
   private readonly settle: (p: Promise<void>) => void;
 
   constructor(
@@ -70,6 +72,23 @@ export class InsertGate {
     clearTimeout(this.timer);
     this.settle(Promise.resolve());
     return true;
+  }
+
+  /** skip()'s caller writes the whole record through here (in the same turn): stored() waits for it */
+  written(write: Promise<void>): Promise<void> {
+    this.whole = write;
+    return write;
+  }
+
+  /**
+   * Settles once the record is in the store: inserted, or written whole at the call's end (skip,
+   * written); rejects as that write did. For one who hands the id on before the call's own output
+   * (now() first, not to wait out the delay).
+   */
+  async stored(): Promise<void> {
+    await this.inserted;
+    // A skip settled `inserted`, and written() came in that same turn, before this line runs.
+    await this.whole;
   }
 
   /**

@@ -35,9 +35,19 @@ export const TAIL_BYTES = 64 * 1024;
  */
 export const RUNNING_WRITE_DELAY_MS = 20;
 
+/**
+ * A sync call's record while it is written lazily: not in the store yet for up to
+ * RUNNING_WRITE_DELAY_MS. Its own output waits for it; anyone handing the id on sooner waits for
+ * `stored()` (after `now()`, not to wait out the delay).
+ */
+export type LazyRecord = Pick<InsertGate, 'now' | 'stored'>;
+
 export interface InvokeSink {
-  /** the invocation has its id and is about to be dispatched (its record is being written); `ran` says which version (and alias) it runs */
-  onQueued?(id: string, ran?: { version: number; alias: string | null }): void;
+  /**
+   * the invocation has its id and is about to be dispatched (its record is being written: `record`);
+   * `ran` says which version (and alias) it runs
+   */
+  onQueued?(id: string, ran?: { version: number; alias: string | null }, record?: LazyRecord): void;
   /** a returned promise holds the function's stdout until it settles (backpressure) */
   onStdout(chunk: Buffer, firstByte: boolean): unknown;
   onStderr?(chunk: Buffer): void;
@@ -247,7 +257,7 @@ export class Invoker {
       RUNNING_WRITE_DELAY_MS,
     );
     this.received(record);
-    sink.onQueued?.(record.id, { version: fn.version, alias });
+    sink.onQueued?.(record.id, { version: fn.version, alias }, gate);
     return this.execute(record, fn, payload, sink, opts.request, undefined, gate);
   }
 
@@ -403,7 +413,7 @@ export class Invoker {
       stdoutTail: stdout.toString(),
       stderrTail: stderr.toString(),
     });
-    if (whole) await this.store.createInvocation(record, { lazy: true });
+    if (gate && whole) await gate.written(this.store.createInvocation(record, { lazy: true }));
     else await writes.final(record);
     this.events?.publish(invocationEvent('finished', record, result?.mode));
     return { record, version: fn, result, error };

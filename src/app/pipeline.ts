@@ -21,7 +21,8 @@ import { groupRefusal } from '../dispatch/slot-groups.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import type { InvocationRecord, VersionRecord } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
-import { describeFailure, type InvokeOutcome, type Invoker } from './invoker.js';
+import { InsertGate } from './insert-gate.js';
+import { describeFailure, type InvokeOutcome, type Invoker, type LazyRecord } from './invoker.js';
 
 /** Between two stages at most this much waits in memory before the writer is held. */
 const PIPE_BUFFER_BYTES = 256 * 1024;
@@ -29,7 +30,10 @@ const PIPE_BUFFER_BYTES = 256 * 1024;
 const DEFAULT_GRACE_MS = 500;
 
 export interface PipeSink {
-  /** stage (0-based) is recorded; every stage is, before any of them runs */
+  /**
+   * stage (0-based) has its id, every stage before any of them runs; its record may come later
+   * (invoker.ts LazyRecord), but every stage's is in the store by the first byte
+   */
   onQueued?(stage: number, id: string): void;
   /** the last stage's stdout; a returned promise holds the whole pipe until it settles */
   onStdout(chunk: Buffer, firstByte: boolean): unknown;
@@ -203,9 +207,29 @@ export class Pipeline {
     sink.signal?.addEventListener('abort', onCallerGone, { once: true });
     if (sink.signal?.aborted) onCallerGone();
 
+    // The caller gets every stage's id with the first byte and may look any of them up at once; a
+    // stage silent so far may not be recorded yet (its insert waits): that output waits for it, as a
+    // call's own output waits for its own record; if a record cannot be written, the pipe is stopped.
+    const records: LazyRecord[] = [];
+    let recorded: InsertGate | undefined;
+    const toCaller = (chunk: Buffer, first: boolean) => {
+      if (!recorded) {
+        for (const r of records) r.now();
+        recorded = new InsertGate(async () => {
+          await Promise.all(records.map((r) => r.stored()));
+        });
+        recorded.signal.addEventListener('abort', () => {
+          const e = recorded?.signal.reason;
+          const why = `another stage of the pipe could not be recorded: ${e instanceof Error ? e.message : String(e)}`;
+          for (let k = 0; k < n; k++) kill(k, why);
+        });
+      }
+      return recorded.pass(() => sink.onStdout(chunk, first));
+    };
+
     const stdoutOf = (i: number) => (chunk: Buffer, first: boolean) => {
       if (orphaned[i]) return kill(i, readerGone(i)); // it wrote again: a shell would give it EPIPE
-      if (i === n - 1) return sink.onStdout(chunk, first);
+      if (i === n - 1) return toCaller(chunk, first);
       const next = pipes[i + 1]!;
       if (!next.destroyed && !next.write(chunk)) return writable(next);
       return undefined;
@@ -218,7 +242,10 @@ export class Pipeline {
           pipes[i] ?? input,
           receivedAt,
           {
-            onQueued: (id) => sink.onQueued?.(i, id),
+            onQueued: (id, _ran, record) => {
+              if (record) records.push(record);
+              sink.onQueued?.(i, id);
+            },
             onStdout: stdoutOf(i),
             signal: stops[i]!.signal,
           },

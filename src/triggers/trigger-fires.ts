@@ -97,10 +97,18 @@ export class TriggerFires {
         receivedAt,
         {
           ...sink,
-          onQueued: (invocationId) => {
-            id = invocationId;
-            recorded = this.safe(
-              this.repo.fired(t.fn, t.index, at, { invocationId, status: 'running', error: null }),
+          onQueued: (invocationId, _ran, record) => {
+            // The trigger's state names the invocation once its record exists (a short call's at its
+            // end): whoever reads it may look the invocation up at once. One whose record could not
+            // be written fails with the store's error, recorded below as a rejected fire.
+            recorded = (record?.stored() ?? Promise.resolve()).then(
+              () => {
+                id = invocationId;
+                return this.safe(
+                  this.repo.fired(t.fn, t.index, at, { invocationId, status: 'running', error: null }),
+                );
+              },
+              () => undefined,
             );
             sink.onQueued?.(invocationId);
           },
