@@ -106,3 +106,19 @@ test('a fire whose record could not be written is a rejected fire naming no invo
     await db.close();
   }
 });
+
+test("a fire tells its caller which version it runs (a sync webhook's answer names it, as an invoke's does)", async () => {
+  const { db, fires, target } = await setup();
+  try {
+    let ran: { version: number; alias: string | null } | undefined;
+    await fires.invoke(target, Buffer.alloc(0), Date.now(), {
+      onQueued: (_id, r) => {
+        ran = r;
+      },
+      onStdout: () => undefined,
+    });
+    assert.deepEqual(ran, { version: 1, alias: null });
+  } finally {
+    await db.close();
+  }
+});

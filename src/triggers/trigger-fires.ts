@@ -97,7 +97,7 @@ export class TriggerFires {
         receivedAt,
         {
           ...sink,
-          onQueued: (invocationId, _ran, record) => {
+          onQueued: (invocationId, ran, record) => {
             // The trigger's state names the invocation once its record exists (a short call's at its
             // end): whoever reads it may look the invocation up at once. One whose record could not
             // be written fails with the store's error, recorded below as a rejected fire.
@@ -110,7 +110,7 @@ export class TriggerFires {
               },
               () => undefined,
             );
-            sink.onQueued?.(invocationId);
+            sink.onQueued?.(invocationId, ran, record);
           },
         },
         { ...opts, qualifier: triggerQualifier(t.trigger) },
