@@ -1,18 +1,10 @@
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
-import { AgniError } from '../../core/errors.js';
+import { agniHome, DEFAULT_NATS_URL, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { formatPlatform } from '../../image/oci/platform.js';
-import { DEFAULT_NATS_URL } from '../../triggers/trigger-manager.js';
-import { backendOption } from '../role-options.js';
+import { backendOption, checkBackend } from '../role-options.js';
 import { runUntilSignal } from '../run-until-signal.js';
 import { intOption } from './up.js';
-
-export function checkBackend(b: string): 'auto' | 'runc' | 'process' {
-  if (!['auto', 'runc', 'process'].includes(b))
-    throw new AgniError('bad_request', `--backend: expected auto, runc or process, got ${JSON.stringify(b)}`);
-  return b as 'auto' | 'runc' | 'process';
-}
 
 export function registerAgent(program: Command): void {
   const agent = program

@@ -4,8 +4,9 @@ import { parseTarget } from '../../core/qualifier.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { FunctionRecord, VersionRecord } from '../../store/store.js';
 import { ApiClient } from '../client.js';
-import { DEFAULT_IGNORE, functionUpload, IGNORE_FILE, skippedSummary } from '../dir-upload.js';
+import { functionUpload, skippedSummary } from '../dir-upload.js';
 import { ago, printJson, printTable } from '../output.js';
+import { DEFAULT_IGNORE, IGNORE_FILE } from '../upload-ignore.js';
 import { type BuildFlags, buildAndMaybePush, readFunctionDir, skippedList } from './build.js';
 
 export function registerFunctions(program: Command): void {

@@ -3,9 +3,8 @@ import type { Command } from 'commander';
 import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { AgniError } from '../../core/errors.js';
 import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
-import { backendOption, listenOptions } from '../role-options.js';
+import { backendOption, checkBackend, listenOptions } from '../role-options.js';
 import { runUntilSignal } from '../run-until-signal.js';
-import { checkBackend } from './agent.js';
 import { collect, intOption, listOption } from './up.js';
 
 export function registerServer(program: Command): void {

@@ -4,7 +4,7 @@ import { AgniError } from '../../core/errors.js';
 import { parseVolumeFlags } from '../../core/volumes.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
-import { backendOption, listenOptions } from '../role-options.js';
+import { backendOption, checkBackend, listenOptions } from '../role-options.js';
 
 export function intOption(flag: string, raw: string, min: number): number {
   const n = Number(raw);
@@ -120,12 +120,7 @@ export function registerUp(program: Command): void {
           volume?: string[];
         } & LimitFlags,
       ) => {
-        if (!['auto', 'runc', 'process'].includes(o.backend)) {
-          throw new AgniError(
-            'bad_request',
-            `--backend: expected auto, runc or process, got ${JSON.stringify(o.backend)}`,
-          );
-        }
+        const backend = checkBackend(o.backend);
         // Loaded lazily: client verbs (invoke, ls, ...) should not pay for loading the engine.
         const { startEmbedded } = await import('../../main/embedded.js');
         const { nodePlatforms, parsePlatformList } = await import('../../image/oci/node-platforms.js');
@@ -136,7 +131,7 @@ export function registerUp(program: Command): void {
           store: o.store ?? process.env.AGNI_STORE,
           host: o.host,
           port: intOption('--port', o.port, 0),
-          backend: o.backend as 'auto' | 'runc' | 'process',
+          backend,
           egressPool: o.egressPool || process.env.AGNI_EGRESS_POOL || undefined,
           slots: o.slots ? intOption('--slots', o.slots, 1) : defaultSlots(),
           maxQueue: intOption('--queue', o.queue, 0),
