@@ -5,6 +5,8 @@ import { parseBytes } from '../core/units.js';
 
 export const DEFAULT_PORT = 8780;
 export const DEFAULT_URL = `http://127.0.0.1:${DEFAULT_PORT}`;
+/** NATS of subject triggers (`agni up`) and agents (`agni agent`) when no flag or $AGNI_NATS_URL names one */
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
 export function agniHome(): string {
   return process.env.AGNI_HOME || join(homedir(), '.agni');

@@ -13,11 +13,9 @@ import type { SandboxSpec } from '../sandbox/backend.js';
 import { ensureHostSkeleton } from '../sandbox/host-rootfs.js';
 import { buildOciSpec } from '../sandbox/oci-spec.js';
 import { defaultSeccompProfile } from '../sandbox/seccomp.js';
+import type { BaselineName } from './cold-modes.js';
 
 const execFileP = promisify(execFile);
-
-export type BaselineName = 'fork' | 'unshare' | 'runc' | 'docker';
-export const BASELINES: BaselineName[] = ['fork', 'unshare', 'runc', 'docker'];
 
 export interface Baseline {
   name: BaselineName;

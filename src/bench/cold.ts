@@ -14,9 +14,9 @@ import { type Manifest, parseManifest } from '../core/manifest.js';
 import { PHASES, type Phase, stamp } from '../core/phases.js';
 import { makeBusyboxRootfs } from '../image/busybox-rootfs.js';
 import type { InvocationRecord } from '../store/store.js';
-import { type BaselineName, makeBaselines } from './baselines.js';
+import { makeBaselines } from './baselines.js';
 import { type BenchBackend, BenchServers, upload } from './bench-servers.js';
-import { COLD_MODES, type ColdMode } from './cold-modes.js';
+import { type BaselineName, COLD_MODES, type ColdMode } from './cold-modes.js';
 import type { ColdRow } from './cold-report.js';
 import { type Summary, summarize } from './stats.js';
 

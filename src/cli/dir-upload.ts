@@ -2,7 +2,8 @@
  * What `agni deploy DIR`, `agni build DIR` and `agni image import NAME DIR` send: the directory as
  * a tar, symlinks stored as symlinks (never followed; an absolute one resolves inside the sandbox).
  * A function directory leaves out what its `.agniignore` (gitignore syntax) names, after the
- * defaults below; a root filesystem is sent whole. Sockets, FIFOs and devices are never sent.
+ * defaults of upload-ignore.ts; a root filesystem is sent whole. Sockets, FIFOs and devices are
+ * never sent.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,14 +12,7 @@ import ignore from 'ignore';
 import { create } from 'tar';
 import { AgniError } from '../core/errors.js';
 import { listDir } from '../image/dir-list.js';
-
-export const IGNORE_FILE = '.agniignore';
-
-/**
- * Left out unless `.agniignore` takes them back (`!.git/`): what a function never needs to run.
- * node_modules, venvs and the like stay: a Node or Python function runs on them.
- */
-export const DEFAULT_IGNORE = ['.git/', '__pycache__/', '*.pyc'];
+import { DEFAULT_IGNORE, IGNORE_FILE } from './upload-ignore.js';
 
 export interface DirUpload {
   body: Readable;

@@ -16,6 +16,7 @@ import { buildApi } from '../api/server.js';
 import { AccessKeys } from '../app/access-keys.js';
 import { ApiTokens } from '../app/api-tokens.js';
 import type { RegistryCodePublisher } from '../app/code-publisher.js';
+import { DEFAULT_NATS_URL } from '../app/config.js';
 import { Deployer } from '../app/deployer.js';
 import { DiskGuard } from '../app/disk-guard.js';
 import { InvocationFeed } from '../app/invocation-feed.js';
@@ -70,7 +71,7 @@ import { AsyncQueue, type AsyncQueueOptions } from '../triggers/async-queue.js';
 import { CallbackSender } from '../triggers/callbacks.js';
 import { JobRunner } from '../triggers/jobs.js';
 import { settlesOverBus } from '../triggers/settled-events.js';
-import { DEFAULT_NATS_URL, TriggerManager } from '../triggers/trigger-manager.js';
+import { TriggerManager } from '../triggers/trigger-manager.js';
 import { roleLogger } from './role-logger.js';
 
 export interface ControlOptions {

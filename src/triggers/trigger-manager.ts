@@ -24,8 +24,6 @@ import { replyFor } from './subject-reply.js';
 import { TriggerFires } from './trigger-fires.js';
 import { specOf, type TriggersResponse, triggersOf, viewOf } from './trigger-view.js';
 
-export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
-
 export interface TriggerManagerOptions {
   store: Store;
   repo: TriggerStateRepo;

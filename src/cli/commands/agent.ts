@@ -1,18 +1,8 @@
-import { hostname } from 'node:os';
 import type { Command } from 'commander';
-import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
-import { AgniError } from '../../core/errors.js';
-import { formatPlatform } from '../../image/oci/platform.js';
-import { DEFAULT_NATS_URL } from '../../triggers/trigger-manager.js';
+import { lazyAction } from '../lazy-action.js';
 import { backendOption } from '../role-options.js';
-import { runUntilSignal } from '../run-until-signal.js';
-import { intOption } from './up.js';
 
-export function checkBackend(b: string): 'auto' | 'runc' | 'process' {
-  if (!['auto', 'runc', 'process'].includes(b))
-    throw new AgniError('bad_request', `--backend: expected auto, runc or process, got ${JSON.stringify(b)}`);
-  return b as 'auto' | 'runc' | 'process';
-}
+const actions = () => import('./agent-action.js');
 
 export function registerAgent(program: Command): void {
   const agent = program
@@ -42,50 +32,5 @@ export function registerAgent(program: Command): void {
       'after',
       '\nExamples:\n  agni agent --nats nats://10.0.0.1:4222\n  agni agent --nats nats://10.0.0.1:4222 --name gpu1 --slots 8 --labels gpu=a100\n  agni agent --platforms linux/arm64   # an ARM node, by qemu-user-static emulation',
     )
-    .action(
-      async (o: {
-        nats?: string;
-        name?: string;
-        slots?: string;
-        labels?: string;
-        platforms?: string;
-        home?: string;
-        backend: string;
-        egressPool?: string;
-        registry?: string;
-        insecureRegistry?: boolean;
-        volume?: string[];
-        queue: string;
-      }) => {
-        const backend = checkBackend(o.backend);
-        const { startAgent } = await import('../../main/agent.js');
-        const { parseLabels } = await import('../../core/node-labels.js');
-        const { parseVolumeFlags } = await import('../../core/volumes.js');
-        const { nodePlatforms, parsePlatformList } = await import('../../image/oci/node-platforms.js');
-        const platforms = o.platforms ? parsePlatformList(o.platforms, '--platforms') : nodePlatforms();
-        const agent = await startAgent({
-          natsUrl: o.nats || process.env.AGNI_NATS_URL || DEFAULT_NATS_URL,
-          home: o.home ?? agniHome(),
-          name: o.name ?? hostname().split('.')[0]!,
-          slots: o.slots ? intOption('--slots', o.slots, 1) : defaultSlots(),
-          labels: parseLabels(o.labels ?? process.env.AGNI_LABELS ?? ''),
-          platforms,
-          backend,
-          egressPool: o.egressPool || process.env.AGNI_EGRESS_POOL || undefined,
-          maxQueue: intOption('--queue', o.queue, 0),
-          maxPayloadBytes: maxPayloadBytes(),
-          lambdaRegion: process.env.AGNI_LAMBDA_REGION,
-          ...(o.registry || process.env.AGNI_REGISTRY
-            ? { registry: o.registry || process.env.AGNI_REGISTRY }
-            : {}),
-          ...(o.insecureRegistry ? { insecureRegistry: true } : {}),
-          volumes: parseVolumeFlags(
-            o.volume ?? (process.env.AGNI_VOLUMES ? process.env.AGNI_VOLUMES.split(',') : []),
-          ),
-        });
-        process.stdout.write(`agni agent: node ${agent.name} serving (backend ${agent.backend.name})\n`);
-        process.stdout.write(`agni agent: platforms ${platforms.map(formatPlatform).join(', ')}\n`);
-        await runUntilSignal('agni agent', () => agent.close());
-      },
-    );
+    .action(lazyAction(async () => (await actions()).agent));
 }

@@ -1,8 +1,8 @@
 /** `agni image alias set/ls/rm`: per-arch stand-ins for single-arch images, kept by the server. */
 import type { Command } from 'commander';
-import type { ImageAlias } from '../../store/image-alias-repo.js';
-import { ApiClient } from '../client.js';
-import { ago, printJson, printTable } from '../output.js';
+import { lazyAction } from '../lazy-action.js';
+
+const actions = () => import('./image-alias-action.js');
 
 export function registerImageAlias(program: Command): void {
   const image = program.commands.find((c) => c.name() === 'image');
@@ -36,29 +36,14 @@ Examples:
       'after',
       '\nExamples:\n  agni image alias set 127.0.0.1:5000/tools/bb:1 --arch arm64 127.0.0.1:5000/tools/bb-arm64:1\n  agni image alias set busybox:1.36 --arch arm/v7 arm32v7/busybox:1.36',
     )
-    .action(async (canonical: string, img: string, o: { arch: string; json?: boolean }) => {
-      const r = await new ApiClient().json<{ alias: ImageAlias }>('PUT', '/v1/image-aliases', {
-        canonical,
-        arch: o.arch,
-        image: img,
-      });
-      if (o.json) printJson(r.alias);
-      else process.stdout.write(`${r.alias.canonical} on ${r.alias.arch} -> ${r.alias.image}\n`);
-    });
+    .action(lazyAction(async () => (await actions()).set));
 
   alias
     .command('ls')
     .description('list image aliases')
     .option('--json', 'print as JSON')
     .addHelpText('after', '\nExamples:\n  agni image alias ls\n  agni image alias ls --json')
-    .action(async (o: { json?: boolean }) => {
-      const { aliases } = await new ApiClient().json<{ aliases: ImageAlias[] }>('GET', '/v1/image-aliases');
-      if (o.json) return printJson(aliases);
-      printTable(
-        ['CANONICAL', 'ARCH', 'IMAGE', 'SET'],
-        aliases.map((a) => [a.canonical, a.arch, a.image, ago(a.createdAt)]),
-      );
-    });
+    .action(lazyAction(async () => (await actions()).list));
 
   alias
     .command('rm')
@@ -70,13 +55,5 @@ Examples:
       'after',
       '\nExamples:\n  agni image alias rm 127.0.0.1:5000/tools/bb:1 --arch arm64\n  agni image alias rm 127.0.0.1:5000/tools/bb:1',
     )
-    .action(async (canonical: string, o: { arch?: string; json?: boolean }) => {
-      const q = new URLSearchParams({ canonical, ...(o.arch ? { arch: o.arch } : {}) });
-      const r = await new ApiClient().json<{ canonical: string; removed: number }>(
-        'DELETE',
-        `/v1/image-aliases?${q}`,
-      );
-      if (o.json) printJson(r);
-      else process.stdout.write(`removed ${r.removed} alias(es) of ${r.canonical}\n`);
-    });
+    .action(lazyAction(async () => (await actions()).remove));
 }

@@ -1,112 +1,8 @@
 /** `agni image pull/push/ls-oci` and `agni login/logout`: registry images through the server. */
-import { createInterface } from 'node:readline';
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
-import { AgniError, ERROR_STATUS, type ErrorCode } from '../../core/errors.js';
-import { formatBytes } from '../../core/units.js';
-import type { OciImageRecord } from '../../store/oci-image-repo.js';
-import { ApiClient, errorFromBody, readAll } from '../client.js';
-import { printJson } from '../output.js';
+import { lazyAction } from '../lazy-action.js';
 
-type Event = { type: string; [k: string]: unknown };
-
-/** Reads the route's NDJSON; shows bars on a TTY; returns the `done` result or throws its error. */
-async function streamed<T>(path: string, body: object, json: boolean): Promise<T> {
-  const client = new ApiClient();
-  const res = await client.request('POST', path, Buffer.from(JSON.stringify(body)), 'application/json');
-  if (res.status >= 300) throw errorFromBody(res.status, await readAll(res.body));
-  // Bars draw on stderr, but only when a person watches: not for --json, nor when stdout is piped.
-  const tty = process.stderr.isTTY && process.stdout.isTTY && !json;
-  const multi = tty
-    ? new cliProgress.MultiBar(
-        {
-          format: ' {name} [{bar}] {percentage}% {done}/{size} {speed}',
-          hideCursor: true,
-          // name, sizes and speed must fit 80 columns, or the terminal cuts the speed off
-          barsize: 24,
-          clearOnComplete: false,
-          stream: process.stderr,
-        },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
-  const bars = new Map<string, cliProgress.SingleBar>();
-  let result: T | undefined;
-  try {
-    for await (const line of createInterface({ input: res.body, crlfDelay: Number.POSITIVE_INFINITY })) {
-      if (!line.trim()) continue;
-      const e = JSON.parse(line) as Event;
-      if (e.type === 'done') result = e.result as T;
-      else if (e.type === 'error') {
-        const err = e.error as {
-          code: string;
-          message: string;
-          hint?: string;
-          details?: Record<string, unknown>;
-        };
-        throw new AgniError(err.code in ERROR_STATUS ? (err.code as ErrorCode) : 'internal', err.message, {
-          hint: err.hint,
-          details: err.details,
-        });
-      } else if (multi && (e.type === 'blob' || e.type === 'blob-done')) {
-        const digest = String(e.digest);
-        const total = Number(e.total ?? 0);
-        let bar = bars.get(digest);
-        if (!bar && e.type === 'blob') {
-          bar = multi.create(total, 0, { name: `${String(e.kind)} ${digest.slice(7, 19)}` });
-          bars.set(digest, bar);
-        }
-        if (bar && e.type === 'blob') {
-          bar.update(Number(e.done), {
-            done: formatBytes(Number(e.done)),
-            size: formatBytes(total),
-            speed: `${formatBytes(Number(e.bytesPerSec))}/s`,
-          });
-        } else if (bar) bar.update(bar.getTotal());
-      } else if (multi && e.type === 'resolved') {
-        multi.log(
-          `${String(e.reference)}: ${String(e.platform)}, ${String(e.layers)} layer(s), ${formatBytes(Number(e.totalBytes))}\n`,
-        );
-        multi.update(); // a log line shows at the next redraw, which a quick pull may never have
-      }
-    }
-  } finally {
-    multi?.stop();
-  }
-  if (result === undefined) throw new AgniError('internal', 'the server ended the stream without a result');
-  return result;
-}
-
-export interface PushOutcome {
-  reference: string;
-  digest: string;
-  blobsPushed: number;
-  blobsSkipped: number;
-  bytesPushed: number;
-}
-
-/** Pushes a stored image (pulled or built) through the server; progress on a TTY unless `json`. */
-export function pushStored(
-  name: string,
-  ref: string,
-  o: { insecure?: boolean; json?: boolean },
-): Promise<PushOutcome> {
-  return streamed<PushOutcome>('/v1/oci/push', { name, ref, insecure: o.insecure }, !!o.json);
-}
-
-export function printPushed(r: PushOutcome): void {
-  process.stdout.write(
-    `pushed ${r.reference} (${r.digest}): ${r.blobsPushed} blob(s), ${formatBytes(r.bytesPushed)}; ${r.blobsSkipped} already there\n`,
-  );
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
-}
+const actions = () => import('./image-registry-action.js');
 
 export function registerImageRegistry(program: Command): void {
   const image = program.commands.find((c) => c.name() === 'image');
@@ -126,18 +22,7 @@ export function registerImageRegistry(program: Command): void {
       'after',
       '\nExamples:\n  agni image pull busybox\n  agni image pull 127.0.0.1:5000/team/fn:v1 --platform linux/arm64\n  agni image pull ghcr.io/o/r@sha256:<digest> --json',
     )
-    .action(async (ref: string, o: { platform?: string; insecure?: boolean; json?: boolean }) => {
-      const img = await streamed<OciImageRecord>(
-        '/v1/oci/pull',
-        { ref, platform: o.platform, insecure: o.insecure },
-        !!o.json,
-      );
-      if (o.json) printJson(img);
-      else
-        process.stdout.write(
-          `pulled ${img.name} (${img.manifestDigest}) ${img.platform}, ${formatBytes(img.sizeBytes)}\n`,
-        );
-    });
+    .action(lazyAction(async () => (await actions()).pull));
 
   image
     .command('push')
@@ -150,11 +35,7 @@ export function registerImageRegistry(program: Command): void {
       'after',
       '\nExamples:\n  agni image push docker.io/library/busybox:latest 127.0.0.1:5000/mirror/busybox:1',
     )
-    .action(async (name: string, ref: string, o: { insecure?: boolean; json?: boolean }) => {
-      const r = await pushStored(name, ref, o);
-      if (o.json) printJson(r);
-      else printPushed(r);
-    });
+    .action(lazyAction(async () => (await actions()).push));
 
   program
     .command('login')
@@ -169,51 +50,12 @@ export function registerImageRegistry(program: Command): void {
       'after',
       '\nExamples:\n  echo "$TOKEN" | agni login ghcr.io -u me --password-stdin\n  agni login 127.0.0.1:5000 -u alice -p secret',
     )
-    .action(
-      async (
-        registry: string,
-        o: {
-          username?: string;
-          password?: string;
-          passwordStdin?: boolean;
-          insecure?: boolean;
-          json?: boolean;
-        },
-      ) => {
-        if (!o.username)
-          throw new AgniError('bad_request', 'login needs --username', {
-            hint: 'agni login REGISTRY -u USER --password-stdin',
-          });
-        if (o.password && o.passwordStdin)
-          throw new AgniError('bad_request', 'give either --password or --password-stdin, not both');
-        const password = o.passwordStdin ? await readStdin() : o.password;
-        if (!password) throw new AgniError('bad_request', 'login needs a password: --password-stdin or -p');
-        const r = await new ApiClient().json<{ registry: string; username: string }>(
-          'POST',
-          '/v1/registries/login',
-          {
-            registry,
-            username: o.username,
-            password,
-            insecure: o.insecure,
-          },
-        );
-        if (o.json) printJson(r);
-        else process.stdout.write(`logged in to ${r.registry} as ${r.username}\n`);
-      },
-    );
+    .action(lazyAction(async () => (await actions()).login));
 
   program
     .command('logout')
     .argument('<registry>', 'registry host[:port]')
     .description('forget the credentials kept for a registry')
     .addHelpText('after', '\nExamples:\n  agni logout ghcr.io\n  agni logout 127.0.0.1:5000')
-    .action(async (registry: string) => {
-      const r = await new ApiClient().json<{ removed: boolean }>('POST', '/v1/registries/logout', {
-        registry,
-      });
-      process.stdout.write(
-        r.removed ? `logged out of ${registry}\n` : `no credentials were kept for ${registry}\n`,
-      );
-    });
+    .action(lazyAction(async () => (await actions()).logout));
 }

@@ -1,19 +1,8 @@
 /** `agni alias set/ls/rm` and `agni rollback`: which version runs, without a new upload. */
 import type { Command } from 'commander';
-import type { Rollback } from '../../app/releases.js';
-import { formatSplit, parseSplit } from '../../core/alias-split.js';
-import { parseVersionNumber } from '../../core/qualifier.js';
-import type { FunctionAlias } from '../../store/function-alias-repo.js';
-import { ApiClient } from '../client.js';
-import { ago, printJson, printTable } from '../output.js';
+import { lazyAction } from '../lazy-action.js';
 
-const fnPath = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
-
-function describeRoute(a: FunctionAlias): string {
-  if (!a.split) return `${a.version}`;
-  const main = Number(((1 - a.split.weight) * 100).toFixed(4));
-  return `${a.version} (${main}%), ${formatSplit(a.split)}`;
-}
+const actions = () => import('./releases-action.js');
 
 export function registerReleases(program: Command): void {
   const alias = program
@@ -45,17 +34,7 @@ Examples:
       'after',
       '\nExamples:\n  agni alias set wordcount prod 3\n  agni alias set wordcount prod 3 --split 4=50%',
     )
-    .action(async (name: string, a: string, v: string, o: { split?: string; json?: boolean }) => {
-      const version = parseVersionNumber(v, 'VERSION');
-      const split = o.split === undefined ? undefined : parseSplit(o.split);
-      const r = await new ApiClient().json<FunctionAlias>(
-        'PUT',
-        `${fnPath(name)}/aliases/${encodeURIComponent(a)}`,
-        { version, ...(split ? { split } : {}) },
-      );
-      if (o.json) return printJson(r);
-      process.stdout.write(`${name}@${r.name} -> ${describeRoute(r)}\n`);
-    });
+    .action(lazyAction(async () => (await actions()).setAlias));
 
   alias
     .command('ls')
@@ -63,17 +42,7 @@ Examples:
     .option('--json', 'print as JSON')
     .description("list a function's aliases")
     .addHelpText('after', '\nExamples:\n  agni alias ls wordcount\n  agni alias ls wordcount --json')
-    .action(async (name: string, o: { json?: boolean }) => {
-      const { aliases } = await new ApiClient().json<{ aliases: FunctionAlias[] }>(
-        'GET',
-        `${fnPath(name)}/aliases`,
-      );
-      if (o.json) return printJson(aliases);
-      printTable(
-        ['ALIAS', 'VERSION', 'UPDATED'],
-        aliases.map((a) => [a.name, describeRoute(a), ago(a.updatedAt)]),
-      );
-    });
+    .action(lazyAction(async () => (await actions()).listAliases));
 
   alias
     .command('rm')
@@ -81,10 +50,7 @@ Examples:
     .argument('<alias>', 'alias name')
     .description('remove an alias (calls naming it then fail with alias_not_found)')
     .addHelpText('after', '\nExample:\n  agni alias rm wordcount prod')
-    .action(async (name: string, a: string) => {
-      await new ApiClient().json('DELETE', `${fnPath(name)}/aliases/${encodeURIComponent(a)}`);
-      process.stdout.write(`removed alias ${a} of ${name}\n`);
-    });
+    .action(lazyAction(async () => (await actions()).removeAlias));
 
   program
     .command('rollback')
@@ -102,14 +68,5 @@ Examples:
   agni rollback wordcount
   agni rollback wordcount --to 2`,
     )
-    .action(async (name: string, o: { to?: string; json?: boolean }) => {
-      const to = o.to === undefined ? undefined : parseVersionNumber(o.to, '--to');
-      const r = await new ApiClient().json<Rollback>(
-        'POST',
-        `${fnPath(name)}/rollback`,
-        to === undefined ? {} : { to },
-      );
-      if (o.json) return printJson(r);
-      process.stdout.write(`${name}: version ${r.to} is live (was ${r.from})\n`);
-    });
+    .action(lazyAction(async () => (await actions()).rollback));
 }

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
-import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { AgniError } from '../../core/errors.js';
-import { parseVolumeFlags } from '../../core/volumes.js';
-import { formatPlatform } from '../../image/oci/platform.js';
-import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
+import { lazyAction } from '../lazy-action.js';
 import { backendOption, listenOptions } from '../role-options.js';
+
+const actions = () => import('./up-action.js');
 
 export function intOption(flag: string, raw: string, min: number): number {
   const n = Number(raw);
@@ -100,87 +99,5 @@ export function registerUp(program: Command): void {
       'after',
       '\nExamples:\n  agni up\n  agni up --volume data=/srv/data --volume scratch=/srv/scratch:rw   # for agni.yaml volumes: and agni map --ref\n  agni up --port 9000 --backend runc\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0   # the server token, an admin token (more: agni token create)\n  AGNI_TOKEN=s3cret agni up --host 0.0.0.0 --allow-host agni.example.com   # webhooks from GitHub\n  agni up --callback-allow 127.0.0.1 --callback-allow 10.1.0.0/16   # callbacks to local receivers\n  agni up --subject-prefix team1.\n  agni up --platforms linux/arm64   # an ARM node, by qemu-user-static emulation\n  agni up --async-queue 50000 --max-output 256Mi\n  agni up --max-unpack 8Gi --max-files 500000 --min-free 5%\n  agni up --upload-idle 2m --grace 30s   # slow uploaders, long-running calls\n  agni up --lambda-region eu-west-1   # what Lambda functions read as AWS_REGION\n  agni up --store postgres://agni@127.0.0.1:5432/agni   # state in PostgreSQL',
     )
-    .action(
-      async (
-        o: {
-          home?: string;
-          store?: string;
-          host: string;
-          port: string;
-          backend: string;
-          egressPool?: string;
-          slots?: string;
-          queue: string;
-          nats?: string;
-          platforms?: string;
-          allowHost?: string[];
-          callbackAllow?: string[];
-          subjectPrefix?: string;
-          lambdaRegion?: string;
-          volume?: string[];
-        } & LimitFlags,
-      ) => {
-        if (!['auto', 'runc', 'process'].includes(o.backend)) {
-          throw new AgniError(
-            'bad_request',
-            `--backend: expected auto, runc or process, got ${JSON.stringify(o.backend)}`,
-          );
-        }
-        // Loaded lazily: client verbs (invoke, ls, ...) should not pay for loading the engine.
-        const { startEmbedded } = await import('../../main/embedded.js');
-        const { nodePlatforms, parsePlatformList } = await import('../../image/oci/node-platforms.js');
-        const platforms = o.platforms ? parsePlatformList(o.platforms, '--platforms') : nodePlatforms();
-        const volumes = parseVolumeFlags(listOption(o.volume, process.env.AGNI_VOLUMES));
-        const server = await startEmbedded({
-          home: o.home ?? agniHome(),
-          store: o.store ?? process.env.AGNI_STORE,
-          host: o.host,
-          port: intOption('--port', o.port, 0),
-          backend: o.backend as 'auto' | 'runc' | 'process',
-          egressPool: o.egressPool || process.env.AGNI_EGRESS_POOL || undefined,
-          slots: o.slots ? intOption('--slots', o.slots, 1) : defaultSlots(),
-          maxQueue: intOption('--queue', o.queue, 0),
-          token: process.env.AGNI_TOKEN || undefined,
-          allowedHosts: listOption(o.allowHost, process.env.AGNI_ALLOWED_HOSTS),
-          callbackAllow: listOption(o.callbackAllow, process.env.AGNI_CALLBACK_ALLOW),
-          subjectPrefix: o.subjectPrefix ?? process.env.AGNI_SUBJECT_PREFIX,
-          natsUrl: o.nats,
-          platforms,
-          maxPayloadBytes: maxPayloadBytes(),
-          ...limitOptions(o),
-          lambdaRegion: o.lambdaRegion ?? process.env.AGNI_LAMBDA_REGION,
-          volumes,
-        });
-        const b = server.backend;
-        process.stdout.write(`agni up: listening on ${server.url}\n`);
-        process.stdout.write(
-          b.isolated
-            ? `agni up: backend ${b.name} (isolated sandboxes)\n`
-            : `agni up: backend ${b.name}: NO ISOLATION, functions run as plain host processes (development only)\n`,
-        );
-        process.stdout.write(`agni up: platforms ${platforms.map(formatPlatform).join(', ')}\n`);
-        await new Promise<void>((resolve) => {
-          const stop = (sig: string) => {
-            process.stdout.write(`agni up: ${sig}, shutting down\n`);
-            server.close().then(
-              ({ cut, graceMs }) => {
-                if (cut.length > 0)
-                  process.stdout.write(
-                    `agni up: grace period of ${graceMs / 1000}s over: cut ${cut.length} open request(s): ${cut.join('; ')}\n`,
-                  );
-                resolve();
-              },
-              (e) => {
-                process.stderr.write(`agni up: shutdown failed: ${(e as Error).message}\n`);
-                process.exitCode = 1;
-                resolve();
-              },
-            );
-          };
-          process.once('SIGINT', () => stop('SIGINT'));
-          process.once('SIGTERM', () => stop('SIGTERM'));
-        });
-        process.stdout.write('agni up: stopped cleanly\n');
-      },
-    );
+    .action(lazyAction(async () => (await actions()).up));
 }
