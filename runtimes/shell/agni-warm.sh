@@ -36,8 +36,10 @@ agni_serve() {
     export AGNI_INVOCATION_ID AGNI_DEADLINE_MS
     "$@" <"$_agni_dir/in" >"$_agni_dir/out" 2>"$_agni_dir/err"
     _agni_status=$?
-    _agni_o=$(wc -c <"$_agni_dir/out")
-    _agni_e=$(wc -c <"$_agni_dir/err")
+    # One `wc` for both counts: each program started costs a fork and an exec per request.
+    { read -r _agni_o _; read -r _agni_e _; } <<_agni_counts
+$(wc -c "$_agni_dir/out" "$_agni_dir/err")
+_agni_counts
     [ "$_agni_o" -gt 0 ] && cat "$_agni_dir/out"
     [ "$_agni_e" -gt 0 ] && cat "$_agni_dir/err" >&2
     printf '%s %s %s %s\n' "$_agni_id" "$_agni_status" "$_agni_o" "$_agni_e" >&4
