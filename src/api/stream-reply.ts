@@ -50,7 +50,14 @@ export async function replyStreamed(
       return writable(res);
     },
     signal: stop.signal,
-  }).finally(() => res.off('close', gone));
+  })
+    .catch((e: unknown) => {
+      // The call failed on the store (its record could not be written, or not finished): the
+      // answer is the store's error, and names no invocation nobody may be able to look up.
+      if (!streaming) res.removeHeader('agni-invocation-id');
+      throw e;
+    })
+    .finally(() => res.off('close', gone));
   if (stop.signal.aborted) {
     // Nobody to answer: the connection is gone (its record says why).
     if (!streaming) reply.hijack();
