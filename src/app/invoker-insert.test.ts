@@ -11,7 +11,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
-import { addHostVersion, openTestDb } from '../store/test-stores.js';
+import { addHostVersion, openTestDb, overriding } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
 import { Invoker, newRecord, RUNNING_WRITE_DELAY_MS } from './invoker.js';
 
@@ -53,12 +53,7 @@ async function setup(insert: (real: Store, r: InvocationRecord) => Promise<void>
   const db = await openTestDb('sqlite');
   const real = db.store;
   await addHostVersion(real, 'f');
-  const store = new Proxy(real, {
-    get(target, prop, receiver) {
-      if (prop === 'createInvocation') return (r: InvocationRecord) => insert(target, r);
-      return Reflect.get(target, prop, receiver);
-    },
-  }) as Store;
+  const store = overriding<Store>(real, { createInvocation: (r) => insert(real, r) });
   const dispatcher = new Writes();
   const invoker = new Invoker(
     store,
@@ -135,16 +130,16 @@ test('a short call without output is written once, whole; a longer one is in the
   const real = db.store;
   await addHostVersion(real, 'f');
   const writes: string[] = [];
-  const store = new Proxy(real, {
-    get(target, prop, receiver) {
-      if (prop === 'createInvocation' || prop === 'updateInvocation')
-        return (...a: unknown[]) => {
-          writes.push(prop);
-          return (Reflect.get(target, prop, receiver) as (...x: unknown[]) => Promise<void>).apply(target, a);
-        };
-      return Reflect.get(target, prop, receiver);
+  const store = overriding<Store>(real, {
+    createInvocation: (...a) => {
+      writes.push('createInvocation');
+      return real.createInvocation(...a);
     },
-  }) as Store;
+    updateInvocation: (...a) => {
+      writes.push('updateInvocation');
+      return real.updateInvocation(...a);
+    },
+  });
   const resolver = new VersionResolver(real, new SqlFunctionAliasRepository(real.db));
   try {
     const short = await new Invoker(store, new Quiet(0), resolver).invoke('f', Buffer.alloc(0), Date.now(), {
@@ -194,16 +189,12 @@ test('an async attempt that makes output at once writes its record once, at its 
   const real = db.store;
   const fn = await addHostVersion(real, 'f');
   const writes: string[] = [];
-  const store = new Proxy(real, {
-    get(target, prop, receiver) {
-      if (prop === 'updateInvocation')
-        return (...a: unknown[]) => {
-          writes.push(prop);
-          return (Reflect.get(target, prop, receiver) as (...x: unknown[]) => Promise<void>).apply(target, a);
-        };
-      return Reflect.get(target, prop, receiver);
+  const store = overriding<Store>(real, {
+    updateInvocation: (...a) => {
+      writes.push('updateInvocation');
+      return real.updateInvocation(...a);
     },
-  }) as Store;
+  });
   try {
     // As the async queue has it: recorded (queued) first, then run.
     const record = newRecord(fn, 0, { received: Date.now() });

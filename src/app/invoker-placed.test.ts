@@ -10,7 +10,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationPatch, Store } from '../store/store.js';
-import { addHostVersion, openTestDb } from '../store/test-stores.js';
+import { addHostVersion, openTestDb, overriding } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
 import { Invoker, RUNNING_WRITE_DELAY_MS } from './invoker.js';
 
@@ -43,18 +43,15 @@ test('a call placed twice ends recorded as it ended, however slow the first runn
     await addHostVersion(real, 'f');
     // The real store, with its first "running" update held back 200 ms (a slow pool connection).
     let held = false;
-    const store = new Proxy(real, {
-      get(target, prop, receiver) {
-        if (prop !== 'updateInvocation') return Reflect.get(target, prop, receiver);
-        return async (id: string, patch: InvocationPatch) => {
-          if (patch.status === 'running' && !held) {
-            held = true;
-            await new Promise((r) => setTimeout(r, 200));
-          }
-          return target.updateInvocation(id, patch);
-        };
+    const store = overriding<Store>(real, {
+      updateInvocation: async (id: string, patch: InvocationPatch) => {
+        if (patch.status === 'running' && !held) {
+          held = true;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        return real.updateInvocation(id, patch);
       },
-    }) as Store;
+    });
     const invoker = new Invoker(
       store,
       new TwicePlaced(),
@@ -87,15 +84,12 @@ test('a confirmation of the same placement is not written again: one running upd
     const real = db.store;
     await addHostVersion(real, 'f');
     const statuses: (string | undefined)[] = [];
-    const store = new Proxy(real, {
-      get(target, prop, receiver) {
-        if (prop !== 'updateInvocation') return Reflect.get(target, prop, receiver);
-        return (id: string, patch: InvocationPatch) => {
-          statuses.push(patch.status);
-          return target.updateInvocation(id, patch);
-        };
+    const store = overriding<Store>(real, {
+      updateInvocation: (id: string, patch: InvocationPatch) => {
+        statuses.push(patch.status);
+        return real.updateInvocation(id, patch);
       },
-    }) as Store;
+    });
     const invoker = new Invoker(
       store,
       new ConfirmedLater(),

@@ -11,7 +11,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
-import { addHostVersion, openTestDb } from '../store/test-stores.js';
+import { addHostVersion, openTestDb, overriding } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
 import { Invoker } from './invoker.js';
 import { Pipeline } from './pipeline.js';
@@ -59,13 +59,10 @@ async function setup(
   const db = await openTestDb('sqlite');
   const real = db.store;
   for (const name of ['quiet', 'answer']) await addHostVersion(real, name);
-  const store = new Proxy(real, {
-    get(target, prop, receiver) {
-      if (prop === 'createInvocation' && createInvocation)
-        return (r: InvocationRecord) => createInvocation(target, r);
-      return Reflect.get(target, prop, receiver);
-    },
-  }) as Store;
+  const store = overriding<Store>(
+    real,
+    createInvocation ? { createInvocation: (r) => createInvocation(real, r) } : {},
+  );
   const resolver = new VersionResolver(real, new SqlFunctionAliasRepository(real.db));
   const pipeline = new Pipeline(resolver, dispatcher, (d) => new Invoker(store, d, resolver), {
     graceMs: 10,

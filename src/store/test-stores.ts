@@ -135,3 +135,13 @@ export function addHostVersion(
     imageId: o.imageId ?? 'host',
   });
 }
+
+/** `real` with some of its methods replaced: a test's slow, failing or counted store calls */
+export function overriding<T extends object>(real: T, over: Partial<T>): T {
+  return new Proxy(real, {
+    get(target, prop, receiver) {
+      if (Object.hasOwn(over, prop)) return over[prop as keyof T];
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+}

@@ -13,7 +13,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
-import { addHostVersion, openTestDb } from '../store/test-stores.js';
+import { addHostVersion, openTestDb, overriding } from '../store/test-stores.js';
 import { SqlTriggerStateRepo } from '../store/trigger-state.js';
 import { VersionResolver } from '../store/version-resolver.js';
 import type { AsyncSubmitter } from './async-types.js';
@@ -43,13 +43,10 @@ async function setup(createInvocation?: (real: Store, r: InvocationRecord) => Pr
   const db = await openTestDb('sqlite');
   const real = db.store;
   await addHostVersion(real, 'f');
-  const store = new Proxy(real, {
-    get(target, prop, receiver) {
-      if (prop === 'createInvocation' && createInvocation)
-        return (r: InvocationRecord) => createInvocation(target, r);
-      return Reflect.get(target, prop, receiver);
-    },
-  }) as Store;
+  const store = overriding<Store>(
+    real,
+    createInvocation ? { createInvocation: (r) => createInvocation(real, r) } : {},
+  );
   const repo = new SqlTriggerStateRepo(real.db);
   await repo.sync('f', [{ kind: 'webhook', spec: '/f' }]);
   const invoker = new Invoker(
