@@ -5,9 +5,9 @@
 import { hostname } from 'node:os';
 import { agniHome, DEFAULT_NATS_URL, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { formatPlatform } from '../../image/oci/platform.js';
+import { intOption } from '../option-parsers.js';
 import { checkBackend } from '../role-options.js';
 import { runUntilSignal } from '../run-until-signal.js';
-import { intOption } from './up.js';
 
 export async function agent(o: {
   nats?: string;

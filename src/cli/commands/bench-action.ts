@@ -19,6 +19,7 @@ import {
 import { AgniError } from '../../core/errors.js';
 import { parseDuration } from '../../core/units.js';
 import { ApiClient } from '../client.js';
+import { choiceList } from '../option-parsers.js';
 import { printJson } from '../output.js';
 
 export async function cold(
@@ -41,8 +42,8 @@ export async function cold(
       'bad_request',
       `--runs: expected a whole number from 1 to 10000, got ${JSON.stringify(o.runs)}`,
     );
-  const modes = listOption('--modes', o.modes, COLD_MODES);
-  const baselines = listOption('--baselines', o.baselines, BASELINES);
+  const modes = choiceList('--modes', o.modes, COLD_MODES);
+  const baselines = choiceList('--baselines', o.baselines, BASELINES);
   const gapMs = parseDuration(o.gap);
   if (typeof gapMs === 'string')
     throw new AgniError('bad_request', `--gap: expected ${gapMs}, got ${JSON.stringify(o.gap)}`);
@@ -100,7 +101,7 @@ export async function load(
       'bad_request',
       `--duration: expected ${durationMs}, got ${JSON.stringify(o.duration)}`,
     );
-  const kinds = o.ceiling ? (listOption('--ceilings', o.ceilings, CEILINGS) as Ceiling[]) : [];
+  const kinds = o.ceiling ? (choiceList('--ceilings', o.ceilings, CEILINGS) as Ceiling[]) : [];
   const slots = Number(o.slots);
   if (!Number.isInteger(slots) || slots < 1 || slots > 256)
     throw new AgniError(
@@ -168,19 +169,4 @@ export async function load(
       );
   }
   if (!o.json && o.svg) process.stderr.write(`chart: ${o.svg}\n`);
-}
-
-function listOption(flag: string, raw: string, allowed: readonly string[]): string[] {
-  const items = raw
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
-  const bad = items.find((x) => !allowed.includes(x));
-  if (bad !== undefined || items.length === 0) {
-    throw new AgniError(
-      'bad_request',
-      `${flag}: expected a comma-separated list of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`,
-    );
-  }
-  return [...new Set(items)];
 }

@@ -11,9 +11,9 @@ import { svgFileName, sweepSvg } from '../../bench/sweep-svg.js';
 import { AgniError } from '../../core/errors.js';
 import { parseVolumeFlags } from '../../core/volumes.js';
 import { ApiClient } from '../client.js';
+import { choiceList, intOption } from '../option-parsers.js';
 import { printJson } from '../output.js';
 import { stderrBar } from '../progress-bar.js';
-import { intOption } from './up.js';
 
 interface SweepFlags {
   concurrency: string;
@@ -32,21 +32,6 @@ interface SweepFlags {
   publish?: boolean;
 }
 
-function listFlag<T extends string>(flag: string, raw: string, allowed: readonly T[], none = false): T[] {
-  const items = raw
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
-  if (none && items.length === 1 && items[0] === 'none') return [];
-  const bad = items.find((x) => !allowed.includes(x as T));
-  if (bad !== undefined || items.length === 0)
-    throw new AgniError(
-      'bad_request',
-      `${flag}: expected a comma-separated list of ${allowed.join(', ')}${none ? ' (or none)' : ''}, got ${JSON.stringify(raw)}`,
-    );
-  return [...new Set(items)] as T[];
-}
-
 export async function sweep(dir: string, o: SweepFlags): Promise<void> {
   const levels = parseLevels(o.concurrency);
   if (typeof levels === 'string')
@@ -56,8 +41,8 @@ export async function sweep(dir: string, o: SweepFlags): Promise<void> {
     );
   const n = intOption('--replicates', o.replicates, 1);
   if (n > 100_000) throw new AgniError('bad_request', `--replicates: at most 100000, got ${n}`);
-  const modes = listFlag('--modes', o.modes, SWEEP_MODES) as SweepMode[];
-  const baselines = listFlag('--baseline', o.baseline, SWEEP_BASELINES, true) as SweepBaseline[];
+  const modes = choiceList('--modes', o.modes, SWEEP_MODES) as SweepMode[];
+  const baselines = choiceList('--baseline', o.baseline, SWEEP_BASELINES, true) as SweepBaseline[];
   if (o.payload !== undefined && o.payloadFile !== undefined)
     throw new AgniError('bad_request', '--payload and --payload-file: pass one of them');
   const payload =

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { SWEEP_BASELINES, SWEEP_MODES } from '../../bench/sweep-modes.js';
 import { lazyAction } from '../lazy-action.js';
-import { collect } from './up.js';
+import { collect } from '../option-parsers.js';
 
 const actions = () => import('./bench-sweep-action.js');
 

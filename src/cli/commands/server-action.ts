@@ -6,9 +6,9 @@ import { hostname } from 'node:os';
 import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { AgniError } from '../../core/errors.js';
 import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
+import { intOption, listOption } from '../option-parsers.js';
 import { checkBackend } from '../role-options.js';
 import { runUntilSignal } from '../run-until-signal.js';
-import { intOption, listOption } from './up.js';
 
 export async function server(
   o: {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { lazyAction } from '../lazy-action.js';
+import { collect } from '../option-parsers.js';
 import { backendOption, listenOptions } from '../role-options.js';
-import { collect } from './up.js';
 
 const actions = () => import('./server-action.js');
 

@@ -6,8 +6,8 @@ import { agniHome, defaultSlots, maxPayloadBytes } from '../../app/config.js';
 import { parseVolumeFlags } from '../../core/volumes.js';
 import { formatPlatform } from '../../image/oci/platform.js';
 import { type LimitFlags, limitOptions } from '../../main/limit-options.js';
+import { intOption, listOption } from '../option-parsers.js';
 import { checkBackend } from '../role-options.js';
-import { intOption, listOption } from './up.js';
 
 export async function up(
   o: {

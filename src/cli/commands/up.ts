@@ -1,28 +1,9 @@
 import type { Command } from 'commander';
-import { AgniError } from '../../core/errors.js';
 import { lazyAction } from '../lazy-action.js';
+import { collect } from '../option-parsers.js';
 import { backendOption, listenOptions } from '../role-options.js';
 
 const actions = () => import('./up-action.js');
-
-export function intOption(flag: string, raw: string, min: number): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min)
-    throw new AgniError(
-      'bad_request',
-      `${flag}: expected a whole number >= ${min}, got ${JSON.stringify(raw)}`,
-    );
-  return n;
-}
-
-export function collect(v: string, prev: string[] | undefined): string[] {
-  return [...(prev ?? []), v];
-}
-
-/** Repeated flags plus a comma-separated AGNI_* variable. */
-export function listOption(flags: string[] = [], env: string | undefined): string[] {
-  return [...flags, ...(env ?? '').split(',')].map((x) => x.trim()).filter(Boolean);
-}
 
 export function registerUp(program: Command): void {
   const up = program
