@@ -5,8 +5,16 @@
  * renamed into place, so a reader never sees half of one; a crash leaves only a leftover that no
  * key can name.
  */
-import { closeSync, createWriteStream, openSync, readSync, type WriteStream } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fstatSync,
+  openSync,
+  readSync,
+  type WriteStream,
+} from 'node:fs';
+import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { assertBlobKey } from './blob-key.js';
@@ -27,9 +35,9 @@ function isMissing(e: unknown): boolean {
  * Blobs up to this size are read with one `read` into a buffer, and outputs up to it are kept in
  * memory until commit and written with one `write`: for the tiny items of a job, an fs stream's
  * setup and teardown cost the event loop more than the I/O itself (profiles of 3,000 items on warm
- * workers). A small range is read synchronously (a thread-pool handoff per step cost more than the
- * read of a file in the page cache), but a file is never created so: under other I/O, an open with
- * O_CREAT blocked the event loop for a millisecond (the filesystem's journal).
+ * workers). A blob is opened and a small one read synchronously (a thread-pool handoff per step
+ * cost more than the read of a file in the page cache), but a file is never created so: under
+ * other I/O, an open with O_CREAT blocked the event loop for a millisecond (the filesystem's journal).
  */
 export const SMALL_BLOB_BYTES = 64 * 1024;
 
@@ -40,18 +48,6 @@ function fill(fd: number, buf: Buffer, position: number, key: string): Buffer {
     const n = readSync(fd, buf, at, buf.length - at, position + at);
     if (n === 0) throw new Error(`blob ${key} is shorter than expected`);
     at += n;
-  }
-  return buf;
-}
-
-/** `length` bytes of `fh` from `start`; fails when the file ends before that */
-async function readRange(fh: FileHandle, key: string, start: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  let at = 0;
-  while (at < length) {
-    const { bytesRead } = await fh.read(buf, at, length - at, start + at);
-    if (bytesRead === 0) throw new Error(`blob ${key} is shorter than expected`);
-    at += bytesRead;
   }
   return buf;
 }
@@ -112,42 +108,30 @@ export class FileBlobStore implements BlobStore {
 
   async open(key: string, opts: BlobOpenOptions = {}): Promise<Readable> {
     const file = this.file(key);
-    const range = opts.range;
-    if (range && range.length <= SMALL_BLOB_BYTES) {
-      opts.signal?.throwIfAborted();
-      let fd: number;
-      try {
-        fd = openSync(file, 'r');
-      } catch (e) {
-        throw isMissing(e) ? new BlobMissing(key) : e;
-      }
-      try {
-        // No stat: a file shorter than the range fails the read instead.
-        return Readable.from(
-          range.length === 0 ? [] : [fill(fd, Buffer.allocUnsafe(range.length), range.start, key)],
-        );
-      } finally {
-        closeSync(fd);
-      }
-    }
-    const fh = await open(file, 'r').catch((e) => {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch (e) {
       throw isMissing(e) ? new BlobMissing(key) : e;
-    });
+    }
     let handedOver = false;
     try {
-      const { size } = await fh.stat();
-      const start = range?.start ?? 0;
-      const length = range?.length ?? size - start;
-      if (start + length > size) throw new Error(`blob ${key} is shorter than expected`);
-      if (length === 0) return Readable.from([]);
+      const start = opts.range?.start ?? 0;
+      let length = opts.range?.length;
+      // A small range needs no stat: a file shorter than it fails the read instead.
+      if (length === undefined || length > SMALL_BLOB_BYTES) {
+        const { size } = fstatSync(fd);
+        length ??= size - start;
+        if (start + length > size) throw new Error(`blob ${key} is shorter than expected`);
+      }
       if (length <= SMALL_BLOB_BYTES) {
         opts.signal?.throwIfAborted();
-        return Readable.from([await readRange(fh, key, start, length)]);
+        return Readable.from(length === 0 ? [] : [fill(fd, Buffer.allocUnsafe(length), start, key)]);
       }
       handedOver = true;
-      return fh.createReadStream({ start, end: start + length - 1, signal: opts.signal });
+      return createReadStream('', { fd, start, end: start + length - 1, signal: opts.signal });
     } finally {
-      if (!handedOver) await fh.close();
+      if (!handedOver) closeSync(fd);
     }
   }
 
