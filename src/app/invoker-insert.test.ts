@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AgniError } from '../core/errors.js';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { ScriptedDispatcher } from '../dispatch/test-dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
@@ -16,9 +16,8 @@ import { VersionResolver } from '../store/version-resolver.js';
 import { Invoker, newRecord, RUNNING_WRITE_DELAY_MS } from './invoker.js';
 
 /** Writes `out` at once, then runs until its signal aborts or 100 ms pass. */
-class Writes implements Dispatcher {
+class Writes extends ScriptedDispatcher {
   aborted: unknown;
-  admit(): void {}
   async dispatch(job: DispatchJob): Promise<SandboxResult> {
     job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'process' });
     await job.channel.io.onStdout(Buffer.from('out'));
@@ -40,13 +39,6 @@ class Writes implements Dispatcher {
       durationMs: 1,
     } as SandboxResult;
   }
-  dispatchGroup(jobs: DispatchJob[]): Promise<SandboxResult>[] {
-    return jobs.map((j) => this.dispatch(j));
-  }
-  stats() {
-    return { queued: 0, running: 0, slots: 1, maxQueue: 1 };
-  }
-  async close(): Promise<void> {}
 }
 
 async function setup(insert: (real: Store, r: InvocationRecord) => Promise<void>) {

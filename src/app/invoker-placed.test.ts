@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { ScriptedDispatcher } from '../dispatch/test-dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationPatch, Store } from '../store/store.js';
@@ -15,8 +15,7 @@ import { VersionResolver } from '../store/version-resolver.js';
 import { Invoker, RUNNING_WRITE_DELAY_MS } from './invoker.js';
 
 /** Places each call twice, as a server and then its agent do, and runs nothing: the call exits 0. */
-class TwicePlaced implements Dispatcher {
-  admit(): void {}
+class TwicePlaced extends ScriptedDispatcher {
   async dispatch(job: DispatchJob): Promise<SandboxResult> {
     // Each placement outlives the delay before a call is recorded running: both are written.
     const past = () => new Promise((r) => setTimeout(r, RUNNING_WRITE_DELAY_MS + 10));
@@ -27,13 +26,6 @@ class TwicePlaced implements Dispatcher {
     job.channel.io.onStdout(Buffer.from('ok'));
     return { outcome: 'ok', exitCode: 0, signal: null, durationMs: 1 } as SandboxResult;
   }
-  dispatchGroup(jobs: DispatchJob[]): Promise<SandboxResult>[] {
-    return jobs.map((j) => this.dispatch(j));
-  }
-  stats() {
-    return { queued: 0, running: 0, slots: 1, maxQueue: 1 };
-  }
-  async close(): Promise<void> {}
 }
 
 test('a call placed twice ends recorded as it ended, however slow the first running update is', async () => {

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { AgniError } from '../core/errors.js';
 import { LIVE } from '../core/qualifier.js';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { ScriptedDispatcher } from '../dispatch/test-dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
@@ -20,36 +20,28 @@ import { Pipeline } from './pipeline.js';
  * `answer` writes at once, then ends (or with `holds`, runs until stopped); `quiet` runs silently
  * until stopped (its reader gone, it is cut after the pipe's grace). Either ends by itself in 2 s.
  */
-class Scripted implements Dispatcher {
+class Scripted extends ScriptedDispatcher {
   readonly stopped = new Set<string>();
-  constructor(private readonly holds = false) {}
-  admit(): void {}
-  dispatch(job: DispatchJob): Promise<SandboxResult> {
-    return this.dispatchGroup([job])[0]!;
+  constructor(private readonly holds = false) {
+    super(3);
   }
-  dispatchGroup(jobs: DispatchJob[]): Promise<SandboxResult>[] {
-    return jobs.map(async (job) => {
-      const { io, hooks } = job.channel;
-      const fn = job.request.version.function;
-      hooks.onPlaced?.({ node: 'n1', backend: 'process' });
-      if (fn === 'answer') {
-        await io.onStdout(Buffer.from('hi\n'));
-        if (!this.holds) return { outcome: 'ok', exitCode: 0, signal: null, durationMs: 1 } as SandboxResult;
-      }
-      const signal = io.signal!;
-      if (!signal.aborted)
-        await new Promise<void>((r) => {
-          const t = setTimeout(r, 2000);
-          signal.addEventListener('abort', () => r(clearTimeout(t)), { once: true });
-        });
-      if (signal.aborted) this.stopped.add(fn);
-      return { outcome: 'timeout', exitCode: null, signal: 'SIGKILL', durationMs: 1 } as SandboxResult;
-    });
+  async dispatch(job: DispatchJob): Promise<SandboxResult> {
+    const { io, hooks } = job.channel;
+    const fn = job.request.version.function;
+    hooks.onPlaced?.({ node: 'n1', backend: 'process' });
+    if (fn === 'answer') {
+      await io.onStdout(Buffer.from('hi\n'));
+      if (!this.holds) return { outcome: 'ok', exitCode: 0, signal: null, durationMs: 1 } as SandboxResult;
+    }
+    const signal = io.signal!;
+    if (!signal.aborted)
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 2000);
+        signal.addEventListener('abort', () => r(clearTimeout(t)), { once: true });
+      });
+    if (signal.aborted) this.stopped.add(fn);
+    return { outcome: 'timeout', exitCode: null, signal: 'SIGKILL', durationMs: 1 } as SandboxResult;
   }
-  stats() {
-    return { queued: 0, running: 0, slots: 3, maxQueue: 3 };
-  }
-  async close(): Promise<void> {}
 }
 
 async function setup(

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { Invoker } from '../app/invoker.js';
 import { AgniError } from '../core/errors.js';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
-import type { Dispatcher } from '../dispatch/dispatcher.js';
+import { ScriptedDispatcher } from '../dispatch/test-dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
@@ -20,20 +20,12 @@ import type { AsyncSubmitter } from './async-types.js';
 import { type FireTarget, TriggerFires } from './trigger-fires.js';
 
 /** Runs 10 ms without output (shorter than the insert's delay), then succeeds. */
-class Quiet implements Dispatcher {
-  admit(): void {}
+class Quiet extends ScriptedDispatcher {
   async dispatch(job: DispatchJob): Promise<SandboxResult> {
     job.channel.hooks.onPlaced?.({ node: 'n1', backend: 'process' });
     await new Promise((r) => setTimeout(r, 10));
     return { outcome: 'ok', exitCode: 0, signal: null, durationMs: 10 } as SandboxResult;
   }
-  dispatchGroup(jobs: DispatchJob[]): Promise<SandboxResult>[] {
-    return jobs.map((j) => this.dispatch(j));
-  }
-  stats() {
-    return { queued: 0, running: 0, slots: 1, maxQueue: 1 };
-  }
-  async close(): Promise<void> {}
 }
 
 /** sync fires only here */
