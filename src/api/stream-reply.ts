@@ -53,7 +53,7 @@ export async function replyStreamed(
   })
     .catch((e: unknown) => {
       // The call failed on the store (its record could not be written, or not finished): the
-      // answer is the store's error, and names no invocation nobody may be able to look up.
+      // answer is the store's error, and names no invocation, whose record may not exist.
       if (!streaming) res.removeHeader('agni-invocation-id');
       throw e;
     })
