@@ -84,3 +84,32 @@ test('roleLogger: past AGNI_LOG_BUFFER, lines for a stderr nobody reads are drop
   assert.equal(warnings[0]!.level, 40);
   assert.equal(warnings[0]!.dropped_lines, LINES - kept.length);
 });
+
+test('roleLogger: a lone line reaches stderr soon, not only when more lines or the exit push it out', {
+  timeout: 10_000,
+}, async () => {
+  const lone = `
+import { roleLogger } from ${JSON.stringify(new URL('./role-logger.js', import.meta.url).href)};
+roleLogger().info('lone line');
+setTimeout(() => {}, 5000);
+`;
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', lone], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, AGNI_LOG_LEVEL: 'info' },
+  });
+  try {
+    const t0 = Date.now();
+    let text = '';
+    await new Promise<void>((resolve, reject) => {
+      proc.stderr.on('data', (d) => {
+        text += d;
+        if (text.includes('lone line')) resolve();
+      });
+      proc.once('exit', () => reject(new Error(`exited before the line was seen: ${text}`)));
+    });
+    // the child lives 5 s; the line came while it did, within a flush or so of its start
+    assert.ok(Date.now() - t0 < 4000, `${Date.now() - t0} ms`);
+  } finally {
+    proc.kill();
+  }
+});
