@@ -2,8 +2,10 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { CLI } from './helpers/agni-up.js';
@@ -71,6 +73,21 @@ test('an async invocation answers 202 at once and its result is fetched later', 
   assert.equal(r.text, 'HELLO ASYNC');
   assert.equal(r.headers.get('agni-status'), 'succeeded');
   assert.equal(r.headers.get('agni-attempts'), '1');
+});
+
+test('a small output is kept in the store and a large one in a file, each read back whole', async () => {
+  await deploy(
+    'name: sized\nruntime: host\ncommand: ["python3", "-c", "import sys; n=int(sys.stdin.read()); sys.stdout.buffer.write(bytes(i % 251 for i in range(n)))"]\n',
+  );
+  for (const n of [0, 5, 16 * 1024, 16 * 1024 + 1, 300_000]) {
+    const sub = await submit('sized', String(n));
+    const r = await fetch(`${s.url}/v1/invocations/${sub.json.id}/result?wait=20`);
+    assert.equal(r.headers.get('agni-status'), 'succeeded');
+    const body = Buffer.from(await r.arrayBuffer());
+    assert.deepEqual(body, Buffer.from(Array.from({ length: n }, (_, i) => i % 251)), `${n} bytes`);
+    const file = existsSync(join(s.home, 'async', 'results', `${sub.json.id}.out`));
+    assert.equal(file, n > 16 * 1024, `${n} bytes: ${file ? 'a file' : 'no file'}`);
+  }
 });
 
 test('a result that is not ready answers 202 with the state, and unknown ids 404', async () => {

@@ -104,6 +104,8 @@ export type AsyncPatch = Partial<
 > & {
   /** release: the attempt ended (retry scheduled, settled or stopped), nobody holds it now */
   release?: true;
+  /** its stdout, small enough to keep in the store (written in the same transaction, replacing any) */
+  output?: Buffer;
 };
 
 export interface AsyncRepo {
@@ -139,6 +141,8 @@ export interface AsyncRepo {
   /** invocations accepted and not yet settled (queued, running or waiting for a retry) */
   countUnsettled(): Promise<number>;
   update(id: string, patch: AsyncPatch): Promise<void>;
+  /** the stdout stored with `update({ output })`; undefined when none is (none yet, or it is a blob) */
+  output(id: string): Promise<Buffer | undefined>;
   /**
    * attempts interrupted by a stop are queued again and not counted; returns how many. Only
    * attempts nobody holds are taken: this owner's own (it restarted, so they are dead), unowned
@@ -213,7 +217,7 @@ function toRow(s: AsyncState): Row {
   };
 }
 
-const COLUMNS: Record<Exclude<keyof AsyncPatch, 'release'>, keyof Row> = {
+const COLUMNS: Record<Exclude<keyof AsyncPatch, 'release' | 'output'>, keyof Row> = {
   attempts: 'attempts',
   maxAttempts: 'max_attempts',
   nextAttemptAt: 'next_attempt_at',
@@ -330,6 +334,8 @@ export class SqlAsyncRepo implements AsyncRepo {
         .executeTakeFirst();
       if (Number(r.numUpdatedRows) === 0) return false;
       await trx.updateTable('invocations').set({ status: 'queued' }).where('id', '=', id).execute();
+      // The failed run's output goes: the new run's is a row or a blob, and a row would win.
+      await trx.deleteFrom('async_outputs').where('id', '=', id).execute();
       return true;
     });
   }
@@ -396,11 +402,35 @@ export class SqlAsyncRepo implements AsyncRepo {
       set.lease_until = null;
     }
     for (const [k, v] of Object.entries(patch)) {
-      if (v === undefined || k === 'release') continue;
+      if (v === undefined || k === 'release' || k === 'output') continue;
       set[COLUMNS[k as keyof typeof COLUMNS]] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
     }
-    if (Object.keys(set).length === 0) return;
-    await this.db.updateTable('async_invocations').set(set).where('id', '=', id).execute();
+    const { output } = patch;
+    if (output === undefined) {
+      if (Object.keys(set).length === 0) return;
+      await this.db.updateTable('async_invocations').set(set).where('id', '=', id).execute();
+      return;
+    }
+    // The output and the settle that makes it readable land together.
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('async_outputs')
+        .values({ id, output })
+        // a later attempt (after a revive from the dead letters) replaces what the last one left
+        .onConflict((oc) => oc.column('id').doUpdateSet({ output }))
+        .execute();
+      if (Object.keys(set).length > 0)
+        await trx.updateTable('async_invocations').set(set).where('id', '=', id).execute();
+    });
+  }
+
+  async output(id: string): Promise<Buffer | undefined> {
+    const r = await this.db
+      .selectFrom('async_outputs')
+      .select('output')
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return r ? Buffer.from(r.output) : undefined;
   }
 
   async requeueInterrupted(now: number, owner: string): Promise<number> {

@@ -1,6 +1,6 @@
 /** Table shapes shared by every SQL dialect; JSON columns are stored as text. */
 import type { Kysely, Migration } from 'kysely';
-import { sql } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 
 export interface Database
   extends AsyncTable,
@@ -113,6 +113,14 @@ export interface AsyncTable {
     owner: string | null;
     /** until when (ms since the epoch) the owner holds it; past that, recovery may take it over */
     lease_until: number | null;
+  };
+  /**
+   * a settled async invocation's stdout when it is small (0025): kept in its row instead of a file
+   * of its own, whose creation cost a tiny job item more than its run
+   */
+  async_outputs: {
+    id: string;
+    output: Buffer;
   };
 }
 
@@ -619,6 +627,16 @@ export const migrations: Record<string, Migration> = {
         .on('invocations')
         .column('status')
         .where(sql.ref('status'), 'in', ['queued', 'running'])
+        .execute();
+    },
+  },
+  '0025_async_outputs': {
+    async up(db: Kysely<unknown>) {
+      const pg = db.getExecutor().adapter instanceof PostgresAdapter;
+      await db.schema
+        .createTable('async_outputs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('output', pg ? 'bytea' : 'blob', (c) => c.notNull())
         .execute();
     },
   },

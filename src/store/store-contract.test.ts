@@ -262,6 +262,30 @@ forEachDialect((db) => {
     assert.equal((await store.getInvocation(a.id))!.status, 'queued');
   });
 
+  test('async: a small output is stored with its settle, replaced by a later one, and gone after a revive', async () => {
+    const { store } = db();
+    const v = await deploy(store, 'asy-out');
+    const repo = new SqlAsyncRepo(store.db);
+    const a = newRecord(v, 0, {});
+    assert.ok(await repo.create(a, asyncState(a.id, 'asy-out')));
+    assert.equal(await repo.output(a.id), undefined, 'nothing before the settle');
+    // Every byte value, a NUL among them: bytes, not text (PostgreSQL text cannot hold a NUL).
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    await repo.update(a.id, {
+      settledAt: T,
+      nextAttemptAt: null,
+      deadLetter: true,
+      release: true,
+      output: bytes,
+    });
+    assert.deepEqual(await repo.output(a.id), bytes);
+    assert.equal((await repo.get(a.id))!.settledAt, T, 'the settle landed with it');
+    await repo.update(a.id, { output: Buffer.alloc(0) });
+    assert.deepEqual(await repo.output(a.id), Buffer.alloc(0), 'an empty output is stored, not absent');
+    assert.equal(await repo.revive(a.id, T + 1), true);
+    assert.equal(await repo.output(a.id), undefined, 'the failed run’s output went with the revive');
+  });
+
   test('jobs: items are appended in order, claimed, settled once each, counted and retried', async () => {
     const { store } = db();
     const repo = new SqlJobRepository(store.db);

@@ -130,6 +130,15 @@ export class SqlTriggerStateRepo implements TriggerStateRepo {
   }
 
   async settled(invocationId: string, status: string, error: string | null): Promise<void> {
+    // Every async settle comes here, nearly all of them no trigger's (a job's items): a read finds
+    // that out without a write transaction (SQLite takes its write lock even for an update that
+    // matches nothing). The update's own condition still decides, should a fire land in between.
+    const last = await this.db
+      .selectFrom('trigger_state')
+      .select('idx')
+      .where('last_invocation_id', '=', invocationId)
+      .executeTakeFirst();
+    if (!last) return;
     await this.db
       .updateTable('trigger_state')
       .set({ last_status: status, last_error: error })

@@ -8,7 +8,7 @@
  * over. In-process (`agni up`) the queue lives in memory and is filled again from the store at
  * start; on JetStream (cluster servers) it outlives every server.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Invoker } from '../app/invoker.js';
 import { newRecord, TAIL_BYTES } from '../app/invoker.js';
@@ -24,6 +24,7 @@ import type { InvocationRecord, Store } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
 import type { AsyncOutput, AsyncSubmitter, SettleInfo, SubmitRequest, Submitted } from './async-types.js';
 import { asyncOutputKey, asyncPayloadKey } from './blob-keys.js';
+import { HeldOutput } from './held-output.js';
 import { InProcessWorkQueue } from './in-process-work-queue.js';
 import {
   type Delivery,
@@ -149,6 +150,9 @@ export class AsyncQueue implements AsyncSubmitter {
 
   /** the invocation's stored stdout, once it settled (at most `maxOutputBytes` of it) */
   async output(id: string): Promise<AsyncOutput | undefined> {
+    // A small one is in its row (see HeldOutput), a larger one a blob.
+    const held = await this.o.repo.output(id);
+    if (held) return { bytes: held.length, open: async () => Readable.from(held.length ? [held] : []) };
     const key = asyncOutputKey(id);
     const st = await this.o.blobs.stat(key);
     if (!st) return undefined;
@@ -258,7 +262,9 @@ export class AsyncQueue implements AsyncSubmitter {
   async submit(req: SubmitRequest): Promise<Submitted> {
     if (this.closed) throw new AgniError('backend_unavailable', 'the server is shutting down');
     const received = stamp();
-    if (req.idempotencyKey) {
+    // With nothing to write before the rows (a job's item), the insert's unique key finds a
+    // duplicate as surely, and a lookup per submission is saved.
+    if (req.idempotencyKey && ownsPayload(req)) {
       const dup = await this.existing(req.idempotencyKey);
       if (dup) return dup;
     }
@@ -600,7 +606,10 @@ export class AsyncQueue implements AsyncSubmitter {
       await d.nak(0);
       return;
     }
-    const out = await this.o.blobs.writer(asyncOutputKey(st.id), { limit: this.maxOutput });
+    const out = new HeldOutput(
+      () => this.o.blobs.writer(asyncOutputKey(st.id), { limit: this.maxOutput }),
+      this.maxOutput,
+    );
     const t0 = performance.now();
     let after: InvocationRecord;
     let failure: unknown;
@@ -669,10 +678,12 @@ export class AsyncQueue implements AsyncSubmitter {
     }
     // After retries the error field still tells of the attempt before ("next attempt in ..."):
     // say how the last one ended instead (a single attempt's record speaks for itself).
-    if (attempt > 1)
-      await store.updateInvocation(st.id, { error: v === 'dead' ? lastAttemptNote(after, attempt) : null });
-    await out.commit();
-    await this.settle(st, v === 'dead');
+    if (attempt > 1) {
+      after.error = v === 'dead' ? lastAttemptNote(after, attempt) : null;
+      await store.updateInvocation(st.id, { error: after.error });
+    }
+    // `after` is the record as stored now: its listeners get it without reading it back.
+    await this.settle(st, v === 'dead', await out.commit(), { ...after });
     await d.ack();
   }
 
@@ -704,7 +715,16 @@ export class AsyncQueue implements AsyncSubmitter {
     await this.settle(st, true);
   }
 
-  private async settle(st: AsyncState, dead: boolean): Promise<void> {
+  /**
+   * `output`: a small stdout, stored with the settle (a larger one is a blob already); `stored`:
+   * the invocation's record as it is in the store, when the caller has it (else it is read)
+   */
+  private async settle(
+    st: AsyncState,
+    dead: boolean,
+    output?: Buffer,
+    stored?: InvocationRecord,
+  ): Promise<void> {
     const now = Date.now();
     if (dead) this.o.metrics?.asyncDeadLettered(st.function);
     this.unsettled = Math.max(0, this.unsettled - 1);
@@ -713,12 +733,13 @@ export class AsyncQueue implements AsyncSubmitter {
       nextAttemptAt: null,
       deadLetter: dead,
       release: true,
+      output,
       ...(st.callbackUrl ? { callbackState: 'pending' as const, callbackNextAt: now } : {}),
     });
     // A dead-lettered invocation keeps its payload so `agni failed --retry` can run it again;
     // one it does not own (a job's inputs) stays with its owner.
     if (!dead && st.payloadRef === null) await this.o.blobs.delete(asyncPayloadKey(st.id));
-    const rec = await this.o.store.getInvocation(st.id);
+    const rec = stored ?? (await this.o.store.getInvocation(st.id));
     if (!rec) return;
     this.tell(rec, { callback: st.callbackUrl !== null });
     try {
