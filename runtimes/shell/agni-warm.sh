@@ -21,10 +21,24 @@ agni_serve() {
     for _agni_v in $_agni_vars; do unset "$_agni_v"; done
     _agni_vars=
     if [ "$_agni_envlen" -gt 0 ]; then
-      head -c "$_agni_envlen" <&3 >"$_agni_dir/env"
-      while IFS= read -r _agni_l; do
-        case $_agni_l in *=*) export "$_agni_l"; _agni_vars="$_agni_vars ${_agni_l%%=*}" ;; esac
-      done <"$_agni_dir/env"
+      # The block is whole lines (no value holds a newline): a shell whose ${#} counts bytes (dash;
+      # bash and busybox in the C locale) reads them itself, without a program started per call.
+      # One that counts characters (a UTF-8 locale, which a call may even set) copies the bytes out
+      # first, with a `dd` that reads one byte at a time: busybox's `head` reads ahead, and took
+      # the payload that follows with it.
+      _agni_t='é'
+      if [ "${#_agni_t}" -eq 2 ]; then
+        _agni_n=0
+        while [ "$_agni_n" -lt "$_agni_envlen" ] && IFS= read -r _agni_l <&3; do
+          _agni_n=$((_agni_n + ${#_agni_l} + 1))
+          case $_agni_l in *=*) export "$_agni_l"; _agni_vars="$_agni_vars ${_agni_l%%=*}" ;; esac
+        done
+      else
+        dd bs=1 count="$_agni_envlen" <&3 >"$_agni_dir/env" 2>/dev/null
+        while IFS= read -r _agni_l; do
+          case $_agni_l in *=*) export "$_agni_l"; _agni_vars="$_agni_vars ${_agni_l%%=*}" ;; esac
+        done <"$_agni_dir/env"
+      fi
     fi
     if [ "$_agni_len" -gt 0 ]; then
       head -c "$_agni_len" <&3 >"$_agni_dir/in"
