@@ -47,6 +47,17 @@ test('every agni invocation loads the command definitions only: no action, no pa
   );
 });
 
+test('the listing verbs (ls, rm, versions) load no manifest parser, build or upload code: only deploy does', () => {
+  const { modules, packages } = loadedWith(new URL('./commands/functions-action.js', import.meta.url));
+  assert.deepEqual(packages, [], 'zod, yaml, tar, ...: 250 ms of a listing, once');
+  assert.ok(!modules.some((m) => /\/(manifest|build-action|dir-upload)\.js$/.test(m)), modules.join('\n'));
+  assert.ok(
+    loadedWith(new URL('./commands/deploy-action.js', import.meta.url)).modules.some((m) =>
+      m.endsWith('/build-action.js'),
+    ),
+  );
+});
+
 test('a lazy action gets the arguments commander passes, and its errors reach the caller', async () => {
   const seen: unknown[] = [];
   const action = lazyAction(async () => async (name: string, o: { json?: boolean }) => {

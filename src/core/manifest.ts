@@ -6,12 +6,13 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { type AllowEntry, parseAllowList } from './egress-allow.js';
 import { AgniError } from './errors.js';
+import { NAME_RE } from './function-name.js';
 import { parseSecretRefs, type SecretRef } from './secret-refs.js';
 import { parseTriggers, type Trigger } from './trigger-spec.js';
 import { parseBytes, parseDuration } from './units.js';
 import { VOLUME_NAME_RE, type VolumeMount, volumeMountsProblem } from './volumes.js';
 
-export const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export { NAME_RE };
 
 /** the largest uid/gid agni.yaml may name: above it ids are negative as a signed int, or invalid (2^32-1) */
 export const MAX_ID = 2_147_483_647;

@@ -4,7 +4,7 @@
  * fields. Pure: strings in, a Qualifier (or a field-naming error) out.
  */
 import { AgniError } from './errors.js';
-import { NAME_RE } from './manifest.js';
+import { NAME_RE } from './function-name.js';
 
 /**
  * live: the function's live version (the newest deploy, or what `agni rollback` made live);

@@ -1,45 +1,14 @@
 /**
- * What `agni deploy`, `agni ls`, `agni rm` and `agni versions` do, imported only when one of them runs
- * (lazy-action.ts); their arguments, options and help are in functions.ts.
+ * What `agni ls`, `agni rm` and `agni versions` do, imported only when one of them runs
+ * (lazy-action.ts); their arguments, options and help are in functions.ts. `agni deploy` is in
+ * deploy-action.ts: its build and upload code took a listing 250 ms to load.
  */
 import { AgniError } from '../../core/errors.js';
 import { parseTarget } from '../../core/qualifier.js';
 import { formatBytes, formatMs } from '../../core/units.js';
 import type { FunctionRecord, VersionRecord } from '../../store/store.js';
 import { ApiClient } from '../client.js';
-import { functionUpload, skippedSummary } from '../dir-upload.js';
 import { ago, printJson, printTable } from '../output.js';
-import { type BuildFlags, buildAndMaybePush, readFunctionDir, skippedList } from './build-action.js';
-
-export async function deploy(dir: string, o: BuildFlags & { build?: boolean }): Promise<void> {
-  if (!o.build && (o.tag || o.push || o.platform)) {
-    throw new AgniError('bad_request', '-t, --push and --platform go with --build', {
-      hint: 'agni deploy DIR --build -t REF --push',
-    });
-  }
-  const built = o.build ? await buildAndMaybePush(dir, o) : undefined;
-  // Validated here first, so an error names the user's own path rather than the server's copy.
-  const { root, manifest: m } = await readFunctionDir(dir);
-  const upload = await functionUpload(root);
-  // With --build the build step has said it already: the same rules, the same files.
-  if (!o.json && !built) process.stdout.write(skippedSummary(upload));
-  const r = await new ApiClient().upload<{ name: string; version: number; runtime?: string }>(
-    built ? `/v1/functions?runtime=${encodeURIComponent(built.runtime)}` : '/v1/functions',
-    upload.body,
-    'application/gzip',
-  );
-  const skipped = skippedList(upload);
-  if (o.json)
-    printJson(
-      built
-        ? { ...r, skipped, build: built.build, ...(built.push ? { push: built.push } : {}) }
-        : { ...r, skipped },
-    );
-  else
-    process.stdout.write(
-      `deployed ${r.name} version ${r.version} (runtime ${built?.runtime ?? m.runtime})\n`,
-    );
-}
 
 export async function list(o: { json?: boolean }): Promise<void> {
   const { functions } = await new ApiClient().json<{ functions: FunctionRecord[] }>('GET', '/v1/functions');

@@ -3,6 +3,7 @@ import { lazyAction } from '../lazy-action.js';
 import { DEFAULT_IGNORE, IGNORE_FILE } from '../upload-ignore.js';
 
 const actions = () => import('./functions-action.js');
+const deployAction = () => import('./deploy-action.js');
 
 export function registerFunctions(program: Command): void {
   program
@@ -31,7 +32,7 @@ Examples:
   echo 'data/' >> ./my-fn/${IGNORE_FILE} && agni deploy ./my-fn
   agni deploy ./my-fn --build -t 127.0.0.1:5000/team/my-fn:v1 --push`,
     )
-    .action(lazyAction(async () => (await actions()).deploy));
+    .action(lazyAction(async () => (await deployAction()).deploy));
 
   program
     .command('ls')
