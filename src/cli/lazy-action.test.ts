@@ -58,6 +58,15 @@ test('the listing verbs (ls, rm, versions) load no manifest parser, build or upl
   );
 });
 
+test('agni map loads the glob matcher and the progress bar only when it uses them', () => {
+  const { packages } = loadedWith(new URL('./commands/map-action.js', import.meta.url));
+  assert.deepEqual(
+    packages,
+    ['commander'],
+    '`--ref` and stdin never glob; a stderr that is no terminal shows no bar',
+  );
+});
+
 test('a lazy action gets the arguments commander passes, and its errors reach the caller', async () => {
   const seen: unknown[] = [];
   const action = lazyAction(async () => async (name: string, o: { json?: boolean }) => {

@@ -6,10 +6,15 @@
  * recursive glob reaches stay apart).
  */
 import { readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
-import { globSync, isDynamicPattern } from 'tinyglobby';
 import { AgniError } from '../core/errors.js';
 import { inputNameProblem } from '../triggers/jobs-inputs.js';
+
+/** the glob matcher, loaded when inputs are first expanded (`agni map --ref` and stdin never do) */
+function globs(): typeof import('tinyglobby') {
+  return createRequire(import.meta.url)('tinyglobby') as typeof import('tinyglobby');
+}
 
 export interface FileInput {
   name: string;
@@ -33,7 +38,7 @@ export function globBase(pattern: string, cwd: string): string {
   const segs = pattern.split('/');
   const fixed: string[] = [];
   for (const s of segs.slice(0, -1)) {
-    if (isDynamicPattern(s)) break;
+    if (globs().isDynamicPattern(s)) break;
     fixed.push(s);
   }
   const base = fixed.join('/') || (pattern.startsWith('/') ? '/' : '.');
@@ -79,9 +84,9 @@ export function expandInputs(args: string[], cwd: string, stdinIsTTY: boolean): 
       for (const n of names) files.push({ name: inputName(join(abs, n), abs), path: join(abs, n) });
     } else if (st) {
       throw bad(`input ${arg}: not a regular file or a directory`);
-    } else if (isDynamicPattern(arg)) {
+    } else if (globs().isDynamicPattern(arg)) {
       const base = globBase(arg, cwd);
-      const matched = globSync(arg, { cwd, absolute: true, onlyFiles: true }).sort();
+      const matched = globs().globSync(arg, { cwd, absolute: true, onlyFiles: true }).sort();
       if (matched.length === 0) throw bad(`input ${arg}: the glob matches no file`);
       for (const m of matched) files.push({ name: inputName(m, base), path: m });
     } else {
