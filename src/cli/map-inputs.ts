@@ -11,9 +11,12 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { AgniError } from '../core/errors.js';
 import { inputNameProblem } from '../triggers/jobs-inputs.js';
 
+let tinyglobby: typeof import('tinyglobby') | undefined;
+
 /** the glob matcher, loaded when inputs are first expanded (`agni map --ref` and stdin never do) */
 function globs(): typeof import('tinyglobby') {
-  return createRequire(import.meta.url)('tinyglobby') as typeof import('tinyglobby');
+  tinyglobby ??= createRequire(import.meta.url)('tinyglobby') as typeof import('tinyglobby');
+  return tinyglobby;
 }
 
 export interface FileInput {

@@ -113,3 +113,30 @@ setTimeout(() => {}, 5000);
     proc.kill();
   }
 });
+
+test('roleLogger: a warning is written at once, so one logged just before a SIGKILL is not lost', {
+  timeout: 10_000,
+}, async () => {
+  // info lines wait for their batch; the warning takes them along. Then the main thread is held
+  // (no timer runs, no exit handler ever will) and the process kills itself.
+  const dying = `
+import { roleLogger } from ${JSON.stringify(new URL('./role-logger.js', import.meta.url).href)};
+const log = roleLogger();
+log.info('before');
+log.warn('last words');
+const until = Date.now() + 500;
+while (Date.now() < until);
+process.kill(process.pid, 'SIGKILL');
+`;
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', dying], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, AGNI_LOG_LEVEL: 'info' },
+  });
+  let text = '';
+  proc.stderr.on('data', (d) => {
+    text += d;
+  });
+  const [, signal] = (await once(proc, 'exit')) as [number | null, string | null];
+  assert.equal(signal, 'SIGKILL');
+  assert.match(text, /"msg":"before"[\s\S]*"msg":"last words"/);
+});
