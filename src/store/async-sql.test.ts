@@ -147,6 +147,73 @@ forEachDialect((db) => {
     );
   });
 
+  test('an ended attempt whose end was never stored is resumed by exactly one server, counted, within its attempts', async () => {
+    const { store } = db();
+    const other = await db().openAnother();
+    const v = await deployF(store, 'resume');
+    const repoA = new SqlAsyncRepo(store.db);
+    const repoB = new SqlAsyncRepo(other.db);
+    const id = await enqueue(repoA, v, 2);
+    const t0 = Date.now();
+    assert.equal(await repoA.claim(id, lease('server-a', t0, 1000)), 1);
+    assert.equal(
+      await repoB.resumeEnded(id, lease('server-b', t0 + 2000)),
+      undefined,
+      'running: a takeover’s',
+    );
+    // The function failed (the invoker stored that); the retry's write was lost in an outage.
+    await store.updateInvocation(id, { status: 'failed' });
+    assert.equal(
+      await repoB.resumeEnded(id, lease('server-b', t0 + 500)),
+      undefined,
+      'its owner may still write it',
+    );
+    const later = t0 + 2000;
+    const [b, c] = await Promise.all([
+      repoB.resumeEnded(id, lease('server-b', later)),
+      repoA.resumeEnded(id, lease('server-c', later)),
+    ]);
+    assert.equal([b, c].filter((n) => n !== undefined).length, 1, 'one taker wins');
+    assert.equal(b ?? c, 2, 'the ended attempt counts');
+    assert.equal((await store.getInvocation(id))!.status, 'running');
+    // The second attempt ends too, and its settle is lost as well: a third run, never a third attempt.
+    await store.updateInvocation(id, { status: 'succeeded' });
+    assert.equal(
+      await repoA.resumeEnded(id, lease('server-a', later + 120_000)),
+      2,
+      'the last attempt again',
+    );
+    // Its end, written whole this time.
+    await repoA.update(id, {
+      settledAt: later + 120_001,
+      nextAttemptAt: null,
+      release: true,
+      record: { status: 'succeeded', error: null },
+    });
+    const st = (await repoA.get(id))!;
+    assert.equal(st.owner, null);
+    assert.equal(st.settledAt, later + 120_001);
+    const rec = (await store.getInvocation(id))!;
+    assert.equal(rec.status, 'succeeded');
+    assert.equal(rec.error, null);
+    assert.equal(await repoA.resumeEnded(id, lease('server-d', later + 10_000_000)), undefined, 'settled');
+    // A queued retry not due yet is the claim's, when due.
+    const waiting = await enqueue(repoA, v, 3);
+    await repoA.claim(waiting, lease('server-a', t0, 1000));
+    await repoA.update(waiting, {
+      nextAttemptAt: later + 50_000,
+      release: true,
+      record: { status: 'queued' },
+    });
+    assert.equal(
+      (await store.getInvocation(waiting))!.status,
+      'queued',
+      'the record and the release in one write',
+    );
+    assert.equal(await repoB.resumeEnded(waiting, lease('server-b', later + 60_000)), undefined, 'queued');
+    assert.equal(await repoB.claim(waiting, lease('server-b', later + 60_000)), 2);
+  });
+
   test('two claimers racing over 20 invocations never both claim one', async () => {
     const { store } = db();
     const other = await db().openAnother();

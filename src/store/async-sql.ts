@@ -8,7 +8,7 @@ import { parseStoredContext, type RequestContext } from '../core/request-context
 import { type InputRef, refOf, refText } from '../core/volumes.js';
 import type { AsyncTable, Database } from './schema.js';
 import { invocationRow, toInvocation } from './sql-store.js';
-import type { InvocationRecord } from './store.js';
+import type { InvocationRecord, InvocationStatus } from './store.js';
 
 export type CallbackState = 'pending' | 'delivered' | 'failed';
 
@@ -106,6 +106,11 @@ export type AsyncPatch = Partial<
   release?: true;
   /** its stdout, small enough to keep in the store (written in the same transaction, replacing any) */
   output?: Buffer;
+  /**
+   * the invocation record's status and error, written in the same transaction: an attempt's end
+   * (a retry queued, a stop, a settle) is one write, so no outage can leave half of it
+   */
+  record?: { status?: InvocationStatus; error?: string | null };
 };
 
 export interface AsyncRepo {
@@ -127,6 +132,14 @@ export interface AsyncRepo {
    * exactly one gets it. Without this, only a restart's `requeueInterrupted` freed such attempts.
    */
   takeOver(id: string, lease: Lease): Promise<number | undefined>;
+  /**
+   * Takes an attempt that ended but whose end was never written (the store failed between the
+   * function's exit and its retry or settle): unsettled, held by nobody live, its record neither
+   * queued nor running. It ran, so it counts, but one more attempt is owed (as `requeueInterrupted`
+   * does at a start). Returns the new attempt's number, marked running for `lease.owner`, or
+   * undefined when it is not such an attempt: of two takers, exactly one gets it.
+   */
+  resumeEnded(id: string, lease: Lease): Promise<number | undefined>;
   /** extends a lease its owner still holds; false when it has been lost (taken over or released) */
   renew(id: string, lease: Lease): Promise<boolean>;
   /** a dead-lettered invocation goes back to the queue with a fresh set of attempts */
@@ -217,7 +230,7 @@ function toRow(s: AsyncState): Row {
   };
 }
 
-const COLUMNS: Record<Exclude<keyof AsyncPatch, 'release' | 'output'>, keyof Row> = {
+const COLUMNS: Record<Exclude<keyof AsyncPatch, 'release' | 'output' | 'record'>, keyof Row> = {
   attempts: 'attempts',
   maxAttempts: 'max_attempts',
   nextAttemptAt: 'next_attempt_at',
@@ -304,6 +317,47 @@ export class SqlAsyncRepo implements AsyncRepo {
         .where('id', '=', id)
         .execute();
       return Math.max(1, Number(r.attempts));
+    });
+  }
+
+  async resumeEnded(id: string, lease: Lease): Promise<number | undefined> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await trx
+        .updateTable('async_invocations')
+        .set((eb) => ({
+          attempts: eb
+            .case()
+            .when('attempts', '<', eb('max_attempts', '-', 1))
+            .then(eb('attempts', '+', 1))
+            .else(eb.ref('max_attempts'))
+            .end(),
+          owner: lease.owner,
+          lease_until: lease.until,
+          next_attempt_at: null,
+        }))
+        .where('id', '=', id)
+        .where('settled_at', 'is', null)
+        .where((eb) => eb.or([eb('owner', 'is', null), eb('lease_until', '<', lease.now)]))
+        .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', lease.now)]))
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('invocations')
+            .select('id')
+            .where('id', '=', id)
+            .where('status', 'not in', ['queued', 'running']),
+        )
+        .returning('attempts')
+        .executeTakeFirst();
+      if (!r) return undefined;
+      await trx
+        .updateTable('invocations')
+        .set({
+          status: 'running',
+          error: 'interrupted: the end of its last attempt was never stored; run again',
+        })
+        .where('id', '=', id)
+        .execute();
+      return Number(r.attempts);
     });
   }
 
@@ -402,23 +456,30 @@ export class SqlAsyncRepo implements AsyncRepo {
       set.lease_until = null;
     }
     for (const [k, v] of Object.entries(patch)) {
-      if (v === undefined || k === 'release' || k === 'output') continue;
+      if (v === undefined || k === 'release' || k === 'output' || k === 'record') continue;
       set[COLUMNS[k as keyof typeof COLUMNS]] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
     }
-    const { output } = patch;
-    if (output === undefined) {
+    const { output, record } = patch;
+    const recordSet: { status?: InvocationStatus; error?: string | null } = {};
+    if (record?.status !== undefined) recordSet.status = record.status;
+    if (record?.error !== undefined) recordSet.error = record.error;
+    const writes = (output === undefined ? 0 : 1) + (Object.keys(recordSet).length > 0 ? 1 : 0);
+    if (writes === 0) {
       if (Object.keys(set).length === 0) return;
       await this.db.updateTable('async_invocations').set(set).where('id', '=', id).execute();
       return;
     }
-    // The output and the settle that makes it readable land together.
+    // The output, the record's status and the end that makes them current land together.
     await this.db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('async_outputs')
-        .values({ id, output })
-        // a later attempt (after a revive from the dead letters) replaces what the last one left
-        .onConflict((oc) => oc.column('id').doUpdateSet({ output }))
-        .execute();
+      if (output !== undefined)
+        await trx
+          .insertInto('async_outputs')
+          .values({ id, output })
+          // a later attempt (after a revive from the dead letters) replaces what the last one left
+          .onConflict((oc) => oc.column('id').doUpdateSet({ output }))
+          .execute();
+      if (Object.keys(recordSet).length > 0)
+        await trx.updateTable('invocations').set(recordSet).where('id', '=', id).execute();
       if (Object.keys(set).length > 0)
         await trx.updateTable('async_invocations').set(set).where('id', '=', id).execute();
     });

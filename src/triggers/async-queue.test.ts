@@ -13,7 +13,7 @@ import { parseManifest } from '../core/manifest.js';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
 import { ScriptedDispatcher } from '../dispatch/test-dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
-import { SqlAsyncRepo } from '../store/async-sql.js';
+import { type AsyncPatch, SqlAsyncRepo } from '../store/async-sql.js';
 import { FileBlobStore } from '../store/blob/file-blob-store.js';
 import { SqlFunctionAliasRepository } from '../store/function-alias-repo.js';
 import type { InvocationRecord } from '../store/store.js';
@@ -36,7 +36,21 @@ class FailsOnce extends ScriptedDispatcher {
   }
 }
 
-async function setup(t: { after(fn: () => Promise<void>): void }) {
+/** the real repository, whose next end write matching `failOn` fails once, as an outage would */
+class OutageOnce extends SqlAsyncRepo {
+  failOn: ((p: AsyncPatch) => boolean) | undefined;
+  failed = 0;
+  override async update(id: string, patch: AsyncPatch): Promise<void> {
+    if (this.failOn?.(patch)) {
+      this.failOn = undefined;
+      this.failed++;
+      throw Object.assign(new Error('connection lost (injected)'), { code: 'ECONNRESET' });
+    }
+    return super.update(id, patch);
+  }
+}
+
+async function setup(t: { after(fn: () => Promise<void>): void }, opts: { leaseMs?: number } = {}) {
   // A server lives on by its listeners; the queue's own timers (a retry's wait) keep nobody alive.
   const alive = setInterval(() => {}, 1000);
   const db = await openTestDb('sqlite');
@@ -56,11 +70,13 @@ async function setup(t: { after(fn: () => Promise<void>): void }) {
   const resolver = new VersionResolver(store, new SqlFunctionAliasRepository(store.db));
   const dispatcher = new FailsOnce(2);
   const blobs = new FileBlobStore(home);
+  const repo = new OutageOnce(store.db);
   const queue = new AsyncQueue({
     blobs,
     store,
     resolver,
-    repo: new SqlAsyncRepo(store.db),
+    repo,
+    leaseMs: opts.leaseMs,
     invoker: new Invoker(store, dispatcher, resolver),
     dispatcher,
     logger: pino({ level: 'silent' }),
@@ -70,7 +86,7 @@ async function setup(t: { after(fn: () => Promise<void>): void }) {
     queue.close();
     await queue.drain();
   });
-  return { store, blobs, queue, dispatcher };
+  return { store, blobs, queue, dispatcher, repo };
 }
 
 test('a settle listener is told the record as stored, after a retry too', async (t) => {
@@ -104,3 +120,26 @@ test('a job item submitted again under its key (a crash before it was marked) is
   assert.equal(again.record.id, first.record.id);
   assert.equal(queue.backlog(), 1, 'counted once');
 });
+
+for (const [what, failOn] of [
+  ['its retry', (p: AsyncPatch) => typeof p.nextAttemptAt === 'number' && p.attempts === undefined],
+  ['its settle', (p: AsyncPatch) => p.settledAt !== undefined && p.settledAt !== null],
+] as const) {
+  test(`an attempt whose end (${what}) could not be stored runs again without a restart`, async (t) => {
+    const { store, queue, repo, dispatcher } = await setup(t, { leaseMs: 300 });
+    repo.failOn = failOn;
+    await queue.start();
+    const sub = await queue.submit({ function: 'f', payload: Buffer.from('hi') });
+    const rec = await queue.wait(sub.record.id, 15_000);
+    assert.equal(repo.failed, 1, 'the outage happened');
+    assert.equal(rec.status, 'succeeded');
+    const st = await repo.get(rec.id);
+    assert.ok(st?.settledAt, 'settled');
+    assert.equal(st?.attempts, 2, 'never more than its attempts');
+    assert.equal(st?.owner, null);
+    assert.equal((await queue.output(rec.id))?.bytes, 2);
+    // the ended attempt counted: one more run after the lost retry (2 in all), or the lost settle (3)
+    assert.equal(dispatcher.calls, what === 'its retry' ? 2 : 3);
+    assert.equal((await store.getInvocation(rec.id))?.status, 'succeeded');
+  });
+}

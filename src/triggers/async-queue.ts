@@ -18,7 +18,7 @@ import type { Metrics } from '../core/metrics.js';
 import { stamp } from '../core/phases.js';
 import { lastAttemptNote, retryDelayMs, verdict } from '../core/retry.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
-import { type AsyncRepo, type AsyncState, newAsyncState } from '../store/async-sql.js';
+import { type AsyncPatch, type AsyncRepo, type AsyncState, newAsyncState } from '../store/async-sql.js';
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
@@ -528,7 +528,7 @@ export class AsyncQueue implements AsyncSubmitter {
       return d.nak(st.leaseUntil - now + 100);
     }
     if (st.nextAttemptAt !== null && st.nextAttemptAt > now) return d.nak(st.nextAttemptAt - now);
-    // Between two writes of an attempt's end (released, status not yet queued): soon.
+    // Released and not queued, yet not an ended attempt either (a write still in flight): soon.
     return d.nak(BUSY_NAK_MS);
   }
 
@@ -540,7 +540,10 @@ export class AsyncQueue implements AsyncSubmitter {
     if (!st || !record) return d.term();
     if (st.settledAt !== null) return d.ack();
     if (st.nextAttemptAt !== null && st.nextAttemptAt > Date.now()) return this.handBack(d, st);
-    const attempt = (await repo.claim(id, this.lease())) ?? (await repo.takeOver(id, this.lease()));
+    const attempt =
+      (await repo.claim(id, this.lease())) ??
+      (await repo.takeOver(id, this.lease())) ??
+      (await repo.resumeEnded(id, this.lease()));
     // Another owner holds it, or it is not queued: theirs to run, or not yet.
     if (attempt === undefined) return this.handBack(d, await repo.get(id));
     const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
@@ -588,8 +591,7 @@ export class AsyncQueue implements AsyncSubmitter {
       const why = !fn
         ? `version ${record.version} of ${record.function} was removed before it could run`
         : 'its payload file is missing from the async store';
-      await store.updateInvocation(st.id, { status: 'error', error: why });
-      await this.settle(st, true);
+      await this.settle(st, true, { record: { status: 'error', error: why } });
       await d.ack();
       return;
     }
@@ -601,8 +603,12 @@ export class AsyncQueue implements AsyncSubmitter {
     // Only the first maxOutput bytes are kept; the function runs on, and the rest is counted.
     if (!(await this.slotFor(st.id))) {
       // Shut down while it waited for a slot: not an attempt; the next start runs it.
-      await store.updateInvocation(st.id, { status: 'queued' });
-      await repo.update(st.id, { attempts: attempt - 1, nextAttemptAt: Date.now(), release: true });
+      await repo.update(st.id, {
+        attempts: attempt - 1,
+        nextAttemptAt: Date.now(),
+        release: true,
+        record: { status: 'queued' },
+      });
       await d.nak(0);
       return;
     }
@@ -638,22 +644,27 @@ export class AsyncQueue implements AsyncSubmitter {
     const lost = isNodeLost(failure);
     if (lost && d.deliveries >= this.work.maxDeliveries) {
       await out.abort();
-      await store.updateInvocation(st.id, {
-        status: 'error',
-        error: `its node was lost on each of ${d.deliveries} deliveries (${after.error ?? 'node lost'}); given up`,
+      await this.settle(st, true, {
+        record: {
+          status: 'error',
+          error: `its node was lost on each of ${d.deliveries} deliveries (${after.error ?? 'node lost'}); given up`,
+        },
       });
-      await this.settle(st, true);
       await d.ack();
       return;
     }
     if (this.closed || lost) {
       // Stopped by a shutdown or a lost node, not by the function: not an attempt of it; run it
       // again (elsewhere at once on a shared queue; in-process after the restart).
-      await store.updateInvocation(st.id, {
-        status: 'queued',
-        error: lost ? `interrupted: ${after.error ?? 'its node was lost'}; delivered again` : null,
+      await repo.update(st.id, {
+        attempts: attempt - 1,
+        nextAttemptAt: Date.now(),
+        release: true,
+        record: {
+          status: 'queued',
+          error: lost ? `interrupted: ${after.error ?? 'its node was lost'}; delivered again` : null,
+        },
       });
-      await repo.update(st.id, { attempts: attempt - 1, nextAttemptAt: Date.now(), release: true });
       await out.abort();
       await d.nak(lost ? lostRedeliveryMs(d.deliveries) : 0);
       return;
@@ -663,10 +674,13 @@ export class AsyncQueue implements AsyncSubmitter {
       this.o.metrics?.asyncRetried(record.function);
       const delay = retryDelayMs(attempt, fn.manifest.backoff);
       const at = Date.now() + delay;
-      await repo.update(st.id, { nextAttemptAt: at, release: true });
-      await store.updateInvocation(st.id, {
-        status: 'queued',
-        error: `attempt ${attempt} of ${st.maxAttempts} ended ${after.status}${after.exitCode === null ? '' : ` (exit ${after.exitCode})`}; next attempt in ${delay} ms`,
+      await repo.update(st.id, {
+        nextAttemptAt: at,
+        release: true,
+        record: {
+          status: 'queued',
+          error: `attempt ${attempt} of ${st.maxAttempts} ended ${after.status}${after.exitCode === null ? '' : ` (exit ${after.exitCode})`}; next attempt in ${delay} ms`,
+        },
       });
       await out.abort();
       // A fresh item for the next attempt, so the delivery bound counts lost deliveries of one
@@ -678,12 +692,13 @@ export class AsyncQueue implements AsyncSubmitter {
     }
     // After retries the error field still tells of the attempt before ("next attempt in ..."):
     // say how the last one ended instead (a single attempt's record speaks for itself).
-    if (attempt > 1) {
-      after.error = v === 'dead' ? lastAttemptNote(after, attempt) : null;
-      await store.updateInvocation(st.id, { error: after.error });
-    }
-    // `after` is the record as stored now: its listeners get it without reading it back.
-    await this.settle(st, v === 'dead', await out.commit(), { ...after });
+    if (attempt > 1) after.error = v === 'dead' ? lastAttemptNote(after, attempt) : null;
+    // `after` is the record as stored with the settle: its listeners get it without reading it back.
+    await this.settle(st, v === 'dead', {
+      output: await out.commit(),
+      record: attempt > 1 ? { error: after.error } : undefined,
+      stored: { ...after },
+    });
     await d.ack();
   }
 
@@ -707,24 +722,26 @@ export class AsyncQueue implements AsyncSubmitter {
         return;
       }
     }
-    await this.o.store.updateInvocation(id, {
-      status: 'error',
-      error: `delivered ${deliveries} times and never finished (each time its server or node was lost); given up`,
-    });
     this.o.logger.warn({ invocation: id, deliveries }, 'async queue: an invocation was delivered too often');
-    await this.settle(st, true);
+    await this.settle(st, true, {
+      record: {
+        status: 'error',
+        error: `delivered ${deliveries} times and never finished (each time its server or node was lost); given up`,
+      },
+    });
   }
 
   /**
-   * `output`: a small stdout, stored with the settle (a larger one is a blob already); `stored`:
-   * the invocation's record as it is in the store, when the caller has it (else it is read)
+   * `output`: a small stdout, stored with the settle (a larger one is a blob already); `record`:
+   * the status and error the record ends with, written in the settle's own transaction; `stored`:
+   * the invocation's record as it is in the store then, when the caller has it (else it is read)
    */
   private async settle(
     st: AsyncState,
     dead: boolean,
-    output?: Buffer,
-    stored?: InvocationRecord,
+    end: { output?: Buffer; record?: AsyncPatch['record']; stored?: InvocationRecord } = {},
   ): Promise<void> {
+    const { output, record, stored } = end;
     const now = Date.now();
     if (dead) this.o.metrics?.asyncDeadLettered(st.function);
     this.unsettled = Math.max(0, this.unsettled - 1);
@@ -734,6 +751,7 @@ export class AsyncQueue implements AsyncSubmitter {
       deadLetter: dead,
       release: true,
       output,
+      record,
       ...(st.callbackUrl ? { callbackState: 'pending' as const, callbackNextAt: now } : {}),
     });
     // A dead-lettered invocation keeps its payload so `agni failed --retry` can run it again;
