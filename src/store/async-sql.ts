@@ -117,6 +117,8 @@ export interface AsyncRepo {
   /** stores both rows in one transaction; false when the idempotency key is already taken */
   create(inv: InvocationRecord, st: AsyncState): Promise<boolean>;
   get(id: string): Promise<AsyncState | undefined>;
+  /** its state and its invocation record, read together (an attempt's first read) */
+  getWithRecord(id: string): Promise<{ state: AsyncState; record: InvocationRecord } | undefined>;
   /**
    * Takes the next attempt of a queued invocation for `lease.owner` until `lease.until`, by
    * compare-and-set: marks it running and counts the attempt, in one transaction. Returns the
@@ -264,6 +266,39 @@ export class SqlAsyncRepo implements AsyncRepo {
       if (isUniqueViolation(e)) return false;
       throw e;
     }
+  }
+
+  async getWithRecord(id: string): Promise<{ state: AsyncState; record: InvocationRecord } | undefined> {
+    const r = await this.db
+      .selectFrom('async_invocations as a')
+      .innerJoin('invocations as i', 'i.id', 'a.id')
+      .selectAll('i')
+      .select([
+        'a.attempts',
+        'a.max_attempts',
+        'a.next_attempt_at',
+        'a.idempotency_key',
+        'a.callback_url',
+        'a.callback_state',
+        'a.callback_attempts',
+        'a.callback_next_at',
+        'a.callback_error',
+        'a.dead_letter',
+        'a.source',
+        'a.settled_at',
+        'a.request',
+        'a.input_ref',
+        'a.payload_ref',
+        'a.lease_until',
+        // both tables have these two
+        'a.owner as async_owner',
+        'a.created_at as async_created_at',
+      ])
+      .where('a.id', '=', id)
+      .executeTakeFirst();
+    if (!r) return undefined;
+    const row = { ...r, owner: r.async_owner, created_at: r.async_created_at } as unknown as Row;
+    return { state: toState(row), record: toInvocation(r) };
   }
 
   async get(id: string): Promise<AsyncState | undefined> {

@@ -358,17 +358,24 @@ export class SqlJobRepository implements JobRepository {
 
   async settle(id: string, index: number, invocationId: string | null, s: Settlement): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
-      let q = trx.selectFrom('job_items').select('status').where('job_id', '=', id).where('idx', '=', index);
-      // An item settles once per submission: a late or repeated event for it changes nothing.
-      q = invocationId === null ? q.where('status', '=', 'pending') : q.where('status', '=', 'running');
-      if (invocationId !== null) q = q.where('invocation_id', '=', invocationId);
-      if (!(await q.executeTakeFirst())) return false;
+      // An item settles once per submission: a late or repeated event for it changes nothing. The
+      // job's sequence moves only when the item is still as submitted (checked in the same statement).
       const j = await trx
         .updateTable('jobs')
         .set((eb) => ({ settle_seq: eb('settle_seq', '+', 1) }))
         .where('id', '=', id)
+        .where(({ exists, selectFrom }) => {
+          let q = selectFrom('job_items')
+            .select('job_items.idx')
+            .where('job_items.job_id', '=', id)
+            .where('job_items.idx', '=', index)
+            .where('job_items.status', '=', invocationId === null ? 'pending' : 'running');
+          if (invocationId !== null) q = q.where('job_items.invocation_id', '=', invocationId);
+          return exists(q);
+        })
         .returning('settle_seq')
-        .executeTakeFirstOrThrow();
+        .executeTakeFirst();
+      if (!j) return false;
       await trx
         .updateTable('job_items')
         .set({

@@ -535,9 +535,9 @@ export class AsyncQueue implements AsyncSubmitter {
   private async attempt(d: Delivery): Promise<void> {
     const { store, repo } = this.o;
     const id = d.item.invocationId;
-    const st = await repo.get(id);
-    const record = st ? await store.getInvocation(id) : undefined;
-    if (!st || !record) return d.term();
+    const both = await repo.getWithRecord(id);
+    if (!both) return d.term();
+    const { state: st, record } = both;
     if (st.settledAt !== null) return d.ack();
     if (st.nextAttemptAt !== null && st.nextAttemptAt > Date.now()) return this.handBack(d, st);
     const attempt =
@@ -759,7 +759,7 @@ export class AsyncQueue implements AsyncSubmitter {
     if (!dead && st.payloadRef === null) await this.o.blobs.delete(asyncPayloadKey(st.id));
     const rec = stored ?? (await this.o.store.getInvocation(st.id));
     if (!rec) return;
-    this.tell(rec, { callback: st.callbackUrl !== null });
+    this.tell(rec, { callback: st.callbackUrl !== null, source: st.source });
     try {
       this.o.announceSettled?.(st.id);
     } catch (e) {

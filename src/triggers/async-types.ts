@@ -53,6 +53,8 @@ export interface Submitted {
 export interface SettleInfo {
   /** a callback is to be sent (the invocation has a callback URL) */
   callback: boolean;
+  /** who submitted it (`api`, `cron`, `webhook:NAME`, `job:ID`, ...) */
+  source?: string;
 }
 
 export interface AsyncSubmitter {

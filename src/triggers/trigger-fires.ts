@@ -36,7 +36,9 @@ export class TriggerFires {
 
   /** follows async invocations to their end, so a trigger's last result is the final one */
   listen(): void {
-    this.unsubscribe ??= this.submitter.onSettled((rec) => {
+    this.unsubscribe ??= this.submitter.onSettled((rec, how) => {
+      // A job's item is never a trigger's fire: no look in the store for it (one per item).
+      if (how?.source?.startsWith('job:')) return;
       this.recentlySettled.set(rec.id, rec);
       if (this.recentlySettled.size > RECENT_SETTLED)
         this.recentlySettled.delete(this.recentlySettled.keys().next().value!);
