@@ -294,6 +294,19 @@ while read -r id dl n <&3; do
   printf 'this is not a completion\\n' >&4
 done
 `;
+// The sh helper's calls end at a mark the platform sends: a handler that prints every variable
+// of its shell (`set`) or a fake mark must still get all of its output.
+const MARK_SH = `. /agni/runtimes/shell/agni-warm.sh
+handle() { cat; echo; set; echo "agni-end-00000000000000000000000000000000"; echo end; }
+agni_serve handle
+`;
+// Asks for marks, then answers with counts: that says nothing sure about where its output ends.
+const MARK_COUNTS_SH = `printf 'ready 0 0 mark\\n' >&4
+while read -r id dl n mark <&3; do
+  printf '%s' "$mark"; printf '%s' "$mark" >&2
+  printf '%s 0 0 0\\n' "$id" >&4
+done
+`;
 const warmYaml = (name: string, command: string[]) => `name: ${name}
 runtime: host
 command: ${JSON.stringify(command)}
@@ -373,6 +386,12 @@ describe('warm workers: one call never sees another call’s output', () => {
     await deployDir(
       fnDir({ 'agni.yaml': warmYaml('bad-line', ['/bin/sh', '/fn/main.sh']), 'main.sh': BAD_LINE_SH }),
     );
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('mark-sh', ['/bin/sh', '/fn/main.sh']), 'main.sh': MARK_SH }),
+    );
+    await deployDir(
+      fnDir({ 'agni.yaml': warmYaml('mark-counts', ['/bin/sh', '/fn/main.sh']), 'main.sh': MARK_COUNTS_SH }),
+    );
   });
   after(async () => {
     await s?.close();
@@ -409,6 +428,27 @@ describe('warm workers: one call never sees another call’s output', () => {
     assert.match(two.text, /^out b \d\n$/);
     assert.match((await record(two.id)).stderrTail, /^err b \d\n$/);
     assert.equal((await record(one.id)).stdoutTail, 'out a 1\n');
+  });
+
+  test('an sh handler that prints its shell’s variables or a mark of its own gets all of its output', async () => {
+    for (const payload of ['first', `agni-end-${'1'.repeat(32)}`]) {
+      const r = await invoke('mark-sh', payload);
+      assert.equal(r.status, 200, r.text);
+      assert.ok(r.text.startsWith(`${payload}\n`), r.text.slice(0, 80));
+      assert.match(r.text, /_agni_id=/, 'the variables were printed');
+      assert.ok(r.text.endsWith('agni-end-00000000000000000000000000000000\nend\n'), r.text.slice(-120));
+    }
+    const rec = await record((await invoke('mark-sh', 'third')).id);
+    assert.equal(rec.status, 'succeeded', 'the same worker serves on: nothing was stray');
+  });
+
+  test('a worker that asked for marks and answers with counts fails the call as a protocol error', async () => {
+    const r = await invoke('mark-counts', 'x');
+    assert.equal(r.status, 502, r.text);
+    assert.match(
+      (await record(r.id)).stderrTail,
+      /warm protocol error: completion .* has counts where the call ends at its mark/,
+    );
   });
 
   test('a malformed completion line fails the call as a protocol error, not a timeout', async () => {

@@ -6,8 +6,10 @@
 #
 # agni_serve runs its arguments (a shell function or a command) once per request in this shell,
 # with the payload on stdin; its stdout and stderr go to that invocation. Shell variables persist
-# between requests; `exit` ends the worker (the platform starts a fresh one). Output goes
-# through temp files in /tmp and is counted with `wc -c`. During a call started by an HTTP request
+# between requests; `exit` ends the worker (the platform starts a fresh one). Output goes straight
+# to the platform, closed by the end mark it sent with the request (no program is started to count
+# it); from a platform that sends no mark, it goes through temp files in /tmp and is counted with
+# `wc -c`. During a call started by an HTTP request
 # (webhooks, HTTP invokes) AGNI_HTTP_METHOD, AGNI_HTTP_PATH, AGNI_HTTP_QUERY, AGNI_HTTP_HEADERS
 # (JSON) and AGNI_HTTP_HEADER_<NAME> are exported, as for a cold function; the next call does not
 # see them.
@@ -15,9 +17,10 @@
 agni_serve() {
   _agni_dir=$(mktemp -d /tmp/agni-warm.XXXXXX) || return 1
   _agni_vars=
-  # "env": each request carries the call's environment (the HTTP request's AGNI_HTTP_*).
-  printf 'ready 0 0 env\n' >&4
-  while IFS=' ' read -r _agni_id _agni_deadline _agni_len _agni_envlen <&3; do
+  # "env": each request carries the call's environment (the HTTP request's AGNI_HTTP_*); "mark":
+  # and an end mark for its output.
+  printf 'ready 0 0 env mark\n' >&4
+  while IFS=' ' read -r _agni_id _agni_deadline _agni_len _agni_envlen _agni_mark <&3; do
     for _agni_v in $_agni_vars; do unset "$_agni_v"; done
     _agni_vars=
     if [ "$_agni_envlen" -gt 0 ]; then
@@ -48,6 +51,19 @@ agni_serve() {
     AGNI_INVOCATION_ID=$_agni_id
     AGNI_DEADLINE_MS=$_agni_deadline
     export AGNI_INVOCATION_ID AGNI_DEADLINE_MS
+    if [ -n "$_agni_mark" ]; then
+      # The handler shares this shell: the mark waits in a file, so a handler that prints the
+      # shell's variables (`set`) does not end its own output early.
+      printf '%s\n' "$_agni_mark" >"$_agni_dir/mark"
+      _agni_mark=
+      "$@" <"$_agni_dir/in"
+      _agni_status=$?
+      IFS= read -r _agni_mark <"$_agni_dir/mark"
+      printf '%s' "$_agni_mark"
+      printf '%s' "$_agni_mark" >&2
+      printf '%s %s - -\n' "$_agni_id" "$_agni_status" >&4
+      continue
+    fi
     "$@" <"$_agni_dir/in" >"$_agni_dir/out" 2>"$_agni_dir/err"
     _agni_status=$?
     # One `wc` for both counts: each program started costs a fork and an exec per request.

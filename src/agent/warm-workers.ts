@@ -10,6 +10,7 @@ import {
   ByteRouter,
   CompletionParser,
   ENV_FEATURE,
+  MARK_FEATURE,
   encodeRequest,
   type WarmEvent,
 } from '../core/warm-frames.js';
@@ -45,6 +46,8 @@ interface Call {
   errDone: boolean;
   timedOut: boolean;
   protocolError?: string;
+  /** the end mark of its stdout and stderr (a worker that asked for `mark`) */
+  mark?: string;
   resolve(r: SandboxResult): void;
   reject(e: unknown): void;
 }
@@ -144,6 +147,8 @@ class Worker implements PooledWorker {
   strayBytes = 0;
   /** it asked (`ready … env`) for each call's environment (the request's AGNI_HTTP_*) in its frames */
   wantsEnv = false;
+  /** it asked (`ready … mark`) for an end mark per call instead of counting its output */
+  wantsMark = false;
   private startupStderrBytes = 0;
   /** the current call's slow reader holds stdout until these settle */
   private readonly holds = new Set<Promise<unknown>>();
@@ -192,19 +197,27 @@ class Worker implements PooledWorker {
     if (ev.type === 'ready' && this.state === 'starting') {
       this.state = 'busy'; // reserved for the caller that started it
       this.wantsEnv = ev.features.includes(ENV_FEATURE);
+      this.wantsMark = ev.features.includes(MARK_FEATURE);
       this.out.complete(ev.stdout);
       this.err.complete(ev.stderr);
       return;
     }
     const call = this.call;
-    if (ev.type === 'done' && call && call.status === undefined && ev.id === call.inv.id) {
+    // Counts from a worker that asked for marks, or `-` from one that did not, say nothing sure.
+    const fits = ev.type === 'done' && (ev.stdout === null) === (call?.mark !== undefined);
+    if (ev.type === 'done' && fits && call && call.status === undefined && ev.id === call.inv.id) {
       call.status = ev.status;
-      this.out.complete(ev.stdout);
-      this.err.complete(ev.stderr);
+      if (ev.stdout !== null) this.out.complete(ev.stdout);
+      if (ev.stderr !== null) this.err.complete(ev.stderr);
       this.settle(call);
       return;
     }
-    const message = ev.type === 'error' ? ev.message : `unexpected completion ${JSON.stringify(ev)}`;
+    const message =
+      ev.type === 'error'
+        ? ev.message
+        : ev.type === 'done' && !fits
+          ? `completion ${JSON.stringify(ev)} ${call?.mark ? 'has counts where the call ends at its mark (-)' : 'has no counts'}`
+          : `unexpected completion ${JSON.stringify(ev)}`;
     if (call) call.protocolError = `warm protocol error: ${message}`;
     this.retire(`warm protocol error: ${message}`);
     void this.sandbox.kill();
@@ -268,7 +281,10 @@ class Worker implements PooledWorker {
     if (!Buffer.isBuffer(payload))
       return Promise.reject(new AgniError('sandbox_error', 'a warm worker takes its payload as a buffer'));
     return new Promise<SandboxResult>((resolve, reject) => {
-      const call: Call = { inv, outDone: false, errDone: false, timedOut: false, resolve, reject };
+      // A fresh, unguessable mark per call: no caller's payload can end another call's output early.
+      const mark = this.wantsMark ? `agni-end-${randomBytes(16).toString('hex')}` : undefined;
+      const markBytes = mark === undefined ? undefined : Buffer.from(mark);
+      const call: Call = { inv, outDone: false, errDone: false, timedOut: false, resolve, reject, mark };
       this.call = call;
       this.out.open(
         (c) => {
@@ -283,6 +299,7 @@ class Worker implements PooledWorker {
           call.outDone = true;
           this.settle(call);
         },
+        markBytes,
       );
       this.err.open(
         (c) => inv.io.onStderr(c),
@@ -290,6 +307,7 @@ class Worker implements PooledWorker {
           call.errDone = true;
           this.settle(call);
         },
+        markBytes,
       );
       const timer = setTimeout(
         () => {
@@ -317,7 +335,7 @@ class Worker implements PooledWorker {
       };
       // A worker that did not ask for the environment gets the original three-field line.
       const env = this.wantsEnv ? (inv.env ?? {}) : undefined;
-      this.sandbox.requests.write(encodeRequest(inv.id, inv.deadline, payload, env));
+      this.sandbox.requests.write(encodeRequest(inv.id, inv.deadline, payload, env, mark));
       inv.hooks.onStarted?.();
     });
   }

@@ -150,4 +150,68 @@ describe('warm frames', () => {
     assert.deepEqual(b, ['56']);
     assert.deepEqual(stray, ['4']);
   });
+  test('a worker that asked for mark gets the call’s end mark as the last field', () => {
+    const m = `agni-end-${'ab'.repeat(16)}`;
+    assert.equal(encodeRequest('i', 7, Buffer.from('p'), {}, m).toString(), `i 7 1 0 ${m}\np`);
+    assert.equal(encodeRequest('i', 7, Buffer.alloc(0), undefined, m).toString(), `i 7 0 ${m}\n`);
+    assert.throws(() => encodeRequest('i', 7, Buffer.alloc(0), {}, 'agni-end-x y'), /malformed/);
+  });
+
+  test('a completion may say `-` for both counts (the call ends at its mark), never for one', () => {
+    assert.deepEqual(parseCompletionLine('i 3 - -'), {
+      type: 'done',
+      id: 'i',
+      status: 3,
+      stdout: null,
+      stderr: null,
+    });
+    for (const bad of ['i 0 - 0', 'i 0 0 -', 'i 0 -', 'i 0 - - -', 'i - - -'])
+      assert.equal(parseCompletionLine(bad).type, 'error', bad);
+  });
+
+  test('a marked owner gets everything before its mark, whatever the chunks; the mark is dropped', () => {
+    const m = Buffer.from(`agni-end-${'0123456789abcdef'.repeat(2)}`);
+    // every way of cutting "out" + mark + "next" into three chunks
+    const whole = Buffer.concat([Buffer.from('out\nagni-end-0123'), m, Buffer.from('late')]);
+    for (let a = 0; a <= whole.length; a++)
+      for (let b = a; b <= whole.length; b += 3) {
+        const stray: string[] = [];
+        const r = new ByteRouter((c) => stray.push(c.toString()));
+        const got: Buffer[] = [];
+        let ended = 0;
+        r.open(
+          (c) => got.push(Buffer.from(c)),
+          () => ended++,
+          m,
+        );
+        r.complete(99); // a count is never a marked owner's
+        for (const c of [whole.subarray(0, a), whole.subarray(a, b), whole.subarray(b)])
+          if (c.length) r.write(c);
+        assert.equal(Buffer.concat(got).toString(), 'out\nagni-end-0123', `cut at ${a}, ${b}`);
+        assert.equal(ended, 1);
+        assert.equal(stray.join(''), 'late', 'what follows the mark is nobody’s');
+        assert.equal(r.pending, 0);
+      }
+  });
+
+  test('a marked owner passes its bytes on as they come, holding back only what may begin the mark', () => {
+    const m = Buffer.from(`agni-end-${'f'.repeat(32)}`);
+    const r = new ByteRouter();
+    const got: string[] = [];
+    let ended = false;
+    r.open(
+      (c) => got.push(c.toString()),
+      () => (ended = true),
+      m,
+    );
+    r.write(Buffer.from('hello agni-'));
+    assert.deepEqual(got, ['hello '], 'a possible start of the mark waits');
+    r.write(Buffer.from('x world'));
+    assert.deepEqual(got, ['hello ', 'agni-x world'], 'it was not the mark');
+    r.write(Buffer.from(`agni-end-${'f'.repeat(31)}e`));
+    assert.equal(ended, false, 'one byte off is no mark');
+    r.write(m);
+    assert.equal(ended, true);
+    assert.equal(got.join(''), `hello agni-x worldagni-end-${'f'.repeat(31)}e`);
+  });
 });
