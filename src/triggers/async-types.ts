@@ -51,8 +51,8 @@ export interface Submitted {
 
 /** what a settle made due besides the record */
 export interface SettleInfo {
-  /** a callback is to be sent (the invocation has a callback URL) */
-  callback: boolean;
+  /** a callback is to be sent (the invocation has a callback URL); told by the queue that settled it */
+  callback?: boolean;
   /** who submitted it (`api`, `cron`, `webhook:NAME`, `job:ID`, ...) */
   source?: string;
 }

@@ -50,7 +50,7 @@ before(async () => {
   read = async (id) => {
     const state = await repo.get(id);
     const record = await db.store.getInvocation(id);
-    return state && record && { record, settled: state.settledAt !== null };
+    return state && record && { record, settled: state.settledAt !== null, source: state.source };
   };
 });
 
@@ -119,7 +119,7 @@ test('an event is a hint: one naming an invocation that has not settled ends no 
 test('settle listeners on B get the stored record of a settle on A, once however often it is heard', async () => {
   const onB = new ClusterSettles(noSubmit, busB, read, { logger, pollMs: 120_000 });
   const heard: string[] = [];
-  onB.onSettled((rec) => heard.push(`${rec.id}:${rec.status}`));
+  onB.onSettled((rec, how) => heard.push(`${rec.id}:${rec.status}:${how?.source}`));
   try {
     await busB.flush();
     const id = await accepted();
@@ -129,7 +129,11 @@ test('settle listeners on B get the stored record of a settle on A, once however
     await settleOnA(marker);
     for (let i = 0; i < 200 && heard.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(heard.sort(), [`${id}:succeeded`, `${marker}:succeeded`].sort());
+    // with who submitted it (a job's items need no trigger's look-up), read with the record
+    assert.deepEqual(heard.sort(), [`${id}:succeeded:api`, `${marker}:succeeded:api`].sort());
+    // a settle of B's own queue is told with what its queue said
+    onB.settledHere({ ...(await db.store.getInvocation(id))!, id: 'inv-local' }, { source: 'job:j1' });
+    assert.equal(heard.at(-1), 'inv-local:succeeded:job:j1');
   } finally {
     onB.close();
   }

@@ -23,7 +23,9 @@ export interface InvocationSettledEvent {
 }
 
 /** an async invocation as stored: its record, and whether it settled */
-export type SettledRead = (id: string) => Promise<{ record: InvocationRecord; settled: boolean } | undefined>;
+export type SettledRead = (
+  id: string,
+) => Promise<{ record: InvocationRecord; settled: boolean; source?: string } | undefined>;
 
 export const DEFAULT_SETTLE_POLL_MS = 5_000;
 /** ids submitted here that the poll looks at per round (the oldest first) */
@@ -62,7 +64,7 @@ export interface ClusterSettlesOptions {
  */
 export class ClusterSettles implements AsyncSubmitter {
   private readonly waiters = new Map<string, Set<() => void>>();
-  private readonly listeners = new Set<(rec: InvocationRecord) => void>();
+  private readonly listeners = new Set<(rec: InvocationRecord, how?: SettleInfo) => void>();
   /** submitted through this object and not yet seen settled: the poll's list */
   private readonly watched = new Set<string>();
   private readonly delivered = new Set<string>();
@@ -151,9 +153,9 @@ export class ClusterSettles implements AsyncSubmitter {
    * A settle of this process's own queue, with its final record in hand: listeners get it at once,
    * without waiting for the bus or reading the store back (the event that follows is a duplicate).
    */
-  settledHere(rec: InvocationRecord): void {
+  settledHere(rec: InvocationRecord, how?: SettleInfo): void {
     for (const w of [...(this.waiters.get(rec.id) ?? [])]) w();
-    this.deliver(rec);
+    this.deliver(rec, how);
   }
 
   /** an event named `id`: waiters look again; listeners get the record once the store says settled */
@@ -162,7 +164,7 @@ export class ClusterSettles implements AsyncSubmitter {
     if (this.listeners.size === 0 || this.delivered.has(id)) return;
     this.read(id)
       .then((cur) => {
-        if (cur?.settled) this.deliver(cur.record);
+        if (cur?.settled) this.deliver(cur.record, settleInfo(cur));
       })
       .catch((err) =>
         this.o.logger.warn(
@@ -172,14 +174,14 @@ export class ClusterSettles implements AsyncSubmitter {
       );
   }
 
-  private deliver(rec: InvocationRecord): void {
+  private deliver(rec: InvocationRecord, how?: SettleInfo): void {
     if (this.closed || this.delivered.has(rec.id)) return;
     this.watched.delete(rec.id);
     this.delivered.add(rec.id);
     if (this.delivered.size > DELIVERED_KEPT) this.delivered.delete(this.delivered.values().next().value!);
     for (const l of [...this.listeners]) {
       try {
-        l(rec);
+        l(rec, how);
       } catch (err) {
         this.o.logger.error({ err }, 'events: a settle listener threw');
       }
@@ -199,7 +201,7 @@ export class ClusterSettles implements AsyncSubmitter {
           return; // the store is away: next round
         }
         if (!cur) this.watched.delete(id);
-        else if (cur.settled) this.deliver(cur.record);
+        else if (cur.settled) this.deliver(cur.record, settleInfo(cur));
       }
     } finally {
       this.polling = false;
@@ -225,12 +227,12 @@ export function settlesOverBus(o: {
     o.bus,
     async (id) => {
       const s = await o.queue.state(id);
-      return s && { record: s.record, settled: s.state.settledAt !== null };
+      return s && { record: s.record, settled: s.state.settledAt !== null, source: s.state.source };
     },
     { logger: o.logger, pollMs: o.pollMs },
   );
   // Local settles first, then the bus for everyone else's waiters (and other servers').
-  const unlocal = o.queue.onSettled((rec) => settles.settledHere(rec));
+  const unlocal = o.queue.onSettled((rec, how) => settles.settledHere(rec, how));
   const unpublish = publishSettles(o.queue, o.bus, o.logger);
   const onDue = o.onCallbackDue;
   const unkick = onDue
@@ -247,4 +249,9 @@ export function settlesOverBus(o: {
       settles.close();
     },
   };
+}
+
+/** what a listener is told of a settle read back from the store (its callback is the sender's) */
+function settleInfo(cur: { source?: string }): SettleInfo | undefined {
+  return cur.source === undefined ? undefined : { source: cur.source };
 }

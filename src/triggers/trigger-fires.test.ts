@@ -111,3 +111,34 @@ test("a fire tells its caller which version it runs (a sync webhook's answer nam
     await db.close();
   }
 });
+
+test("a job item's settle is never looked up as a trigger's (one read less per item); any other is", async () => {
+  const db = await openTestDb('sqlite');
+  try {
+    const looked: string[] = [];
+    const repo = new (class extends SqlTriggerStateRepo {
+      override async settled(id: string, status: string, error: string | null): Promise<void> {
+        looked.push(id);
+        return super.settled(id, status, error);
+      }
+    })(db.store.db);
+    let listener: Parameters<AsyncSubmitter['onSettled']>[0] = () => {};
+    const submitter = {
+      onSettled: (l) => {
+        listener = l;
+        return () => {};
+      },
+    } as AsyncSubmitter;
+    const invoker = {} as Invoker; // not used: nothing fires here
+    const fires = new TriggerFires(invoker, submitter, repo, pino({ level: 'silent' }));
+    fires.listen();
+    const rec = (id: string) => ({ id, status: 'succeeded', exitCode: 0, error: null }) as InvocationRecord;
+    listener(rec('item'), { source: 'job:j1' });
+    listener(rec('cron'), { source: 'cron' });
+    listener(rec('remote')); // told without a source (another server's, read back): looked up
+    await fires.drain();
+    assert.deepEqual(looked, ['cron', 'remote']);
+  } finally {
+    await db.close();
+  }
+});
