@@ -3,9 +3,7 @@
  * local root filesystem, adds the platform's environment, and picks how the sandbox is made:
  * a warm worker (lifecycle: warm), a prewarmed pool, or a fresh sandbox from the backend.
  */
-import { createReadStream, existsSync } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { existsSync } from 'node:fs';
 import { AgniError } from '../core/errors.js';
 import { contextEnv } from '../core/request-context.js';
 import type { SecretRef } from '../core/secret-refs.js';
@@ -23,6 +21,7 @@ import type { ImageRootfs } from '../image/oci/image-rootfs.js';
 import { readImageFile } from '../image/oci/passwd.js';
 import type { Backend, SandboxResult, SandboxSecret, SandboxSpec } from '../sandbox/backend.js';
 import { HOST_GROUP, HOST_PASSWD } from '../sandbox/host-rootfs.js';
+import { openFileInside } from '../sandbox/inside-dir.js';
 import type { VersionRecord } from '../store/store.js';
 import { bufferPayload } from './buffer-payload.js';
 import type { BaseSpec, SandboxRunner } from './runner.js';
@@ -116,8 +115,8 @@ export class Agent implements NodeAgent {
 
   /**
    * A by-reference input: its in-sandbox path (AGNI_INPUT), and with `input: stdin` its bytes, read
-   * from the volume on this node. The path was checked when the job was made; a symlink put there
-   * since is resolved again and refused when it leads off the volume (stdin is read as root).
+   * from the volume on this node. The path was checked when the job was made (and names the file a
+   * link there led to); a link put anywhere on it since is refused (stdin is read as root).
    */
   private async refInput(
     v: VersionRecord,
@@ -135,13 +134,10 @@ export class Agent implements NodeAgent {
     if (!decl) throw unknownVolumeError(index, ref.volume, this.volumeNames(), `node ${this.placement.node}`);
     const env = { AGNI_INPUT: insidePath(mount.path, ref) };
     if (v.manifest.input !== 'stdin') return { env };
-    const top = await realpath(decl.hostPath);
-    const real = await realpath(join(decl.hostPath, ref.path)).catch(() => undefined);
-    // a regular file only: a FIFO planted on the volume would hold the call open
-    const isFile = real?.startsWith(top + sep) && (await stat(real)).isFile();
-    if (!isFile || !real)
-      throw new AgniError('not_found', `input ${ref.volume}:/${ref.path} is not a file on the volume`);
-    return { env, payload: createReadStream(real) };
+    // Opened following no link: a function that may write to the volume could put one in place of
+    // a directory between a check of the path and its open, and stdin is read as root.
+    const fh = await openFileInside(decl.hostPath, ref.path, `input ${ref.volume}:/${ref.path}`);
+    return { env, payload: fh.createReadStream() };
   }
 
   private async imageSpec(v: VersionRecord): Promise<SandboxSpec> {

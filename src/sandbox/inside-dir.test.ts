@@ -1,0 +1,132 @@
+/**
+ * Files under a volume's directory, read and written by root without following a link: links at
+ * the leaf or on the way are refused (even ones pointing inside), special files are refused without
+ * hanging, and a link swapped in and out of place by another process while we read never leads
+ * off the directory.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { openFileInside, writeFileInside } from './inside-dir.js';
+
+async function dirs(t: { after(fn: () => Promise<void>): void }) {
+  const base = await mkdtemp(join(tmpdir(), 'agni-inside-'));
+  t.after(() => rm(base, { recursive: true, force: true }));
+  const top = join(base, 'vol');
+  const outside = join(base, 'outside');
+  mkdirSync(join(top, 'a', 'b'), { recursive: true });
+  mkdirSync(outside);
+  writeFileSync(join(top, 'a', 'b', 'f.txt'), 'inside');
+  writeFileSync(join(outside, 'f.txt'), 'SECRET');
+  return { top, outside };
+}
+
+async function read(top: string, rel: string): Promise<string> {
+  const fh = await openFileInside(top, rel, `input v:/${rel}`);
+  try {
+    return (await fh.readFile()).toString();
+  } finally {
+    await fh.close();
+  }
+}
+
+test('a regular file is read; a link anywhere on the way, a special file or `..` is refused', async (t) => {
+  const { top, outside } = await dirs(t);
+  assert.equal(await read(top, 'a/b/f.txt'), 'inside');
+  assert.equal(await read(top, '/a//b/f.txt'), 'inside', 'extra slashes are no escape');
+  symlinkSync(join(outside, 'f.txt'), join(top, 'leaf-out'));
+  symlinkSync('b/f.txt', join(top, 'a', 'leaf-in'));
+  symlinkSync(outside, join(top, 'dir-out'));
+  symlinkSync('a', join(top, 'dir-in'));
+  for (const rel of ['leaf-out', 'a/leaf-in', 'dir-out/f.txt', 'dir-in/b/f.txt', 'missing', 'a/b'])
+    await assert.rejects(read(top, rel), /is not a file on the volume/, rel);
+  for (const rel of ['../outside/f.txt', 'a/../../outside/f.txt', './a/b/f.txt', ''])
+    await assert.rejects(read(top, rel), /is not a path inside the volume/, rel);
+  execFileSync('mkfifo', [join(top, 'fifo')]);
+  await assert.rejects(read(top, 'fifo'), /is not a file on the volume/, 'a FIFO is refused at once');
+});
+
+test('a write makes its directories and replaces a link at its place without writing through it', async (t) => {
+  const { top, outside } = await dirs(t);
+  await writeFileInside(top, 'out/x/y.out', Buffer.from('one'), 'output');
+  assert.equal(readFileSync(join(top, 'out', 'x', 'y.out'), 'utf8'), 'one');
+  await writeFileInside(top, 'out/x/y.out', Buffer.from('two'), 'output');
+  assert.equal(readFileSync(join(top, 'out', 'x', 'y.out'), 'utf8'), 'two', 'replaced whole');
+  symlinkSync(join(outside, 'f.txt'), join(top, 'out', 'x', 'link.out'));
+  await writeFileInside(top, 'out/x/link.out', Buffer.from('mine'), 'output');
+  assert.equal(readFileSync(join(outside, 'f.txt'), 'utf8'), 'SECRET', 'the link’s target is untouched');
+  assert.equal(readFileSync(join(top, 'out', 'x', 'link.out'), 'utf8'), 'mine');
+  symlinkSync(outside, join(top, 'out', 'esc'));
+  await assert.rejects(
+    writeFileInside(top, 'out/esc/z.out', Buffer.from('nope'), 'output'),
+    /output: a directory on the way is a link or a file/,
+  );
+  assert.deepEqual(readdirSync(outside), ['f.txt'], 'nothing was written off the volume');
+  assert.deepEqual(
+    readdirSync(join(top, 'out', 'x')).filter((n) => n.endsWith('.tmp')),
+    [],
+    'no temporary file is left',
+  );
+});
+
+test('a directory swapped for a link to elsewhere, again and again while we read, never leads off the volume', async (t) => {
+  const { top, outside } = await dirs(t);
+  mkdirSync(join(top, 'real'));
+  writeFileSync(join(top, 'real', 'f.txt'), 'inside');
+  mkdirSync(join(top, 'realw'));
+  symlinkSync(outside, join(top, 'lnk'));
+  symlinkSync(outside, join(top, 'lnkw'));
+  // `d` (read) and `e` (written) are the real directory one moment, missing the next, then a link
+  // off the volume: what a function that may write to the volume can do while the server checks a
+  // path and opens it. Renames, not programs, so the swaps come microseconds apart: against the
+  // check-then-open this replaced (realpath, then open the path), the same swaps got the secret
+  // read 59 times in 3,000 reads.
+  const swapper = spawn(
+    'python3',
+    [
+      '-c',
+      `import os, shutil
+os.chdir(${JSON.stringify(top)})
+def swap(real, lnk, name):
+    for a, b in ((real, name), (name, real), (lnk, name), (name, lnk)):
+        try:
+            os.rename(a, b)
+        except OSError:
+            if os.path.isdir(name) and not os.path.islink(name):
+                shutil.rmtree(name, ignore_errors=True)  # one the write made in a gap
+while True:
+    swap('real', 'lnk', 'd')
+    swap('realw', 'lnkw', 'e')
+`,
+    ],
+    { stdio: 'ignore' },
+  );
+  const stopped = new Promise((r) => swapper.once('exit', r));
+  let inside = 0;
+  let written = 0;
+  try {
+    for (let i = 0; i < 2000; i++) {
+      const got = await read(top, 'd/f.txt').catch(() => undefined);
+      assert.notEqual(got, 'SECRET', `read ${i} followed the link off the volume`);
+      if (got === 'inside') inside++;
+      // `e` too, and missing in between: then the write makes it (the loop removes that one).
+      if (
+        await writeFileInside(top, 'e/w.out', Buffer.from('w'), 'output').then(
+          () => true,
+          () => false,
+        )
+      )
+        written++;
+    }
+  } finally {
+    // before the directories go: the loop would race their removal
+    swapper.kill('SIGKILL');
+    await stopped;
+  }
+  assert.deepEqual(readdirSync(outside), ['f.txt'], 'nothing was written off the volume');
+  t.diagnostic(`${inside} of 2000 reads found the real directory in place, ${written} writes went in`);
+});

@@ -1,0 +1,123 @@
+/**
+ * Files under a trusted directory (a volume's host directory, the operator's), opened or written by
+ * this root process without following any symlink below it. A function with write access to the
+ * volume can replace a directory with a link between a check of a path and its use; resolving the
+ * path first (realpath) and opening it after would then read or write wherever the link leads, as
+ * root. Here every component is opened on its own, relative to the directory opened before it
+ * (through /proc/self/fd, Node having no openat), with O_NOFOLLOW: a link anywhere, planted
+ * whenever, fails the open instead of being followed.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { AgniError } from '../core/errors.js';
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
+
+/** `rel`'s components; refuses an empty path and `.`/`..` components (never leaves `top`) */
+export function insideParts(rel: string, what: string): string[] {
+  const parts = rel.split('/').filter((p) => p !== '');
+  if (parts.length === 0 || parts.some((p) => p === '.' || p === '..' || p.includes('\0')))
+    throw new AgniError('bad_request', `${what}: ${JSON.stringify(rel)} is not a path inside the volume`);
+  return parts;
+}
+
+const at = (dir: FileHandle, name: string) => `/proc/self/fd/${dir.fd}/${name}`;
+
+/** a link, or not what was expected: no follow, no use */
+function refused(code: string | undefined): boolean {
+  return code === 'ELOOP' || code === 'ENOTDIR' || code === 'ENOENT' || code === 'EMLINK';
+}
+
+/**
+ * Opens `parts` as directories below `top`, each without following a link; with `create`, makes
+ * the missing ones (0755). The caller closes the handle.
+ */
+async function openDirs(top: string, parts: readonly string[], create: boolean): Promise<FileHandle> {
+  let dir = await open(top, O_RDONLY | O_DIRECTORY);
+  try {
+    for (const name of parts) {
+      let next: FileHandle;
+      try {
+        next = await open(at(dir, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      } catch (e) {
+        if (!create || (e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // mkdir never follows a link in its last component: a link there makes it fail (EEXIST),
+        // and the open after it refuses the link.
+        await mkdir(at(dir, name), { mode: 0o755 }).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EEXIST') throw err;
+        });
+        next = await open(at(dir, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      }
+      await dir.close();
+      dir = next;
+    }
+    return dir;
+  } catch (e) {
+    await dir.close().catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * Opens the regular file `rel` below `top` for reading, following no link (a FIFO or a device is
+ * refused too: it could hold the reader forever). Throws not_found, naming `what`, otherwise.
+ */
+export async function openFileInside(top: string, rel: string, what: string): Promise<FileHandle> {
+  const parts = insideParts(rel, what);
+  const name = parts.pop()!;
+  let dir: FileHandle | undefined;
+  let fh: FileHandle | undefined;
+  try {
+    dir = await openDirs(top, parts, false);
+    // O_NONBLOCK: opening a FIFO would wait for a writer; on a regular file it changes nothing.
+    fh = await open(at(dir, name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    if (!(await fh.stat()).isFile())
+      throw Object.assign(new Error('not a regular file'), { code: 'ENOTDIR' });
+    return fh;
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!refused(code)) throw e;
+    throw new AgniError(
+      'not_found',
+      `${what} is not a file on the volume (gone, or a link or special file now)`,
+    );
+  } finally {
+    await dir?.close().catch(() => {});
+  }
+}
+
+/**
+ * Writes `data` to `rel` below `top` (0644), making missing directories, following no link: it goes
+ * to a new temporary file beside it, renamed over `rel` once whole, so a reader never sees a part
+ * and a link at `rel` is replaced, never written through. Throws bad_request naming `what` when a
+ * directory on the way is a link or a file.
+ */
+export async function writeFileInside(top: string, rel: string, data: Buffer, what: string): Promise<void> {
+  const parts = insideParts(rel, what);
+  const name = parts.pop()!;
+  let dir: FileHandle;
+  try {
+    dir = await openDirs(top, parts, true);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (!refused(code) && code !== 'EEXIST') throw e;
+    throw new AgniError('bad_request', `${what}: a directory on the way is a link or a file`);
+  }
+  const tmp = `.${name.slice(0, 200)}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fh = await open(at(dir, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+    try {
+      await fh.writeFile(data);
+    } finally {
+      await fh.close();
+    }
+    await rename(at(dir, tmp), at(dir, name)).catch(async (e: unknown) => {
+      await unlink(at(dir, tmp)).catch(() => {});
+      throw e;
+    });
+  } finally {
+    await dir.close();
+  }
+}
