@@ -10,8 +10,8 @@ import {
   ByteRouter,
   CompletionParser,
   ENV_FEATURE,
-  MARK_FEATURE,
   encodeRequest,
+  MARK_FEATURE,
   type WarmEvent,
 } from '../core/warm-frames.js';
 import type { Backend, SandboxResult, SandboxSpec, WorkerExit, WorkerSandbox } from '../sandbox/backend.js';

@@ -533,7 +533,7 @@ export class AsyncQueue implements AsyncSubmitter {
   }
 
   private async attempt(d: Delivery): Promise<void> {
-    const { store, repo } = this.o;
+    const { repo } = this.o;
     const id = d.item.invocationId;
     const both = await repo.getWithRecord(id);
     if (!both) return d.term();
