@@ -1,10 +1,20 @@
 /**
  * `agni map --ref`: inputs by reference, as a user runs it. A real `agni up --volume` (runc, host
  * runtime), the real CLI, files already on the volume: nothing uploaded, each sandbox reads its
- * own file from the volume, outputs beside the job as for uploads; hostile references refused.
+ * own file from the volume, outputs beside the job as for uploads, or written where the data lives
+ * (`--out-to`, a read-write volume, following no link); hostile references and targets refused.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +26,7 @@ const root = mkdtempSync(join(tmpdir(), 'agni-mapref-'));
 const home = join(root, 'home');
 const data = join(root, 'data');
 const outside = join(root, 'outside');
+const scratch = join(root, 'scratch');
 let up: AgniUp;
 
 async function ok(args: string[]): Promise<string> {
@@ -42,6 +53,7 @@ describe('agni map --ref (runc)', () => {
   before(async () => {
     mkdirSync(join(data, 'shards'), { recursive: true });
     mkdirSync(outside, { recursive: true });
+    mkdirSync(scratch, { recursive: true });
     for (const [n, lines] of [
       ['a', 3],
       ['b', 5],
@@ -50,7 +62,14 @@ describe('agni map --ref (runc)', () => {
       writeFileSync(join(data, 'shards', `${n}.smi`), 'CCO\n'.repeat(lines));
     writeFileSync(join(data, 'shards', 'notes.txt'), 'not a shard\n');
     writeFileSync(join(outside, 'secret.smi'), 'SECRET\n');
-    up = await spawnAgniUp(home, ['--backend', 'runc', '--volume', `data=${data}`]);
+    up = await spawnAgniUp(home, [
+      '--backend',
+      'runc',
+      '--volume',
+      `data=${data}`,
+      '--volume',
+      `scratch=${scratch}:rw`,
+    ]);
     // AGNI_INPUT is the file's path inside the sandbox; stdin is empty
     await ok([
       'deploy',
@@ -150,6 +169,99 @@ describe('agni map --ref (runc)', () => {
     // nothing was added by the refused ones
     assert.equal((await api<Job>('GET', `/v1/jobs/${job.body.id}`)).body.counts.total, 0);
     await api('DELETE', `/v1/jobs/${job.body.id}`);
+  });
+
+  test('--out-to writes each output where the data lives, and the reduce’s; a failed input writes none', async () => {
+    await ok(['deploy', deployDir('sum-up', 'runtime: host\ncommand: \'awk "{s+=\\$2} END {print s}"\'\n')]);
+    await ok([
+      'deploy',
+      deployDir(
+        'fail-on-b',
+        'runtime: host\ncommand: \'case "$AGNI_INPUT" in *b.smi) exit 3;; esac; echo "ok $AGNI_INPUT"\'\nvolumes: [{name: data, path: /data}]\n',
+      ),
+    ]);
+    const r = await runCli(up.url, [
+      'map',
+      'count-path',
+      '--ref',
+      'data:/shards/*.smi',
+      '--out-to',
+      'scratch:/runs/1',
+      '--reduce',
+      'sum-up',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '9\n', 'only the reduce is printed');
+    assert.match(r.stderr, /outputs in scratch:\/runs\/1/);
+    const at = join(scratch, 'runs', '1', 'data', 'shards');
+    assert.equal(readFileSync(join(at, 'a.smi.out'), 'utf8'), '/data/shards/a.smi 3 0\n');
+    assert.equal(readFileSync(join(at, 'c.smi.out'), 'utf8'), '/data/shards/c.smi 1 0\n');
+    assert.equal(readFileSync(join(scratch, 'runs', '1', 'reduce.out'), 'utf8'), '9\n');
+    const failing = await runCli(up.url, [
+      'map',
+      'fail-on-b',
+      '--ref',
+      'data:/shards/*.smi',
+      '--out-to',
+      'scratch:/runs/2',
+      '--json',
+    ]);
+    assert.equal(failing.code, 1);
+    const summary = JSON.parse(failing.stdout) as {
+      outTo: string;
+      counts: { succeeded: number; failed: number };
+    };
+    assert.equal(summary.outTo, 'scratch:/runs/2');
+    assert.deepEqual([summary.counts.succeeded, summary.counts.failed], [2, 1]);
+    assert.deepEqual(readdirSync(join(scratch, 'runs', '2', 'data', 'shards')).sort(), [
+      'a.smi.out',
+      'c.smi.out',
+    ]);
+  });
+
+  test('--out-to refuses a read-only or unknown volume and `..`; a link planted on the way fails the input and writes nothing off the volume', async () => {
+    for (const [target, why] of [
+      ['data:/out', /field `output_to`: volume data is read-only on this server/],
+      ['other:/out', /field `output_to`: no volume "other" here; volumes that exist: data, scratch/],
+      ['scratch:/../out', /field `output_to`: the directory may not contain `\.` or `\.\.` segments/],
+    ] as const) {
+      const res = await api<{ error: { message: string; hint?: string } }>('POST', '/v1/jobs', {
+        function: 'count-path',
+        output_to: target,
+      });
+      assert.equal(res.status, 400, target);
+      assert.match(res.body.error.message, why);
+    }
+    const cli = await runCli(up.url, [
+      'map',
+      'count-path',
+      '--ref',
+      'data:/shards/a.smi',
+      '--out-to',
+      'scratch:x',
+    ]);
+    assert.notEqual(cli.code, 0);
+    assert.match(cli.stderr, /--out-to: the directory must start with \//);
+    // A function that may write to the volume put a link where the outputs go, pointing off it.
+    mkdirSync(join(scratch, 'runs', '3'), { recursive: true });
+    symlinkSync(outside, join(scratch, 'runs', '3', 'data'));
+    const r = await runCli(up.url, [
+      'map',
+      'count-path',
+      '--ref',
+      'data:/shards/a.smi',
+      '--out-to',
+      'scratch:/runs/3',
+      '--json',
+    ]);
+    assert.equal(r.code, 1);
+    const summary = JSON.parse(r.stdout) as { failed: { error: string }[] };
+    assert.match(
+      summary.failed[0]!.error,
+      /^output_to: scratch:\/runs\/3\/data\/shards\/a\.smi\.out: a directory on the way is a link or a file/,
+    );
+    assert.deepEqual(readdirSync(outside), ['secret.smi'], 'nothing written off the volume');
+    assert.ok(!existsSync(join(outside, 'shards')));
   });
 
   test('a function that does not mount the volume is refused, naming it', async () => {

@@ -20,7 +20,12 @@ const concurrency = z
   .max(MAX_JOB_CONCURRENCY, `at most ${MAX_JOB_CONCURRENCY}`);
 
 export const createSchema = z
-  .object({ function: fnName, concurrency: concurrency.default(4), reduce: fnName.optional() })
+  .object({
+    function: fnName,
+    concurrency: concurrency.default(4),
+    reduce: fnName.optional(),
+    output_to: z.string().min(1, 'VOLUME:/directory, e.g. results:/run-1').max(1100).optional(),
+  })
   .strict();
 export const refsSchema = z
   .object({ ref: z.string().min(1, 'VOLUME:/glob, e.g. data:/shards/*.smi').max(4096) })
@@ -60,8 +65,8 @@ export function registerJobRoutes(app: FastifyInstance, d: JobRouteDeps): void {
   if (!jobs) return;
 
   app.post('/v1/jobs', async (req, reply) => {
-    const body = jsonRequest(req, createSchema);
-    const job = await jobs.create(body);
+    const { output_to, ...body } = jsonRequest(req, createSchema);
+    const job = await jobs.create({ ...body, ...(output_to === undefined ? {} : { outputTo: output_to }) });
     reply.status(201);
     return job;
   });

@@ -1,21 +1,51 @@
 /**
- * The files a by-reference job input names (`agni map --ref 'VOLUME:/glob'`), expanded on the
- * server under the volume's host directory and never outside it: no `..`, no absolute escape, and
- * a symlink that leads off the volume refuses the whole reference (one inside it is followed, and
- * the item names the file it leads to, which is what the sandbox will see; each file once).
+ * The server's volumes seen by jobs. The files a by-reference job input names (`agni map --ref
+ * 'VOLUME:/glob'`), expanded on the server under the volume's host directory and never outside it:
+ * no `..`, no absolute escape, and a symlink that leads off the volume refuses the whole reference
+ * (one inside it is followed, and the item names the file it leads to, which is what the sandbox
+ * will see; each file once). And where a job's outputs are written (`--out-to 'VOLUME:/dir'`): only
+ * on a volume the operator made read-write, following no link on the way (inside-dir.ts).
  */
 import { realpath, stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { join, relative, sep } from 'node:path';
 import { glob } from 'tinyglobby';
 import { AgniError } from '../core/errors.js';
-import { type InputRef, parseRefSpec, type VolumeDecl } from '../core/volumes.js';
-import type { RefExpander } from '../triggers/async-types.js';
+import { type InputRef, parseOutputSpec, parseRefSpec, type VolumeDecl } from '../core/volumes.js';
+import { writeFileInside } from '../sandbox/inside-dir.js';
+import type { OutputVolumes, RefExpander } from '../triggers/async-types.js';
 
-export class VolumeFiles implements RefExpander {
+export class VolumeFiles implements RefExpander, OutputVolumes {
   constructor(private readonly decls: readonly VolumeDecl[]) {}
 
   names(): string[] {
     return this.decls.map((d) => d.name).sort();
+  }
+
+  check(spec: string, field: string): string {
+    const { volume, dir } = parseOutputSpec(spec, field);
+    const decl = this.decl(volume, field);
+    if (decl.mode !== 'rw')
+      throw new AgniError('bad_request', `${field}: volume ${volume} is read-only on this server`, {
+        hint: `the operator makes it writable with \`agni up --volume ${volume}=${decl.hostPath}:rw\``,
+      });
+    return `${volume}:/${dir}`;
+  }
+
+  async write(target: string, name: string, data: Buffer | Readable): Promise<void> {
+    const { volume, dir } = parseOutputSpec(target, 'output_to');
+    const decl = this.decl(volume, 'output_to');
+    const rel = dir ? `${dir}/${name}` : name;
+    await writeFileInside(decl.hostPath, rel, data, `${volume}:/${rel}`);
+  }
+
+  private decl(volume: string, field: string): VolumeDecl {
+    const decl = this.decls.find((d) => d.name === volume);
+    if (decl) return decl;
+    const list = this.names().join(', ') || 'none';
+    throw new AgniError('bad_request', `${field}: no volume ${JSON.stringify(volume)} here; volumes that exist: ${list}`, {
+      hint: 'the operator declares volumes with `agni up --volume NAME=/host/path`',
+    });
   }
 
   async expand(ref: string, limit: number, field = 'ref'): Promise<InputRef[]> {
@@ -26,17 +56,7 @@ export class VolumeFiles implements RefExpander {
         'bad_request',
         `${field}: the glob may not contain \`..\`: it never leaves the volume`,
       );
-    const decl = this.decls.find((d) => d.name === volume);
-    if (!decl) {
-      const list = this.names().join(', ') || 'none';
-      throw new AgniError(
-        'bad_request',
-        `${field}: no volume ${JSON.stringify(volume)} here; volumes that exist: ${list}`,
-        {
-          hint: 'the operator declares volumes with `agni up --volume NAME=/host/path`',
-        },
-      );
-    }
+    const decl = this.decl(volume, field);
     const top = await realpath(decl.hostPath);
     const found = await glob(pattern.slice(1), {
       cwd: top,

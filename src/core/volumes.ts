@@ -184,6 +184,28 @@ export function parseRefSpec(raw: string, field = '--ref'): { volume: string; pa
   return { volume, pattern };
 }
 
+/**
+ * `VOLUME:/dir`, where a job's outputs are also written (`agni map --out-to`, `output_to`): the
+ * volume and the directory below its top (`''` for the top itself, else no leading or trailing /).
+ */
+export function parseOutputSpec(raw: string, field = '--out-to'): { volume: string; dir: string } {
+  const bad = (why: string) =>
+    new AgniError('bad_request', `${field}: ${why} (got ${JSON.stringify(raw)})`, {
+      hint: "e.g. --out-to 'results:/run-1' (a read-write volume of the server, and a directory in it)",
+    });
+  const colon = raw.indexOf(':');
+  if (colon <= 0) throw bad('expected VOLUME:/directory');
+  const volume = raw.slice(0, colon);
+  if (!VOLUME_NAME_RE.test(volume)) throw bad('the volume name must be lowercase letters, digits, _ and -');
+  const path = raw.slice(colon + 1);
+  if (!path.startsWith('/')) throw bad("the directory must start with / (the volume's top)");
+  if (path.length > 1024 || path.includes('\0')) throw bad('the directory may not hold NUL or pass 1024 bytes');
+  const parts = path.split('/').filter((p) => p !== '');
+  if (parts.some((p) => p === '..' || p === '.'))
+    throw bad('the directory may not contain `.` or `..` segments: it never leaves the volume');
+  return { volume, dir: parts.join('/') };
+}
+
 /** the in-sandbox path of a referenced file, for a function that mounts its volume at `mountPath` */
 export function insidePath(mountPath: string, ref: InputRef): string {
   return posix.join(mountPath, ref.path);

@@ -307,6 +307,7 @@ export async function startControl(
   const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
   // Settles reach their listeners through the event bus, also across servers in a cluster.
   const settling = settlesOverBus({ queue, bus, logger, onCallbackDue: () => callbacks.kick() });
+  const volumeFiles = new VolumeFiles(volumes);
   const jobs = new JobRunner({
     blobs,
     repo: new SqlJobRepository(store.db),
@@ -317,7 +318,8 @@ export async function startControl(
     logger,
     events: bus,
     metrics,
-    refs: new VolumeFiles(volumes),
+    refs: volumeFiles,
+    outputs: volumeFiles,
   });
   const triggers = new TriggerManager({
     store,

@@ -130,3 +130,11 @@ while True:
   assert.deepEqual(readdirSync(outside), ['f.txt'], 'nothing was written off the volume');
   t.diagnostic(`${inside} of 2000 reads found the real directory in place, ${written} writes went in`);
 });
+
+test('a stream is written whole, as a buffer is', async (t) => {
+  const { top } = await dirs(t);
+  const { Readable } = await import('node:stream');
+  const parts = [Buffer.from('a'.repeat(70_000)), Buffer.from('b')];
+  await writeFileInside(top, 'deep/er/s.out', Readable.from(parts), 'output');
+  assert.deepEqual(readFileSync(join(top, 'deep', 'er', 's.out')), Buffer.concat(parts));
+});

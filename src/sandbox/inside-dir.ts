@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { AgniError } from '../core/errors.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
@@ -94,7 +95,12 @@ export async function openFileInside(top: string, rel: string, what: string): Pr
  * and a link at `rel` is replaced, never written through. Throws bad_request naming `what` when a
  * directory on the way is a link or a file.
  */
-export async function writeFileInside(top: string, rel: string, data: Buffer, what: string): Promise<void> {
+export async function writeFileInside(
+  top: string,
+  rel: string,
+  data: Buffer | Readable,
+  what: string,
+): Promise<void> {
   const parts = insideParts(rel, what);
   const name = parts.pop()!;
   let dir: FileHandle;
@@ -109,7 +115,8 @@ export async function writeFileInside(top: string, rel: string, data: Buffer, wh
   try {
     const fh = await open(at(dir, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
     try {
-      await fh.writeFile(data);
+      if (Buffer.isBuffer(data)) await fh.writeFile(data);
+      else for await (const chunk of data) await fh.write(chunk as Buffer);
     } finally {
       await fh.close();
     }

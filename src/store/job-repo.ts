@@ -30,6 +30,8 @@ export interface JobRow {
   reduceInvocation: string | null;
   reduceError: string | null;
   error: string | null;
+  /** `VOLUME:/dir` on a read-write volume: outputs are written there too, as items succeed */
+  outputTo: string | null;
 }
 
 /** A job as created: open, nothing submitted, run 0. The only place a fresh job's fields are spelled out. */
@@ -53,6 +55,7 @@ export function newJobRow(over: Partial<JobRow> & Pick<JobRow, 'id' | 'function'
     reduceInvocation: null,
     reduceError: null,
     error: null,
+    outputTo: null,
     ...over,
   };
 }
@@ -160,6 +163,7 @@ function toJob(r: Job): JobRow {
     reduceInvocation: r.reduce_invocation,
     reduceError: r.reduce_error,
     error: r.error,
+    outputTo: r.output_to ?? null,
   };
 }
 
@@ -227,6 +231,7 @@ export class SqlJobRepository implements JobRepository {
         reduce_invocation: j.reduceInvocation,
         reduce_error: j.reduceError,
         error: j.error,
+        output_to: j.outputTo,
       })
       .execute();
   }

@@ -176,6 +176,8 @@ export interface JobTables {
     reduce_invocation: string | null;
     reduce_error: string | null;
     error: string | null;
+    /** `VOLUME:/dir`: each succeeded output (and the reduce's) is also written there (0026) */
+    output_to: string | null;
   };
   job_items: {
     job_id: string;
@@ -638,6 +640,11 @@ export const migrations: Record<string, Migration> = {
         .addColumn('id', 'text', (c) => c.primaryKey())
         .addColumn('output', pg ? 'bytea' : 'blob', (c) => c.notNull())
         .execute();
+    },
+  },
+  '0026_job_output_to': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('jobs').addColumn('output_to', 'text').execute();
     },
   },
 };

@@ -43,6 +43,17 @@ export interface RefExpander {
   expand(ref: string, limit: number, field?: string): Promise<InputRef[]>;
 }
 
+/**
+ * Writes a job's outputs into a read-write volume of this server (`output_to`,
+ * src/app/volume-files.ts), following no link: a function that may write there cannot redirect them.
+ */
+export interface OutputVolumes {
+  /** `VOLUME:/dir` as stored; throws bad_request naming `field` unless it is a read-write volume here */
+  check(spec: string, field: string): string;
+  /** writes `data` as `name` (may hold `/`) in the directory `target` names */
+  write(target: string, name: string, data: Buffer | Readable): Promise<void>;
+}
+
 export interface Submitted {
   record: InvocationRecord;
   /** true when the idempotency key matched an earlier submission */

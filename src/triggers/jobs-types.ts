@@ -39,6 +39,8 @@ export interface Job {
    * the job finishes only after POST /v1/jobs/ID/close
    */
   inputsOpen: boolean;
+  /** `VOLUME:/dir` where each succeeded output (and the reduce's) is written too, or null */
+  outputTo: string | null;
   /** 1 for the first run; each retry-failed starts the next */
   run: number;
   counts: JobCounts;

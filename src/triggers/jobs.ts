@@ -23,7 +23,7 @@ import {
 } from '../store/job-repo.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { VersionResolver } from '../store/version-resolver.js';
-import type { AsyncOutput, AsyncSubmitter, RefExpander } from './async-types.js';
+import type { AsyncOutput, AsyncSubmitter, OutputVolumes, RefExpander } from './async-types.js';
 import { jobBlobKey, jobPrefix } from './blob-keys.js';
 import { inputNameProblem, lineSpans, MAX_JOB_INPUTS, type Span } from './jobs-inputs.js';
 import { etaMsOf, rateOf } from './jobs-progress.js';
@@ -48,6 +48,8 @@ export interface JobRunnerOptions {
   metrics?: Pick<Metrics, 'jobItemSettled'>;
   /** by-reference inputs: expands `VOLUME:/glob` on the server's volumes; absent: refused */
   refs?: RefExpander;
+  /** `output_to`: writes outputs into the server's read-write volumes; absent: refused */
+  outputs?: OutputVolumes;
 }
 
 export const JOB_CHANGED = 'job.changed';
@@ -58,10 +60,12 @@ export interface NewJob {
   concurrency: number;
   /** like `function` */
   reduce?: string;
+  /** `VOLUME:/dir` on a read-write volume of the server: each succeeded output is written there too */
+  outputTo?: string;
 }
 
-/** what a settled async invocation is waited for: an item of a job, or its reduce */
-type Watch = { jobId: string; index: number } | { jobId: string; index: 'reduce' };
+/** what a settled async invocation is waited for: an item of a job (named), or its reduce */
+type Watch = { jobId: string; index: number; name: string } | { jobId: string; index: 'reduce' };
 
 const EMPTY = Buffer.alloc(0);
 /**
@@ -119,6 +123,8 @@ export class JobRunner {
   /** long polls waiting for a job to change */
   private readonly waiters = new Map<string, Set<() => void>>();
   private submitting = 0;
+  /** each job's `output_to` (set at creation, never changed), once read */
+  private readonly targets = new Map<string, string | null>();
   /** each pumped job's counts, as of `at` plus the changes this runner made since */
   private readonly tallies = new Map<string, { c: JobCounts; at: number }>();
   private closed = false;
@@ -157,6 +163,14 @@ export class JobRunner {
   async create(req: NewJob): Promise<Job> {
     const version = await this.pin(req.function, 'function');
     const reduceVersion = req.reduce === undefined ? null : await this.pin(req.reduce, 'reduce');
+    let outputTo: string | null = null;
+    if (req.outputTo !== undefined) {
+      if (!this.o.outputs)
+        throw new AgniError('bad_request', 'field `output_to`: this server has no volumes to write outputs to', {
+          hint: 'start it with `agni up --volume NAME=/host/path:rw`',
+        });
+      outputTo = this.o.outputs.check(req.outputTo, 'field `output_to`');
+    }
     const job = newJobRow({
       id: newId('job'),
       function: req.function,
@@ -164,7 +178,9 @@ export class JobRunner {
       version,
       reduceVersion,
       concurrency: req.concurrency,
+      outputTo,
     });
+    this.targets.set(job.id, outputTo);
     await this.o.repo.create(job);
     return this.view(job);
   }
@@ -562,12 +578,15 @@ export class JobRunner {
     if (!w) return;
     this.watching.delete(rec.id);
     if (w.index === 'reduce') return this.reduceSettled(w.jobId, rec);
-    const ok = rec.status === 'succeeded';
+    let ok = rec.status === 'succeeded';
+    // Written before the item counts as succeeded: a job that says so has its outputs in place.
+    const unwritten = ok ? await this.writeOutput(w.jobId, rec.id, `${w.name}.out`) : undefined;
+    if (unwritten) ok = false;
     const settled = await this.o.repo.settle(w.jobId, w.index, rec.id, {
       status: ok ? 'succeeded' : 'failed',
       outcome: rec.status,
       exitCode: rec.exitCode,
-      error: ok ? null : describe(rec),
+      error: unwritten ?? (ok ? null : describe(rec)),
       outputBytes: rec.stdoutBytes,
       finishedAt: Date.now(),
     });
@@ -582,7 +601,7 @@ export class JobRunner {
       const running = await this.o.repo.items(id, { status: 'running', limit: MAX_JOB_INPUTS });
       for (const item of running) {
         if (!item.invocationId) continue;
-        this.watching.set(item.invocationId, { jobId: id, index: item.index });
+        this.watching.set(item.invocationId, { jobId: id, index: item.index, name: item.name });
         await this.catchUp(item.invocationId, `input ${item.index}`, id, item.index);
       }
       await this.pump(id);
@@ -676,7 +695,7 @@ export class JobRunner {
       const id = sub.record.id;
       await this.o.repo.markRunning(job.id, item.index, id, Date.now());
       this.tally(job.id, 'pending', 'running');
-      this.watching.set(id, { jobId: job.id, index: item.index });
+      this.watching.set(id, { jobId: job.id, index: item.index, name: item.name });
       if (this.early.has(id) || (sub.duplicate && isSettled(sub.record)))
         await this.catchUp(id, `input ${item.index}`, job.id, item.index);
       return 'submitted';
@@ -765,8 +784,36 @@ export class JobRunner {
   private async reduceSettled(jobId: string, rec: InvocationRecord): Promise<void> {
     const job = await this.o.repo.get(jobId);
     if (job?.status !== 'reducing' || job.reduceInvocation !== rec.id) return;
-    const ok = rec.status === 'succeeded';
-    await this.finishReduce(jobId, ok ? 'succeeded' : 'failed', ok ? null : describe(rec));
+    const unwritten =
+      rec.status === 'succeeded' ? await this.writeOutput(jobId, rec.id, 'reduce.out') : undefined;
+    const ok = rec.status === 'succeeded' && !unwritten;
+    await this.finishReduce(jobId, ok ? 'succeeded' : 'failed', ok ? null : (unwritten ?? describe(rec)));
+  }
+
+  /**
+   * With `output_to`, copies an invocation's stored output to `name` there; returns why it could
+   * not (which fails the item), or undefined (written, or the job has no `output_to`).
+   */
+  private async writeOutput(jobId: string, invocationId: string, name: string): Promise<string | undefined> {
+    let target = this.targets.get(jobId);
+    if (target === undefined) {
+      target = (await this.o.repo.get(jobId))?.outputTo ?? null;
+      this.targets.set(jobId, target);
+    }
+    if (target === null) return undefined;
+    const where = `${target.endsWith('/') ? target : `${target}/`}${name}`;
+    try {
+      if (!this.o.outputs) throw new Error('this server has no volumes (started without --volume)');
+      const out = await this.o.queue.output(invocationId);
+      if (!out) throw new Error('its output is missing from the async store');
+      await this.o.outputs.write(target, name, await out.open());
+      return undefined;
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      this.o.logger.warn({ job: jobId, invocation: invocationId, err: why }, `jobs: could not write ${where}`);
+      // Ours name the file already; the system's (ENOSPC, EACCES, ...) do not.
+      return isAgniError(e) ? `output_to: ${why}` : `output_to: could not write ${where}: ${why}`;
+    }
   }
 
   private async finishReduce(

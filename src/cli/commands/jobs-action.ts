@@ -77,6 +77,7 @@ export async function show(id: string, _o: unknown, cmd: Command): Promise<void>
     `inputs      ${c.total}: ${c.succeeded} succeeded, ${c.failed} failed, ${c.running} running, ${c.pending} pending\n`,
   );
   w.write(`concurrency ${j.concurrency}\n`);
+  if (j.outputTo) w.write(`outputs to  ${j.outputTo}\n`);
   w.write(`elapsed     ${elapsed(j)}, ${formatRate(j.rate)}`);
   w.write(j.status === 'running' ? `, ETA ${formatEta(j.etaMs)}\n` : '\n');
   w.write(`created     ${ago(j.createdAt)}\n`);

@@ -6,7 +6,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { AgniError } from '../../core/errors.js';
 import { formatMs } from '../../core/units.js';
-import { parseRefSpec } from '../../core/volumes.js';
+import { parseOutputSpec, parseRefSpec } from '../../core/volumes.js';
 import { MAX_JOB_CONCURRENCY } from '../../triggers/jobs-inputs.js';
 import { formatRate } from '../../triggers/jobs-progress.js';
 import type { Job, JobItem } from '../../triggers/jobs-types.js';
@@ -21,6 +21,7 @@ import { printJson } from '../output.js';
 interface MapOptions {
   concurrency?: string;
   out?: string;
+  outTo?: string;
   reduce?: string;
   detach?: boolean;
   json?: boolean;
@@ -84,6 +85,7 @@ async function submitNew(
     function: fn,
     concurrency,
     ...(o.reduce ? { reduce: o.reduce } : {}),
+    ...(o.outTo ? { output_to: o.outTo } : {}),
   });
   const path = `/v1/jobs/${encodeURIComponent(job.id)}`;
   // Started after its first input, with more to come: the first inputs run while the rest upload.
@@ -152,8 +154,10 @@ export async function map(fn: string | undefined, args: string[], o: MapOptions)
   let out: string | undefined;
   let job: Job;
   if (o.retryFailed) {
-    if (fn || args.length || o.reduce)
-      throw bad('--retry-failed JOB takes no FUNCTION, INPUTS or --reduce: it reruns what the job had');
+    if (fn || args.length || o.reduce || o.outTo)
+      throw bad(
+        '--retry-failed JOB takes no FUNCTION, INPUTS, --reduce or --out-to: it reruns what the job had',
+      );
     const c = parseConcurrency(o.concurrency);
     out = o.out ? await checkOut(o.out) : undefined;
     job = await client.json<Job>(
@@ -167,6 +171,7 @@ export async function map(fn: string | undefined, args: string[], o: MapOptions)
     if (o.ref?.length && args.length)
       throw bad('--ref takes no INPUTS: give either files to upload or references, not both');
     if (o.ref?.length) for (const r of o.ref) parseRefSpec(r, '--ref');
+    if (o.outTo !== undefined) parseOutputSpec(o.outTo, '--out-to');
     const inputs = o.ref?.length
       ? ({ kind: 'stdin' } as Inputs)
       : expandInputs(args, process.cwd(), Boolean(process.stdin.isTTY));
@@ -194,8 +199,9 @@ export async function map(fn: string | undefined, args: string[], o: MapOptions)
   });
   const { job: end, failed } = await followJob(client, id, {
     out,
-    // With --reduce only the reduce is printed; --out still gets every output.
-    itemOutputs: out !== undefined || (!job.reduce && !o.json),
+    // With --reduce only the reduce is printed, with --out-to none (they are on the volume);
+    // --out still gets every output.
+    itemOutputs: out !== undefined || (!job.reduce && !job.outputTo && !o.json),
     progress,
   });
   if (end.reduce && end.reduceStatus === 'succeeded' && !(o.json && !out)) {
@@ -215,6 +221,7 @@ export async function map(fn: string | undefined, args: string[], o: MapOptions)
       elapsedMs: elapsed,
       rate: end.rate,
       out: out ?? null,
+      outTo: end.outputTo,
       reduceStatus: end.reduceStatus,
       reduceInvocation: end.reduceInvocation,
       reduceError: end.reduceError,
@@ -230,7 +237,7 @@ export async function map(fn: string | undefined, args: string[], o: MapOptions)
   } else {
     const c = end.counts;
     process.stderr.write(
-      `agni map: job ${id} ${end.status}: ${c.succeeded} of ${c.total} inputs succeeded in ${formatMs(elapsed)} (${formatRate(end.rate)})\n`,
+      `agni map: job ${id} ${end.status}: ${c.succeeded} of ${c.total} inputs succeeded in ${formatMs(elapsed)} (${formatRate(end.rate)})${end.outputTo ? `; outputs in ${end.outputTo}` : ''}\n`,
     );
     if (failed.length) {
       process.stderr.write(`failed inputs (${failed.length}): input, status, invocation, error\n`);

@@ -14,6 +14,10 @@ export function registerMap(program: Command): void {
     .option('-c, --concurrency <n>', 'inputs running at once (default 4)')
     .option('-o, --out <dir>', 'write each output to DIR/<input name>.out (stdin lines: DIR/<index>.out)')
     .option('--reduce <function>', 'finally run this function on all outputs, concatenated in input order')
+    .option(
+      '--out-to <volume:/dir>',
+      "also write each output, as it succeeds, to DIR/<input name>.out on a read-write server volume (and the reduce's to DIR/reduce.out); nothing is downloaded unless --out says so",
+    )
     .option('--detach', 'print the job id and return; the job runs on without the CLI')
     .option('--json', 'print a summary object as JSON instead of outputs and progress')
     .option('--retry-failed <job>', 'run the failed inputs of a finished job again')
@@ -42,9 +46,15 @@ With --ref 'VOLUME:/glob' the inputs are files already on a volume of the server
 reads its file where it is (its path in AGNI_INPUT; on stdin with \`input: stdin\` in agni.yaml).
 The function must mount the volume (agni.yaml volumes:). Outputs are named VOLUME/PATH.
 
+With --out-to 'VOLUME:/dir' the server writes each output where the data lives, as its input
+succeeds: DIR/<input name>.out on a volume the operator made writable (agni up --volume
+NAME=/path:rw); an input whose output cannot be written there fails. The outputs are then not
+printed (--out still downloads them; a reduce's is still printed).
+
 Examples:
   agni map wordcount notes/*.txt
   agni map count-smiles --ref 'data:/shards/*.smi' --out results/
+  agni map count-smiles --ref 'data:/shards/*.smi' --out-to 'scratch:/counts/run-1'
   agni map wordcount@prod notes/*.txt --reduce sum-counts@2
   agni map wordcount 'data/**/*.csv' -c 8 --out results/
   agni map wordcount data/ --reduce sum-counts
