@@ -7,6 +7,7 @@ import {
   effectiveMode,
   insidePath,
   mountPathProblem,
+  parseOutputSpec,
   parseRefSpec,
   parseVolumeFlag,
   parseVolumeFlags,
@@ -120,4 +121,24 @@ test('--ref VOLUME:/glob: never `..`, never relative', () => {
     );
   }
   assert.equal(insidePath('/data', { volume: 'data', path: 'shards/a.smi' }), '/data/shards/a.smi');
+});
+
+test('--out-to VOLUME:/dir: normalised, never `..`, never relative; the top is the empty dir', () => {
+  assert.deepEqual(parseOutputSpec('scratch:/runs//1/'), { volume: 'scratch', dir: 'runs/1' });
+  assert.deepEqual(parseOutputSpec('scratch:/'), { volume: 'scratch', dir: '' });
+  for (const bad of [
+    'scratch',
+    ':/x',
+    'scratch:x',
+    'scratch:/../x',
+    'scratch:/a/./b',
+    'Scratch:/x',
+    'scratch:/a\0b',
+  ])
+    assert.throws(
+      () => parseOutputSpec(bad, 'field `output_to`'),
+      (e: unknown) =>
+        isAgniError(e) && e.code === 'bad_request' && e.message.startsWith('field `output_to`: '),
+      bad,
+    );
 });
