@@ -831,5 +831,7 @@ export class JobRunner {
     if (reduceError) why.push(`the reduce failed: ${reduceError}`);
     const status: JobStatus = why.length ? 'failed' : 'succeeded';
     await this.o.repo.update(jobId, { status, finishedAt: Date.now(), error: why.join('; ') || null });
+    this.targets.delete(jobId); // read again should a retry of it run
+
   }
 }
