@@ -7,8 +7,8 @@
  * on a volume the operator made read-write, following no link on the way (inside-dir.ts).
  */
 import { realpath, stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { join, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
 import { glob } from 'tinyglobby';
 import { AgniError } from '../core/errors.js';
 import { type InputRef, parseOutputSpec, parseRefSpec, type VolumeDecl } from '../core/volumes.js';
@@ -43,9 +43,13 @@ export class VolumeFiles implements RefExpander, OutputVolumes {
     const decl = this.decls.find((d) => d.name === volume);
     if (decl) return decl;
     const list = this.names().join(', ') || 'none';
-    throw new AgniError('bad_request', `${field}: no volume ${JSON.stringify(volume)} here; volumes that exist: ${list}`, {
-      hint: 'the operator declares volumes with `agni up --volume NAME=/host/path`',
-    });
+    throw new AgniError(
+      'bad_request',
+      `${field}: no volume ${JSON.stringify(volume)} here; volumes that exist: ${list}`,
+      {
+        hint: 'the operator declares volumes with `agni up --volume NAME=/host/path`',
+      },
+    );
   }
 
   async expand(ref: string, limit: number, field = 'ref'): Promise<InputRef[]> {

@@ -199,7 +199,8 @@ export function parseOutputSpec(raw: string, field = '--out-to'): { volume: stri
   if (!VOLUME_NAME_RE.test(volume)) throw bad('the volume name must be lowercase letters, digits, _ and -');
   const path = raw.slice(colon + 1);
   if (!path.startsWith('/')) throw bad("the directory must start with / (the volume's top)");
-  if (path.length > 1024 || path.includes('\0')) throw bad('the directory may not hold NUL or pass 1024 bytes');
+  if (path.length > 1024 || path.includes('\0'))
+    throw bad('the directory may not hold NUL or pass 1024 bytes');
   const parts = path.split('/').filter((p) => p !== '');
   if (parts.some((p) => p === '..' || p === '.'))
     throw bad('the directory may not contain `.` or `..` segments: it never leaves the volume');

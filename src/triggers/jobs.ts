@@ -166,9 +166,13 @@ export class JobRunner {
     let outputTo: string | null = null;
     if (req.outputTo !== undefined) {
       if (!this.o.outputs)
-        throw new AgniError('bad_request', 'field `output_to`: this server has no volumes to write outputs to', {
-          hint: 'start it with `agni up --volume NAME=/host/path:rw`',
-        });
+        throw new AgniError(
+          'bad_request',
+          'field `output_to`: this server has no volumes to write outputs to',
+          {
+            hint: 'start it with `agni up --volume NAME=/host/path:rw`',
+          },
+        );
       outputTo = this.o.outputs.check(req.outputTo, 'field `output_to`');
     }
     const job = newJobRow({
@@ -810,7 +814,10 @@ export class JobRunner {
       return undefined;
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
-      this.o.logger.warn({ job: jobId, invocation: invocationId, err: why }, `jobs: could not write ${where}`);
+      this.o.logger.warn(
+        { job: jobId, invocation: invocationId, err: why },
+        `jobs: could not write ${where}`,
+      );
       // Ours name the file already; the system's (ENOSPC, EACCES, ...) do not.
       return isAgniError(e) ? `output_to: ${why}` : `output_to: could not write ${where}: ${why}`;
     }
@@ -832,6 +839,5 @@ export class JobRunner {
     const status: JobStatus = why.length ? 'failed' : 'succeeded';
     await this.o.repo.update(jobId, { status, finishedAt: Date.now(), error: why.join('; ') || null });
     this.targets.delete(jobId); // read again should a retry of it run
-
   }
 }
