@@ -165,23 +165,41 @@ export function refOf(text: string | null | undefined): InputRef | undefined {
   return { volume: m[1]!, path };
 }
 
-/** `VOLUME:/glob` of `agni map --ref`; throws naming `field`. */
-export function parseRefSpec(raw: string, field = '--ref'): { volume: string; pattern: string } {
+/**
+ * `VOLUME:/path` split and checked where both kinds agree (a volume's name, a path from its top,
+ * no `.` or `..` segment, no NUL); `what` is the path's kind (glob, directory), `e.g.` the hint.
+ */
+function volumeSpec(
+  raw: string,
+  field: string,
+  what: string,
+  eg: string,
+): { volume: string; path: string; bad: (why: string) => AgniError } {
   const bad = (why: string) =>
-    new AgniError('bad_request', `${field}: ${why} (got ${JSON.stringify(raw)})`, {
-      hint: "e.g. --ref 'data:/shards/*.smi' (a volume the function mounts, and a glob inside it)",
-    });
+    new AgniError('bad_request', `${field}: ${why} (got ${JSON.stringify(raw)})`, { hint: eg });
   const colon = raw.indexOf(':');
-  if (colon <= 0) throw bad('expected VOLUME:/glob');
+  if (colon <= 0) throw bad(`expected VOLUME:/${what}`);
   const volume = raw.slice(0, colon);
   if (!VOLUME_NAME_RE.test(volume)) throw bad('the volume name must be lowercase letters, digits, _ and -');
-  const pattern = raw.slice(colon + 1);
-  if (!pattern.startsWith('/')) throw bad("the glob must start with / (the volume's top)");
-  if (pattern.includes('\0') || pattern.includes('\\')) throw bad('the glob may not contain NUL or \\');
-  if (pattern.split('/').some((p) => p === '..' || p === '.'))
-    throw bad('the glob may not contain `.` or `..` segments: it never leaves the volume');
-  if (pattern === '/') throw bad("the glob must name files below the volume's top");
-  return { volume, pattern };
+  const path = raw.slice(colon + 1);
+  if (!path.startsWith('/')) throw bad(`the ${what} must start with / (the volume's top)`);
+  if (path.includes('\0')) throw bad(`the ${what} may not contain NUL`);
+  if (path.split('/').some((p) => p === '..' || p === '.'))
+    throw bad(`the ${what} may not contain \`.\` or \`..\` segments: it never leaves the volume`);
+  return { volume, path, bad };
+}
+
+/** `VOLUME:/glob` of `agni map --ref`; throws naming `field`. */
+export function parseRefSpec(raw: string, field = '--ref'): { volume: string; pattern: string } {
+  const { volume, path, bad } = volumeSpec(
+    raw,
+    field,
+    'glob',
+    "e.g. --ref 'data:/shards/*.smi' (a volume the function mounts, and a glob inside it)",
+  );
+  if (path.includes('\\')) throw bad('the glob may not contain \\');
+  if (path === '/') throw bad("the glob must name files below the volume's top");
+  return { volume, pattern: path };
 }
 
 /**
@@ -189,22 +207,20 @@ export function parseRefSpec(raw: string, field = '--ref'): { volume: string; pa
  * volume and the directory below its top (`''` for the top itself, else no leading or trailing /).
  */
 export function parseOutputSpec(raw: string, field = '--out-to'): { volume: string; dir: string } {
-  const bad = (why: string) =>
-    new AgniError('bad_request', `${field}: ${why} (got ${JSON.stringify(raw)})`, {
-      hint: "e.g. --out-to 'results:/run-1' (a read-write volume of the server, and a directory in it)",
-    });
-  const colon = raw.indexOf(':');
-  if (colon <= 0) throw bad('expected VOLUME:/directory');
-  const volume = raw.slice(0, colon);
-  if (!VOLUME_NAME_RE.test(volume)) throw bad('the volume name must be lowercase letters, digits, _ and -');
-  const path = raw.slice(colon + 1);
-  if (!path.startsWith('/')) throw bad("the directory must start with / (the volume's top)");
-  if (path.length > 1024 || path.includes('\0'))
-    throw bad('the directory may not hold NUL or pass 1024 bytes');
-  const parts = path.split('/').filter((p) => p !== '');
-  if (parts.some((p) => p === '..' || p === '.'))
-    throw bad('the directory may not contain `.` or `..` segments: it never leaves the volume');
-  return { volume, dir: parts.join('/') };
+  const { volume, path, bad } = volumeSpec(
+    raw,
+    field,
+    'directory',
+    "e.g. --out-to 'results:/run-1' (a read-write volume of the server, and a directory in it)",
+  );
+  if (path.length > 1024) throw bad('the directory may not pass 1024 bytes');
+  return {
+    volume,
+    dir: path
+      .split('/')
+      .filter((p) => p !== '')
+      .join('/'),
+  };
 }
 
 /** the in-sandbox path of a referenced file, for a function that mounts its volume at `mountPath` */

@@ -252,6 +252,22 @@ function isUniqueViolation(e: unknown): boolean {
   return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === '23505';
 }
 
+/** the async row's own columns a read joined with its invocation (`i.*`) takes */
+const STATE_COLUMNS = [
+  'a.attempts',
+  'a.max_attempts',
+  'a.next_attempt_at',
+  'a.idempotency_key',
+  'a.callback_url',
+  'a.callback_state',
+  'a.callback_attempts',
+  'a.callback_next_at',
+  'a.callback_error',
+  'a.dead_letter',
+  'a.source',
+  'a.settled_at',
+] as const;
+
 export class SqlAsyncRepo implements AsyncRepo {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -274,18 +290,7 @@ export class SqlAsyncRepo implements AsyncRepo {
       .innerJoin('invocations as i', 'i.id', 'a.id')
       .selectAll('i')
       .select([
-        'a.attempts',
-        'a.max_attempts',
-        'a.next_attempt_at',
-        'a.idempotency_key',
-        'a.callback_url',
-        'a.callback_state',
-        'a.callback_attempts',
-        'a.callback_next_at',
-        'a.callback_error',
-        'a.dead_letter',
-        'a.source',
-        'a.settled_at',
+        ...STATE_COLUMNS,
         'a.request',
         'a.input_ref',
         'a.payload_ref',
@@ -609,20 +614,7 @@ export class SqlAsyncRepo implements AsyncRepo {
       .selectFrom('async_invocations as a')
       .innerJoin('invocations as i', 'i.id', 'a.id')
       .selectAll('i')
-      .select([
-        'a.attempts',
-        'a.max_attempts',
-        'a.next_attempt_at',
-        'a.idempotency_key',
-        'a.callback_url',
-        'a.callback_state',
-        'a.callback_attempts',
-        'a.callback_next_at',
-        'a.callback_error',
-        'a.dead_letter',
-        'a.source',
-        'a.settled_at',
-      ])
+      .select(STATE_COLUMNS)
       .where('a.dead_letter', '=', 1);
     if (q.function) query = query.where('a.function', '=', q.function);
     const rows = await query.orderBy('a.settled_at', 'desc').limit(q.limit).execute();
