@@ -138,3 +138,16 @@ test('a stream is written whole, as a buffer is', async (t) => {
   await writeFileInside(top, 'deep/er/s.out', Readable.from(parts), 'output');
   assert.deepEqual(readFileSync(join(top, 'deep', 'er', 's.out')), Buffer.concat(parts));
 });
+
+test('a write whose source fails leaves no part of a file behind', async (t) => {
+  const { top } = await dirs(t);
+  const { Readable } = await import('node:stream');
+  const failing = Readable.from(
+    (async function* () {
+      yield Buffer.from('part');
+      throw new Error('the source broke');
+    })(),
+  );
+  await assert.rejects(writeFileInside(top, 'o/f.out', failing, 'output'), /the source broke/);
+  assert.deepEqual(readdirSync(join(top, 'o')), []);
+});

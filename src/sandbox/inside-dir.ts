@@ -115,15 +115,18 @@ export async function writeFileInside(
   try {
     const fh = await open(at(dir, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
     try {
-      if (Buffer.isBuffer(data)) await fh.writeFile(data);
-      else for await (const chunk of data) await fh.write(chunk as Buffer);
-    } finally {
-      await fh.close();
-    }
-    await rename(at(dir, tmp), at(dir, name)).catch(async (e: unknown) => {
+      try {
+        if (Buffer.isBuffer(data)) await fh.writeFile(data);
+        else for await (const chunk of data) await fh.write(chunk as Buffer);
+      } finally {
+        await fh.close();
+      }
+      await rename(at(dir, tmp), at(dir, name));
+    } catch (e) {
+      // a full disk, a source that failed: no part of a file is left behind
       await unlink(at(dir, tmp)).catch(() => {});
       throw e;
-    });
+    }
   } finally {
     await dir.close();
   }
