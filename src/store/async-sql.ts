@@ -7,8 +7,8 @@ import type { ExpressionBuilder, Kysely, Selectable } from 'kysely';
 import { parseStoredContext, type RequestContext } from '../core/request-context.js';
 import { type InputRef, refOf, refText } from '../core/volumes.js';
 import type { AsyncTable, Database } from './schema.js';
-import { invocationRow, toInvocation } from './sql-store.js';
-import type { InvocationRecord, InvocationStatus } from './store.js';
+import { invocationRow, invocationSet, toInvocation } from './sql-store.js';
+import type { InvocationPatch, InvocationRecord } from './store.js';
 
 export type CallbackState = 'pending' | 'delivered' | 'failed';
 
@@ -110,7 +110,7 @@ export type AsyncPatch = Partial<
    * the invocation record's status and error, written in the same transaction: an attempt's end
    * (a retry queued, a stop, a settle) is one write, so no outage can leave half of it
    */
-  record?: { status?: InvocationStatus; error?: string | null };
+  record?: Pick<InvocationPatch, 'status' | 'error'>;
 };
 
 export interface AsyncRepo {
@@ -500,11 +500,8 @@ export class SqlAsyncRepo implements AsyncRepo {
       set[COLUMNS[k as keyof typeof COLUMNS]] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
     }
     const { output, record } = patch;
-    const recordSet: { status?: InvocationStatus; error?: string | null } = {};
-    if (record?.status !== undefined) recordSet.status = record.status;
-    if (record?.error !== undefined) recordSet.error = record.error;
-    const writes = (output === undefined ? 0 : 1) + (Object.keys(recordSet).length > 0 ? 1 : 0);
-    if (writes === 0) {
+    const recordSet = invocationSet(record ?? {});
+    if (output === undefined && Object.keys(recordSet).length === 0) {
       if (Object.keys(set).length === 0) return;
       await this.db.updateTable('async_invocations').set(set).where('id', '=', id).execute();
       return;

@@ -112,6 +112,25 @@ export const DEFAULT_INSTANCE = 'embedded';
 /** a server not seen for this long is gone: its unfinished sync invocations are failed by the others */
 export const DEFAULT_INSTANCE_LEASE_MS = 30_000;
 
+/** the invocations columns a patch sets (those it leaves undefined stay as they are) */
+export function invocationSet(p: InvocationPatch): Partial<Database['invocations']> {
+  const set: Partial<Database['invocations']> = {};
+  if (p.status !== undefined) set.status = p.status;
+  if (p.exitCode !== undefined) set.exit_code = p.exitCode;
+  if (p.error !== undefined) set.error = p.error;
+  if (p.backend !== undefined) set.backend = p.backend;
+  if (p.node !== undefined) set.node = p.node;
+  if (p.payloadBytes !== undefined) set.payload_bytes = p.payloadBytes;
+  if (p.stdoutBytes !== undefined) set.stdout_bytes = p.stdoutBytes;
+  if (p.stderrBytes !== undefined) set.stderr_bytes = p.stderrBytes;
+  if (p.stdoutTail !== undefined) set.stdout_tail = p.stdoutTail;
+  if (p.stderrTail !== undefined) set.stderr_tail = p.stderrTail;
+  if (p.phases !== undefined) set.phases = JSON.stringify(p.phases);
+  if (p.timeoutMs !== undefined) set.timeout_ms = p.timeoutMs;
+  if (p.deadline !== undefined) set.deadline = p.deadline;
+  return set;
+}
+
 export class SqlStore implements Store {
   private closed = false;
 
@@ -347,20 +366,7 @@ export class SqlStore implements Store {
   }
 
   async updateInvocation(id: string, p: InvocationPatch, o?: WriteOptions): Promise<void> {
-    const set: Partial<Database['invocations']> = {};
-    if (p.status !== undefined) set.status = p.status;
-    if (p.exitCode !== undefined) set.exit_code = p.exitCode;
-    if (p.error !== undefined) set.error = p.error;
-    if (p.backend !== undefined) set.backend = p.backend;
-    if (p.node !== undefined) set.node = p.node;
-    if (p.payloadBytes !== undefined) set.payload_bytes = p.payloadBytes;
-    if (p.stdoutBytes !== undefined) set.stdout_bytes = p.stdoutBytes;
-    if (p.stderrBytes !== undefined) set.stderr_bytes = p.stderrBytes;
-    if (p.stdoutTail !== undefined) set.stdout_tail = p.stdoutTail;
-    if (p.stderrTail !== undefined) set.stderr_tail = p.stderrTail;
-    if (p.phases !== undefined) set.phases = JSON.stringify(p.phases);
-    if (p.timeoutMs !== undefined) set.timeout_ms = p.timeoutMs;
-    if (p.deadline !== undefined) set.deadline = p.deadline;
+    const set = invocationSet(p);
     if (Object.keys(set).length === 0) return;
     const update = this.writer(o).updateTable('invocations').set(set).where('id', '=', id);
     if (o?.lazy && this.groupCommit) return this.groupCommit.run(update.compile());
