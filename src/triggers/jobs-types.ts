@@ -79,3 +79,13 @@ export interface JobItem {
   /** increases each time an item of this job settles; lets a follower ask for what changed */
   seq: number | null;
 }
+
+/** the `source` of a job's invocations (its items and its reduce) */
+export function jobSource(jobId: string): string {
+  return `job:${jobId}`;
+}
+
+/** whether an invocation's `source` says a job submitted it */
+export function isJobSource(source: string | undefined): boolean {
+  return source?.startsWith('job:') === true;
+}

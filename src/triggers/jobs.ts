@@ -28,7 +28,7 @@ import { jobBlobKey, jobPrefix } from './blob-keys.js';
 import { inputNameProblem, lineSpans, MAX_JOB_INPUTS, type Span } from './jobs-inputs.js';
 import { etaMsOf, rateOf } from './jobs-progress.js';
 import { KeyedSerial } from './jobs-serial.js';
-import type { Job, JobCounts, JobItem, JobStatus } from './jobs-types.js';
+import { type Job, type JobCounts, type JobItem, type JobStatus, jobSource } from './jobs-types.js';
 
 export interface JobRunnerOptions {
   /** job inputs, by key (src/triggers/blob-keys.ts) */
@@ -687,7 +687,7 @@ export class JobRunner {
                   length: item.inputBytes,
                 },
               }),
-          source: `job:${job.id}`,
+          source: jobSource(job.id),
           // The same key after a crash between submit and markRunning finds the first submission.
           idempotencyKey: `job:${job.id}:${item.index}:${item.attempts + 1}`,
         });
@@ -765,7 +765,7 @@ export class JobRunner {
         sub = await this.o.queue.submit({
           ...submitTarget(job.reduce!, job.reduceVersion),
           payload,
-          source: `job:${job.id}`,
+          source: jobSource(job.id),
           idempotencyKey: `job:${job.id}:reduce:${job.run}`,
         });
       } catch (e) {

@@ -10,6 +10,7 @@ import { type Trigger, triggerQualifier } from '../core/trigger-spec.js';
 import type { InvocationRecord } from '../store/store.js';
 import type { TriggerStateRepo } from '../store/trigger-state.js';
 import type { AsyncSubmitter, Submitted } from './async-types.js';
+import { isJobSource } from './jobs-types.js';
 import { resultError } from './trigger-view.js';
 
 /** settled async invocations remembered briefly, for one that settles before its fire is recorded */
@@ -38,7 +39,7 @@ export class TriggerFires {
   listen(): void {
     this.unsubscribe ??= this.submitter.onSettled((rec, how) => {
       // A job's item is never a trigger's fire: no look in the store for it (one per item).
-      if (how?.source?.startsWith('job:')) return;
+      if (isJobSource(how?.source)) return;
       this.recentlySettled.set(rec.id, rec);
       if (this.recentlySettled.size > RECENT_SETTLED)
         this.recentlySettled.delete(this.recentlySettled.keys().next().value!);
