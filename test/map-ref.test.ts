@@ -172,17 +172,29 @@ describe('agni map --ref (runc)', () => {
   });
 
   test('--out-to writes each output where the data lives, and the reduce’s; a failed input writes none', async () => {
-    await ok(['deploy', deployDir('sum-up', 'runtime: host\ncommand: \'awk "{s+=\\$2} END {print s}"\'\n')]);
+    // outputs go only where the functions themselves may write: both mount scratch read-write
+    const rw = 'volumes: [{name: data, path: /data}, {name: scratch, path: /mnt, mode: rw}]\n';
+    await ok([
+      'deploy',
+      deployDir(
+        'count-out',
+        `runtime: host\ncommand: 'printf "%s %s %s\\n" "$AGNI_INPUT" "$(wc -l < "$AGNI_INPUT")" "$(wc -c)"'\n${rw}`,
+      ),
+    ]);
+    await ok([
+      'deploy',
+      deployDir('sum-up', `runtime: host\ncommand: 'awk "{s+=\\$2} END {print s}"'\n${rw}`),
+    ]);
     await ok([
       'deploy',
       deployDir(
         'fail-on-b',
-        'runtime: host\ncommand: \'case "$AGNI_INPUT" in *b.smi) exit 3;; esac; echo "ok $AGNI_INPUT"\'\nvolumes: [{name: data, path: /data}]\n',
+        `runtime: host\ncommand: 'case "$AGNI_INPUT" in *b.smi) exit 3;; esac; echo "ok $AGNI_INPUT"'\n${rw}`,
       ),
     ]);
     const r = await runCli(up.url, [
       'map',
-      'count-path',
+      'count-out',
       '--ref',
       'data:/shards/*.smi',
       '--out-to',
@@ -219,7 +231,18 @@ describe('agni map --ref (runc)', () => {
     ]);
   });
 
-  test('--out-to refuses a read-only or unknown volume and `..`; a link planted on the way fails the input and writes nothing off the volume', async () => {
+  test('--out-to refuses a read-only or unknown volume, `..`, and a volume the functions may not write; a link planted on the way fails the input and writes nothing off the volume', async () => {
+    const mounts = await api<{ error: { message: string; hint?: string } }>('POST', '/v1/jobs', {
+      function: 'count-out',
+      reduce: 'count-path',
+      output_to: 'scratch:/out',
+    });
+    assert.equal(mounts.status, 400);
+    assert.match(
+      mounts.body.error.message,
+      /^field `output_to`: count-path v1 does not mount volume scratch read-write/,
+      'a reduce that may not write there is refused too',
+    );
     for (const [target, why] of [
       ['data:/out', /field `output_to`: volume data is read-only on this server/],
       ['other:/out', /field `output_to`: no volume "other" here; volumes that exist: data, scratch/],
@@ -247,7 +270,7 @@ describe('agni map --ref (runc)', () => {
     symlinkSync(outside, join(scratch, 'runs', '3', 'data'));
     const r = await runCli(up.url, [
       'map',
-      'count-path',
+      'count-out',
       '--ref',
       'data:/shards/a.smi',
       '--out-to',

@@ -11,7 +11,7 @@ import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Metrics } from '../core/metrics.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
-import { parseRefSpec } from '../core/volumes.js';
+import { parseOutputSpec, parseRefSpec } from '../core/volumes.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { BlobStore } from '../store/blob/blob-store.js';
 import {
@@ -21,7 +21,7 @@ import {
   type JobRow,
   newJobRow,
 } from '../store/job-repo.js';
-import type { InvocationRecord, Store } from '../store/store.js';
+import type { InvocationRecord, Store, VersionRecord } from '../store/store.js';
 import type { VersionResolver } from '../store/version-resolver.js';
 import type { AsyncOutput, AsyncSubmitter, OutputVolumes, RefExpander } from './async-types.js';
 import { jobBlobKey, jobPrefix } from './blob-keys.js';
@@ -161,8 +161,10 @@ export class JobRunner {
   }
 
   async create(req: NewJob): Promise<Job> {
-    const version = await this.pin(req.function, 'function');
-    const reduceVersion = req.reduce === undefined ? null : await this.pin(req.reduce, 'reduce');
+    const fn = await this.resolveField(req.function, 'function');
+    const reduce = req.reduce === undefined ? undefined : await this.resolveField(req.reduce, 'reduce');
+    const version = fn.pinned;
+    const reduceVersion = reduce?.pinned ?? null;
     let outputTo: string | null = null;
     if (req.outputTo !== undefined) {
       if (!this.o.outputs)
@@ -174,6 +176,18 @@ export class JobRunner {
           },
         );
       outputTo = this.o.outputs.check(req.outputTo, 'field `output_to`');
+      // Written on their behalf: only where the functions themselves may write (both the operator
+      // and their manifests say read-write), so a job cannot reach a volume its functions cannot.
+      const { volume } = parseOutputSpec(outputTo, 'field `output_to`');
+      for (const v of reduce ? [fn.version, reduce.version] : [fn.version])
+        if (!(v.manifest.volumes ?? []).some((m) => m.name === volume && m.mode === 'rw'))
+          throw new AgniError(
+            'bad_request',
+            `field \`output_to\`: ${v.function} v${v.version} does not mount volume ${volume} read-write, so its outputs may not be written there`,
+            {
+              hint: `add \`volumes: [{name: ${volume}, path: /mnt, mode: rw}]\` to its agni.yaml and deploy again`,
+            },
+          );
     }
     const job = newJobRow({
       id: newId('job'),
@@ -195,10 +209,18 @@ export class JobRunner {
    * as named (an alias is resolved for each item as it starts). Throws naming the field.
    */
   private async pin(target: string, field: 'function' | 'reduce'): Promise<number | null> {
+    return (await this.resolveField(target, field)).pinned;
+  }
+
+  /** pin()'s answer, with the version the target names now */
+  private async resolveField(
+    target: string,
+    field: 'function' | 'reduce',
+  ): Promise<{ pinned: number | null; version: VersionRecord }> {
     const t = parseTarget(target, `field \`${field}\``);
     try {
       const r = await this.o.resolver.resolve(t.name, t.qualifier);
-      return t.qualifier.kind === 'live' ? r.version.version : null;
+      return { pinned: t.qualifier.kind === 'live' ? r.version.version : null, version: r.version };
     } catch (e) {
       if (!isAgniError(e)) throw e;
       throw new AgniError(e.code, `field \`${field}\`: ${e.message}`, { hint: e.hint, details: { field } });
