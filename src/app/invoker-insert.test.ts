@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AgniError } from '../core/errors.js';
+import type { InvocationEvent } from '../core/invocation-events.js';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
 import { ScriptedDispatcher } from '../dispatch/test-dispatcher.js';
 import type { SandboxResult } from '../sandbox/backend.js';
@@ -200,6 +201,37 @@ test('an async attempt that makes output at once writes its record once, at its 
     const rec = await real.getInvocation(record.id);
     assert.equal(rec?.node, 'n1');
     assert.ok(rec?.phases.first_byte && rec.phases.finished);
+  } finally {
+    await db.close();
+  }
+});
+
+test('the feed tells of a sync call only once its record can be looked up, short or long, in order', async () => {
+  const db = await openTestDb('sqlite');
+  const real = db.store;
+  await addHostVersion(real, 'f');
+  const resolver = new VersionResolver(real, new SqlFunctionAliasRepository(real.db));
+  try {
+    for (const [what, ms] of [
+      ['short', 0],
+      ['long', RUNNING_WRITE_DELAY_MS * 4],
+    ] as const) {
+      // What a follower of `agni logs -f` does: looks the call up the moment it hears of it.
+      const heard: Promise<string>[] = [];
+      const events = {
+        publish: (e: InvocationEvent) => {
+          heard.push(real.getInvocation(e.id).then((r) => `${e.type}:${r ? 'found' : 'missing'}`));
+        },
+      };
+      await new Invoker(real, new Quiet(ms), resolver, events).invoke('f', Buffer.alloc(0), Date.now(), {
+        onStdout: () => undefined,
+      });
+      assert.deepEqual(
+        await Promise.all(heard),
+        ['received:found', 'placed:found', 'finished:found'],
+        `a ${what} call`,
+      );
+    }
   } finally {
     await db.close();
   }

@@ -25,6 +25,7 @@ import type {
   VersionRecord,
 } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
+import { EventHold } from './event-hold.js';
 import { InsertGate } from './insert-gate.js';
 import { RecordWrites } from './record-writes.js';
 
@@ -251,14 +252,19 @@ export class Invoker {
     // insert goes out beside the dispatch, once the call has run RUNNING_WRITE_DELAY_MS or made
     // output (a shorter call is written once, whole, at its end); the gate holds the output until
     // the record is in.
+    // Its events wait for its row, so whoever hears of the call can look it up.
+    const hold = new EventHold(this.events);
     const gate = new InsertGate(
-      () => this.store.createInvocation({ ...record, phases: { ...record.phases } }, { lazy: true }),
+      async () => {
+        await this.store.createInvocation({ ...record, phases: { ...record.phases } }, { lazy: true });
+        hold.release();
+      },
       sink.signal,
       RUNNING_WRITE_DELAY_MS,
     );
-    this.received(record);
+    hold.publish(invocationEvent('received', record));
     sink.onQueued?.(record.id, { version: fn.version, alias }, gate);
-    return this.execute(record, fn, payload, sink, opts.request, undefined, gate);
+    return this.execute(record, fn, payload, sink, opts.request, undefined, gate, hold);
   }
 
   /**
@@ -278,7 +284,10 @@ export class Invoker {
     return this.execute(record, fn, payload, sink, request, input);
   }
 
-  /** with `gate`, a sync call: its record is being inserted, and its writes may commit lazily */
+  /**
+   * with `gate`, a sync call: its record is being inserted, its writes may commit lazily, and its
+   * events go through `hold` until the row is in
+   */
   private async execute(
     record: InvocationRecord,
     fn: VersionRecord,
@@ -287,7 +296,9 @@ export class Invoker {
     request: RequestContext | undefined,
     input: InputRef | undefined,
     gate?: InsertGate,
+    hold?: EventHold,
   ): Promise<InvokeOutcome> {
+    const events = hold ?? this.events;
     const phases = record.phases;
     const stdout = new TailBuffer(TAIL_BYTES);
     const stderr = new TailBuffer(TAIL_BYTES);
@@ -359,7 +370,7 @@ export class Invoker {
               record.node = p.node;
               record.backend = p.backend;
               record.status = 'running';
-              if (first) this.events?.publish(invocationEvent('placed', record));
+              if (first) events?.publish(invocationEvent('placed', record));
               if (same) return;
               // In a cluster this runs twice: the latest placement wins, written in order.
               pending = { status: 'running', node: p.node, backend: p.backend, phases: { ...phases } };
@@ -413,8 +424,13 @@ export class Invoker {
       stdoutTail: stdout.toString(),
       stderrTail: stderr.toString(),
     });
-    if (gate && whole) await gate.written(this.store.createInvocation(record, { lazy: true }));
-    else await writes.final(record);
+    try {
+      if (gate && whole) await gate.written(this.store.createInvocation(record, { lazy: true }));
+      else await writes.final(record);
+    } finally {
+      // Written whole just now, or its insert failed (the call ends with the store's error).
+      hold?.release();
+    }
     this.events?.publish(invocationEvent('finished', record, result?.mode));
     return { record, version: fn, result, error };
   }
