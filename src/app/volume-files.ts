@@ -11,9 +11,10 @@ import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { glob } from 'tinyglobby';
 import { AgniError } from '../core/errors.js';
-import { type InputRef, parseOutputSpec, parseRefSpec, type VolumeDecl } from '../core/volumes.js';
-import { writeFileInside } from '../sandbox/inside-dir.js';
-import type { OutputVolumes, RefExpander } from '../triggers/async-types.js';
+import { type InputRef, parseOutputSpec, parseRefSpec, refText, type VolumeDecl } from '../core/volumes.js';
+import { createFileInside, openFileInside, writeFileInside } from '../sandbox/inside-dir.js';
+import type { BlobWriter } from '../store/blob/blob-store.js';
+import type { AsyncOutput, OutputVolumes, RefExpander } from '../triggers/async-types.js';
 
 export class VolumeFiles implements RefExpander, OutputVolumes {
   constructor(private readonly decls: readonly VolumeDecl[]) {}
@@ -37,6 +38,78 @@ export class VolumeFiles implements RefExpander, OutputVolumes {
     const decl = this.decl(volume, 'output_to');
     const rel = dir ? `${dir}/${name}` : name;
     await writeFileInside(decl.hostPath, rel, data, `${volume}:/${rel}`);
+  }
+
+  async writer(file: InputRef, limit: number): Promise<BlobWriter> {
+    const decl = this.decl(file.volume, 'output_to');
+    if (decl.mode !== 'rw')
+      throw new AgniError('bad_request', `output_to: volume ${file.volume} is read-only on this server`);
+    const f = await createFileInside(decl.hostPath, file.path, refText(file));
+    const out = f.handle.createWriteStream();
+    let failed: unknown;
+    out.on('error', (e) => {
+      failed ??= e;
+    });
+    const closed = new Promise<void>((resolve) => out.on('close', resolve));
+    let kept = 0;
+    let seen = 0;
+    let done = false;
+    return {
+      write(chunk: Buffer): void {
+        if (done) throw new Error(`${refText(file)}: write after commit or abort`);
+        seen += chunk.length;
+        const room = limit - kept;
+        if (room <= 0) return;
+        const piece = chunk.length <= room ? chunk : chunk.subarray(0, room);
+        kept += piece.length;
+        out.write(piece);
+      },
+      get kept() {
+        return kept;
+      },
+      get seen() {
+        return seen;
+      },
+      async commit() {
+        done = true;
+        out.end();
+        await closed;
+        if (failed !== undefined) {
+          await f.abort();
+          throw failed;
+        }
+        await f.commit();
+        return { bytes: kept };
+      },
+      async abort() {
+        done = true;
+        out.destroy();
+        await closed;
+        await f.abort();
+      },
+    };
+  }
+
+  async read(file: InputRef): Promise<AsyncOutput | undefined> {
+    const decl = this.decl(file.volume, 'output_to');
+    const what = refText(file);
+    let bytes: number;
+    try {
+      const fh = await openFileInside(decl.hostPath, file.path, what);
+      bytes = (await fh.stat()).size;
+      await fh.close();
+    } catch (e) {
+      if ((e as { code?: string }).code === 'not_found') return undefined;
+      throw e;
+    }
+    return {
+      bytes,
+      open: async (opts) => {
+        const fh = await openFileInside(decl.hostPath, file.path, what);
+        return fh.createReadStream({ signal: opts?.signal });
+      },
+      at: file,
+    };
   }
 
   private decl(volume: string, field: string): VolumeDecl {

@@ -289,6 +289,7 @@ export async function startControl(
   const asyncRepo = new SqlAsyncRepo(store.db);
   // Payloads, outputs and job inputs: under $AGNI_HOME by key (async/..., jobs/...), or the cluster's bucket.
   const blobs = parts.blobs ?? new FileBlobStore(o.home);
+  const volumeFiles = new VolumeFiles(volumes);
   const queue = new AsyncQueue({
     ...parts.asyncQueue,
     blobs,
@@ -303,11 +304,11 @@ export async function startControl(
     maxOutputBytes: o.maxOutputBytes ?? DEFAULT_LIMITS.maxOutputBytes,
     disk,
     metrics,
+    outputs: volumeFiles,
   });
   const callbacks = new CallbackSender(asyncRepo, store, queue, logger, callbackAllow);
   // Settles reach their listeners through the event bus, also across servers in a cluster.
   const settling = settlesOverBus({ queue, bus, logger, onCallbackDue: () => callbacks.kick() });
-  const volumeFiles = new VolumeFiles(volumes);
   const jobs = new JobRunner({
     blobs,
     repo: new SqlJobRepository(store.db),

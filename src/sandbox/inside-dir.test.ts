@@ -6,12 +6,20 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openFileInside, writeFileInside } from './inside-dir.js';
+import { createFileInside, openFileInside, writeFileInside } from './inside-dir.js';
 
 async function dirs(t: { after(fn: () => Promise<void>): void }) {
   const base = await mkdtemp(join(tmpdir(), 'agni-inside-'));
@@ -150,4 +158,28 @@ test('a write whose source fails leaves no part of a file behind', async (t) => 
   );
   await assert.rejects(writeFileInside(top, 'o/f.out', failing, 'output'), /the source broke/);
   assert.deepEqual(readdirSync(join(top, 'o')), []);
+});
+
+test('a file made piecemeal is seen only once committed, an aborted one leaves nothing, and a link planted on the way meanwhile changes nothing', async (t) => {
+  const { top, outside } = await dirs(t);
+  const f = await createFileInside(top, 'runs/1/x.out', 'output v:/runs/1/x.out');
+  await f.handle.write(Buffer.from('part one, '));
+  assert.deepEqual(readdirSync(join(top, 'runs', '1')).length, 1, 'only its temporary file');
+  assert.ok(!existsSync(join(top, 'runs', '1', 'x.out')), 'not under its name before the commit');
+  // A function that may write to the volume moves the directory away and links elsewhere instead.
+  renameSync(join(top, 'runs', '1'), join(top, 'runs', 'moved'));
+  symlinkSync(outside, join(top, 'runs', '1'));
+  await f.handle.write(Buffer.from('part two'));
+  await f.commit();
+  assert.equal(readFileSync(join(top, 'runs', 'moved', 'x.out'), 'utf8'), 'part one, part two');
+  assert.deepEqual(readdirSync(outside), ['f.txt'], 'nothing was written off the volume');
+  assert.deepEqual(readdirSync(join(top, 'runs', 'moved')), ['x.out'], 'no temporary file left');
+
+  const dropped = await createFileInside(top, 'runs/moved/y.out', 'output');
+  await dropped.handle.write(Buffer.from('never seen'));
+  await dropped.abort();
+  assert.deepEqual(readdirSync(join(top, 'runs', 'moved')), ['x.out']);
+  await assert.rejects(createFileInside(top, 'runs/1/z.out', 'output v:/runs/1/z.out'), {
+    message: 'output v:/runs/1/z.out: a directory on the way is a link or a file',
+  });
 });

@@ -89,18 +89,24 @@ export async function openFileInside(top: string, rel: string, what: string): Pr
   }
 }
 
+/** a new file being written below a trusted directory, not yet visible under its name */
+export interface FileInside {
+  /** the temporary file's handle (the caller writes through it, and closes it before commit) */
+  readonly handle: FileHandle;
+  /** renames it over its name (replacing a file or a link there, never writing through one) */
+  commit(): Promise<void>;
+  /** removes it: nothing is left behind */
+  abort(): Promise<void>;
+}
+
 /**
- * Writes `data` to `rel` below `top` (0644), making missing directories, following no link: it goes
- * to a new temporary file beside it, renamed over `rel` once whole, so a reader never sees a part
- * and a link at `rel` is replaced, never written through. Throws bad_request naming `what` when a
- * directory on the way is a link or a file.
+ * Starts a file at `rel` below `top` (0644), making missing directories, following no link: it is
+ * a new temporary file beside `rel` until `commit` renames it over `rel`, so a reader never sees a
+ * part, and a link at `rel` is replaced, never written through. The directory is held open until
+ * then: a link planted on the way afterwards changes nothing. Throws bad_request naming `what` when
+ * a directory on the way is a link or a file.
  */
-export async function writeFileInside(
-  top: string,
-  rel: string,
-  data: Buffer | Readable,
-  what: string,
-): Promise<void> {
+export async function createFileInside(top: string, rel: string, what: string): Promise<FileInside> {
   const parts = insideParts(rel, what);
   const name = parts.pop()!;
   let dir: FileHandle;
@@ -112,22 +118,56 @@ export async function writeFileInside(
     throw new AgniError('bad_request', `${what}: a directory on the way is a link or a file`);
   }
   const tmp = `.${name.slice(0, 200)}.${randomBytes(6).toString('hex')}.tmp`;
+  let handle: FileHandle;
   try {
-    const fh = await open(at(dir, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
-    try {
-      try {
-        if (Buffer.isBuffer(data)) await fh.writeFile(data);
-        else for await (const chunk of data) await fh.write(chunk as Buffer);
-      } finally {
-        await fh.close();
-      }
-      await rename(at(dir, tmp), at(dir, name));
-    } catch (e) {
-      // a full disk, a source that failed: no part of a file is left behind
-      await unlink(at(dir, tmp)).catch(() => {});
-      throw e;
-    }
-  } finally {
+    handle = await open(at(dir, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+  } catch (e) {
     await dir.close();
+    throw e;
   }
+  let ended = false;
+  const end = async (fn: () => Promise<void>) => {
+    if (ended) return;
+    ended = true;
+    try {
+      await handle.close().catch(() => {}); // closed already by the caller's stream, usually
+      await fn();
+    } finally {
+      await dir.close();
+    }
+  };
+  const remove = () => unlink(at(dir, tmp)).catch(() => {});
+  return {
+    handle,
+    commit: () =>
+      end(async () => {
+        try {
+          await rename(at(dir, tmp), at(dir, name));
+        } catch (e) {
+          // renamed away or its directory gone meanwhile: no part of a file is left behind
+          await remove();
+          throw e;
+        }
+      }),
+    abort: () => end(remove),
+  };
+}
+
+/** writes `data` whole as `rel` below `top`, as createFileInside does; nothing is left on failure */
+export async function writeFileInside(
+  top: string,
+  rel: string,
+  data: Buffer | Readable,
+  what: string,
+): Promise<void> {
+  const f = await createFileInside(top, rel, what);
+  try {
+    if (Buffer.isBuffer(data)) await f.handle.writeFile(data);
+    else for await (const chunk of data) await f.handle.write(chunk as Buffer);
+  } catch (e) {
+    // a full disk, a source that failed
+    await f.abort();
+    throw e;
+  }
+  await f.commit();
 }

@@ -37,6 +37,8 @@ export interface AsyncState {
   input: InputRef | null;
   /** the payload is this range of a blob the invocation does not own (a job's inputs); null: its own blob */
   payloadRef: PayloadRef | null;
+  /** stdout goes to this file on a read-write volume, not to the queue's store (a job's `output_to`) */
+  outputTo: InputRef | null;
   /** who holds the current attempt; null when nobody does */
   owner: string | null;
   leaseUntil: number | null;
@@ -75,6 +77,7 @@ export function newAsyncState(over: Partial<AsyncState> & Pick<AsyncState, 'id' 
     request: null,
     input: null,
     payloadRef: null,
+    outputTo: null,
     owner: null,
     leaseUntil: null,
     ...over,
@@ -98,6 +101,7 @@ export type AsyncPatch = Partial<
     | 'request'
     | 'input'
     | 'payloadRef'
+    | 'outputTo'
     | 'owner'
     | 'leaseUntil'
   >
@@ -202,6 +206,7 @@ function toState(r: Row): AsyncState {
     request: parseStoredContext(r.request ?? null) ?? null,
     input: refOf(r.input_ref) ?? null,
     payloadRef: payloadRefOf(r.payload_ref ?? null),
+    outputTo: refOf(r.output_to) ?? null,
     owner: r.owner ?? null,
     leaseUntil: r.lease_until == null ? null : Number(r.lease_until),
   };
@@ -227,6 +232,7 @@ function toRow(s: AsyncState): Row {
     request: s.request ? JSON.stringify(s.request) : null,
     input_ref: s.input ? refText(s.input) : null,
     payload_ref: s.payloadRef ? JSON.stringify(s.payloadRef) : null,
+    output_to: s.outputTo ? refText(s.outputTo) : null,
     owner: s.owner,
     lease_until: s.leaseUntil,
   };
@@ -294,6 +300,7 @@ export class SqlAsyncRepo implements AsyncRepo {
         'a.request',
         'a.input_ref',
         'a.payload_ref',
+        'a.output_to',
         'a.lease_until',
         // both tables have these two
         'a.owner as async_owner',

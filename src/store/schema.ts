@@ -109,6 +109,11 @@ export interface AsyncTable {
      * `{key, offset, length}` (0022): nothing was copied, and the settle does not delete it
      */
     payload_ref: string | null;
+    /**
+     * `VOLUME:/path` (0027): stdout is written straight to this file on a read-write volume (a
+     * job's `output_to`), not kept by the queue
+     */
+    output_to: string | null;
     /** who runs the current attempt (a queue's owner id); null when nobody does */
     owner: string | null;
     /** until when (ms since the epoch) the owner holds it; past that, recovery may take it over */
@@ -645,6 +650,11 @@ export const migrations: Record<string, Migration> = {
   '0026_job_output_to': {
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('jobs').addColumn('output_to', 'text').execute();
+    },
+  },
+  '0027_async_output_to': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('async_invocations').addColumn('output_to', 'text').execute();
     },
   },
 };

@@ -3,12 +3,14 @@
  * settle listeners are told, and a job item's submission found again by its idempotency key.
  */
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { Invoker } from '../app/invoker.js';
+import { VolumeFiles } from '../app/volume-files.js';
 import { parseManifest } from '../core/manifest.js';
 import type { DispatchJob } from '../dispatch/dispatch-request.js';
 import { ScriptedDispatcher } from '../dispatch/test-dispatcher.js';
@@ -20,6 +22,7 @@ import type { InvocationRecord } from '../store/store.js';
 import { openTestDb } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
 import { AsyncQueue } from './async-queue.js';
+import { asyncOutputKey } from './blob-keys.js';
 
 /** fails its first call (exit 3, a line on stderr), then echoes the payload upper-cased */
 class FailsOnce extends ScriptedDispatcher {
@@ -50,7 +53,10 @@ class OutageOnce extends SqlAsyncRepo {
   }
 }
 
-async function setup(t: { after(fn: () => Promise<void>): void }, opts: { leaseMs?: number } = {}) {
+async function setup(
+  t: { after(fn: () => Promise<void>): void },
+  opts: { leaseMs?: number; outputs?: VolumeFiles } = {},
+) {
   // A server lives on by its listeners; the queue's own timers (a retry's wait) keep nobody alive.
   const alive = setInterval(() => {}, 1000);
   const db = await openTestDb('sqlite');
@@ -67,6 +73,12 @@ async function setup(t: { after(fn: () => Promise<void>): void }, opts: { leaseM
     codeDir: '/code/f',
     imageId: 'host',
   });
+  await store.addVersion({
+    function: 'once',
+    manifest: parseManifest('name: once\nruntime: host\ncommand: run\n'),
+    codeDir: '/code/once',
+    imageId: 'host',
+  });
   const resolver = new VersionResolver(store, new SqlFunctionAliasRepository(store.db));
   const dispatcher = new FailsOnce(2);
   const blobs = new FileBlobStore(home);
@@ -81,6 +93,7 @@ async function setup(t: { after(fn: () => Promise<void>): void }, opts: { leaseM
     dispatcher,
     logger: pino({ level: 'silent' }),
     maxInFlight: 2,
+    outputs: opts.outputs,
   });
   t.after(async () => {
     queue.close();
@@ -143,3 +156,62 @@ for (const [what, failOn] of [
     assert.equal((await store.getInvocation(rec.id))?.status, 'succeeded');
   });
 }
+
+test('with outputTo, stdout goes straight to its file on the volume, there only once an attempt succeeded', async (t) => {
+  const base = await mkdtemp(join(tmpdir(), 'agni-async-volume-'));
+  t.after(() => rm(base, { recursive: true, force: true }));
+  const scratch = join(base, 'scratch');
+  const outside = join(base, 'outside');
+  mkdirSync(scratch);
+  mkdirSync(outside);
+  const outputs = new VolumeFiles([{ name: 'scratch', hostPath: scratch, mode: 'rw' }]);
+  const { queue, blobs, repo, dispatcher } = await setup(t, { outputs });
+  await queue.start();
+
+  // Its only attempt fails: no file where results go, and no output kept.
+  const dead = await queue.submit({
+    function: 'once',
+    payload: Buffer.from('x'),
+    outputTo: { volume: 'scratch', path: 'runs/dead.out' },
+  });
+  assert.equal((await queue.wait(dead.record.id, 15_000)).status, 'failed');
+  assert.deepEqual(readdirSync(join(scratch, 'runs')), [], 'no file, no temporary file');
+  assert.equal(await queue.output(dead.record.id), undefined);
+
+  // Larger than what a row keeps (16 KiB): streamed to the file, the queue keeps no copy.
+  const big = Buffer.from('abc'.repeat(40_000));
+  const sub = await queue.submit({
+    function: 'f',
+    payload: big,
+    outputTo: { volume: 'scratch', path: 'runs/1/big.out' },
+  });
+  assert.equal((await queue.wait(sub.record.id, 15_000)).status, 'succeeded');
+  assert.deepEqual(
+    readFileSync(join(scratch, 'runs', '1', 'big.out')),
+    Buffer.from(big.toString().toUpperCase()),
+  );
+  assert.deepEqual(readdirSync(join(scratch, 'runs', '1')), ['big.out']);
+  assert.equal(await repo.output(sub.record.id), undefined, 'not in the store');
+  assert.equal(await blobs.stat(asyncOutputKey(sub.record.id)), undefined, 'nor a blob');
+  const out = await queue.output(sub.record.id);
+  assert.deepEqual(out?.at, { volume: 'scratch', path: 'runs/1/big.out' });
+  assert.equal(out?.bytes, big.length);
+  let read = Buffer.alloc(0);
+  for await (const c of await out!.open()) read = Buffer.concat([read, c as Buffer]);
+  assert.equal(read.toString(), big.toString().toUpperCase());
+
+  // A link on the way, planted by a function that may write there: nothing runs, nothing is written.
+  symlinkSync(outside, join(scratch, 'evil'));
+  const calls = dispatcher.calls;
+  const linked = await queue.submit({
+    function: 'f',
+    payload: Buffer.from('y'),
+    outputTo: { volume: 'scratch', path: 'evil/y.out' },
+  });
+  const rec = await queue.wait(linked.record.id, 15_000);
+  assert.equal(rec.status, 'error');
+  assert.equal(rec.error, 'output_to: scratch:/evil/y.out: a directory on the way is a link or a file');
+  assert.equal(dispatcher.calls, calls, 'the function did not run');
+  assert.deepEqual(readdirSync(outside), []);
+  assert.ok(!existsSync(join(outside, 'y.out')));
+});

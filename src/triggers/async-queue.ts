@@ -13,16 +13,24 @@ import type { Logger } from 'pino';
 import type { Invoker } from '../app/invoker.js';
 import { newRecord, TAIL_BYTES } from '../app/invoker.js';
 import { callTimeout } from '../core/call-timeout.js';
-import { AgniError } from '../core/errors.js';
+import { AgniError, isAgniError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import { stamp } from '../core/phases.js';
 import { lastAttemptNote, retryDelayMs, verdict } from '../core/retry.js';
+import { type InputRef, refText } from '../core/volumes.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { type AsyncPatch, type AsyncRepo, type AsyncState, newAsyncState } from '../store/async-sql.js';
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
 import type { InvocationRecord, Store } from '../store/store.js';
 import type { Resolved, VersionResolver } from '../store/version-resolver.js';
-import type { AsyncOutput, AsyncSubmitter, SettleInfo, SubmitRequest, Submitted } from './async-types.js';
+import type {
+  AsyncOutput,
+  AsyncSubmitter,
+  OutputVolumes,
+  SettleInfo,
+  SubmitRequest,
+  Submitted,
+} from './async-types.js';
 import { asyncOutputKey, asyncPayloadKey } from './blob-keys.js';
 import { HeldOutput } from './held-output.js';
 import { InProcessWorkQueue } from './in-process-work-queue.js';
@@ -70,6 +78,8 @@ export interface AsyncQueueOptions {
   announceSettled?: (id: string) => void;
   /** retries and dead letters are counted here */
   metrics?: Pick<Metrics, 'asyncRetried' | 'asyncDeadLettered'>;
+  /** where an invocation with `outputTo` writes its stdout (the server's volumes); absent: it fails */
+  outputs?: Pick<OutputVolumes, 'writer' | 'read'>;
 }
 
 export const DEFAULT_OWNER = 'embedded';
@@ -155,7 +165,14 @@ export class AsyncQueue implements AsyncSubmitter {
     if (held) return { bytes: held.length, open: async () => Readable.from(held.length ? [held] : []) };
     const key = asyncOutputKey(id);
     const st = await this.o.blobs.stat(key);
-    if (!st) return undefined;
+    if (!st) {
+      // Written straight to a volume: there, once it succeeded (a failed attempt's is not kept, and
+      // whatever is at that path then is not its output).
+      const async = await this.o.repo.get(id);
+      if (!async?.outputTo || async.settledAt === null || async.deadLetter || !this.o.outputs)
+        return undefined;
+      return this.o.outputs.read(async.outputTo);
+    }
     const blobs = this.o.blobs;
     return {
       bytes: st.bytes,
@@ -338,6 +355,7 @@ export class AsyncQueue implements AsyncSubmitter {
         request: req.request ?? null,
         input: req.input ?? null,
         payloadRef: req.payloadRef ?? null,
+        outputTo: req.outputTo ?? null,
       }),
     );
     if (!created) {
@@ -612,10 +630,17 @@ export class AsyncQueue implements AsyncSubmitter {
       await d.nak(0);
       return;
     }
-    const out = new HeldOutput(
-      () => this.o.blobs.writer(asyncOutputKey(st.id), { limit: this.maxOutput }),
-      this.maxOutput,
-    );
+    const out = st.outputTo
+      ? await this.volumeOutput(st, st.outputTo)
+      : new HeldOutput(
+          () => this.o.blobs.writer(asyncOutputKey(st.id), { limit: this.maxOutput }),
+          this.maxOutput,
+        );
+    if (!out) {
+      // Its file cannot be made (a link on the way, no such volume): nothing ran; it fails as is.
+      await d.ack();
+      return;
+    }
     const t0 = performance.now();
     let after: InvocationRecord;
     let failure: unknown;
@@ -693,13 +718,63 @@ export class AsyncQueue implements AsyncSubmitter {
     // After retries the error field still tells of the attempt before ("next attempt in ..."):
     // say how the last one ended instead (a single attempt's record speaks for itself).
     if (attempt > 1) after.error = v === 'dead' ? lastAttemptNote(after, attempt) : null;
+    let output: Buffer | undefined;
+    if (st.outputTo && v === 'dead') {
+      // Only a success puts its file in place: a failed output never stands where results go.
+      await out.abort();
+    } else if (st.outputTo) {
+      try {
+        await out.commit();
+      } catch (e) {
+        await this.settle(st, true, {
+          record: {
+            status: 'error',
+            error: `output_to: could not write ${refText(st.outputTo)}: ${errorText(e)}`,
+          },
+        });
+        await d.ack();
+        return;
+      }
+    } else output = await out.commit();
     // `after` is the record as stored with the settle: its listeners get it without reading it back.
     await this.settle(st, v === 'dead', {
-      output: await out.commit(),
+      output,
       record: attempt > 1 ? { error: after.error } : undefined,
       stored: { ...after },
     });
     await d.ack();
+  }
+
+  /**
+   * The attempt's stdout as the file `file` on a volume, opened before the sandbox starts; when it
+   * cannot be (a link on the way, no such volume here), the invocation is settled failed, saying
+   * why, and undefined returned.
+   */
+  private async volumeOutput(
+    st: AsyncState,
+    file: InputRef,
+  ): Promise<Pick<HeldOutput, 'write' | 'kept' | 'commit' | 'abort'> | undefined> {
+    try {
+      if (!this.o.outputs) throw new Error('this server has no volumes (started without --volume)');
+      const w = await this.o.outputs.writer(file, this.maxOutput);
+      return {
+        write: (chunk) => w.write(chunk),
+        get kept() {
+          return w.kept;
+        },
+        commit: async () => {
+          await w.commit();
+          return undefined;
+        },
+        abort: () => w.abort(),
+      };
+    } catch (e) {
+      this.vacate(st.id);
+      // Ours name the file already; the system's (EACCES, ENOSPC, ...) do not.
+      const why = isAgniError(e) ? e.message : `could not write ${refText(file)}: ${errorText(e)}`;
+      await this.settle(st, true, { record: { status: 'error', error: `output_to: ${why}` } });
+      return undefined;
+    }
   }
 
   /**
@@ -813,4 +888,8 @@ export function isNodeLost(e: unknown): boolean {
  */
 export function lostRedeliveryMs(deliveries: number): number {
   return Math.min(250 * 2 ** Math.max(0, deliveries - 1), 5_000);
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }

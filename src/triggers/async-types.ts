@@ -7,6 +7,7 @@ import type { Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
 import type { InputRef } from '../core/volumes.js';
 import type { PayloadRef } from '../store/async-sql.js';
+import type { BlobWriter } from '../store/blob/blob-store.js';
 import type { InvocationRecord } from '../store/store.js';
 
 export interface SubmitRequest {
@@ -34,6 +35,12 @@ export interface SubmitRequest {
    * job's inputs): nothing is copied or fsynced per submission, and `payload` is ignored
    */
   payloadRef?: PayloadRef;
+  /**
+   * stdout goes straight to this file on a read-write volume of the server (a job's `output_to`),
+   * not to the queue's store: it appears there, whole, once an attempt succeeded; a failed one's is
+   * not kept
+   */
+  outputTo?: InputRef;
 }
 
 /** Expands `VOLUME:/glob` into the files it names on this server's volumes (src/app/volume-files.ts). */
@@ -52,6 +59,14 @@ export interface OutputVolumes {
   check(spec: string, field: string): string;
   /** writes `data` as `name` (may hold `/`) in the directory `target` names */
   write(target: string, name: string, data: Buffer | Readable): Promise<void>;
+  /**
+   * a writer of `file` on a read-write volume: visible under its name only once committed (at most
+   * `limit` bytes kept, as a blob writer); throws bad_request, naming the file, when a directory on
+   * the way is a link or a file
+   */
+  writer(file: InputRef, limit: number): Promise<BlobWriter>;
+  /** `file` as an output, read following no link; undefined when it is not there */
+  read(file: InputRef): Promise<AsyncOutput | undefined>;
 }
 
 export interface Submitted {
@@ -86,4 +101,6 @@ export interface AsyncSubmitter {
 export interface AsyncOutput {
   bytes: number;
   open(opts?: { signal?: AbortSignal }): Promise<Readable>;
+  /** where it is when it was written straight to a volume (`outputTo`), not kept by the queue */
+  at?: InputRef;
 }

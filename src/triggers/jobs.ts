@@ -11,7 +11,7 @@ import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Metrics } from '../core/metrics.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
-import { parseOutputSpec, parseRefSpec } from '../core/volumes.js';
+import { type InputRef, parseOutputSpec, parseRefSpec } from '../core/volumes.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { BlobStore } from '../store/blob/blob-store.js';
 import {
@@ -691,6 +691,7 @@ export class JobRunner {
   }
 
   private async submitItem(job: JobRow, item: ItemRow): Promise<'submitted' | 'failed' | 'later'> {
+    const outputTo = await this.outputFile(job.id, `${item.name}.out`);
     this.submitting++;
     try {
       let sub: Awaited<ReturnType<AsyncSubmitter['submit']>>;
@@ -710,6 +711,7 @@ export class JobRunner {
                 },
               }),
           source: jobSource(job.id),
+          ...(outputTo ? { outputTo } : {}),
           // The same key after a crash between submit and markRunning finds the first submission.
           idempotencyKey: `job:${job.id}:${item.index}:${item.attempts + 1}`,
         });
@@ -781,6 +783,7 @@ export class JobRunner {
       }
     }
     let sub: Awaited<ReturnType<AsyncSubmitter['submit']>>;
+    const outputTo = await this.outputFile(job.id, 'reduce.out');
     this.submitting++;
     try {
       try {
@@ -788,6 +791,7 @@ export class JobRunner {
           ...submitTarget(job.reduce!, job.reduceVersion),
           payload,
           source: jobSource(job.id),
+          ...(outputTo ? { outputTo } : {}),
           idempotencyKey: `job:${job.id}:reduce:${job.run}`,
         });
       } catch (e) {
@@ -816,22 +820,38 @@ export class JobRunner {
     await this.finishReduce(jobId, ok ? 'succeeded' : 'failed', ok ? null : (unwritten ?? describe(rec)));
   }
 
-  /**
-   * With `output_to`, copies an invocation's stored output to `name` there; returns why it could
-   * not (which fails the item), or undefined (written, or the job has no `output_to`).
-   */
-  private async writeOutput(jobId: string, invocationId: string, name: string): Promise<string | undefined> {
+  /** the job's `output_to` (`VOLUME:/dir`), or null */
+  private async target(jobId: string): Promise<string | null> {
     let target = this.targets.get(jobId);
     if (target === undefined) {
       target = (await this.o.repo.get(jobId))?.outputTo ?? null;
       this.targets.set(jobId, target);
     }
+    return target;
+  }
+
+  /** with `output_to`, the file `name` there: where the queue writes the invocation's stdout itself */
+  private async outputFile(jobId: string, name: string): Promise<InputRef | undefined> {
+    const target = await this.target(jobId);
+    if (target === null) return undefined;
+    const { volume, dir } = parseOutputSpec(target, 'output_to');
+    return { volume, path: dir ? `${dir}/${name}` : name };
+  }
+
+  /**
+   * With `output_to`, makes sure a succeeded output is `name` there: the queue wrote it there itself
+   * (an invocation submitted with `outputTo`), or it is copied from the queue's store (one submitted
+   * before, by an older server). Returns why it could not be (which fails the item), or undefined.
+   */
+  private async writeOutput(jobId: string, invocationId: string, name: string): Promise<string | undefined> {
+    const target = await this.target(jobId);
     if (target === null) return undefined;
     const where = `${target.endsWith('/') ? target : `${target}/`}${name}`;
     try {
       if (!this.o.outputs) throw new Error('this server has no volumes (started without --volume)');
       const out = await this.o.queue.output(invocationId);
       if (!out) throw new Error('its output is missing from the async store');
+      if (out.at) return undefined;
       await this.o.outputs.write(target, name, await out.open());
       return undefined;
     } catch (e) {
