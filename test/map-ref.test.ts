@@ -285,6 +285,35 @@ describe('agni map --ref (runc)', () => {
     );
     assert.deepEqual(readdirSync(outside), ['secret.smi'], 'nothing written off the volume');
     assert.ok(!existsSync(join(outside, 'shards')));
+
+    // Checked again for each item: an alias the job names may move to a version without the mount.
+    const rw = 'volumes: [{name: data, path: /data}, {name: scratch, path: /mnt, mode: rw}]\n';
+    await ok(['deploy', deployDir('moving', `runtime: host\ncommand: 'echo one'\n${rw}`)]);
+    await ok(['alias', 'set', 'moving', 'prod', '1']);
+    const job = await api<{ id: string }>('POST', '/v1/jobs', {
+      function: 'moving@prod',
+      output_to: 'scratch:/runs/4',
+    });
+    assert.equal(job.status, 201);
+    await ok([
+      'deploy',
+      deployDir('moving', "runtime: host\ncommand: 'echo two'\nvolumes: [{name: data, path: /data}]\n"),
+    ]);
+    await ok(['alias', 'set', 'moving', 'prod', '2']);
+    assert.equal(
+      (await api('POST', `/v1/jobs/${job.body.id}/refs`, { ref: 'data:/shards/a.smi' })).status,
+      201,
+    );
+    assert.equal((await api('POST', `/v1/jobs/${job.body.id}/start`)).status, 200);
+    let items: { status: string; error: string | null }[] = [];
+    for (let i = 0; i < 100; i++) {
+      items = (await api<{ items: typeof items }>('GET', `/v1/jobs/${job.body.id}/items`)).body.items;
+      if (items[0]?.status === 'failed' || items[0]?.status === 'succeeded') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(items[0]?.status, 'failed');
+    assert.match(String(items[0]?.error), /^output_to: moving v2 does not mount volume scratch read-write/);
+    assert.ok(!existsSync(join(scratch, 'runs', '4', 'data')), 'nothing written');
   });
 
   test('a function that does not mount the volume is refused, naming it', async () => {

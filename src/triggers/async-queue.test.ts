@@ -73,12 +73,17 @@ async function setup(
     codeDir: '/code/f',
     imageId: 'host',
   });
-  await store.addVersion({
-    function: 'once',
-    manifest: parseManifest('name: once\nruntime: host\ncommand: run\n'),
-    codeDir: '/code/once',
-    imageId: 'host',
-  });
+  // These two may write to the volume scratch (a job's `output_to`); f may not.
+  const rw = 'volumes: [{name: scratch, path: /mnt, mode: rw}]\n';
+  for (const name of ['once', 'writer'])
+    await store.addVersion({
+      function: name,
+      manifest: parseManifest(
+        `name: ${name}\nruntime: host\ncommand: run\n${name === 'writer' ? 'retries: 1\nbackoff: {initial: 10ms}\n' : ''}${rw}`,
+      ),
+      codeDir: `/code/${name}`,
+      imageId: 'host',
+    });
   const resolver = new VersionResolver(store, new SqlFunctionAliasRepository(store.db));
   const dispatcher = new FailsOnce(2);
   const blobs = new FileBlobStore(home);
@@ -181,7 +186,7 @@ test('with outputTo, stdout goes straight to its file on the volume, there only 
   // Larger than what a row keeps (16 KiB): streamed to the file, the queue keeps no copy.
   const big = Buffer.from('abc'.repeat(40_000));
   const sub = await queue.submit({
-    function: 'f',
+    function: 'writer',
     payload: big,
     outputTo: { volume: 'scratch', path: 'runs/1/big.out' },
   });
@@ -204,7 +209,7 @@ test('with outputTo, stdout goes straight to its file on the volume, there only 
   symlinkSync(outside, join(scratch, 'evil'));
   const calls = dispatcher.calls;
   const linked = await queue.submit({
-    function: 'f',
+    function: 'writer',
     payload: Buffer.from('y'),
     outputTo: { volume: 'scratch', path: 'evil/y.out' },
   });
@@ -214,4 +219,16 @@ test('with outputTo, stdout goes straight to its file on the volume, there only 
   assert.equal(dispatcher.calls, calls, 'the function did not run');
   assert.deepEqual(readdirSync(outside), []);
   assert.ok(!existsSync(join(outside, 'y.out')));
+
+  // A version that does not mount the volume read-write (an alias moved to it since the job was
+  // made, say) is refused before anything is stored.
+  await assert.rejects(
+    queue.submit({
+      function: 'f',
+      payload: Buffer.from('z'),
+      outputTo: { volume: 'scratch', path: 'z.out' },
+    }),
+    { code: 'bad_request', message: /^output_to: f v1 does not mount volume scratch read-write/ },
+  );
+  assert.equal(queue.backlog(), 0, 'nothing accepted');
 });

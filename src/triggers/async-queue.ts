@@ -288,6 +288,17 @@ export class AsyncQueue implements AsyncSubmitter {
     const resolved = await this.o.resolver.resolve(req.function, req.qualifier);
     const v = resolved.version;
     const timeoutMs = callTimeout(req.timeoutMs, v.manifest.limits.timeoutMs, v.function);
+    // Written on the function's behalf: only where that version itself may write. A job checks
+    // at creation; an alias it names may have moved since to a version without the mount.
+    const out = req.outputTo;
+    if (out && !(v.manifest.volumes ?? []).some((m) => m.name === out.volume && m.mode === 'rw'))
+      throw new AgniError(
+        'bad_request',
+        `output_to: ${v.function} v${v.version} does not mount volume ${out.volume} read-write, so its output may not be written there`,
+        {
+          hint: `add \`volumes: [{name: ${out.volume}, path: /mnt, mode: rw}]\` to its agni.yaml and deploy again`,
+        },
+      );
     // Taken before any await, so concurrent submissions cannot all pass the check at once.
     this.reserve();
     try {
