@@ -9,10 +9,8 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,6 +22,7 @@ import { deployFiles } from './helpers/deploy.js';
 import { testStoreFor } from './helpers/pg-store.js';
 import { type ReadyProcess, untilReady, watchOutput } from './helpers/ready-process.js';
 import { startRegistry, type TestRegistry } from './helpers/registry.js';
+import { tempDir } from './helpers/tmp.js';
 
 const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -46,7 +45,6 @@ let snoop: NatsConnection | undefined;
 const wire: Buffer[] = [];
 const outputs: (() => string)[] = [];
 /** temporary directories, removed at the end */
-const dirs: string[] = [];
 
 after(async () => {
   await snoop?.close().catch(() => {});
@@ -64,7 +62,6 @@ after(async () => {
     ),
   );
   await registry?.close();
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
 /** spawns `cmd args` (logging at debug), resolving once its output matches `ready` */
@@ -94,8 +91,7 @@ let urlB = '';
 before(async () => {
   const natsPort = await freePort();
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
-  const jsDir = mkdtempSync(join(tmpdir(), 'agni-team-js-'));
-  dirs.push(jsDir);
+  const jsDir = tempDir('agni-team-js-');
   await start(
     'nats-server',
     ['-js', '-sd', jsDir, '-a', '127.0.0.1', '-p', String(natsPort)],
@@ -105,8 +101,7 @@ before(async () => {
   snoop = await connect({ servers: natsUrl, name: 'test-snoop' });
   snoop.subscribe('>', { callback: (_e, m) => wire.push(Buffer.from(m.data)) });
   registry = await startRegistry();
-  const base = mkdtempSync(join(tmpdir(), 'agni-team-'));
-  dirs.push(base);
+  const base = tempDir('agni-team-');
   const store = (await testStoreFor(base, true))!;
   // Every server of a cluster seals and opens secrets with the same key (docs/cluster.md).
   const key = randomBytes(32);

@@ -4,8 +4,7 @@
  * makes the version local with a CodeFetcher and runs it on a real Agent and backend.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
@@ -42,15 +41,11 @@ import {
   type TestRegistry,
 } from './helpers/registry.js';
 import { fnDir, tarOf } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 const logger = pino({ level: 'silent' });
 const platforms = nodePlatforms();
-const dirs: string[] = [];
-const tmp = (what: string) => {
-  const d = mkdtempSync(join(tmpdir(), `agni-${what}-`));
-  dirs.push(d);
-  return d;
-};
+const tmp = (what: string) => tempDir(`agni-${what}-`);
 
 let registry: TestRegistry;
 let store: Awaited<ReturnType<typeof openStore>>;
@@ -78,7 +73,6 @@ after(async () => {
   for (const b of backends) await b.shutdown();
   await store?.close();
   await registry?.close().catch(() => undefined);
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** an agent in its own home: its content store, fetcher, backend and Agent */

@@ -4,22 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job, JobItem } from '../src/triggers/jobs-types.js';
 import { CLI, spawnAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
+import { tempDir } from './helpers/tmp.js';
 
 interface Run {
   code: number;
@@ -65,19 +57,8 @@ function parse<T>(r: Run): T {
   }
 }
 
-const made: string[] = [];
-/** a fresh temporary directory, removed when the file's tests end */
-function tmp(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-}
-after(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
-
 function files(entries: Record<string, string>): string {
-  const dir = tmp('agni-map-in-');
+  const dir = tempDir('agni-map-in-');
   for (const [name, text] of Object.entries(entries)) {
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), text);
@@ -100,9 +81,7 @@ const FUNCTIONS = {
 
 /** a function directory with this agni.yaml */
 function fnOf(yaml: string): string {
-  const d = fnDir({ 'agni.yaml': yaml });
-  made.push(d);
-  return d;
+  return fnDir({ 'agni.yaml': yaml });
 }
 
 function deployAll(url: string, names: (keyof typeof FUNCTIONS)[]): Promise<Run[]> {
@@ -145,7 +124,7 @@ async function waitDone(url: string, id: string, ms = 60_000): Promise<Job & { f
 }
 
 describe('agni map', { timeout: 300_000 }, () => {
-  const home = tmp('agni-map-');
+  const home = tempDir('agni-map-');
   let server: ChildProcess;
   let url: string;
 
@@ -215,7 +194,7 @@ describe('agni map', { timeout: 300_000 }, () => {
   test('--reduce gets every output in input order; only its output is printed', async () => {
     const r = await ok(url, ['map', 'square', '--reduce', 'sum'], { input: '1\n2\n3\n4\n' });
     assert.equal(r.stdout, '30\n');
-    const out = join(tmp('agni-map-out-'), 'o');
+    const out = join(tempDir('agni-map-out-'), 'o');
     const j = await ok(url, ['map', 'square', '--reduce', 'sum', '--out', out, '--json'], {
       input: '5\n6\n',
     });
@@ -361,7 +340,7 @@ describe('agni map', { timeout: 300_000 }, () => {
 });
 
 describe('a restarted server resumes its jobs', { timeout: 180_000 }, () => {
-  const home = tmp('agni-map-restart-');
+  const home = tempDir('agni-map-restart-');
   let server: ChildProcess | undefined;
   after(() => stop(server));
 

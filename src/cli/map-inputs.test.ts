@@ -1,18 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
+import { tempDir } from '../../test/helpers/tmp.js';
 import { checkDistinctNames, expandInputs, globBase, inputName } from './map-inputs.js';
 
-const made: string[] = [];
-after(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
-});
-
 function tree(): string {
-  const d = mkdtempSync(join(tmpdir(), 'agni-inputs-'));
-  made.push(d);
+  const d = tempDir('agni-inputs-');
   mkdirSync(join(d, 'data/sub'), { recursive: true });
   mkdirSync(join(d, 'empty'));
   for (const f of ['data/b.txt', 'data/a.txt', 'data/c.csv', 'data/sub/d.txt', 'top.txt'])

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { type ProperImage, rawTar, storeProperImage, tinyLayer } from '../../../test/helpers/oci-archive.js';
+import { tempDir } from '../../../test/helpers/tmp.js';
 import { AgniError } from '../../core/errors.js';
 import { SqlOciImageRepository } from '../../store/oci-image-repo.js';
 import { openSqliteStore } from '../../store/sqlite.js';
@@ -16,14 +16,8 @@ import { MT, type Platform, parseManifest } from './media-types.js';
 
 const AMD64 = { os: 'linux', architecture: 'amd64' };
 const ARM64 = { os: 'linux', architecture: 'arm64', variant: 'v8' };
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
 async function home() {
-  const dir = mkdtempSync(join(tmpdir(), 'agni-archive-'));
-  dirs.push(dir);
+  const dir = tempDir('agni-archive-');
   const db = await openSqliteStore(join(dir, 'agni.db'));
   after(() => db.close());
   return { dir, content: new ContentStore(dir), repo: new SqlOciImageRepository(db.db) };
