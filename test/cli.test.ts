@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { CLI, spawnAgniUp } from './helpers/agni-up.js';
+import { CLI, spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -51,9 +51,7 @@ describe('cli', () => {
     server = up.p;
     env = { ...process.env, AGNI_URL: up.url };
   });
-  after(() => {
-    if (server.exitCode === null) server.kill('SIGKILL');
-  });
+  after(() => stopAgniUp(server));
 
   test('deploy, ls --json, invoke with --data, @file and stdin', async () => {
     const d = await agni(['deploy', 'examples/wordcount']);

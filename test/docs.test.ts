@@ -14,7 +14,9 @@ import { parse } from 'yaml';
 import { program } from '../src/cli/main.js';
 import { manifestFields, validateManifest } from '../src/core/manifest.js';
 import { TRIGGER_FIELDS } from '../src/core/trigger-spec.js';
-import { CLI, spawnAgniUp } from './helpers/agni-up.js';
+import { existingCgroupLeaves } from '../src/sandbox/cgroups.js';
+import { CLI, spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
+import { runcIds } from './helpers/runc-list.js';
 import { tempDir } from './helpers/tmp.js';
 
 const README = readFileSync('README.md', 'utf8');
@@ -125,11 +127,13 @@ describe('runnable doc blocks', () => {
   const home = tempDir('agni-docs-');
   const work = tempDir('agni-docs-work-');
   let server: ChildProcess;
+  let banner = '';
   let env: NodeJS.ProcessEnv;
 
   before(async () => {
     const up = await spawnAgniUp(home);
     server = up.p;
+    banner = up.out();
     // `agni` on PATH as a user has it after `npm link`; examples/ where the docs expect it.
     const bin = tempDir('agni-bin-');
     writeFileSync(join(bin, 'agni'), `#!/bin/sh\nexec ${process.execPath} ${CLI} "$@"\n`);
@@ -137,9 +141,7 @@ describe('runnable doc blocks', () => {
     symlinkSync(resolve('examples'), join(work, 'examples'));
     env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, AGNI_URL: up.url };
   });
-  after(() => {
-    if (server.exitCode === null) server.kill('SIGKILL');
-  });
+  after(() => stopAgniUp(server));
 
   test('every `sh runnable` block of README.md and docs/ exits 0', async () => {
     const runnable = DOCS.flatMap(blocks).filter((b) => b.info === 'sh runnable');
@@ -156,5 +158,16 @@ describe('runnable doc blocks', () => {
       });
       assert.equal(r.code, 0, `${b.file}:${b.line}: the block failed:\n${b.body}\n--- output ---\n${r.out}`);
     }
+  });
+
+  test('the server they ran on stops leaving none of its sandboxes, their cgroups included', async () => {
+    // The blocks deployed functions with prewarmed pools: their sandboxes are up now.
+    const root = join(home, 'run', 'runc');
+    const ids = existsSync(root) ? runcIds(root) : [];
+    if (/backend runc/.test(banner)) assert.ok(ids.length > 0, 'prewarmed sandboxes to stop');
+    await stopAgniUp(server);
+    assert.equal(server.exitCode, 0, 'stopped by its own shutdown');
+    if (existsSync(root)) assert.deepEqual(runcIds(root), []);
+    for (const id of ids) assert.deepEqual(existingCgroupLeaves(id), [], `cgroups of ${id}`);
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job, JobItem } from '../src/triggers/jobs-types.js';
-import { CLI, spawnAgniUp } from './helpers/agni-up.js';
+import { CLI, spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -94,15 +94,7 @@ function jobIdOf(stderr: string): string {
   return m[1]!;
 }
 
-/** SIGTERM, so the server removes its sandboxes (prewarmed ones too); SIGKILL only if it hangs */
-async function stop(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(t);
-}
+const stop = stopAgniUp;
 
 async function api<T>(url: string, path: string): Promise<T> {
   const res = await fetch(url + path);

@@ -40,6 +40,20 @@ export function spawnAgniUp(
   });
 }
 
+/**
+ * Stops a server as its operator would (SIGTERM), so it removes its sandboxes, prewarmed ones
+ * with their cgroups included; SIGKILL only if it hangs. A SIGKILL alone leaves their cgroups
+ * behind until some later `agni up` sweeps them as stale.
+ */
+export async function stopAgniUp(p: ChildProcess | undefined): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(t);
+}
+
 export interface CliRun {
   code: number;
   stdout: string;
