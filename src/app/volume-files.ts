@@ -96,8 +96,11 @@ export class VolumeFiles implements RefExpander, OutputVolumes {
     let bytes: number;
     try {
       const fh = await openFileInside(decl.hostPath, file.path, what);
-      bytes = (await fh.stat()).size;
-      await fh.close();
+      try {
+        bytes = (await fh.stat()).size;
+      } finally {
+        await fh.close();
+      }
     } catch (e) {
       if ((e as { code?: string }).code === 'not_found') return undefined;
       throw e;
