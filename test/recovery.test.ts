@@ -39,6 +39,9 @@ test('after SIGKILL the next start removes stray sandboxes and marks the invocat
   try {
     assert.equal(await sandboxes(), '', 'the stray sandbox is gone');
     assert.deepEqual(readdirSync(join(home, 'sandboxes')), []);
+    // The log line and the start banner go out on different streams: it may arrive a moment later.
+    for (let i = 0; i < 50 && !/cleaned up after an unclean stop/.test(second.out()); i++)
+      await new Promise((r) => setTimeout(r, 100));
     assert.match(second.out(), /cleaned up after an unclean stop/);
     const logs = JSON.parse(
       (await run('node', [CLI, 'logs', 'long', '--json'], { env: { ...env, AGNI_URL: second.url } })).stdout,
