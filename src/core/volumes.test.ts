@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { isAgniError } from './errors.js';
 import { parseManifest } from './manifest.js';
 import {
+  assertWritesVolume,
   checkVolumeNames,
   effectiveMode,
   insidePath,
@@ -11,6 +12,7 @@ import {
   parseRefSpec,
   parseVolumeFlag,
   parseVolumeFlags,
+  type VolumeMount,
 } from './volumes.js';
 
 test('--volume NAME=/path[:ro|:rw]: read-only unless :rw', () => {
@@ -141,4 +143,20 @@ test('--out-to VOLUME:/dir: normalised, never `..`, never relative; the top is t
         isAgniError(e) && e.code === 'bad_request' && e.message.startsWith('field `output_to`: '),
       bad,
     );
+});
+
+test('assertWritesVolume: only a read-write mount of that volume lets outputs be written for the function', () => {
+  const fn = (volumes?: VolumeMount[]) => ({ function: 'f', version: 3, manifest: { volumes } });
+  assertWritesVolume(fn([{ name: 'scratch', path: '/mnt', mode: 'rw' }]), 'scratch', 'output_to');
+  for (const mounts of [
+    undefined,
+    [],
+    [{ name: 'scratch', path: '/mnt', mode: 'ro' as const }],
+    [{ name: 'other', path: '/mnt', mode: 'rw' as const }],
+  ])
+    assert.throws(() => assertWritesVolume(fn(mounts), 'scratch', 'field `output_to`'), {
+      code: 'bad_request',
+      message:
+        'field `output_to`: f v3 does not mount volume scratch read-write, so its outputs may not be written there',
+    });
 });

@@ -30,6 +30,24 @@ export interface VolumeMount {
 }
 
 /**
+ * Refuses (bad_request, starting with `field`) to write into `volume` on behalf of a function
+ * version whose manifest does not mount it read-write (a job's `output_to`): the server writes
+ * only where the function itself may. Checked when a job is made and for each item it submits.
+ */
+export function assertWritesVolume(
+  fn: { function: string; version: number; manifest: { volumes?: readonly VolumeMount[] } },
+  volume: string,
+  field: string,
+): void {
+  if ((fn.manifest.volumes ?? []).some((m) => m.name === volume && m.mode === 'rw')) return;
+  throw new AgniError(
+    'bad_request',
+    `${field}: ${fn.function} v${fn.version} does not mount volume ${volume} read-write, so its outputs may not be written there`,
+    { hint: `add \`volumes: [{name: ${volume}, path: /mnt, mode: rw}]\` to its agni.yaml and deploy again` },
+  );
+}
+
+/**
  * Places a volume may not be mounted: kernel filesystems and the per-sandbox /dev, the function's
  * own read-only files, the platform's files (/run/secrets, /.agni, /agni), and the root itself.
  */

@@ -17,7 +17,7 @@ import { AgniError, isAgniError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import { stamp } from '../core/phases.js';
 import { lastAttemptNote, retryDelayMs, verdict } from '../core/retry.js';
-import { type InputRef, refText } from '../core/volumes.js';
+import { assertWritesVolume, type InputRef, refText } from '../core/volumes.js';
 import type { Dispatcher } from '../dispatch/dispatcher.js';
 import { type AsyncPatch, type AsyncRepo, type AsyncState, newAsyncState } from '../store/async-sql.js';
 import { type BlobStore, readBlob } from '../store/blob/blob-store.js';
@@ -290,15 +290,7 @@ export class AsyncQueue implements AsyncSubmitter {
     const timeoutMs = callTimeout(req.timeoutMs, v.manifest.limits.timeoutMs, v.function);
     // Written on the function's behalf: only where that version itself may write. A job checks
     // at creation; an alias it names may have moved since to a version without the mount.
-    const out = req.outputTo;
-    if (out && !(v.manifest.volumes ?? []).some((m) => m.name === out.volume && m.mode === 'rw'))
-      throw new AgniError(
-        'bad_request',
-        `output_to: ${v.function} v${v.version} does not mount volume ${out.volume} read-write, so its output may not be written there`,
-        {
-          hint: `add \`volumes: [{name: ${out.volume}, path: /mnt, mode: rw}]\` to its agni.yaml and deploy again`,
-        },
-      );
+    if (req.outputTo) assertWritesVolume(v, req.outputTo.volume, 'output_to');
     // Taken before any await, so concurrent submissions cannot all pass the check at once.
     this.reserve();
     try {

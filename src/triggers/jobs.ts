@@ -11,7 +11,7 @@ import { AgniError, isAgniError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import type { Metrics } from '../core/metrics.js';
 import { parseTarget, type Qualifier } from '../core/qualifier.js';
-import { type InputRef, parseOutputSpec, parseRefSpec } from '../core/volumes.js';
+import { assertWritesVolume, type InputRef, parseOutputSpec, parseRefSpec } from '../core/volumes.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { BlobStore } from '../store/blob/blob-store.js';
 import {
@@ -180,14 +180,7 @@ export class JobRunner {
       // and their manifests say read-write), so a job cannot reach a volume its functions cannot.
       const { volume } = parseOutputSpec(outputTo, 'field `output_to`');
       for (const v of reduce ? [fn.version, reduce.version] : [fn.version])
-        if (!(v.manifest.volumes ?? []).some((m) => m.name === volume && m.mode === 'rw'))
-          throw new AgniError(
-            'bad_request',
-            `field \`output_to\`: ${v.function} v${v.version} does not mount volume ${volume} read-write, so its outputs may not be written there`,
-            {
-              hint: `add \`volumes: [{name: ${volume}, path: /mnt, mode: rw}]\` to its agni.yaml and deploy again`,
-            },
-          );
+        assertWritesVolume(v, volume, 'field `output_to`');
     }
     const job = newJobRow({
       id: newId('job'),
