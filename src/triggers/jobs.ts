@@ -64,8 +64,13 @@ export interface NewJob {
   outputTo?: string;
 }
 
-/** what a settled async invocation is waited for: an item of a job (named), or its reduce */
-type Watch = { jobId: string; index: number; name: string } | { jobId: string; index: 'reduce' };
+/**
+ * what a settled async invocation is waited for: an item of a job (named), or its reduce;
+ * `streamed`: submitted here with `outputTo`, so the queue wrote its output onto the volume itself
+ */
+type Watch = ({ jobId: string; index: number; name: string } | { jobId: string; index: 'reduce' }) & {
+  streamed?: boolean;
+};
 
 const EMPTY = Buffer.alloc(0);
 /**
@@ -596,10 +601,11 @@ export class JobRunner {
     const w = this.watching.get(rec.id);
     if (!w) return;
     this.watching.delete(rec.id);
-    if (w.index === 'reduce') return this.reduceSettled(w.jobId, rec);
+    if (w.index === 'reduce') return this.reduceSettled(w.jobId, rec, w.streamed === true);
     let ok = rec.status === 'succeeded';
     // Written before the item counts as succeeded: a job that says so has its outputs in place.
-    const unwritten = ok ? await this.writeOutput(w.jobId, rec.id, `${w.name}.out`) : undefined;
+    const unwritten =
+      ok && !w.streamed ? await this.writeOutput(w.jobId, rec.id, `${w.name}.out`) : undefined;
     if (unwritten) ok = false;
     const settled = await this.o.repo.settle(w.jobId, w.index, rec.id, {
       status: ok ? 'succeeded' : 'failed',
@@ -716,7 +722,9 @@ export class JobRunner {
       const id = sub.record.id;
       await this.o.repo.markRunning(job.id, item.index, id, Date.now());
       this.tally(job.id, 'pending', 'running');
-      this.watching.set(id, { jobId: job.id, index: item.index, name: item.name });
+      // A duplicate may be an older server's submission, made without outputTo: checked at its settle.
+      const streamed = outputTo !== undefined && !sub.duplicate;
+      this.watching.set(id, { jobId: job.id, index: item.index, name: item.name, streamed });
       if (this.early.has(id) || (sub.duplicate && isSettled(sub.record)))
         await this.catchUp(id, `input ${item.index}`, job.id, item.index);
       return 'submitted';
@@ -796,7 +804,11 @@ export class JobRunner {
       }
       const id = sub.record.id;
       await this.o.repo.update(job.id, { reduceStatus: 'running', reduceInvocation: id });
-      this.watching.set(id, { jobId: job.id, index: 'reduce' });
+      this.watching.set(id, {
+        jobId: job.id,
+        index: 'reduce',
+        streamed: outputTo !== undefined && !sub.duplicate,
+      });
       if (this.early.has(id) || (sub.duplicate && isSettled(sub.record)))
         await this.catchUp(id, 'the reduce', job.id, 'reduce');
     } finally {
@@ -804,11 +816,13 @@ export class JobRunner {
     }
   }
 
-  private async reduceSettled(jobId: string, rec: InvocationRecord): Promise<void> {
+  private async reduceSettled(jobId: string, rec: InvocationRecord, streamed: boolean): Promise<void> {
     const job = await this.o.repo.get(jobId);
     if (job?.status !== 'reducing' || job.reduceInvocation !== rec.id) return;
     const unwritten =
-      rec.status === 'succeeded' ? await this.writeOutput(jobId, rec.id, 'reduce.out') : undefined;
+      rec.status === 'succeeded' && !streamed
+        ? await this.writeOutput(jobId, rec.id, 'reduce.out')
+        : undefined;
     const ok = rec.status === 'succeeded' && !unwritten;
     await this.finishReduce(jobId, ok ? 'succeeded' : 'failed', ok ? null : (unwritten ?? describe(rec)));
   }
@@ -832,9 +846,10 @@ export class JobRunner {
   }
 
   /**
-   * With `output_to`, makes sure a succeeded output is `name` there: the queue wrote it there itself
-   * (an invocation submitted with `outputTo`), or it is copied from the queue's store (one submitted
-   * before, by an older server). Returns why it could not be (which fails the item), or undefined.
+   * With `output_to`, makes sure a succeeded output is `name` there, for an invocation not known to
+   * be submitted with `outputTo` (one watched again after a restart, or a duplicate): the queue
+   * wrote it there itself, or it is copied from the queue's store (one an older server submitted).
+   * Returns why it could not be (which fails the item), or undefined.
    */
   private async writeOutput(jobId: string, invocationId: string, name: string): Promise<string | undefined> {
     const target = await this.target(jobId);
