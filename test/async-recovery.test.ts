@@ -1,7 +1,7 @@
 /** SIGKILL `agni up` while async invocations are queued and running: nothing accepted is lost. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { spawnAgniUp } from './helpers/agni-up.js';
+import { spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
 import { tempDir } from './helpers/tmp.js';
 
@@ -44,7 +44,6 @@ test('after SIGKILL mid-run every accepted async invocation runs again and finis
       assert.equal((await r.text()).trim(), `done ${i + 1}`);
     }
   } finally {
-    second.p.kill('SIGTERM');
-    await new Promise((r) => second.p.once('exit', r));
+    await stopAgniUp(second.p);
   }
 });

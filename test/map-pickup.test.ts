@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { InvocationRecord } from '../src/store/store.js';
 import type { Job, JobItem } from '../src/triggers/jobs-types.js';
-import { type AgniUp, runCli, spawnAgniUp } from './helpers/agni-up.js';
+import { type AgniUp, runCli, spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agni-mappickup-'));
@@ -75,8 +75,7 @@ describe('job items: queue pickup (runc, warm workers)', () => {
   });
 
   after(async () => {
-    up?.p.kill('SIGTERM');
-    await new Promise((r) => (up?.p.exitCode === null ? up.p.once('exit', r) : r(undefined)));
+    await stopAgniUp(up?.p);
     rmSync(root, { recursive: true, force: true });
   });
 

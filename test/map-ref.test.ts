@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Job, JobItem } from '../src/triggers/jobs-types.js';
-import { type AgniUp, runCli, spawnAgniUp } from './helpers/agni-up.js';
+import { type AgniUp, runCli, spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agni-mapref-'));
@@ -44,6 +44,9 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<{ s
   });
   return { status: r.status, body: (await r.json()) as T };
 }
+
+/** outputs go only where the functions themselves may write: these mount scratch read-write */
+const rw = 'volumes: [{name: data, path: /data}, {name: scratch, path: /mnt, mode: rw}]\n';
 
 function deployDir(name: string, yaml: string): string {
   return fnDir({ 'agni.yaml': `name: ${name}\n${yaml}` });
@@ -100,8 +103,7 @@ describe('agni map --ref (runc)', () => {
   });
 
   after(async () => {
-    up?.p.kill('SIGTERM');
-    await new Promise((r) => up?.p.once('exit', r));
+    await stopAgniUp(up?.p);
     rmSync(root, { recursive: true, force: true });
   });
 
@@ -172,8 +174,6 @@ describe('agni map --ref (runc)', () => {
   });
 
   test('--out-to writes each output where the data lives, and the reduce’s; a failed input writes none', async () => {
-    // outputs go only where the functions themselves may write: both mount scratch read-write
-    const rw = 'volumes: [{name: data, path: /data}, {name: scratch, path: /mnt, mode: rw}]\n';
     await ok([
       'deploy',
       deployDir(
@@ -287,7 +287,6 @@ describe('agni map --ref (runc)', () => {
     assert.ok(!existsSync(join(outside, 'shards')));
 
     // Checked again for each item: an alias the job names may move to a version without the mount.
-    const rw = 'volumes: [{name: data, path: /data}, {name: scratch, path: /mnt, mode: rw}]\n';
     await ok(['deploy', deployDir('moving', `runtime: host\ncommand: 'echo one'\n${rw}`)]);
     await ok(['alias', 'set', 'moving', 'prod', '1']);
     const job = await api<{ id: string }>('POST', '/v1/jobs', {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Job, JobItem } from '../src/triggers/jobs-types.js';
-import { type AgniUp, runCli, spawnAgniUp } from './helpers/agni-up.js';
+import { type AgniUp, runCli, spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
 import { fnDir } from './helpers/tarball.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agni-mapstream-'));
@@ -53,8 +53,7 @@ describe('agni map: streaming upload (runc)', () => {
   });
 
   after(async () => {
-    up?.p.kill('SIGTERM');
-    await new Promise((r) => (up?.p.exitCode === null ? up.p.once('exit', r) : r(undefined)));
+    await stopAgniUp(up?.p);
     rmSync(root, { recursive: true, force: true });
   });
 

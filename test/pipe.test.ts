@@ -15,7 +15,7 @@ import type { SandboxIO, SandboxResult, SandboxSpec } from '../src/sandbox/backe
 import { ProcessBackend } from '../src/sandbox/process-backend.js';
 import { RuncBackend } from '../src/sandbox/runc-backend.js';
 import type { InvocationRecord } from '../src/store/store.js';
-import { type AgniUp, CLI, spawnAgniUp } from './helpers/agni-up.js';
+import { type AgniUp, CLI, spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
 import { runcIds } from './helpers/runc-list.js';
 import { startTestServer, type TestServer } from './helpers/server.js';
@@ -456,8 +456,7 @@ describe('agni pipe streams far past the payload limit (agni up)', () => {
     await deployFiles(up.url, { 'agni.yaml': manifest('cat', 'cat') });
   });
   after(async () => {
-    up?.p.kill('SIGTERM');
-    await new Promise((r) => up?.p.once('exit', r));
+    await stopAgniUp(up?.p);
     rmSync(home, { recursive: true, force: true });
   });
 

@@ -5,7 +5,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { CLI, spawnAgniUp } from './helpers/agni-up.js';
+import { CLI, spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
 import { runcIds } from './helpers/runc-list.js';
 import { fnDir } from './helpers/tarball.js';
 import { tempDir } from './helpers/tmp.js';
@@ -15,11 +15,7 @@ test('after SIGKILL the next start removes stray sandboxes and marks the invocat
   const home = tempDir('agni-recovery-');
   const first = await spawnAgniUp(home);
   // Failed before the kill below: stopped all the same, or the test file would never end.
-  t.after(async () => {
-    if (first.p.exitCode !== null || first.p.signalCode !== null) return;
-    first.p.kill('SIGTERM');
-    await new Promise((r) => first.p.once('exit', r));
-  });
+  t.after(() => stopAgniUp(first.p));
   const env = { ...process.env, AGNI_URL: first.url };
   await run(
     'node',
@@ -52,8 +48,7 @@ test('after SIGKILL the next start removes stray sandboxes and marks the invocat
     assert.equal(logs[0]!.status, 'error');
     assert.match(logs[0]!.error, /interrupted/);
   } finally {
-    second.p.kill('SIGTERM');
-    await new Promise((r) => second.p.once('exit', r));
+    await stopAgniUp(second.p);
   }
 });
 
@@ -67,8 +62,7 @@ test('agni up --backend process says loudly that there is no isolation, and stil
     const r = await run('node', [CLI, 'invoke', 'wordcount', '--data', 'one two'], { env });
     assert.equal(JSON.parse(r.stdout).words, 2);
   } finally {
-    s.p.kill('SIGTERM');
-    await new Promise((r) => s.p.once('exit', r));
+    await stopAgniUp(s.p);
   }
 });
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { InvocationRecord } from '../src/store/store.js';
-import { type AgniUp, spawnAgniUp } from './helpers/agni-up.js';
+import { type AgniUp, spawnAgniUp, stopAgniUp } from './helpers/agni-up.js';
 import { deployFiles } from './helpers/deploy.js';
 import { runcIds } from './helpers/runc-list.js';
 
@@ -69,8 +69,7 @@ describe('idle uploads (agni up --slots 2 --upload-idle 1s)', () => {
     await deployFiles(up.url, { 'agni.yaml': manifest('late', ['/bin/sh', '-c', 'sleep 2; cat']) });
   });
   after(async () => {
-    up?.p.kill('SIGTERM');
-    await new Promise((r) => up?.p.once('exit', r));
+    await stopAgniUp(up?.p);
     rmSync(home, { recursive: true, force: true });
   });
 
