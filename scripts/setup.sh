@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS=(runc busybox-static iproute2 iptables socat util-linux docker-registry apache2-utils attr qemu-user-static openssl curl skopeo debootstrap awscli prometheus)
+DEBS=(runc busybox-static iproute2 iptables socat util-linux docker-registry apache2-utils attr qemu-user-static openssl curl skopeo debootstrap awscli prometheus strace)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

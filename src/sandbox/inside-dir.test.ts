@@ -183,3 +183,42 @@ test('a file made piecemeal is seen only once committed, an aborted one leaves n
     message: 'output v:/runs/1/z.out: a directory on the way is a link or a file',
   });
 });
+
+test('a committed file reaches the disk before its name, and its name before the commit returns (fsync of the file, then of its directory)', async (t) => {
+  const { top } = await dirs(t);
+  // Whether the data were flushed shows only in the system calls: the child is traced, for both
+  // ways of writing (through the open handle; through a stream that closed it first).
+  const script = `
+    const m = await import(${JSON.stringify(new URL('./inside-dir.js', import.meta.url).href)});
+    await m.writeFileInside(${JSON.stringify(top)}, 'w/whole.out', Buffer.from('whole'), 'output');
+    const f = await m.createFileInside(${JSON.stringify(top)}, 'w/streamed.out', 'output');
+    await f.handle.write(Buffer.from('streamed'));
+    await f.handle.close();
+    await f.commit();`;
+  const log = join(top, '..', 'strace.log');
+  const child = spawn(
+    'strace',
+    ['-f', '-y', '-qq', '-o', log, '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2', process.execPath],
+    { stdio: ['pipe', 'ignore', 'inherit'] },
+  );
+  child.stdin.end(`${script}\n`);
+  const code = await new Promise((res) => child.on('close', res));
+  assert.equal(code, 0);
+  assert.equal(readFileSync(join(top, 'w', 'whole.out'), 'utf8'), 'whole');
+  assert.equal(readFileSync(join(top, 'w', 'streamed.out'), 'utf8'), 'streamed');
+  const calls = readFileSync(log, 'utf8')
+    .split('\n')
+    .map((l) => l.replace(/^\d+\s+/, ''))
+    .filter((l) => /^(fsync|fdatasync|rename)/.test(l));
+  for (const name of ['whole.out', 'streamed.out']) {
+    const renamed = calls.findIndex((l) => l.startsWith('rename') && l.includes(`/${name}"`));
+    assert.ok(renamed >= 0, `${name} renamed into place: ${calls.join(' | ')}`);
+    const tmpSynced = calls.findIndex((l) => /^f(data)?sync\(\d+<[^>]*\.tmp>\)/.test(l) && l.includes(name));
+    assert.ok(
+      tmpSynced >= 0 && tmpSynced < renamed,
+      `${name}: its data synced before the rename: ${calls.join(' | ')}`,
+    );
+    const dirSynced = calls.findIndex((l, i) => i > renamed && /^fsync\(\d+<[^>]*\/w>\)/.test(l));
+    assert.ok(dirSynced > renamed, `${name}: its directory synced after the rename: ${calls.join(' | ')}`);
+  }
+});

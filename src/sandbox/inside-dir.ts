@@ -130,9 +130,9 @@ export async function createFileInside(top: string, rel: string, what: string): 
     if (ended) return;
     ended = true;
     try {
-      await handle.close().catch(() => {}); // closed already by the caller's stream, usually
       await fn();
     } finally {
+      await handle.close().catch(() => {}); // closed already by the caller's stream, usually
       await dir.close();
     }
   };
@@ -141,16 +141,37 @@ export async function createFileInside(top: string, rel: string, what: string): 
     handle,
     commit: () =>
       end(async () => {
+        // The data, then the name, then the directory holding the name: a machine that crashes
+        // after the caller reported the file written finds it whole, never empty or short under
+        // its final name (a rename alone can reach the disk before the data does).
         try {
+          await syncFile(handle, at(dir, tmp));
           await rename(at(dir, tmp), at(dir, name));
         } catch (e) {
-          // renamed away or its directory gone meanwhile: no part of a file is left behind
+          // renamed away or its directory gone meanwhile, a full disk: no part of a file is left
           await remove();
+          throw e;
+        }
+        try {
+          await dir.sync();
+        } catch (e) {
+          await unlink(at(dir, name)).catch(() => {});
           throw e;
         }
       }),
     abort: () => end(remove),
   };
+}
+
+/** fsync of the file: through `handle` while it is open, else through a fresh open of its path */
+async function syncFile(handle: FileHandle, path: string): Promise<void> {
+  if (handle.fd !== -1) return handle.sync();
+  const again = await open(path, O_RDONLY | O_NOFOLLOW);
+  try {
+    await again.sync();
+  } finally {
+    await again.close();
+  }
 }
 
 /** writes `data` whole as `rel` below `top`, as createFileInside does; nothing is left on failure */
