@@ -40,11 +40,11 @@ export class VolumeFiles implements RefExpander, OutputVolumes {
     await writeFileInside(decl.hostPath, rel, data, `${volume}:/${rel}`);
   }
 
-  async writer(file: InputRef, limit: number): Promise<BlobWriter> {
+  async writer(file: InputRef, limit: number, by?: { writer: string; sweep: boolean }): Promise<BlobWriter> {
     const decl = this.decl(file.volume, 'output_to');
     if (decl.mode !== 'rw')
       throw new AgniError('bad_request', `output_to: volume ${file.volume} is read-only on this server`);
-    const f = await createFileInside(decl.hostPath, file.path, refText(file));
+    const f = await createFileInside(decl.hostPath, file.path, refText(file), by);
     const out = f.handle.createWriteStream();
     let failed: unknown;
     out.on('error', (e) => {

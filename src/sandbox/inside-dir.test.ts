@@ -222,3 +222,34 @@ test('a committed file reaches the disk before its name, and its name before the
     assert.ok(dirSynced > renamed, `${name}: its directory synced after the rename: ${calls.join(' | ')}`);
   }
 });
+
+test("a writer that sweeps removes its own temporary files a dead process left, never another writer's", async (t) => {
+  const { top } = await dirs(t);
+  // Two writers of the same name die mid-write (their handles closed, nothing committed).
+  for (const writer of ['inv-a', 'inv-b']) {
+    const f = await createFileInside(top, 'o/x.out', 'output', { writer });
+    await f.handle.write(Buffer.from(`half of ${writer}`));
+    await f.handle.close();
+  }
+  const other = await createFileInside(top, 'o/x.out.inv-a.out', 'output', { writer: 'inv-c' });
+  await other.handle.close();
+  const before = readdirSync(join(top, 'o')).sort();
+  assert.equal(before.length, 3);
+  assert.ok(before.every((n) => n.endsWith('.tmp')));
+  // Without sweep (a first attempt) nothing is read or removed.
+  const first = await createFileInside(top, 'o/y.out', 'output', { writer: 'inv-a' });
+  await first.abort();
+  assert.deepEqual(readdirSync(join(top, 'o')).sort(), before);
+
+  const again = await createFileInside(top, 'o/x.out', 'output', { writer: 'inv-a', sweep: true });
+  await again.handle.write(Buffer.from('whole'));
+  await again.commit();
+  const left = readdirSync(join(top, 'o')).sort();
+  assert.equal(readFileSync(join(top, 'o', 'x.out'), 'utf8'), 'whole');
+  assert.deepEqual(
+    left.filter((n) => n !== 'x.out'),
+    before.filter((n) => !/^\.x\.out\.inv-a\.[0-9a-f]{12}\.tmp$/.test(n)),
+    "inv-b's file and the other name's stay; inv-a's leftover is gone",
+  );
+  assert.equal(left.length, 3);
+});

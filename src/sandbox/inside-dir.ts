@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AgniError } from '../core/errors.js';
 
@@ -105,8 +105,18 @@ export interface FileInside {
  * part, and a link at `rel` is replaced, never written through. The directory is held open until
  * then: a link planted on the way afterwards changes nothing. Throws bad_request naming `what` when
  * a directory on the way is a link or a file.
+ *
+ * `o.writer` names who writes (an invocation's id) in its temporary file's name; with `o.sweep`
+ * (a writer that may have died mid-write before: a read of the directory, so not for every file),
+ * that writer's temporary files of this name left there are removed first. Another writer's are
+ * left alone: it may be writing still.
  */
-export async function createFileInside(top: string, rel: string, what: string): Promise<FileInside> {
+export async function createFileInside(
+  top: string,
+  rel: string,
+  what: string,
+  o: { writer?: string; sweep?: boolean } = {},
+): Promise<FileInside> {
   const parts = insideParts(rel, what);
   const name = parts.pop()!;
   let dir: FileHandle;
@@ -117,9 +127,11 @@ export async function createFileInside(top: string, rel: string, what: string): 
     if (!refused(code) && code !== 'EEXIST') throw e;
     throw new AgniError('bad_request', `${what}: a directory on the way is a link or a file`);
   }
-  const tmp = `.${name.slice(0, 200)}.${randomBytes(6).toString('hex')}.tmp`;
+  const mine = `.${name.slice(0, 200)}.${o.writer ? `${o.writer.replace(/[^\w-]/g, '_').slice(0, 64)}.` : ''}`;
+  const tmp = `${mine}${randomBytes(6).toString('hex')}.tmp`;
   let handle: FileHandle;
   try {
+    if (o.writer && o.sweep) await removeLeftovers(dir, mine);
     handle = await open(at(dir, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
   } catch (e) {
     await dir.close();
@@ -161,6 +173,13 @@ export async function createFileInside(top: string, rel: string, what: string): 
       }),
     abort: () => end(remove),
   };
+}
+
+/** removes the entries of `dir` named `prefix` + 12 hex digits + `.tmp` (unlink follows no link) */
+async function removeLeftovers(dir: FileHandle, prefix: string): Promise<void> {
+  for (const entry of await readdir(`/proc/self/fd/${dir.fd}`))
+    if (entry.startsWith(prefix) && /^[0-9a-f]{12}\.tmp$/.test(entry.slice(prefix.length)))
+      await unlink(at(dir, entry)).catch(() => {});
 }
 
 /** fsync of the file: through `handle` while it is open, else through a fresh open of its path */

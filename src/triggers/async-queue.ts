@@ -561,10 +561,12 @@ export class AsyncQueue implements AsyncSubmitter {
     const { state: st, record } = both;
     if (st.settledAt !== null) return d.ack();
     if (st.nextAttemptAt !== null && st.nextAttemptAt > Date.now()) return this.handBack(d, st);
+    const claimed = await repo.claim(id, this.lease());
     const attempt =
-      (await repo.claim(id, this.lease())) ??
-      (await repo.takeOver(id, this.lease())) ??
-      (await repo.resumeEnded(id, this.lease()));
+      claimed ?? (await repo.takeOver(id, this.lease())) ?? (await repo.resumeEnded(id, this.lease()));
+    // Taken over from an owner that died, delivered again, queued again after a crash (its record
+    // says "interrupted: ..."), or a retry: an earlier attempt may have been cut short mid-write.
+    const again = claimed === undefined || claimed > 1 || d.deliveries > 1 || record.error !== null;
     // Another owner holds it, or it is not queued: theirs to run, or not yet.
     if (attempt === undefined) return this.handBack(d, await repo.get(id));
     const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
@@ -576,7 +578,7 @@ export class AsyncQueue implements AsyncSubmitter {
     }, Math.min(leaseMs, this.work.ackWaitMs) / 3);
     renewal.unref();
     try {
-      await this.runAttempt(st, record, attempt, d);
+      await this.runAttempt(st, record, attempt, again, d);
     } finally {
       clearInterval(renewal);
     }
@@ -598,6 +600,7 @@ export class AsyncQueue implements AsyncSubmitter {
     st: AsyncState,
     record: InvocationRecord,
     attempt: number,
+    again: boolean,
     d: Delivery,
   ): Promise<void> {
     const { store, repo } = this.o;
@@ -634,7 +637,7 @@ export class AsyncQueue implements AsyncSubmitter {
       return;
     }
     const out = st.outputTo
-      ? await this.volumeOutput(st, st.outputTo)
+      ? await this.volumeOutput(st, st.outputTo, again)
       : new HeldOutput(
           () => this.o.blobs.writer(asyncOutputKey(st.id), { limit: this.maxOutput }),
           this.maxOutput,
@@ -756,10 +759,11 @@ export class AsyncQueue implements AsyncSubmitter {
   private async volumeOutput(
     st: AsyncState,
     file: InputRef,
+    again: boolean,
   ): Promise<Pick<HeldOutput, 'write' | 'kept' | 'commit' | 'abort'> | undefined> {
     try {
       if (!this.o.outputs) throw new Error('this server has no volumes (started without --volume)');
-      const w = await this.o.outputs.writer(file, this.maxOutput);
+      const w = await this.o.outputs.writer(file, this.maxOutput, { writer: st.id, sweep: again });
       return {
         write: (chunk) => w.write(chunk),
         get kept() {

@@ -62,9 +62,10 @@ export interface OutputVolumes {
   /**
    * a writer of `file` on a read-write volume: visible under its name only once committed (at most
    * `limit` bytes kept, as a blob writer); throws bad_request, naming the file, when a directory on
-   * the way is a link or a file
+   * the way is a link or a file. `by.writer` (the invocation's id) marks its temporary file; with
+   * `by.sweep` (not its first attempt) the ones a crash of an earlier attempt left are removed.
    */
-  writer(file: InputRef, limit: number): Promise<BlobWriter>;
+  writer(file: InputRef, limit: number, by?: { writer: string; sweep: boolean }): Promise<BlobWriter>;
   /** `file` as an output, read following no link; undefined when it is not there */
   read(file: InputRef): Promise<AsyncOutput | undefined>;
 }
