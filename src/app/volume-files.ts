@@ -33,11 +33,19 @@ export class VolumeFiles implements RefExpander, OutputVolumes {
     return `${volume}:/${dir}`;
   }
 
-  async write(target: string, name: string, data: Buffer | Readable): Promise<void> {
+  async write(target: string, name: string, data: Buffer | Readable, writer?: string): Promise<void> {
     const { volume, dir } = parseOutputSpec(target, 'output_to');
     const decl = this.decl(volume, 'output_to');
     const rel = dir ? `${dir}/${name}` : name;
-    await writeFileInside(decl.hostPath, rel, data, `${volume}:/${rel}`);
+    // Rare (a copy of an older server's output): the directory is read to remove what a copy
+    // killed with its server left.
+    await writeFileInside(
+      decl.hostPath,
+      rel,
+      data,
+      `${volume}:/${rel}`,
+      writer ? { writer, sweep: true } : {},
+    );
   }
 
   async writer(file: InputRef, limit: number, by?: { writer: string; sweep: boolean }): Promise<BlobWriter> {

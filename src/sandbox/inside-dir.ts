@@ -199,8 +199,9 @@ export async function writeFileInside(
   rel: string,
   data: Buffer | Readable,
   what: string,
+  o: { writer?: string; sweep?: boolean } = {},
 ): Promise<void> {
-  const f = await createFileInside(top, rel, what);
+  const f = await createFileInside(top, rel, what, o);
   try {
     if (Buffer.isBuffer(data)) await f.handle.writeFile(data);
     else for await (const chunk of data) await f.handle.write(chunk as Buffer);

@@ -57,8 +57,11 @@ export interface RefExpander {
 export interface OutputVolumes {
   /** `VOLUME:/dir` as stored; throws bad_request naming `field` unless it is a read-write volume here */
   check(spec: string, field: string): string;
-  /** writes `data` as `name` (may hold `/`) in the directory `target` names */
-  write(target: string, name: string, data: Buffer | Readable): Promise<void>;
+  /**
+   * writes `data` as `name` (may hold `/`) in the directory `target` names; `writer` (an
+   * invocation's id) marks its temporary file, and removes one it left before
+   */
+  write(target: string, name: string, data: Buffer | Readable, writer?: string): Promise<void>;
   /**
    * a writer of `file` on a read-write volume: visible under its name only once committed (at most
    * `limit` bytes kept, as a blob writer); throws bad_request, naming the file, when a directory on

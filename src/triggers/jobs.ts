@@ -860,7 +860,7 @@ export class JobRunner {
       const out = await this.o.queue.output(invocationId);
       if (!out) throw new Error('its output is missing from the async store');
       if (out.at) return undefined;
-      await this.o.outputs.write(target, name, await out.open());
+      await this.o.outputs.write(target, name, await out.open(), invocationId);
       return undefined;
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
