@@ -253,3 +253,13 @@ test("a writer that sweeps removes its own temporary files a dead process left, 
   );
   assert.equal(left.length, 3);
 });
+
+test('a name of 255 bytes (the longest a file may have) still gets a temporary file, with its writer in it', async (t) => {
+  const { top } = await dirs(t);
+  const name = `${'n'.repeat(251)}.out`;
+  await writeFileInside(top, `long/${name}`, Buffer.from('x'), 'output', {
+    writer: `inv-${'z'.repeat(60)}`,
+    sweep: true,
+  });
+  assert.deepEqual(readdirSync(join(top, 'long')), [name]);
+});

@@ -127,7 +127,8 @@ export async function createFileInside(
     if (!refused(code) && code !== 'EEXIST') throw e;
     throw new AgniError('bad_request', `${what}: a directory on the way is a link or a file`);
   }
-  const mine = `.${name.slice(0, 200)}.${o.writer ? `${o.writer.replace(/[^\w-]/g, '_').slice(0, 64)}.` : ''}`;
+  // At most 1 + 200 + 1 + 33 + 16 = 251 bytes: under NAME_MAX (255) whatever the name's length.
+  const mine = `.${name.slice(0, 200)}.${o.writer ? `${o.writer.replace(/[^\w-]/g, '_').slice(0, 32)}.` : ''}`;
   const tmp = `${mine}${randomBytes(6).toString('hex')}.tmp`;
   let handle: FileHandle;
   try {
