@@ -263,3 +263,24 @@ test('a name of 255 bytes (the longest a file may have) still gets a temporary f
   });
   assert.deepEqual(readdirSync(join(top, 'long')), [name]);
 });
+
+test('a FIFO or a link swapped in for the temporary file before the commit fails it at once, and nothing is left', async (t) => {
+  const { top, outside } = await dirs(t);
+  for (const plant of ['fifo', 'link'] as const) {
+    const f = await createFileInside(top, `swap/${plant}.out`, 'output');
+    await f.handle.write(Buffer.from('mine'));
+    await f.handle.close(); // as the caller's stream does before the commit
+    const [tmp] = readdirSync(join(top, 'swap')).filter((n) => n.startsWith(`.${plant}.out.`));
+    const path = join(top, 'swap', tmp!);
+    (await import('node:fs')).rmSync(path);
+    if (plant === 'fifo') execFileSync('mkfifo', [path]);
+    else symlinkSync(join(outside, 'f.txt'), path);
+    await assert.rejects(f.commit(), plant);
+    assert.deepEqual(
+      readdirSync(join(top, 'swap')).filter((n) => n.includes(plant)),
+      [],
+      `${plant}: nothing under its name, nothing left`,
+    );
+  }
+  assert.equal(readFileSync(join(outside, 'f.txt'), 'utf8'), 'SECRET');
+});

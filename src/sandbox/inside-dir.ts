@@ -183,11 +183,16 @@ async function removeLeftovers(dir: FileHandle, prefix: string): Promise<void> {
       await unlink(at(dir, entry)).catch(() => {});
 }
 
-/** fsync of the file: through `handle` while it is open, else through a fresh open of its path */
+/**
+ * fsync of the file: through `handle` while it is open, else through a fresh open of its path. A
+ * function that may write to the volume can swap a link or a FIFO in for it meanwhile: neither is
+ * followed nor waited on (non-blocking open), and either fails the commit.
+ */
 async function syncFile(handle: FileHandle, path: string): Promise<void> {
   if (handle.fd !== -1) return handle.sync();
-  const again = await open(path, O_RDONLY | O_NOFOLLOW);
+  const again = await open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   try {
+    if (!(await again.stat()).isFile()) throw new Error(`${path}: no longer the file written`);
     await again.sync();
   } finally {
     await again.close();
