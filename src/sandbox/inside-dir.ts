@@ -168,6 +168,9 @@ export async function createFileInside(
         try {
           await dir.sync();
         } catch (e) {
+          // A filesystem that cannot sync a directory (some FUSE ones) says so: nothing more to do.
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'EINVAL' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') return;
           await unlink(at(dir, name)).catch(() => {});
           throw e;
         }
