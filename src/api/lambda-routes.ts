@@ -15,6 +15,7 @@ import { DEFAULT_REGION } from '../core/lambda.js';
 import { lambdaRefusal, refusalBody } from '../core/lambda-errors.js';
 import { parseLambdaTarget } from '../core/lambda-names.js';
 import { asAgniError } from './as-agni-error.js';
+import { drainRequest } from './drain-request.js';
 import { functionConfiguration } from './lambda-config.js';
 import { handleInvoke, type InvokeRouteDeps, invocationType, resolveTarget } from './lambda-invoke.js';
 import { scrubPaths } from './scrub-paths.js';
@@ -48,9 +49,11 @@ export function registerLambdaRoutes(app: FastifyInstance, d: LambdaApiDeps): vo
       // Every body is the payload as bytes, whatever its Content-Type (a tar type included).
       lambda.removeAllContentTypeParsers();
       lambda.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-      lambda.setErrorHandler((err, req, reply) => {
+      lambda.setErrorHandler(async (err, req, reply) => {
         const e = asAgniError(err, d.maxPayloadBytes, req.log);
         const r = lambdaRefusal(e);
+        // As on the main API: an SDK still sending the refused body gets this answer, not a reset.
+        await drainRequest(req.raw);
         // A full queue and a store that is away say when to come back.
         if (e.code === 'overloaded' || e.details?.retry_after_s !== undefined)
           reply.header('retry-after', String(e.details?.retry_after_s ?? 1));

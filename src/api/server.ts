@@ -38,6 +38,7 @@ import { registerBenchRoutes } from './bench-routes.js';
 import { registerBuildRoutes } from './build-routes.js';
 import { callOptions } from './call-options.js';
 import { registerDiskGuard } from './disk-hook.js';
+import { drainRequest } from './drain-request.js';
 import { registerImageAliasRoutes } from './image-alias-routes.js';
 import { registerImageInsightRoutes } from './image-insight-routes.js';
 import { registerImageRegistryRoutes } from './image-registry-routes.js';
@@ -203,8 +204,10 @@ export function buildApi(d: ApiDeps): FastifyInstance {
   app.addContentTypeParser(TAR_TYPES, (_req, payload, done) => done(null, payload));
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err, req, reply) => {
+  app.setErrorHandler(async (err, req, reply) => {
     const e = asAgniError(err, d.maxPayloadBytes, req.log);
+    // A client may still be sending the body refused: it gets this answer, not a reset.
+    await drainRequest(req.raw);
     // A full queue and a store that is away say when to come back.
     if (e.code === 'overloaded' || e.details?.retry_after_s !== undefined)
       reply.header('retry-after', String(e.details?.retry_after_s ?? 1));
