@@ -66,6 +66,8 @@ test('after SIGKILL mid-job, outputs onto a volume are whole, no temporary file 
   const deadline = Date.now() + 15_000;
   while (temps().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   assert.equal(temps().length, 2, 'two inputs were writing their outputs at the kill');
+  // The items' rows say `running` a moment after their attempts started; the function sleeps on.
+  await new Promise((r) => setTimeout(r, 300));
   first.p.kill('SIGKILL');
   await new Promise((r) => first.p.once('exit', r));
 
