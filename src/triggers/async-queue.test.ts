@@ -22,7 +22,7 @@ import type { InvocationRecord } from '../store/store.js';
 import { openTestDb } from '../store/test-stores.js';
 import { VersionResolver } from '../store/version-resolver.js';
 import { AsyncQueue } from './async-queue.js';
-import { asyncOutputKey } from './blob-keys.js';
+import { asyncOutputKey, asyncPayloadKey } from './blob-keys.js';
 
 /** fails its first call (exit 3, a line on stderr), then echoes the payload upper-cased */
 class FailsOnce extends ScriptedDispatcher {
@@ -53,9 +53,24 @@ class OutageOnce extends SqlAsyncRepo {
   }
 }
 
+/** the real file blobs, whose deletes wait until `letDeletesGo()` is called */
+class HeldDeletes extends FileBlobStore {
+  private opened!: () => void;
+  private readonly gate = new Promise<void>((r) => {
+    this.opened = r;
+  });
+  letDeletesGo(): void {
+    this.opened();
+  }
+  override async delete(key: string): Promise<void> {
+    await this.gate;
+    return super.delete(key);
+  }
+}
+
 async function setup(
   t: { after(fn: () => Promise<void>): void },
-  opts: { leaseMs?: number; outputs?: VolumeFiles } = {},
+  opts: { leaseMs?: number; outputs?: VolumeFiles; heldDeletes?: boolean } = {},
 ) {
   // A server lives on by its listeners; the queue's own timers (a retry's wait) keep nobody alive.
   const alive = setInterval(() => {}, 1000);
@@ -86,7 +101,7 @@ async function setup(
     });
   const resolver = new VersionResolver(store, new SqlFunctionAliasRepository(store.db));
   const dispatcher = new FailsOnce(2);
-  const blobs = new FileBlobStore(home);
+  const blobs = opts.heldDeletes ? new HeldDeletes(home) : new FileBlobStore(home);
   const repo = new OutageOnce(store.db);
   const queue = new AsyncQueue({
     blobs,
@@ -104,8 +119,32 @@ async function setup(
     queue.close();
     await queue.drain();
   });
-  return { store, blobs, queue, dispatcher, repo };
+  return { store, blobs, queue, dispatcher, repo, home };
 }
+
+test('a settle does not wait for its payload to be deleted; drain does', async (t) => {
+  const { queue, blobs, home } = await setup(t, { heldDeletes: true });
+  const told = new Promise<InvocationRecord>((resolve) => queue.onSettled(resolve));
+  await queue.start();
+  const sub = await queue.submit({ function: 'f', payload: Buffer.from('hi') });
+  const payload = join(home, ...asyncPayloadKey(sub.record.id).split('/'));
+  assert.ok(existsSync(payload), `the payload is stored: ${payload}`);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const rec = await Promise.race([
+    told,
+    new Promise<undefined>((r) => {
+      timer = setTimeout(() => r(undefined), 10_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  assert.equal(rec?.status, 'succeeded', 'told of the settle while the deletion still waits');
+  assert.ok(existsSync(payload));
+  queue.close();
+  const drained = queue.drain();
+  (blobs as HeldDeletes).letDeletesGo();
+  await drained;
+  assert.ok(!existsSync(payload), 'deleted before drain returned');
+});
 
 test('a settle listener is told the record as stored, after a retry too', async (t) => {
   const { store, queue } = await setup(t);
