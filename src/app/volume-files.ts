@@ -11,7 +11,14 @@ import { join, relative, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { glob } from 'tinyglobby';
 import { AgniError } from '../core/errors.js';
-import { type InputRef, parseOutputSpec, parseRefSpec, refText, type VolumeDecl } from '../core/volumes.js';
+import {
+  type InputRef,
+  parseOutputSpec,
+  parseRefSpec,
+  refText,
+  type VolumeDecl,
+  type VolumeWriter,
+} from '../core/volumes.js';
 import { createFileInside, openFileInside, writeFileInside } from '../sandbox/inside-dir.js';
 import type { BlobWriter } from '../store/blob/blob-store.js';
 import type { AsyncOutput, OutputVolumes, RefExpander } from '../triggers/async-types.js';
@@ -44,11 +51,11 @@ export class VolumeFiles implements RefExpander, OutputVolumes {
       rel,
       data,
       `${volume}:/${rel}`,
-      writer ? { writer, sweep: true } : {},
+      writer ? { writer, sweep: true } : undefined,
     );
   }
 
-  async writer(file: InputRef, limit: number, by?: { writer: string; sweep: boolean }): Promise<BlobWriter> {
+  async writer(file: InputRef, limit: number, by?: VolumeWriter): Promise<BlobWriter> {
     const decl = this.decl(file.volume, 'output_to');
     if (decl.mode !== 'rw')
       throw new AgniError('bad_request', `output_to: volume ${file.volume} is read-only on this server`);

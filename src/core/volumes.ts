@@ -30,6 +30,17 @@ export interface VolumeMount {
 }
 
 /**
+ * Who writes a file onto a volume: `writer` (an invocation's id) goes into its temporary file's
+ * name; `sweep` says an earlier write of the same writer may have died midway (a crash), so its
+ * temporary files left beside the name are removed first (a read of the directory: not for every
+ * file).
+ */
+export interface VolumeWriter {
+  writer: string;
+  sweep: boolean;
+}
+
+/**
  * Refuses (bad_request, starting with `field`) to write into `volume` on behalf of a function
  * version whose manifest does not mount it read-write (a job's `output_to`): the server writes
  * only where the function itself may. Checked when a job is made and for each item it submits.

@@ -227,17 +227,17 @@ test("a writer that sweeps removes its own temporary files a dead process left, 
   const { top } = await dirs(t);
   // Two writers of the same name die mid-write (their handles closed, nothing committed).
   for (const writer of ['inv-a', 'inv-b']) {
-    const f = await createFileInside(top, 'o/x.out', 'output', { writer });
+    const f = await createFileInside(top, 'o/x.out', 'output', { writer, sweep: false });
     await f.handle.write(Buffer.from(`half of ${writer}`));
     await f.handle.close();
   }
-  const other = await createFileInside(top, 'o/x.out.inv-a.out', 'output', { writer: 'inv-c' });
+  const other = await createFileInside(top, 'o/x.out.inv-a.out', 'output', { writer: 'inv-c', sweep: false });
   await other.handle.close();
   const before = readdirSync(join(top, 'o')).sort();
   assert.equal(before.length, 3);
   assert.ok(before.every((n) => n.endsWith('.tmp')));
   // Without sweep (a first attempt) nothing is read or removed.
-  const first = await createFileInside(top, 'o/y.out', 'output', { writer: 'inv-a' });
+  const first = await createFileInside(top, 'o/y.out', 'output', { writer: 'inv-a', sweep: false });
   await first.abort();
   assert.deepEqual(readdirSync(join(top, 'o')).sort(), before);
 

@@ -12,6 +12,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { AgniError } from '../core/errors.js';
+import type { VolumeWriter } from '../core/volumes.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = constants;
 
@@ -106,16 +107,15 @@ export interface FileInside {
  * then: a link planted on the way afterwards changes nothing. Throws bad_request naming `what` when
  * a directory on the way is a link or a file.
  *
- * `o.writer` names who writes (an invocation's id) in its temporary file's name; with `o.sweep`
- * (a writer that may have died mid-write before: a read of the directory, so not for every file),
- * that writer's temporary files of this name left there are removed first. Another writer's are
- * left alone: it may be writing still.
+ * `by` (VolumeWriter) names who writes in the temporary file's name and, with `sweep`, removes that
+ * writer's temporary files of this name left there first. Another writer's are left alone: it may
+ * be writing still.
  */
 export async function createFileInside(
   top: string,
   rel: string,
   what: string,
-  o: { writer?: string; sweep?: boolean } = {},
+  by?: VolumeWriter,
 ): Promise<FileInside> {
   const parts = insideParts(rel, what);
   const name = parts.pop()!;
@@ -128,11 +128,11 @@ export async function createFileInside(
     throw new AgniError('bad_request', `${what}: a directory on the way is a link or a file`);
   }
   // At most 1 + 200 + 1 + 33 + 16 = 251 bytes: under NAME_MAX (255) whatever the name's length.
-  const mine = `.${name.slice(0, 200)}.${o.writer ? `${o.writer.replace(/[^\w-]/g, '_').slice(0, 32)}.` : ''}`;
+  const mine = `.${name.slice(0, 200)}.${by ? `${by.writer.replace(/[^\w-]/g, '_').slice(0, 32)}.` : ''}`;
   const tmp = `${mine}${randomBytes(6).toString('hex')}.tmp`;
   let handle: FileHandle;
   try {
-    if (o.writer && o.sweep) await removeLeftovers(dir, mine);
+    if (by?.sweep) await removeLeftovers(dir, mine);
     handle = await open(at(dir, tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
   } catch (e) {
     await dir.close();
@@ -208,9 +208,9 @@ export async function writeFileInside(
   rel: string,
   data: Buffer | Readable,
   what: string,
-  o: { writer?: string; sweep?: boolean } = {},
+  by?: VolumeWriter,
 ): Promise<void> {
-  const f = await createFileInside(top, rel, what, o);
+  const f = await createFileInside(top, rel, what, by);
   try {
     if (Buffer.isBuffer(data)) await f.handle.writeFile(data);
     else for await (const chunk of data) await f.handle.write(chunk as Buffer);

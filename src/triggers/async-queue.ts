@@ -567,11 +567,11 @@ export class AsyncQueue implements AsyncSubmitter {
     const claimed = await repo.claim(id, this.lease());
     const attempt =
       claimed ?? (await repo.takeOver(id, this.lease())) ?? (await repo.resumeEnded(id, this.lease()));
+    // Another owner holds it, or it is not queued: theirs to run, or not yet.
+    if (attempt === undefined) return this.handBack(d, await repo.get(id));
     // Taken over from an owner that died, delivered again, queued again after a crash (its record
     // says "interrupted: ..."), or a retry: an earlier attempt may have been cut short mid-write.
     const again = claimed === undefined || claimed > 1 || d.deliveries > 1 || record.error !== null;
-    // Another owner holds it, or it is not queued: theirs to run, or not yet.
-    if (attempt === undefined) return this.handBack(d, await repo.get(id));
     const leaseMs = this.o.leaseMs ?? DEFAULT_LEASE_MS;
     const renewal = setInterval(() => {
       d.inProgress();

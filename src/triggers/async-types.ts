@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Qualifier } from '../core/qualifier.js';
 import type { RequestContext } from '../core/request-context.js';
-import type { InputRef } from '../core/volumes.js';
+import type { InputRef, VolumeWriter } from '../core/volumes.js';
 import type { PayloadRef } from '../store/async-sql.js';
 import type { BlobWriter } from '../store/blob/blob-store.js';
 import type { InvocationRecord } from '../store/store.js';
@@ -68,7 +68,7 @@ export interface OutputVolumes {
    * the way is a link or a file. `by.writer` (the invocation's id) marks its temporary file; with
    * `by.sweep` (not its first attempt) the ones a crash of an earlier attempt left are removed.
    */
-  writer(file: InputRef, limit: number, by?: { writer: string; sweep: boolean }): Promise<BlobWriter>;
+  writer(file: InputRef, limit: number, by?: VolumeWriter): Promise<BlobWriter>;
   /** `file` as an output, read following no link; undefined when it is not there */
   read(file: InputRef): Promise<AsyncOutput | undefined>;
 }
